@@ -1,0 +1,1 @@
+"""Readers (one module per format, each exposing READER) and the ONNX exporter."""

@@ -1,0 +1,63 @@
+"""netinspect: open neural-network model files, show them, convert them to ONNX, prove it right.
+
+The Python API mirrors the CLI: `load` → Graph, `to_onnx`/`save_onnx` export, `summarize` is what
+`info` prints, `render` is `view`, `check` and `diff` are the parity commands.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from netinspect.errors import NetinspectError
+from netinspect.formats import load
+from netinspect.ir import Graph, Metadata, Node, Preprocessing, Provenance, Step, Tensor, Value
+
+if TYPE_CHECKING:
+    import onnx
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Graph",
+    "Metadata",
+    "NetinspectError",
+    "Node",
+    "Preprocessing",
+    "Provenance",
+    "Step",
+    "Tensor",
+    "Value",
+    "load",
+    "render",
+    "save_onnx",
+    "summarize",
+    "to_onnx",
+]
+
+
+def to_onnx(graph: Graph, opset: int | None = None, with_preprocessing: bool = False) -> onnx.ModelProto:
+    """The graph as an in-memory ONNX model (use `save_onnx` for large models: it streams)."""
+    from netinspect.converters.onnx_writer import to_model_proto
+
+    return to_model_proto(graph, opset=opset, with_preprocessing=with_preprocessing)
+
+
+def save_onnx(graph: Graph, path: Any, opset: int | None = None, with_preprocessing: bool = False) -> None:
+    """Write the graph as an ONNX file atomically, with external data when it exceeds 2 GB."""
+    from netinspect.converters.onnx_writer import save
+
+    save(graph, path, opset=opset, with_preprocessing=with_preprocessing)
+
+
+def summarize(graph: Graph) -> dict[str, Any]:
+    """What `netinspect info --json` prints (schema: netinspect/schemas/info.schema.json)."""
+    from netinspect.summary import summarize as _summarize
+
+    return _summarize(graph)
+
+
+def render(graph: Graph, path: Any) -> None:
+    """Draw the graph with Graphviz; the suffix of `path` (.svg .png .pdf .dot) picks the format."""
+    from netinspect.renderers.dot import render as _render
+
+    _render(graph, path)

@@ -1,0 +1,1 @@
+"""Parity checking: runners, seeded inputs, comparison, first divergence, reports."""

@@ -1,0 +1,99 @@
+"""Which reader opens a file, decided by its content, never its extension.
+
+Each reader module (netinspect.converters.*) exposes `READER`, a `Reader` whose `match` is cheap
+(looks at the probe's head bytes or an already-open container) and whose `open` builds the Graph.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from netinspect.errors import ModelFormatError
+from netinspect.ir import Graph
+
+HEAD_BYTES = 4096
+
+READER_MODULES = (
+    "netinspect.converters.onnx_reader",
+    "netinspect.converters.matconvnet",
+)
+
+
+class Probe:
+    """A file under inspection: its head bytes, read once, and containers opened once."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.size = path.stat().st_size
+        with path.open("rb") as f:
+            self.head = f.read(HEAD_BYTES)
+        self._cache: dict[str, Any] = {}
+
+    def cached(self, key: str, make: Callable[[], Any]) -> Any:
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    @cached_property
+    def hdf5_offset(self) -> int | None:
+        """Where an HDF5 superblock starts: 0, or 512 for MATLAB v7.3 files (user block)."""
+        signature = b"\x89HDF\r\n\x1a\n"
+        for offset in (0, 512, 1024, 2048):
+            if self.head[offset : offset + 8] == signature:
+                return offset
+        return None
+
+
+@dataclass(frozen=True)
+class Reader:
+    """One model format. `match` returns a tag naming the variant (or None); `open` reads it."""
+
+    name: str
+    description: str
+    supports: str
+    runtime: str
+    match: Callable[[Probe], str | None]
+    open: Callable[[Probe, str], Graph]
+
+
+def readers() -> list[Reader]:
+    return [importlib.import_module(m).READER for m in READER_MODULES]
+
+
+def open_probe(path: str | Path) -> Probe:
+    p = Path(path)
+    if not p.exists():
+        raise ModelFormatError("no such file", p)
+    if p.is_dir():
+        raise ModelFormatError("is a directory, not a model file", p)
+    try:
+        probe = Probe(p)
+    except OSError as e:
+        raise ModelFormatError(f"cannot read: {e.strerror}", p) from e
+    if probe.size == 0:
+        raise ModelFormatError("is empty", p)
+    return probe
+
+
+def detect(path: str | Path) -> tuple[Reader, str, Probe]:
+    """The reader for a file, with the variant tag its `match` gave."""
+    probe = open_probe(path)
+    for reader in readers():
+        tag = reader.match(probe)
+        if tag:
+            return reader, tag, probe
+    known = ", ".join(r.name for r in readers())
+    raise ModelFormatError(f"unknown model format (not one of: {known})", probe.path)
+
+
+def load(path: str | Path) -> Graph:
+    """Read any supported model file into the IR."""
+    reader, tag, probe = detect(path)
+    graph = reader.open(probe, tag)
+    graph.metadata.source_format = graph.metadata.source_format or reader.name
+    return graph

@@ -1,0 +1,294 @@
+"""The graph IR every reader produces and every renderer and exporter consumes.
+
+Plain data classes, no framework objects: ONNX operator vocabulary with NCHW as the canonical
+layout, weights that load lazily (so `info` and `view` never touch weight bytes), and on every
+node the provenance of what an importer did to get there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+Dim = int | str | None
+"""A dimension: a size, a symbolic name such as ``"N"``, or ``None`` when unknown."""
+
+STEP_KINDS = ("transpose", "flip", "layout", "dropout", "pad", "param", "drop", "fold", "split")
+"""What an importer may do to a layer: the kinds a provenance step can have."""
+
+
+class GraphError(ValueError):
+    """The graph breaks an IR invariant (raised by `Graph.validate`)."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One transformation an importer applied, e.g. Step("transpose", "kernel HWIO → OIHW")."""
+
+    kind: str
+    text: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in STEP_KINDS:
+            raise ValueError(f"unknown provenance step kind {self.kind!r}")
+
+
+@dataclass
+class Provenance:
+    """Where a node came from, so a user (and `check`) can trace it back to the source layer."""
+
+    framework: str
+    layer: str
+    layer_type: str
+    steps: list[Step] = field(default_factory=list)
+
+    def add(self, kind: str, text: str) -> None:
+        self.steps.append(Step(kind, text))
+
+
+@dataclass
+class Value:
+    """A named activation: its dtype (numpy name, e.g. "float32") and shape, where known."""
+
+    name: str
+    dtype: str | None = None
+    shape: tuple[Dim, ...] | None = None
+
+
+class Tensor:
+    """A constant (weight) whose bytes are read only when `numpy()` is called.
+
+    Readers give a loader (a slice of an mmap, an HDF5 dataset, ...); `map` composes lazy
+    transformations so a permute or flip costs nothing until the exporter streams the tensor.
+    Results are not cached: holding every weight twice is what the memory targets forbid.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        dtype: str,
+        shape: tuple[int, ...],
+        data: np.ndarray | None = None,
+        loader: Callable[[], np.ndarray] | None = None,
+    ) -> None:
+        if (data is None) == (loader is None):
+            raise ValueError("a Tensor needs exactly one of data or loader")
+        self.name = name
+        self.dtype = dtype
+        self.shape = tuple(int(d) for d in shape)
+        self._data = data
+        self._loader = loader
+
+    @classmethod
+    def from_array(cls, name: str, array: np.ndarray) -> Tensor:
+        array = np.asarray(array)
+        return cls(name, array.dtype.name if array.dtype.kind != "U" else "string", array.shape, data=array)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * dtype_itemsize(self.dtype)
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._data is not None
+
+    def numpy(self) -> np.ndarray:
+        if self._data is not None:
+            return self._data
+        array = np.asarray(self._loader())  # type: ignore[misc]
+        if tuple(array.shape) != self.shape:
+            raise GraphError(f"tensor {self.name!r}: loader gave shape {array.shape}, declared {self.shape}")
+        return array
+
+    def map(
+        self,
+        fn: Callable[[np.ndarray], np.ndarray],
+        shape: tuple[int, ...],
+        name: str | None = None,
+        dtype: str | None = None,
+    ) -> Tensor:
+        """A lazy tensor computed from this one when read."""
+        return Tensor(name or self.name, dtype or self.dtype, shape, loader=lambda: fn(self.numpy()))
+
+    def __repr__(self) -> str:
+        return f"Tensor({self.name!r}, {self.dtype}, {self.shape})"
+
+
+def dtype_itemsize(dtype: str) -> int:
+    """Bytes per element; non-numpy ONNX types (bfloat16, float8, int4) by their storage width."""
+    special = {"bfloat16": 2, "string": 0, "int4": 1, "uint4": 1}
+    if dtype in special:
+        return special[dtype]
+    if dtype.startswith("float8"):
+        return 1
+    return np.dtype(dtype).itemsize
+
+
+@dataclass
+class Node:
+    """One operation in the ONNX vocabulary. An empty input name marks an omitted optional input.
+
+    Attribute values are plain Python: int, float, str, bytes, lists of those, `Tensor`, or `Graph`
+    (a subgraph of If/Loop/Scan, which may read values of the enclosing graph).
+    """
+
+    name: str
+    op_type: str
+    inputs: list[str]
+    outputs: list[str]
+    attributes: dict[str, Any] = field(default_factory=dict)
+    domain: str = ""
+    provenance: Provenance | None = None
+    doc: str = ""
+
+    def subgraphs(self) -> Iterator[Graph]:
+        for value in self.attributes.values():
+            if isinstance(value, Graph):
+                yield value
+            elif isinstance(value, list):
+                yield from (v for v in value if isinstance(v, Graph))
+
+
+@dataclass
+class Preprocessing:
+    """What the source model expects done to an image before its first layer.
+
+    `mean` is per channel in the model's channel order; `mean_image` a full image (C, H, W) when
+    the source stores one; `value_range` the range of the raw input (0..255 for MatConvNet).
+    """
+
+    mean: list[float] | None = None
+    mean_image: Tensor | None = None
+    std: list[float] | None = None
+    image_size: tuple[int, int] | None = None
+    channel_order: str | None = None
+    input_layout: str | None = None
+    value_range: tuple[float, float] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def is_empty(self) -> bool:
+        return self == Preprocessing()
+
+
+@dataclass
+class Metadata:
+    """Facts about the model as a whole; `properties` is written to ONNX metadata_props."""
+
+    source_format: str = ""
+    format_version: str = ""
+    producer: str = ""
+    doc: str = ""
+    labels: list[str] | None = None
+    label_descriptions: list[str] | None = None
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    properties: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Graph:
+    """A model: inputs, outputs, nodes in topological order, constants, and what we know of it.
+
+    `values` holds dtype/shape of intermediate values where a reader or shape inference knows them.
+    `opset` maps an operator domain ("" is ai.onnx) to the opset version whose semantics apply.
+    """
+
+    name: str
+    inputs: list[Value]
+    outputs: list[Value]
+    nodes: list[Node] = field(default_factory=list)
+    tensors: dict[str, Tensor] = field(default_factory=dict)
+    values: dict[str, Value] = field(default_factory=dict)
+    metadata: Metadata = field(default_factory=Metadata)
+    opset: dict[str, int] = field(default_factory=lambda: {"": 17})
+
+    def value(self, name: str) -> Value | None:
+        """What is known of a value: graph input/output, constant, or intermediate."""
+        for v in (*self.inputs, *self.outputs):
+            if v.name == name:
+                return v
+        if name in self.tensors:
+            t = self.tensors[name]
+            return Value(name, t.dtype, t.shape)
+        return self.values.get(name)
+
+    def producers(self) -> dict[str, Node]:
+        return {out: node for node in self.nodes for out in node.outputs if out}
+
+    def consumers(self) -> dict[str, list[Node]]:
+        uses: dict[str, list[Node]] = {}
+        for node in self.nodes:
+            for name in node.inputs:
+                if name:
+                    uses.setdefault(name, []).append(node)
+        return uses
+
+    def walk(self) -> Iterator[Node]:
+        """Every node, subgraphs included, depth first."""
+        for node in self.nodes:
+            yield node
+            for sub in node.subgraphs():
+                yield from sub.walk()
+
+    def parameter_count(self) -> int:
+        return sum(t.size for t in self.tensors.values())
+
+    def validate(self, outer: frozenset[str] = frozenset()) -> None:
+        """Check topological order, single definition of every value, and shape/dtype agreement."""
+        defined: set[str] = set()
+
+        def define(name: str, what: str) -> None:
+            if name in defined:
+                raise GraphError(f"graph {self.name!r}: value {name!r} is defined twice ({what})")
+            defined.add(name)
+
+        for v in self.inputs:
+            define(v.name, "graph input")
+        for name, tensor in self.tensors.items():
+            if name != tensor.name:
+                raise GraphError(f"graph {self.name!r}: tensor stored as {name!r} is named {tensor.name!r}")
+            declared = next((v for v in self.inputs if v.name == name), None)
+            if declared is not None:  # an initializer that is also an input (old ONNX style)
+                _agree(self.name, name, declared, Value(name, tensor.dtype, tensor.shape))
+                continue
+            define(name, "constant")
+        for node in self.nodes:
+            for name in node.inputs:
+                if name and name not in defined and name not in outer:
+                    raise GraphError(
+                        f"graph {self.name!r}: node {node.name!r} ({node.op_type}) reads {name!r} "
+                        "before it is defined"
+                    )
+            for sub in node.subgraphs():
+                sub.validate(frozenset(defined | outer))
+            for name in node.outputs:
+                if name:
+                    define(name, f"output of node {node.name!r}")
+        for v in self.outputs:
+            if v.name not in defined and v.name not in outer:
+                raise GraphError(f"graph {self.name!r}: output {v.name!r} is never computed")
+        for v in (*self.inputs, *self.outputs):
+            known = self.values.get(v.name)
+            if known is not None:
+                _agree(self.name, v.name, v, known)
+            if v.name in self.tensors:
+                t = self.tensors[v.name]
+                _agree(self.name, v.name, v, Value(v.name, t.dtype, t.shape))
+
+
+def _agree(graph: str, name: str, a: Value, b: Value) -> None:
+    if a.dtype and b.dtype and a.dtype != b.dtype:
+        raise GraphError(f"graph {graph!r}: value {name!r} has dtype {a.dtype} and {b.dtype}")
+    if a.shape is not None and b.shape is not None:
+        if len(a.shape) != len(b.shape):
+            raise GraphError(f"graph {graph!r}: value {name!r} has shapes {a.shape} and {b.shape}")
+        for x, y in zip(a.shape, b.shape, strict=True):
+            if isinstance(x, int) and isinstance(y, int) and x != y:
+                raise GraphError(f"graph {graph!r}: value {name!r} has shapes {a.shape} and {b.shape}")

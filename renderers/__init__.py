@@ -1,0 +1,1 @@
+"""Renderers: IR → Graphviz (DOT/SVG/PNG/PDF), text and JSON summaries."""
