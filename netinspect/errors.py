@@ -36,7 +36,9 @@ class UnsupportedError(NetinspectError):
 
     def __init__(self, items: list[str], path: str | Path | None = None, what: str = "layers") -> None:
         self.items = list(items)
-        shown = "; ".join(self.items[:20]) + (f"; and {len(self.items) - 20} more" if len(self.items) > 20 else "")
+        shown = "; ".join(self.items[:20]) + (
+            f"; and {len(self.items) - 20} more" if len(self.items) > 20 else ""
+        )
         super().__init__(f"{len(self.items)} unsupported {what}: {shown}", path)
 
 

@@ -16,7 +16,9 @@ from netinspect.errors import OutputError, UnsafePathError
 def resolve_inside(base_dir: Path, relative: str, model: Path) -> Path:
     """The file `relative` names, refused if it lies (or links) outside `base_dir`."""
     if not relative or os.path.isabs(relative) or relative.startswith(("\\", "/")):
-        raise UnsafePathError(f"refers to external file {relative!r}, which is not a path inside its folder", model)
+        raise UnsafePathError(
+            f"refers to external file {relative!r}, which is not a path inside its folder", model
+        )
     base = base_dir.resolve()
     target = (base / relative).resolve()
     if not target.is_relative_to(base):

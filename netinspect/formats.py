@@ -6,14 +6,13 @@ Each reader module (netinspect.converters.*) exposes `READER`, a `Reader` whose 
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from netinspect.errors import ModelFormatError
+from netinspect.errors import ModelFormatError, NetinspectError
 from netinspect.ir import Graph
 
 HEAD_BYTES = 4096
@@ -62,7 +61,9 @@ class Reader:
 
 
 def readers() -> list[Reader]:
-    return [importlib.import_module(m).READER for m in READER_MODULES]
+    import importlib.util  # TEMPORARY until the matconvnet reader lands
+
+    return [importlib.import_module(m).READER for m in READER_MODULES if importlib.util.find_spec(m)]
 
 
 def open_probe(path: str | Path) -> Probe:
@@ -92,8 +93,22 @@ def detect(path: str | Path) -> tuple[Reader, str, Probe]:
 
 
 def load(path: str | Path) -> Graph:
-    """Read any supported model file into the IR."""
+    """Read any supported model file into the IR.
+
+    Readers raise NetinspectError for problems they recognise; anything else a hostile or corrupted
+    file provokes in a parsing library is still the file's fault, and reported as such."""
     reader, tag, probe = detect(path)
-    graph = reader.open(probe, tag)
+    try:
+        graph = reader.open(probe, tag)
+    except NetinspectError:
+        raise
+    except MemoryError as e:
+        raise ModelFormatError(
+            f"not a valid {reader.name} file: it declares more data than fits in memory", path
+        ) from e
+    except RecursionError as e:
+        raise ModelFormatError(f"not a valid {reader.name} file: nesting too deep", path) from e
+    except Exception as e:
+        raise ModelFormatError(f"not a valid {reader.name} file ({type(e).__name__}: {e})", path) from e
     graph.metadata.source_format = graph.metadata.source_format or reader.name
     return graph

@@ -33,14 +33,3 @@ def describe(what: str, src: str, dst: str) -> str:
     """The provenance sentence for a permute, e.g. "kernel HWIO → OIHW (perm 3,2,0,1)"."""
     return f"{what} {src} → {dst} (perm {','.join(map(str, perm(src, dst)))})"
 
-
-def flatten_dense_permutation(spatial_channels_last: tuple[int, ...]) -> np.ndarray:
-    """Row order that makes a Dense kernel written for a channels-last Flatten read an NCHW one.
-
-    A source that flattens (H, W, C) feeds element (h, w, c) to Dense row h*W*C + w*C + c; after
-    canonicalisation the flatten sees (C, H, W). Returned: for each NCHW-flat position, the source
-    row to take, so `kernel[perm_rows]` is the kernel for the NCHW flatten.
-    """
-    *spatial, channels = spatial_channels_last
-    source_index = np.arange(int(np.prod(spatial_channels_last))).reshape(spatial_channels_last)
-    return np.moveaxis(source_index, -1, 0).reshape(-1)

@@ -1,0 +1,5 @@
+import sys
+
+from netinspect.cli import main
+
+sys.exit(main())

@@ -1,0 +1,213 @@
+"""How close two tensors are, and whether that is close enough.
+
+An element is outside tolerance when |target - source| > atol + rtol * |source| (numpy's
+`isclose` rule, with the source as the reference). An output passes when no element is
+outside. Quantized outputs are compared in quantization steps: atol becomes steps × scale.
+The other figures (max/mean errors, cosine, top-k agreement) explain a failure; they do not
+decide it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
+    "float64": (1e-7, 1e-9),
+    "float32": (1e-3, 1e-4),
+    "float16": (1e-2, 1e-3),
+    "bfloat16": (2e-2, 1e-2),
+}
+"""(rtol, atol) by the source output's dtype. float32 allows for differently ordered accumulation
+in deep convolution stacks (two correct runtimes differ by ~1e-5 relative on VGG-19); a real
+conversion bug (a transposed kernel, a wrong scale) is off by orders of magnitude more."""
+
+EXACT = (0.0, 0.0)
+"""Integer and bool outputs (indices, labels, masks) must match exactly."""
+
+QUANTIZED_STEPS = 1.0
+"""Quantized outputs may differ by one quantization step (rounding ties differ across runtimes)."""
+
+TOP_K = 5
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """What "close enough" means for one output; `quant_step` set means errors count in steps."""
+
+    rtol: float
+    atol: float
+    quant_step: float | None = None
+    steps: float | None = None
+
+    def describe(self) -> str:
+        if self.quant_step is not None:
+            return f"{self.steps:g} step(s) of {self.quant_step:g}"
+        return f"rtol={self.rtol:g} atol={self.atol:g}"
+
+
+def tolerance_for(
+    dtype: str,
+    rtol: float | None = None,
+    atol: float | None = None,
+    quant_step: float | None = None,
+    steps: float | None = None,
+) -> Tolerance:
+    """The tolerance for an output of `dtype`: user values where given, else the dtype default."""
+    if quant_step is not None:
+        allowed = QUANTIZED_STEPS if steps is None else steps
+        return Tolerance(
+            rtol=0.0 if rtol is None else rtol,
+            atol=allowed * quant_step,
+            quant_step=quant_step,
+            steps=allowed,
+        )
+    default_rtol, default_atol = DEFAULT_TOLERANCES.get(dtype, EXACT)
+    return Tolerance(
+        rtol=default_rtol if rtol is None else rtol,
+        atol=default_atol if atol is None else atol,
+    )
+
+
+@dataclass
+class Comparison:
+    """The figures for one tensor pair (a model output, or one layer's output)."""
+
+    name: str
+    dtype: str
+    source_shape: tuple[int, ...]
+    target_shape: tuple[int, ...]
+    tolerance: Tolerance
+    passed: bool
+    size: int = 0
+    max_abs_error: float = float("nan")
+    max_rel_error: float = float("nan")
+    mean_abs_error: float = float("nan")
+    cosine_similarity: float = float("nan")
+    outside_count: int = 0
+    outside_fraction: float = float("nan")
+    worst_index: tuple[int, ...] | None = None
+    top1_agreement: float | None = None
+    top5_agreement: float | None = None
+    max_error_steps: float | None = None
+    problem: str | None = None
+    """Set when the tensors could not be compared value by value (shape, dtype or NaN trouble)."""
+
+    def summary(self) -> str:
+        """One line of figures, as a JUnit failure message or a log line."""
+        if self.problem:
+            return f"{self.name}: {self.problem}"
+        parts = [
+            f"max abs {self.max_abs_error:.3g}",
+            f"max rel {self.max_rel_error:.3g}",
+            f"mean abs {self.mean_abs_error:.3g}",
+            f"cosine {self.cosine_similarity:.6f}",
+            f"{self.outside_fraction:.2%} outside {self.tolerance.describe()}",
+        ]
+        if self.max_error_steps is not None:
+            parts.append(f"{self.max_error_steps:g} steps")
+        if self.top1_agreement is not None:
+            parts.append(f"top-1 {self.top1_agreement:.0%}")
+        if self.top5_agreement is not None:
+            parts.append(f"top-5 {self.top5_agreement:.0%}")
+        return f"{self.name}: " + ", ".join(parts)
+
+
+def compare_arrays(name: str, source: np.ndarray, target: np.ndarray, tolerance: Tolerance) -> Comparison:
+    """Compare `target` against the reference `source`.
+
+    Shapes that differ only by singleton axes or by flattening (a 1×1 conv output vs. a Gemm
+    output) are compared after reshaping the target onto the source, since the figures still mean
+    the same thing; different element counts cannot be compared and fail.
+    """
+    source = np.asarray(source)
+    target = np.asarray(target)
+    result = Comparison(
+        name=name,
+        dtype=source.dtype.name,
+        source_shape=tuple(source.shape),
+        target_shape=tuple(target.shape),
+        tolerance=tolerance,
+        passed=False,
+        size=int(source.size),
+    )
+    if source.size != target.size:
+        result.problem = f"shape {tuple(target.shape)} cannot match the source's {tuple(source.shape)}"
+        return result
+    if source.dtype.kind in "biu" and target.dtype.kind == "f" and tolerance.quant_step is None:
+        result.problem = f"dtype {target.dtype.name} where the source gives {source.dtype.name}"
+        return result
+    target = target.reshape(source.shape)
+    a = source.astype(np.float64, copy=False)
+    b = target.astype(np.float64, copy=False)
+    _fill_errors(result, a, b, tolerance)
+    _fill_topk(result, a, b)
+    result.passed = result.outside_count == 0 and result.problem is None
+    return result
+
+
+def _fill_errors(result: Comparison, a: np.ndarray, b: np.ndarray, tolerance: Tolerance) -> None:
+    both_nan = np.isnan(a) & np.isnan(b)
+    equal_inf = np.isinf(a) & (a == b)
+    same = both_nan | equal_inf
+    diff = np.abs(b - a)
+    diff[same] = 0.0
+    diff = np.where(np.isnan(diff), np.inf, diff)
+    magnitude = np.abs(a)
+    outside = diff > tolerance.atol + tolerance.rtol * np.where(np.isfinite(magnitude), magnitude, 0.0)
+    result.outside_count = int(np.count_nonzero(outside))
+    result.outside_fraction = result.outside_count / a.size if a.size else 0.0
+    if a.size == 0:
+        result.max_abs_error = result.max_rel_error = result.mean_abs_error = 0.0
+        result.cosine_similarity = 1.0
+        return
+    worst = int(np.argmax(diff))
+    result.worst_index = tuple(int(i) for i in np.unravel_index(worst, a.shape))
+    result.max_abs_error = float(diff.flat[worst])
+    result.mean_abs_error = float(diff.mean())
+    nonzero = magnitude > 0
+    result.max_rel_error = float((diff[nonzero] / magnitude[nonzero]).max()) if nonzero.any() else 0.0
+    if tolerance.quant_step:
+        result.max_error_steps = float(result.max_abs_error / tolerance.quant_step)
+    finite = np.isfinite(a) & np.isfinite(b)
+    result.cosine_similarity = _cosine(a[finite], b[finite])
+    if np.any(np.isnan(a) ^ np.isnan(b)):
+        result.problem = "NaN where the other runtime gives a number"
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    norm_a = float(np.linalg.norm(a))
+    norm_b = float(np.linalg.norm(b))
+    if norm_a == 0.0 and norm_b == 0.0:
+        return 1.0
+    if norm_a == 0.0 or norm_b == 0.0:
+        return 0.0
+    return float(np.dot(a.ravel(), b.ravel()) / (norm_a * norm_b))
+
+
+def classifier_scores(array: np.ndarray) -> np.ndarray | None:
+    """(N, classes) scores if the tensor looks like a classifier output: (N, K) or (N, K, 1, 1), K > 1."""
+    if array.ndim == 2 and array.shape[1] > 1:
+        return array
+    if array.ndim == 4 and array.shape[1] > 1 and array.shape[2:] == (1, 1):
+        return array.reshape(array.shape[0], array.shape[1])
+    return None
+
+
+def _fill_topk(result: Comparison, a: np.ndarray, b: np.ndarray) -> None:
+    """Top-1: share of samples whose best class agrees. Top-5: share whose five best agree as sets."""
+    scores_a = classifier_scores(a)
+    scores_b = classifier_scores(b)
+    if (
+        scores_a is None
+        or scores_b is None
+        or not np.isfinite(scores_a).all()
+        or not np.isfinite(scores_b).all()
+    ):
+        return
+    result.top1_agreement = float(np.mean(np.argmax(scores_a, axis=1) == np.argmax(scores_b, axis=1)))
+    k = min(TOP_K, scores_a.shape[1])
+    top_a = np.sort(np.argsort(-scores_a, axis=1, kind="stable")[:, :k], axis=1)
+    top_b = np.sort(np.argsort(-scores_b, axis=1, kind="stable")[:, :k], axis=1)
+    result.top5_agreement = float(np.mean(np.all(top_a == top_b, axis=1)))

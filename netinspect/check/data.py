@@ -1,0 +1,268 @@
+"""The inputs a parity check feeds to both runtimes.
+
+Both runtimes must see identical bytes, so feeds are made once per run and handed to each runner
+(Polygraphy's DataLoaderCache idea). Random feeds are seeded with (seed, run index) so a failure
+seen in CI reproduces on a laptop with the same `--seed`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from netinspect.errors import MissingDependencyError, NetinspectError
+from netinspect.ir import Dim, Preprocessing
+from netinspect.layout import ACTIVATION, permute
+
+
+class InputError(NetinspectError):
+    """Inputs given on the command line do not fit the model (bad file, name, shape or dim)."""
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One model input as the IR sees it: NCHW for images, dims possibly symbolic."""
+
+    name: str
+    dtype: str
+    shape: tuple[Dim, ...]
+
+
+def parse_dims(assignments: Sequence[str]) -> dict[str, int]:
+    """`["N=1", "seq=128"]` → {"N": 1, "seq": 128}."""
+    dims: dict[str, int] = {}
+    for item in assignments:
+        name, sep, size = item.partition("=")
+        if not sep or not name or not size.strip().isdigit() or int(size) < 1:
+            raise InputError(f"--dim {item!r}: expected NAME=SIZE with a positive integer size")
+        dims[name.strip()] = int(size)
+    return dims
+
+
+def concrete_shape(spec: InputSpec, dims: Mapping[str, int]) -> tuple[int, ...]:
+    """The shape to generate: symbolic dims from `dims`; an unnamed or unknown batch axis is 1.
+
+    Only the first axis gets a default, because guessing any other size (a sequence length, an
+    image side) would test a model on inputs it was never meant to take.
+    """
+    shape: list[int] = []
+    for axis, dim in enumerate(spec.shape):
+        if isinstance(dim, int) and dim > 0:
+            shape.append(dim)
+        elif isinstance(dim, str) and dim in dims:
+            shape.append(dims[dim])
+        elif axis == 0:
+            shape.append(1)
+        else:
+            label = dim if isinstance(dim, str) and dim else f"axis {axis}"
+            raise InputError(
+                f"input {spec.name!r} has a free dimension {label!r} (shape {format_shape(spec.shape)}); "
+                f"give its size with --dim {label if isinstance(dim, str) and dim else 'NAME'}=SIZE"
+            )
+    return tuple(shape)
+
+
+def format_shape(shape: Sequence[Dim]) -> str:
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
+
+
+def _channel_axis_matches(spec_shape: tuple[int, ...], channels: int) -> bool:
+    return len(spec_shape) == 4 and spec_shape[1] == channels
+
+
+def default_range(dtype: str, preprocessing: Preprocessing | None) -> tuple[float, float]:
+    """Range of the raw (pre-preprocessing) input: the model's recorded range, else by dtype.
+
+    Floats default to [0, 1). Integer inputs are often indices or token ids, so they get a small
+    non-negative range that is valid for any embedding; bool is {0, 1}.
+    """
+    if preprocessing is not None and preprocessing.value_range is not None:
+        low, high = preprocessing.value_range
+        return float(low), float(high)
+    kind = np.dtype(dtype).kind if dtype not in ("bfloat16",) else "f"
+    if kind == "b":
+        return 0.0, 2.0
+    if kind == "u" and np.dtype(dtype).itemsize == 1:
+        return 0.0, 256.0
+    if dtype == "int8":
+        return -128.0, 128.0
+    if kind in "iu":
+        return 0.0, 10.0
+    return 0.0, 1.0
+
+
+def apply_preprocessing(raw: np.ndarray, preprocessing: Preprocessing | None) -> np.ndarray:
+    """Raw NCHW values → what the graph input expects: minus the mean, divided by std.
+
+    Applied only when the channel axis has as many entries as the recorded mean/std, so a model
+    whose metadata describes a different input is fed raw values rather than broadcast nonsense.
+    """
+    if preprocessing is None:
+        return raw
+    out = raw
+    channels = raw.shape[1] if raw.ndim == 4 else None
+    if preprocessing.mean_image is not None and raw.ndim == 4:
+        mean_image = np.asarray(preprocessing.mean_image.numpy(), dtype=np.float64)
+        if mean_image.ndim == 3 and mean_image.shape == raw.shape[1:]:
+            out = out - mean_image[None]
+        elif mean_image.ndim == 3 and mean_image.shape[0] == channels:
+            out = out - mean_image.mean(axis=(1, 2)).reshape(1, -1, 1, 1)
+    elif preprocessing.mean is not None and channels == len(preprocessing.mean):
+        out = out - np.asarray(preprocessing.mean, dtype=np.float64).reshape(1, -1, 1, 1)
+    if preprocessing.std is not None and channels == len(preprocessing.std):
+        out = out / np.asarray(preprocessing.std, dtype=np.float64).reshape(1, -1, 1, 1)
+    return out
+
+
+def random_feeds(
+    specs: Sequence[InputSpec],
+    seed: int,
+    run_index: int,
+    dims: Mapping[str, int] | None = None,
+    preprocessing: Preprocessing | None = None,
+) -> dict[str, np.ndarray]:
+    """Seeded inputs: uniform over each input's range, float images then preprocessed."""
+    rng = np.random.default_rng([seed, run_index])
+    feeds: dict[str, np.ndarray] = {}
+    for spec in specs:
+        shape = concrete_shape(spec, dims or {})
+        dtype = np.dtype("float32" if spec.dtype == "bfloat16" else spec.dtype)
+        low, high = default_range(spec.dtype, preprocessing)
+        if dtype.kind == "f":
+            raw = rng.uniform(low, high, size=shape)
+            if preprocessing is not None and _is_image(shape, preprocessing):
+                raw = apply_preprocessing(raw, preprocessing)
+            feeds[spec.name] = raw.astype(dtype)
+        elif dtype.kind == "b":
+            feeds[spec.name] = rng.integers(0, 2, size=shape).astype(bool)
+        else:
+            feeds[spec.name] = rng.integers(int(low), int(high), size=shape).astype(dtype)
+    return feeds
+
+
+def _is_image(shape: tuple[int, ...], preprocessing: Preprocessing) -> bool:
+    channels = len(preprocessing.mean or preprocessing.std or [])
+    if preprocessing.mean_image is not None:
+        channels = preprocessing.mean_image.shape[0]
+    return channels > 0 and _channel_axis_matches(shape, channels)
+
+
+def parse_input_files(assignments: Sequence[str]) -> dict[str, Path]:
+    """`["data=x.npy"]` → {"data": Path("x.npy")}."""
+    files: dict[str, Path] = {}
+    for item in assignments:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise InputError(f"--input {item!r}: expected NAME=FILE.npy")
+        files[name] = Path(path)
+    return files
+
+
+def load_npy(path: Path) -> np.ndarray:
+    """An array from .npy, refusing pickled objects (loading a file must never run code)."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except FileNotFoundError as e:
+        raise InputError("no such file", path) from e
+    except (OSError, ValueError) as e:
+        raise InputError(f"not a readable .npy array ({e})", path) from e
+    if not isinstance(array, np.ndarray):
+        raise InputError("holds several arrays; use --inputs for .npz files", path)
+    return array
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise InputError("is a single array; use --input NAME=FILE.npy", path)
+            return {name: archive[name] for name in archive.files}
+    except FileNotFoundError as e:
+        raise InputError("no such file", path) from e
+    except (OSError, ValueError) as e:
+        raise InputError(f"not a readable .npz archive ({e})", path) from e
+
+
+def fit_given_input(spec: InputSpec, array: np.ndarray, origin: str, dims: Mapping[str, int]) -> np.ndarray:
+    """A user's array checked against the input it feeds, cast to the input's dtype."""
+    if len(array.shape) != len(spec.shape):
+        raise InputError(
+            f"input {spec.name!r} needs {len(spec.shape)} dimensions {format_shape(spec.shape)}, "
+            f"{origin} has shape {tuple(array.shape)}"
+        )
+    for axis, (want, have) in enumerate(zip(spec.shape, array.shape, strict=True)):
+        fixed = (
+            want if isinstance(want, int) and want > 0 else dims.get(want) if isinstance(want, str) else None
+        )
+        if fixed is not None and fixed != have:
+            raise InputError(
+                f"input {spec.name!r} needs size {fixed} on axis {axis} {format_shape(spec.shape)}, "
+                f"{origin} has shape {tuple(array.shape)}"
+            )
+    dtype = np.dtype("float32" if spec.dtype == "bfloat16" else spec.dtype)
+    if array.dtype.kind == "f" and dtype.kind in "iub":
+        raise InputError(f"input {spec.name!r} is {spec.dtype}, {origin} holds {array.dtype} values")
+    return np.ascontiguousarray(array.astype(dtype, copy=False))
+
+
+def given_feeds(
+    specs: Sequence[InputSpec],
+    arrays: Mapping[str, np.ndarray],
+    origin: Mapping[str, str],
+    dims: Mapping[str, int],
+) -> dict[str, np.ndarray]:
+    """Feeds from user arrays; every model input must be given, no unknown name accepted."""
+    by_name = {spec.name: spec for spec in specs}
+    unknown = sorted(set(arrays) - set(by_name))
+    if unknown:
+        raise InputError(f"unknown input name(s) {', '.join(unknown)}; the model takes {', '.join(by_name)}")
+    missing = [name for name in by_name if name not in arrays]
+    if missing:
+        raise InputError(f"no data given for input(s) {', '.join(missing)}")
+    return {name: fit_given_input(by_name[name], arrays[name], origin[name], dims) for name in by_name}
+
+
+def load_image(path: Path, spec: InputSpec, preprocessing: Preprocessing | None) -> np.ndarray:
+    """An image file → a (1, C, H, W) feed through the model's recorded preprocessing.
+
+    Size: the recorded image size, else the input's spatial dims. Pixels are scaled to the
+    recorded value range (0..255 when none is recorded), channels reordered to the recorded
+    order (RGB unless "BGR"), then mean and std applied as in `apply_preprocessing`.
+    """
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError as e:
+        raise MissingDependencyError("--image needs Pillow: pip install 'netinspect[image]'", path) from e
+    if len(spec.shape) != 4:
+        raise InputError(
+            f"--image needs a 4-D image input; {spec.name!r} has shape {format_shape(spec.shape)}"
+        )
+    pre = preprocessing or Preprocessing()
+    height, width = pre.image_size or (spec.shape[2], spec.shape[3])
+    if not (isinstance(height, int) and isinstance(width, int)):
+        raise InputError(
+            f"input {spec.name!r} has free spatial dims {format_shape(spec.shape)} and the model records no "
+            "image size; pass the array with --input instead"
+        )
+    channels = spec.shape[1] if isinstance(spec.shape[1], int) else 3
+    try:
+        with Image.open(path) as image:
+            image = image.convert("L" if channels == 1 else "RGB")
+            image = image.resize((width, height), Image.Resampling.BILINEAR)
+            pixels = np.asarray(image, dtype=np.float64)
+    except FileNotFoundError as e:
+        raise InputError("no such file", path) from e
+    except (UnidentifiedImageError, OSError) as e:
+        raise InputError(f"not a readable image ({e})", path) from e
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if (pre.channel_order or "RGB").upper() == "BGR":
+        pixels = pixels[:, :, ::-1]
+    low, high = pre.value_range or (0.0, 255.0)
+    pixels = low + pixels / 255.0 * (high - low)
+    nchw = permute(pixels, "HWC", ACTIVATION[1:])[None]
+    dtype = np.dtype("float32" if spec.dtype in ("bfloat16",) else spec.dtype)
+    return np.ascontiguousarray(apply_preprocessing(nchw, pre).astype(dtype))

@@ -1,0 +1,177 @@
+"""The first source layer whose output the converted model does not reproduce.
+
+Activations are never all held at once: layers are compared in chunks whose size adapts so
+that one chunk of both runtimes' activations fits `memory_budget` bytes; each chunk's arrays are
+dropped before the next is computed. When there are many layers, a bisection over single-layer
+probes (Polygraphy's `debug reduce` idea) finds the first failing layer in log2(n) runs instead
+of n / chunk runs; it assumes that once a layer diverges every later paired layer does too,
+which holds for the feed-forward bugs converters make (a wrong kernel, scale, pad or layout
+poisons everything downstream).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from netinspect.check.compare import Comparison, Tolerance, compare_arrays
+from netinspect.check.layers import LayerPair
+from netinspect.check.runners import Runner
+
+DEFAULT_MEMORY_BUDGET = 256 * 2**20
+"""Bytes of activations (both runtimes together) held at once while comparing layers."""
+
+MAX_CHUNK_LAYERS = 16
+"""Layers per chunk before the first chunk tells us how large activations are."""
+
+LINEAR_LIMIT = 32
+"""Up to this many paired layers a linear scan is cheap enough; beyond it, bisect first."""
+
+
+@dataclass
+class LayerCheck:
+    """One layer's comparison: `pair` says which values, `comparison` the figures."""
+
+    pair: LayerPair
+    comparison: Comparison
+
+
+@dataclass
+class LayerSearch:
+    """What the layer comparison found, and what it cost."""
+
+    checks: list[LayerCheck] = field(default_factory=list)
+    divergence: LayerCheck | None = None
+    strategy: str = "linear"
+    source_runs: int = 0
+    target_runs: int = 0
+
+    @property
+    def last_passing(self) -> LayerCheck | None:
+        passing = [c for c in self.checks if c.comparison.passed]
+        return passing[-1] if passing else None
+
+
+ToleranceFor = Callable[[str], Tolerance]
+
+
+class _Prober:
+    """Runs both runtimes for a handful of layers and compares them, counting the runs."""
+
+    def __init__(
+        self,
+        source: Runner,
+        target: Runner,
+        source_feeds: Mapping[str, np.ndarray],
+        target_feeds: Mapping[str, np.ndarray],
+        tolerance_for: ToleranceFor,
+        search: LayerSearch,
+    ) -> None:
+        self.source, self.target = source, target
+        self.source_feeds, self.target_feeds = source_feeds, target_feeds
+        self.tolerance_for = tolerance_for
+        self.search = search
+        self.bytes_per_layer = 0.0
+
+    def probe(self, pairs: list[LayerPair]) -> list[LayerCheck]:
+        """Compare `pairs`, one source run and one target run for all of them."""
+        source_values = self.source.run_values(self.source_feeds, [p.source_value for p in pairs])
+        self.search.source_runs += 1
+        target_values = self.target.run_values(self.target_feeds, [p.target_value for p in pairs])
+        self.search.target_runs += 1
+        measured = sum(a.nbytes for a in source_values.values()) + sum(
+            a.nbytes for a in target_values.values()
+        )
+        self.bytes_per_layer = max(self.bytes_per_layer, measured / max(1, len(pairs)))
+        checks = []
+        for pair in pairs:
+            source_array = source_values.pop(pair.source_value, None)
+            target_array = target_values.pop(pair.target_value, None)
+            if source_array is None or target_array is None:
+                continue
+            tolerance = self.tolerance_for(source_array.dtype.name)
+            checks.append(LayerCheck(pair, compare_arrays(pair.layer, source_array, target_array, tolerance)))
+            del source_array, target_array
+        return checks
+
+    def chunk_size(self, budget: int) -> int:
+        if self.bytes_per_layer <= 0:
+            return MAX_CHUNK_LAYERS
+        return max(1, min(MAX_CHUNK_LAYERS * 4, int(budget // self.bytes_per_layer)))
+
+
+def compare_layers(
+    source: Runner,
+    target: Runner,
+    pairs: list[LayerPair],
+    source_feeds: Mapping[str, np.ndarray],
+    target_feeds: Mapping[str, np.ndarray],
+    tolerance_for: ToleranceFor,
+    stop_at_first: bool = True,
+    strategy: str = "auto",
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+) -> LayerSearch:
+    """Compare paired layers in topological order; with `stop_at_first`, up to the first failure.
+
+    strategy: "linear" (chunked scan, exact), "bisect" (single-layer probes, log2 runs, assumes
+    divergence persists downstream), or "auto" (bisect only when there are many layers and only
+    the first divergence is wanted).
+    """
+    if strategy not in ("auto", "linear", "bisect"):
+        raise ValueError(f"unknown layer search strategy {strategy!r}")
+    use_bisect = stop_at_first and (
+        strategy == "bisect" or (strategy == "auto" and len(pairs) > LINEAR_LIMIT)
+    )
+    search = LayerSearch(strategy="bisect" if use_bisect else "linear")
+    prober = _Prober(source, target, source_feeds, target_feeds, tolerance_for, search)
+    if use_bisect:
+        _bisect(prober, pairs, search)
+    else:
+        _linear(prober, pairs, search, stop_at_first, memory_budget)
+    return search
+
+
+def _linear(
+    prober: _Prober, pairs: list[LayerPair], search: LayerSearch, stop_at_first: bool, budget: int
+) -> None:
+    start = 0
+    size = MAX_CHUNK_LAYERS
+    while start < len(pairs):
+        chunk = pairs[start : start + size]
+        for check in prober.probe(chunk):
+            search.checks.append(check)
+            if not check.comparison.passed and search.divergence is None:
+                search.divergence = check
+                if stop_at_first:
+                    return
+        start += len(chunk)
+        size = prober.chunk_size(budget)
+
+
+def _bisect(prober: _Prober, pairs: list[LayerPair], search: LayerSearch) -> None:
+    """Smallest index whose layer fails, by binary search; each probe reads a single layer."""
+    results: dict[int, LayerCheck] = {}
+
+    def fails(index: int) -> bool:
+        if index not in results:
+            checks = prober.probe([pairs[index]])
+            if not checks:  # a runtime could not produce this value; treat it as not diverged
+                return False
+            results[index] = checks[0]
+        return not results[index].comparison.passed
+
+    low, high = 0, len(pairs) - 1
+    if not pairs or not fails(high):
+        search.checks = [results[i] for i in sorted(results)]
+        return
+    # invariant: pairs[high] fails; everything before `low` passes
+    while low < high:
+        middle = (low + high) // 2
+        if fails(middle):
+            high = middle
+        else:
+            low = middle + 1
+    search.checks = [results[i] for i in sorted(results)]
+    search.divergence = results[high]

@@ -1,0 +1,266 @@
+"""MatConvNet's forward blocks in NumPy, in MatConvNet's own layout (H×W×C×N, float32).
+
+Each function follows the formula MatConvNet documents for the block (doc/blocks.tex and the
+help of matlab/vl_nn*.m), checked against what its C++ code does where the two could differ
+(matlab/src/bits/*.cu); the notes below say where that mattered. All arrays are H×W×C×N; results
+are stored N×H×W×C in memory (a transposed view is returned) so that the next convolution's
+im2col reads contiguous channels.
+
+- conv (vl_nnconv): cross-correlation, no kernel flip:
+  y(i,j,k) = b(k) + Σ_{u,v,d} f(u,v,d,k) · x(SY·i + DY·u − T, SX·j + DX·v − L, g·D' + d), zero
+  outside the image, k in group g = k div (K/G), G = C / D' (consecutive channel blocks). Output
+  size floor((H + T + B − ((FH−1)·DY + 1)) / SY) + 1 (im2row_cpu.cpp uses the dilated extent; the
+  dilated size formula in the vl_nnconv help text is wrong). Empty filters mean an identity bank.
+- convt (vl_nnconvt): the transpose of conv, computed by MatConvNet as conv's data derivative
+  (nnconv.cu ConvolutionTransposeForward): every input pixel scatters f(:,:,k,d)·x(i,j,d) to
+  output (UY·i + u − T, UX·j + v − L); F is FH×FW×K×D, group g reads input channels
+  [g·D/G, (g+1)·D/G) and writes output channels [g·K, (g+1)·K), so the output has K·G channels.
+- pool (vl_nnpool, nnpooling.cu): the window is clipped to the image. Max starts at −inf, so
+  padding never wins; average divides by the clipped window's area, so padding is not counted.
+- normalize/lrn (vl_nnnormalize): y = x · (κ + α Σ_{q∈Q(k)} x_q²)^(−β) with
+  Q(k) = [k − floor((N−1)/2), k + ceil((N−1)/2)] clipped to the channels; α is not divided by N.
+  We use the exact power. MatConvNet's CPU code uses a polynomial `fast_pow` (nnnormalize.cu,
+  VL_NNNORMALIZE_FAST) that is off by up to ~3.3e-3 relative; its GPU code uses powf. So
+  MatConvNet-CPU results differ from this reference (and from ONNX LRN) at that level.
+- bnorm with moments (vl_nnbnorm, nnbnorm.cu BatchNormForwardWithMoment): y = G/σ · (x − μ) + B;
+  the stored σ already includes epsilon, so none is added here.
+- relu (vl_nnrelu): y = x · (leak + (1 − leak)·[x > 0]); sigmoid 1 / (1 + e^−x); softmax over
+  channels at every pixel after subtracting the channel maximum (vl_nnsoftmax).
+- crop (vl_nncrop): drop [T B L R] rows/columns; concat (vl_nnconcat): along a 1-based dim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+Quad = tuple[int, int, int, int]
+Pair = tuple[int, int]
+
+
+class BlockError(ValueError):
+    """An input a block cannot take (wrong depth, too small for the filter); the runner names the layer."""
+
+
+def _hwcn_buffer(h: int, w: int, c: int, n: int, fill: float | None = None) -> np.ndarray:
+    """An H×W×C×N array stored N×H×W×C, so `.transpose(3, 0, 1, 2)` is contiguous."""
+    shape = (n, h, w, c)
+    data = np.empty(shape, np.float32) if fill is None else np.full(shape, fill, np.float32)
+    return data.transpose(1, 2, 3, 0)
+
+
+def _to_hwcn(nhwc: np.ndarray) -> np.ndarray:
+    return nhwc.transpose(1, 2, 3, 0)
+
+
+def _padded(x: np.ndarray, pad: Quad, fill: float) -> np.ndarray:
+    h, w, c, n = x.shape
+    top, bottom, left, right = pad
+    out = _hwcn_buffer(h + top + bottom, w + left + right, c, n, fill)
+    out[top : top + h, left : left + w] = x
+    return out
+
+
+def _output_size(size: int, pad_before: int, pad_after: int, extent: int, stride: int, what: str) -> int:
+    if size + pad_before + pad_after < extent:
+        raise BlockError(
+            f"{what} extent {extent} is larger than the padded input ({size}+{pad_before + pad_after})"
+        )
+    return (size + pad_before + pad_after - extent) // stride + 1
+
+
+def conv(
+    x: np.ndarray, filters: np.ndarray | None, bias: np.ndarray | None, pad: Quad, stride: Pair, dilate: Pair
+) -> np.ndarray:
+    """vl_nnconv forward: filters FH×FW×D'×K (or None: identity bank), bias K (or None)."""
+    h, w, c, n = x.shape
+    top, bottom, left, right = pad
+    sy, sx = stride
+    if filters is None:
+        oh = _output_size(h, top, bottom, 1, sy, "filter")
+        ow = _output_size(w, left, right, 1, sx, "filter")
+        y = np.ascontiguousarray(_padded(x, pad, 0.0)[: (oh - 1) * sy + 1 : sy, : (ow - 1) * sx + 1 : sx])
+        return _add_bias(y, bias)
+    fh, fw, depth, k = filters.shape
+    if c % depth:
+        raise BlockError(f"filter depth {depth} does not divide the input depth {c}")
+    groups = c // depth
+    if k % groups:
+        raise BlockError(f"{groups} filter groups do not divide the {k} filters")
+    dy, dx = dilate
+    oh = _output_size(h, top, bottom, (fh - 1) * dy + 1, sy, "filter")
+    ow = _output_size(w, left, right, (fw - 1) * dx + 1, sx, "filter")
+    xp = _padded(x, pad, 0.0).transpose(3, 0, 1, 2)  # N×H×W×C, contiguous
+    cols = np.empty((n, oh, ow, fh, fw, c), np.float32)
+    for u in range(fh):
+        for v in range(fw):
+            cols[:, :, :, u, v, :] = xp[
+                :, u * dy : u * dy + (oh - 1) * sy + 1 : sy, v * dx : v * dx + (ow - 1) * sx + 1 : sx, :
+            ]
+    pixels = n * oh * ow
+    if groups == 1:
+        y = cols.reshape(pixels, fh * fw * c) @ filters.reshape(fh * fw * c, k)
+    else:
+        per_group = k // groups
+        grouped = cols.reshape(pixels, fh * fw, groups, depth).transpose(2, 0, 1, 3)
+        grouped = grouped.reshape(groups, pixels, fh * fw * depth)
+        weights = filters.reshape(fh * fw * depth, groups, per_group).transpose(1, 0, 2)
+        y = np.matmul(grouped, weights).transpose(1, 0, 2).reshape(pixels, k)
+    del cols
+    return _add_bias(_to_hwcn(y.reshape(n, oh, ow, k)), bias)
+
+
+def _add_bias(y: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    if bias is None:
+        return y
+    if bias.size != y.shape[2]:
+        raise BlockError(f"{bias.size} biases for {y.shape[2]} output channels")
+    y += bias.reshape(1, 1, -1, 1)
+    return y
+
+
+def conv_transpose(
+    x: np.ndarray, filters: np.ndarray, bias: np.ndarray | None, upsample: Pair, crop: Quad, groups: int
+) -> np.ndarray:
+    """vl_nnconvt forward: filters FH×FW×K×D with D the input depth; output has K·groups channels."""
+    h, w, c, n = x.shape
+    fh, fw, k, depth = filters.shape
+    if depth != c:
+        raise BlockError(f"filter bank depth {depth} is not the input depth {c}")
+    if depth % groups:
+        raise BlockError(f"{groups} groups do not divide the filter bank depth {depth}")
+    uy, ux = upsample
+    top, bottom, left, right = crop
+    full_h, full_w = (h - 1) * uy + fh, (w - 1) * ux + fw
+    if full_h - top - bottom < 1 or full_w - left - right < 1:
+        raise BlockError("the crop leaves an empty output")
+    per_group = depth // groups
+    xs = x.transpose(3, 0, 1, 2).reshape(n * h * w, groups, per_group).transpose(1, 0, 2)
+    weights = filters.reshape(fh, fw, k, groups, per_group).transpose(3, 4, 0, 1, 2)
+    weights = weights.reshape(groups, per_group, fh * fw * k)
+    cols = np.matmul(xs, weights).reshape(groups, n, h, w, fh, fw, k)
+    out = np.zeros((n, full_h, full_w, groups, k), np.float32)
+    for u in range(fh):
+        for v in range(fw):
+            out[:, u : u + (h - 1) * uy + 1 : uy, v : v + (w - 1) * ux + 1 : ux] += cols[
+                :, :, :, :, u, v
+            ].transpose(1, 2, 3, 0, 4)
+    del cols
+    out = out.reshape(n, full_h, full_w, groups * k)[:, top : full_h - bottom, left : full_w - right]
+    return _add_bias(_to_hwcn(np.ascontiguousarray(out)), bias)
+
+
+def pool(x: np.ndarray, size: Pair, pad: Quad, stride: Pair, method: str) -> np.ndarray:
+    """vl_nnpool forward, 'max' or 'avg', window clipped to the image."""
+    h, w, c, n = x.shape
+    ph, pw = size
+    top, bottom, left, right = pad
+    sy, sx = stride
+    oh = _output_size(h, top, bottom, ph, sy, "pooling window")
+    ow = _output_size(w, left, right, pw, sx, "pooling window")
+    maximum = method == "max"
+    xp = _padded(x, pad, -np.inf if maximum else 0.0)
+    out = None
+    for u in range(ph):
+        for v in range(pw):
+            tap = xp[u : u + (oh - 1) * sy + 1 : sy, v : v + (ow - 1) * sx + 1 : sx]
+            if out is None:
+                out = _hwcn_buffer(oh, ow, c, n)
+                out[...] = tap
+            elif maximum:
+                np.maximum(out, tap, out=out)
+            else:
+                out += tap
+    assert out is not None
+    if not maximum:
+        rows = _clipped_counts(h, top, ph, sy, oh)
+        columns = _clipped_counts(w, left, pw, sx, ow)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out /= np.outer(rows, columns).astype(np.float32)[:, :, None, None]
+    return out
+
+
+def _clipped_counts(size: int, pad_before: int, window: int, stride: int, count: int) -> np.ndarray:
+    """How many input pixels each output's window covers along one axis, after clipping."""
+    starts = np.arange(count) * stride - pad_before
+    return np.minimum(starts + window, size) - np.maximum(starts, 0)
+
+
+def lrn(x: np.ndarray, depth: int, kappa: float, alpha: float, beta: float) -> np.ndarray:
+    """vl_nnnormalize forward with the exact power (see the module docstring)."""
+    c = x.shape[2]
+    before = (depth - 1) // 2
+    after = depth - before - 1
+    squares = np.square(x, dtype=np.float64)
+    cumulative = np.zeros(squares.shape[:2] + (c + 1,) + squares.shape[3:])
+    np.cumsum(squares, axis=2, out=cumulative[:, :, 1:])
+    channels = np.arange(c)
+    upper = np.minimum(channels + after + 1, c)
+    lower = np.maximum(channels - before, 0)
+    window_sums = cumulative[:, :, upper] - cumulative[:, :, lower]
+    return (x * np.power(kappa + alpha * window_sums, -beta)).astype(np.float32)
+
+
+def batch_norm(
+    x: np.ndarray, gain: np.ndarray, bias: np.ndarray, mean: np.ndarray, sigma: np.ndarray
+) -> np.ndarray:
+    """vl_nnbnorm forward with given moments: G/σ · (x − μ) + B."""
+    c = x.shape[2]
+    if not gain.size == bias.size == mean.size == sigma.size == c:
+        raise BlockError(f"batch-norm parameters have {gain.size} channels, the input {c}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        coefficient = (gain / sigma).astype(np.float32).reshape(1, 1, c, 1)
+    return coefficient * (x - mean.reshape(1, 1, c, 1)) + bias.reshape(1, 1, c, 1)
+
+
+def relu(x: np.ndarray, leak: float) -> np.ndarray:
+    if leak == 0:
+        return np.maximum(x, np.float32(0))
+    return x * np.where(x > 0, np.float32(1), np.float32(leak))
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return np.float32(1) / (np.float32(1) + np.exp(-x))
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=2, keepdims=True))
+    return e / e.sum(axis=2, keepdims=True)
+
+
+def crop(x: np.ndarray, amounts: Quad) -> np.ndarray:
+    h, w = x.shape[:2]
+    top, bottom, left, right = amounts
+    if top + bottom >= h + 1 or left + right >= w + 1 or min(amounts) < 0:
+        raise BlockError(f"cannot crop {list(amounts)} from a {h}×{w} input")
+    return x[top : h - bottom, left : w - right]
+
+
+def concat(xs: Sequence[np.ndarray], dim: int) -> np.ndarray:
+    """vl_nnconcat: `dim` is MATLAB's 1-based dimension over H, W, C, N."""
+    if not 1 <= dim <= 4:
+        raise BlockError(f"cannot concatenate along dimension {dim}")
+    shapes = {tuple(s for i, s in enumerate(a.shape) if i != dim - 1) for a in xs}
+    if len(shapes) != 1:
+        raise BlockError(f"inputs of shapes {[a.shape for a in xs]} differ off dimension {dim}")
+    return np.concatenate(xs, axis=dim - 1)
+
+
+def elementwise_sum(xs: Sequence[np.ndarray]) -> np.ndarray:
+    total = xs[0]
+    for other in xs[1:]:
+        if other.shape != total.shape:
+            raise BlockError(f"cannot sum inputs of shapes {xs[0].shape} and {other.shape}")
+        total = total + other
+    return total if len(xs) > 1 else total.copy()
+
+
+def scale(x: np.ndarray, factor: np.ndarray, shift: np.ndarray | None) -> np.ndarray:
+    """dagnn.Scale: bsxfun(@times, x, factor) (+ shift), factor and shift broadcast MATLAB-style."""
+    try:
+        y = x * factor
+        return y if shift is None else y + shift
+    except ValueError as e:
+        raise BlockError(f"cannot broadcast scale of shape {factor.shape} over input {x.shape}") from e

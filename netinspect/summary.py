@@ -1,0 +1,474 @@
+"""What `netinspect info` reports: a JSON-ready dict with a stable, versioned schema.
+
+The summary is computed from shapes and dtypes only. It never calls `Tensor.numpy()`, so a 1 GB
+model is summarised without reading its weights (the memory target for `info`). Compute is an
+estimate of the multiply-accumulates of the heavy operators (Conv, ConvTranspose, Gemm, MatMul)
+for one batch item: every symbolic dimension is taken as 1 and listed, so the caller can scale.
+The schema is netinspect/schemas/info.schema.json; bump SCHEMA_VERSION on any breaking change.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from netinspect.ir import Graph, Node, Preprocessing, Tensor, Value
+
+SCHEMA_VERSION = 1
+COMPUTE_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+LABELS_SHOWN = 5
+UNKNOWN_NODES_LISTED = 20
+LONG_LIST = 64
+
+
+# --- walking the graph with scopes -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The graphs whose values a node can see: its own graph first, then the enclosing ones."""
+
+    graphs: tuple[Graph, ...]
+    path: str = ""
+
+    def value(self, name: str) -> Value | None:
+        for graph in self.graphs:
+            known = graph.value(name)
+            if known is not None:
+                return known
+        return None
+
+    def tensor(self, name: str) -> Tensor | None:
+        for graph in self.graphs:
+            if name in graph.tensors:
+                return graph.tensors[name]
+        return None
+
+    def enter(self, graph: Graph, path: str) -> Scope:
+        return Scope((graph, *self.graphs), path)
+
+
+def node_id(index: int) -> str:
+    """The id of the node at `index` in `walk_scoped` order; the SVG renderer uses the same ids."""
+    return f"n{index}"
+
+
+def walk_scoped(graph: Graph) -> Iterator[tuple[Node, Scope]]:
+    """Every node with the scope it runs in, in `Graph.walk()` order (subgraphs after their owner)."""
+    counter = iter(range(1 << 62))
+
+    def visit(g: Graph, scope: Scope) -> Iterator[tuple[Node, Scope]]:
+        for node in g.nodes:
+            index = next(counter)
+            yield node, scope
+            for attr, sub in subgraph_attributes(node):
+                yield from visit(sub, scope.enter(sub, f"{node_id(index)}/{attr}"))
+
+    yield from visit(graph, Scope((graph,)))
+
+
+def subgraph_attributes(node: Node) -> Iterator[tuple[str, Graph]]:
+    """A node's subgraphs named by attribute (`body`, `branches[1]`), in `Node.subgraphs()` order."""
+    for attr, value in node.attributes.items():
+        if isinstance(value, Graph):
+            yield attr, value
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, Graph):
+                    yield f"{attr}[{i}]", item
+
+
+def all_graphs(graph: Graph) -> Iterator[Graph]:
+    yield graph
+    for node in graph.walk():
+        yield from node.subgraphs()
+
+
+def constant_inputs(graph: Graph) -> set[str]:
+    """Graph inputs that are really constants (old ONNX models list initializers as inputs)."""
+    return {v.name for v in graph.inputs if v.name in graph.tensors}
+
+
+# --- compute estimates ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Dims:
+    """Turns shapes into integers for the estimate, remembering which symbolic names were taken as 1."""
+
+    symbolic: set[str] = field(default_factory=set)
+
+    def ints(self, shape: tuple | None) -> list[int] | None:
+        if shape is None:
+            return None
+        out: list[int] = []
+        for d in shape:
+            if isinstance(d, bool) or d is None:
+                return None
+            if isinstance(d, str):
+                self.symbolic.add(d)
+                out.append(1)
+            elif isinstance(d, int | np.integer) and d >= 0:
+                out.append(int(d))
+            else:
+                return None
+        return out
+
+
+def _shape(scope: Scope, node: Node, index: int, outputs: bool = False) -> tuple | None:
+    names = node.outputs if outputs else node.inputs
+    if index >= len(names) or not names[index]:
+        return None
+    known = scope.value(names[index])
+    return None if known is None else known.shape
+
+
+def _ints_attr(node: Node, name: str, default: list[int]) -> list[int]:
+    value = node.attributes.get(name)
+    return [int(v) for v in value] if isinstance(value, list | tuple) and value else default
+
+
+def _conv_output_spatial(node: Node, x_spatial: list[int], kernel: list[int]) -> list[int] | None:
+    """Conv output size from the ONNX attribute rules, for graphs whose readers left it unknown."""
+    n = len(x_spatial)
+    strides = _ints_attr(node, "strides", [1] * n)
+    dilations = _ints_attr(node, "dilations", [1] * n)
+    pads = _ints_attr(node, "pads", [0] * (2 * n))
+    auto_pad = node.attributes.get("auto_pad", "NOTSET")
+    auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
+    if not (len(strides) == len(dilations) == len(kernel) == n and len(pads) == 2 * n):
+        return None
+    out = []
+    for i in range(n):
+        extent = dilations[i] * (kernel[i] - 1) + 1
+        if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            out.append(-(-x_spatial[i] // strides[i]))
+        else:
+            padded = x_spatial[i] + (0 if auto_pad == "VALID" else pads[i] + pads[i + n])
+            out.append((padded - extent) // strides[i] + 1)
+    return out if all(d > 0 for d in out) else None
+
+
+def _conv_macs(node: Node, scope: Scope, dims: _Dims) -> int | None:
+    """Output elements × (Cin/group × kernel size): the formula N·Cout·Hout·Wout·(Cin/group)·kH·kW."""
+    x = dims.ints(_shape(scope, node, 0))
+    w = dims.ints(_shape(scope, node, 1))
+    y = dims.ints(_shape(scope, node, 0, outputs=True))
+    if w is not None and len(w) >= 3:
+        per_output = math.prod(w[1:])
+        kernel = w[2:]
+        out_channels = w[0]
+    else:
+        kernel = _ints_attr(node, "kernel_shape", [])
+        group = int(node.attributes.get("group", 1))
+        if x is None or len(x) < 3 or not kernel or y is None or group < 1:
+            return None
+        per_output = x[1] // group * math.prod(kernel)
+        out_channels = y[1]
+    if y is None or len(y) < 3:
+        if x is None or len(x) != len(kernel) + 2:
+            return None
+        spatial = _conv_output_spatial(node, x[2:], kernel)
+        if spatial is None:
+            return None
+        y = [x[0], out_channels, *spatial]
+    return math.prod(y) * per_output
+
+
+def _conv_transpose_macs(node: Node, scope: Scope, dims: _Dims) -> int | None:
+    """Every input element is scattered through Cout/group × kernel weights: |X| · prod(W[1:])."""
+    x = dims.ints(_shape(scope, node, 0))
+    w = dims.ints(_shape(scope, node, 1))
+    if x is None or w is None or len(w) < 3:
+        return None
+    return math.prod(x) * math.prod(w[1:])
+
+
+def _gemm_macs(node: Node, scope: Scope, dims: _Dims) -> int | None:
+    """M·K·N, reading A and B through transA/transB; M·N from the output when A is unknown."""
+    a = dims.ints(_shape(scope, node, 0))
+    b = dims.ints(_shape(scope, node, 1))
+    y = dims.ints(_shape(scope, node, 0, outputs=True))
+    if b is None or len(b) != 2:
+        return None
+    k, n = (b[1], b[0]) if node.attributes.get("transB", 0) else (b[0], b[1])
+    if a is not None and len(a) == 2:
+        m = a[1] if node.attributes.get("transA", 0) else a[0]
+        return m * k * n
+    return math.prod(y) * k if y is not None and len(y) == 2 else None
+
+
+def _matmul_macs(node: Node, scope: Scope, dims: _Dims) -> int | None:
+    """numpy.matmul semantics: batch × M·K·N (1-D operands promoted); |Y|·K when A is unknown."""
+    a = dims.ints(_shape(scope, node, 0))
+    b = dims.ints(_shape(scope, node, 1))
+    if not b:
+        return None
+    b = [*b, 1] if len(b) == 1 else b
+    if not a:
+        y = dims.ints(_shape(scope, node, 0, outputs=True))
+        return None if y is None else math.prod(y) * b[-2]
+    a = [1, *a] if len(a) == 1 else a
+    batch_a, batch_b = a[:-2], b[:-2]
+    width = max(len(batch_a), len(batch_b))
+    batch_a = [1] * (width - len(batch_a)) + batch_a
+    batch_b = [1] * (width - len(batch_b)) + batch_b
+    batch = math.prod(max(p, q) for p, q in zip(batch_a, batch_b, strict=True))
+    return batch * a[-2] * a[-1] * b[-1]
+
+
+_ESTIMATORS = {
+    "Conv": _conv_macs,
+    "ConvTranspose": _conv_transpose_macs,
+    "Gemm": _gemm_macs,
+    "MatMul": _matmul_macs,
+}
+
+
+def node_macs(node: Node, scope: Scope, symbolic: set[str] | None = None) -> int | None:
+    """Multiply-accumulates of one node per batch item, or None when unknown or not estimated."""
+    estimate = _ESTIMATORS.get(node.op_type) if node.domain in ("", "ai.onnx") else None
+    if estimate is None:
+        return None
+    dims = _Dims()
+    macs = estimate(node, scope, dims)
+    if macs is not None and symbolic is not None:
+        symbolic |= dims.symbolic
+    return macs
+
+
+def _compute(walked: list[tuple[Node, Scope]]) -> dict[str, Any]:
+    by_op: dict[str, dict[str, int]] = {}
+    unknown: list[str] = []
+    symbolic: set[str] = set()
+    total = 0
+    for index, (node, scope) in enumerate(walked):
+        if node.op_type not in _ESTIMATORS or node.domain not in ("", "ai.onnx"):
+            continue
+        row = by_op.setdefault(node.op_type, {"nodes": 0, "macs": 0, "flops": 0, "unknown": 0})
+        macs = node_macs(node, scope, symbolic)
+        if macs is None:
+            row["unknown"] += 1
+            unknown.append(node.name or node_id(index))
+            continue
+        row["nodes"] += 1
+        row["macs"] += macs
+        row["flops"] += 2 * macs
+        total += macs
+    return {
+        "macs": total,
+        "flops": 2 * total,
+        "per": "batch item",
+        "ops_counted": list(COMPUTE_OPS),
+        "by_op": dict(sorted(by_op.items())),
+        "unknown": {"count": len(unknown), "nodes": unknown[:UNKNOWN_NODES_LISTED]},
+        "symbolic_dims_as_1": sorted(symbolic),
+        "note": (
+            "FLOPs = 2 × MACs of Conv, ConvTranspose, Gemm and MatMul only (bias adds, activations and "
+            "other operators not counted); symbolic dimensions are taken as 1, so totals are per batch "
+            "item; nodes whose shapes are unknown are counted under 'unknown' and excluded; subgraph "
+            "bodies are counted once."
+        ),
+    }
+
+
+# --- the other sections ------------------------------------------------------------------------
+
+
+def jsonable(value: Any) -> Any:
+    """Attribute and metadata values as JSON: tensors by shape only, never their bytes."""
+    if isinstance(value, Tensor):
+        return {"tensor": value.name, "dtype": value.dtype, "shape": list(value.shape)}
+    if isinstance(value, Graph):
+        return {"graph": value.name, "nodes": len(value.nodes)}
+    if isinstance(value, bool | str) or value is None:
+        return value
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else str(float(value))
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return {"bytes": len(value)}
+    if isinstance(value, np.ndarray):
+        value = value.tolist() if value.size <= LONG_LIST else value.ravel()[:LONG_LIST].tolist()
+    if isinstance(value, list | tuple):
+        items = [jsonable(v) for v in value[:LONG_LIST]]
+        return items if len(value) <= LONG_LIST else {"length": len(value), "first": items}
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    return str(value)
+
+
+def _shape_json(shape: tuple | None) -> list | None:
+    return None if shape is None else [d if isinstance(d, str) or d is None else int(d) for d in shape]
+
+
+def _value_json(value: Value | None, name: str) -> dict[str, Any]:
+    if value is None:
+        return {"name": name, "dtype": None, "shape": None}
+    return {"name": name, "dtype": value.dtype, "shape": _shape_json(value.shape)}
+
+
+def op_key(node: Node) -> str:
+    """The histogram key: the op type, prefixed by its domain outside the default ONNX domain."""
+    return node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+
+
+def _parameters(graph: Graph) -> dict[str, Any]:
+    by_dtype: dict[str, dict[str, int]] = {}
+    for g in all_graphs(graph):
+        for tensor in g.tensors.values():
+            row = by_dtype.setdefault(tensor.dtype, {"tensors": 0, "count": 0, "bytes": 0})
+            row["tensors"] += 1
+            row["count"] += tensor.size
+            row["bytes"] += tensor.nbytes
+    return {
+        "count": sum(r["count"] for r in by_dtype.values()),
+        "bytes": sum(r["bytes"] for r in by_dtype.values()),
+        "tensors": sum(r["tensors"] for r in by_dtype.values()),
+        "by_dtype": dict(sorted(by_dtype.items())),
+    }
+
+
+def _preprocessing(pre: Preprocessing) -> dict[str, Any] | None:
+    if pre.is_empty():
+        return None
+    mean_image = pre.mean_image
+    return {
+        "mean": jsonable(pre.mean),
+        "mean_image": None
+        if mean_image is None
+        else {"dtype": mean_image.dtype, "shape": list(mean_image.shape)},
+        "std": jsonable(pre.std),
+        "image_size": jsonable(pre.image_size),
+        "channel_order": pre.channel_order,
+        "input_layout": pre.input_layout,
+        "value_range": jsonable(pre.value_range),
+        "extra": jsonable(pre.extra),
+    }
+
+
+def _metadata(graph: Graph) -> dict[str, Any]:
+    meta = graph.metadata
+    labels = None
+    if meta.labels is not None:
+        labels = {"count": len(meta.labels), "first": [str(x) for x in meta.labels[:LABELS_SHOWN]]}
+        if meta.label_descriptions:
+            labels["descriptions_first"] = [str(x) for x in meta.label_descriptions[:LABELS_SHOWN]]
+    return {
+        "preprocessing": _preprocessing(meta.preprocessing),
+        "labels": labels,
+        "properties": {str(k): str(v) for k, v in meta.properties.items()},
+        "notes": [str(n) for n in meta.notes],
+    }
+
+
+def _provenance(graph: Graph) -> dict[str, Any]:
+    frameworks: dict[str, dict[str, Any]] = {}
+    transforms: Counter[tuple[str, str]] = Counter()
+    for node in graph.walk():
+        prov = node.provenance
+        if prov is None:
+            continue
+        row = frameworks.setdefault(
+            prov.framework, {"nodes": 0, "nodes_with_steps": 0, "steps": Counter(), "layer_types": Counter()}
+        )
+        row["nodes"] += 1
+        row["nodes_with_steps"] += bool(prov.steps)
+        row["layer_types"][prov.layer_type] += 1
+        row["steps"].update(step.kind for step in prov.steps)
+        transforms.update({(step.kind, step.text) for step in prov.steps})
+    return {
+        "nodes": sum(r["nodes"] for r in frameworks.values()),
+        "frameworks": {
+            name: {
+                **row,
+                "steps": dict(sorted(row["steps"].items())),
+                "layer_types": dict(row["layer_types"]),
+            }
+            for name, row in sorted(frameworks.items())
+        },
+        "transforms": [
+            {"kind": kind, "text": text, "nodes": count}
+            for (kind, text), count in sorted(transforms.items(), key=lambda kv: (-kv[1], kv[0]))
+        ],
+    }
+
+
+def _node_json(index: int, node: Node, scope: Scope) -> dict[str, Any]:
+    inputs, weights = [], []
+    for position, name in enumerate(node.inputs):
+        if not name:
+            continue
+        tensor = scope.tensor(name)
+        entry = {"index": position, **_value_json(scope.value(name), name)}
+        (weights if tensor is not None else inputs).append(entry)
+    prov = node.provenance
+    return {
+        "id": node_id(index),
+        "name": node.name,
+        "op": node.op_type,
+        "domain": node.domain,
+        "scope": scope.path,
+        "inputs": inputs,
+        "weights": weights,
+        "outputs": [_value_json(scope.value(name), name) for name in node.outputs if name],
+        "attributes": {k: jsonable(v) for k, v in node.attributes.items()},
+        "macs": node_macs(node, scope),
+        "provenance": None
+        if prov is None
+        else {
+            "framework": prov.framework,
+            "layer": prov.layer,
+            "layer_type": prov.layer_type,
+            "steps": [{"kind": s.kind, "text": s.text} for s in prov.steps],
+        },
+    }
+
+
+def summarize(graph: Graph, nodes: bool = False) -> dict[str, Any]:
+    """The `info` report for a graph; with `nodes`, one entry per node (subgraph nodes included)."""
+    constants = constant_inputs(graph)
+    walked = list(walk_scoped(graph))
+    meta = graph.metadata
+    summary: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "model": {"name": graph.name, "doc": meta.doc},
+        "format": {
+            "source_format": meta.source_format,
+            "format_version": meta.format_version,
+            "producer": meta.producer,
+        },
+        "opset": {(domain or "ai.onnx"): int(version) for domain, version in sorted(graph.opset.items())},
+        "inputs": [_value_json(v, v.name) for v in graph.inputs if v.name not in constants],
+        "outputs": [_value_json(v, v.name) for v in graph.outputs],
+        "node_count": {
+            "top_level": len(graph.nodes),
+            "total": len(walked),
+            "subgraphs": sum(1 for _ in all_graphs(graph)) - 1,
+        },
+        "ops": dict(sorted(Counter(op_key(n) for n, _ in walked).items(), key=lambda kv: (-kv[1], kv[0]))),
+        "parameters": _parameters(graph),
+        "compute": _compute(walked),
+        "metadata": _metadata(graph),
+        "provenance": _provenance(graph),
+    }
+    if nodes:
+        summary["nodes"] = [_node_json(i, node, scope) for i, (node, scope) in enumerate(walked)]
+    return summary
+
+
+def info_schema() -> dict[str, Any]:
+    """The JSON Schema the summary follows (shipped as package data)."""
+    import json
+    from importlib import resources
+
+    return json.loads(resources.files("netinspect").joinpath("schemas/info.schema.json").read_text("utf-8"))

@@ -1,0 +1,201 @@
+"""`netinspect info` output: rich tables for people, `to_json` for programs.
+
+Both read the summary dict (netinspect.summary), never the graph, so the two views cannot disagree.
+Every cell is a `Text`, not markup, so layer names such as `conv[1]` print as they are.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from netinspect.renderers.formatting import format_shape, format_value, human_bytes, human_count
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+
+def to_json(summary: dict[str, Any]) -> str:
+    """The summary as JSON (schema: netinspect/schemas/info.schema.json)."""
+    return json.dumps(summary, indent=2, ensure_ascii=False)
+
+
+def print_summary(summary: dict[str, Any], console: Console, nodes: bool = False) -> None:
+    """Print every section that has something to say; the node table only when asked for."""
+    tables = [
+        _overview(summary),
+        _io(summary),
+        _ops(summary),
+        _parameters(summary),
+        _compute(summary),
+        _metadata(summary),
+        *_provenance(summary),
+    ]
+    if nodes and summary.get("nodes") is not None:
+        tables.append(_nodes(summary["nodes"]))
+    for table in tables:
+        if table is not None:
+            console.print(table)
+
+
+def _table(title: str, *columns: str, header: bool = True) -> Table:
+    table = Table(title=title, title_justify="left", show_header=header, header_style="bold")
+    for column in columns:
+        numeric = column in ("Count", "Nodes", "Tensors", "Parameters", "Bytes", "MACs", "FLOPs", "Unknown")
+        table.add_column(column, justify="right" if numeric else "left", overflow="fold")
+    return table
+
+
+def _row(table: Table, cells: Iterable[Any]) -> None:
+    table.add_row(*(c if isinstance(c, Text) else Text(str(c)) for c in cells))
+
+
+def _overview(summary: dict[str, Any]) -> Table:
+    fmt, counts, params, compute = (
+        summary["format"],
+        summary["node_count"],
+        summary["parameters"],
+        summary["compute"],
+    )
+    table = _table("Model", "Field", "Value", header=False)
+    _row(table, ("Name", summary["model"]["name"] or "(unnamed)"))
+    described = " ".join(x for x in (fmt["source_format"], fmt["format_version"]) if x)
+    _row(table, ("Format", described or "?"))
+    if fmt["producer"]:
+        _row(table, ("Producer", fmt["producer"]))
+    _row(table, ("Opset", ", ".join(f"{d} {v}" for d, v in summary["opset"].items())))
+    nodes = f"{counts['top_level']}"
+    if counts["subgraphs"]:
+        nodes += f" ({counts['total']} with {counts['subgraphs']} subgraphs)"
+    _row(table, ("Nodes", nodes))
+    _row(
+        table,
+        (
+            "Parameters",
+            f"{human_count(params['count'])} ({params['count']:,}) in {params['tensors']} tensors, "
+            f"{human_bytes(params['bytes'])}",
+        ),
+    )
+    _row(table, ("Compute", _compute_line(compute)))
+    if summary["model"]["doc"]:
+        _row(table, ("Doc", summary["model"]["doc"]))
+    return table
+
+
+def _compute_line(compute: dict[str, Any]) -> str:
+    line = f"{human_count(compute['macs'], 'MACs')}, {human_count(compute['flops'], 'FLOPs')} per batch item"
+    if compute["unknown"]["count"]:
+        count = compute["unknown"]["count"]
+        line += f"; {count} node{'s' if count > 1 else ''} with unknown shapes not counted"
+    if compute["symbolic_dims_as_1"]:
+        line += f"; symbolic dims taken as 1: {', '.join(compute['symbolic_dims_as_1'])}"
+    return line
+
+
+def _io(summary: dict[str, Any]) -> Table:
+    table = _table("Inputs and outputs", "Kind", "Name", "Dtype", "Shape")
+    for kind in ("inputs", "outputs"):
+        for value in summary[kind]:
+            _row(table, (kind[:-1], value["name"], value["dtype"] or "?", format_shape(value["shape"])))
+    return table
+
+
+def _ops(summary: dict[str, Any]) -> Table | None:
+    if not summary["ops"]:
+        return None
+    table = _table("Operators", "Op", "Count")
+    for op, count in summary["ops"].items():
+        _row(table, (op, count))
+    return table
+
+
+def _parameters(summary: dict[str, Any]) -> Table | None:
+    by_dtype = summary["parameters"]["by_dtype"]
+    if not by_dtype:
+        return None
+    table = _table("Parameters by dtype", "Dtype", "Tensors", "Parameters", "Bytes")
+    for dtype, row in by_dtype.items():
+        _row(table, (dtype, row["tensors"], f"{row['count']:,}", human_bytes(row["bytes"])))
+    return table
+
+
+def _compute(summary: dict[str, Any]) -> Table | None:
+    compute = summary["compute"]
+    if not compute["by_op"]:
+        return None
+    table = _table("Compute (per batch item)", "Op", "Nodes", "MACs", "FLOPs", "Unknown")
+    for op, row in compute["by_op"].items():
+        _row(table, (op, row["nodes"], human_count(row["macs"]), human_count(row["flops"]), row["unknown"]))
+    table.caption = compute["note"]
+    table.caption_justify = "left"
+    if compute["unknown"]["nodes"]:
+        table.caption += "\nUnknown: " + ", ".join(compute["unknown"]["nodes"])
+    return table
+
+
+def _metadata(summary: dict[str, Any]) -> Table | None:
+    meta = summary["metadata"]
+    table = _table("Metadata", "Field", "Value", header=False)
+    pre = meta["preprocessing"] or {}
+    for key, value in pre.items():
+        if key == "extra":
+            for extra_key, extra_value in value.items():
+                _row(table, (f"preprocessing: {extra_key}", format_value(extra_value)))
+        elif key == "mean_image" and value is not None:
+            _row(table, ("preprocessing: mean image", f"{format_shape(value['shape'])} {value['dtype']}"))
+        elif value is not None:
+            _row(table, (f"preprocessing: {key.replace('_', ' ')}", format_value(value)))
+    labels = meta["labels"]
+    if labels is not None:
+        first = ", ".join(labels["first"]) + (", …" if labels["count"] > len(labels["first"]) else "")
+        _row(table, ("labels", f"{labels['count']}: {first}"))
+    for key, value in meta["properties"].items():
+        _row(table, (f"property: {key}", value))
+    for note in meta["notes"]:
+        _row(table, ("note", note))
+    return table if table.row_count else None
+
+
+def _provenance(summary: dict[str, Any]) -> list[Table | None]:
+    prov = summary["provenance"]
+    if not prov["frameworks"]:
+        return [None]
+    frameworks = _table("Provenance", "Framework", "Nodes", "With steps", "Steps", "Layer types")
+    for name, row in prov["frameworks"].items():
+        steps = ", ".join(f"{kind} {n}" for kind, n in row["steps"].items()) or "-"
+        types = ", ".join(f"{kind} {n}" for kind, n in row["layer_types"].items())
+        _row(frameworks, (name, row["nodes"], row["nodes_with_steps"], steps, types))
+    if not prov["transforms"]:
+        return [frameworks]
+    transforms = _table("Transformations applied on import", "Kind", "Transformation", "Nodes")
+    for row in prov["transforms"]:
+        _row(transforms, (row["kind"], row["text"], row["nodes"]))
+    return [frameworks, transforms]
+
+
+def _nodes(nodes: list[dict[str, Any]]) -> Table:
+    columns = ("Id", "Name", "Op", "Inputs", "Weights", "Outputs", "Attributes", "MACs", "Source")
+    table = _table("Nodes", *columns)
+    for node in nodes:
+        op = node["op"] if not node["domain"] else f"{node['domain']}.{node['op']}"
+        prov = node["provenance"]
+        source = ""
+        if prov is not None:
+            source = f"{prov['framework']} {prov['layer_type']} {prov['layer']}"
+            source += "".join(f"\n↺ {step['text']}" for step in prov["steps"])
+        _row(
+            table,
+            (
+                node["id"] + (f"\n{node['scope']}" if node["scope"] else ""),
+                node["name"],
+                op,
+                "\n".join(format_shape(v["shape"]) for v in node["inputs"]),
+                "\n".join(format_shape(v["shape"]) for v in node["weights"]),
+                "\n".join(format_shape(v["shape"]) for v in node["outputs"]),
+                "\n".join(f"{k}={format_value(v)}" for k, v in node["attributes"].items()),
+                "" if node["macs"] is None else human_count(node["macs"]),
+                source,
+            ),
+        )
+    return table

@@ -1,0 +1,45 @@
+"""Shared test helpers: where the real models are, and running the CLI in-process."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_MODELS = ROOT.parent / "shared" / "models"
+FIXTURES = ROOT / "fixtures"
+ONNX_TEST_DATA = Path(onnx.__file__).parent / "backend" / "test" / "data"
+
+
+def shared_model(name: str) -> Path:
+    """A real model made by others, from ../shared/models; the test skips where it is absent."""
+    path = SHARED_MODELS / name
+    if not path.is_file():
+        pytest.skip(f"{path} is absent (the real-model folder ../shared/models is not beside this checkout)")
+    return path
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+    """Run `netinspect ARGS...` in this process and capture what it prints."""
+    from netinspect.cli import main
+
+    def run(*args: str | os.PathLike) -> CliResult:
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
