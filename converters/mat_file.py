@@ -45,7 +45,7 @@ class MatArray:
     shape: tuple[int, ...]
     dtype: np.dtype
     _loader: Callable[[], np.ndarray]
-    _release: Callable[[], None] | None = None
+    _release: Callable[[int, int], None] | None = None
     matlab_class: str = ""
 
     @property
@@ -59,10 +59,14 @@ class MatArray:
     def load(self) -> np.ndarray:
         return self._loader()
 
-    def release(self) -> None:
-        """Tell the OS the bytes are no longer needed (drops mapped pages from this process)."""
+    def release_range(self, start: int, length: int) -> None:
+        """Tell the OS bytes [start, start+length) of the array are no longer needed.
+
+        For a memory-mapped array this drops the pages from this process (they stay in the page
+        cache); elsewhere it does nothing.
+        """
         if self._release is not None:
-            self._release()
+            self._release(start, length)
 
     def scalar(self) -> float:
         values = self.load().reshape(-1, order="F")
@@ -217,9 +221,11 @@ class _Buffer:
         return np.frombuffer(self.data, dtype=dtype, count=length // dtype.itemsize, offset=offset)
 
     def release(self, offset: int, length: int) -> None:
-        start = (offset // _PAGE) * _PAGE
-        if self.releasable and length >= _PAGE and hasattr(self.data, "madvise"):
-            self.data.madvise(mmap.MADV_DONTNEED, start, offset + length - start)
+        """Drop the whole pages inside [offset, offset+length) from this process's mapping."""
+        start = -(-offset // _PAGE) * _PAGE
+        end = ((offset + length) // _PAGE) * _PAGE
+        if self.releasable and end > start and hasattr(self.data, "madvise"):
+            self.data.madvise(mmap.MADV_DONTNEED, start, end - start)
 
 
 def _open_v5(path: Path) -> MatFile:
@@ -346,7 +352,12 @@ def _v5_numeric(
             return view.astype(target, order="F")
         return view
 
-    return MatArray(dims, target, load, lambda: buf.release(p, n), matlab_class)
+    def release(start: int, length: int) -> None:
+        if rtype_matches:
+            buf.release(p + start, min(length, n - start))
+
+    rtype_matches = np.dtype(_MI_TYPES[rtype]) == target
+    return MatArray(dims, target, load, release, matlab_class)
 
 
 def _v5_char(buf: _Buffer, ctype: int, p: int, n: int, dims: tuple[int, ...]) -> str:

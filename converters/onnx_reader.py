@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
-from netinspect.converters import onnx_wire
 from onnx import helper, numpy_helper
 
+from netinspect.converters import onnx_wire
 from netinspect.errors import ModelFormatError, UnsupportedError
 from netinspect.fileio import resolve_inside
 from netinspect.formats import Probe, Reader

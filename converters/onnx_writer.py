@@ -12,9 +12,9 @@ from typing import Any, BinaryIO
 
 import numpy as np
 import onnx
-from netinspect.converters import onnx_wire
 from onnx import helper, numpy_helper
 
+from netinspect.converters import onnx_wire
 from netinspect.errors import NetinspectError, OutputError
 from netinspect.fileio import atomic_write, check_output
 from netinspect.ir import Graph, Node, Provenance, Tensor, Value

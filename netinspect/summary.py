@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from netinspect.ir import Graph, Node, Preprocessing, Tensor, Value
+from netinspect.ir import Graph, Node, Preprocessing, Tensor, Value, dtype_itemsize
 
 SCHEMA_VERSION = 1
 COMPUTE_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
@@ -322,20 +322,70 @@ def op_key(node: Node) -> str:
     return node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
 
 
-def _parameters(graph: Graph) -> dict[str, Any]:
-    by_dtype: dict[str, dict[str, int]] = {}
+Constant = tuple[str, str, int | None]
+"""(source, dtype, element count or None when unknown) of one constant tensor."""
+
+
+def _constant_tensors(walked: list[tuple[Node, Scope]], graph: Graph) -> Iterator[Constant]:
+    """Every constant the model holds.
+
+    Initializers, Constant node values, and the tensors a ConstantOfShape fills from a constant
+    shape (some exporters store weights that way) — sized from the inferred output shape, since
+    reading even the small shape tensor would break the rule that `info` reads no tensor bytes.
+    """
     for g in all_graphs(graph):
         for tensor in g.tensors.values():
-            row = by_dtype.setdefault(tensor.dtype, {"tensors": 0, "count": 0, "bytes": 0})
+            yield "initializer", tensor.dtype, tensor.size
+    for node, scope in walked:
+        if node.domain not in ("", "ai.onnx"):
+            continue
+        if node.op_type == "Constant":
+            for attr, value in node.attributes.items():
+                if isinstance(value, Tensor):
+                    yield "constant", value.dtype, value.size
+                elif attr in ("value_float", "value_int"):
+                    yield "constant", "float32" if attr == "value_float" else "int64", 1
+                elif attr in ("value_floats", "value_ints") and isinstance(value, list):
+                    yield "constant", "float32" if attr == "value_floats" else "int64", len(value)
+        elif node.op_type == "ConstantOfShape" and node.inputs and scope.tensor(node.inputs[0]) is not None:
+            yield _filled(node, scope)
+
+
+def _filled(node: Node, scope: Scope) -> Constant:
+    """The tensor a ConstantOfShape makes: dtype from its fill value, size from its output shape."""
+    fill = node.attributes.get("value")
+    out = scope.value(node.outputs[0]) if node.outputs else None
+    dtype = fill.dtype if isinstance(fill, Tensor) else "float32"
+    if out is None or out.shape is None or not all(isinstance(d, int) for d in out.shape):
+        return "constant_of_shape", dtype, None
+    return "constant_of_shape", dtype, math.prod(out.shape)
+
+
+def _parameters(walked: list[tuple[Node, Scope]], graph: Graph) -> dict[str, Any]:
+    by_dtype: dict[str, dict[str, int]] = {}
+    by_source: dict[str, dict[str, int]] = {}
+    unknown = 0
+    for source, dtype, size in _constant_tensors(walked, graph):
+        if size is None:
+            unknown += 1
+            continue
+        nbytes = size * dtype_itemsize(dtype)
+        for row in (by_dtype.setdefault(dtype, _zero()), by_source.setdefault(source, _zero())):
             row["tensors"] += 1
-            row["count"] += tensor.size
-            row["bytes"] += tensor.nbytes
+            row["count"] += size
+            row["bytes"] += nbytes
     return {
         "count": sum(r["count"] for r in by_dtype.values()),
         "bytes": sum(r["bytes"] for r in by_dtype.values()),
         "tensors": sum(r["tensors"] for r in by_dtype.values()),
+        "unknown_tensors": unknown,
         "by_dtype": dict(sorted(by_dtype.items())),
+        "by_source": by_source,
     }
+
+
+def _zero() -> dict[str, int]:
+    return {"tensors": 0, "count": 0, "bytes": 0}
 
 
 def _preprocessing(pre: Preprocessing) -> dict[str, Any] | None:
@@ -450,19 +500,19 @@ def summarize(graph: Graph, nodes: bool = False) -> dict[str, Any]:
         "opset": {(domain or "ai.onnx"): int(version) for domain, version in sorted(graph.opset.items())},
         "inputs": [_value_json(v, v.name) for v in graph.inputs if v.name not in constants],
         "outputs": [_value_json(v, v.name) for v in graph.outputs],
-        "node_count": {
-            "top_level": len(graph.nodes),
+        "nodes": {
+            "count": len(graph.nodes),
             "total": len(walked),
             "subgraphs": sum(1 for _ in all_graphs(graph)) - 1,
         },
         "ops": dict(sorted(Counter(op_key(n) for n, _ in walked).items(), key=lambda kv: (-kv[1], kv[0]))),
-        "parameters": _parameters(graph),
+        "parameters": _parameters(walked, graph),
         "compute": _compute(walked),
         "metadata": _metadata(graph),
         "provenance": _provenance(graph),
     }
     if nodes:
-        summary["nodes"] = [_node_json(i, node, scope) for i, (node, scope) in enumerate(walked)]
+        summary["nodes"]["list"] = [_node_json(i, node, scope) for i, (node, scope) in enumerate(walked)]
     return summary
 
 

@@ -32,8 +32,8 @@ def print_summary(summary: dict[str, Any], console: Console, nodes: bool = False
         _metadata(summary),
         *_provenance(summary),
     ]
-    if nodes and summary.get("nodes") is not None:
-        tables.append(_nodes(summary["nodes"]))
+    if nodes and "list" in summary["nodes"]:
+        tables.append(_nodes(summary["nodes"]["list"]))
     for table in tables:
         if table is not None:
             console.print(table)
@@ -54,7 +54,7 @@ def _row(table: Table, cells: Iterable[Any]) -> None:
 def _overview(summary: dict[str, Any]) -> Table:
     fmt, counts, params, compute = (
         summary["format"],
-        summary["node_count"],
+        summary["nodes"],
         summary["parameters"],
         summary["compute"],
     )
@@ -65,7 +65,7 @@ def _overview(summary: dict[str, Any]) -> Table:
     if fmt["producer"]:
         _row(table, ("Producer", fmt["producer"]))
     _row(table, ("Opset", ", ".join(f"{d} {v}" for d, v in summary["opset"].items())))
-    nodes = f"{counts['top_level']}"
+    nodes = f"{counts['count']}"
     if counts["subgraphs"]:
         nodes += f" ({counts['total']} with {counts['subgraphs']} subgraphs)"
     _row(table, ("Nodes", nodes))
@@ -111,12 +111,17 @@ def _ops(summary: dict[str, Any]) -> Table | None:
 
 
 def _parameters(summary: dict[str, Any]) -> Table | None:
-    by_dtype = summary["parameters"]["by_dtype"]
-    if not by_dtype:
+    params = summary["parameters"]
+    if not params["by_dtype"]:
         return None
-    table = _table("Parameters by dtype", "Dtype", "Tensors", "Parameters", "Bytes")
-    for dtype, row in by_dtype.items():
-        _row(table, (dtype, row["tensors"], f"{row['count']:,}", human_bytes(row["bytes"])))
+    table = _table("Parameters", "Group", "Tensors", "Parameters", "Bytes")
+    groups = [(f"dtype {k}", v) for k, v in params["by_dtype"].items()]
+    if set(params["by_source"]) != {"initializer"}:
+        groups += [(f"from {k.replace('_', ' ')}", v) for k, v in params["by_source"].items()]
+    for group, row in groups:
+        _row(table, (group, row["tensors"], f"{row['count']:,}", human_bytes(row["bytes"])))
+    if params["unknown_tensors"]:
+        table.caption = f"{params['unknown_tensors']} ConstantOfShape tensors of unknown size not counted"
     return table
 
 

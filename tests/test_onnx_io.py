@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from netinspect.converters import onnx_writer
 from onnx import TensorProto, helper, numpy_helper
 
 import netinspect
+from netinspect.converters import onnx_writer
 from netinspect.errors import UnsafePathError
 from netinspect.ir import Graph, Node, Preprocessing, Provenance, Tensor, Value
 from tests.conftest import shared_model

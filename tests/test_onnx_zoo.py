@@ -4,6 +4,7 @@ IR (checker + runtime parity, bit-identical expected), reference outputs, and `v
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -79,5 +80,5 @@ def test_view_draws_one_svg_node_per_ir_node(case: ZooCase, cli, tmp_path: Path)
     ns = {"svg": "http://www.w3.org/2000/svg"}
     titles = [g.findtext("svg:title", namespaces=ns) for g in root.iterfind(".//svg:g[@class='node']", ns)]
     graph = netinspect.load(case.model)
-    node_titles = [t for t in titles if t and t.startswith("n")]
+    node_titles = [t for t in titles if t and re.fullmatch(r"n\d+", t)]
     assert len(node_titles) == len(graph.nodes)

@@ -233,7 +233,7 @@ def softmax(x: np.ndarray) -> np.ndarray:
 def crop(x: np.ndarray, amounts: Quad) -> np.ndarray:
     h, w = x.shape[:2]
     top, bottom, left, right = amounts
-    if top + bottom >= h + 1 or left + right >= w + 1 or min(amounts) < 0:
+    if top + bottom >= h or left + right >= w or min(amounts) < 0:
         raise BlockError(f"cannot crop {list(amounts)} from a {h}×{w} input")
     return x[top : h - bottom, left : w - right]
 

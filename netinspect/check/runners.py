@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from netinspect.check.data import InputSpec
+from netinspect.check.layers import Layer
 from netinspect.errors import MissingDependencyError, ModelFormatError, NetinspectError
 from netinspect.fileio import resolve_inside
 from netinspect.layout import ACTIVATION, permute
@@ -29,20 +30,11 @@ from netinspect.layout import ACTIVATION, permute
 if TYPE_CHECKING:
     import onnx
 
-    from netinspect.ir import Graph
+    from netinspect.ir import Graph, Tensor
 
 
 class RuntimeFailure(NetinspectError):
     """The runtime refused the model or failed while running it."""
-
-
-@dataclass(frozen=True)
-class Layer:
-    """One source layer whose output can be compared: `value` is what the runner calls it."""
-
-    name: str
-    layer_type: str
-    value: str
 
 
 class Runner(Protocol):
@@ -152,63 +144,80 @@ def _dims(value_info: Any) -> tuple[Any, ...]:
     return tuple(dims)
 
 
+INLINE_BYTES = 64 * 1024
+"""Initializers up to this size stay in the skeleton (shape constants must be visible to ORT's
+graph resolution); larger ones are shared with every session."""
+
+
 class SharedWeights:
     """A model split into a weightless skeleton and its initializers as ORT values.
 
-    Building a session for a few extra outputs then copies kilobytes, not the weights:
-    every session made from the skeleton reads the same arrays (ORT external initializers).
+    Building a session for a few extra outputs then copies kilobytes, not the weights: every
+    session made from the skeleton reads the same arrays (ORT external initializers). `streamed`
+    adds IR tensors the skeleton lacks, so an in-memory conversion never builds the full protobuf.
     """
 
-    def __init__(self, model: onnx.ModelProto, owned: bool) -> None:
-        from onnx import ModelProto, numpy_helper
+    def __init__(
+        self, model: onnx.ModelProto, owned: bool, streamed: Mapping[str, Tensor] | None = None
+    ) -> None:
+        from onnx import ModelProto, helper, numpy_helper
 
-        ort = import_runtime("onnxruntime", "onnxruntime")
+        self._ort = import_runtime("onnxruntime", "onnxruntime")
         self.skeleton = ModelProto()
         _copy_fields(model, self.skeleton, skip="graph")
         _copy_fields(model.graph, self.skeleton.graph, skip="initializer")
-        graph = self.skeleton.graph
         self.names: list[str] = []
         self.arrays: list[np.ndarray] = []
         self.values: list[Any] = []
         for tensor in model.graph.initializer:
-            array = np.ascontiguousarray(numpy_helper.to_array(tensor))
-            stub = graph.initializer.add()
-            stub.name = tensor.name
-            stub.data_type = tensor.data_type
-            stub.dims.extend(tensor.dims)
-            if array.size == 0 or array.dtype == object:
-                stub.CopyFrom(tensor)
+            array = numpy_helper.to_array(tensor) if tensor.ByteSize() > INLINE_BYTES else None
+            if array is None or not _shareable(array):
+                self.skeleton.graph.initializer.add().CopyFrom(tensor)
                 continue
-            stub.data_location = stub.EXTERNAL
-            entry = stub.external_data.add()
-            entry.key, entry.value = "location", "netinspect-in-memory"
-            self.names.append(tensor.name)
-            self.arrays.append(array)
-            self.values.append(ort.OrtValue.ortvalue_from_numpy(array))
+            self._share(tensor.name, tensor.data_type, tensor.dims, array)
             if owned:
                 tensor.ClearField("raw_data")
+        for name, ir_tensor in (streamed or {}).items():
+            array = ir_tensor.numpy()
+            if _shareable(array):
+                self._share(name, helper.np_dtype_to_tensor_dtype(array.dtype), array.shape, array)
+            else:
+                self.skeleton.graph.initializer.append(numpy_helper.from_array(array, name))
+
+    def _share(self, name: str, data_type: int, dims: Sequence[int], array: np.ndarray) -> None:
+        stub = self.skeleton.graph.initializer.add(name=name, data_type=data_type, dims=list(dims))
+        stub.data_location = stub.EXTERNAL
+        stub.external_data.add(key="location", value="netinspect-in-memory")
+        array = np.ascontiguousarray(array)
+        self.names.append(name)
+        self.arrays.append(array)
+        self.values.append(self._ort.OrtValue.ortvalue_from_numpy(array))
 
     def session(self, extra_outputs: Sequence[str] = ()) -> Any:
         """A session over the shared weights, with `extra_outputs` added as graph outputs."""
         from onnx import ValueInfoProto
 
-        ort = import_runtime("onnxruntime", "onnxruntime")
         model = self.skeleton
         if extra_outputs:
             model = type(self.skeleton)()
             model.CopyFrom(self.skeleton)
             present = {o.name for o in model.graph.output}
             model.graph.output.extend(ValueInfoProto(name=n) for n in extra_outputs if n not in present)
-        options = ort.SessionOptions()
+        options = self._ort.SessionOptions()
         options.log_severity_level = 3
         if self.names:
             options.add_external_initializers(self.names, self.values)
         try:
-            return ort.InferenceSession(
+            return self._ort.InferenceSession(
                 model.SerializeToString(), options, providers=["CPUExecutionProvider"]
             )
         except Exception as e:  # onnxruntime raises its own exception types
             raise RuntimeFailure(f"onnxruntime cannot load the model: {_first_line(e)}") from e
+
+
+def _shareable(array: np.ndarray) -> bool:
+    """ORT can wrap it without conversion: a plain numeric numpy array (not bfloat16/float8)."""
+    return array.size > 0 and array.dtype.kind in "biuf" and array.dtype.name != "bfloat16"
 
 
 def _copy_fields(source: Any, target: Any, skip: str) -> None:
@@ -252,7 +261,13 @@ def load_onnx_model(path: Path) -> onnx.ModelProto:
 class OnnxRuntimeRunner:
     """An ONNX model in onnxruntime (CPU). Intermediates come from sessions with extra outputs."""
 
-    def __init__(self, model: onnx.ModelProto, owned: bool = False, name: str = "model") -> None:
+    def __init__(
+        self,
+        model: onnx.ModelProto,
+        owned: bool = False,
+        name: str = "model",
+        streamed: Mapping[str, Tensor] | None = None,
+    ) -> None:
         ort = import_runtime("onnxruntime", "onnxruntime")
         self.label = f"onnxruntime {ort.__version__}"
         self.name = name
@@ -263,7 +278,7 @@ class OnnxRuntimeRunner:
             if v.name not in initializers
         ]
         self._outputs = [v.name for v in model.graph.output]
-        self._weights = SharedWeights(model, owned)
+        self._weights = SharedWeights(model, owned, streamed)
         self._session: Any = None
         self.inference_seconds = 0.0
         """Time spent inside `InferenceSession.run`, summed: what the runtime itself costs."""
@@ -354,8 +369,9 @@ class MatConvNetRunner:
     def output_names(self) -> list[str]:
         return list(self.reference.output_names)
 
-    def layers(self) -> list[str]:
-        return list(self.reference.layer_names)
+    def layers(self) -> list[Layer]:
+        """Every layer, read back by its own name (`run_values` takes layer names)."""
+        return [Layer(name, "", name) for name in self.reference.layer_names]
 
     def _inputs(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {name: to_matconvnet(np.asarray(array, dtype=np.float32)) for name, array in feeds.items()}
