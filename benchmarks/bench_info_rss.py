@@ -67,9 +67,7 @@ def main() -> None:
         path = Path(tmp) / "big.onnx"
         t = time.perf_counter()
         make_model(path, args.size_mib)
-        print(
-            f"model: {path.stat().st_size / 2**20:.0f} MiB written (streamed) in {time.perf_counter() - t:.1f} s"
-        )
+        print(f"model: {path.stat().st_size / 2**20:.0f} MiB, streamed in {time.perf_counter() - t:.1f} s")
         floor, _ = peak_rss_mib([sys.executable, "-c", "import netinspect.cli, netinspect.summary, onnx"])
         naive, naive_s = peak_rss_mib([sys.executable, "-c", f"import onnx; onnx.load({str(path)!r})"])
         info, info_s = peak_rss_mib([sys.executable, "-m", "netinspect", "info", str(path)])
