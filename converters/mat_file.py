@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from netinspect.errors import ModelFormatError
+from netinspect.errors import ModelFormatError, UnsafePathError
 
 MatValue = Any
 """One of: str, MatArray, MatCell, MatStruct, MatOpaque."""
@@ -241,11 +241,13 @@ def _open_v5(path: Path) -> MatFile:
     buf = _Buffer(data, order, path, releasable=True)
     variables: dict[str, MatValue] = {}
     offset = 128
+    compressed = False
     while offset < len(data):
         if len(data) - offset < 8:
             raise ModelFormatError(f"truncated MAT file: {len(data) - offset} stray bytes at the end", path)
         mtype, start, length, offset = buf.tag(offset)
         if mtype == _MI_COMPRESSED:
+            compressed = True
             inner = _inflate(buf, start, length)
             mtype, start, length, _ = inner.tag(0)
             name, value = _parse_matrix(inner, mtype, start, length, 0)
@@ -253,7 +255,7 @@ def _open_v5(path: Path) -> MatFile:
             name, value = _parse_matrix(buf, mtype, start, length, 0)
         if name and not name.startswith("__"):
             variables[name] = value
-    return MatFile(path, "MAT v5", variables, [data])
+    return MatFile(path, "MAT v7, compressed" if compressed else "MAT v5", variables, [data])
 
 
 def _inflate(buf: _Buffer, start: int, length: int) -> _Buffer:
@@ -400,10 +402,8 @@ def _open_v73(path: Path) -> MatFile:
         raise ModelFormatError(f"truncated or corrupted MAT v7.3 (HDF5) file: {e}", path) from e
     reader = _H5Reader(h5, path)
     try:
-        variables = {
-            name: reader.value(h5[name], 0) for name in h5 if not name.startswith("#")
-        }
-    except ModelFormatError:
+        variables = {name: reader.value(reader.member(h5, name), 0) for name in h5 if not name.startswith("#")}
+    except (ModelFormatError, UnsafePathError):
         h5.close()
         raise
     except (KeyError, ValueError, OSError, RuntimeError, TypeError) as e:
@@ -421,9 +421,26 @@ class _H5Reader:
         try:
             if not ref:
                 raise ValueError("null reference")
-            return self.h5[ref]
+            target = self.h5[ref]
         except (KeyError, ValueError, OSError, RuntimeError, TypeError) as e:
             raise ModelFormatError(f"broken object reference in MAT v7.3 file at {where}: {e}", self.path) from e
+        return self.checked(target)
+
+    def member(self, group: Any, name: str) -> Any:
+        """`group[name]`, refusing links into other files (reading never leaves the model file)."""
+        import h5py
+
+        link = group.get(name, getlink=True)
+        if isinstance(link, h5py.ExternalLink):
+            raise UnsafePathError(f"HDF5 entry {name!r} links to the external file {link.filename!r}", self.path)
+        return self.checked(group[name])
+
+    def checked(self, obj: Any) -> Any:
+        import h5py
+
+        if isinstance(obj, h5py.Dataset) and (obj.is_virtual or obj.external):
+            raise UnsafePathError(f"HDF5 dataset {obj.name!r} keeps its data in other files", self.path)
+        return obj
 
     def value(self, obj: Any, depth: int) -> MatValue:
         import h5py
@@ -445,8 +462,8 @@ class _H5Reader:
                 return ""
             if cls == "cell":
                 return MatCell(dims, [])
-            if cls == "struct":
-                return MatStruct(dims, [], [])
+            if cls == "struct":  # MATLAB stores a struct without fields this way too, e.g. struct()
+                return MatStruct(dims, [], [{} for _ in range(int(np.prod(dims)))])
             dtype = np.dtype("f8") if cls in ("", "double") else np.dtype(_h5_dtype(cls))
             return MatArray(dims, dtype, lambda: np.zeros(dims, dtype), matlab_class=cls or "double")
         dims = tuple(reversed(obj.shape))
@@ -478,7 +495,7 @@ class _H5Reader:
         import h5py
 
         fields = _field_names(group)
-        members = {name: group[name] for name in group}
+        members = {name: self.member(group, name) for name in group}
         fields += [name for name in members if name not in fields]
         array_like = [
             m for m in members.values()

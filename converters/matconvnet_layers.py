@@ -72,6 +72,7 @@ class GraphBuilder:
         self.inputs: list[Value] = []
         self.notes: list[str] = []
         self.used: set[str] = set()
+        self.node_names: set[str] = set()
         self._shared: dict[tuple[str, str], str] = {}
 
     def unique(self, hint: str) -> str:
@@ -79,6 +80,13 @@ class GraphBuilder:
         while name in self.used:
             name, k = f"{hint}_{k}", k + 1
         self.used.add(name)
+        return name
+
+    def node_name(self, hint: str) -> str:
+        name, k = hint, 1
+        while name in self.node_names:
+            name, k = f"{hint}_{k}", k + 1
+        self.node_names.add(name)
         return name
 
     def shape(self, name: str) -> Shape | None:
@@ -240,7 +248,7 @@ class LayerContext:
         out = output if output is not None else self.builder.unique(f"{self.name}/{op_type.lower()}")
         if output is not None:
             self.builder.used.add(output)
-        node_name = self.builder.unique(f"{self.name}" if not self.emitted else f"{self.name}/{op_type.lower()}_node")
+        node_name = self.builder.node_name(self.name if not self.emitted else f"{self.name}/{op_type.lower()}")
         node = Node(node_name, op_type, list(inputs), [out], dict(attributes or {}), domain=domain)
         self.builder.nodes.append(node)
         self.emitted.append(node)

@@ -3,12 +3,14 @@
 The summary is computed from shapes and dtypes only. It never calls `Tensor.numpy()`, so a 1 GB
 model is summarised without reading its weights (the memory target for `info`). Compute is an
 estimate of the multiply-accumulates of the heavy operators (Conv, ConvTranspose, Gemm, MatMul)
-for one batch item: every symbolic dimension is taken as 1 and listed, so the caller can scale.
+for the declared input shapes: every symbolic dimension is taken as 1 (so a symbolic batch gives
+the cost per batch item) and listed, so the caller can scale.
 The schema is netinspect/schemas/info.schema.json; bump SCHEMA_VERSION on any breaking change.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from collections.abc import Iterator
@@ -60,7 +62,7 @@ def node_id(index: int) -> str:
 
 def walk_scoped(graph: Graph) -> Iterator[tuple[Node, Scope]]:
     """Every node with the scope it runs in, in `Graph.walk()` order (subgraphs after their owner)."""
-    counter = iter(range(1 << 62))
+    counter = itertools.count()
 
     def visit(g: Graph, scope: Scope) -> Iterator[tuple[Node, Scope]]:
         for node in g.nodes:
@@ -231,7 +233,7 @@ _ESTIMATORS = {
 
 
 def node_macs(node: Node, scope: Scope, symbolic: set[str] | None = None) -> int | None:
-    """Multiply-accumulates of one node per batch item, or None when unknown or not estimated."""
+    """Multiply-accumulates of one node (symbolic dims as 1), or None when unknown or not estimated."""
     estimate = _ESTIMATORS.get(node.op_type) if node.domain in ("", "ai.onnx") else None
     if estimate is None:
         return None
@@ -263,16 +265,15 @@ def _compute(walked: list[tuple[Node, Scope]]) -> dict[str, Any]:
     return {
         "macs": total,
         "flops": 2 * total,
-        "per": "batch item",
         "ops_counted": list(COMPUTE_OPS),
         "by_op": dict(sorted(by_op.items())),
         "unknown": {"count": len(unknown), "nodes": unknown[:UNKNOWN_NODES_LISTED]},
         "symbolic_dims_as_1": sorted(symbolic),
         "note": (
             "FLOPs = 2 × MACs of Conv, ConvTranspose, Gemm and MatMul only (bias adds, activations and "
-            "other operators not counted); symbolic dimensions are taken as 1, so totals are per batch "
-            "item; nodes whose shapes are unknown are counted under 'unknown' and excluded; subgraph "
-            "bodies are counted once."
+            "other operators not counted), for the declared input shapes with every symbolic dimension "
+            "taken as 1 (so a symbolic batch gives the cost per batch item); nodes whose shapes are unknown "
+            "are counted under 'unknown' and excluded; subgraph bodies are counted once."
         ),
     }
 

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import graphviz
-from netinspect.renderers import ops
-from netinspect.renderers.formatting import format_shape, format_value
 
 from netinspect.errors import MissingDependencyError, OutputError
 from netinspect.fileio import atomic_write, check_output
 from netinspect.ir import Graph, Node
+from netinspect.renderers import ops
+from netinspect.renderers.formatting import format_shape, format_value
 from netinspect.summary import Scope, constant_inputs, jsonable, node_id, subgraph_attributes
 
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": None, ".gv": None}
@@ -55,6 +55,8 @@ class _Drawing:
     next_node: int = 0
     next_graph: int = 0
     value_sources: list[dict[str, str]] = field(default_factory=list)
+    edges: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    """Edges go to the top-level graph: one written inside a cluster would pull both ends into it."""
 
     def version(self, domain: str) -> int:
         return int(self.opset.get("" if domain == "ai.onnx" else domain, self.opset.get("", 17)))
@@ -83,7 +85,10 @@ def to_dot(graph: Graph) -> str:
         dot.attr("graph", mclimit="0.2", nslimit="4", nslimit1="4", remincross="false")
     dot.attr("node", fontname="DejaVu Sans", fontsize="9", shape="box", style="rounded,filled")
     dot.attr("edge", fontname="DejaVu Sans", fontsize="8", color="#555555", arrowsize="0.6")
-    _draw_graph(dot, graph, Scope((graph,)), _Drawing(graph.opset))
+    drawing = _Drawing(graph.opset)
+    _draw_graph(dot, graph, Scope((graph,)), drawing)
+    for tail, head, attrs in drawing.edges:
+        dot.edge(tail, head, **attrs)
     return dot.source
 
 
@@ -114,7 +119,8 @@ def _draw_graph(dot: graphviz.Digraph, graph: Graph, scope: Scope, drawing: _Dra
             outputs = _draw_graph(cluster, sub, scope.enter(sub, f"{node_id(index)}/{attr}"), drawing)
             dot.subgraph(cluster)
             for out in outputs:
-                dot.edge(out, node_id(index), style="dashed", color="#888888", arrowhead="empty")
+                dashed = {"style": "dashed", "color": "#888888", "arrowhead": "empty"}
+                drawing.edges.append((out, node_id(index), dashed))
         for name in node.outputs:
             if name:
                 sources[name] = node_id(index)
@@ -131,7 +137,7 @@ def _draw_graph(dot: graphviz.Digraph, graph: Graph, scope: Scope, drawing: _Dra
         )
         source = drawing.source(value.name)
         if source is not None:
-            dot.edge(source, out, **_edge_label(scope, value.name))
+            drawing.edges.append((source, out, _edge_label(scope, value.name)))
     drawing.value_sources.pop()
     return outputs
 
@@ -158,7 +164,6 @@ def _draw_node(dot: graphviz.Digraph, node: Node, index: int, scope: Scope, draw
     if len(shown) > ATTRIBUTES_SHOWN:
         lines.append(f"(+{len(shown) - ATTRIBUTES_SHOWN} attributes)")
     tooltip = [f"{node.name or '(unnamed)'}: {op}"]
-    edges = []
     for position, name in enumerate(node.inputs):
         if not name:
             continue
@@ -171,7 +176,7 @@ def _draw_node(dot: graphviz.Digraph, node: Node, index: int, scope: Scope, draw
             continue
         source = drawing.source(name)
         if source is not None:
-            edges.append((source, name))
+            drawing.edges.append((source, node_id(index), _edge_label(scope, name)))
     prov = node.provenance
     if prov is not None:
         tooltip.append(f"from {prov.framework} {prov.layer_type} {prov.layer!r}")
@@ -184,8 +189,6 @@ def _draw_node(dot: graphviz.Digraph, node: Node, index: int, scope: Scope, draw
         fillcolor=ops.COLOUR[ops.category(node.op_type)],
         tooltip=graphviz.nohtml("\\n".join(_escape(t) for t in tooltip)),
     )
-    for source, name in edges:
-        dot.edge(source, node_id(index), **_edge_label(scope, name))
 
 
 def _attribute(value: object) -> str:

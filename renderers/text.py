@@ -10,10 +10,11 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from netinspect.renderers.formatting import format_shape, format_value, human_bytes, human_count
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+from netinspect.renderers.formatting import format_shape, format_value, human_bytes, human_count
 
 
 def to_json(summary: dict[str, Any]) -> str:
@@ -42,7 +43,17 @@ def print_summary(summary: dict[str, Any], console: Console, nodes: bool = False
 def _table(title: str, *columns: str, header: bool = True) -> Table:
     table = Table(title=title, title_justify="left", show_header=header, header_style="bold")
     for column in columns:
-        numeric = column in ("Count", "Nodes", "Tensors", "Parameters", "Bytes", "MACs", "FLOPs", "Unknown")
+        numeric = column in (
+            "Count",
+            "Nodes",
+            "With steps",
+            "Tensors",
+            "Parameters",
+            "Bytes",
+            "MACs",
+            "FLOPs",
+            "Unknown",
+        )
         table.add_column(column, justify="right" if numeric else "left", overflow="fold")
     return table
 
@@ -84,12 +95,12 @@ def _overview(summary: dict[str, Any]) -> Table:
 
 
 def _compute_line(compute: dict[str, Any]) -> str:
-    line = f"{human_count(compute['macs'], 'MACs')}, {human_count(compute['flops'], 'FLOPs')} per batch item"
-    if compute["unknown"]["count"]:
-        count = compute["unknown"]["count"]
+    line = f"{human_count(compute['macs'], 'MACs')}, {human_count(compute['flops'], 'FLOPs')}"
+    symbolic = compute["symbolic_dims_as_1"]
+    line += f" with {', '.join(symbolic)} = 1" if symbolic else " for the declared input shapes"
+    count = compute["unknown"]["count"]
+    if count:
         line += f"; {count} node{'s' if count > 1 else ''} with unknown shapes not counted"
-    if compute["symbolic_dims_as_1"]:
-        line += f"; symbolic dims taken as 1: {', '.join(compute['symbolic_dims_as_1'])}"
     return line
 
 
@@ -129,13 +140,13 @@ def _compute(summary: dict[str, Any]) -> Table | None:
     compute = summary["compute"]
     if not compute["by_op"]:
         return None
-    table = _table("Compute (per batch item)", "Op", "Nodes", "MACs", "FLOPs", "Unknown")
+    table = _table("Compute", "Op", "Nodes", "MACs", "FLOPs", "Unknown")
     for op, row in compute["by_op"].items():
         _row(table, (op, row["nodes"], human_count(row["macs"]), human_count(row["flops"]), row["unknown"]))
-    table.caption = compute["note"]
+    table.caption = f"FLOPs = 2 × MACs; only {', '.join(compute['ops_counted'])} are counted"
     table.caption_justify = "left"
     if compute["unknown"]["nodes"]:
-        table.caption += "\nUnknown: " + ", ".join(compute["unknown"]["nodes"])
+        table.caption += "\nunknown shapes: " + ", ".join(compute["unknown"]["nodes"])
     return table
 
 
@@ -164,8 +175,8 @@ def _metadata(summary: dict[str, Any]) -> Table | None:
 
 def _provenance(summary: dict[str, Any]) -> list[Table | None]:
     prov = summary["provenance"]
-    if not prov["frameworks"]:
-        return [None]
+    if len(prov["frameworks"]) < 2 and not prov["transforms"]:
+        return [None]  # e.g. an ONNX model read as itself: every node is its own source, unchanged
     frameworks = _table("Provenance", "Framework", "Nodes", "With steps", "Steps", "Layer types")
     for name, row in prov["frameworks"].items():
         steps = ", ".join(f"{kind} {n}" for kind, n in row["steps"].items()) or "-"

@@ -16,7 +16,7 @@ import numpy as np
 
 from netinspect.check import data
 from netinspect.check.compare import tolerance_for
-from netinspect.check.divergence import DEFAULT_MEMORY_BUDGET, compare_layers
+from netinspect.check.divergence import DEFAULT_MEMORY_BUDGET, activation_sizes, compare_layers
 from netinspect.check.layers import Layer, graph_layers, pair_layers
 from netinspect.check.result import CheckResult, InputsUsed, ModelSide, OutputResult
 from netinspect.check.runners import OnnxRuntimeRunner, Runner, runner_for
@@ -47,13 +47,16 @@ def check(
     image: str | Path | None = None,
     layers: str = "auto",
     name: str | None = None,
+    layer_search: str = "auto",
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
 ) -> CheckResult:
     """Check that TARGET (an ONNX file; SOURCE converted in memory when omitted) computes SOURCE.
 
     Tolerances default by output dtype (compare.DEFAULT_TOLERANCES); `quant_steps` is the
     tolerance, in quantization steps, for int8/uint8 outputs. Given inputs (files or an image)
-    make a single run; otherwise `runs` seeded random feeds are used.
+    make a single run; otherwise `runs` seeded random feeds are used. `layer_search` and
+    `memory_budget` (bytes of activations held at once) steer the layer comparison
+    (divergence.compare_layers).
     """
     if layers not in LAYER_MODES:
         raise ValueError(f"layers must be one of {LAYER_MODES}, not {layers!r}")
@@ -136,7 +139,9 @@ def check(
             _rename(feeds, input_map),
             tolerance,
             stop_at_first=layers != "always",
+            strategy=layer_search,
             memory_budget=memory_budget,
+            size_of=activation_sizes(target_graph, _rename(feeds, input_map)),
         )
         result.layer_run = layer_run
         timings["compare_layers"] = time.perf_counter() - step

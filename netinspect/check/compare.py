@@ -94,10 +94,11 @@ class Comparison:
     problem: str | None = None
     """Set when the tensors could not be compared value by value (shape, dtype or NaN trouble)."""
 
-    def summary(self) -> str:
+    def summary(self, with_name: bool = True) -> str:
         """One line of figures, as a JUnit failure message or a log line."""
+        prefix = f"{self.name}: " if with_name else ""
         if self.problem:
-            return f"{self.name}: {self.problem}"
+            return prefix + self.problem
         parts = [
             f"max abs {self.max_abs_error:.3g}",
             f"max rel {self.max_rel_error:.3g}",
@@ -111,7 +112,7 @@ class Comparison:
             parts.append(f"top-1 {self.top1_agreement:.0%}")
         if self.top5_agreement is not None:
             parts.append(f"top-5 {self.top5_agreement:.0%}")
-        return f"{self.name}: " + ", ".join(parts)
+        return prefix + ", ".join(parts)
 
 
 def compare_arrays(name: str, source: np.ndarray, target: np.ndarray, tolerance: Tolerance) -> Comparison:

@@ -1,8 +1,9 @@
 """The first source layer whose output the converted model does not reproduce.
 
-Activations are never all held at once: layers are compared in chunks whose size adapts so
-that one chunk of both runtimes' activations fits `memory_budget` bytes; each chunk's arrays are
-dropped before the next is computed. When there are many layers, a bisection over single-layer
+Activations are never all held at once: layers are compared in chunks sized so that one chunk
+of both runtimes' activations fits `memory_budget` bytes (sizes from the graph's value shapes,
+else measured), and each chunk's arrays are dropped, layer by layer as they are compared, before
+the next chunk is computed. When there are many layers, a bisection over single-layer
 probes (Polygraphy's `debug reduce` idea) finds the first failing layer in log2(n) runs instead
 of n / chunk runs; it assumes that once a layer diverges every later paired layer does too,
 which holds for the feed-forward bugs converters make (a wrong kernel, scale, pad or layout
@@ -19,12 +20,13 @@ import numpy as np
 from netinspect.check.compare import Comparison, Tolerance, compare_arrays
 from netinspect.check.layers import LayerPair
 from netinspect.check.runners import Runner
+from netinspect.ir import Graph
 
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
 """Bytes of activations (both runtimes together) held at once while comparing layers."""
 
-MAX_CHUNK_LAYERS = 16
-"""Layers per chunk before the first chunk tells us how large activations are."""
+MAX_CHUNK_LAYERS = 64
+"""Layers per chunk at most, however small they are (the cost of one ORT session per chunk)."""
 
 LINEAR_LIMIT = 32
 """Up to this many paired layers a linear scan is cheap enough; beyond it, bisect first."""
@@ -45,6 +47,8 @@ class LayerSearch:
     checks: list[LayerCheck] = field(default_factory=list)
     divergence: LayerCheck | None = None
     strategy: str = "linear"
+    exhaustive: bool = False
+    """Every paired layer was compared (not only up to the first divergence)."""
     source_runs: int = 0
     target_runs: int = 0
 
@@ -55,6 +59,38 @@ class LayerSearch:
 
 
 ToleranceFor = Callable[[str], Tolerance]
+SizeOf = Callable[[LayerPair], int | None]
+
+
+def activation_sizes(graph: Graph, feeds: Mapping[str, np.ndarray]) -> SizeOf:
+    """Bytes of a paired layer's output in both runtimes, from the graph's known value shapes.
+
+    Symbolic dims are resolved from the feeds (the "N" of an input is the N of every value);
+    None when a shape is not fully known, and the scan then relies on the sizes it has measured.
+    """
+    symbols: dict[str, int] = {}
+    for value in graph.inputs:
+        if value.name in feeds and value.shape is not None and len(value.shape) == feeds[value.name].ndim:
+            for dim, size in zip(value.shape, feeds[value.name].shape, strict=True):
+                if isinstance(dim, str):
+                    symbols[dim] = int(size)
+
+    def size_of(pair: LayerPair) -> int | None:
+        value = graph.value(pair.target_value)
+        if value is None or value.shape is None or value.dtype is None:
+            return None
+        dims = [
+            d if isinstance(d, int) else symbols.get(d) if isinstance(d, str) else None for d in value.shape
+        ]
+        if any(d is None for d in dims):
+            return None
+        try:
+            itemsize = np.dtype(value.dtype).itemsize
+        except TypeError:
+            return None
+        return 2 * itemsize * int(np.prod(dims, dtype=np.int64))
+
+    return size_of
 
 
 class _Prober:
@@ -96,10 +132,22 @@ class _Prober:
             del source_array, target_array
         return checks
 
-    def chunk_size(self, budget: int) -> int:
-        if self.bytes_per_layer <= 0:
-            return MAX_CHUNK_LAYERS
-        return max(1, min(MAX_CHUNK_LAYERS * 4, int(budget // self.bytes_per_layer)))
+    def next_chunk(self, pairs: list[LayerPair], start: int, budget: int, size_of: SizeOf) -> list[LayerPair]:
+        """As many layers from `start` as fit the budget: known sizes from the graph, else the
+        largest measured so far; a single layer until something has been measured."""
+        chunk: list[LayerPair] = []
+        used = 0
+        for pair in pairs[start : start + MAX_CHUNK_LAYERS]:
+            size = size_of(pair)
+            if size is None:
+                if self.bytes_per_layer <= 0 and chunk:
+                    break
+                size = int(self.bytes_per_layer)
+            if chunk and used + size > budget:
+                break
+            chunk.append(pair)
+            used += size
+        return chunk
 
 
 def compare_layers(
@@ -112,6 +160,7 @@ def compare_layers(
     stop_at_first: bool = True,
     strategy: str = "auto",
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    size_of: SizeOf | None = None,
 ) -> LayerSearch:
     """Compare paired layers in topological order; with `stop_at_first`, up to the first failure.
 
@@ -124,22 +173,26 @@ def compare_layers(
     use_bisect = stop_at_first and (
         strategy == "bisect" or (strategy == "auto" and len(pairs) > LINEAR_LIMIT)
     )
-    search = LayerSearch(strategy="bisect" if use_bisect else "linear")
+    search = LayerSearch(strategy="bisect" if use_bisect else "linear", exhaustive=not stop_at_first)
     prober = _Prober(source, target, source_feeds, target_feeds, tolerance_for, search)
     if use_bisect:
         _bisect(prober, pairs, search)
     else:
-        _linear(prober, pairs, search, stop_at_first, memory_budget)
+        _linear(prober, pairs, search, stop_at_first, memory_budget, size_of or (lambda pair: None))
     return search
 
 
 def _linear(
-    prober: _Prober, pairs: list[LayerPair], search: LayerSearch, stop_at_first: bool, budget: int
+    prober: _Prober,
+    pairs: list[LayerPair],
+    search: LayerSearch,
+    stop_at_first: bool,
+    budget: int,
+    size_of: SizeOf,
 ) -> None:
     start = 0
-    size = MAX_CHUNK_LAYERS
     while start < len(pairs):
-        chunk = pairs[start : start + size]
+        chunk = prober.next_chunk(pairs, start, budget, size_of)
         for check in prober.probe(chunk):
             search.checks.append(check)
             if not check.comparison.passed and search.divergence is None:
@@ -147,7 +200,6 @@ def _linear(
                 if stop_at_first:
                     return
         start += len(chunk)
-        size = prober.chunk_size(budget)
 
 
 def _bisect(prober: _Prober, pairs: list[LayerPair], search: LayerSearch) -> None:

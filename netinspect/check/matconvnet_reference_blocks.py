@@ -193,7 +193,7 @@ def lrn(x: np.ndarray, depth: int, kappa: float, alpha: float, beta: float) -> n
     before = (depth - 1) // 2
     after = depth - before - 1
     squares = np.square(x, dtype=np.float64)
-    cumulative = np.zeros(squares.shape[:2] + (c + 1,) + squares.shape[3:])
+    cumulative = np.zeros((*squares.shape[:2], c + 1, *squares.shape[3:]))
     np.cumsum(squares, axis=2, out=cumulative[:, :, 1:])
     channels = np.arange(c)
     upper = np.minimum(channels + after + 1, c)

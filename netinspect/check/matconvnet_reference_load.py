@@ -105,6 +105,8 @@ def _v5_value(value: Any, path: Path) -> Any:
         return Refused(f"MATLAB object of class {value.classname}")
     if scipy.sparse.issparse(value):
         return Refused("sparse matrix")
+    if value is None:  # how scipy returns a struct with no fields
+        return MatStruct((), [])
     if not isinstance(value, np.ndarray):
         raise ModelFormatError(f"unexpected value of type {type(value).__name__}", path)
     if value.dtype.names is not None:

@@ -86,11 +86,16 @@ RUNTIME_ALIASES = {
 
 
 def runtime_entry(runtime: str, path: Path) -> RuntimeEntry:
-    key = runtime.strip().lower()
-    key = RUNTIME_ALIASES.get(key, key)
-    if key not in RUNTIMES:
-        raise NetinspectError(f"no reference runtime for this format (runtime {runtime!r})", path)
-    return RUNTIMES[key]
+    """The entry for a Reader's free-text runtime ("onnxruntime", "netinspect.check.matconvnet_reference
+    (NumPy)", ...): an exact name or alias, else the first name or alias the text mentions."""
+    text = runtime.strip().lower()
+    names = {**{name: name for name in RUNTIMES}, **RUNTIME_ALIASES}
+    if text in names:
+        return RUNTIMES[names[text]]
+    for word, name in sorted(names.items(), key=lambda item: -len(item[0])):
+        if word in text:
+            return RUNTIMES[name]
+    raise NetinspectError(f"no reference runtime for this format (runtime {runtime!r})", path)
 
 
 def runner_for(runtime: str, path: Path, graph: Graph | None) -> Runner:
@@ -144,7 +149,7 @@ def _dims(value_info: Any) -> tuple[Any, ...]:
     return tuple(dims)
 
 
-INLINE_BYTES = 64 * 1024
+INLINE_BYTES = 1024
 """Initializers up to this size stay in the skeleton (shape constants must be visible to ORT's
 graph resolution); larger ones are shared with every session."""
 
@@ -271,7 +276,7 @@ class OnnxRuntimeRunner:
         ort = import_runtime("onnxruntime", "onnxruntime")
         self.label = f"onnxruntime {ort.__version__}"
         self.name = name
-        initializers = {t.name for t in model.graph.initializer}
+        initializers = {t.name for t in model.graph.initializer} | set(streamed or {})
         self._inputs = [
             InputSpec(v.name, _np_dtype(v.type.tensor_type.elem_type), _dims(v))
             for v in model.graph.input
@@ -356,13 +361,12 @@ class MatConvNetRunner:
         return cls(module.MatConvNetReference(path), path.name)
 
     def input_specs(self) -> list[InputSpec]:
+        """(H, W, C, N) with None where the file does not say → NCHW, unknown dims named by their letter."""
         specs = []
-        for name, shape in zip(self.reference.input_names, self.reference.input_shapes, strict=True):
-            hwcn = [*shape, *([1] * (4 - len(shape)))] if len(shape) < 4 else list(shape)
-            batch: Any = "N" if len(shape) < 4 else hwcn[3]
-            nchw = tuple(
-                batch if axis == "N" else hwcn[MATCONVNET_ACTIVATION.index(axis)] for axis in ACTIVATION
-            )
+        for name in self.reference.input_names:
+            known = [*self.reference.input_shapes.get(name, ()), None, None, None, None][:4]
+            hwcn = dict(zip(MATCONVNET_ACTIVATION, known, strict=True))
+            nchw = tuple(int(hwcn[a]) if hwcn[a] else a for a in ACTIVATION)
             specs.append(InputSpec(name, "float32", nchw))
         return specs
 
