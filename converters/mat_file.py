@@ -31,6 +31,10 @@ MatValue = Any
 MAX_DEPTH = 64
 """Nesting limit: deeper trees come from corrupted or hostile files, not from MatConvNet."""
 
+MAX_VALUES = 2_000_000
+"""Values a v7.3 file may expand to: references can share targets, so a small hostile file could
+otherwise describe an exponentially large tree."""
+
 _PAGE = mmap.PAGESIZE
 
 
@@ -154,7 +158,7 @@ def open_mat(path: Path, head: bytes) -> MatFile:
 
 
 def mat_version(head: bytes) -> str | None:
-    """"5" for MAT v5/v7 files, "7.3" for HDF5-based ones, None for anything else."""
+    """ "5" for MAT v5/v7 files, "7.3" for HDF5-based ones, None for anything else."""
     if len(head) >= 128 and head.startswith(b"MATLAB 5.0 MAT-file") and head[126:128] in (b"IM", b"MI"):
         return "5"
     if head.startswith(b"MATLAB 7.3 MAT-file") and head[512:520] == b"\x89HDF\r\n\x1a\n":
@@ -214,7 +218,9 @@ class _Buffer:
         """The payload as a 1-D array (a view, no copy)."""
         code = _MI_TYPES.get(mtype)
         if code is None:
-            raise ModelFormatError(f"unexpected MAT data type {mtype} at byte {self.base + offset}", self.path)
+            raise ModelFormatError(
+                f"unexpected MAT data type {mtype} at byte {self.base + offset}", self.path
+            )
         dtype = np.dtype(code).newbyteorder(self.order)
         if length % dtype.itemsize:
             raise ModelFormatError(f"corrupted MAT data at byte {self.base + offset}", self.path)
@@ -285,7 +291,7 @@ def _parse_matrix(buf: _Buffer, mtype: int, start: int, length: int, depth: int)
     dims = tuple(int(d) for d in buf.array(dtype_, p, n))
     if any(d < 0 for d in dims):
         raise ModelFormatError(f"corrupted MAT array dimensions {dims}", buf.path)
-    ntype, p, n, offset = buf.tag(offset)
+    _, p, n, offset = buf.tag(offset)
     name = bytes(buf.data[p : p + n]).decode("latin-1")
     numel = int(np.prod(dims, dtype=np.int64))
 
@@ -298,6 +304,10 @@ def _parse_matrix(buf: _Buffer, mtype: int, start: int, length: int, depth: int)
         ctype, p, n, offset = buf.tag(offset)
         return name, _v5_char(buf, ctype, p, n, dims)
     if mclass == _MX_CELL:
+        if numel * 8 > end - offset:  # every element is at least an 8-byte tag
+            raise ModelFormatError(
+                f"corrupted MAT cell array: {numel} elements in {end - offset} bytes", buf.path
+            )
         items = []
         for _ in range(numel):
             etype, p, n, offset = buf.tag(offset)
@@ -310,7 +320,15 @@ def _parse_matrix(buf: _Buffer, mtype: int, start: int, length: int, depth: int)
         width = int(buf.array(ftype, p, n)[0]) if n else 0
         ftype, p, n, offset = buf.tag(offset)
         raw = bytes(buf.data[p : p + n])
-        fields = [raw[i : i + width].split(b"\0", 1)[0].decode("latin-1") for i in range(0, n, width)] if width else []
+        fields = (
+            [raw[i : i + width].split(b"\0", 1)[0].decode("latin-1") for i in range(0, n, width)]
+            if width
+            else []
+        )
+        if numel * max(1, len(fields)) * 8 > max(end - offset, 8 * 65536):  # each field value needs a tag
+            raise ModelFormatError(
+                f"corrupted MAT struct array: {numel} elements in {end - offset} bytes", buf.path
+            )
         elements = []
         for _ in range(numel):
             element = {}
@@ -343,7 +361,8 @@ def _v5_numeric(
     stored = buf.array(rtype, p, n)  # validates bounds; a view
     if stored.size != numel:
         raise ModelFormatError(
-            f"corrupted MAT array: dimensions {dims} need {numel} values, the data holds {stored.size}", buf.path
+            f"corrupted MAT array: dimensions {dims} need {numel} values, the data holds {stored.size}",
+            buf.path,
         )
     target = np.dtype(_MX_NUMERIC[mclass])
     matlab_class = "logical" if logical else _MX_NAMES[mclass]
@@ -402,7 +421,9 @@ def _open_v73(path: Path) -> MatFile:
         raise ModelFormatError(f"truncated or corrupted MAT v7.3 (HDF5) file: {e}", path) from e
     reader = _H5Reader(h5, path)
     try:
-        variables = {name: reader.value(reader.member(h5, name), 0) for name in h5 if not name.startswith("#")}
+        variables = {
+            name: reader.value(reader.member(h5, name), 0) for name in h5 if not name.startswith("#")
+        }
     except (ModelFormatError, UnsafePathError):
         h5.close()
         raise
@@ -416,6 +437,7 @@ class _H5Reader:
     def __init__(self, h5: Any, path: Path) -> None:
         self.h5 = h5
         self.path = path
+        self.count = 0
 
     def deref(self, ref: Any, where: str) -> Any:
         try:
@@ -423,7 +445,9 @@ class _H5Reader:
                 raise ValueError("null reference")
             target = self.h5[ref]
         except (KeyError, ValueError, OSError, RuntimeError, TypeError) as e:
-            raise ModelFormatError(f"broken object reference in MAT v7.3 file at {where}: {e}", self.path) from e
+            raise ModelFormatError(
+                f"broken object reference in MAT v7.3 file at {where}: {e}", self.path
+            ) from e
         return self.checked(target)
 
     def member(self, group: Any, name: str) -> Any:
@@ -432,7 +456,9 @@ class _H5Reader:
 
         link = group.get(name, getlink=True)
         if isinstance(link, h5py.ExternalLink):
-            raise UnsafePathError(f"HDF5 entry {name!r} links to the external file {link.filename!r}", self.path)
+            raise UnsafePathError(
+                f"HDF5 entry {name!r} links to the external file {link.filename!r}", self.path
+            )
         return self.checked(group[name])
 
     def checked(self, obj: Any) -> Any:
@@ -447,8 +473,13 @@ class _H5Reader:
 
         if depth > MAX_DEPTH:
             raise ModelFormatError(f"MAT data nested deeper than {MAX_DEPTH} levels", self.path)
+        self.count += 1
+        if self.count > MAX_VALUES:
+            raise ModelFormatError(f"MAT v7.3 file expands to more than {MAX_VALUES} values", self.path)
         cls = _attr_str(obj.attrs.get("MATLAB_class", b""))
-        if "MATLAB_object_decode" in obj.attrs or (cls and cls not in _H5_NUMERIC | {"char", "cell", "struct"}):
+        if "MATLAB_object_decode" in obj.attrs or (
+            cls and cls not in _H5_NUMERIC | {"char", "cell", "struct"}
+        ):
             kind = "function handle" if cls == "function_handle" else "MATLAB object"
             return MatOpaque(kind, cls)
         if "MATLAB_sparse" in obj.attrs:
@@ -508,7 +539,10 @@ class _H5Reader:
             if any(r.size != count for r in refs.values()):
                 raise ModelFormatError(f"corrupted struct array {group.name} in MAT v7.3 file", self.path)
             elements = [
-                {name: self.value(self.deref(refs[name][i], f"{group.name}/{name}"), depth + 1) for name in fields}
+                {
+                    name: self.value(self.deref(refs[name][i], f"{group.name}/{name}"), depth + 1)
+                    for name in fields
+                }
                 for i in range(count)
             ]
             return MatStruct(shape, fields, elements)

@@ -104,8 +104,8 @@ def _split_losses(network: Network, path: Path) -> tuple[list[LayerSpec], list[t
             end -= 1
         middle = [s for s in network.layers[:end] if is_loss_type(s.type)]
         if middle:
-            raise UnsupportedError([f"layer {s.name!r} (type {s.type!r}: a loss before other layers)" for s in middle],
-                                   path)  # fmt: skip
+            items = [f"layer {s.name!r} (type {s.type!r}: a loss before other layers)" for s in middle]
+            raise UnsupportedError(items, path)
         kept = network.layers[:end]
         previous = kept[-1].name if kept else "input"
         dropped = [(s, [previous]) for s in network.layers[end:]]
@@ -167,7 +167,9 @@ def _declare_inputs(network: Network, kept: list[LayerSpec], builder: GraphBuild
         image_size = normalization["imageSize"].values()
     if network.kind == "SimpleNN":
         name = network.inputs[0].name if network.inputs else "input"
-        shape = _shape_from_size(network.inputs[0].size if network.inputs else None) or _shape_from_size(image_size)
+        shape = _shape_from_size(network.inputs[0].size if network.inputs else None) or _shape_from_size(
+            image_size
+        )
         if shape is None:
             shape = ("N", _first_filter_depth(kept), "H", "W")
         builder.used.update(spec.name for spec in kept)

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from netinspect.converters.mat_file import MatArray, MatCell, MatOpaque, MatStruct, MatValue
 from netinspect.errors import ModelFormatError
 from netinspect.ir import Dim, Node, Provenance, Step, Tensor, Value
 from netinspect.layout import describe, perm, permute, permute_shape
-from netinspect.converters.mat_file import MatArray, MatCell, MatOpaque, MatStruct, MatValue
 
 Shape = tuple[Dim, ...]
 LayerFn = Callable[["LayerContext"], None]
@@ -120,7 +120,11 @@ class LayerContext:
 
     # -- fields ---------------------------------------------------------------------------------
     def has(self, field: str) -> bool:
-        return self.spec.fields is not None and field in self.spec.fields and not _is_empty(self.spec.fields[field])
+        return (
+            self.spec.fields is not None
+            and field in self.spec.fields
+            and not _is_empty(self.spec.fields[field])
+        )
 
     def field(self, field: str, default: Any = _MISSING) -> MatValue:
         if self.has(field):
@@ -189,7 +193,9 @@ class LayerContext:
         if param_name is not None and (param_name, key) in builder._shared:
             name = builder._shared[(param_name, key)]
             if builder.tensors[name].shape != tuple(shape):
-                raise self.error(f"shared parameter {param_name!r} has shape {builder.tensors[name].shape} here")
+                raise self.error(
+                    f"shared parameter {param_name!r} has shape {builder.tensors[name].shape} here"
+                )
             return name
         name = builder.unique(param_name if param_name is not None else f"{self.name}_{role}")
         if array.dtype != np.float32:
@@ -206,10 +212,15 @@ class LayerContext:
         if dims is None:
             raise self.error(f"{role} has {len(array.shape)} dimensions {array.shape}, expected at most 4")
         if dims != array.shape:
-            self.step("layout", f"{role} restored to 4-D {dims} (MATLAB drops trailing singleton dims: {array.shape})")
+            self.step(
+                "layout",
+                f"{role} restored to 4-D {dims} (MATLAB drops trailing singleton dims: {array.shape})",
+            )
         self.step("transpose", describe(role, "HWIO", "OIHW"))
         shape = permute_shape(dims, "HWIO", "OIHW")
-        name = self.param_tensor(index, role, shape, lambda a: _permute_released(a, dims, "HWIO", "OIHW"), "OIHW")
+        name = self.param_tensor(
+            index, role, shape, lambda a: _permute_released(a, dims, "HWIO", "OIHW"), "OIHW"
+        )
         return name, dims  # type: ignore[return-value]
 
     def vector(self, index: int, role: str, length: int) -> str:
@@ -248,7 +259,9 @@ class LayerContext:
         out = output if output is not None else self.builder.unique(f"{self.name}/{op_type.lower()}")
         if output is not None:
             self.builder.used.add(output)
-        node_name = self.builder.node_name(self.name if not self.emitted else f"{self.name}/{op_type.lower()}")
+        node_name = self.builder.node_name(
+            self.name if not self.emitted else f"{self.name}/{op_type.lower()}"
+        )
         node = Node(node_name, op_type, list(inputs), [out], dict(attributes or {}), domain=domain)
         self.builder.nodes.append(node)
         self.emitted.append(node)
@@ -377,7 +390,9 @@ def _out_size(size: Dim, kernel: int, before: int, after: int, stride: int, ctx:
     if isinstance(size, int):
         out = (size + before + after - kernel) // stride + 1
         if out < 1:
-            raise ctx.error(f"kernel extent {kernel} does not fit an input of size {size} padded by {before}+{after}")
+            raise ctx.error(
+                f"kernel extent {kernel} does not fit an input of size {size} padded by {before}+{after}"
+            )
         return out
     if size is not None and stride == 1 and before + after == kernel - 1:
         return size
@@ -453,7 +468,12 @@ def convert_conv(ctx: LayerContext) -> None:
     ext_h, ext_w = (fh - 1) * dilate[0] + 1, (fw - 1) * dilate[1] + 1
     out_h = _out_size(shape[2], ext_h, pads[0], pads[2], stride[0], ctx)
     out_w = _out_size(shape[3], ext_w, pads[1], pads[3], stride[1], ctx)
-    if isinstance(shape[2], int) and isinstance(shape[3], int) and (fh, fw) == (shape[2], shape[3]) and not any(pads):
+    if (
+        isinstance(shape[2], int)
+        and isinstance(shape[3], int)
+        and (fh, fw) == (shape[2], shape[3])
+        and not any(pads)
+    ):
         ctx.step("param", "filter support equals the input: a fully connected layer, kept as Conv")
     attributes: dict[str, Any] = {
         "kernel_shape": [fh, fw],
@@ -483,9 +503,9 @@ def convert_convt(ctx: LayerContext) -> None:
         raise ctx.error(f"numGroups {groups} does not divide the filter depth {fd}")
     outputs = k * groups
     inputs = [x, weight]
-    if ctx.param_count > 1 and not _is_empty(ctx.spec.params[1].value):
-        if not (_is_dagnn(ctx) and ctx.has("hasBias") and not ctx.number("hasBias")):
-            inputs.append(ctx.vector(1, "bias", outputs))
+    bias_off = _is_dagnn(ctx) and ctx.has("hasBias") and not ctx.number("hasBias")
+    if ctx.param_count > 1 and not _is_empty(ctx.spec.params[1].value) and not bias_off:
+        inputs.append(ctx.vector(1, "bias", outputs))
     up = _pair(ctx.numbers("upsample", [1]), "upsample", ctx)
     crop = _pads(ctx, "crop", allow_pair=_is_dagnn(ctx))
     if any(u == 0 for u in up):
@@ -541,12 +561,19 @@ def convert_pool(ctx: LayerContext) -> None:
         _out_size(shape[2], size[0], pads[0], pads[2], stride[0], ctx),
         _out_size(shape[3], size[1], pads[1], pads[3], stride[1], ctx),
     )
-    attributes: dict[str, Any] = {"kernel_shape": list(size), "strides": list(stride), "pads": pads, "ceil_mode": 0}
+    attributes: dict[str, Any] = {
+        "kernel_shape": list(size),
+        "strides": list(stride),
+        "pads": pads,
+        "ceil_mode": 0,
+    }
     if method == "max":
         ctx.node("MaxPool", [x], out, attributes, output=ctx.outputs[0])
     elif method == "avg":
         if any(pads):
-            ctx.step("pad", "average excludes padding from the divisor, as MatConvNet does (count_include_pad=0)")
+            ctx.step(
+                "pad", "average excludes padding from the divisor, as MatConvNet does (count_include_pad=0)"
+            )
         ctx.node("AveragePool", [x], out, {**attributes, "count_include_pad": 0}, output=ctx.outputs[0])
     else:
         raise ctx.error(f"unknown pooling method {method!r}")
@@ -568,7 +595,10 @@ def convert_lrn(ctx: LayerContext) -> None:
     n = _int(size, "LRN window size", ctx)
     if n < 1:
         raise ctx.error("LRN window size must be positive")
-    ctx.step("param", f"param [N kappa alpha beta] = {params} → ONNX size={n}, bias={kappa}, alpha=N*alpha={n * alpha}")
+    ctx.step(
+        "param",
+        f"param [N kappa alpha beta] = {params} → ONNX size={n}, bias={kappa}, alpha=N*alpha={n * alpha}",
+    )
     if n % 2:
         attributes = {"size": n, "bias": kappa, "alpha": n * alpha, "beta": beta}
         ctx.node("LRN", [x], shape, attributes, output=ctx.outputs[0])
@@ -580,7 +610,9 @@ def convert_lrn(ctx: LayerContext) -> None:
     band = np.zeros((channels, channels, 1, 1), np.float32)
     for c in range(channels):
         band[c, max(0, c - low) : min(channels, c + n - low), 0, 0] = 1
-    ctx.step("split", f"even window N={n} (ONNX Runtime's LRN needs an odd size): written as x², window sum, power")
+    ctx.step(
+        "split", f"even window N={n} (ONNX Runtime's LRN needs an odd size): written as x², window sum, power"
+    )
     square = ctx.node("Mul", [x, x], shape)
     window = ctx.node("Conv", [square, ctx.constant("window", band)], shape, {"kernel_shape": [1, 1]})
     scaled = ctx.node("Mul", [window, ctx.constant("alpha", np.float32(alpha))], shape)
@@ -624,8 +656,12 @@ def convert_bnorm(ctx: LayerContext) -> None:
         + ") folded to Mul(G/sigma), Add(B - G·mu/sigma)",
     )
     broadcast = (1, count, 1, 1)
-    scale = Tensor("scale", "float32", broadcast, loader=lambda: parts()[0].reshape(broadcast).astype(np.float32))
-    shift = Tensor("shift", "float32", broadcast, loader=lambda: parts()[1].reshape(broadcast).astype(np.float32))
+    scale = Tensor(
+        "scale", "float32", broadcast, loader=lambda: parts()[0].reshape(broadcast).astype(np.float32)
+    )
+    shift = Tensor(
+        "shift", "float32", broadcast, loader=lambda: parts()[1].reshape(broadcast).astype(np.float32)
+    )
     scaled = ctx.node("Mul", [x, ctx.constant("scale", scale)], shape)
     ctx.node("Add", [scaled, ctx.constant("shift", shift)], shape, output=ctx.outputs[0])
 
@@ -686,7 +722,9 @@ def convert_scale(ctx: LayerContext) -> None:
             raise ctx.error(f"parameter {index + 1} has more than 4 dimensions")
         shape_nchw = permute_shape(dims, "HWCN", "NCHW")
         operands.append(
-            ctx.param_tensor(index, f"operand{index + 1}", shape_nchw, lambda a: _matlab_to_nchw(a.load()), "NCHW")
+            ctx.param_tensor(
+                index, f"operand{index + 1}", shape_nchw, lambda a: _matlab_to_nchw(a.load()), "NCHW"
+            )
         )
     ctx.step("layout", "scale/bias arrays H×W×C(×N) → NCHW broadcast shapes")
     has_bias = ctx.number("hasBias", 1.0) if ctx.has("hasBias") else len(operands) > 1

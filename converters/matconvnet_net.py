@@ -52,7 +52,8 @@ def find_network(mat: MatFile) -> Network:
             found = ", ".join(sorted(variables)) or "none"
             hint = f"; it holds {'; '.join(opaque)}, never decoded" if opaque else ""
             raise ModelFormatError(
-                f"holds no MatConvNet network (no 'layers' variable, no 'net' struct; variables: {found}){hint}",
+                f"holds no MatConvNet network (no 'layers' variable, no 'net' struct; "
+                f"variables: {found}){hint}",
                 mat.path,
             )
     layers = root["layers"]
@@ -63,8 +64,8 @@ def find_network(mat: MatFile) -> Network:
     if isinstance(layers, MatCell):
         return _simplenn(root, layers, where, mat.path)
     if isinstance(layers, MatStruct):
-        return _simplenn(root, MatCell(layers.shape, [MatStruct((1, 1), layers.fields, [e]) for e in layers.elements]),
-                         where, mat.path)  # fmt: skip
+        cell = MatCell(layers.shape, [MatStruct((1, 1), layers.fields, [e]) for e in layers.elements])
+        return _simplenn(root, cell, where, mat.path)
     raise ModelFormatError("'layers' is neither a cell array (SimpleNN) nor a struct array (DagNN)", mat.path)
 
 
@@ -84,7 +85,9 @@ def _names(value: MatValue) -> list[str]:
 def _meta(root: dict[str, MatValue]) -> MatStruct | None:
     """The net's meta, with beta11–16's top-level `classes`/`normalization` moved in (as tidy does)."""
     meta = root.get("meta")
-    fields: dict[str, MatValue] = dict(meta.elements[0]) if isinstance(meta, MatStruct) and meta.elements else {}
+    fields: dict[str, MatValue] = (
+        dict(meta.elements[0]) if isinstance(meta, MatStruct) and meta.elements else {}
+    )
     for key in ("classes", "normalization"):
         if key in root and key not in fields:
             fields[key] = root[key]
@@ -98,7 +101,11 @@ def _inputs(meta: MatStruct | None) -> list[InputSpec]:
     specs = []
     for element in declared.elements:
         size = element.get("size")
-        specs.append(InputSpec(_text(element.get("name"), "input"), size.values() if isinstance(size, MatArray) else None))
+        specs.append(
+            InputSpec(
+                _text(element.get("name"), "input"), size.values() if isinstance(size, MatArray) else None
+            )
+        )
     return specs
 
 
@@ -109,7 +116,9 @@ def _simplenn(root: dict[str, MatValue], cell: MatCell, where: str, path: Path) 
     old_style = has_meta = False
     for index, item in enumerate(cell.items, start=1):
         if isinstance(item, MatOpaque):
-            raise ModelFormatError(f"layer {index} is a {item.describe()}, which netinspect never decodes", path)
+            raise ModelFormatError(
+                f"layer {index} is a {item.describe()}, which netinspect never decodes", path
+            )
         if not isinstance(item, MatStruct) or not item.elements:
             raise ModelFormatError(f"layer {index} is not a struct", path)
         layer_type = _text(item.get("type"))
@@ -134,9 +143,7 @@ def _simplenn(root: dict[str, MatValue], cell: MatCell, where: str, path: Path) 
         specs.append(LayerSpec(name, layer_type, [], [name], item, params, steps))
     meta = _meta(root)
     has_meta = "meta" in root
-    has_weights = any(
-        "weights" in (s.fields.fields if s.fields else []) and s.params for s in specs
-    )
+    has_weights = any("weights" in (s.fields.fields if s.fields else []) and s.params for s in specs)
     if old_style:
         layout = "pre-beta11"
     elif has_meta:
@@ -171,10 +178,20 @@ def _dagnn(root: dict[str, MatValue], layers: MatStruct, where: str, path: Path)
         params = []
         for pname in param_names:
             if pname not in values:
-                raise ModelFormatError(f"layer {name!r} ({layer_type}): missing weight: no param named {pname!r}", path)
+                raise ModelFormatError(
+                    f"layer {name!r} ({layer_type}): missing weight: no param named {pname!r}", path
+                )
             params.append(Param(pname, values[pname]))
         specs.append(
-            LayerSpec(name, layer_type, _names(element.get("inputs")), _names(element.get("outputs")), fields, params, [])
+            LayerSpec(
+                name,
+                layer_type,
+                _names(element.get("inputs")),
+                _names(element.get("outputs")),
+                fields,
+                params,
+                [],
+            )
         )
     meta = _meta(root)
     return Network("DagNN", "saveobj struct", where, specs, _inputs(meta), meta, [])

@@ -61,9 +61,7 @@ class Reader:
 
 
 def readers() -> list[Reader]:
-    import importlib.util  # TEMPORARY until the matconvnet reader lands
-
-    return [importlib.import_module(m).READER for m in READER_MODULES if importlib.util.find_spec(m)]
+    return [importlib.import_module(m).READER for m in READER_MODULES]
 
 
 def open_probe(path: str | Path) -> Probe:

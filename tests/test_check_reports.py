@@ -245,3 +245,16 @@ def test_bad_suite_files_exit_2(cli: Callable, tmp_path: Path, text: str, messag
     result = cli("check", "--suite", tmp_path / "bad.toml")
     assert result.code == 2
     assert message in result.err and "bad.toml" in result.err
+
+
+def test_image_is_fed_through_the_recorded_preprocessing(cli: Callable, tmp_path: Path) -> None:
+    image_module = pytest.importorskip("PIL.Image")
+    mat = Path(__file__).resolve().parents[1] / "fixtures" / "matconvnet" / "simplenn_beta17.mat"
+    if not mat.is_file():
+        pytest.skip(f"{mat} is absent")
+    pixels = np.random.default_rng(0).integers(0, 256, (50, 40, 3), dtype=np.uint8)
+    image_module.fromarray(pixels).save(tmp_path / "photo.png")
+    result = cli("check", mat, "--image", tmp_path / "photo.png", "--json", tmp_path / "r.json")
+    assert result.code == 0, result.out + result.err
+    inputs = json.loads((tmp_path / "r.json").read_text())["models"][0]["inputs"]
+    assert inputs["kind"] == "image" and inputs["shapes"] == {"data": [1, 3, 33, 31]}

@@ -19,7 +19,7 @@ import pytest
 
 import netinspect
 from netinspect.check.matconvnet_reference import MatConvNetReference
-from netinspect.ir import Graph, Tensor
+from netinspect.ir import Graph, Node, Tensor
 from netinspect.layout import permute
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "matconvnet"
@@ -66,7 +66,9 @@ def compare(path: Path, graph: Graph, seed: int = 0) -> dict[str, tuple[float, f
     got = run_onnx_layers(graph, feeds)
     reference = MatConvNetReference(path)
     figures: dict[str, tuple[float, float]] = {}
-    for layer, _, expected in reference.iter_layers({k: permute(v, "NCHW", "HWCN") for k, v in feeds.items()}):
+    for layer, _, expected in reference.iter_layers(
+        {k: permute(v, "NCHW", "HWCN") for k, v in feeds.items()}
+    ):
         actual = permute(got[layer], "NCHW", "HWCN")
         assert actual.shape == expected.shape, f"{layer}: shape {actual.shape} vs reference {expected.shape}"
         np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=ATOL, err_msg=f"layer {layer}")
@@ -92,11 +94,15 @@ def first_failure(path: Path, graph: Graph) -> str:
 
 def replace_tensor(graph: Graph, name: str, fn: Callable[[np.ndarray], np.ndarray]) -> None:
     old = graph.tensors[name]
-    graph.tensors[name] = Tensor(name, old.dtype, old.shape, loader=lambda: np.ascontiguousarray(fn(old.numpy())))
+    graph.tensors[name] = Tensor(
+        name, old.dtype, old.shape, loader=lambda: np.ascontiguousarray(fn(old.numpy()))
+    )
 
 
-def node_of(graph: Graph, layer: str, op_type: str):  # noqa: ANN201
-    return next(n for n in graph.nodes if n.provenance and n.provenance.layer == layer and n.op_type == op_type)
+def node_of(graph: Graph, layer: str, op_type: str) -> Node:
+    return next(
+        n for n in graph.nodes if n.provenance and n.provenance.layer == layer and n.op_type == op_type
+    )
 
 
 def test_asymmetric_kernel_catches_an_h_w_transpose_and_a_flip() -> None:
@@ -109,7 +115,9 @@ def test_asymmetric_kernel_catches_an_h_w_transpose_and_a_flip() -> None:
 
     square = FIXTURES / "simplenn_beta11.mat"  # 3x3 kernels: an H↔W transpose keeps the shape
     transposed = netinspect.load(square)
-    replace_tensor(transposed, node_of(transposed, "conv1", "Conv").inputs[1], lambda k: k.transpose(0, 1, 3, 2))
+    replace_tensor(
+        transposed, node_of(transposed, "conv1", "Conv").inputs[1], lambda k: k.transpose(0, 1, 3, 2)
+    )
     assert "layer conv1" in first_failure(square, transposed)
 
     flipped = netinspect.load(path)
@@ -143,11 +151,11 @@ def test_lrn_alpha_is_not_divided_by_the_window() -> None:
     lrn = node_of(graph, "norm1", "LRN")
     assert (lrn.attributes["size"], lrn.attributes["bias"], lrn.attributes["beta"]) == (5, 2.0, 0.6)
     assert lrn.attributes["alpha"] == pytest.approx(5e-3)
-    lrn.attributes["alpha"] = 1e-3 * 1e3  # alpha taken as already divided (and made visible at O(1) inputs)
+    lrn.attributes["alpha"] = 1e-3  # MatConvNet's alpha passed through as if ONNX did not divide by size
     assert "layer norm1" in first_failure(path, graph)
     even = netinspect.load(FIXTURES / "simplenn_beta11.mat")  # N=4: written out, ONNX Runtime needs odd
-    assert [n.op_type for n in even.nodes if n.provenance.layer == "lrn1"] == ["Mul", "Conv", "Mul", "Add", "Pow",
-                                                                                 "Div"]  # fmt: skip
+    ops = [n.op_type for n in even.nodes if n.provenance and n.provenance.layer == "lrn1"]
+    assert ops == ["Mul", "Conv", "Mul", "Add", "Pow", "Div"]
 
 
 def test_bnorm_moments_hold_sigma_not_variance() -> None:
@@ -156,7 +164,9 @@ def test_bnorm_moments_hold_sigma_not_variance() -> None:
     scale = node_of(graph, "bn1", "Mul")
     weights = netinspect.load(path)  # the moments as stored: sigma in column 2
     assert scale.provenance and "sigma" in scale.provenance.steps[-1].text
-    replace_tensor(graph, scale.inputs[1], lambda s: s * np.sqrt(np.abs(1 / s)))  # as if divided by sqrt(sigma)
+    replace_tensor(
+        graph, scale.inputs[1], lambda s: s * np.sqrt(np.abs(1 / s))
+    )  # as if divided by sqrt(sigma)
     assert "layer bn1" in first_failure(path, graph)
     compare(path, weights)
 

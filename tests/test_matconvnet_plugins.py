@@ -53,9 +53,14 @@ def make_ffdnet_plugins(image_channels: int) -> dict[str, Any]:
                 c = image_channels
                 ctx.refine(x, (n, c, h, w))
             weight = ctx.constant("unshuffle", subp_one_hot(c, s))
-            ctx.step("param", f"vl_nnSubP scale 1/{s}: pixel unshuffle as a one-hot Conv, channel c*{s * s}+a+{s}*b")
+            ctx.step(
+                "param",
+                f"vl_nnSubP scale 1/{s}: pixel unshuffle as a one-hot Conv, channel c*{s * s}+a+{s}*b",
+            )
             attrs = {"kernel_shape": [s, s], "strides": [s, s], "group": c}
-            ctx.node("Conv", [x, weight], (n, c * s * s, half(h, s), half(w, s)), attrs, output=ctx.outputs[0])
+            ctx.node(
+                "Conv", [x, weight], (n, c * s * s, half(h, s), half(w, s)), attrs, output=ctx.outputs[0]
+            )
         else:  # pixel shuffle: the transpose of the same one-hot convolution
             s = round(scale)
             out_c = c // (s * s)
@@ -68,7 +73,9 @@ def make_ffdnet_plugins(image_channels: int) -> dict[str, Any]:
     def convert_noise_concat(ctx: Any) -> None:
         x, (n, c, h, w) = ctx.inputs[0], ctx.input_shapes[0]
         sigma = ctx.add_input("sigma", (n, image_channels, 1, 1))
-        ctx.step("param", "FFDNet concat: the noise level map (graph input 'sigma', per image) as extra channels")
+        ctx.step(
+            "param", "FFDNet concat: the noise level map (graph input 'sigma', per image) as extra channels"
+        )
         one = ctx.node(
             "Slice",
             [x, ctx.constant("start", np.array([0], np.int64)), ctx.constant("end", np.array([1], np.int64)),
@@ -142,7 +149,9 @@ def test_subp_one_hot_matches_the_matlab_definition() -> None:
         for a in range(2):
             for b in range(2):
                 y[:, o] += x[:, c, a::2, b::2] * w[o, 0, a, b]
-    expected = permute(reference_layers(0)["SubP"]([permute(x, "NCHW", "HWCN")], {"scale": 0.5}, []), "HWCN", "NCHW")
+    expected = permute(
+        reference_layers(0)["SubP"]([permute(x, "NCHW", "HWCN")], {"scale": 0.5}, []), "HWCN", "NCHW"
+    )
     np.testing.assert_array_equal(y, expected)
 
 
@@ -160,7 +169,9 @@ def test_ffdnet_with_plugins_converts_and_matches_the_reference(ffdnet_plugins: 
     sigma = np.full((1, 1, 1, 1), SIGMA, np.float32)
     (got,) = session.run(None, {"input": image, "sigma": sigma})
     reference = MatConvNetReference(path, custom_layers=reference_layers(SIGMA))
-    expected = permute(next(iter(reference.run({"input": permute(image, "NCHW", "HWCN")}).values())), "HWCN", "NCHW")
+    expected = permute(
+        next(iter(reference.run({"input": permute(image, "NCHW", "HWCN")}).values())), "HWCN", "NCHW"
+    )
     assert got.shape == expected.shape == (1, 1, 24, 30)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
     # provenance records the plugin's steps
@@ -175,7 +186,7 @@ def test_a_failing_plugin_is_reported_naming_the_layer() -> None:
     plugins.register_matconvnet_layer("SubP", broken)
     plugins.register_matconvnet_layer("concat", broken)
     try:
-        with pytest.raises(netinspect.NetinspectError, match="layer 'layer1' \\(SubP\\).*boom"):
+        with pytest.raises(netinspect.NetinspectError, match=r"layer 'layer1' \(SubP\).*boom"):
             netinspect.load(shared_model(FFDNET))
     finally:
         plugins.unregister_matconvnet_layer("SubP")

@@ -67,7 +67,10 @@ def test_v5_parser_reads_the_real_compressed_ffdnet_file_like_scipy() -> None:
 
 @pytest.mark.parametrize(
     ("v73", "v5", "unwrap"),
-    [("simplenn_beta17_v73.mat", "simplenn_beta17.mat", False), ("dagnn_residual_v73.mat", "dagnn_residual.mat", True)],
+    [
+        ("simplenn_beta17_v73.mat", "simplenn_beta17.mat", False),
+        ("dagnn_residual_v73.mat", "dagnn_residual.mat", True),
+    ],
 )
 def test_v73_reader_gives_the_same_tree_as_the_v5_file(v73: str, v5: str, unwrap: bool) -> None:
     hdf5 = open_file(FIXTURES / v73)
@@ -162,7 +165,9 @@ def test_metadata_labels_and_preprocessing() -> None:
 
 def test_dagnn_inputs_outputs_and_dropped_loss() -> None:
     graph = netinspect.load(FIXTURES / "dagnn_residual.mat")
-    assert [(v.name, v.shape) for v in graph.inputs] == [("input", ("N", 3, 32, 32))]  # 'label' only fed the loss
+    assert [(v.name, v.shape) for v in graph.inputs] == [
+        ("input", ("N", 3, 32, 32))
+    ]  # 'label' only fed the loss
     assert [(v.name, v.shape) for v in graph.outputs] == [("prob", ("N", 5, 1, 1))]
     crop = next(n for n in graph.nodes if n.provenance and n.provenance.layer == "crop1")
     assert graph.values[crop.outputs[0]].shape == ("N", 16, 16, 16)
@@ -183,7 +188,9 @@ def test_loading_reads_no_weight_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
     netinspect.summarize(graph)
     weight_shapes = {t.shape for t in graph.tensors.values()}
     assert all(len(shape) < 3 for shape in loaded), loaded  # only small option values, no weights
-    assert all(not t.is_loaded for name, t in graph.tensors.items() if t.shape in weight_shapes and t.size > 8)
+    assert all(
+        not t.is_loaded for name, t in graph.tensors.items() if t.shape in weight_shapes and t.size > 8
+    )
 
 
 def test_graph_keeps_working_after_the_probe_is_gone() -> None:

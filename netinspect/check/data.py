@@ -248,6 +248,8 @@ def load_image(path: Path, spec: InputSpec, preprocessing: Preprocessing | None)
             "image size; pass the array with --input instead"
         )
     channels = spec.shape[1] if isinstance(spec.shape[1], int) else 3
+    if channels not in (1, 3):
+        raise InputError(f"--image feeds 1 or 3 channels; input {spec.name!r} takes {channels}", path)
     try:
         with Image.open(path) as image:
             image = image.convert("L" if channels == 1 else "RGB")

@@ -22,7 +22,7 @@ from netinspect.check.layers import LayerPair
 from netinspect.check.runners import Runner
 from netinspect.ir import Graph
 
-DEFAULT_MEMORY_BUDGET = 256 * 2**20
+DEFAULT_MEMORY_BUDGET = 128 * 2**20
 """Bytes of activations (both runtimes together) held at once while comparing layers."""
 
 MAX_CHUNK_LAYERS = 64
