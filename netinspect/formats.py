@@ -6,6 +6,7 @@ Each reader module (netinspect.converters.*) exposes `READER`, a `Reader` whose 
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
