@@ -49,11 +49,11 @@ def save_onnx(graph: Graph, path: Any, opset: int | None = None, with_preprocess
     save(graph, path, opset=opset, with_preprocessing=with_preprocessing)
 
 
-def summarize(graph: Graph) -> dict[str, Any]:
+def summarize(graph: Graph, nodes: bool = False) -> dict[str, Any]:
     """What `netinspect info --json` prints (schema: netinspect/schemas/info.schema.json)."""
     from netinspect.summary import summarize as _summarize
 
-    return _summarize(graph)
+    return _summarize(graph, nodes=nodes)
 
 
 def render(graph: Graph, path: Any) -> None:

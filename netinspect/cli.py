@@ -123,10 +123,6 @@ def list_formats() -> None:
 
 
 def _register_check_commands() -> None:
-    import importlib.util  # TEMPORARY until cli_check lands
-
-    if importlib.util.find_spec("netinspect.cli_check") is None:
-        return
     from netinspect.cli_check import check_command, diff_command
 
     app.command("check")(check_command)

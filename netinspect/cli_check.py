@@ -64,11 +64,12 @@ def check_command(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random inputs.")] = 0,
     runs: Annotated[int, typer.Option("--runs", help="Number of random input sets.", min=1)] = 1,
     dim: Annotated[
-        list[str] | None, typer.Option("--dim", help="Size of a symbolic dimension, NAME=SIZE (repeatable).")
+        list[str] | None,
+        typer.Option("--dim", metavar="NAME=SIZE", help="Size of a symbolic dimension (repeatable)."),
     ] = None,
     input_file: Annotated[
         list[str] | None,
-        typer.Option("--input", help="Feed an input from a .npy file, NAME=FILE (repeatable)."),
+        typer.Option("--input", metavar="NAME=FILE", help="Feed an input from a .npy file (repeatable)."),
     ] = None,
     inputs: Annotated[
         Path | None, typer.Option("--inputs", help="Feed inputs from a .npz file (keys = input names).")

@@ -258,3 +258,20 @@ def test_image_is_fed_through_the_recorded_preprocessing(cli: Callable, tmp_path
     assert result.code == 0, result.out + result.err
     inputs = json.loads((tmp_path / "r.json").read_text())["models"][0]["inputs"]
     assert inputs["kind"] == "image" and inputs["shapes"] == {"data": [1, 3, 33, 31]}
+
+
+def test_target_with_other_input_shape_exits_2(
+    cli: Callable, models: dict[str, Path], tmp_path: Path
+) -> None:
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["data"], ["prob"])],
+        "other",
+        [helper.make_tensor_value_info("data", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("prob", TensorProto.FLOAT, [1, 3, 8, 8])],
+    )
+    other = save(helper.make_model(graph), tmp_path / "other.onnx")
+    result = cli("check", models["correct"], other)
+    assert result.code == 2
+    assert "input 'data' has shape (N, 3, 16, 16) in the source and (1, 3, 8, 8) in the target" in result.err

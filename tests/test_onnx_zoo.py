@@ -81,4 +81,4 @@ def test_view_draws_one_svg_node_per_ir_node(case: ZooCase, cli, tmp_path: Path)
     titles = [g.findtext("svg:title", namespaces=ns) for g in root.iterfind(".//svg:g[@class='node']", ns)]
     graph = netinspect.load(case.model)
     node_titles = [t for t in titles if t and re.fullmatch(r"n\d+", t)]
-    assert len(node_titles) == len(graph.nodes)
+    assert len(node_titles) == sum(1 for _ in graph.walk())

@@ -294,6 +294,36 @@ def test_suffix_picks_the_format(tmp_path: Path, suffix: str, magic: bytes) -> N
     assert out.read_bytes().startswith(magic)
 
 
+def residual_chain(blocks: int) -> Graph:
+    """Conv → Relu → Add(skip) blocks: a deep graph with long edges, the slow case for dot."""
+    nodes, tensors, values, previous = [], {}, {}, "x"
+    for i in range(blocks):
+        tensors[f"w{i}"] = weight(f"w{i}", (16, 16, 3, 3))
+        nodes += [
+            Node(f"conv{i}", "Conv", [previous, f"w{i}"], [f"c{i}"], {"pads": [1, 1, 1, 1]}),
+            Node(f"relu{i}", "Relu", [f"c{i}"], [f"r{i}"]),
+            Node(f"add{i}", "Add", [f"r{i}", previous], [f"a{i}"]),
+        ]
+        values.update({v: f32(v, 1, 16, 8, 8) for v in (f"c{i}", f"r{i}", f"a{i}")})
+        previous = f"a{i}"
+    return Graph("deep", [f32("x", 1, 16, 8, 8)], [f32(previous, 1, 16, 8, 8)], nodes, tensors, values)
+
+
+@needs_dot
+def test_large_graphs_render_completely(tmp_path: Path) -> None:
+    graph = residual_chain(400)
+    out = tmp_path / "deep.svg"
+    render(graph, out)
+    nodes = svg_nodes(out)
+    assert sorted(t for t in nodes if re.fullmatch(r"n\d+", t)) == sorted(f"n{i}" for i in range(1200))
+    root = ET.parse(out).getroot()
+    edge_texts = [
+        " ".join(t.text or "" for t in e.iterfind(".//svg:text", SVG))
+        for e in root.iterfind(".//svg:g[@class='edge']", SVG)
+    ]
+    assert len(edge_texts) == 1 + 400 * 4 and all(text == "1×16×8×8" for text in edge_texts)
+
+
 def test_missing_dot_is_a_missing_dependency_and_leaves_the_old_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

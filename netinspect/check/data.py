@@ -7,8 +7,8 @@ seen in CI reproduces on a laptop with the same `--seed`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -268,3 +268,72 @@ def load_image(path: Path, spec: InputSpec, preprocessing: Preprocessing | None)
     nchw = permute(pixels, "HWC", ACTIVATION[1:])[None]
     dtype = np.dtype("float32" if spec.dtype in ("bfloat16",) else spec.dtype)
     return np.ascontiguousarray(apply_preprocessing(nchw, pre).astype(dtype))
+
+
+@dataclass
+class FeedPlan:
+    """Which data both runtimes get, run by run; recorded in reports so a failure can be replayed.
+
+    Feeds are made when a run needs them, so only one run's inputs are alive at a time.
+    """
+
+    kind: str
+    """"random" (seeded), "files" (--input/--inputs) or "image" (--image)."""
+    seed: int | None
+    runs: int
+    shapes: dict[str, tuple[int, ...]]
+    dtypes: dict[str, str]
+    make: Callable[[int], dict[str, np.ndarray]] = field(repr=False, compare=False)
+    files: dict[str, str] = field(default_factory=dict)
+
+    def feeds(self, run: int) -> dict[str, np.ndarray]:
+        return self.make(run)
+
+
+def plan_feeds(
+    specs: Sequence[InputSpec],
+    dims: Mapping[str, int],
+    preprocessing: Preprocessing | None,
+    seed: int,
+    runs: int,
+    input_files: Mapping[str, str | Path] | None = None,
+    inputs_npz: str | Path | None = None,
+    image: str | Path | None = None,
+) -> FeedPlan:
+    """Given data (--inputs, then --input, then --image for the one input left) make one run;
+    without any, `runs` seeded random runs."""
+    arrays: dict[str, np.ndarray] = {}
+    origin: dict[str, str] = {}
+    if inputs_npz is not None:
+        for key, array in load_npz(Path(inputs_npz)).items():
+            arrays[key], origin[key] = array, f"{inputs_npz}[{key}]"
+    for key, file in (input_files or {}).items():
+        arrays[key], origin[key] = load_npy(Path(file)), str(file)
+    if image is not None:
+        free = [s for s in specs if s.name not in arrays]
+        if len(free) != 1:
+            raise InputError(
+                f"--image feeds one input, but {len(free)} input(s) are not given otherwise: "
+                f"{', '.join(s.name for s in free)}"
+            )
+        arrays[free[0].name] = load_image(Path(image), free[0], preprocessing)
+        origin[free[0].name] = str(image)
+    if arrays:
+        given = given_feeds(specs, arrays, origin, dims)
+        return FeedPlan(
+            "image" if image is not None else "files",
+            None,
+            1,
+            {k: tuple(v.shape) for k, v in given.items()},
+            {k: v.dtype.name for k, v in given.items()},
+            make=lambda run: given,
+            files=dict(origin),
+        )
+    return FeedPlan(
+        "random",
+        seed,
+        runs,
+        {s.name: concrete_shape(s, dims) for s in specs},
+        {s.name: s.dtype for s in specs},
+        make=lambda run: random_feeds(specs, seed, run, dims, preprocessing),
+    )

@@ -51,6 +51,8 @@ class LayerSearch:
     """Every paired layer was compared (not only up to the first divergence)."""
     source_runs: int = 0
     target_runs: int = 0
+    peak_chunk_bytes: int = 0
+    """The most activation bytes (both runtimes) held at once."""
 
     @property
     def last_passing(self) -> LayerCheck | None:
@@ -117,9 +119,8 @@ class _Prober:
         self.search.source_runs += 1
         target_values = self.target.run_values(self.target_feeds, [p.target_value for p in pairs])
         self.search.target_runs += 1
-        measured = sum(a.nbytes for a in source_values.values()) + sum(
-            a.nbytes for a in target_values.values()
-        )
+        measured = sum(a.nbytes for a in (*source_values.values(), *target_values.values()))
+        self.search.peak_chunk_bytes = max(self.search.peak_chunk_bytes, measured)
         self.bytes_per_layer = max(self.bytes_per_layer, measured / max(1, len(pairs)))
         checks = []
         for pair in pairs:

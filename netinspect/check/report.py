@@ -112,6 +112,7 @@ def _layers_json(result: CheckResult) -> dict[str, Any] | None:
         "run": result.layer_run,
         "source_runs": search.source_runs,
         "target_runs": search.target_runs,
+        "peak_chunk_bytes": search.peak_chunk_bytes,
         "compared": [_layer_json(c) for c in search.checks],
         "first_divergence": divergence,
         "unmatched_layers": result.unmatched_layers,
@@ -172,8 +173,11 @@ def write_json(results: Sequence[CheckResult], path: Path) -> None:
 
 
 def _failure_text(result: CheckResult, output: OutputResult) -> str:
-    lines = [c.summary() + (f" [run {i}]" if len(output.runs) > 1 else "") for i, c in enumerate(output.runs)]
-    lines = [line for line, c in zip(lines, output.runs, strict=True) if not c.passed]
+    """Every failing run's figures, then where the mismatch starts."""
+    several = len(output.runs) > 1
+    lines = [
+        c.summary() + (f" [run {i}]" if several else "") for i, c in enumerate(output.runs) if not c.passed
+    ]
     lines.append(divergence_sentence(result))
     return "\n".join(line for line in lines if line)
 
@@ -289,37 +293,29 @@ def print_result(result: CheckResult, console: Console) -> None:
         return
     if result.inputs is not None:
         console.print(f"inputs: {_inputs_text(result)}", highlight=False)
+    tolerances = sorted({o.tolerance.describe() for o in result.outputs})
+    if tolerances:
+        console.print(f"tolerance: {'; '.join(tolerances)}", highlight=False)
+    classifier = any(o.aggregate()["top1_agreement"] is not None for o in result.outputs)
+    columns = ["output", "shape", "max abs", "max rel", "mean abs", "cosine", "outside"]
+    columns += ["top-1", "top-5"] if classifier else []
     table = Table()
-    for column in (
-        "output",
-        "shape",
-        "max abs",
-        "max rel",
-        "mean abs",
-        "cosine",
-        "outside",
-        "top-1",
-        "top-5",
-    ):
-        table.add_column(column, justify="left" if column in ("output", "shape") else "right")
-    table.add_column("tolerance")
-    table.add_column("result")
+    for column in [*columns, "result"]:
+        table.add_column(column, justify="left" if column in ("output", "shape", "result") else "right")
     for output in result.outputs:
         figures = output.aggregate()
-        shown = output.worst
-        table.add_row(
+        cells = [
             output.name,
-            "×".join(map(str, shown.source_shape)),
+            "×".join(map(str, output.worst.source_shape)),
             _fmt(figures["max_abs_error"]),
             _fmt(figures["max_rel_error"]),
             _fmt(figures["mean_abs_error"]),
             _fmt(figures["cosine_similarity"], ".6f"),
             _fmt(figures["outside_fraction"], ".2%"),
-            _fmt(figures["top1_agreement"], ".0%"),
-            _fmt(figures["top5_agreement"], ".0%"),
-            shown.tolerance.describe(),
-            "[green]pass[/]" if output.passed else "[bold red]FAIL[/]",
-        )
+        ]
+        if classifier:
+            cells += [_fmt(figures["top1_agreement"], ".0%"), _fmt(figures["top5_agreement"], ".0%")]
+        table.add_row(*cells, "[green]pass[/]" if output.passed else "[bold red]FAIL[/]")
     console.print(table)
     for output in result.outputs:
         problem = next((c.problem for c in output.runs if c.problem), None)

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 
 from netinspect.check.compare import Comparison, Tolerance
+from netinspect.check.data import FeedPlan
 from netinspect.check.divergence import LayerSearch
 
 
@@ -17,19 +18,6 @@ class ModelSide:
     format: str
     runtime: str
     converted_in_memory: bool = False
-
-
-@dataclass
-class InputsUsed:
-    """Which data both runtimes were fed, so a failure can be reproduced."""
-
-    kind: str
-    """"random" (seeded), "files" (--input/--inputs) or "image" (--image)."""
-    seed: int | None
-    runs: int
-    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
-    dtypes: dict[str, str] = field(default_factory=dict)
-    files: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -103,7 +91,7 @@ class CheckResult:
     name: str
     source: ModelSide
     target: ModelSide
-    inputs: InputsUsed | None = None
+    inputs: FeedPlan | None = None
     outputs: list[OutputResult] = field(default_factory=list)
     layers: LayerSearch | None = None
     layer_run: int | None = None

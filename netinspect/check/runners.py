@@ -92,9 +92,9 @@ def runtime_entry(runtime: str, path: Path) -> RuntimeEntry:
     names = {**{name: name for name in RUNTIMES}, **RUNTIME_ALIASES}
     if text in names:
         return RUNTIMES[names[text]]
-    for word, name in sorted(names.items(), key=lambda item: -len(item[0])):
-        if word in text:
-            return RUNTIMES[name]
+    mentioned = [(word, name) for word, name in names.items() if len(word) >= 5 and word in text]
+    if mentioned:
+        return RUNTIMES[max(mentioned, key=lambda item: len(item[0]))[1]]
     raise NetinspectError(f"no reference runtime for this format (runtime {runtime!r})", path)
 
 
