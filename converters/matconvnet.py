@@ -55,7 +55,7 @@ READER = Reader(
     name=MATCONVNET,
     description="MatConvNet .mat networks (SimpleNN and DagNN; MAT v5/v7 and v7.3)",
     supports="read, convert to ONNX, check against the NumPy MatConvNet reference",
-    runtime="netinspect.check.matconvnet_reference (NumPy)",
+    runtime="matconvnet-reference",
     match=match,
     open=open_graph,
 )

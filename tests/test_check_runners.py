@@ -76,7 +76,7 @@ def test_matconvnet_runner_reads_layers_in_nchw() -> None:
     mat = MATCONVNET / "simplenn_pre_beta11.mat"
     if not mat.is_file():
         pytest.skip(f"{mat} is absent")
-    runner = runner_for("netinspect.check.matconvnet_reference (NumPy)", mat, None)
+    runner = runner_for("matconvnet-reference", mat, None)
     assert isinstance(runner, MatConvNetRunner)
     (spec,) = runner.input_specs()
     assert spec.shape[0] == "N" and spec.shape[1:] == (3, 31, 29)
@@ -92,15 +92,19 @@ def test_matconvnet_runner_reads_layers_in_nchw() -> None:
 
 
 def test_runner_is_chosen_by_the_readers_runtime_field() -> None:
-    assert runtime_entry("onnxruntime", Path("m")).factory == "OnnxRuntimeRunner.from_path"
-    assert runtime_entry("netinspect.check.matconvnet_reference (NumPy)", Path("m")).factory.startswith(
-        "MatConvNet"
-    )
-    assert runtime_entry("LiteRT interpreter", Path("m")).extra == "netinspect[tflite]"
+    from netinspect.formats import readers
+
+    for reader in readers():
+        assert runtime_entry(reader.runtime, Path("m")).factory.endswith(".from_path")
+    assert runtime_entry("matconvnet-reference", Path("m")).factory.startswith("MatConvNet")
     with pytest.raises(NetinspectError, match="no reference runtime"):
         runtime_entry("caffe", Path("m.caffemodel"))
 
 
-def test_runtime_not_installed_gives_the_install_hint() -> None:
+def test_runtime_not_installed_gives_the_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    from netinspect.check import runners
+
+    missing = runners.RuntimeEntry("netinspect_absent_runtime", "Runner.from_path", "netinspect[keras]")
+    monkeypatch.setitem(runners.RUNTIMES, "tensorflow", missing)
     with pytest.raises(MissingDependencyError, match=r"pip install 'netinspect\[keras\]'"):
         runner_for("tensorflow", Path("model.keras"), None)

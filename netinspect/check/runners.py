@@ -65,37 +65,18 @@ class RuntimeEntry:
 
 RUNTIMES: dict[str, RuntimeEntry] = {
     "onnxruntime": RuntimeEntry("netinspect.check.runners", "OnnxRuntimeRunner.from_path", "netinspect"),
-    "matconvnet": RuntimeEntry("netinspect.check.runners", "MatConvNetRunner.from_path", "netinspect"),
-    "tensorflow": RuntimeEntry(
-        "netinspect.check.runners_keras", "KerasRunner.from_path", "netinspect[keras]"
+    "matconvnet-reference": RuntimeEntry(
+        "netinspect.check.runners", "MatConvNetRunner.from_path", "netinspect"
     ),
-    "litert": RuntimeEntry("netinspect.check.runners_litert", "LiteRTRunner.from_path", "netinspect[tflite]"),
 }
-"""runtime name (Reader.runtime) → runner factory `(path, graph) -> Runner`."""
-
-RUNTIME_ALIASES = {
-    "onnx": "onnxruntime",
-    "ort": "onnxruntime",
-    "matconvnet-reference": "matconvnet",
-    "keras": "tensorflow",
-    "tf": "tensorflow",
-    "tflite": "litert",
-    "tensorflow-lite": "litert",
-    "ai-edge-litert": "litert",
-}
+"""Reader.runtime → runner factory `(path, graph) -> Runner`. Keras (TensorFlow) and TFLite (LiteRT)
+runners join here with their readers, each naming the optional extra that installs its runtime."""
 
 
 def runtime_entry(runtime: str, path: Path) -> RuntimeEntry:
-    """The entry for a Reader's free-text runtime ("onnxruntime", "netinspect.check.matconvnet_reference
-    (NumPy)", ...): an exact name or alias, else the first name or alias the text mentions."""
-    text = runtime.strip().lower()
-    names = {**{name: name for name in RUNTIMES}, **RUNTIME_ALIASES}
-    if text in names:
-        return RUNTIMES[names[text]]
-    mentioned = [(word, name) for word, name in names.items() if len(word) >= 5 and word in text]
-    if mentioned:
-        return RUNTIMES[max(mentioned, key=lambda item: len(item[0]))[1]]
-    raise NetinspectError(f"no reference runtime for this format (runtime {runtime!r})", path)
+    if runtime not in RUNTIMES:
+        raise NetinspectError(f"no reference runtime for this format (runtime {runtime!r})", path)
+    return RUNTIMES[runtime]
 
 
 def runner_for(runtime: str, path: Path, graph: Graph | None) -> Runner:
