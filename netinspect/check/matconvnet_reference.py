@@ -198,7 +198,8 @@ def _tensor(value: Any, what: str, fields: _Fields) -> np.ndarray | None:
         raise fields.error(f"{what} is not a real numeric array")
     if value.ndim > 4:
         raise fields.error(f"{what} has {value.ndim} dimensions, at most 4 expected")
-    return np.ascontiguousarray(value.reshape(value.shape + (1,) * (4 - value.ndim)), dtype=np.float32)
+    # No copy: MATLAB arrays arrive column-major and the blocks use them as they are.
+    return np.asarray(value.reshape(value.shape + (1,) * (4 - value.ndim)), dtype=np.float32)
 
 
 def _vector(value: Any, what: str, fields: _Fields) -> np.ndarray | None:

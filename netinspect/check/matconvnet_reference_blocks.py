@@ -92,20 +92,22 @@ def conv(
     oh = _output_size(h, top, bottom, (fh - 1) * dy + 1, sy, "filter")
     ow = _output_size(w, left, right, (fw - 1) * dx + 1, sx, "filter")
     xp = _padded(x, pad, 0.0).transpose(3, 0, 1, 2)  # N×H×W×C, contiguous
-    cols = np.empty((n, oh, ow, fh, fw, c), np.float32)
+    # Patches ordered (C, FW, FH) so that they meet the filters in MATLAB's own column-major order:
+    # the F-ordered bank FH×FW×D×K viewed as a (FH·FW·D)×K matrix with order="F" needs no copy.
+    cols = np.empty((n, oh, ow, c, fw, fh), np.float32)
     for u in range(fh):
         for v in range(fw):
-            cols[:, :, :, u, v, :] = xp[
+            cols[:, :, :, :, v, u] = xp[
                 :, u * dy : u * dy + (oh - 1) * sy + 1 : sy, v * dx : v * dx + (ow - 1) * sx + 1 : sx, :
             ]
     pixels = n * oh * ow
+    matrix = filters.reshape((fh * fw * depth, k), order="F")
     if groups == 1:
-        y = cols.reshape(pixels, fh * fw * c) @ filters.reshape(fh * fw * c, k)
+        y = cols.reshape(pixels, fh * fw * c) @ matrix
     else:
         per_group = k // groups
-        grouped = cols.reshape(pixels, fh * fw, groups, depth).transpose(2, 0, 1, 3)
-        grouped = grouped.reshape(groups, pixels, fh * fw * depth)
-        weights = filters.reshape(fh * fw * depth, groups, per_group).transpose(1, 0, 2)
+        grouped = cols.reshape(pixels, groups, depth * fw * fh).transpose(1, 0, 2)
+        weights = matrix.reshape(fh * fw * depth, groups, per_group).transpose(1, 0, 2)
         y = np.matmul(grouped, weights).transpose(1, 0, 2).reshape(pixels, k)
     del cols
     return _add_bias(_to_hwcn(y.reshape(n, oh, ow, k)), bias)
