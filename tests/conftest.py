@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +16,17 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_MODELS = ROOT.parent / "shared" / "models"
 FIXTURES = ROOT / "fixtures"
 ONNX_TEST_DATA = Path(onnx.__file__).parent / "backend" / "test" / "data"
+
+
+@pytest.fixture(scope="session")
+def vgg19_mat() -> Path:
+    """The full-size VGG-19 lookalike, generated once into fixtures/cache/ by fixtures/make_vgg19.py."""
+    spec = importlib.util.spec_from_file_location("make_vgg19", FIXTURES / "make_vgg19.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module.vgg19_path()
 
 
 def shared_model(name: str) -> Path:

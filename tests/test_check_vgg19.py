@@ -3,8 +3,6 @@ streams in memory-bounded chunks instead of holding every activation of both run
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,18 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def vgg19() -> Path:
-    spec = importlib.util.spec_from_file_location("make_vgg19", ROOT / "fixtures" / "make_vgg19.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module.vgg19_path()
-
-
-def test_vgg19_parity_layer_by_layer_streams_in_bounded_chunks(vgg19: Path) -> None:
-    result = check(vgg19, layers="always")
+def test_vgg19_parity_layer_by_layer_streams_in_bounded_chunks(vgg19_mat: Path) -> None:
+    result = check(vgg19_mat, layers="always")
 
     assert result.passed, [o.worst.summary() for o in result.outputs]
     search = result.layers

@@ -4,8 +4,6 @@ model against the NumPy MatConvNet reference at rtol 1e-4 / atol 1e-4 on the cla
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,21 +19,11 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def vgg19() -> Path:
-    spec = importlib.util.spec_from_file_location("make_vgg19", ROOT / "fixtures" / "make_vgg19.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module.vgg19_path()
-
-
-def test_vgg19_info_reads_no_weights(vgg19: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_vgg19_info_reads_no_weights(vgg19_mat: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     loaded: list[int] = []
     original = MatArray.load
     monkeypatch.setattr(MatArray, "load", lambda self: loaded.append(self.nbytes) or original(self))
-    graph = netinspect.load(vgg19)
+    graph = netinspect.load(vgg19_mat)
     summary = netinspect.summarize(graph)
     assert sum(loaded) <= 224 * 224 * 3 * 4 + 4096  # the mean image (checked for constancy) and options
     assert graph.metadata.format_version == "SimpleNN beta11-16 (MAT v5)"
@@ -52,8 +40,8 @@ def test_vgg19_info_reads_no_weights(vgg19: Path, monkeypatch: pytest.MonkeyPatc
     assert summary  # the summary builds without touching weights (checked above)
 
 
-def test_vgg19_class_scores_match_the_reference(vgg19: Path, tmp_path: Path) -> None:
-    graph = netinspect.load(vgg19)
+def test_vgg19_class_scores_match_the_reference(vgg19_mat: Path, tmp_path: Path) -> None:
+    graph = netinspect.load(vgg19_mat)
     fc8 = next(n for n in graph.nodes if n.provenance and n.provenance.layer == "fc8").outputs[-1]
     graph.outputs.append(graph.values[fc8])  # the class scores before the softmax, too
     onnx_path = tmp_path / "vgg19.onnx"
@@ -65,7 +53,7 @@ def test_vgg19_class_scores_match_the_reference(vgg19: Path, tmp_path: Path) -> 
     image = (rng.uniform(0, 255, (1, 3, 224, 224)).astype(np.float32) - mean).astype(np.float32)
     got_scores, got_prob = session.run([fc8, "prob"], {"input": image})
     del session
-    reference = MatConvNetReference(vgg19)
+    reference = MatConvNetReference(vgg19_mat)
     expected = {
         name: np.array(value)
         for name, _, value in reference.iter_layers({"input": permute(image, "NCHW", "HWCN")})
