@@ -76,18 +76,12 @@ class GraphBuilder:
         self._shared: dict[tuple[str, str], str] = {}
 
     def unique(self, hint: str) -> str:
-        name, k = hint, 1
-        while name in self.used:
-            name, k = f"{hint}_{k}", k + 1
-        self.used.add(name)
-        return name
+        """A value or tensor name not used yet."""
+        return _fresh(hint, self.used)
 
     def node_name(self, hint: str) -> str:
-        name, k = hint, 1
-        while name in self.node_names:
-            name, k = f"{hint}_{k}", k + 1
-        self.node_names.add(name)
-        return name
+        """A node name not used yet (nodes and values have separate namespaces)."""
+        return _fresh(hint, self.node_names)
 
     def shape(self, name: str) -> Shape | None:
         value = self.values.get(name)
@@ -325,6 +319,14 @@ def restore_dims(shape: tuple[int, ...], rank: int) -> tuple[int, ...] | None:
             return tuple(shape[:rank])
         return None
     return tuple(shape) + (1,) * (rank - len(shape))
+
+
+def _fresh(hint: str, taken: set[str]) -> str:
+    name, k = hint, 1
+    while name in taken:
+        name, k = f"{hint}_{k}", k + 1
+    taken.add(name)
+    return name
 
 
 def _as_float32(array: np.ndarray) -> np.ndarray:

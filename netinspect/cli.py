@@ -17,7 +17,7 @@ from rich.table import Table
 from typer.exceptions import Abort, Exit, TyperException
 
 from netinspect import __version__, formats
-from netinspect.errors import EXIT_ERROR, NetinspectError
+from netinspect.errors import EXIT_ERROR, EXIT_OK, NetinspectError
 from netinspect.fileio import check_output
 
 app = typer.Typer(
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"netinspect: {e}", file=sys.stderr)
         return e.exit_code
     except BrokenPipeError:
-        return 0
+        return EXIT_OK
     except Exception as e:
         if debug:
             raise
@@ -161,4 +161,4 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_ERROR
-    return result if isinstance(result, int) else 0
+    return result if isinstance(result, int) else EXIT_OK

@@ -9,9 +9,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 from netinspect.errors import ModelFormatError, NetinspectError
 from netinspect.ir import Graph
@@ -25,28 +23,13 @@ READER_MODULES = (
 
 
 class Probe:
-    """A file under inspection: its head bytes, read once, and containers opened once."""
+    """A file under inspection: its size and head bytes, read once for every reader's `match`."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.size = path.stat().st_size
         with path.open("rb") as f:
             self.head = f.read(HEAD_BYTES)
-        self._cache: dict[str, Any] = {}
-
-    def cached(self, key: str, make: Callable[[], Any]) -> Any:
-        if key not in self._cache:
-            self._cache[key] = make()
-        return self._cache[key]
-
-    @cached_property
-    def hdf5_offset(self) -> int | None:
-        """Where an HDF5 superblock starts: 0, or 512 for MATLAB v7.3 files (user block)."""
-        signature = b"\x89HDF\r\n\x1a\n"
-        for offset in (0, 512, 1024, 2048):
-            if self.head[offset : offset + 8] == signature:
-                return offset
-        return None
 
 
 @dataclass(frozen=True)

@@ -222,14 +222,6 @@ class Graph:
     def producers(self) -> dict[str, Node]:
         return {out: node for node in self.nodes for out in node.outputs if out}
 
-    def consumers(self) -> dict[str, list[Node]]:
-        uses: dict[str, list[Node]] = {}
-        for node in self.nodes:
-            for name in node.inputs:
-                if name:
-                    uses.setdefault(name, []).append(node)
-        return uses
-
     def walk(self) -> Iterator[Node]:
         """Every node, subgraphs included, depth first."""
         for node in self.nodes:

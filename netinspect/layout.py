@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 
 ACTIVATION = "NCHW"
-KERNEL = "OIHW"
 
 
 def perm(src: str, dst: str) -> tuple[int, ...]:
