@@ -32,6 +32,11 @@ class ZooCase:
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def opset(self) -> int:
+        model = onnx.load(str(self.model), load_external_data=False)
+        return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+
     def inputs(self, model: onnx.ModelProto) -> dict[str, np.ndarray]:
         initializers = {t.name for t in model.graph.initializer}
         graph_inputs = [i for i in model.graph.input if i.name not in initializers]
