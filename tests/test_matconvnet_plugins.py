@@ -25,6 +25,7 @@ from netinspect.check.matconvnet_reference import MatConvNetReference
 from netinspect.errors import UnsupportedError
 from netinspect.layout import permute
 from tests.conftest import shared_model
+from tests.ffdnet_layers import reference_layers, subp
 
 FFDNET = "ffdnet_gray_retrained_simplenn_v5.mat"
 SIGMA = 25 / 255
@@ -90,37 +91,6 @@ def make_ffdnet_plugins(image_channels: int) -> dict[str, Any]:
     return {"SubP": convert_subp, "concat": convert_noise_concat}
 
 
-def reference_layers(sigma: float) -> dict[str, Any]:
-    """The same two layers for the NumPy reference, transcribed from FFDNet's MATLAB (H×W×C×N)."""
-
-    def subp(inputs: list[np.ndarray], fields: Any, params: list[np.ndarray]) -> np.ndarray:
-        x = inputs[0]
-        scale = float(np.asarray(fields["scale"]).reshape(-1)[0])
-        h, w, c, n = x.shape
-        if scale < 1:
-            s = round(1 / scale)
-            y = np.zeros((h // s, w // s, c * s * s, n), np.float32)
-            for ch in range(c):
-                for i in range(s * s):
-                    a, b = i % s, i // s
-                    y[:, :, ch * s * s + i, :] = x[a::s, b::s, ch, :]
-            return y
-        s = round(scale)
-        y = np.zeros((h * s, w * s, c // (s * s), n), np.float32)
-        for ch in range(c // (s * s)):
-            for i in range(s * s):
-                a, b = i % s, i // s
-                y[a::s, b::s, ch, :] = x[:, :, ch * s * s + i, :]
-        return y
-
-    def concat(inputs: list[np.ndarray], fields: Any, params: list[np.ndarray]) -> np.ndarray:
-        x = inputs[0]
-        sigma_map = np.full((*x.shape[:2], 1, x.shape[3]), sigma, np.float32)
-        return np.concatenate([x, sigma_map], axis=2)
-
-    return {"SubP": subp, "concat": concat}
-
-
 @pytest.fixture
 def ffdnet_plugins() -> Iterator[None]:
     for layer_type, fn in make_ffdnet_plugins(image_channels=1).items():
@@ -149,9 +119,7 @@ def test_subp_one_hot_matches_the_matlab_definition() -> None:
         for a in range(2):
             for b in range(2):
                 y[:, o] += x[:, c, a::2, b::2] * w[o, 0, a, b]
-    expected = permute(
-        reference_layers(0)["SubP"]([permute(x, "NCHW", "HWCN")], {"scale": 0.5}, []), "HWCN", "NCHW"
-    )
+    expected = permute(subp([permute(x, "NCHW", "HWCN")], {"scale": 0.5}, []), "HWCN", "NCHW")
     np.testing.assert_array_equal(y, expected)
 
 

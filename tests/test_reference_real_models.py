@@ -13,6 +13,7 @@ import pytest
 
 from netinspect.check.matconvnet_reference import MatConvNetReference
 from netinspect.errors import UnsupportedError
+from tests.ffdnet_layers import reference_layers, subp
 
 MODELS = Path(__file__).resolve().parents[1].parent / "shared" / "models"
 SIGMA = 25 / 255  # the DnCNN models are for σ = 25 on images scaled to [0, 1]
@@ -60,37 +61,6 @@ def test_dncnn_dagnn_predicts_the_clean_image():
     assert (clean - 0.5).std() < 0.25 * noise.std()
 
 
-def _subp(inputs, fields, params):
-    """FFDNet's vl_nnSubP: scale < 1 splits each channel into s² sub-images (sub-image i, 1-based,
-    takes rows a::s and columns b::s with a = mod(i-1, s), b = floor((i-1)/s)), scale > 1 undoes it."""
-    x = inputs[0]
-    scale = float(np.asarray(fields["scale"]).ravel()[0])
-    h, w, c, n = x.shape
-    if scale < 1:
-        s = round(1 / scale)
-        y = np.empty((h // s, w // s, c * s * s, n), np.float32)
-        for channel in range(c):
-            for i in range(s * s):
-                y[:, :, channel * s * s + i] = x[i % s :: s, i // s :: s, channel]
-        return y
-    s = round(scale)
-    y = np.empty((h * s, w * s, c // (s * s), n), np.float32)
-    for channel in range(c // (s * s)):
-        for i in range(s * s):
-            y[i % s :: s, i // s :: s, channel] = x[:, :, channel * s * s + i]
-    return y
-
-
-def _noise_level_map(sigma: float):
-    """FFDNet's vl_simplenn 'concat' case: append a channel filled with the noise level σ."""
-
-    def concat(inputs, fields, params):
-        x = inputs[0]
-        return np.concatenate([x, np.full((*x.shape[:2], 1, x.shape[3]), sigma, np.float32)], axis=2)
-
-    return concat
-
-
 def test_ffdnet_runs_its_own_layer_types_through_the_hook():
     path = _model("ffdnet_gray_retrained_simplenn_v5.mat")
     with pytest.raises(UnsupportedError) as info:
@@ -98,11 +68,11 @@ def test_ffdnet_runs_its_own_layer_types_through_the_hook():
     assert [item.split(" ")[0] for item in info.value.items] == ["layer1", "layer2", "layer32"]
 
     x = np.random.default_rng(3).standard_normal((6, 8, 2, 1)).astype(np.float32)
-    down = _subp([x], {"scale": np.array([[0.5]])}, [])
+    down = subp([x], {"scale": np.array([[0.5]])}, [])
     assert down.shape == (3, 4, 8, 1)
-    np.testing.assert_array_equal(_subp([down], {"scale": np.array([[2]])}, []), x)
+    np.testing.assert_array_equal(subp([down], {"scale": np.array([[2]])}, []), x)
 
-    ref = MatConvNetReference(path, custom_layers={"SubP": _subp, "concat": _noise_level_map(SIGMA)})
+    ref = MatConvNetReference(path, custom_layers=reference_layers(SIGMA))
     assert ref.output_names == ["layer32"]
     # A non-constant image, so that a wrong sub-image order would scramble structure, not just noise.
     rows, cols = np.mgrid[0:40, 0:40]
