@@ -265,9 +265,6 @@ def save(
         graph = _with_preprocessing(graph)
     model = to_model_proto(graph, opset=opset, include_weights=False)
     streamed = [t for t in graph.tensors.values() if _raw_streamable(t)]
-    # The opset converter may rename or drop initializers; stream exactly what the graph still reads.
-    used = _names_read(model.graph)
-    streamed = [t for t in streamed if t.name in used]
     weight_bytes = sum(t.nbytes for t in streamed)
     if check:
         _check_skeleton(model, streamed)
@@ -277,16 +274,6 @@ def save(
     else:
         _write_external(path, model, streamed)
     return path
-
-
-def _names_read(g: onnx.GraphProto) -> set[str]:
-    names = {i for n in g.node for i in n.input}
-    names |= {o.name for o in g.output}
-    for n in g.node:
-        for a in n.attribute:
-            for sub in [a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs):
-                names |= _names_read(sub)
-    return names
 
 
 def _check_skeleton(model: onnx.ModelProto, streamed: list[Tensor]) -> None:
