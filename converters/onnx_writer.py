@@ -38,7 +38,7 @@ def _elem_type(dtype: str | None) -> int:
 
 
 def _raw_streamable(tensor: Tensor) -> bool:
-    return tensor.dtype not in ("string",) and tensor.nbytes > onnx_wire.LAZY_THRESHOLD
+    return tensor.dtype != "string" and tensor.nbytes > onnx_wire.LAZY_THRESHOLD
 
 
 def to_model_proto(
@@ -61,9 +61,8 @@ def to_model_proto(
     model.ir_version = helper.find_min_ir_version_for(opsets, ignore_unknown=True)
     model.doc_string = graph.metadata.doc
     _metadata_props(model, graph, provenance)
-    target = opset
-    if target is not None and target != graph.opset.get("", target):
-        model = _convert_opset(model, target)
+    if opset is not None and opset != graph.opset.get("", opset):
+        model = _convert_opset(model, opset)
     return model
 
 
