@@ -21,6 +21,7 @@ from rich.table import Table
 
 from netinspect.formats import load
 from netinspect.ir import Graph, Node, Tensor
+from netinspect.renderers.formatting import format_shape
 
 ATTRIBUTE_RTOL = 1e-6
 
@@ -111,9 +112,7 @@ def _match_nodes(nodes_a: list[Node], nodes_b: list[Node]) -> list[tuple[Node, N
 
 def _shape_text(graph: Graph, name: str) -> str:
     value = graph.value(name)
-    if value is None or value.shape is None:
-        return "?"
-    return "(" + ", ".join("?" if d is None else str(d) for d in value.shape) + ")"
+    return format_shape(None if value is None else value.shape)
 
 
 def _interface(a: Graph, b: Graph) -> list[str]:

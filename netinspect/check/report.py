@@ -25,6 +25,7 @@ from netinspect.check.compare import Comparison
 from netinspect.check.divergence import LayerCheck, LayerSearch
 from netinspect.check.result import CheckResult, OutputResult
 from netinspect.fileio import atomic_write
+from netinspect.renderers.formatting import format_shape
 
 SCHEMA_ID = "netinspect.check/1"
 
@@ -306,7 +307,7 @@ def print_result(result: CheckResult, console: Console) -> None:
         figures = output.aggregate()
         cells = [
             output.name,
-            "×".join(map(str, output.worst.source_shape)),
+            format_shape(output.worst.source_shape),
             _fmt(figures["max_abs_error"]),
             _fmt(figures["max_rel_error"]),
             _fmt(figures["mean_abs_error"]),
