@@ -35,7 +35,7 @@ def standalone_seconds(mat: Path, onnx_path: Path, feed: np.ndarray) -> dict[str
     """Each runtime on its own: load the model, infer once."""
     import onnxruntime as ort
 
-    from netinspect.check.matconvnet_reference import MatConvNetReference
+    from netinspect.check.runtimes.matconvnet.reference import MatConvNetReference
 
     start = time.perf_counter()
     reference = MatConvNetReference(mat)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from netinspect.converters.onnx_writer import save
+from netinspect.converters.onnx.writer import save
 from netinspect.ir import Graph, Node, Tensor, Value
 
 SIDE = 4096  # a 4096x4096 float32 MatMul weight is 64 MiB
@@ -68,7 +68,9 @@ def main() -> None:
         t = time.perf_counter()
         make_model(path, args.size_mib)
         print(f"model: {path.stat().st_size / 2**20:.0f} MiB, streamed in {time.perf_counter() - t:.1f} s")
-        floor, _ = peak_rss_mib([sys.executable, "-c", "import netinspect.cli, netinspect.summary, onnx"])
+        floor, _ = peak_rss_mib(
+            [sys.executable, "-c", "import netinspect.cli, netinspect.analysis.summary, onnx"]
+        )
         naive, naive_s = peak_rss_mib([sys.executable, "-c", f"import onnx; onnx.load({str(path)!r})"])
         info, info_s = peak_rss_mib([sys.executable, "-m", "netinspect", "info", str(path)])
         print(f"import floor      : {floor:7.1f} MiB")

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from netinspect.errors import NetinspectError
-from netinspect.formats import load
 from netinspect.ir import Graph, Metadata, Node, Preprocessing, Provenance, Step, Tensor, Value
+from netinspect.registry import load
 
 if TYPE_CHECKING:
     import onnx
@@ -37,21 +37,21 @@ __all__ = [
 
 def to_onnx(graph: Graph, opset: int | None = None, with_preprocessing: bool = False) -> onnx.ModelProto:
     """The graph as an in-memory ONNX model (use `save_onnx` for large models: it streams)."""
-    from netinspect.converters.onnx_writer import to_model_proto
+    from netinspect.converters.onnx.writer import to_model_proto
 
     return to_model_proto(graph, opset=opset, with_preprocessing=with_preprocessing)
 
 
 def save_onnx(graph: Graph, path: Any, opset: int | None = None, with_preprocessing: bool = False) -> None:
     """Write the graph as an ONNX file atomically, with external data when it exceeds 2 GB."""
-    from netinspect.converters.onnx_writer import save
+    from netinspect.converters.onnx.writer import save
 
     save(graph, path, opset=opset, with_preprocessing=with_preprocessing)
 
 
 def summarize(graph: Graph, nodes: bool = False) -> dict[str, Any]:
     """What `netinspect info --json` prints (schema: netinspect/schemas/info.schema.json)."""
-    from netinspect.summary import summarize as _summarize
+    from netinspect.analysis.summary import summarize as _summarize
 
     return _summarize(graph, nodes=nodes)
 

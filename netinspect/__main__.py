@@ -1,5 +1,5 @@
 import sys
 
-from netinspect.cli import main
+from netinspect.cli.app import main
 
 sys.exit(main())

@@ -31,4 +31,3 @@ def permute_shape(shape: tuple, src: str, dst: str) -> tuple:
 def describe(what: str, src: str, dst: str) -> str:
     """The provenance sentence for a permute, e.g. "kernel HWIO → OIHW (perm 3,2,0,1)"."""
     return f"{what} {src} → {dst} (perm {','.join(map(str, perm(src, dst)))})"
-

@@ -7,7 +7,7 @@ type is registered, either in code::
     import numpy as np
     import netinspect.plugins
 
-    def convert_double(ctx):                # ctx: netinspect.converters.matconvnet_layers.LayerContext
+    def convert_double(ctx):                # ctx: netinspect.converters.matconvnet.layers.LayerContext
         x, shape = ctx.inputs[0], ctx.input_shapes[0]
         two = ctx.constant("two", np.float32(2))
         ctx.step("param", "doubled, as the project's vl_nndouble does")

@@ -1,6 +1,6 @@
 """`netinspect info` output: rich tables for people, `to_json` for programs.
 
-Both read the summary dict (netinspect.summary), never the graph, so the two views cannot disagree.
+Both read the summary dict (netinspect.analysis.summary), never the graph, so the two views cannot disagree.
 Every cell is a `Text`, not markup, so layer names such as `conv[1]` print as they are.
 """
 

@@ -47,7 +47,7 @@ class CliResult:
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
     """Run `netinspect ARGS...` in this process and capture what it prints."""
-    from netinspect.cli import main
+    from netinspect.cli.app import main
 
     def run(*args: str | os.PathLike) -> CliResult:
         capsys.readouterr()

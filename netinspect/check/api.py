@@ -20,10 +20,11 @@ from netinspect.check.compare import Comparison, Tolerance, compare_arrays, tole
 from netinspect.check.divergence import DEFAULT_MEMORY_BUDGET, activation_sizes, compare_layers
 from netinspect.check.layers import Layer, graph_layers, pair_layers
 from netinspect.check.result import CheckResult, ModelSide, OutputResult
-from netinspect.check.runners import OnnxRuntimeRunner, Runner, runner_for
+from netinspect.check.runtimes.base import Runner, runner_for
+from netinspect.check.runtimes.onnxruntime import OnnxRuntimeRunner
 from netinspect.errors import NetinspectError
-from netinspect.formats import Reader, detect, load
 from netinspect.ir import Graph
+from netinspect.registry import Reader, detect, load
 
 LAYER_MODES = ("auto", "always", "never")
 """auto: compare layers only when an output fails; always: compare every layer; never: outputs only."""
@@ -189,7 +190,7 @@ def _target_runner(
 
 def _converted_runner(graph: Graph, source_path: Path) -> OnnxRuntimeRunner:
     """SOURCE converted to ONNX in memory; weights go to onnxruntime without a protobuf copy."""
-    from netinspect.converters.onnx_writer import to_model_proto
+    from netinspect.converters.onnx.writer import to_model_proto
 
     skeleton = to_model_proto(graph, include_weights=False)
     present = {t.name for t in skeleton.graph.initializer}

@@ -19,7 +19,7 @@ import numpy as np
 
 from netinspect.check.compare import Comparison, Tolerance, compare_arrays
 from netinspect.check.layers import LayerPair
-from netinspect.check.runners import Runner
+from netinspect.check.runtimes.base import Runner
 from netinspect.ir import Graph
 
 DEFAULT_MEMORY_BUDGET = 128 * 2**20

@@ -1,0 +1,777 @@
+"""One function per MatConvNet layer type, turning it into ONNX-vocabulary IR nodes (NCHW).
+
+Each function receives a `LayerContext`: the layer's fields (a SimpleNN layer struct or a DagNN
+`block`), its parameters (SimpleNN `weights{i}`, DagNN `params` by name), the IR names and shapes
+of its inputs, and the names its outputs must get. It emits nodes through the context, stating
+the shape of every value it makes, and records each transform in provenance. The same context is
+what plugins receive (see `netinspect.plugins`).
+
+Semantics follow MatConvNet's own code (see ../shared/context/matconvnet.md for sources):
+filters are H×W×Cin×Cout, cross-correlation like ONNX Conv; pads are [T B L R]; output sizes use
+floor; max pooling ignores padding and average pooling leaves it out of the divisor; LRN's alpha
+is not divided by the window size; batch-norm moments hold the mean and sigma (eps included).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from netinspect.converters.matconvnet.matfile import MatArray, MatCell, MatOpaque, MatStruct, MatValue
+from netinspect.errors import ModelFormatError
+from netinspect.ir import Dim, Node, Provenance, Step, Tensor, Value
+from netinspect.layout import describe, perm, permute, permute_shape
+
+Shape = tuple[Dim, ...]
+LayerFn = Callable[["LayerContext"], None]
+
+LOSS_TYPES = {"softmaxloss", "loss", "pdist", "dagnn.loss", "dagnn.pdist"}
+"""Training-only layer types (compared lower-case); any type ending in "loss" is one too."""
+
+_MISSING = object()
+_CHUNK_BYTES = 32 << 20
+
+
+def is_loss_type(layer_type: str) -> bool:
+    lowered = layer_type.lower()
+    return lowered in LOSS_TYPES or lowered.endswith("loss")
+
+
+@dataclass
+class Param:
+    """A layer parameter: its DagNN name (None in SimpleNN) and its value in the file."""
+
+    name: str | None
+    value: MatValue
+
+
+@dataclass
+class LayerSpec:
+    """A MatConvNet layer, whatever the file layout: what the converter functions need."""
+
+    name: str
+    type: str
+    inputs: list[str]
+    outputs: list[str]
+    fields: MatStruct | None
+    params: list[Param]
+    steps: list[Step]
+
+
+class GraphBuilder:
+    """The IR under construction: nodes, constants, value shapes, names in use, notes."""
+
+    def __init__(self, path: Any) -> None:
+        self.path = path
+        self.nodes: list[Node] = []
+        self.tensors: dict[str, Tensor] = {}
+        self.values: dict[str, Value] = {}
+        self.inputs: list[Value] = []
+        self.notes: list[str] = []
+        self.used: set[str] = set()
+        self.node_names: set[str] = set()
+        self._shared: dict[tuple[str, str], str] = {}
+
+    def unique(self, hint: str) -> str:
+        """A value or tensor name not used yet."""
+        return _fresh(hint, self.used)
+
+    def node_name(self, hint: str) -> str:
+        """A node name not used yet (nodes and values have separate namespaces)."""
+        return _fresh(hint, self.node_names)
+
+    def shape(self, name: str) -> Shape | None:
+        value = self.values.get(name)
+        if value is None and name in self.tensors:
+            return self.tensors[name].shape
+        return None if value is None else value.shape
+
+
+class LayerContext:
+    """What a layer converter sees and how it emits IR (also the plugin interface).
+
+    Attributes: `name`, `type`, `inputs` (IR value names, NCHW), `input_shapes`, `outputs` (the
+    names this layer's outputs must have: the last node emitted must produce the last of them).
+    """
+
+    def __init__(self, builder: GraphBuilder, spec: LayerSpec, inputs: list[str], outputs: list[str]) -> None:
+        self.builder = builder
+        self.spec = spec
+        self.name = spec.name
+        self.type = spec.type
+        self.inputs = inputs
+        self.outputs = outputs
+        self.input_shapes: list[Shape] = [builder.shape(x) or (None, None, None, None) for x in inputs]
+        self.steps: list[Step] = list(spec.steps)
+        self.emitted: list[Node] = []
+
+    # -- errors ---------------------------------------------------------------------------------
+    def error(self, message: str) -> ModelFormatError:
+        return ModelFormatError(f"layer {self.name!r} ({self.type}): {message}", self.builder.path)
+
+    # -- fields ---------------------------------------------------------------------------------
+    def has(self, field: str) -> bool:
+        return (
+            self.spec.fields is not None
+            and field in self.spec.fields
+            and not _is_empty(self.spec.fields[field])
+        )
+
+    def field(self, field: str, default: Any = _MISSING) -> MatValue:
+        if self.has(field):
+            return self.spec.fields[field]  # type: ignore[index]
+        if default is _MISSING:
+            raise self.error(f"has no {field!r} field")
+        return default
+
+    def numbers(self, field: str, default: list[float] | None = None) -> list[float]:
+        value = self.field(field, None)
+        if value is None:
+            if default is None:
+                raise self.error(f"has no {field!r} field")
+            return list(default)
+        if isinstance(value, bool | int | float):
+            return [float(value)]
+        if not isinstance(value, MatArray):
+            raise self.error(f"field {field!r} is not numeric")
+        return value.values()
+
+    def number(self, field: str, default: float | None = None) -> float:
+        values = self.numbers(field, None if default is None else [default])
+        if len(values) != 1:
+            raise self.error(f"field {field!r} should hold one number, holds {len(values)}")
+        return values[0]
+
+    def text(self, field: str, default: str | None = None) -> str:
+        value = self.field(field, default)
+        if not isinstance(value, str):
+            raise self.error(f"field {field!r} is not text")
+        return value
+
+    # -- parameters -----------------------------------------------------------------------------
+    @property
+    def param_count(self) -> int:
+        return len(self.spec.params)
+
+    def param(self, index: int, role: str) -> MatArray:
+        """Parameter `index` (0-based: weights{index+1} / params{index+1}) as a lazy array."""
+        if index >= len(self.spec.params):
+            raise self.error(f"missing weight: no {role} (parameter {index + 1})")
+        param = self.spec.params[index]
+        value = param.value
+        if isinstance(value, MatOpaque):
+            raise self.error(f"{role} is a {value.describe()}, which netinspect never decodes")
+        if not isinstance(value, MatArray) or value.size == 0:
+            raise self.error(f"missing weight: {role} is empty")
+        return value
+
+    def param_tensor(
+        self,
+        index: int,
+        role: str,
+        shape: tuple[int, ...],
+        transform: Callable[[MatArray], np.ndarray],
+        key: str,
+    ) -> str:
+        """A lazy float32 constant made from parameter `index`; shared DagNN params are made once.
+
+        `key` names the transform, so one DagNN param used by several layers the same way becomes
+        one initializer, and used in different ways, one initializer per way.
+        """
+        array = self.param(index, role)
+        param_name = self.spec.params[index].name
+        builder = self.builder
+        if param_name is not None and (param_name, key) in builder._shared:
+            name = builder._shared[(param_name, key)]
+            if builder.tensors[name].shape != tuple(shape):
+                raise self.error(
+                    f"shared parameter {param_name!r} has shape {builder.tensors[name].shape} here"
+                )
+            return name
+        name = builder.unique(param_name if param_name is not None else f"{self.name}_{role}")
+        if array.dtype != np.float32:
+            self.step("param", f"{role} cast from {array.matlab_class or array.dtype} to float32")
+        builder.tensors[name] = Tensor(name, "float32", shape, loader=lambda: _as_float32(transform(array)))
+        if param_name is not None:
+            builder._shared[(param_name, key)] = name
+        return name
+
+    def kernel(self, index: int, role: str = "filter") -> tuple[str, tuple[int, int, int, int]]:
+        """Parameter `index` as an H×W×Cin×Cout filter bank: (OIHW tensor name, MATLAB 4-D dims)."""
+        array = self.param(index, role)
+        dims = restore_dims(array.shape, 4)
+        if dims is None:
+            raise self.error(f"{role} has {len(array.shape)} dimensions {array.shape}, expected at most 4")
+        if dims != array.shape:
+            self.step(
+                "layout",
+                f"{role} restored to 4-D {dims} (MATLAB drops trailing singleton dims: {array.shape})",
+            )
+        self.step("transpose", describe(role, "HWIO", "OIHW"))
+        shape = permute_shape(dims, "HWIO", "OIHW")
+        name = self.param_tensor(
+            index, role, shape, lambda a: _permute_released(a, dims, "HWIO", "OIHW"), "OIHW"
+        )
+        return name, dims  # type: ignore[return-value]
+
+    def vector(self, index: int, role: str, length: int) -> str:
+        """Parameter `index` as a 1-D float32 vector of `length` values (any MATLAB shape)."""
+        array = self.param(index, role)
+        if array.size != length:
+            raise self.error(f"{role} has {array.size} values, expected {length}")
+        return self.param_tensor(index, role, (length,), lambda a: a.load().reshape(-1, order="F"), "vector")
+
+    # -- emitting IR ------------------------------------------------------------------------------
+    def constant(self, hint: str, array: np.ndarray | Tensor) -> str:
+        """A constant computed by the converter (not a file parameter) under a fresh name."""
+        name = self.builder.unique(f"{self.name}_{hint}")
+        if isinstance(array, Tensor):
+            self.builder.tensors[name] = Tensor(name, array.dtype, array.shape, loader=array.numpy)
+        else:
+            self.builder.tensors[name] = Tensor.from_array(name, np.asarray(array))
+            self.builder.tensors[name].name = name
+        return name
+
+    def node(
+        self,
+        op_type: str,
+        inputs: list[str],
+        shape: Shape | None,
+        attributes: dict[str, Any] | None = None,
+        output: str | None = None,
+        domain: str = "",
+        dtype: str = "float32",
+    ) -> str:
+        """Emit one node with one output and return the output's name.
+
+        `output` is the value name (one of `self.outputs` for the layer's result); otherwise a
+        fresh name derived from the layer and op is made. `shape` is the output's NCHW shape.
+        """
+        out = output if output is not None else self.builder.unique(f"{self.name}/{op_type.lower()}")
+        if output is not None:
+            self.builder.used.add(output)
+        node_name = self.builder.node_name(
+            self.name if not self.emitted else f"{self.name}/{op_type.lower()}"
+        )
+        node = Node(node_name, op_type, list(inputs), [out], dict(attributes or {}), domain=domain)
+        self.builder.nodes.append(node)
+        self.emitted.append(node)
+        self.builder.values[out] = Value(out, dtype, None if shape is None else tuple(shape))
+        return out
+
+    def step(self, kind: str, text: str) -> None:
+        """Record a transform in the provenance of every node of this layer."""
+        self.steps.append(Step(kind, text))
+
+    def note(self, text: str) -> None:
+        """A model-level remark (IR metadata.notes)."""
+        self.builder.notes.append(text)
+
+    def add_input(self, name: str, shape: Shape, dtype: str = "float32") -> str:
+        """Declare an extra graph input this layer reads (e.g. a noise level map)."""
+        value_name = self.builder.unique(name)
+        value = Value(value_name, dtype, tuple(shape))
+        self.builder.inputs.append(value)
+        self.builder.values[value_name] = value
+        return value_name
+
+    def refine(self, name: str, shape: Shape) -> None:
+        """Say more about a value's shape than the reader knew (e.g. a graph input's channels)."""
+        for value in (*self.builder.inputs, self.builder.values.get(name)):
+            if value is not None and value.name == name:
+                value.shape = tuple(shape)
+        if name in self.inputs:
+            self.input_shapes[self.inputs.index(name)] = tuple(shape)
+
+    def finish(self) -> None:
+        """Attach provenance; check the layer's last node produces its declared output."""
+        if not self.emitted:
+            raise self.error("its converter emitted no node")
+        if self.emitted[-1].outputs[-1] != self.outputs[-1]:
+            raise self.error(f"its converter's last node does not produce {self.outputs[-1]!r}")
+        produced = {out for node in self.emitted for out in node.outputs}
+        missing = [o for o in self.outputs if o not in produced]
+        if missing:
+            raise self.error(f"its converter produced no value for output(s) {missing}")
+        for node in self.emitted:
+            node.provenance = Provenance("matconvnet", self.name, self.type, list(self.steps))
+
+
+# -------------------------------------------------------------------------------------------------
+# helpers
+
+
+def _is_empty(value: MatValue) -> bool:
+    if isinstance(value, MatArray | MatCell):
+        return value.size == 0 if isinstance(value, MatArray) else len(value) == 0
+    if isinstance(value, MatStruct):
+        return False
+    return value is None
+
+
+def restore_dims(shape: tuple[int, ...], rank: int) -> tuple[int, ...] | None:
+    """MATLAB's shape padded with the trailing singleton dims it drops, or None if too many."""
+    if len(shape) > rank:
+        if all(d == 1 for d in shape[rank:]):
+            return tuple(shape[:rank])
+        return None
+    return tuple(shape) + (1,) * (rank - len(shape))
+
+
+def _fresh(hint: str, taken: set[str]) -> str:
+    name, k = hint, 1
+    while name in taken:
+        name, k = f"{hint}_{k}", k + 1
+    taken.add(name)
+    return name
+
+
+def _as_float32(array: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def _permute_released(array: MatArray, dims: tuple[int, ...], src: str, dst: str) -> np.ndarray:
+    """Permute a MATLAB array, chunk by chunk along its last (slowest) axis, releasing the bytes read.
+
+    A MAT v5 array is column-major on disk, so each slab along the last axis is contiguous: reading
+    and permuting one slab at a time, then dropping its mapped pages, keeps this process to the
+    permuted result plus one slab instead of holding the source and the result.
+    """
+    source = array.load().reshape(dims, order="F")
+    axes = perm(src, dst)
+    last = len(dims) - 1
+    out_axis = axes.index(last)
+    result = np.empty(permute_shape(dims, src, dst), dtype=source.dtype)
+    slab_bytes = max(1, source.nbytes // max(1, dims[last]))
+    step = max(1, _CHUNK_BYTES // slab_bytes)
+    for start in range(0, dims[last], step):
+        stop = min(dims[last], start + step)
+        index: list[Any] = [slice(None)] * len(dims)
+        index[out_axis] = slice(start, stop)
+        result[tuple(index)] = np.transpose(source[..., start:stop], axes)
+        array.release_range(start * slab_bytes, (stop - start) * slab_bytes)
+    return result
+
+
+def _pair(values: list[float], what: str, ctx: LayerContext) -> tuple[int, int]:
+    """A MatConvNet scalar-or-[Y X] option as (y, x) integers."""
+    ints = [_int(v, what, ctx) for v in values]
+    if len(ints) == 1:
+        return ints[0], ints[0]
+    if len(ints) == 2:
+        return ints[0], ints[1]
+    raise ctx.error(f"{what} should have 1 or 2 values, has {len(ints)}")
+
+
+def _int(value: float, what: str, ctx: LayerContext) -> int:
+    if value != int(value) or value < 0:
+        raise ctx.error(f"{what} must be a non-negative integer, is {value}")
+    return int(value)
+
+
+def _pads(ctx: LayerContext, field: str, allow_pair: bool) -> list[int]:
+    """MatConvNet [T B L R] (or a scalar; DagNN also [PY PX]) as ONNX pads [T L B R]."""
+    values = [_int(v, field, ctx) for v in ctx.numbers(field, [0])]
+    if len(values) == 1:
+        values = values * 4
+    elif len(values) == 2 and allow_pair:
+        values = [values[0], values[0], values[1], values[1]]
+    elif len(values) != 4:
+        raise ctx.error(f"{field} should have 1 or 4 values [T B L R], has {len(values)}")
+    top, bottom, left, right = values
+    if len(set(values)) > 1:
+        ctx.step("pad", f"{field} [T B L R] = {values} → ONNX pads [T L B R] = {[top, left, bottom, right]}")
+    return [top, left, bottom, right]
+
+
+def _out_size(size: Dim, kernel: int, before: int, after: int, stride: int, ctx: LayerContext) -> Dim:
+    """MatConvNet's output size floor((X + before + after - kernel) / stride) + 1."""
+    if isinstance(size, int):
+        out = (size + before + after - kernel) // stride + 1
+        if out < 1:
+            raise ctx.error(
+                f"kernel extent {kernel} does not fit an input of size {size} padded by {before}+{after}"
+            )
+        return out
+    if size is not None and stride == 1 and before + after == kernel - 1:
+        return size
+    return None
+
+
+def _is_dagnn(ctx: LayerContext) -> bool:
+    return ctx.type.startswith("dagnn.")
+
+
+def _one_input(ctx: LayerContext) -> tuple[str, Shape]:
+    if not ctx.inputs:
+        raise ctx.error("has no input")
+    return ctx.inputs[0], ctx.input_shapes[0]
+
+
+def _channels(shape: Shape) -> Dim:
+    return shape[1] if len(shape) > 1 else None
+
+
+def _matlab_to_nchw(array: np.ndarray) -> np.ndarray:
+    """A MATLAB array broadcast against H×W×C×N data, as an NCHW-broadcastable array."""
+    dims = restore_dims(array.shape, 4)
+    if dims is None:
+        raise ValueError(f"array of shape {array.shape} has more than 4 dimensions")
+    return permute(array.reshape(dims, order="F"), "HWCN", "NCHW")
+
+
+# -------------------------------------------------------------------------------------------------
+# layer converters
+
+REGISTRY: dict[str, LayerFn] = {}
+
+
+def layer(*types: str) -> Callable[[LayerFn], LayerFn]:
+    """Register a converter for the given MatConvNet type names (SimpleNN and DagNN spellings)."""
+
+    def register(fn: LayerFn) -> LayerFn:
+        for t in types:
+            REGISTRY[t] = fn
+        return fn
+
+    return register
+
+
+@layer("conv", "dagnn.Conv")
+def convert_conv(ctx: LayerContext) -> None:
+    x, shape = _one_input(ctx)
+    weight, (fh, fw, fc, k) = ctx.kernel(0)
+    has_bias = ctx.param_count > 1 and not _is_empty(ctx.spec.params[1].value)
+    if _is_dagnn(ctx) and ctx.has("hasBias") and not ctx.number("hasBias"):
+        has_bias = False
+    inputs = [x, weight]
+    if has_bias:
+        inputs.append(ctx.vector(1, "bias", k))
+    channels = _channels(shape)
+    group = 1
+    if isinstance(channels, int) and channels != fc:
+        if fc == 0 or channels % fc or k % (channels // fc):
+            raise ctx.error(
+                f"filter depth {fc} matches no input depth: the input has {channels} channels "
+                f"(groups need the filter depth to divide it and the group count to divide {k} filters)"
+            )
+        group = channels // fc
+        ctx.step("split", f"input depth {channels} / filter depth {fc} = {group} groups")
+    elif channels is None:
+        ctx.refine(x, (shape[0], fc, *shape[2:]))
+    stride = _pair(ctx.numbers("stride", [1]), "stride", ctx)
+    dilate = _pair(ctx.numbers("dilate", [1]), "dilate", ctx)
+    pads = _pads(ctx, "pad", allow_pair=_is_dagnn(ctx))
+    if any(s == 0 for s in (*stride, *dilate)):
+        raise ctx.error("stride and dilate must be positive")
+    ext_h, ext_w = (fh - 1) * dilate[0] + 1, (fw - 1) * dilate[1] + 1
+    out_h = _out_size(shape[2], ext_h, pads[0], pads[2], stride[0], ctx)
+    out_w = _out_size(shape[3], ext_w, pads[1], pads[3], stride[1], ctx)
+    if (
+        isinstance(shape[2], int)
+        and isinstance(shape[3], int)
+        and (fh, fw) == (shape[2], shape[3])
+        and not any(pads)
+    ):
+        ctx.step("param", "filter support equals the input: a fully connected layer, kept as Conv")
+    attributes: dict[str, Any] = {
+        "kernel_shape": [fh, fw],
+        "strides": list(stride),
+        "pads": pads,
+        "dilations": list(dilate),
+    }
+    if group != 1:
+        attributes["group"] = group
+    ctx.node("Conv", inputs, (shape[0], k, out_h, out_w), attributes, output=ctx.outputs[0])
+
+
+@layer("convt", "dagnn.ConvTranspose")
+def convert_convt(ctx: LayerContext) -> None:
+    """vl_nnconvt: F is FH×FW×K×FD, filter k = F(:,:,k,:); output K·numGroups channels.
+
+    It is the adjoint of vl_nnconv with the same array read as H×W×(Cin=K)×(Cout=FD), which is what
+    ONNX ConvTranspose computes with W = F permuted HWIO → OIHW, i.e. shape (FD, K, FH, FW).
+    """
+    x, shape = _one_input(ctx)
+    weight, (fh, fw, k, fd) = ctx.kernel(0)
+    groups = _int(ctx.number("numGroups", 1), "numGroups", ctx)
+    channels = _channels(shape)
+    if isinstance(channels, int) and channels != fd:
+        raise ctx.error(f"filter depth {fd} matches no input depth: the input has {channels} channels")
+    if groups < 1 or fd % groups:
+        raise ctx.error(f"numGroups {groups} does not divide the filter depth {fd}")
+    outputs = k * groups
+    inputs = [x, weight]
+    bias_off = _is_dagnn(ctx) and ctx.has("hasBias") and not ctx.number("hasBias")
+    if ctx.param_count > 1 and not _is_empty(ctx.spec.params[1].value) and not bias_off:
+        inputs.append(ctx.vector(1, "bias", outputs))
+    up = _pair(ctx.numbers("upsample", [1]), "upsample", ctx)
+    crop = _pads(ctx, "crop", allow_pair=_is_dagnn(ctx))
+    if any(u == 0 for u in up):
+        raise ctx.error("upsample must be positive")
+    ctx.step("param", f"upsample {list(up)} → strides, crop [T B L R] → pads {crop}")
+
+    def size(x_size: Dim, u: int, f: int, a: int, b: int) -> Dim:
+        if isinstance(x_size, int):
+            out = u * (x_size - 1) + f - a - b
+            if out < 1:
+                raise ctx.error("crop leaves no output")
+            return out
+        return x_size if u == 1 and f - a - b == 1 else None
+
+    out_h = size(shape[2], up[0], fh, crop[0], crop[2])
+    out_w = size(shape[3], up[1], fw, crop[1], crop[3])
+    attributes: dict[str, Any] = {"kernel_shape": [fh, fw], "strides": list(up), "pads": crop}
+    if groups != 1:
+        attributes["group"] = groups
+    ctx.node("ConvTranspose", inputs, (shape[0], outputs, out_h, out_w), attributes, output=ctx.outputs[0])
+
+
+@layer("relu", "dagnn.ReLU")
+def convert_relu(ctx: LayerContext) -> None:
+    x, shape = _one_input(ctx)
+    leak = ctx.number("leak", 0.0)
+    if leak:
+        ctx.node("LeakyRelu", [x], shape, {"alpha": leak}, output=ctx.outputs[0])
+    else:
+        ctx.node("Relu", [x], shape, output=ctx.outputs[0])
+
+
+@layer("sigmoid", "dagnn.Sigmoid")
+def convert_sigmoid(ctx: LayerContext) -> None:
+    x, shape = _one_input(ctx)
+    ctx.node("Sigmoid", [x], shape, output=ctx.outputs[0])
+
+
+@layer("pool", "dagnn.Pooling")
+def convert_pool(ctx: LayerContext) -> None:
+    x, shape = _one_input(ctx)
+    size = _pair(ctx.numbers("pool" if not _is_dagnn(ctx) else "poolSize"), "pool size", ctx)
+    stride = _pair(ctx.numbers("stride", [1]), "stride", ctx)
+    pads = _pads(ctx, "pad", allow_pair=_is_dagnn(ctx))
+    method = ctx.text("method", "max") if ctx.has("method") else "max"
+    if max(pads[0], pads[2]) >= size[0] or max(pads[1], pads[3]) >= size[1]:
+        raise ctx.error(f"padding {pads} is not smaller than the pool size {list(size)}")
+    if 0 in size or 0 in stride:
+        raise ctx.error("pool size and stride must be positive")
+    out = (
+        shape[0],
+        _channels(shape),
+        _out_size(shape[2], size[0], pads[0], pads[2], stride[0], ctx),
+        _out_size(shape[3], size[1], pads[1], pads[3], stride[1], ctx),
+    )
+    attributes: dict[str, Any] = {
+        "kernel_shape": list(size),
+        "strides": list(stride),
+        "pads": pads,
+        "ceil_mode": 0,
+    }
+    if method == "max":
+        ctx.node("MaxPool", [x], out, attributes, output=ctx.outputs[0])
+    elif method == "avg":
+        if any(pads):
+            ctx.step(
+                "pad", "average excludes padding from the divisor, as MatConvNet does (count_include_pad=0)"
+            )
+        ctx.node("AveragePool", [x], out, {**attributes, "count_include_pad": 0}, output=ctx.outputs[0])
+    else:
+        raise ctx.error(f"unknown pooling method {method!r}")
+
+
+@layer("normalize", "lrn", "dagnn.LRN")
+def convert_lrn(ctx: LayerContext) -> None:
+    """y = x / (kappa + alpha * sum over a window of N channels of x^2)^beta, alpha not divided by N.
+
+    ONNX LRN divides its alpha by size, so alpha_onnx = N * alpha. ONNX Runtime only implements an
+    odd size; an even N is written out as x^2, a 1x1 Conv with a 0/1 band matrix (the window
+    [c - floor((N-1)/2), c + ceil((N-1)/2)]), and the power.
+    """
+    x, shape = _one_input(ctx)
+    params = ctx.numbers("param", [5, 1, 0.0001 / 5, 0.75])
+    if len(params) != 4:
+        raise ctx.error(f"param should be [N kappa alpha beta], has {len(params)} values")
+    size, kappa, alpha, beta = params
+    n = _int(size, "LRN window size", ctx)
+    if n < 1:
+        raise ctx.error("LRN window size must be positive")
+    ctx.step(
+        "param",
+        f"param [N kappa alpha beta] = {params} → ONNX size={n}, bias={kappa}, alpha=N*alpha={n * alpha}",
+    )
+    if n % 2:
+        attributes = {"size": n, "bias": kappa, "alpha": n * alpha, "beta": beta}
+        ctx.node("LRN", [x], shape, attributes, output=ctx.outputs[0])
+        return
+    channels = _channels(shape)
+    if not isinstance(channels, int):
+        raise ctx.error("an even LRN window needs a known channel count")
+    low = (n - 1) // 2
+    band = np.zeros((channels, channels, 1, 1), np.float32)
+    for c in range(channels):
+        band[c, max(0, c - low) : min(channels, c + n - low), 0, 0] = 1
+    ctx.step(
+        "split", f"even window N={n} (ONNX Runtime's LRN needs an odd size): written as x², window sum, power"
+    )
+    square = ctx.node("Mul", [x, x], shape)
+    window = ctx.node("Conv", [square, ctx.constant("window", band)], shape, {"kernel_shape": [1, 1]})
+    scaled = ctx.node("Mul", [window, ctx.constant("alpha", np.float32(alpha))], shape)
+    base = ctx.node("Add", [scaled, ctx.constant("kappa", np.float32(kappa))], shape)
+    denominator = ctx.node("Pow", [base, ctx.constant("beta", np.float32(beta))], shape)
+    ctx.node("Div", [x, denominator], shape, output=ctx.outputs[0])
+
+
+@layer("bnorm", "dagnn.BatchNorm")
+def convert_bnorm(ctx: LayerContext) -> None:
+    """y = G (x - mu) / sigma + B with moments [mu sigma], sigma = sqrt(var + eps) already.
+
+    Written as Mul(G/sigma) + Add(B - G mu/sigma), computed in float64: exactly MatConvNet's test
+    formula. BatchNormalization would need var = sigma² - eps, which is ≤ 0 for dead channels.
+    """
+    x, shape = _one_input(ctx)
+    channels = _channels(shape)
+    gain = ctx.param(0, "multiplier")
+    count = gain.size if not isinstance(channels, int) else channels
+    if ctx.param_count < 3 or _is_empty(ctx.spec.params[2].value):
+        raise ctx.error("missing weight: no moments (batch statistics at test time cannot be exported)")
+    bias, moments = ctx.param(1, "bias"), ctx.param(2, "moments")
+    if gain.size != count or bias.size != count or moments.size != 2 * count:
+        raise ctx.error(
+            f"batch norm sizes disagree: {count} channels, multiplier {gain.size}, bias {bias.size}, "
+            f"moments {moments.shape}"
+        )
+
+    def parts() -> tuple[np.ndarray, np.ndarray]:
+        g = gain.load().reshape(-1, order="F").astype(np.float64)
+        b = bias.load().reshape(-1, order="F").astype(np.float64)
+        mom = moments.load().reshape((count, 2), order="F").astype(np.float64)
+        scale = g / mom[:, 1]
+        return scale, b - scale * mom[:, 0]
+
+    eps = ctx.number("epsilon", 1e-5) if ctx.has("epsilon") else None
+    ctx.step(
+        "fold",
+        "moments [mu sigma] (sigma includes eps"
+        + (f"={eps:g}" if eps is not None else "")
+        + ") folded to Mul(G/sigma), Add(B - G·mu/sigma)",
+    )
+    broadcast = (1, count, 1, 1)
+    scale = Tensor(
+        "scale", "float32", broadcast, loader=lambda: parts()[0].reshape(broadcast).astype(np.float32)
+    )
+    shift = Tensor(
+        "shift", "float32", broadcast, loader=lambda: parts()[1].reshape(broadcast).astype(np.float32)
+    )
+    scaled = ctx.node("Mul", [x, ctx.constant("scale", scale)], shape)
+    ctx.node("Add", [scaled, ctx.constant("shift", shift)], shape, output=ctx.outputs[0])
+
+
+@layer("dropout", "dagnn.DropOut")
+def convert_dropout(ctx: LayerContext) -> None:
+    x, shape = _one_input(ctx)
+    rate = ctx.number("rate", 0.5) if ctx.has("rate") else 0.5
+    ctx.step(
+        "dropout",
+        f"vl_nndropout is inverted dropout (rate {rate:g}: kept units scaled by 1/(1-rate) in training), "
+        "so inference is the identity",
+    )
+    ctx.node("Identity", [x], shape, output=ctx.outputs[0])
+
+
+@layer("softmax", "dagnn.SoftMax")
+def convert_softmax(ctx: LayerContext) -> None:
+    x, shape = _one_input(ctx)
+    ctx.step("layout", "softmax over channels at every pixel → Softmax axis=1 (NCHW)")
+    ctx.node("Softmax", [x], shape, {"axis": 1}, output=ctx.outputs[0])
+
+
+_MATLAB_DIM_TO_NCHW = {1: 2, 2: 3, 3: 1, 4: 0}
+
+
+@layer("dagnn.Concat")
+def convert_concat(ctx: LayerContext) -> None:
+    dim = _int(ctx.number("dim", 3) if ctx.has("dim") else 3, "dim", ctx)
+    if dim not in _MATLAB_DIM_TO_NCHW:
+        raise ctx.error(f"concatenation dim {dim} is not one of 1..4 (H, W, C, N)")
+    axis = _MATLAB_DIM_TO_NCHW[dim]
+    ctx.step("layout", f"MATLAB dim {dim} of H×W×C×N → NCHW axis {axis}")
+    shapes = ctx.input_shapes
+    out = list(shapes[0])
+    parts = [s[axis] for s in shapes]
+    out[axis] = sum(parts) if all(isinstance(p, int) for p in parts) else None  # type: ignore[arg-type]
+    ctx.node("Concat", list(ctx.inputs), tuple(out), {"axis": axis}, output=ctx.outputs[0])
+
+
+@layer("dagnn.Sum")
+def convert_sum(ctx: LayerContext) -> None:
+    if not ctx.inputs:
+        raise ctx.error("has no input")
+    shape = next((s for s in ctx.input_shapes if all(isinstance(d, int) for d in s[1:])), ctx.input_shapes[0])
+    ctx.node("Sum", list(ctx.inputs), shape, output=ctx.outputs[0])
+
+
+@layer("dagnn.Scale")
+def convert_scale(ctx: LayerContext) -> None:
+    """dagnn.Scale: operands are inputs then params; y = x .* operand2 (+ operand3 if hasBias)."""
+    x, shape = _one_input(ctx)
+    operands = list(ctx.inputs[1:])
+    for index in range(ctx.param_count):
+        array = ctx.param(index, "scale" if index == 0 and not operands else "bias")
+        dims = restore_dims(array.shape, 4)
+        if dims is None:
+            raise ctx.error(f"parameter {index + 1} has more than 4 dimensions")
+        shape_nchw = permute_shape(dims, "HWCN", "NCHW")
+        operands.append(
+            ctx.param_tensor(
+                index, f"operand{index + 1}", shape_nchw, lambda a: _matlab_to_nchw(a.load()), "NCHW"
+            )
+        )
+    ctx.step("layout", "scale/bias arrays H×W×C(×N) → NCHW broadcast shapes")
+    has_bias = ctx.number("hasBias", 1.0) if ctx.has("hasBias") else len(operands) > 1
+    if not operands:
+        raise ctx.error("missing weight: no scale")
+    if has_bias and len(operands) > 1:
+        scaled = ctx.node("Mul", [x, operands[0]], shape)
+        ctx.node("Add", [scaled, operands[1]], shape, output=ctx.outputs[0])
+    else:
+        ctx.node("Mul", [x, operands[0]], shape, output=ctx.outputs[0])
+
+
+@layer("dagnn.Crop")
+def convert_crop(ctx: LayerContext) -> None:
+    """dagnn.Crop crops input 1 to the spatial size of input 2, starting from `crop` [Y X]."""
+    if len(ctx.inputs) != 2:
+        raise ctx.error(f"crop needs 2 inputs, has {len(ctx.inputs)}")
+    (x, xs), (_, ref) = zip(ctx.inputs, ctx.input_shapes, strict=True)
+    if not all(isinstance(d, int) for d in (*xs[2:], *ref[2:])):
+        raise ctx.error("crop needs known spatial sizes of both inputs")
+    base = [_int(v, "crop", ctx) for v in ctx.numbers("crop", [0, 0])]
+    if len(base) != 2:
+        raise ctx.error("crop should be [Y X]")
+    crops = []
+    for axis, offset in zip((2, 3), base, strict=True):
+        total = xs[axis] - ref[axis]  # type: ignore[operator]
+        if total < 0:
+            raise ctx.error("input 1 is smaller than input 2")
+        after = max(0, total - offset)
+        crops.append((total - after, after))
+    (top, bottom), (left, right) = crops
+    ctx.step("pad", f"crop [T B L R] = {[top, bottom, left, right]} → Slice on H, W")
+    starts = ctx.constant("starts", np.array([top, left], np.int64))
+    ends = ctx.constant("ends", np.array([xs[2] - bottom, xs[3] - right], np.int64))  # type: ignore[operator]
+    axes = ctx.constant("axes", np.array([2, 3], np.int64))
+    out = (xs[0], xs[1], ref[2], ref[3])
+    ctx.node("Slice", [x, starts, ends, axes], out, output=ctx.outputs[0])
+
+
+def unsupported_reason(layer_type: str, spec: LayerSpec) -> str | None:
+    """Why a layer of an unknown type cannot be converted (shown in the one-line error)."""
+    if layer_type == "custom":
+        return "a 'custom' layer holds MATLAB function handles, which netinspect never runs"
+    opaque = [f for f, v in (spec.fields.elements[0].items() if spec.fields and spec.fields.elements else [])
+              if isinstance(v, MatOpaque)]  # fmt: skip
+    if opaque:
+        return f"holds MATLAB objects or function handles ({', '.join(opaque)}), never executed"
+    return None

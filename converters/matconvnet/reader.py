@@ -1,0 +1,329 @@
+"""The MatConvNet reader: a .mat file (MAT v5/v7 or v7.3) holding a SimpleNN or DagNN network → IR.
+
+Matched by content (the MATLAB header; v7.3 is HDF5 after a 512-byte MATLAB header). Weights stay
+in the file until the exporter streams them; activations become NCHW and filters OIHW.
+
+Value names: a DagNN value is named after its MatConvNet var. A SimpleNN layer's output is named
+after the layer, an unnamed layer getting vl_simplenn_tidy's default `layer<i>` (1-based); the
+input is `meta.inputs(1).name`, or "input". For every MatConvNet layer L, the value holding L's
+output is the last output of the last IR node whose provenance.layer is L. Loss layers are
+training-only and dropped (noted in metadata.notes and as a "drop" step on the layer they read).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from netinspect import plugins
+from netinspect.converters.matconvnet.layers import (
+    REGISTRY,
+    GraphBuilder,
+    LayerContext,
+    LayerSpec,
+    is_loss_type,
+    restore_dims,
+    unsupported_reason,
+)
+from netinspect.converters.matconvnet.matfile import (
+    MatArray,
+    MatCell,
+    MatStruct,
+    MatValue,
+    mat_version,
+    open_mat,
+)
+from netinspect.converters.matconvnet.network import Network, find_network
+from netinspect.errors import ModelFormatError, NetinspectError, UnsupportedError
+from netinspect.ir import Dim, Graph, Metadata, Preprocessing, Step, Tensor, Value
+from netinspect.layout import permute
+from netinspect.registry import Probe, Reader
+
+MATCONVNET = "matconvnet"
+
+
+def match(probe: Probe) -> str | None:
+    version = mat_version(probe.head)
+    return {"5": "mat5", "7.3": "mat73"}.get(version or "")
+
+
+def open_graph(probe: Probe, tag: str) -> Graph:
+    mat = open_mat(probe.path, probe.head)
+    network = find_network(mat)
+    graph = convert(network, probe.path)
+    where = f", {network.where}" if network.where else ""
+    graph.metadata.format_version = f"{network.kind} {network.layout} ({mat.version}{where})"
+    graph.metadata.producer = "MatConvNet"
+    return graph
+
+
+READER = Reader(
+    name=MATCONVNET,
+    description="MatConvNet .mat networks (SimpleNN and DagNN; MAT v5/v7 and v7.3)",
+    supports="read, convert to ONNX, check against the NumPy MatConvNet reference",
+    runtime="matconvnet-reference",
+    match=match,
+    open=open_graph,
+)
+
+
+def convert(network: Network, path: Path) -> Graph:
+    builder = GraphBuilder(path)
+    kept, dropped = _split_losses(network, path)
+    _refuse_unsupported(kept, path)
+    inputs = _declare_inputs(network, kept, builder)
+    wiring = _wire(network, kept, inputs, builder, path)
+    last_node_of: dict[str, int] = {}
+    for spec, (ins, outs) in zip(kept, wiring, strict=True):
+        ctx = LayerContext(builder, spec, ins, outs)
+        _run_converter(ctx)
+        ctx.finish()
+        last_node_of.update({out: len(builder.nodes) - 1 for out in outs})
+    outputs = _graph_outputs(network, kept, wiring, builder)
+    for spec, reads in dropped:
+        text = f"dropped loss layer {spec.name!r} ({spec.type}): training only, not part of inference"
+        builder.notes.append(text)
+        for value in reads:
+            index = last_node_of.get(value)
+            if index is not None and builder.nodes[index].provenance is not None:
+                builder.nodes[index].provenance.steps.append(Step("drop", text))  # type: ignore[union-attr]
+    graph = Graph(
+        name=path.stem,
+        inputs=[builder.values[v.name] for v in builder.inputs],
+        outputs=[Value(o, "float32", builder.values[o].shape) for o in outputs],
+        nodes=builder.nodes,
+        tensors=builder.tensors,
+        values=builder.values,
+        metadata=Metadata(source_format=MATCONVNET, notes=network.notes + builder.notes),
+    )
+    _metadata(network, graph, path)
+    return graph
+
+
+def _split_losses(network: Network, path: Path) -> tuple[list[LayerSpec], list[tuple[LayerSpec, list[str]]]]:
+    """Layers to convert, and the loss layers dropped with the values they read."""
+    kept: list[LayerSpec] = []
+    dropped: list[tuple[LayerSpec, list[str]]] = []
+    if network.kind == "SimpleNN":
+        end = len(network.layers)
+        while end and is_loss_type(network.layers[end - 1].type):
+            end -= 1
+        middle = [s for s in network.layers[:end] if is_loss_type(s.type)]
+        if middle:
+            items = [f"layer {s.name!r} (type {s.type!r}: a loss before other layers)" for s in middle]
+            raise UnsupportedError(items, path)
+        kept = network.layers[:end]
+        previous = kept[-1].name if kept else "input"
+        dropped = [(s, [previous]) for s in network.layers[end:]]
+        return kept, dropped
+    for spec in network.layers:
+        if is_loss_type(spec.type):
+            dropped.append((spec, spec.inputs))
+        else:
+            kept.append(spec)
+    return kept, dropped
+
+
+def _refuse_unsupported(kept: list[LayerSpec], path: Path) -> None:
+    problems = []
+    for spec in kept:
+        if plugins.matconvnet_layer_converter(spec.type) or spec.type in REGISTRY:
+            continue
+        reason = unsupported_reason(spec.type, spec)
+        problems.append(f"layer {spec.name!r} (type {spec.type!r})" + (f": {reason}" if reason else ""))
+    if not kept:
+        raise ModelFormatError("the network has no layers to convert", path)
+    if problems:
+        raise UnsupportedError(problems, path, what="MatConvNet layers")
+
+
+def _run_converter(ctx: LayerContext) -> None:
+    converter = plugins.matconvnet_layer_converter(ctx.type) or REGISTRY[ctx.type]
+    try:
+        converter(ctx)
+    except NetinspectError:
+        raise
+    except Exception as e:
+        origin = f"{converter.__module__}.{converter.__qualname__}"
+        raise ctx.error(f"converter {origin} failed: {type(e).__name__}: {e}") from e
+
+
+def _first_filter_depth(specs: list[LayerSpec]) -> int | None:
+    """Input channels implied by the first layer's filter bank, when it is a convolution."""
+    for spec in specs[:1]:
+        if spec.type in ("conv", "dagnn.Conv") and spec.params and isinstance(spec.params[0].value, MatArray):
+            dims = restore_dims(spec.params[0].value.shape, 4)
+            return dims[2] if dims else None
+    return None
+
+
+def _shape_from_size(size: list[float] | None) -> tuple[Dim, ...] | None:
+    """MATLAB [H W C (N)] → ("N", C, H, W)."""
+    if not size or len(size) < 3:
+        return None
+    h, w, c = (int(v) for v in size[:3])
+    return ("N", c, h, w)
+
+
+def _declare_inputs(network: Network, kept: list[LayerSpec], builder: GraphBuilder) -> list[str]:
+    declared = {spec.name: spec for spec in network.inputs}
+    image_size = None
+    normalization = network.meta.get("normalization") if network.meta is not None else None
+    if isinstance(normalization, MatStruct) and isinstance(normalization.get("imageSize"), MatArray):
+        image_size = normalization["imageSize"].values()
+    if network.kind == "SimpleNN":
+        name = network.inputs[0].name if network.inputs else "input"
+        shape = _shape_from_size(network.inputs[0].size if network.inputs else None) or _shape_from_size(
+            image_size
+        )
+        if shape is None:
+            shape = ("N", _first_filter_depth(kept), "H", "W")
+        builder.used.update(spec.name for spec in kept)
+        return [_add_input(builder, name, shape)]
+    produced = {out for spec in kept for out in spec.outputs}
+    names: list[str] = []
+    for spec in kept:
+        for var in spec.inputs:
+            if var not in produced and var not in names:
+                names.append(var)
+    builder.used.update(produced | set(names))
+    for var in names:
+        spec_shape = _shape_from_size(declared[var].size) if var in declared else None
+        if spec_shape is None and len(names) == 1:
+            spec_shape = _shape_from_size(image_size)
+        if spec_shape is None:
+            consumer = [s for s in kept if var in s.inputs][:1]
+            spec_shape = ("N", _first_filter_depth(consumer), "H", "W")
+        value = Value(var, "float32", spec_shape)
+        builder.inputs.append(value)
+        builder.values[var] = value
+    return names
+
+
+def _add_input(builder: GraphBuilder, name: str, shape: tuple[Dim, ...]) -> str:
+    if name in builder.used:
+        name = builder.unique(name)
+    builder.used.add(name)
+    value = Value(name, "float32", shape)
+    builder.inputs.append(value)
+    builder.values[name] = value
+    return name
+
+
+def _wire(
+    network: Network, kept: list[LayerSpec], inputs: list[str], builder: GraphBuilder, path: Path
+) -> list[tuple[list[str], list[str]]]:
+    """Each layer's input and output value names, with `kept` put in execution order (in place)."""
+    if network.kind == "SimpleNN":
+        wiring = []
+        previous = inputs[0]
+        for spec in kept:
+            wiring.append(([previous], [spec.name]))
+            previous = spec.name
+        return wiring
+    order = _topological(kept, set(inputs), path)
+    kept[:] = order
+    return [(list(spec.inputs), list(spec.outputs)) for spec in kept]
+
+
+def _topological(specs: list[LayerSpec], available: set[str], path: Path) -> list[LayerSpec]:
+    """DagNN execution order: repeatedly the first layer (in file order) whose inputs exist."""
+    ready = set(available)
+    pending = list(specs)
+    order: list[LayerSpec] = []
+    while pending:
+        for i, spec in enumerate(pending):
+            if all(v in ready for v in spec.inputs):
+                order.append(pending.pop(i))
+                ready.update(spec.outputs)
+                break
+        else:
+            stuck = ", ".join(f"{s.name!r}" for s in pending[:5])
+            raise ModelFormatError(f"DagNN layers form a cycle or read vars nothing produces: {stuck}", path)
+    return order
+
+
+def _graph_outputs(
+    network: Network, kept: list[LayerSpec], wiring: list[tuple[list[str], list[str]]], builder: GraphBuilder
+) -> list[str]:
+    if network.kind == "SimpleNN":
+        return [wiring[-1][1][-1]]
+    consumed = {v for ins, _ in wiring for v in ins}
+    return [v for _, outs in wiring for v in outs if v not in consumed]
+
+
+# -------------------------------------------------------------------------------------------------
+# metadata
+
+
+def _strings(value: MatValue) -> list[str] | None:
+    if isinstance(value, MatCell):
+        return [v if isinstance(v, str) else "" for v in value.items]
+    if isinstance(value, str):
+        return value.split("\n") if value else None
+    return None
+
+
+def _metadata(network: Network, graph: Graph, path: Path) -> None:
+    meta = network.meta
+    if meta is None:
+        return
+    classes = meta.get("classes")
+    if isinstance(classes, MatStruct):
+        graph.metadata.labels = _strings(classes.get("name"))
+        graph.metadata.label_descriptions = _strings(classes.get("description"))
+    normalization = meta.get("normalization")
+    if isinstance(normalization, MatStruct) and normalization.elements:
+        graph.metadata.preprocessing = _preprocessing(normalization, graph, path)
+
+
+def _preprocessing(norm: MatStruct, graph: Graph, path: Path) -> Preprocessing:
+    channels = graph.inputs[0].shape[1] if graph.inputs and graph.inputs[0].shape else None
+    pre = Preprocessing(input_layout="NCHW", value_range=(0.0, 255.0))
+    if channels == 3:
+        pre.channel_order = "RGB"
+    size = norm.get("imageSize")
+    if isinstance(size, MatArray) and size.size >= 2:
+        h, w = (int(v) for v in size.values()[:2])
+        pre.image_size = (h, w)
+    for key in ("interpolation", "keepAspect", "border", "cropSize"):
+        value = norm.get(key)
+        if isinstance(value, str) and value:
+            pre.extra[key] = value
+        elif isinstance(value, MatArray) and value.size:
+            numbers = value.values()
+            if key == "keepAspect":
+                pre.extra[key] = bool(numbers[0])
+            else:
+                pre.extra[key] = numbers if len(numbers) > 1 else numbers[0]
+    average = norm.get("averageImage")
+    if isinstance(average, MatArray) and average.size:
+        _mean(average, pre, graph, path)
+    return pre
+
+
+def _mean(average: MatArray, pre: Preprocessing, graph: Graph, path: Path) -> None:
+    """A mean pixel, a constant mean image (read back as its pixel), or a full mean image."""
+    image = np.asarray(average.load(), dtype=np.float64)
+    dims = restore_dims(image.shape, 3)
+    if dims is None:
+        raise ModelFormatError(f"averageImage has shape {image.shape}, expected H×W×C", path)
+    if min(image.shape) == 1 and image.ndim == 2:  # a 1×C or C×1 mean pixel
+        pre.mean = [float(v) for v in image.reshape(-1, order="F")]
+        return
+    image = image.reshape(dims, order="F")
+    pixel = image[0, 0, :]
+    if np.all(image == pixel):
+        pre.mean = [float(v) for v in pixel]
+        if dims[:2] != (1, 1):
+            graph.metadata.notes.append(
+                f"averageImage is a constant {dims[0]}×{dims[1]}×{dims[2]} image: recorded as its mean pixel"
+            )
+        return
+    h, w, c = dims
+    pre.extra["averageImage"] = f"full mean image {h}×{w}×{c}"
+    pre.mean_image = Tensor(
+        "mean_image", "float32", (c, h, w),
+        loader=lambda: permute(average.load().reshape(dims, order="F"), "HWC", "CHW").astype(np.float32),
+    )  # fmt: skip

@@ -1,0 +1,168 @@
+"""The `check` and `diff` commands (registered on the main app by netinspect/cli.py).
+
+Thin: parse, call netinspect.check / netinspect.analysis.diff, print, pick the exit code
+(0 within tolerance, 1 mismatch, 2 error: errors are raised as NetinspectError and the main
+CLI prints them in one line).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from netinspect.errors import EXIT_CHECK_FAILED, EXIT_ERROR, NetinspectError
+from netinspect.fileio import check_output
+
+
+class LayersMode(StrEnum):
+    auto = "auto"
+    always = "always"
+    never = "never"
+
+
+class UsageError(NetinspectError):
+    """The command line asks for something contradictory."""
+
+
+def report_console() -> Console:
+    """Rich output; CI logs are not terminals but are wide, so tables get 120 columns there."""
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        return Console()
+    return Console(width=120)
+
+
+def check_command(
+    source: Annotated[
+        Path | None, typer.Argument(help="Source model, run in its reference runtime.", show_default=False)
+    ] = None,
+    target: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Converted ONNX model; omitted: SOURCE is converted in memory.", show_default=False
+        ),
+    ] = None,
+    suite: Annotated[
+        Path | None,
+        typer.Option("--suite", help="TOML file listing many models to check.", show_default=False),
+    ] = None,
+    rtol: Annotated[
+        float | None, typer.Option("--rtol", help="Relative tolerance (default by dtype: float32 1e-3).")
+    ] = None,
+    atol: Annotated[
+        float | None, typer.Option("--atol", help="Absolute tolerance (default by dtype: float32 1e-4).")
+    ] = None,
+    quant_steps: Annotated[
+        float | None,
+        typer.Option("--quant-steps", help="Tolerance for quantized outputs, in steps (default 1)."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random inputs.")] = 0,
+    runs: Annotated[int, typer.Option("--runs", help="Number of random input sets.", min=1)] = 1,
+    dim: Annotated[
+        list[str] | None,
+        typer.Option("--dim", metavar="NAME=SIZE", help="Size of a symbolic dimension (repeatable)."),
+    ] = None,
+    input_file: Annotated[
+        list[str] | None,
+        typer.Option("--input", metavar="NAME=FILE", help="Feed an input from a .npy file (repeatable)."),
+    ] = None,
+    inputs: Annotated[
+        Path | None, typer.Option("--inputs", help="Feed inputs from a .npz file (keys = input names).")
+    ] = None,
+    image: Annotated[
+        Path | None, typer.Option("--image", help="Feed an image through the model's recorded preprocessing.")
+    ] = None,
+    layers: Annotated[
+        LayersMode,
+        typer.Option("--layers", help="Compare intermediate layers: on mismatch (auto), always, or never."),
+    ] = LayersMode.auto,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the report as JSON (schema: check.schema.json).")
+    ] = None,
+    junit: Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report for CI.")] = None,
+) -> None:
+    """Prove that a converted model computes what its source computes (exit 0 pass, 1 mismatch, 2 error)."""
+    from netinspect.check.api import check
+    from netinspect.check.data import parse_dims, parse_input_files
+    from netinspect.check.suite import run_suite
+    from netinspect.renderers.check_report import print_result, print_summary, write_json, write_junit
+
+    if (suite is None) == (source is None):
+        raise UsageError("give either SOURCE [TARGET] or --suite FILE")
+    given = [p for p in (source, target, suite, inputs, image) if p is not None]
+    for output in (json_out, junit):
+        if output is not None:
+            check_output(output, given)
+    console = report_console()
+    dims = parse_dims(dim or [])
+    files = parse_input_files(input_file or [])
+    if suite is not None:
+        if target is not None or files or inputs or image:
+            raise UsageError("with --suite, inputs and targets are given per model in the suite file")
+        results = run_suite(
+            suite,
+            on_result=lambda r: print_result(r, console),
+            rtol=rtol,
+            atol=atol,
+            quant_steps=quant_steps,
+            layers=None if layers == LayersMode.auto else layers.value,
+        )
+        print_summary(results, console)
+    else:
+        assert source is not None
+        results = [
+            check(
+                source,
+                target,
+                rtol=rtol,
+                atol=atol,
+                quant_steps=quant_steps,
+                seed=seed,
+                runs=runs,
+                dims=dims,
+                input_files=files,
+                inputs_npz=inputs,
+                image=image,
+                layers=layers.value,
+            )
+        ]
+        print_result(results[0], console)
+    if json_out is not None:
+        write_json(results, json_out)
+    if junit is not None:
+        write_junit(results, junit)
+    if any(r.status == "error" for r in results):
+        raise typer.Exit(EXIT_ERROR)
+    if not all(r.passed for r in results):
+        raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+def diff_command(
+    a: Annotated[Path, typer.Argument(help="First model (any supported format).", show_default=False)],
+    b: Annotated[Path, typer.Argument(help="Second model (any supported format).", show_default=False)],
+    json_out: Annotated[bool, typer.Option("--json", help="Print the differences as JSON.")] = False,
+    weights: Annotated[
+        bool, typer.Option("--weights/--no-weights", help="Compare weights (reads every weight of both).")
+    ] = True,
+    exit_code: Annotated[
+        bool,
+        typer.Option("--exit-code", help="Exit with 1 when the models differ (as `git diff --exit-code`)."),
+    ] = False,
+) -> None:
+    """Show how two models differ: nodes added, removed, changed; weight differences."""
+    import json
+
+    from netinspect.analysis.diff import diff_files, print_diff, to_json
+
+    result = diff_files(a, b, weights=weights)
+    if json_out:
+        sys.stdout.write(json.dumps(to_json(result), indent=2, allow_nan=False) + "\n")
+    else:
+        print_diff(result, report_console())
+    if exit_code and not result.identical:
+        raise typer.Exit(EXIT_CHECK_FAILED)

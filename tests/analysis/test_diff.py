@@ -1,0 +1,101 @@
+"""`netinspect diff A B`: nodes added, removed, changed; weights by name or position."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+import netinspect
+from netinspect.analysis.diff import diff_files
+from tests.check.check_models import classifier, flip_kernel, lrn_alpha_not_scaled, pad_off_by_one, save
+
+MATCONVNET = Path(__file__).resolve().parents[2] / "fixtures" / "matconvnet"
+
+
+@pytest.fixture
+def correct(tmp_path: Path) -> Path:
+    return save(classifier(), tmp_path / "a.onnx")
+
+
+def test_a_model_is_identical_to_itself(correct: Path) -> None:
+    result = diff_files(correct, correct)
+    assert result.identical
+    assert result.unchanged == 10 and not result.changed
+    assert all(w.max_abs_diff == 0.0 and w.matched_by == "name" for w in result.weights)
+
+
+def test_changed_attributes_are_named(correct: Path, tmp_path: Path) -> None:
+    def both(weights: dict, attrs: dict) -> None:
+        lrn_alpha_not_scaled(weights, attrs)
+        pad_off_by_one(weights, attrs)
+
+    result = diff_files(correct, save(classifier(both), tmp_path / "b.onnx"))
+    changes = {c.a: c.changes for c in result.changed}
+    assert changes == {
+        "norm1": ["attribute alpha: 0.0001 → 2e-05"],
+        "pool1": ["attribute pads: [0, 0, 1, 1] → [1, 1, 0, 0]"],
+    }
+    assert not result.identical
+
+
+def test_weight_difference_is_measured(correct: Path, tmp_path: Path) -> None:
+    result = diff_files(correct, save(classifier(flip_kernel), tmp_path / "b.onnx"))
+    by_name = {w.a: w for w in result.weights}
+    kernel = classifier().graph.initializer[0]
+    array = onnx.numpy_helper.to_array(kernel)
+    assert by_name["conv1_w"].max_abs_diff == pytest.approx(
+        float(np.abs(array - array[:, :, ::-1, ::-1]).max())
+    )
+    assert by_name["conv2_w"].max_abs_diff == 0.0
+    assert not result.changed  # same ops and attributes: only a weight differs
+
+
+def test_added_removed_and_renamed_nodes(correct: Path, tmp_path: Path) -> None:
+    model = classifier()
+    nodes = list(model.graph.node)
+    relu2 = next(n for n in nodes if n.name == "relu2")
+    drop2 = next(n for n in nodes if n.name == "drop2")
+    drop2.input[0] = "conv2"  # relu2 removed
+    conv1 = next(n for n in nodes if n.name == "conv1")
+    conv1.name = "features.0"  # renamed: matched by position in the op sequence
+    sigmoid = onnx.helper.make_node("Sigmoid", ["prob"], ["prob_sigmoid"], name="extra")
+    del model.graph.node[:]
+    model.graph.node.extend([n for n in nodes if n is not relu2] + [sigmoid])
+    model.graph.output[0].name = "prob_sigmoid"
+    edited = save(model, tmp_path / "b.onnx")
+
+    result = diff_files(correct, edited)
+
+    assert result.removed == [("relu2", "Relu")]
+    assert result.added == [("extra", "Sigmoid")]
+    assert [(c.a, c.b) for c in result.changed if c.a != c.b] == []
+    assert any("outputs: prob → prob_sigmoid" in line for line in result.interface)
+    assert {w.a: w.matched_by for w in result.weights}["conv1_w"] == "name"
+
+
+def test_matconvnet_and_its_onnx_conversion_have_the_same_weights(tmp_path: Path) -> None:
+    mat = MATCONVNET / "simplenn_pre_beta11.mat"
+    if not mat.is_file():
+        pytest.skip(f"{mat} is absent")
+    converted = tmp_path / "converted.onnx"
+    netinspect.save_onnx(netinspect.load(mat), converted)
+    result = diff_files(mat, converted)
+    assert not result.added and not result.removed
+    assert result.weights and all(w.max_abs_diff == 0.0 for w in result.weights)
+
+
+def test_diff_command_prints_and_exits(cli: Callable, correct: Path, tmp_path: Path) -> None:
+    changed = save(classifier(lrn_alpha_not_scaled), tmp_path / "b.onnx")
+    shown = cli("diff", correct, changed)
+    assert shown.code == 0 and "norm1 (LRN): attribute alpha: 0.0001 → 2e-05" in shown.out
+    assert cli("diff", correct, changed, "--exit-code").code == 1
+    assert cli("diff", correct, correct, "--exit-code").code == 0
+    as_json = cli("diff", correct, changed, "--json")
+    document = json.loads(as_json.out)
+    assert document["nodes"]["changed"][0]["a"] == "norm1" and document["identical"] is False
+    assert cli("diff", correct, tmp_path / "missing.onnx").code == 2
