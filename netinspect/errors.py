@@ -34,12 +34,16 @@ class ModelFormatError(NetinspectError):
 class UnsupportedError(NetinspectError):
     """The model uses layers we cannot convert; all of them are listed at once."""
 
-    def __init__(self, items: list[str], path: str | Path | None = None, what: str = "layers") -> None:
+    def __init__(
+        self, items: list[str], path: str | Path | None = None, what: str = "layers", hint: str | None = None
+    ) -> None:
         self.items = list(items)
         shown = "; ".join(self.items[:20]) + (
             f"; and {len(self.items) - 20} more" if len(self.items) > 20 else ""
         )
-        super().__init__(f"{len(self.items)} unsupported {what}: {shown}", path)
+        super().__init__(
+            f"{len(self.items)} unsupported {what}: {shown}" + (f" ({hint})" if hint else ""), path
+        )
 
 
 class UnsafePathError(NetinspectError):

@@ -56,6 +56,8 @@ class Value:
     name: str
     dtype: str | None = None
     shape: tuple[Dim, ...] | None = None
+    layout: str | None = None
+    """Axis letters of a rank-4 (or 3, 5) activation when not canonical (e.g. "NHWC"); see layout.py."""
 
 
 class Tensor:
@@ -73,6 +75,8 @@ class Tensor:
         shape: tuple[int, ...],
         data: np.ndarray | None = None,
         loader: Callable[[], np.ndarray] | None = None,
+        layout: str | None = None,
+        permuter: Callable[[tuple[int, ...]], np.ndarray] | None = None,
     ) -> None:
         if (data is None) == (loader is None):
             raise ValueError("a Tensor needs exactly one of data or loader")
@@ -81,6 +85,11 @@ class Tensor:
         self.shape = tuple(int(d) for d in shape)
         self._data = data
         self._loader = loader
+        self.layout = layout
+        """The source axis order of a weight (e.g. "HWIO") until the layout pass permutes it."""
+        self.permuter = permuter
+        """Optional: the reader's own way to read this tensor transposed by given axes (e.g. chunk by
+        chunk, releasing pages); the layout pass uses it instead of transposing a full copy."""
 
     @classmethod
     def from_array(cls, name: str, array: np.ndarray) -> Tensor:
@@ -147,6 +156,9 @@ class Node:
     domain: str = ""
     provenance: Provenance | None = None
     doc: str = ""
+    layout: str | None = None
+    """Set by a channels-last reader ("NHWC"): the op works on data in that layout. The layout
+    pass (layout.py) rewrites such nodes to the canonical layout and clears it."""
 
     def subgraphs(self) -> Iterator[Graph]:
         for value in self.attributes.values():

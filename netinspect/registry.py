@@ -1,18 +1,137 @@
-"""Which reader opens a file, decided by its content, never its extension.
+"""The one registry: which reader opens a file, and which handler converts each layer type.
 
-Each reader module (netinspect.converters.*) exposes `READER`, a `Reader` whose `match` is cheap
-(looks at the probe's head bytes or an already-open container) and whose `open` builds the Graph.
+Readers: each format module (netinspect.converters.<format>.reader) exposes `READER`, a `Reader`
+whose `match` is cheap (looks at the probe's head bytes) and whose `open` builds the Graph.
+The format is decided by content, never by extension.
+
+Layer handlers: `@layer(format, type, ...)` registers netinspect's own; a user adds or overrides one
+with `register_layer(format, type, fn)` or through the entry-point group `netinspect.layers.<format>`
+(entry names are layer types, values handler functions). Readers look handlers up with `handler`
+and report every layer without one at once through `Unsupported`.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
-from netinspect.errors import ModelFormatError, NetinspectError
+from netinspect.errors import ModelFormatError, NetinspectError, UnsupportedError
 from netinspect.ir import Graph
+
+Handler = Callable[[Any], None]
+"""A layer handler: takes the format's LayerContext (netinspect.build) and emits nodes through it."""
+
+ENTRY_POINT_GROUP = "netinspect.layers.{format}"
+
+_builtin: dict[str, dict[str, Handler]] = {}
+_user: dict[str, dict[str, Handler]] = {}
+_from_entry_points: dict[str, dict[str, Handler]] = {}
+
+
+def layer(format_name: str, *types: str) -> Callable[[Handler], Handler]:
+    """Register one of netinspect's own handlers for the given source layer types of a format."""
+
+    def register(fn: Handler) -> Handler:
+        table = _builtin.setdefault(format_name, {})
+        for layer_type in types:
+            table[layer_type] = fn
+        return fn
+
+    return register
+
+
+def register_layer(format_name: str, layer_type: str, handler: Handler) -> None:
+    """A user's handler for a layer type; it takes precedence over netinspect's own."""
+    if not format_name or not layer_type or not callable(handler):
+        raise ValueError("register_layer needs a format, a layer type and a callable")
+    _user.setdefault(format_name, {})[layer_type] = handler
+
+
+def unregister_layer(format_name: str, layer_type: str) -> None:
+    _user.get(format_name, {}).pop(layer_type, None)
+
+
+def handler(format_name: str, layer_type: str) -> Handler | None:
+    """The handler for a layer type: the user's (in code, then by entry point), else netinspect's."""
+    user = _user.get(format_name, {}).get(layer_type)
+    if user is not None:
+        return user
+    plugin = _entry_point_handlers(format_name).get(layer_type)
+    if plugin is not None:
+        return plugin
+    return _builtin.get(format_name, {}).get(layer_type)
+
+
+def builtin_types(format_name: str) -> list[str]:
+    """The layer types netinspect converts by itself, for `netinspect formats` and the docs."""
+    return sorted(_builtin.get(format_name, {}))
+
+
+def _entry_point_handlers(format_name: str) -> dict[str, Handler]:
+    if format_name not in _from_entry_points:
+        group = ENTRY_POINT_GROUP.format(format=format_name)
+        found: dict[str, Handler] = {}
+        for entry in entry_points(group=group):
+            try:
+                found[entry.name] = entry.load()
+            except Exception as e:  # a broken plugin package must not look like a broken model
+                raise NetinspectError(
+                    f"the {format_name} layer plugin {entry.name!r} ({entry.value}) failed to load: {e}"
+                ) from e
+        _from_entry_points[format_name] = found
+    return _from_entry_points[format_name]
+
+
+def how_to_add(format_name: str) -> str:
+    """The sentence every refusal of an unknown layer ends with."""
+    return (
+        f"to convert such layers, register a handler: netinspect.registry.register_layer"
+        f"({format_name!r}, TYPE, fn), the entry-point group {ENTRY_POINT_GROUP.format(format=format_name)}"
+        ", or --plugin module.py"
+    )
+
+
+@dataclass
+class Unsupported:
+    """Collects every layer a reader cannot convert, so the error lists them all at once."""
+
+    format_name: str
+    path: Path | str | None
+    items: list[str] = field(default_factory=list)
+    unknown_types: bool = False
+
+    def add(self, name: str, layer_type: str, reason: str | None = None, unknown: bool = True) -> None:
+        self.items.append(f"layer {name!r} (type {layer_type!r})" + (f": {reason}" if reason else ""))
+        self.unknown_types = self.unknown_types or unknown
+
+    def check(self, what: str | None = None) -> None:
+        """Raise UnsupportedError naming every collected layer, if there is any."""
+        if self.items:
+            hint = how_to_add(self.format_name) if self.unknown_types else None
+            raise UnsupportedError(
+                self.items, self.path, what=what or f"{self.format_name} layers", hint=hint
+            )
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """What a user can tell a reader that the file does not say.
+
+    `keep_source_layout`: leave a channels-last model's inputs and outputs channels-last (the
+    interior is still NCHW). `input_shapes`: pin input shapes (name → dims). `backend`: Keras
+    convolution semantics ("theano" | "tensorflow") when the file's evidence should be overridden.
+    `config`: an architecture JSON for weights-only Keras files.
+    """
+
+    keep_source_layout: bool = False
+    input_shapes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    backend: str | None = None
+    config: Path | None = None
+
 
 HEAD_BYTES = 4096
 
@@ -20,6 +139,7 @@ READER_MODULES = (
     "netinspect.converters.onnx.reader",
     "netinspect.converters.matconvnet.reader",
 )
+"""Every format, in the order their `match` is tried (content checks are exclusive)."""
 
 
 class Probe:
@@ -41,7 +161,7 @@ class Reader:
     supports: str
     runtime: str
     match: Callable[[Probe], str | None]
-    open: Callable[[Probe, str], Graph]
+    open: Callable[[Probe, str, LoadOptions], Graph]
 
 
 def readers() -> list[Reader]:
@@ -74,14 +194,14 @@ def detect(path: str | Path) -> tuple[Reader, str, Probe]:
     raise ModelFormatError(f"unknown model format (not one of: {known})", probe.path)
 
 
-def load(path: str | Path) -> Graph:
-    """Read any supported model file into the IR.
+def load(path: str | Path, options: LoadOptions | None = None) -> Graph:
+    """Read any supported model file into the IR, in the canonical layout (see layout.py).
 
     Readers raise NetinspectError for problems they recognise; anything else a hostile or corrupted
     file provokes in a parsing library is still the file's fault, and reported as such."""
     reader, tag, probe = detect(path)
     try:
-        graph = reader.open(probe, tag)
+        graph = reader.open(probe, tag, options or LoadOptions())
     except NetinspectError:
         raise
     except MemoryError as e:
@@ -93,4 +213,7 @@ def load(path: str | Path) -> Graph:
     except Exception as e:
         raise ModelFormatError(f"not a valid {reader.name} file ({type(e).__name__}: {e})", path) from e
     graph.metadata.source_format = graph.metadata.source_format or reader.name
+    from netinspect.layout import canonicalize
+
+    canonicalize(graph, keep_source_layout=(options or LoadOptions()).keep_source_layout)
     return graph

@@ -18,12 +18,13 @@ from pathlib import Path
 
 import graphviz
 
-from netinspect.analysis.summary import Scope, constant_inputs, jsonable, node_id, subgraph_attributes
+from netinspect.analysis.summary import jsonable
 from netinspect.errors import MissingDependencyError, OutputError
 from netinspect.fileio import atomic_write, check_output
 from netinspect.ir import Graph, Node
 from netinspect.renderers import ops
 from netinspect.renderers.formatting import format_shape, format_value
+from netinspect.walk import Scope, constant_inputs, node_id, subgraph_attributes
 
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": None, ".gv": None}
 """Output suffix → Graphviz format; None means the DOT text itself, which needs no `dot` binary."""

@@ -20,10 +20,15 @@ from typing import Any
 
 import numpy as np
 
+from netinspect import registry
+from netinspect.build import GraphBuilder
+from netinspect.build import LayerContext as BaseContext
 from netinspect.converters.matconvnet.matfile import MatArray, MatCell, MatOpaque, MatStruct, MatValue
-from netinspect.errors import ModelFormatError
-from netinspect.ir import Dim, Node, Provenance, Step, Tensor, Value
-from netinspect.layout import describe, perm, permute, permute_shape
+from netinspect.ir import Dim, Step, Tensor
+from netinspect.layout import ACTIVATION, MATLAB_ACTIVATION, permute, permute_shape
+from netinspect.layout import axis as layout_axis
+
+MATCONVNET = "matconvnet"
 
 Shape = tuple[Dim, ...]
 LayerFn = Callable[["LayerContext"], None]
@@ -61,56 +66,15 @@ class LayerSpec:
     steps: list[Step]
 
 
-class GraphBuilder:
-    """The IR under construction: nodes, constants, value shapes, names in use, notes."""
-
-    def __init__(self, path: Any) -> None:
-        self.path = path
-        self.nodes: list[Node] = []
-        self.tensors: dict[str, Tensor] = {}
-        self.values: dict[str, Value] = {}
-        self.inputs: list[Value] = []
-        self.notes: list[str] = []
-        self.used: set[str] = set()
-        self.node_names: set[str] = set()
-        self._shared: dict[tuple[str, str], str] = {}
-
-    def unique(self, hint: str) -> str:
-        """A value or tensor name not used yet."""
-        return _fresh(hint, self.used)
-
-    def node_name(self, hint: str) -> str:
-        """A node name not used yet (nodes and values have separate namespaces)."""
-        return _fresh(hint, self.node_names)
-
-    def shape(self, name: str) -> Shape | None:
-        value = self.values.get(name)
-        if value is None and name in self.tensors:
-            return self.tensors[name].shape
-        return None if value is None else value.shape
-
-
-class LayerContext:
-    """What a layer converter sees and how it emits IR (also the plugin interface).
-
-    Attributes: `name`, `type`, `inputs` (IR value names, NCHW), `input_shapes`, `outputs` (the
-    names this layer's outputs must have: the last node emitted must produce the last of them).
+class LayerContext(BaseContext):
+    """The MatConvNet layer handlers' (and plugins') context: `netinspect.build.LayerContext` plus
+    readers of the layer's MATLAB fields (`number`, `numbers`, `text`, `field`) and parameters
+    (`param`, `kernel`, `vector`, `param_tensor`).
     """
 
     def __init__(self, builder: GraphBuilder, spec: LayerSpec, inputs: list[str], outputs: list[str]) -> None:
-        self.builder = builder
+        super().__init__(builder, spec.name, spec.type, inputs, outputs, spec.steps)
         self.spec = spec
-        self.name = spec.name
-        self.type = spec.type
-        self.inputs = inputs
-        self.outputs = outputs
-        self.input_shapes: list[Shape] = [builder.shape(x) or (None, None, None, None) for x in inputs]
-        self.steps: list[Step] = list(spec.steps)
-        self.emitted: list[Node] = []
-
-    # -- errors ---------------------------------------------------------------------------------
-    def error(self, message: str) -> ModelFormatError:
-        return ModelFormatError(f"layer {self.name!r} ({self.type}): {message}", self.builder.path)
 
     # -- fields ---------------------------------------------------------------------------------
     def has(self, field: str) -> bool:
@@ -175,6 +139,7 @@ class LayerContext:
         shape: tuple[int, ...],
         transform: Callable[[MatArray], np.ndarray],
         key: str,
+        layout: str | None = None,
     ) -> str:
         """A lazy float32 constant made from parameter `index`; shared DagNN params are made once.
 
@@ -183,24 +148,29 @@ class LayerContext:
         """
         array = self.param(index, role)
         param_name = self.spec.params[index].name
-        builder = self.builder
-        if param_name is not None and (param_name, key) in builder._shared:
-            name = builder._shared[(param_name, key)]
-            if builder.tensors[name].shape != tuple(shape):
-                raise self.error(
-                    f"shared parameter {param_name!r} has shape {builder.tensors[name].shape} here"
-                )
-            return name
-        name = builder.unique(param_name if param_name is not None else f"{self.name}_{role}")
         if array.dtype != np.float32:
             self.step("param", f"{role} cast from {array.matlab_class or array.dtype} to float32")
-        builder.tensors[name] = Tensor(name, "float32", shape, loader=lambda: _as_float32(transform(array)))
-        if param_name is not None:
-            builder._shared[(param_name, key)] = name
+
+        def make() -> Tensor:
+            return Tensor(role, "float32", shape, loader=lambda: _as_float32(transform(array)), layout=layout)
+
+        if param_name is None:
+            return self.builder.add_tensor(f"{self.name}_{role}", make())
+        name = self.builder.shared_tensor((param_name, key), make, param_name)
+        if self.builder.tensors[name].shape != tuple(shape):
+            raise self.error(
+                f"shared parameter {param_name!r} has shape {self.builder.tensors[name].shape} here"
+            )
         return name
 
-    def kernel(self, index: int, role: str = "filter") -> tuple[str, tuple[int, int, int, int]]:
-        """Parameter `index` as an H×W×Cin×Cout filter bank: (OIHW tensor name, MATLAB 4-D dims)."""
+    def kernel(
+        self, index: int, role: str = "filter", layout: str = "HWIO"
+    ) -> tuple[str, tuple[int, int, int, int]]:
+        """Parameter `index` as a 4-D filter bank: (tensor name, MATLAB 4-D dims).
+
+        The tensor keeps MATLAB's order, tagged `layout` (vl_nnconv's H×W×Cin×Cout is HWIO); the
+        layout pass permutes it to what the consuming op reads.
+        """
         array = self.param(index, role)
         dims = restore_dims(array.shape, 4)
         if dims is None:
@@ -210,11 +180,12 @@ class LayerContext:
                 "layout",
                 f"{role} restored to 4-D {dims} (MATLAB drops trailing singleton dims: {array.shape})",
             )
-        self.step("transpose", describe(role, "HWIO", "OIHW"))
-        shape = permute_shape(dims, "HWIO", "OIHW")
         name = self.param_tensor(
-            index, role, shape, lambda a: _permute_released(a, dims, "HWIO", "OIHW"), "OIHW"
+            index, role, dims, lambda a: a.load().reshape(dims, order="F"), layout, layout=layout
         )
+        tensor = self.builder.tensors[name]
+        if tensor.permuter is None:
+            tensor.permuter = lambda axes: _as_float32(_permute_released(array, dims, axes))
         return name, dims  # type: ignore[return-value]
 
     def vector(self, index: int, role: str, length: int) -> str:
@@ -223,81 +194,6 @@ class LayerContext:
         if array.size != length:
             raise self.error(f"{role} has {array.size} values, expected {length}")
         return self.param_tensor(index, role, (length,), lambda a: a.load().reshape(-1, order="F"), "vector")
-
-    # -- emitting IR ------------------------------------------------------------------------------
-    def constant(self, hint: str, array: np.ndarray | Tensor) -> str:
-        """A constant computed by the converter (not a file parameter) under a fresh name."""
-        name = self.builder.unique(f"{self.name}_{hint}")
-        if isinstance(array, Tensor):
-            self.builder.tensors[name] = Tensor(name, array.dtype, array.shape, loader=array.numpy)
-        else:
-            self.builder.tensors[name] = Tensor.from_array(name, np.asarray(array))
-            self.builder.tensors[name].name = name
-        return name
-
-    def node(
-        self,
-        op_type: str,
-        inputs: list[str],
-        shape: Shape | None,
-        attributes: dict[str, Any] | None = None,
-        output: str | None = None,
-        domain: str = "",
-        dtype: str = "float32",
-    ) -> str:
-        """Emit one node with one output and return the output's name.
-
-        `output` is the value name (one of `self.outputs` for the layer's result); otherwise a
-        fresh name derived from the layer and op is made. `shape` is the output's NCHW shape.
-        """
-        out = output if output is not None else self.builder.unique(f"{self.name}/{op_type.lower()}")
-        if output is not None:
-            self.builder.used.add(output)
-        node_name = self.builder.node_name(
-            self.name if not self.emitted else f"{self.name}/{op_type.lower()}"
-        )
-        node = Node(node_name, op_type, list(inputs), [out], dict(attributes or {}), domain=domain)
-        self.builder.nodes.append(node)
-        self.emitted.append(node)
-        self.builder.values[out] = Value(out, dtype, None if shape is None else tuple(shape))
-        return out
-
-    def step(self, kind: str, text: str) -> None:
-        """Record a transform in the provenance of every node of this layer."""
-        self.steps.append(Step(kind, text))
-
-    def note(self, text: str) -> None:
-        """A model-level remark (IR metadata.notes)."""
-        self.builder.notes.append(text)
-
-    def add_input(self, name: str, shape: Shape, dtype: str = "float32") -> str:
-        """Declare an extra graph input this layer reads (e.g. a noise level map)."""
-        value_name = self.builder.unique(name)
-        value = Value(value_name, dtype, tuple(shape))
-        self.builder.inputs.append(value)
-        self.builder.values[value_name] = value
-        return value_name
-
-    def refine(self, name: str, shape: Shape) -> None:
-        """Say more about a value's shape than the reader knew (e.g. a graph input's channels)."""
-        for value in (*self.builder.inputs, self.builder.values.get(name)):
-            if value is not None and value.name == name:
-                value.shape = tuple(shape)
-        if name in self.inputs:
-            self.input_shapes[self.inputs.index(name)] = tuple(shape)
-
-    def finish(self) -> None:
-        """Attach provenance; check the layer's last node produces its declared output."""
-        if not self.emitted:
-            raise self.error("its converter emitted no node")
-        if self.emitted[-1].outputs[-1] != self.outputs[-1]:
-            raise self.error(f"its converter's last node does not produce {self.outputs[-1]!r}")
-        produced = {out for node in self.emitted for out in node.outputs}
-        missing = [o for o in self.outputs if o not in produced]
-        if missing:
-            raise self.error(f"its converter produced no value for output(s) {missing}")
-        for node in self.emitted:
-            node.provenance = Provenance("matconvnet", self.name, self.type, list(self.steps))
 
 
 # -------------------------------------------------------------------------------------------------
@@ -321,19 +217,11 @@ def restore_dims(shape: tuple[int, ...], rank: int) -> tuple[int, ...] | None:
     return tuple(shape) + (1,) * (rank - len(shape))
 
 
-def _fresh(hint: str, taken: set[str]) -> str:
-    name, k = hint, 1
-    while name in taken:
-        name, k = f"{hint}_{k}", k + 1
-    taken.add(name)
-    return name
-
-
 def _as_float32(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
-def _permute_released(array: MatArray, dims: tuple[int, ...], src: str, dst: str) -> np.ndarray:
+def _permute_released(array: MatArray, dims: tuple[int, ...], axes: tuple[int, ...]) -> np.ndarray:
     """Permute a MATLAB array, chunk by chunk along its last (slowest) axis, releasing the bytes read.
 
     A MAT v5 array is column-major on disk, so each slab along the last axis is contiguous: reading
@@ -341,10 +229,9 @@ def _permute_released(array: MatArray, dims: tuple[int, ...], src: str, dst: str
     permuted result plus one slab instead of holding the source and the result.
     """
     source = array.load().reshape(dims, order="F")
-    axes = perm(src, dst)
     last = len(dims) - 1
     out_axis = axes.index(last)
-    result = np.empty(permute_shape(dims, src, dst), dtype=source.dtype)
+    result = np.empty(tuple(dims[i] for i in axes), dtype=source.dtype)
     slab_bytes = max(1, source.nbytes // max(1, dims[last]))
     step = max(1, _CHUNK_BYTES // slab_bytes)
     for start in range(0, dims[last], step):
@@ -420,24 +307,16 @@ def _matlab_to_nchw(array: np.ndarray) -> np.ndarray:
     dims = restore_dims(array.shape, 4)
     if dims is None:
         raise ValueError(f"array of shape {array.shape} has more than 4 dimensions")
-    return permute(array.reshape(dims, order="F"), "HWCN", "NCHW")
+    return permute(array.reshape(dims, order="F"), MATLAB_ACTIVATION, ACTIVATION)
 
 
 # -------------------------------------------------------------------------------------------------
 # layer converters
 
-REGISTRY: dict[str, LayerFn] = {}
-
 
 def layer(*types: str) -> Callable[[LayerFn], LayerFn]:
-    """Register a converter for the given MatConvNet type names (SimpleNN and DagNN spellings)."""
-
-    def register(fn: LayerFn) -> LayerFn:
-        for t in types:
-            REGISTRY[t] = fn
-        return fn
-
-    return register
+    """Register a handler for the given MatConvNet type names (SimpleNN and DagNN spellings)."""
+    return registry.layer(MATCONVNET, *types)
 
 
 @layer("conv", "dagnn.Conv")
@@ -492,11 +371,12 @@ def convert_conv(ctx: LayerContext) -> None:
 def convert_convt(ctx: LayerContext) -> None:
     """vl_nnconvt: F is FH×FW×K×FD, filter k = F(:,:,k,:); output K·numGroups channels.
 
-    It is the adjoint of vl_nnconv with the same array read as H×W×(Cin=K)×(Cout=FD), which is what
-    ONNX ConvTranspose computes with W = F permuted HWIO → OIHW, i.e. shape (FD, K, FH, FW).
+    It is the adjoint of vl_nnconv with the same array: F's third axis is the transposed
+    convolution's outputs (O = K) and its fourth its inputs (I = FD), so F is HWOI, and ONNX
+    ConvTranspose reads W as IOHW, shape (FD, K, FH, FW).
     """
     x, shape = _one_input(ctx)
-    weight, (fh, fw, k, fd) = ctx.kernel(0)
+    weight, (fh, fw, k, fd) = ctx.kernel(0, layout="HWOI")
     groups = _int(ctx.number("numGroups", 1), "numGroups", ctx)
     channels = _channels(shape)
     if isinstance(channels, int) and channels != fd:
@@ -683,25 +563,23 @@ def convert_dropout(ctx: LayerContext) -> None:
 @layer("softmax", "dagnn.SoftMax")
 def convert_softmax(ctx: LayerContext) -> None:
     x, shape = _one_input(ctx)
-    ctx.step("layout", "softmax over channels at every pixel → Softmax axis=1 (NCHW)")
-    ctx.node("Softmax", [x], shape, {"axis": 1}, output=ctx.outputs[0])
-
-
-_MATLAB_DIM_TO_NCHW = {1: 2, 2: 3, 3: 1, 4: 0}
+    channel_axis = layout_axis(MATLAB_ACTIVATION, MATLAB_ACTIVATION.index("C"), ACTIVATION)
+    ctx.step("layout", f"softmax over channels at every pixel → Softmax axis={channel_axis} (NCHW)")
+    ctx.node("Softmax", [x], shape, {"axis": channel_axis}, output=ctx.outputs[0])
 
 
 @layer("dagnn.Concat")
 def convert_concat(ctx: LayerContext) -> None:
     dim = _int(ctx.number("dim", 3) if ctx.has("dim") else 3, "dim", ctx)
-    if dim not in _MATLAB_DIM_TO_NCHW:
+    if not 1 <= dim <= len(MATLAB_ACTIVATION):
         raise ctx.error(f"concatenation dim {dim} is not one of 1..4 (H, W, C, N)")
-    axis = _MATLAB_DIM_TO_NCHW[dim]
-    ctx.step("layout", f"MATLAB dim {dim} of H×W×C×N → NCHW axis {axis}")
+    concat_axis = layout_axis(MATLAB_ACTIVATION, dim - 1, ACTIVATION)
+    ctx.step("layout", f"MATLAB dim {dim} of H×W×C×N → NCHW axis {concat_axis}")
     shapes = ctx.input_shapes
     out = list(shapes[0])
-    parts = [s[axis] for s in shapes]
-    out[axis] = sum(parts) if all(isinstance(p, int) for p in parts) else None  # type: ignore[arg-type]
-    ctx.node("Concat", list(ctx.inputs), tuple(out), {"axis": axis}, output=ctx.outputs[0])
+    parts = [s[concat_axis] for s in shapes]
+    out[concat_axis] = sum(parts) if all(isinstance(p, int) for p in parts) else None  # type: ignore[arg-type]
+    ctx.node("Concat", list(ctx.inputs), tuple(out), {"axis": concat_axis}, output=ctx.outputs[0])
 
 
 @layer("dagnn.Sum")
@@ -722,7 +600,7 @@ def convert_scale(ctx: LayerContext) -> None:
         dims = restore_dims(array.shape, 4)
         if dims is None:
             raise ctx.error(f"parameter {index + 1} has more than 4 dimensions")
-        shape_nchw = permute_shape(dims, "HWCN", "NCHW")
+        shape_nchw = permute_shape(dims, MATLAB_ACTIVATION, ACTIVATION)
         operands.append(
             ctx.param_tensor(
                 index, f"operand{index + 1}", shape_nchw, lambda a: _matlab_to_nchw(a.load()), "NCHW"
@@ -751,8 +629,8 @@ def convert_crop(ctx: LayerContext) -> None:
     if len(base) != 2:
         raise ctx.error("crop should be [Y X]")
     crops = []
-    for axis, offset in zip((2, 3), base, strict=True):
-        total = xs[axis] - ref[axis]  # type: ignore[operator]
+    for spatial_axis, offset in zip((2, 3), base, strict=True):
+        total = xs[spatial_axis] - ref[spatial_axis]  # type: ignore[operator]
         if total < 0:
             raise ctx.error("input 1 is smaller than input 2")
         after = max(0, total - offset)

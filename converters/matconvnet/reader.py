@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from netinspect import plugins
+from netinspect import registry
+from netinspect.build import GraphBuilder, run_handler
 from netinspect.converters.matconvnet.layers import (
-    REGISTRY,
-    GraphBuilder,
+    MATCONVNET,
     LayerContext,
     LayerSpec,
     is_loss_type,
@@ -35,12 +35,10 @@ from netinspect.converters.matconvnet.matfile import (
     open_mat,
 )
 from netinspect.converters.matconvnet.network import Network, find_network
-from netinspect.errors import ModelFormatError, NetinspectError, UnsupportedError
+from netinspect.errors import ModelFormatError, UnsupportedError
 from netinspect.ir import Dim, Graph, Metadata, Preprocessing, Step, Tensor, Value
 from netinspect.layout import permute
-from netinspect.registry import Probe, Reader
-
-MATCONVNET = "matconvnet"
+from netinspect.registry import LoadOptions, Probe, Reader
 
 
 def match(probe: Probe) -> str | None:
@@ -48,7 +46,7 @@ def match(probe: Probe) -> str | None:
     return {"5": "mat5", "7.3": "mat73"}.get(version or "")
 
 
-def open_graph(probe: Probe, tag: str) -> Graph:
+def open_graph(probe: Probe, tag: str, options: LoadOptions) -> Graph:
     mat = open_mat(probe.path, probe.head)
     network = find_network(mat)
     graph = convert(network, probe.path)
@@ -69,7 +67,7 @@ READER = Reader(
 
 
 def convert(network: Network, path: Path) -> Graph:
-    builder = GraphBuilder(path)
+    builder = GraphBuilder(MATCONVNET, path)
     kept, dropped = _split_losses(network, path)
     _refuse_unsupported(kept, path)
     inputs = _declare_inputs(network, kept, builder)
@@ -77,8 +75,7 @@ def convert(network: Network, path: Path) -> Graph:
     last_node_of: dict[str, int] = {}
     for spec, (ins, outs) in zip(kept, wiring, strict=True):
         ctx = LayerContext(builder, spec, ins, outs)
-        _run_converter(ctx)
-        ctx.finish()
+        run_handler(ctx, registry.handler(MATCONVNET, spec.type))  # type: ignore[arg-type]
         last_node_of.update({out: len(builder.nodes) - 1 for out in outs})
     outputs = _graph_outputs(network, kept, wiring, builder)
     for spec, reads in dropped:
@@ -126,27 +123,14 @@ def _split_losses(network: Network, path: Path) -> tuple[list[LayerSpec], list[t
 
 
 def _refuse_unsupported(kept: list[LayerSpec], path: Path) -> None:
-    problems = []
-    for spec in kept:
-        if plugins.matconvnet_layer_converter(spec.type) or spec.type in REGISTRY:
-            continue
-        reason = unsupported_reason(spec.type, spec)
-        problems.append(f"layer {spec.name!r} (type {spec.type!r})" + (f": {reason}" if reason else ""))
     if not kept:
         raise ModelFormatError("the network has no layers to convert", path)
-    if problems:
-        raise UnsupportedError(problems, path, what="MatConvNet layers")
-
-
-def _run_converter(ctx: LayerContext) -> None:
-    converter = plugins.matconvnet_layer_converter(ctx.type) or REGISTRY[ctx.type]
-    try:
-        converter(ctx)
-    except NetinspectError:
-        raise
-    except Exception as e:
-        origin = f"{converter.__module__}.{converter.__qualname__}"
-        raise ctx.error(f"converter {origin} failed: {type(e).__name__}: {e}") from e
+    unsupported = registry.Unsupported(MATCONVNET, path)
+    for spec in kept:
+        if registry.handler(MATCONVNET, spec.type) is None:
+            reason = unsupported_reason(spec.type, spec)
+            unsupported.add(spec.name, spec.type, reason, unknown=reason is None)
+    unsupported.check("MatConvNet layers")
 
 
 def _first_filter_depth(specs: list[LayerSpec]) -> int | None:

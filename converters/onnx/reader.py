@@ -17,7 +17,7 @@ from netinspect.converters.onnx import wire as onnx_wire
 from netinspect.errors import ModelFormatError, UnsupportedError
 from netinspect.fileio import resolve_inside
 from netinspect.ir import Graph, Metadata, Node, Preprocessing, Provenance, Step, Tensor, Value
-from netinspect.registry import Probe, Reader
+from netinspect.registry import LoadOptions, Probe, Reader
 
 PROP_PREFIX = "netinspect."
 
@@ -73,7 +73,7 @@ def _match(probe: Probe) -> str | None:
     return None
 
 
-def _open(probe: Probe, tag: str) -> Graph:
+def _open(probe: Probe, tag: str, options: LoadOptions) -> Graph:
     return read_onnx(probe.path)
 
 

@@ -10,7 +10,6 @@ The schema is netinspect/schemas/info.schema.json; bump SCHEMA_VERSION on any br
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections import Counter
 from collections.abc import Iterator
@@ -20,80 +19,20 @@ from typing import Any
 import numpy as np
 
 from netinspect.ir import Graph, Node, Preprocessing, Tensor, Value, dtype_itemsize
+from netinspect.walk import (
+    Scope,
+    all_graphs,
+    constant_inputs,
+    node_id,
+    op_key,
+    walk_scoped,
+)
 
 SCHEMA_VERSION = 1
 COMPUTE_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 LABELS_SHOWN = 5
 UNKNOWN_NODES_LISTED = 20
 LONG_LIST = 64
-
-
-# --- walking the graph with scopes -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Scope:
-    """The graphs whose values a node can see: its own graph first, then the enclosing ones."""
-
-    graphs: tuple[Graph, ...]
-    path: str = ""
-
-    def value(self, name: str) -> Value | None:
-        for graph in self.graphs:
-            known = graph.value(name)
-            if known is not None:
-                return known
-        return None
-
-    def tensor(self, name: str) -> Tensor | None:
-        for graph in self.graphs:
-            if name in graph.tensors:
-                return graph.tensors[name]
-        return None
-
-    def enter(self, graph: Graph, path: str) -> Scope:
-        return Scope((graph, *self.graphs), path)
-
-
-def node_id(index: int) -> str:
-    """The id of the node at `index` in `walk_scoped` order; the SVG renderer uses the same ids."""
-    return f"n{index}"
-
-
-def walk_scoped(graph: Graph) -> Iterator[tuple[Node, Scope]]:
-    """Every node with the scope it runs in, in `Graph.walk()` order (subgraphs after their owner)."""
-    counter = itertools.count()
-
-    def visit(g: Graph, scope: Scope) -> Iterator[tuple[Node, Scope]]:
-        for node in g.nodes:
-            index = next(counter)
-            yield node, scope
-            for attr, sub in subgraph_attributes(node):
-                yield from visit(sub, scope.enter(sub, f"{node_id(index)}/{attr}"))
-
-    yield from visit(graph, Scope((graph,)))
-
-
-def subgraph_attributes(node: Node) -> Iterator[tuple[str, Graph]]:
-    """A node's subgraphs named by attribute (`body`, `branches[1]`), in `Node.subgraphs()` order."""
-    for attr, value in node.attributes.items():
-        if isinstance(value, Graph):
-            yield attr, value
-        elif isinstance(value, list):
-            for i, item in enumerate(value):
-                if isinstance(item, Graph):
-                    yield f"{attr}[{i}]", item
-
-
-def all_graphs(graph: Graph) -> Iterator[Graph]:
-    yield graph
-    for node in graph.walk():
-        yield from node.subgraphs()
-
-
-def constant_inputs(graph: Graph) -> set[str]:
-    """Graph inputs that are really constants (old ONNX models list initializers as inputs)."""
-    return {v.name for v in graph.inputs if v.name in graph.tensors}
 
 
 # --- compute estimates ---------------------------------------------------------------------------
@@ -316,11 +255,6 @@ def _value_json(value: Value | None, name: str) -> dict[str, Any]:
     if value is None:
         return {"name": name, "dtype": None, "shape": None}
     return {"name": name, "dtype": value.dtype, "shape": _shape_json(value.shape)}
-
-
-def op_key(node: Node) -> str:
-    """The histogram key: the op type, prefixed by its domain outside the default ONNX domain."""
-    return node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
 
 
 Constant = tuple[str, str, int | None]
