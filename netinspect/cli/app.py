@@ -7,19 +7,13 @@ Every failure the user can act on is one line on stderr naming the file, with ex
 from __future__ import annotations
 
 import sys
-from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 from typer.exceptions import Abort, Exit, TyperException
 
 from netinspect import __version__
-from netinspect import registry as formats
 from netinspect.errors import EXIT_ERROR, EXIT_OK, NetinspectError
-from netinspect.fileio import check_output
 
 app = typer.Typer(
     name="netinspect",
@@ -29,14 +23,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-
-ModelArg = Annotated[
-    Path, typer.Argument(help="Model file (format detected from its content).", show_default=False)
-]
-
-
-class Target(StrEnum):
-    onnx = "onnx"
 
 
 def _print_version(value: bool) -> None:
@@ -56,81 +42,21 @@ def _root(
     """Options shared by every command (`--debug` is read by `main` before parsing)."""
 
 
-@app.command()
-def info(
-    model: ModelArg,
-    nodes: Annotated[bool, typer.Option("--nodes", help="Also list every node.")] = False,
-    json_out: Annotated[
-        bool, typer.Option("--json", help="Print JSON (schema: netinspect/schemas/info.schema.json).")
-    ] = False,
-) -> None:
-    """Summarise a model: inputs/outputs, ops, parameters, FLOPs, metadata, provenance."""
-    from netinspect.analysis.summary import summarize
-    from netinspect.renderers.text import print_summary, to_json
-
-    summary = summarize(formats.load(model), nodes=nodes)
-    if json_out:
-        sys.stdout.write(to_json(summary) + "\n")
-    else:
-        print_summary(summary, Console(), nodes=nodes)
-
-
-@app.command()
-def view(
-    model: ModelArg,
-    output: Annotated[Path, typer.Option("-o", "--output", help="Output file: .svg, .png, .pdf or .dot.")],
-) -> None:
-    """Draw a model's graph with Graphviz."""
-    from netinspect.renderers.dot import render
-
-    check_output(output, [model])
-    render(formats.load(model), output)
-    print(f"wrote {output}")
-
-
-@app.command()
-def convert(
-    model: ModelArg,
-    output: Annotated[Path, typer.Option("-o", "--output", help="Output .onnx file.")],
-    to: Annotated[Target, typer.Option("--to", help="Target format.")] = Target.onnx,
-    opset: Annotated[
-        int | None, typer.Option("--opset", help="ONNX opset (default: the source's, or 17).")
-    ] = None,
-    with_preprocessing: Annotated[
-        bool,
-        typer.Option(
-            "--with-preprocessing", help="Put the model's recorded mean/std subtraction in the graph."
-        ),
-    ] = False,
-) -> None:
-    """Convert a model to ONNX (written atomically; the input is never overwritten)."""
-    from netinspect.converters.onnx.writer import save
-
-    check_output(output, [model])
-    graph = formats.load(model)
-    save(graph, output, opset=opset, with_preprocessing=with_preprocessing, inputs=[model])
-    print(f"wrote {output} ({len(graph.nodes)} nodes, {graph.parameter_count():,} parameters)")
-
-
-@app.command("formats")
-def list_formats() -> None:
-    """List the readers and what each supports."""
-    table = Table(title="Supported formats")
-    for column in ("format", "description", "supports", "reference runtime"):
-        table.add_column(column)
-    for reader in formats.readers():
-        table.add_row(reader.name, reader.description, reader.supports, reader.runtime)
-    Console().print(table)
-
-
-def _register_check_commands() -> None:
+def _register_commands() -> None:
+    """Every command, each defined in the module of its group."""
     from netinspect.cli.check import check_command, diff_command
+    from netinspect.cli.convert import convert
+    from netinspect.cli.inspect import info, list_formats, view
 
+    app.command()(info)
+    app.command()(view)
+    app.command()(convert)
+    app.command("formats")(list_formats)
     app.command("check")(check_command)
     app.command("diff")(diff_command)
 
 
-_register_check_commands()
+_register_commands()
 
 
 def main(argv: list[str] | None = None) -> int:

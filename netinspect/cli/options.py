@@ -1,0 +1,118 @@
+"""What every command that reads a model accepts, turned into `registry.LoadOptions` in one place."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from netinspect import registry
+from netinspect.errors import NetinspectError
+from netinspect.ir import Graph
+
+ModelArg = Annotated[
+    Path, typer.Argument(help="Model file (format detected from its content).", show_default=False)
+]
+
+
+class Backend(StrEnum):
+    theano = "theano"
+    tensorflow = "tensorflow"
+
+
+KeepNhwc = Annotated[
+    bool,
+    typer.Option(
+        "--keep-nhwc",
+        help="Keep a channels-last model's inputs and outputs channels-last (default: NCHW, as ONNX).",
+    ),
+]
+InputShape = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--input-shape",
+        help="Pin an input's shape, NAME=N,C,H,W (symbols allowed, e.g. data=1,3,224,224). Repeatable.",
+    ),
+]
+BackendOpt = Annotated[
+    Backend | None,
+    typer.Option(
+        "--backend", help="Keras: convolution semantics of the saving backend (overrides the file)."
+    ),
+]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="Keras: architecture JSON for a weights-only .h5 file.")
+]
+PluginOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--plugin",
+        help="A Python file that registers layer handlers (netinspect.registry.register_layer). Repeatable.",
+    ),
+]
+
+
+class UsageError(NetinspectError):
+    """A command-line value that cannot be understood."""
+
+
+def parse_input_shapes(specs: list[str] | None) -> dict[str, tuple[Any, ...]]:
+    shapes: dict[str, tuple[Any, ...]] = {}
+    for spec in specs or []:
+        name, sep, dims = spec.partition("=")
+        if not sep or not name or not dims:
+            raise UsageError(f"--input-shape {spec!r}: expected NAME=N,C,H,W")
+        parsed: list[Any] = []
+        for dim in dims.split(","):
+            dim = dim.strip()
+            if not dim:
+                raise UsageError(f"--input-shape {spec!r}: empty dimension")
+            if dim.lstrip("-").isdigit():
+                if int(dim) < 1:
+                    raise UsageError(f"--input-shape {spec!r}: dimensions must be positive")
+                parsed.append(int(dim))
+            else:
+                parsed.append(dim)
+        shapes[name] = tuple(parsed)
+    return shapes
+
+
+def load_plugins(paths: list[Path] | None) -> None:
+    """Import each plugin file; it registers its handlers when imported (the user asked to run it)."""
+    for path in paths or []:
+        if not path.is_file():
+            raise UsageError(f"--plugin {path}: no such file")
+        name = f"netinspect_plugin_{abs(hash(str(path.resolve())))}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise UsageError(f"--plugin {path}: not a Python file")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as e:
+            raise NetinspectError(f"plugin failed to load: {type(e).__name__}: {e}", path) from e
+
+
+def load_options(
+    keep_nhwc: bool = False,
+    input_shape: list[str] | None = None,
+    backend: Backend | None = None,
+    config: Path | None = None,
+    plugin: list[Path] | None = None,
+) -> registry.LoadOptions:
+    load_plugins(plugin)
+    return registry.LoadOptions(
+        keep_source_layout=keep_nhwc,
+        input_shapes=parse_input_shapes(input_shape),
+        backend=backend.value if backend else None,
+        config=config,
+    )
+
+
+def load(model: Path, options: registry.LoadOptions) -> Graph:
+    return registry.load(model, options)
