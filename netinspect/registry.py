@@ -124,13 +124,15 @@ class LoadOptions:
     `keep_source_layout`: leave a channels-last model's inputs and outputs channels-last (the
     interior is still NCHW). `input_shapes`: pin input shapes (name → dims). `backend`: Keras
     convolution semantics ("theano" | "tensorflow") when the file's evidence should be overridden.
-    `config`: an architecture JSON for weights-only Keras files.
+    `config`: an architecture JSON for weights-only Keras files. `fixed_size`: pin free spatial
+    dims to the size the file records as nominal (metadata.preprocessing.image_size).
     """
 
     keep_source_layout: bool = False
     input_shapes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     backend: str | None = None
     config: Path | None = None
+    fixed_size: bool = False
 
 
 HEAD_BYTES = 4096
