@@ -17,9 +17,12 @@ Readers never permute. They tag what is not canonical and `canonicalize` rewrite
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+
 import numpy as np
 
-from netinspect.ir import Graph, Node, Step, Tensor
+from netinspect.ir import Graph, Node, Provenance, Step, Tensor, Value
 
 ACTIVATION = "NCHW"
 MATLAB_ACTIVATION = "HWCN"
@@ -76,12 +79,11 @@ def weight_target(op_type: str, src: str) -> str | None:
 def canonicalize(graph: Graph, keep_source_layout: bool = False) -> None:
     """Make every tagged weight and channels-last node canonical, in place (see the module doc)."""
     _permute_weights(graph)
-    for node in graph.walk():
-        if node.layout is not None and node.layout != channels_first(node.layout):
-            from netinspect.layout_pass import rewrite_channels_last
-
-            rewrite_channels_last(graph, keep_source_layout)
-            break
+    tagged = any(_non_canonical(node.layout) for node in graph.nodes) or any(
+        _non_canonical(v.layout) for v in graph.inputs
+    )
+    if tagged:
+        _ChannelsFirst(graph, keep_source_layout).run()
 
 
 def _permute_weights(graph: Graph) -> None:
@@ -120,3 +122,595 @@ def permuted(tensor: Tensor, src: str, dst: str) -> Tensor:
 def _record(node: Node, step: Step) -> None:
     if node.provenance is not None and step not in node.provenance.steps:
         node.provenance.steps.append(step)
+
+
+def _non_canonical(layout: str | None) -> bool:
+    return layout is not None and layout != channels_first(layout)
+
+
+def inverse(p: Sequence[int]) -> tuple[int, ...]:
+    out = [0] * len(p)
+    for i, axis_index in enumerate(p):
+        out[axis_index] = i
+    return tuple(out)
+
+
+def compose(first: Sequence[int], then: Sequence[int]) -> tuple[int, ...]:
+    """The perm of transpose(transpose(x, first), then)."""
+    return tuple(first[i] for i in then)
+
+
+def _is_identity(p: Sequence[int]) -> bool:
+    return all(i == a for i, a in enumerate(p))
+
+
+def _transposed_shape(shape: tuple | None, p: Sequence[int]) -> tuple | None:
+    return None if shape is None or len(shape) != len(p) else tuple(shape[i] for i in p)
+
+
+def layout_name(p: Sequence[int]) -> str:
+    """The source layout a canonical tensor takes after transpose by `p`: (0,2,3,1) → "NHWC"."""
+    canonical = "NC" + SPATIAL[3 - (len(p) - 2) :] if len(p) >= 2 else "N"
+    return "".join(canonical[i] for i in p)
+
+
+IO_LAYOUT = "netinspect.io_layout"
+"""metadata property: {graph input/output name: source layout} for tensors made channels-first."""
+VALUE_LAYOUTS = "netinspect.value_layouts"
+"""metadata property: {value name: perm} — the ONNX value is transpose(source value, perm)."""
+
+_UNARY = frozenset(
+    [
+        "Relu",
+        "LeakyRelu",
+        "Sigmoid",
+        "Tanh",
+        "Elu",
+        "Selu",
+        "Celu",
+        "HardSigmoid",
+        "HardSwish",
+        "Softplus",
+        "Softsign",
+        "Exp",
+        "Log",
+        "Abs",
+        "Neg",
+        "Sqrt",
+        "Reciprocal",
+        "Erf",
+        "Identity",
+        "Cast",
+        "Floor",
+        "Ceil",
+        "Round",
+        "Sign",
+        "Sin",
+        "Cos",
+        "Not",
+        "Mish",
+        "Gelu",
+        "ThresholdedRelu",
+        "Dropout",
+        "IsNaN",
+        "IsInf",
+        "Clip",
+    ]
+)
+_ELEMENTWISE = frozenset(
+    [
+        "Add",
+        "Sub",
+        "Mul",
+        "Div",
+        "Pow",
+        "Max",
+        "Min",
+        "Sum",
+        "Mean",
+        "PRelu",
+        "Equal",
+        "Greater",
+        "Less",
+        "GreaterOrEqual",
+        "LessOrEqual",
+        "And",
+        "Or",
+        "Xor",
+        "Where",
+        "BitShift",
+        "Mod",
+    ]
+)
+_REDUCE = frozenset(
+    [
+        "ReduceMean",
+        "ReduceSum",
+        "ReduceMax",
+        "ReduceMin",
+        "ReduceProd",
+        "ReduceL1",
+        "ReduceL2",
+        "ReduceLogSum",
+        "ReduceLogSumExp",
+        "ReduceSumSquare",
+    ]
+)
+_PER_AXIS = {"QuantizeLinear", "DequantizeLinear"}
+_MAX_ROUNDS = 10_000
+
+
+class _ChannelsFirst:
+    """Rewrites a graph tagged channels-last into NCHW with as few Transposes as the graph allows.
+
+    1. every tagged node is wrapped: Transpose(to NCHW) → op → Transpose(back);
+    2. tagged graph inputs become NCHW (unless the source layout is kept) behind a Transpose;
+    3. Transposes are pushed down through layout-agnostic ops, adjusting their axes and constant
+       operands, until they meet their inverse and both vanish; a Transpose feeding Flatten into a
+       MatMul/Gemm becomes a permutation of the weight's rows;
+    4. a Transpose left in front of a graph output is dropped (the output becomes NCHW) unless the
+       source layout is kept.
+    Each ONNX value that holds a source value in another axis order is recorded (VALUE_LAYOUTS), so
+    `check` can compare a layer's output with the source runtime's.
+    """
+
+    def __init__(self, graph: Graph, keep_source_layout: bool) -> None:
+        self.graph = graph
+        self.keep = keep_source_layout
+        self.used = {v.name for v in graph.inputs} | set(graph.tensors) | set(graph.values)
+        self.used |= {o for n in graph.nodes for o in n.outputs}
+        self.node_names = {n.name for n in graph.nodes}
+        self.value_perm: dict[str, tuple[int, ...]] = {}
+        self.io_layout: dict[str, str] = {}
+        self.replaced: set[str] = set()
+        """Constants the pass made a channels-first copy of: dropped at the end if nothing reads them."""
+
+    # -- bookkeeping --------------------------------------------------------------------------------
+    def fresh(self, hint: str) -> str:
+        name, k = hint, 1
+        while name in self.used:
+            name, k = f"{hint}_{k}", k + 1
+        self.used.add(name)
+        return name
+
+    def shape(self, name: str) -> tuple | None:
+        known = self.graph.value(name)
+        return None if known is None else known.shape
+
+    def dtype(self, name: str) -> str | None:
+        known = self.graph.value(name)
+        return None if known is None else known.dtype
+
+    def set_value(self, name: str, dtype: str | None, shape: tuple | None) -> None:
+        self.graph.values[name] = Value(name, dtype, shape)
+
+    def transpose_node(self, source: str, p: Sequence[int], output: str, like: Node | None) -> Node:
+        name = self.fresh_node(f"{like.name if like else source}/transpose")
+        node = Node(name, "Transpose", [source], [output], {"perm": list(p)})
+        if like is not None and like.provenance is not None:
+            node.provenance = Provenance(
+                like.provenance.framework, like.provenance.layer, like.provenance.layer_type,
+                list(like.provenance.steps),
+            )  # fmt: skip
+        self.set_value(output, self.dtype(source), _transposed_shape(self.shape(source), p))
+        return node
+
+    def fresh_node(self, hint: str) -> str:
+        name, k = hint, 1
+        while name in self.node_names:
+            name, k = f"{hint}_{k}", k + 1
+        self.node_names.add(name)
+        return name
+
+    def consumers(self, name: str) -> list[Node]:
+        return [n for n in self.graph.nodes if name in n.inputs]
+
+    def is_output(self, name: str) -> bool:
+        return any(v.name == name for v in self.graph.outputs)
+
+    def producer(self, name: str) -> Node | None:
+        return next((n for n in self.graph.nodes if name in n.outputs), None)
+
+    # -- the steps ------------------------------------------------------------------------------------
+    def run(self) -> None:
+        self.wrap_nodes()
+        self.convert_inputs()
+        self.push_transposes()
+        self.convert_outputs()
+        self.graph.nodes = _topological(self.graph)
+        read = {i for n in self.graph.walk() for i in n.inputs} | {v.name for v in self.graph.outputs}
+        for name in self.replaced:
+            if name not in read:
+                self.graph.tensors.pop(name, None)
+        for value in self.graph.values.values():
+            if value.name not in self.io_layout or self.keep:
+                value.layout = None
+        for v in (*self.graph.inputs, *self.graph.outputs):
+            v.layout = v.layout if self.keep and v.layout else None
+        if self.io_layout:
+            self.graph.metadata.properties[IO_LAYOUT] = json.dumps(self.io_layout, sort_keys=True)
+        perms = {k: list(v) for k, v in self.value_perm.items() if not _is_identity(v) and self.defined(k)}
+        if perms:
+            self.graph.metadata.properties[VALUE_LAYOUTS] = json.dumps(perms, sort_keys=True)
+
+    def defined(self, name: str) -> bool:
+        return any(name in n.outputs for n in self.graph.nodes) or any(
+            v.name == name for v in self.graph.inputs
+        )
+
+    def wrap_nodes(self) -> None:
+        nodes: list[Node] = []
+        for node in self.graph.nodes:
+            layout = node.layout
+            node.layout = None
+            if not _non_canonical(layout):
+                nodes.append(node)
+                continue
+            assert layout is not None
+            canonical = channels_first(layout)
+            to_c, to_l = perm(layout, canonical), perm(canonical, layout)
+            data = node.inputs[0]
+            moved = self.fresh(f"{data}_{canonical.lower()}")
+            nodes.append(self.transpose_node(data, to_c, moved, node))
+            node.inputs[0] = moved
+            self._adjust_layout_operands(node, layout, canonical)
+            after: list[Node] = []
+            for index, out in enumerate(node.outputs):
+                shape = self.shape(out)
+                if not out or shape is None or len(shape) != len(layout):
+                    continue
+                inner = self.fresh(f"{out}_{canonical.lower()}")
+                self.set_value(inner, self.dtype(out), _transposed_shape(shape, to_c))
+                node.outputs[index] = inner
+                self.value_perm[inner] = to_c
+                after.append(self.transpose_node(inner, to_l, out, node))
+            if node.provenance is not None:
+                node.provenance.steps.append(
+                    Step("layout", f"{node.op_type} computed in {canonical}: source {layout} data transposed")
+                )
+            nodes.append(node)
+            nodes.extend(after)
+        self.graph.nodes = nodes
+
+    def _adjust_layout_operands(self, node: Node, layout: str, canonical: str) -> None:
+        """Operands of a channels-last op that are laid out per axis (Resize's roi/scales/sizes)."""
+        if node.op_type != "Resize":
+            return
+        p = perm(layout, canonical)
+        for index in (1, 2, 3):
+            if index < len(node.inputs) and node.inputs[index] in self.graph.tensors:
+                tensor = self.graph.tensors[node.inputs[index]]
+                values = tensor.numpy()
+                if values.ndim == 1 and values.size == len(p):
+                    fixed = values[list(p)]
+                elif index == 1 and values.ndim == 1 and values.size == 2 * len(p):
+                    fixed = np.concatenate([values[: len(p)][list(p)], values[len(p) :][list(p)]])
+                else:
+                    continue
+                self.replaced.add(tensor.name)
+                name = self.fresh(f"{tensor.name}_{canonical.lower()}")
+                self.graph.tensors[name] = Tensor.from_array(name, fixed)
+                self.graph.tensors[name].name = name
+                node.inputs[index] = name
+
+    def convert_inputs(self) -> None:
+        for value in self.graph.inputs:
+            if (
+                not _non_canonical(value.layout)
+                or value.shape is None
+                or len(value.shape) != len(value.layout)
+            ):
+                continue
+            assert value.layout is not None
+            if self.keep:
+                continue
+            layout, canonical = value.layout, channels_first(value.layout)
+            source_view = self.fresh(f"{value.name}_{layout.lower()}")
+            for node in self.graph.nodes:
+                node.inputs = [source_view if i == value.name else i for i in node.inputs]
+            for out in self.graph.outputs:
+                if out.name == value.name:
+                    out.name = source_view
+            self.set_value(source_view, value.dtype, value.shape)
+            value.shape = _transposed_shape(value.shape, perm(layout, canonical))
+            self.graph.values[value.name] = Value(value.name, value.dtype, value.shape)
+            self.graph.nodes.insert(
+                0, self.transpose_node(value.name, perm(canonical, layout), source_view, None)
+            )
+            self.io_layout[value.name] = layout
+            self.value_perm[value.name] = perm(layout, canonical)
+
+    def convert_outputs(self) -> None:
+        if self.keep:
+            return
+        for out in self.graph.outputs:
+            node = self.producer(out.name)
+            if node is None or node.op_type != "Transpose" or len(self.consumers(out.name)) > 0:
+                continue
+            p = tuple(node.attributes["perm"])
+            inner = node.inputs[0]
+            if self.is_output(inner) or any(v.name == inner for v in self.graph.inputs):
+                continue
+            producer = self.producer(inner)
+            if producer is None or len(self.consumers(inner)) != 1:
+                continue
+            # the output keeps its name but now holds the canonical array
+            producer.outputs = [out.name if o == inner else o for o in producer.outputs]
+            self.graph.nodes.remove(node)
+            shape = self.shape(inner)
+            self.set_value(out.name, self.dtype(inner), shape)
+            self.graph.values.pop(inner, None)
+            out.shape = shape
+            self.io_layout[out.name] = layout_name(p)
+            self.value_perm[out.name] = inverse(p)
+            self.value_perm.pop(inner, None)
+
+    # -- pushing Transposes down ------------------------------------------------------------------------
+    def push_transposes(self) -> None:
+        for _ in range(_MAX_ROUNDS):
+            if not self.one_rewrite():
+                return
+        raise RuntimeError("the layout pass did not settle (a cycle of Transpose rewrites)")
+
+    def one_rewrite(self) -> bool:
+        for node in list(self.graph.nodes):
+            if node.op_type != "Transpose" or node not in self.graph.nodes:
+                continue
+            if self.merge_pair(node) or self.push_down(node) or self.drop_dead(node):
+                return True
+        return False
+
+    def drop_dead(self, node: Node) -> bool:
+        out = node.outputs[0]
+        if self.consumers(out) or self.is_output(out):
+            return False
+        self.graph.nodes.remove(node)
+        return True
+
+    def merge_pair(self, node: Node) -> bool:
+        """Transpose(Transpose(x, p0), p) = Transpose(x, p0∘p); an identity one disappears."""
+        source = node.inputs[0]
+        p = tuple(node.attributes["perm"])
+        first = self.producer(source)
+        if first is not None and first.op_type == "Transpose":
+            node.inputs[0] = first.inputs[0]
+            p = compose(tuple(first.attributes["perm"]), p)
+            node.attributes["perm"] = list(p)
+            if not self.consumers(source) and not self.is_output(source):
+                self.graph.nodes.remove(first)
+            return True
+        if _is_identity(p) and not self.is_output(node.outputs[0]):
+            for consumer in self.consumers(node.outputs[0]):
+                consumer.inputs = [source if i == node.outputs[0] else i for i in consumer.inputs]
+            self.graph.nodes.remove(node)
+            return True
+        return False
+
+    def push_down(self, node: Node) -> bool:
+        out = node.outputs[0]
+        p = tuple(node.attributes["perm"])
+        consumers = self.consumers(out)
+        if not consumers or self.is_output(out):
+            return False
+        if len(consumers) == 1 and self.flatten_into_dense(node, consumers[0], p):
+            return True
+        pushable = [c for c in consumers if self.can_push(c, p)]
+        if not pushable:
+            return False
+        for consumer in pushable:
+            self.push_through(consumer, p)
+        if not self.consumers(out):
+            self.graph.nodes.remove(node)
+        return True
+
+    def transposed_source(self, name: str, p: Sequence[int]) -> str | None:
+        """x when `name` is Transpose(x, p)."""
+        producer = self.producer(name)
+        if (
+            producer is not None
+            and producer.op_type == "Transpose"
+            and tuple(producer.attributes["perm"]) == tuple(p)
+        ):
+            return producer.inputs[0]
+        return None
+
+    def can_push(self, node: Node, p: Sequence[int]) -> bool:
+        rank = len(p)
+        op = node.op_type
+        if node.domain not in ("", "ai.onnx"):
+            return False
+        if op in _UNARY:
+            return all(i in self.graph.tensors or not i for i in node.inputs[1:]) and (
+                op != "Dropout" or len(node.outputs) == 1
+            )
+        if op in _ELEMENTWISE or op in ("Concat",):
+            return all(self._operand_ok(i, p, rank) for i in node.inputs if i)
+        if op in ("Softmax", "LogSoftmax", "Hardmax"):
+            return self.graph.opset.get("", 17) >= 13
+        if op == "Split":
+            return True
+        if op in _REDUCE:
+            axes = self._reduce_axes(node)
+            return axes is not None
+        if op == "Pad":
+            return len(node.inputs) < 2 or (
+                node.inputs[1] in self.graph.tensors and (len(node.inputs) < 4 or not node.inputs[3])
+            )
+        if op in _PER_AXIS:
+            return all(i in self.graph.tensors for i in node.inputs[1:] if i)
+        return False
+
+    def _operand_ok(self, name: str, p: Sequence[int], rank: int) -> bool:
+        if self.transposed_source(name, p) is not None:
+            return True
+        if name in self.graph.tensors:
+            return len(self.graph.tensors[name].shape) <= rank
+        shape = self.shape(name)
+        return shape is not None and len(shape) == 0
+
+    def _reduce_axes(self, node: Node) -> list[int] | None:
+        if "axes" in node.attributes:
+            return list(node.attributes["axes"])
+        if len(node.inputs) > 1 and node.inputs[1]:
+            if node.inputs[1] not in self.graph.tensors:
+                return None
+            return [int(a) for a in self.graph.tensors[node.inputs[1]].numpy().reshape(-1)]
+        return None
+
+    def push_through(self, node: Node, p: tuple[int, ...]) -> None:
+        """`node` read data transposed by p; make it read the untransposed data, transpose after it."""
+        rank = len(p)
+        q = inverse(p)
+        op = node.op_type
+        new_inputs = []
+        for index, name in enumerate(node.inputs):
+            source = self.transposed_source(name, p) if name else None
+            if source is not None:
+                new_inputs.append(source)
+            elif name in self.graph.tensors and (op in _ELEMENTWISE or op == "Concat"):
+                new_inputs.append(self._permuted_constant(name, q, rank))
+            else:
+                new_inputs.append(name)
+            del index
+        node.inputs = new_inputs
+        out_perms = [p] * len(node.outputs)
+        attrs = node.attributes
+        if op in ("Concat", "Softmax", "LogSoftmax", "Hardmax", "Split"):
+            default = -1 if op != "Concat" and op != "Split" else 0
+            k = attrs.get("axis", default) % rank
+            attrs["axis"] = p[k]
+        elif op in _REDUCE:
+            axes = [a % rank for a in (self._reduce_axes(node) or [])]
+            new_axes = sorted(p[a] for a in axes)
+            if "axes" in attrs:
+                attrs["axes"] = new_axes
+            else:
+                node.inputs[1] = self._constant(node.inputs[1], np.array(new_axes, np.int64))
+            if not attrs.get("keepdims", 1):
+                kept_b = [k for k in range(rank) if k not in axes]
+                kept_a = sorted(p[k] for k in kept_b)
+                out_perms = [tuple(kept_a.index(p[k]) for k in kept_b)]
+        elif op == "Pad":
+            self._permute_pads(node, p)
+        elif op in _PER_AXIS and "axis" in attrs:
+            attrs["axis"] = p[attrs["axis"] % rank]
+        for index, out in enumerate(node.outputs):
+            if not out:
+                continue
+            po = out_perms[index]
+            inner = self.fresh(f"{out}_moved")
+            self.set_value(inner, self.dtype(out), _transposed_shape(self.shape(out), inverse(po)))
+            node.outputs[index] = inner
+            self.value_perm[inner] = compose(self.value_perm.get(out, tuple(range(len(po)))), inverse(po))
+            after = self.transpose_node(inner, po, out, node)
+            position = self.graph.nodes.index(node) + 1
+            self.graph.nodes.insert(position, after)
+        if node.provenance is not None:
+            step = Step("layout", f"{op} computed channels-first (a source Transpose moved past it)")
+            if step not in node.provenance.steps:
+                node.provenance.steps.append(step)
+
+    def _constant(self, old: str, array: np.ndarray) -> str:
+        self.replaced.add(old)
+        name = self.fresh(f"{old}_nchw")
+        self.graph.tensors[name] = Tensor.from_array(name, array)
+        self.graph.tensors[name].name = name
+        return name
+
+    def _permuted_constant(self, name: str, q: Sequence[int], rank: int) -> str:
+        tensor = self.graph.tensors[name]
+        if len(tensor.shape) == 0 or all(d == 1 for d in tensor.shape):
+            return name
+        values = tensor.numpy().reshape((1,) * (rank - len(tensor.shape)) + tensor.shape)
+        return self._constant(name, np.ascontiguousarray(np.transpose(values, q)))
+
+    def _permute_pads(self, node: Node, p: Sequence[int]) -> None:
+        rank = len(p)
+        if "pads" in node.attributes:
+            pads = list(node.attributes["pads"])
+            node.attributes["pads"] = [pads[p.index(a)] for a in range(rank)] + [
+                pads[rank + p.index(a)] for a in range(rank)
+            ]
+            return
+        pads = self.graph.tensors[node.inputs[1]].numpy().astype(np.int64)
+        fixed = np.concatenate([pads[:rank][list(inverse(p))], pads[rank:][list(inverse(p))]])
+        node.inputs[1] = self._constant(node.inputs[1], fixed)
+
+    def flatten_into_dense(self, node: Node, flatten: Node, p: tuple[int, ...]) -> bool:
+        """Transpose → Flatten/Reshape(N, K) → MatMul/Gemm with constant weights: permute the rows."""
+        source_shape = self.shape(node.outputs[0])
+        if flatten.op_type not in ("Flatten", "Reshape") or source_shape is None:
+            return False
+        if not all(isinstance(d, int) for d in source_shape[1:]):
+            return False
+        if flatten.op_type == "Flatten" and flatten.attributes.get("axis", 1) != 1:
+            return False
+        k = int(np.prod(source_shape[1:]))
+        if flatten.op_type == "Reshape":
+            target = self.graph.tensors.get(flatten.inputs[1])
+            if target is None:
+                return False
+            dims = [int(d) for d in target.numpy().reshape(-1)]
+            if len(dims) != 2 or dims[1] not in (k, -1) or (dims[1] == -1 and dims[0] not in (0, -1)):
+                return False
+        flat = flatten.outputs[0]
+        denses = self.consumers(flat)
+        if self.is_output(flat) or not denses:
+            return False
+        for dense in denses:
+            if dense.op_type not in ("MatMul", "Gemm") or dense.inputs[0] != flat:
+                return False
+            if dense.inputs[1] not in self.graph.tensors or (
+                dense.op_type == "Gemm" and dense.attributes.get("transA")
+            ):
+                return False
+        # rows in source (transposed) flatten order, read in the untransposed order
+        index = np.arange(k).reshape(source_shape[1:])
+        inner = inverse(p)
+        order = np.transpose(index, [a - 1 for a in inner[1:]]).reshape(-1)
+        for dense in denses:
+            weight = self.graph.tensors[dense.inputs[1]]
+            by_columns = dense.op_type == "Gemm" and bool(dense.attributes.get("transB"))
+            shape = weight.shape
+            name = self.fresh(f"{weight.name}_nchw_rows")
+
+            def rows(a: np.ndarray, by_columns: bool = by_columns) -> np.ndarray:
+                return np.ascontiguousarray(a[:, order] if by_columns else a[order])
+
+            self.graph.tensors[name] = weight.map(rows, shape, name=name)
+            self.replaced.add(weight.name)
+            dense.inputs[1] = name
+            if dense.provenance is not None:
+                dense.provenance.steps.append(
+                    Step(
+                        "layout",
+                        f"weight rows permuted from {layout_name(p)} to channels-first flatten order",
+                    )
+                )
+        flatten.inputs[0] = node.inputs[0]
+        if len(self.consumers(node.outputs[0])) == 0:
+            self.graph.nodes.remove(node)
+        return True
+
+
+def _topological(graph: Graph) -> list[Node]:
+    """The nodes in an order where every value is made before it is read (stable where possible)."""
+    available = {v.name for v in graph.inputs} | set(graph.tensors) | {""}
+    pending = list(graph.nodes)
+    ordered: list[Node] = []
+    outer = {i for n in pending for i in n.inputs} - {o for n in pending for o in n.outputs}
+    available |= outer
+    while pending:
+        progressed = False
+        rest = []
+        for node in pending:
+            if all(i in available for i in node.inputs):
+                ordered.append(node)
+                available.update(node.outputs)
+                progressed = True
+            else:
+                rest.append(node)
+        pending = rest
+        if not progressed:
+            raise RuntimeError("the layout pass left a cycle in the graph")
+    return ordered
