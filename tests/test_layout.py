@@ -36,7 +36,9 @@ def conv_nhwc(x: np.ndarray, k: np.ndarray, pads: tuple[int, int, int, int]) -> 
     return out
 
 
-def emit(builder: GraphBuilder, name: str, op: str, inputs: list[str], shape: tuple, attrs=None, layout_tag=None):
+def emit(
+    builder: GraphBuilder, name: str, op: str, inputs: list[str], shape: tuple, attrs=None, layout_tag=None
+) -> str:
     ctx = LayerContext(builder, name, op, inputs, [name])
     ctx.node(op, inputs, shape, attrs, output=name, layout=layout_tag)
     ctx.finish()
@@ -58,7 +60,8 @@ def small_cnn(head: str) -> tuple[Graph, dict[str, np.ndarray]]:
                 {"kernel_shape": [2, 3], "pads": [0, 1, 1, 1]}, "NHWC")  # fmt: skip
     relu = emit(b, "relu", "Relu", [conv], ("N", 6, 7, 4))
     biased = emit(b, "bias", "Add", [relu, weight(b, "bias", bias)], ("N", 6, 7, 4))
-    pool = emit(b, "pool", "MaxPool", [biased], ("N", 3, 3, 4), {"kernel_shape": [2, 2], "strides": [2, 2]}, "NHWC")
+    pooling = {"kernel_shape": [2, 2], "strides": [2, 2]}
+    pool = emit(b, "pool", "MaxPool", [biased], ("N", 3, 3, 4), pooling, "NHWC")
     params = {"k": k, "bias": bias}
     if head == "flatten_dense":
         w = RNG.normal(size=(36, 5))
@@ -143,7 +146,7 @@ def test_flatten_dense_weight_rows_are_permuted_and_recorded() -> None:
 
 
 def test_values_that_moved_record_their_permutation() -> None:
-    graph, params = small_cnn("concat_softmax")
+    graph, _ = small_cnn("concat_softmax")
     layout.canonicalize(graph)
     perms = json.loads(graph.metadata.properties[layout.VALUE_LAYOUTS])
     relu = next(n for n in graph.nodes if n.op_type == "Relu")
