@@ -201,7 +201,12 @@ def load(path: str | Path, options: LoadOptions | None = None) -> Graph:
 
     Readers raise NetinspectError for problems they recognise; anything else a hostile or corrupted
     file provokes in a parsing library is still the file's fault, and reported as such."""
-    reader, tag, probe = detect(path)
+    return open_detected(*detect(path), options)
+
+
+def open_detected(reader: Reader, tag: str, probe: Probe, options: LoadOptions | None = None) -> Graph:
+    """`load` for a file already detected (`check` needs the reader too, and detects once)."""
+    path = probe.path
     try:
         graph = reader.open(probe, tag, options or LoadOptions())
     except NetinspectError:
