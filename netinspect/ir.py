@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from netinspect.dtypes import ITEMSIZE
+
 Dim = int | str | None
 """A dimension: a size, a symbolic name such as ``"N"``, or ``None`` when unknown."""
 
@@ -49,15 +51,75 @@ class Provenance:
         self.steps.append(Step(kind, text))
 
 
+@dataclass(frozen=True)
+class TensorType:
+    """A tensor inside a sequence, map or optional (a plain tensor value uses Value.dtype/shape)."""
+
+    dtype: str | None
+    shape: tuple[Dim, ...] | None = None
+
+
+@dataclass(frozen=True)
+class SequenceType:
+    """ONNX seq(T): a list of values of one type (SplitToSequence, skl2onnx's ZipMap output)."""
+
+    elem: ValueType
+
+
+@dataclass(frozen=True)
+class MapType:
+    """ONNX map(K, V): `key` is a dtype name ("int64" or "string")."""
+
+    key: str
+    value: ValueType
+
+
+@dataclass(frozen=True)
+class OptionalType:
+    """ONNX optional(T): a value of type T, or none."""
+
+    elem: ValueType
+
+
+ValueType = TensorType | SequenceType | MapType | OptionalType
+
+
+def type_string(t: ValueType) -> str:
+    """ONNX's notation with netinspect dtype names: "seq(map(int64,tensor(float32)))"."""
+    if isinstance(t, TensorType):
+        return f"tensor({t.dtype or '?'})"
+    if isinstance(t, SequenceType):
+        return f"seq({type_string(t.elem)})"
+    if isinstance(t, MapType):
+        return f"map({t.key},{type_string(t.value)})"
+    return f"optional({type_string(t.elem)})"
+
+
 @dataclass
 class Value:
-    """A named activation: its dtype (numpy name, e.g. "float32") and shape, where known."""
+    """A named activation: its dtype (numpy name, e.g. "float32") and shape, where known.
+
+    A sequence, map or optional value has its structure in `type`, `dtype` set to the type's
+    string (e.g. "seq(map(int64,tensor(float32)))", never a numpy name) and no shape.
+    """
 
     name: str
     dtype: str | None = None
     shape: tuple[Dim, ...] | None = None
     layout: str | None = None
     """Axis letters of a rank-4 (or 3, 5) activation when not canonical (e.g. "NHWC"); see layout.py."""
+    type: SequenceType | MapType | OptionalType | None = None
+
+    @classmethod
+    def of_type(cls, name: str, t: ValueType) -> Value:
+        """A value of any ONNX type: a plain tensor becomes dtype/shape, the rest `type`."""
+        if isinstance(t, TensorType):
+            return cls(name, t.dtype, t.shape)
+        return cls(name, type_string(t), None, type=t)
+
+    @property
+    def is_tensor(self) -> bool:
+        return self.type is None
 
 
 class Tensor:
@@ -77,6 +139,7 @@ class Tensor:
         loader: Callable[[], np.ndarray] | None = None,
         layout: str | None = None,
         permuter: Callable[[tuple[int, ...]], np.ndarray] | None = None,
+        missing: str | None = None,
     ) -> None:
         if (data is None) == (loader is None):
             raise ValueError("a Tensor needs exactly one of data or loader")
@@ -90,6 +153,9 @@ class Tensor:
         self.permuter = permuter
         """Optional: the reader's own way to read this tensor transposed by given axes (e.g. chunk by
         chunk, releasing pages); the layout pass uses it instead of transposing a full copy."""
+        self.missing = missing
+        """The file that should hold this tensor's bytes and is absent (ONNX external data): the
+        graph can be shown, but `numpy()` raises naming it."""
 
     @classmethod
     def from_array(cls, name: str, array: np.ndarray) -> Tensor:
@@ -124,7 +190,8 @@ class Tensor:
         dtype: str | None = None,
     ) -> Tensor:
         """A lazy tensor computed from this one when read."""
-        return Tensor(name or self.name, dtype or self.dtype, shape, loader=lambda: fn(self.numpy()))
+        load = lambda: fn(self.numpy())  # noqa: E731
+        return Tensor(name or self.name, dtype or self.dtype, shape, loader=load, missing=self.missing)
 
     def __repr__(self) -> str:
         return f"Tensor({self.name!r}, {self.dtype}, {self.shape})"
@@ -132,12 +199,7 @@ class Tensor:
 
 def dtype_itemsize(dtype: str) -> int:
     """Bytes per element; non-numpy ONNX types (bfloat16, float8, int4) by their storage width."""
-    special = {"bfloat16": 2, "string": 0, "int4": 1, "uint4": 1}
-    if dtype in special:
-        return special[dtype]
-    if dtype.startswith("float8"):
-        return 1
-    return np.dtype(dtype).itemsize
+    return ITEMSIZE[dtype] if dtype in ITEMSIZE else np.dtype(dtype).itemsize
 
 
 @dataclass
@@ -159,6 +221,9 @@ class Node:
     layout: str | None = None
     """Set by a channels-last reader ("NHWC"): the op works on data in that layout. The layout
     pass (layout.py) rewrites such nodes to the canonical layout and clears it."""
+    metadata: dict[str, str] = field(default_factory=dict)
+    """Free-form key/value facts about the node from its source (ONNX node metadata_props, e.g.
+    PyTorch's stack trace and module scope), kept on export."""
 
     def subgraphs(self) -> Iterator[Graph]:
         for value in self.attributes.values():
@@ -166,6 +231,35 @@ class Node:
                 yield value
             elif isinstance(value, list):
                 yield from (v for v in value if isinstance(v, Graph))
+
+
+@dataclass(frozen=True)
+class AttributeRef:
+    """An attribute of a node inside a function body that takes the value of the calling node's
+    attribute `name` (ONNX ref_attr_name); `type` is ONNX's attribute type name ("FLOAT", "INTS", ...)."""
+
+    name: str
+    type: str
+
+
+@dataclass
+class Function:
+    """A model-local function (ONNX FunctionProto): a node whose (domain, op_type) is
+    (domain, name) runs `nodes` with its inputs and attributes bound to the function's."""
+
+    name: str
+    domain: str
+    inputs: list[str]
+    outputs: list[str]
+    nodes: list[Node]
+    opset: dict[str, int]
+    attributes: list[str] = field(default_factory=list)
+    """Attribute names without a default value."""
+    attribute_defaults: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, Value] = field(default_factory=dict)
+    doc: str = ""
+    overload: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -202,6 +296,14 @@ class Metadata:
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
     properties: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    ir_version: int | None = None
+    """The source file's ONNX IR version; the writer keeps it unless the opset needs a newer one."""
+    source_producer: tuple[str, str] | None = None
+    """(name, version) of the program that wrote the source file, as it records them."""
+    model_version: int | None = None
+    domain: str = ""
+    checker_error: str | None = None
+    """Why the source file fails onnx.checker (after the repairs in `notes`), or None."""
 
 
 @dataclass
@@ -220,6 +322,9 @@ class Graph:
     values: dict[str, Value] = field(default_factory=dict)
     metadata: Metadata = field(default_factory=Metadata)
     opset: dict[str, int] = field(default_factory=lambda: {"": 17})
+    doc: str = ""
+    functions: list[Function] = field(default_factory=list)
+    """Model-local functions (top-level graph only)."""
 
     def value(self, name: str) -> Value | None:
         """What is known of a value: graph input/output, constant, or intermediate."""
