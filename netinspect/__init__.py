@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from netinspect._version import __version__
 from netinspect.errors import NetinspectError
 from netinspect.ir import Graph, Metadata, Node, Preprocessing, Provenance, Step, Tensor, Value
 from netinspect.registry import load
 
 if TYPE_CHECKING:
     import onnx
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Graph",
@@ -27,6 +26,7 @@ __all__ = [
     "Step",
     "Tensor",
     "Value",
+    "__version__",
     "load",
     "render",
     "save_onnx",

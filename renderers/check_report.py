@@ -20,7 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from netinspect import __version__
+from netinspect._version import __version__
 from netinspect.check.compare import Comparison
 from netinspect.check.divergence import LayerCheck, LayerSearch
 from netinspect.check.result import CheckResult, OutputResult

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from typer.exceptions import Abort, Exit, TyperException
 
-from netinspect import __version__
+from netinspect._version import __version__
 from netinspect.errors import EXIT_ERROR, EXIT_OK, NetinspectError
 
 app = typer.Typer(
