@@ -14,13 +14,13 @@ from netinspect.check.data import InputSpec
 from netinspect.check.layers import Layer
 from netinspect.check.runtimes.base import RuntimeFailure
 from netinspect.errors import MissingDependencyError
-from netinspect.layout import ACTIVATION, permute
+from netinspect.layout import ACTIVATION, MATLAB_ACTIVATION, permute
 
 if TYPE_CHECKING:
     from netinspect.ir import Graph
 
 
-MATCONVNET_ACTIVATION = "HWCN"
+MATCONVNET_ACTIVATION = MATLAB_ACTIVATION
 
 
 def to_matconvnet(array: np.ndarray) -> np.ndarray:
