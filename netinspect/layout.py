@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from netinspect.build import fresh_name
 from netinspect.ir import Graph, Node, Provenance, Step, Tensor, Value
 
 ACTIVATION = "NCHW"
@@ -267,11 +268,7 @@ class _ChannelsFirst:
 
     # -- bookkeeping --------------------------------------------------------------------------------
     def fresh(self, hint: str) -> str:
-        name, k = hint, 1
-        while name in self.used:
-            name, k = f"{hint}_{k}", k + 1
-        self.used.add(name)
-        return name
+        return fresh_name(hint, self.used)
 
     def shape(self, name: str) -> tuple | None:
         known = self.graph.value(name)
@@ -285,7 +282,7 @@ class _ChannelsFirst:
         self.graph.values[name] = Value(name, dtype, shape)
 
     def transpose_node(self, source: str, p: Sequence[int], output: str, like: Node | None) -> Node:
-        name = self.fresh_node(f"{like.name if like else source}/transpose")
+        name = fresh_name(f"{like.name if like else source}/transpose", self.node_names)
         node = Node(name, "Transpose", [source], [output], {"perm": list(p)})
         if like is not None and like.provenance is not None:
             node.provenance = Provenance(
@@ -294,13 +291,6 @@ class _ChannelsFirst:
             )  # fmt: skip
         self.set_value(output, self.dtype(source), _transposed_shape(self.shape(source), p))
         return node
-
-    def fresh_node(self, hint: str) -> str:
-        name, k = hint, 1
-        while name in self.node_names:
-            name, k = f"{hint}_{k}", k + 1
-        self.node_names.add(name)
-        return name
 
     def consumers(self, name: str) -> list[Node]:
         return [n for n in self.graph.nodes if name in n.inputs]
