@@ -97,7 +97,10 @@ def _overview(summary: dict[str, Any]) -> Table:
 def _compute_line(compute: dict[str, Any]) -> str:
     line = f"{human_count(compute['macs'], 'MACs')}, {human_count(compute['flops'], 'FLOPs')}"
     symbolic = compute["symbolic_dims_as_1"]
-    line += f" with {', '.join(symbolic)} = 1" if symbolic else " for the declared input shapes"
+    at = compute.get("evaluated_at") or {}
+    if at:
+        line += " at " + ", ".join(f"{k}={v}" for k, v in at.items())
+    line += f" with {', '.join(symbolic)} = 1" if symbolic else "" if at else " for the declared input shapes"
     count = compute["unknown"]["count"]
     if count:
         line += f"; {count} node{'s' if count > 1 else ''} with unknown shapes not counted"

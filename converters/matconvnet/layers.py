@@ -619,28 +619,50 @@ def convert_scale(ctx: LayerContext) -> None:
 
 @layer("dagnn.Crop")
 def convert_crop(ctx: LayerContext) -> None:
-    """dagnn.Crop crops input 1 to the spatial size of input 2, starting from `crop` [Y X]."""
+    """dagnn.Crop crops input 1 to the spatial size of input 2, starting from `crop` [Y X].
+
+    getAdaptedCrops: with D the size difference, the crop before is min(offset, D) and the crop
+    after D - that, so the output takes input 2's size. Known sizes give constant Slice bounds;
+    free (symbolic) sizes compute them in the graph from both inputs' shapes.
+    """
     if len(ctx.inputs) != 2:
         raise ctx.error(f"crop needs 2 inputs, has {len(ctx.inputs)}")
-    (x, xs), (_, ref) = zip(ctx.inputs, ctx.input_shapes, strict=True)
-    if not all(isinstance(d, int) for d in (*xs[2:], *ref[2:])):
-        raise ctx.error("crop needs known spatial sizes of both inputs")
+    (x, xs), (ref_name, ref) = zip(ctx.inputs, ctx.input_shapes, strict=True)
     base = [_int(v, "crop", ctx) for v in ctx.numbers("crop", [0, 0])]
+    if len(base) == 1:
+        base = base * 2
     if len(base) != 2:
         raise ctx.error("crop should be [Y X]")
-    crops = []
-    for spatial_axis, offset in zip((2, 3), base, strict=True):
-        total = xs[spatial_axis] - ref[spatial_axis]  # type: ignore[operator]
-        if total < 0:
-            raise ctx.error("input 1 is smaller than input 2")
-        after = max(0, total - offset)
-        crops.append((total - after, after))
-    (top, bottom), (left, right) = crops
-    ctx.step("pad", f"crop [T B L R] = {[top, bottom, left, right]} → Slice on H, W")
-    starts = ctx.constant("starts", np.array([top, left], np.int64))
-    ends = ctx.constant("ends", np.array([xs[2] - bottom, xs[3] - right], np.int64))  # type: ignore[operator]
-    axes = ctx.constant("axes", np.array([2, 3], np.int64))
     out = (xs[0], xs[1], ref[2], ref[3])
+    axes = ctx.constant("axes", np.array([2, 3], np.int64))
+    if all(isinstance(d, int) for d in (*xs[2:], *ref[2:])):
+        crops = []
+        for spatial_axis, offset in zip((2, 3), base, strict=True):
+            total = xs[spatial_axis] - ref[spatial_axis]  # type: ignore[operator]
+            if total < 0:
+                raise ctx.error("input 1 is smaller than input 2")
+            after = max(0, total - offset)
+            crops.append((total - after, after))
+        (top, bottom), (left, right) = crops
+        ctx.step("pad", f"crop [T B L R] = {[top, bottom, left, right]} → Slice on H, W")
+        starts = ctx.constant("starts", np.array([top, left], np.int64))
+        ends = ctx.constant("ends", np.array([xs[2] - bottom, xs[3] - right], np.int64))  # type: ignore[operator]
+        ctx.node("Slice", [x, starts, ends, axes], out, output=ctx.outputs[0])
+        return
+    ctx.step("pad", f"crop offsets [Y X] = {base}, clipped to the size difference, computed in the graph")
+    two = (2,)
+    spatial = [
+        ctx.constant("spatial_start", np.array([2], np.int64)),
+        ctx.constant("spatial_end", np.array([4], np.int64)),
+    ]
+    x_size = ctx.node("Slice", [ctx.node("Shape", [x], (4,), dtype="int64"), *spatial], two, dtype="int64")
+    ref_size = ctx.node(
+        "Slice", [ctx.node("Shape", [ref_name], (4,), dtype="int64"), *spatial], two, dtype="int64"
+    )
+    difference = ctx.node("Sub", [x_size, ref_size], two, dtype="int64")
+    offsets = ctx.constant("offsets", np.array(base, np.int64))
+    starts = ctx.node("Min", [offsets, difference], two, dtype="int64")
+    ends = ctx.node("Add", [starts, ref_size], two, dtype="int64")
     ctx.node("Slice", [x, starts, ends, axes], out, output=ctx.outputs[0])
 
 

@@ -49,7 +49,7 @@ def match(probe: Probe) -> str | None:
 def open_graph(probe: Probe, tag: str, options: LoadOptions) -> Graph:
     mat = open_mat(probe.path, probe.head)
     network = find_network(mat)
-    graph = convert(network, probe.path)
+    graph = convert(network, probe.path, options)
     where = f", {network.where}" if network.where else ""
     graph.metadata.format_version = f"{network.kind} {network.layout} ({mat.version}{where})"
     graph.metadata.producer = "MatConvNet"
@@ -66,11 +66,12 @@ READER = Reader(
 )
 
 
-def convert(network: Network, path: Path) -> Graph:
+def convert(network: Network, path: Path, options: LoadOptions | None = None) -> Graph:
+    options = options or LoadOptions()
     builder = GraphBuilder(MATCONVNET, path)
     kept, dropped = _split_losses(network, path)
     _refuse_unsupported(kept, path)
-    inputs = _declare_inputs(network, kept, builder)
+    inputs, nominal = _declare_inputs(network, kept, builder, options)
     wiring = _wire(network, kept, inputs, builder, path)
     last_node_of: dict[str, int] = {}
     for spec, (ins, outs) in zip(kept, wiring, strict=True):
@@ -95,6 +96,8 @@ def convert(network: Network, path: Path) -> Graph:
         metadata=Metadata(source_format=MATCONVNET, notes=network.notes + builder.notes),
     )
     _metadata(network, graph, path)
+    if nominal is not None:
+        graph.metadata.preprocessing.image_size = nominal
     return graph
 
 
@@ -142,47 +145,84 @@ def _first_filter_depth(specs: list[LayerSpec]) -> int | None:
     return None
 
 
-def _shape_from_size(size: list[float] | None) -> tuple[Dim, ...] | None:
-    """MATLAB [H W C (N)] → ("N", C, H, W)."""
-    if not size or len(size) < 3:
+def _nominal_size(size: list[float] | None) -> tuple[int, int] | None:
+    """MATLAB [H W ...] → (H, W) when both are positive integers."""
+    if not size or len(size) < 2 or not all(v >= 1 and v == int(v) for v in size[:2]):
         return None
-    h, w, c = (int(v) for v in size[:3])
-    return ("N", c, h, w)
+    return int(size[0]), int(size[1])
 
 
-def _declare_inputs(network: Network, kept: list[LayerSpec], builder: GraphBuilder) -> list[str]:
-    declared = {spec.name: spec for spec in network.inputs}
+def _channels_from_size(size: list[float] | None) -> int | None:
+    if not size or len(size) < 3 or not (size[2] >= 1 and size[2] == int(size[2])):
+        return None
+    return int(size[2])
+
+
+def _declare_inputs(
+    network: Network, kept: list[LayerSpec], builder: GraphBuilder, options: LoadOptions
+) -> tuple[list[str], tuple[int, int] | None]:
+    """The graph inputs, and the nominal image size the file records (for `info`, `check`).
+
+    MatConvNet runs a network on inputs of any spatial size (trackers, denoisers and style transfer
+    do), so spatial dims are symbolic unless pinned: `normalization.imageSize` and `meta.inputs`
+    only say what size the network was trained at. `options.input_shapes` pins an input by name;
+    `options.fixed_size` pins every input to its recorded size.
+    """
+    declared = {spec.name: spec.size for spec in network.inputs}
     image_size = None
     normalization = network.meta.get("normalization") if network.meta is not None else None
     if isinstance(normalization, MatStruct) and isinstance(normalization.get("imageSize"), MatArray):
         image_size = normalization["imageSize"].values()
-    if network.kind == "SimpleNN":
-        name = network.inputs[0].name if network.inputs else "input"
-        shape = _shape_from_size(network.inputs[0].size if network.inputs else None) or _shape_from_size(
-            image_size
-        )
-        if shape is None:
-            shape = ("N", _first_filter_depth(kept), "H", "W")
-        builder.used.update(spec.name for spec in kept)
-        return [_add_input(builder, name, shape)]
     produced = {out for spec in kept for out in spec.outputs}
-    names: list[str] = []
-    for spec in kept:
-        for var in spec.inputs:
-            if var not in produced and var not in names:
-                names.append(var)
-    builder.used.update(produced | set(names))
-    for var in names:
-        spec_shape = _shape_from_size(declared[var].size) if var in declared else None
-        if spec_shape is None and len(names) == 1:
-            spec_shape = _shape_from_size(image_size)
-        if spec_shape is None:
-            consumer = [s for s in kept if var in s.inputs][:1]
-            spec_shape = ("N", _first_filter_depth(consumer), "H", "W")
-        value = Value(var, "float32", spec_shape)
-        builder.inputs.append(value)
-        builder.values[var] = value
-    return names
+    if network.kind == "SimpleNN":
+        names = [network.inputs[0].name if network.inputs else "input"]
+        builder.used.update(spec.name for spec in kept)
+        readers = {names[0]: kept[:1]}
+    else:
+        names = []
+        for spec in kept:
+            names.extend(v for v in spec.inputs if v not in produced and v not in names)
+        builder.used.update(produced | set(names))
+        readers = {var: [s for s in kept if var in s.inputs][:1] for var in names}
+    unknown = sorted(set(options.input_shapes) - set(names))
+    if unknown:
+        raise ModelFormatError(
+            f"--input-shape names {', '.join(map(repr, unknown))}, not an input "
+            f"(the inputs are {', '.join(map(repr, names))})",
+            builder.path,
+        )
+    first_nominal: tuple[int, int] | None = None
+    for index, var in enumerate(names):
+        size = declared.get(var) or (image_size if len(names) == 1 or index == 0 else None)
+        nominal = _nominal_size(size)
+        first_nominal = first_nominal or nominal
+        channels = _channels_from_size(size) or _first_filter_depth(readers[var])
+        symbols = ("H", "W") if index == 0 else (f"{var}_H", f"{var}_W")
+        shape: tuple[Dim, ...] = ("N", channels, *symbols)
+        if var in options.input_shapes:
+            shape = _pinned(var, options.input_shapes[var], channels, builder.path)
+        elif options.fixed_size and nominal is not None:
+            shape = ("N", channels, *nominal)
+        if network.kind == "SimpleNN":
+            var = _add_input(builder, var, shape)
+            names[index] = var
+        else:
+            value = Value(var, "float32", shape)
+            builder.inputs.append(value)
+            builder.values[var] = value
+    return names, first_nominal
+
+
+def _pinned(name: str, dims: tuple, channels: int | None, path: Path) -> tuple[Dim, ...]:
+    if len(dims) != 4:
+        raise ModelFormatError(
+            f"--input-shape {name}: MatConvNet inputs are N,C,H,W (4 dims), {len(dims)} given", path
+        )
+    if isinstance(dims[1], int) and channels is not None and dims[1] != channels:
+        raise ModelFormatError(
+            f"--input-shape {name}: {dims[1]} channels, but the network takes {channels}", path
+        )
+    return (dims[0], channels if not isinstance(dims[1], int) and channels else dims[1], *dims[2:])
 
 
 def _add_input(builder: GraphBuilder, name: str, shape: tuple[Dim, ...]) -> str:

@@ -419,10 +419,26 @@ def _node_json(index: int, node: Node, scope: Scope) -> dict[str, Any]:
     }
 
 
-def summarize(graph: Graph, nodes: bool = False) -> dict[str, Any]:
-    """The `info` report for a graph; with `nodes`, one entry per node (subgraph nodes included)."""
+def _evaluated_at(graph: Graph, sized: Graph) -> dict[str, int]:
+    """The symbolic input dims `sized` gives a size to, e.g. {"H": 224, "W": 224}."""
+    at: dict[str, int] = {}
+    given = {v.name: v.shape for v in sized.inputs}
+    for value in graph.inputs:
+        for dim, size in zip(value.shape or (), given.get(value.name) or (), strict=False):
+            if isinstance(dim, str) and isinstance(size, int):
+                at[dim] = size
+    return at
+
+
+def summarize(graph: Graph, nodes: bool = False, sized: Graph | None = None) -> dict[str, Any]:
+    """The `info` report for a graph; with `nodes`, one entry per node (subgraph nodes included).
+
+    `sized` is the same model loaded with its free input dims given sizes (a nominal image size,
+    `info --dim`): compute and node shapes come from it, inputs and outputs from `graph`.
+    """
     constants = constant_inputs(graph)
     walked = list(walk_scoped(graph))
+    measured = walked if sized is None else list(walk_scoped(sized))
     meta = graph.metadata
     summary: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -442,12 +458,14 @@ def summarize(graph: Graph, nodes: bool = False) -> dict[str, Any]:
         },
         "ops": dict(sorted(Counter(op_key(n) for n, _ in walked).items(), key=lambda kv: (-kv[1], kv[0]))),
         "parameters": _parameters(walked, graph),
-        "compute": _compute(walked),
+        "compute": _compute(measured),
         "metadata": _metadata(graph),
         "provenance": _provenance(graph),
     }
     if nodes:
-        summary["nodes"]["list"] = [_node_json(i, node, scope) for i, (node, scope) in enumerate(walked)]
+        summary["nodes"]["list"] = [_node_json(i, node, scope) for i, (node, scope) in enumerate(measured)]
+    if sized is not None:
+        summary["compute"]["evaluated_at"] = _evaluated_at(graph, sized)
     return summary
 
 

@@ -11,6 +11,7 @@ import typer
 from netinspect.cli.options import (
     BackendOpt,
     ConfigOpt,
+    FixedSize,
     InputShape,
     KeepNhwc,
     ModelArg,
@@ -43,11 +44,12 @@ def convert(
     backend: BackendOpt = None,
     config: ConfigOpt = None,
     plugin: PluginOpt = None,
+    fixed_size: FixedSize = False,
 ) -> None:
     """Convert a model to ONNX (written atomically; the input is never overwritten)."""
     from netinspect.converters.onnx.writer import save
 
     check_output(output, [model])
-    graph = load(model, load_options(keep_nhwc, input_shape, backend, config, plugin))
+    graph = load(model, load_options(keep_nhwc, input_shape, backend, config, plugin, fixed_size))
     save(graph, output, opset=opset, with_preprocessing=with_preprocessing, inputs=[model])
     print(f"wrote {output} ({len(graph.nodes)} nodes, {graph.parameter_count():,} parameters)")

@@ -14,12 +14,15 @@ from netinspect import registry
 from netinspect.cli.options import (
     BackendOpt,
     ConfigOpt,
+    FixedSize,
     InputShape,
     KeepNhwc,
     ModelArg,
     PluginOpt,
     load,
     load_options,
+    parse_dims,
+    sized_shapes,
 )
 from netinspect.fileio import check_output
 
@@ -35,13 +38,28 @@ def info(
     backend: BackendOpt = None,
     config: ConfigOpt = None,
     plugin: PluginOpt = None,
+    fixed_size: FixedSize = False,
+    dim: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--dim",
+            help="Compute shapes and FLOPs with a symbolic dimension at this size, e.g. H=64. Repeatable. "
+            "Default: the nominal image size the model records, if any.",
+        ),
+    ] = None,
 ) -> None:
     """Summarise a model: inputs/outputs, ops, parameters, FLOPs, metadata, provenance."""
+    from dataclasses import replace
+
     from netinspect.analysis.summary import summarize
     from netinspect.renderers.text import print_summary, to_json
 
-    graph = load(model, load_options(keep_nhwc, input_shape, backend, config, plugin))
-    summary = summarize(graph, nodes=nodes)
+    options = load_options(keep_nhwc, input_shape, backend, config, plugin, fixed_size)
+    graph = load(model, options)
+    dims = parse_dims(dim)
+    shapes = sized_shapes(graph, dims)
+    sized = load(model, replace(options, input_shapes={**options.input_shapes, **shapes})) if shapes else None
+    summary = summarize(graph, nodes=nodes, sized=sized)
     if json_out:
         sys.stdout.write(to_json(summary) + "\n")
     else:
@@ -56,12 +74,13 @@ def view(
     backend: BackendOpt = None,
     config: ConfigOpt = None,
     plugin: PluginOpt = None,
+    fixed_size: FixedSize = False,
 ) -> None:
     """Draw a model's graph with Graphviz."""
     from netinspect.renderers.dot import render
 
     check_output(output, [model])
-    render(load(model, load_options(keep_nhwc, input_shape, backend, config, plugin)), output)
+    render(load(model, load_options(keep_nhwc, input_shape, backend, config, plugin, fixed_size)), output)
     print(f"wrote {output}")
 
 

@@ -38,6 +38,13 @@ InputShape = Annotated[
         help="Pin an input's shape, NAME=N,C,H,W (symbols allowed, e.g. data=1,3,224,224). Repeatable.",
     ),
 ]
+FixedSize = Annotated[
+    bool,
+    typer.Option(
+        "--fixed-size",
+        help="Pin free spatial dims to the size the model records as nominal (default: any size).",
+    ),
+]
 BackendOpt = Annotated[
     Backend | None,
     typer.Option(
@@ -104,6 +111,7 @@ def load_options(
     backend: Backend | None = None,
     config: Path | None = None,
     plugin: list[Path] | None = None,
+    fixed_size: bool = False,
 ) -> registry.LoadOptions:
     load_plugins(plugin)
     return registry.LoadOptions(
@@ -111,7 +119,42 @@ def load_options(
         input_shapes=parse_input_shapes(input_shape),
         backend=backend.value if backend else None,
         config=config,
+        fixed_size=fixed_size,
     )
+
+
+def parse_dims(specs: list[str] | None) -> dict[str, int]:
+    """`--dim H=64` values: a symbolic dimension name and the size to evaluate it at."""
+    dims: dict[str, int] = {}
+    for spec in specs or []:
+        name, sep, value = spec.partition("=")
+        if not sep or not name.strip() or not value.strip().isdigit() or int(value) < 1:
+            raise UsageError(f"--dim {spec!r}: expected NAME=SIZE with a positive integer size")
+        dims[name.strip()] = int(value)
+    return dims
+
+
+def sized_shapes(graph: Graph, dims: dict[str, int]) -> dict[str, tuple[Any, ...]]:
+    """Input shapes with the named symbolic dims replaced, for reloading the model at that size.
+
+    Without `dims`, a model that records a nominal image size (metadata.preprocessing.image_size)
+    and has free spatial dims is sized at it, so `info` reports shapes and FLOPs of real use.
+    Returns {} when nothing would change.
+    """
+    nominal = graph.metadata.preprocessing.image_size
+    shapes: dict[str, tuple[Any, ...]] = {}
+    for value in graph.inputs:
+        shape = list(value.shape or ())
+        given = dict(dims)
+        if not dims and nominal and len(shape) == 4 and all(isinstance(d, str) for d in shape[2:]):
+            given = {shape[2]: nominal[0], shape[3]: nominal[1]}
+        sized = [given.get(d, d) if isinstance(d, str) else d for d in shape]
+        if sized != shape:
+            shapes[value.name] = tuple(sized)
+    unused = sorted(set(dims) - {d for v in graph.inputs for d in (v.shape or ()) if isinstance(d, str)})
+    if unused:
+        raise UsageError(f"--dim {', '.join(unused)}: no input has such a dimension")
+    return shapes
 
 
 def load(model: Path, options: registry.LoadOptions) -> Graph:

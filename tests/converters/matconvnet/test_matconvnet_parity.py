@@ -21,6 +21,7 @@ import netinspect
 from netinspect.check.runtimes.matconvnet.reference import MatConvNetReference
 from netinspect.ir import Graph, Node, Tensor
 from netinspect.layout import permute
+from netinspect.registry import LoadOptions
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "matconvnet"
 FIXTURE_FILES = sorted(FIXTURES.glob("*.mat"))
@@ -36,13 +37,22 @@ def layer_values(graph: Graph) -> dict[str, str]:
     return found
 
 
-def concrete_shape(shape: tuple, batch: int = 2, spatial: int = 24) -> tuple[int, ...]:
-    return tuple(batch if d == "N" else d if isinstance(d, int) else spatial for d in shape)
+def concrete_shape(shape: tuple, size: tuple[int, int] | None, batch: int = 2) -> tuple[int, ...]:
+    """N → batch, free spatial dims → the nominal size the file records (24 when it records none)."""
+    h, w = size or (24, 24)
+    dims = [batch if d == "N" else d for d in shape]
+    if len(dims) == 4:
+        dims[2] = dims[2] if isinstance(dims[2], int) else h
+        dims[3] = dims[3] if isinstance(dims[3], int) else w
+    return tuple(d if isinstance(d, int) else 1 for d in dims)
 
 
 def random_feeds(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    return {v.name: rng.standard_normal(concrete_shape(v.shape)).astype(np.float32) for v in graph.inputs}
+    size = graph.metadata.preprocessing.image_size
+    return {
+        v.name: rng.standard_normal(concrete_shape(v.shape, size)).astype(np.float32) for v in graph.inputs
+    }
 
 
 def run_onnx_layers(graph: Graph, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -127,7 +137,7 @@ def test_asymmetric_kernel_catches_an_h_w_transpose_and_a_flip() -> None:
 
 def test_odd_sizes_and_asymmetric_pool_pads_are_floor_sized() -> None:
     path = FIXTURES / "simplenn_pre_beta11.mat"
-    graph = netinspect.load(path)
+    graph = netinspect.load(path, LoadOptions(fixed_size=True))
     pool = node_of(graph, "pool1", "MaxPool")
     assert pool.attributes["pads"] == [0, 1, 1, 0] and pool.attributes["kernel_shape"] == [3, 2]
     assert graph.values["conv1"].shape == ("N", 8, 15, 28)  # 31x29 input, stride [2 1]

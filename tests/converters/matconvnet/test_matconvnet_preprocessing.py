@@ -30,7 +30,7 @@ def test_with_preprocessing_matches_the_reference_on_raw_images(
 ) -> None:
     path = FIXTURES / "matconvnet" / f"{fixture}.mat"
     out = tmp_path / "with_pre.onnx"
-    assert cli("convert", path, "-o", out, "--with-preprocessing").code == 0
+    assert cli("convert", path, "-o", out, "--with-preprocessing", "--fixed-size").code == 0
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     spec = session.get_inputs()[0]
     _, c, h, w = spec.shape
@@ -46,7 +46,7 @@ def test_with_preprocessing_matches_the_reference_on_raw_images(
     )
     np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4)
     without = tmp_path / "plain.onnx"
-    assert cli("convert", path, "-o", without).code == 0
+    assert cli("convert", path, "-o", without, "--fixed-size").code == 0
     plain = ort.InferenceSession(str(without), providers=["CPUExecutionProvider"]).run(
         None, {spec.name: raw}
     )[0]

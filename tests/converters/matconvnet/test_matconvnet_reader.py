@@ -13,6 +13,7 @@ import scipy.io
 import netinspect
 from netinspect.converters.matconvnet import matfile as mat_file
 from netinspect.converters.matconvnet.matfile import MatArray, MatCell, MatOpaque, MatStruct, open_mat
+from netinspect.registry import LoadOptions
 from tests.conftest import shared_model
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "matconvnet"
@@ -102,7 +103,7 @@ LAYOUTS = {
 
 @pytest.mark.parametrize(("name", "version"), LAYOUTS.items())
 def test_every_layout_is_recognised(name: str, version: str) -> None:
-    graph = netinspect.load(FIXTURES / name)
+    graph = netinspect.load(FIXTURES / name, LoadOptions(fixed_size=True))
     graph.validate()
     assert graph.metadata.source_format == "matconvnet"
     assert graph.metadata.format_version == version
@@ -119,7 +120,7 @@ def test_values_are_named_after_layers_and_unnamed_layers_get_tidy_defaults() ->
     relu = next(n for n in graph.nodes if n.provenance and n.provenance.layer == "layer3")
     assert relu.op_type == "LeakyRelu" and relu.attributes["alpha"] == pytest.approx(0.1)
     assert relu.outputs == ["layer3"] and relu.inputs == ["bn1"]
-    assert [v.name for v in graph.inputs] == ["input"] and graph.inputs[0].shape == ("N", 6, 32, 32)
+    assert [v.name for v in graph.inputs] == ["input"] and graph.inputs[0].shape == ("N", 6, "H", "W")
     assert [v.name for v in graph.outputs] == ["prob"]  # softmaxloss dropped
     assert any("dropped loss layer 'loss' (softmaxloss)" in note for note in graph.metadata.notes)
     prob = next(n for n in graph.nodes if n.outputs == ["prob"])
@@ -129,7 +130,8 @@ def test_values_are_named_after_layers_and_unnamed_layers_get_tidy_defaults() ->
 
 
 def test_meta_inputs_name_the_input_and_k1_filters_are_restored_to_4d() -> None:
-    graph = netinspect.load(FIXTURES / "simplenn_beta17.mat")
+    assert netinspect.load(FIXTURES / "simplenn_beta17.mat").inputs[0].shape == ("N", 3, "H", "W")
+    graph = netinspect.load(FIXTURES / "simplenn_beta17.mat", LoadOptions(fixed_size=True))
     assert [(v.name, v.shape) for v in graph.inputs] == [("data", ("N", 3, 33, 31))]
     conv2 = next(n for n in graph.nodes if n.outputs == ["conv2"])
     assert graph.tensors[conv2.inputs[1]].shape == (1, 10, 3, 3)
@@ -164,7 +166,7 @@ def test_metadata_labels_and_preprocessing() -> None:
 
 
 def test_dagnn_inputs_outputs_and_dropped_loss() -> None:
-    graph = netinspect.load(FIXTURES / "dagnn_residual.mat")
+    graph = netinspect.load(FIXTURES / "dagnn_residual.mat", LoadOptions(fixed_size=True))
     assert [(v.name, v.shape) for v in graph.inputs] == [
         ("input", ("N", 3, 32, 32))
     ]  # 'label' only fed the loss

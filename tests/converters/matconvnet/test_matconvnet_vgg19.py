@@ -14,6 +14,7 @@ import netinspect
 from netinspect.check.runtimes.matconvnet.reference import MatConvNetReference
 from netinspect.converters.matconvnet.matfile import MatArray
 from netinspect.layout import permute
+from netinspect.registry import LoadOptions
 
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.slow
@@ -30,7 +31,9 @@ def test_vgg19_info_reads_no_weights(vgg19_mat: Path, monkeypatch: pytest.Monkey
     assert graph.parameter_count() == 143_667_240
     layers = list(dict.fromkeys(n.provenance.layer for n in graph.nodes if n.provenance))
     assert len(layers) == 43 and layers[0] == "conv1_1" and layers[-1] == "prob"
-    assert graph.inputs[0].shape == ("N", 3, 224, 224) and graph.outputs[0].shape == ("N", 1000, 1, 1)
+    assert graph.inputs[0].shape == ("N", 3, "H", "W")  # any size, as MatConvNet runs it
+    fixed = netinspect.load(vgg19_mat, LoadOptions(fixed_size=True))
+    assert fixed.inputs[0].shape == ("N", 3, 224, 224) and fixed.outputs[0].shape == ("N", 1000, 1, 1)
     pre = graph.metadata.preprocessing
     assert pre.mean == pytest.approx([123.68, 116.779, 103.939]) and pre.image_size == (224, 224)
     assert pre.channel_order == "RGB" and len(graph.metadata.labels or []) == 1000
