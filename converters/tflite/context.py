@@ -1,0 +1,289 @@
+"""What a TFLite operator handler sees: the operator's tensors, their float views, and emitters that
+apply fused activations and re-quantize results.
+
+Quantized models become ONNX QDQ form: every TFLite tensor keeps its stored type in the IR (an
+int8 activation is an int8 value), a handler reads inputs through `x()` (a DequantizeLinear is made
+once per quantized tensor, float32 otherwise) and computes in float; `emit` then adds the fused
+activation and, when the TFLite output is quantized, a QuantizeLinear with the output's own scale
+and zero point. onnxruntime recognises DequantizeLinear → op → QuantizeLinear units and runs them
+with integer kernels, as LiteRT does.
+
+Constants: float32 weights are tagged with their TFLite layout and left to the layout pass.
+float16 and int8 weights keep their stored type and are followed by a Cast or DequantizeLinear, so
+the consuming Conv reads a computed value the layout pass cannot reach: those weights are permuted
+here with the layout module's own rule (`layout.permuted`), the axis of per-channel scales remapped,
+and the step recorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from netinspect.build import GraphBuilder, LayerContext
+from netinspect.converters.tflite.flatbuffer import TflFile, TflOperator, TflSubgraph, TflTensor
+from netinspect.ir import Tensor
+from netinspect.layout import describe, permuted, weight_target
+
+TFLITE = "tflite"
+
+ONNX_TYPES = {
+    "float32": 1,
+    "uint8": 2,
+    "int8": 3,
+    "int16": 5,
+    "int32": 6,
+    "int64": 7,
+    "bool": 9,
+    "float16": 10,
+}
+"""NumPy dtype name → ONNX TensorProto type, for Cast's `to`."""
+
+QUANTIZED = ("int8", "uint8")
+
+ACTIVATIONS = {0: None, 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
+
+
+@dataclass
+class SubgraphState:
+    """Conversion state of one subgraph: the IR name of each TFLite tensor as stored and as float."""
+
+    file: TflFile
+    graph: TflSubgraph
+    stored: dict[int, str] = field(default_factory=dict)
+    floats: dict[int, str] = field(default_factory=dict)
+    deferred: dict[int, int] = field(default_factory=dict)
+    """DEQUANTIZE outputs of constants (float16 or int8 weights) → the constant; materialised by the
+    consumer, which knows whether it needs the weight laid out for a Conv."""
+    weights: dict[tuple[int, str | None, str | None], str] = field(default_factory=dict)
+
+
+def quant_params(tensor: TflTensor) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """(scale, zero point, axis) of a quantized int8/uint8/int32 tensor, else None."""
+    q = tensor.quant
+    if q is None or tensor.dtype not in (*QUANTIZED, "int32", "int16"):
+        return None
+    return q.scale, q.zero_point, q.axis
+
+
+class TfliteContext(LayerContext):
+    """The TFLite handlers' (and plugins') context: base LayerContext plus operator access."""
+
+    def __init__(self, builder: GraphBuilder, state: SubgraphState, op: TflOperator, name: str) -> None:
+        self.state = state
+        self.op = op
+        self.options: dict[str, Any] = op.options
+        inputs = [state.stored[i] for i in op.inputs if i >= 0 and i in state.stored]
+        outputs = [state.stored[i] for i in op.outputs if i >= 0]
+        super().__init__(builder, name, op.opcode, inputs, outputs)
+
+    # -- reading the operator -------------------------------------------------------------------------
+    def tensor(self, i: int) -> TflTensor | None:
+        """Operator input `i`, or None when absent or omitted (−1)."""
+        if i >= len(self.op.inputs) or self.op.inputs[i] < 0:
+            return None
+        return self.state.graph.tensors[self.op.inputs[i]]
+
+    def need(self, i: int) -> TflTensor:
+        t = self.tensor(i)
+        if t is None:
+            raise self.error(f"input {i} is missing")
+        return t
+
+    def out_tensor(self, k: int = 0) -> TflTensor:
+        return self.state.graph.tensors[self.op.outputs[k]]
+
+    def in_shape(self, i: int) -> tuple[int, ...]:
+        return self.need(i).shape
+
+    def out_shape(self, k: int = 0) -> tuple[int, ...]:
+        return self.out_tensor(k).shape
+
+    def const(self, i: int) -> np.ndarray:
+        """A constant input's values (axes, shapes, paddings)."""
+        t = self.need(i)
+        if not t.has_data:
+            raise self.error(f"input {i} ({t.name!r}) must be a constant here")
+        return np.asarray(t.data())
+
+    def option(self, key: str, default: Any = None) -> Any:
+        return self.options.get(key, default)
+
+    # -- inputs as IR values ------------------------------------------------------------------------------
+    def x(self, i: int) -> str:
+        """Input `i` as the value a float computation reads (dequantized when quantized)."""
+        t = self.need(i)
+        return self.float_view(t)
+
+    def float_view(self, t: TflTensor, output: str | None = None) -> str:
+        state = self.state
+        if t.index in state.floats and output is None:
+            return state.floats[t.index]
+        if t.index in state.deferred or (t.has_data and t.index not in state.stored):
+            return self.weight_of(t)
+        if t.index not in state.stored:
+            raise self.error(f"reads tensor {t.name!r}, which nothing computes before it")
+        stored = state.stored[t.index]
+        params = quant_params(t)
+        if params is None or t.dtype == "int32":
+            return stored
+        name = self._dequantize(stored, t, params, t.shape, output=output)
+        if output is None:
+            state.floats[t.index] = name
+        return name
+
+    def weight(self, i: int, layout: str | None = None, op_type: str | None = None) -> str:
+        """Constant input `i` as a float value; `layout` tags a filter ("OHWI", "IHWO") for `op_type`."""
+        return self.weight_of(self.need(i), layout, op_type)
+
+    def weight_of(self, t: TflTensor, layout: str | None = None, op_type: str | None = None) -> str:
+        state = self.state
+        source = state.graph.tensors[state.deferred[t.index]] if t.index in state.deferred else t
+        key = (source.index, layout, op_type)
+        if key in state.weights:
+            return state.weights[key]
+        if not source.has_data:
+            raise self.error(f"weight {source.name!r} has no data (a model input or a variable)")
+        tensor = Tensor(source.name, source.dtype, source.shape, loader=source.data)
+        params = quant_params(source)
+        if source.dtype != "float16" and params is None:
+            if source.dtype not in ("float32", "int32", "int64", "bool", "float16", "int16"):
+                raise self.error(f"constant {source.name!r} has type {source.dtype}, not convertible")
+            name = self.constant(_hint(source.name), tensor, layout=layout)
+        else:
+            axis = params[2] if params else 0
+            if layout is not None:
+                target = weight_target(op_type or "", layout)
+                if target is None:
+                    raise self.error(f"no weight layout for {op_type}")
+                tensor = permuted(tensor, layout, target)
+                axis = target.index(layout[axis])
+                self.step("transpose", describe(f"{source.dtype} filter", layout, target))
+            stored = self.constant(_hint(source.name), tensor)
+            if source.dtype == "float16":
+                self.step("param", f"float16 weight {source.name!r} kept float16, Cast to float32")
+                name = self.node("Cast", [stored], tensor.shape, {"to": ONNX_TYPES["float32"]})
+            else:
+                assert params is not None
+                name = self._dequantize(stored, source, (params[0], params[1], axis), tensor.shape)
+        state.weights[key] = name
+        return name
+
+    def _dequantize(
+        self,
+        stored: str,
+        t: TflTensor,
+        params: tuple[np.ndarray, np.ndarray, int],
+        shape: tuple[int, ...],
+        output: str | None = None,
+    ) -> str:
+        scale, zero, axis = params
+        inputs = [stored, self.constant(f"{_hint(t.name)}_scale", _scalar_or(scale, np.float32))]
+        attrs: dict[str, Any] = {}
+        if t.dtype != "int32":
+            inputs.append(self.constant(f"{_hint(t.name)}_zero_point", _scalar_or(zero, np.dtype(t.dtype))))
+        if scale.size > 1:
+            attrs["axis"] = axis
+        what = f"per-axis (axis {axis}, {scale.size} scales)" if scale.size > 1 else "per-tensor"
+        self.step(
+            "param",
+            f"{t.dtype} {t.name!r} dequantized {what}: scale {_brief(scale)}, zero point {_brief(zero)}",
+        )
+        return self.node("DequantizeLinear", inputs, shape, attrs, output=output)
+
+    # -- emitting results ----------------------------------------------------------------------------------
+    def emit(
+        self,
+        op_type: str,
+        inputs: list[str],
+        attrs: dict[str, Any] | None = None,
+        k: int = 0,
+        layout: str | None = None,
+        activation: int = 0,
+        shape: tuple[int, ...] | None = None,
+        domain: str = "",
+    ) -> str:
+        """The node computing output `k`, then its fused activation and re-quantization."""
+        out = self.out_tensor(k)
+        shape = out.shape if shape is None else shape
+        final = self._final_float(k) if not self._tail(k, activation) else None
+        dtype = "float32" if out.dtype in QUANTIZED else out.dtype
+        value = self.node(
+            op_type, inputs, shape, attrs, output=final, domain=domain, dtype=dtype, layout=layout
+        )
+        return self.finish_float(value, k, activation)
+
+    def _tail(self, k: int, activation: int) -> bool:
+        out = self.out_tensor(k)
+        return bool(activation) or (out.dtype in QUANTIZED and quant_params(out) is not None)
+
+    def _final_float(self, k: int) -> str:
+        return self.state.stored[self.op.outputs[k]]
+
+    def finish_float(self, value: str, k: int = 0, activation: int = 0) -> str:
+        """Given output `k` computed in float as `value`: fused activation, then quantize if stored so."""
+        out = self.out_tensor(k)
+        shape = out.shape
+        params = quant_params(out)
+        quantized = out.dtype in QUANTIZED and params is not None
+        act = ACTIVATIONS.get(activation, f"#{activation}")
+        if act is not None:
+            target = None if quantized else self._final_float(k)
+            value = self.activation(value, act, shape, output=target)
+        if quantized:
+            assert params is not None
+            scale, zero, _axis = params
+            if scale.size > 1:
+                raise self.error(
+                    f"output {out.name!r} is quantized per axis, which TFLite kernels never emit"
+                )
+            inputs = [
+                value,
+                self.constant(f"{_hint(out.name)}_scale", _scalar_or(scale, np.float32)),
+                self.constant(f"{_hint(out.name)}_zero_point", _scalar_or(zero, np.dtype(out.dtype))),
+            ]
+            self.step(
+                "param",
+                f"output {out.name!r} quantized to {out.dtype}: "
+                f"scale {_brief(scale)}, zero point {_brief(zero)}",
+            )
+            value = self.node("QuantizeLinear", inputs, shape, output=self._final_float(k), dtype=out.dtype)
+            self.state.floats.pop(self.op.outputs[k], None)
+        elif value != self._final_float(k):
+            value = self.node("Identity", [value], shape, output=self._final_float(k), dtype=out.dtype)
+        return value
+
+    def activation(self, value: str, act: str, shape: tuple[int, ...], output: str | None = None) -> str:
+        """A fused activation as its own ONNX node."""
+        if act == "RELU":
+            return self.node("Relu", [value], shape, output=output)
+        if act in ("RELU6", "RELU_N1_TO_1"):
+            low, high = (0.0, 6.0) if act == "RELU6" else (-1.0, 1.0)
+            bounds = [self.constant("min", np.float32(low)), self.constant("max", np.float32(high))]
+            return self.node("Clip", [value, *bounds], shape, output=output)
+        if act == "TANH":
+            return self.node("Tanh", [value], shape, output=output)
+        raise self.error(f"fused activation {act} is not supported")
+
+    def ints(self, values: Any, hint: str = "shape") -> str:
+        """An int64 constant (shapes, axes, pads)."""
+        return self.constant(hint, np.asarray(values, dtype=np.int64).reshape(-1))
+
+
+def _scalar_or(values: np.ndarray, dtype: Any) -> np.ndarray:
+    array = np.asarray(values).astype(dtype)
+    return array.reshape(()) if array.size == 1 else array.reshape(-1)
+
+
+def _brief(values: np.ndarray) -> str:
+    flat = np.asarray(values).reshape(-1)
+    if flat.size == 1:
+        return f"{flat[0]:.6g}"
+    return f"[{', '.join(f'{v:.4g}' for v in flat[:3])}, …] ({flat.size})"
+
+
+def _hint(name: str) -> str:
+    """A short readable constant name from a TFLite tensor name (they can be long ';'-joined lists)."""
+    return name.split(";")[0].replace(":", "_").replace("/", "_")[-48:] or "const"

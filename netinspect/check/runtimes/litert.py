@@ -1,0 +1,136 @@
+"""The TFLite reference: the LiteRT interpreter (ai-edge-litert) running the .tflite file itself.
+
+It shares nothing with netinspect's TFLite reader: names, shapes and operators come from the
+interpreter's own details. Inputs and outputs are in TFLite's layout (NHWC); `source_layouts`
+tells `check` which interface values to transpose. Layers are the interpreter's operators, each
+read back by its (last) output tensor, which the interpreter keeps when built with
+`experimental_preserve_all_tensors` (only the interpreter made for `run_values` is).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from netinspect.check.data import InputSpec
+from netinspect.check.layers import Layer
+from netinspect.check.runtimes.base import RuntimeFailure, import_runtime
+
+EXTRA = "netinspect[tflite]"
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line for line in str(error).strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else type(error).__name__
+
+
+class LiteRTRunner:
+    """A .tflite model in the LiteRT interpreter (CPU, XNNPACK off so kernels are the reference ones)."""
+
+    def __init__(self, path: Path) -> None:
+        module = import_runtime("ai_edge_litert.interpreter", EXTRA, path)
+        self._module = module
+        self.path = path
+        self.content = path.read_bytes()
+        try:
+            version = __import__("ai_edge_litert").__version__
+        except AttributeError:
+            version = "?"
+        self.label = f"LiteRT {version}"
+        self.inference_seconds = 0.0
+        self._interpreter = self._build(preserve=False)
+        self._details = {d["name"]: d for d in self._interpreter.get_tensor_details()}
+        self._debug: Any = None
+
+    @classmethod
+    def from_path(cls, path: Path, graph: Any = None) -> LiteRTRunner:
+        return cls(path)
+
+    def _build(self, preserve: bool) -> Any:
+        resolver = self._module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        try:
+            interpreter = self._module.Interpreter(
+                model_content=self.content,
+                experimental_op_resolver_type=resolver,
+                experimental_preserve_all_tensors=preserve,
+                num_threads=1,
+            )
+            interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            raise RuntimeFailure(
+                f"the reference runtime (LiteRT interpreter) cannot run this model: {_first_line(e)}",
+                self.path,
+            ) from e
+        return interpreter
+
+    # -- the Runner protocol ----------------------------------------------------------------------------
+    def prepare(self) -> None:
+        """The interpreter is built in the constructor."""
+
+    def input_specs(self) -> list[InputSpec]:
+        return [
+            InputSpec(d["name"], np.dtype(d["dtype"]).name, tuple(int(s) for s in d["shape"]))
+            for d in self._interpreter.get_input_details()
+        ]
+
+    def output_names(self) -> list[str]:
+        return [d["name"] for d in self._interpreter.get_output_details()]
+
+    def source_layouts(self, recorded: Mapping[str, str]) -> dict[str, str]:
+        """LiteRT takes and returns every recorded interface value in the file's own layout."""
+        return dict(recorded)
+
+    def layers(self) -> list[Layer]:
+        """Every operator, named by its last output tensor (a TFLite operator has no name)."""
+        names = {d["index"]: d["name"] for d in self._interpreter.get_tensor_details()}
+        found = []
+        for op in self._interpreter._get_ops_details():
+            outputs = [int(i) for i in op["outputs"] if int(i) >= 0]
+            if outputs:
+                name = names[outputs[-1]]
+                found.append(Layer(name, str(op["op_name"]), name))
+        return found
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        interpreter = self._interpreter
+        self._invoke(interpreter, feeds)
+        return {
+            d["name"]: np.array(interpreter.get_tensor(d["index"])) for d in interpreter.get_output_details()
+        }
+
+    def run_values(self, feeds: Mapping[str, np.ndarray], names: Sequence[str]) -> dict[str, np.ndarray]:
+        if not names:
+            return {}
+        if self._debug is None:
+            self._debug = self._build(preserve=True)
+        self._invoke(self._debug, feeds)
+        values = {}
+        for name in names:
+            detail = self._details.get(name)
+            if detail is None:
+                raise RuntimeFailure(f"LiteRT has no tensor named {name!r}", self.path)
+            values[name] = np.array(self._debug.get_tensor(detail["index"]))
+        return values
+
+    def _invoke(self, interpreter: Any, feeds: Mapping[str, np.ndarray]) -> None:
+        for detail in interpreter.get_input_details():
+            if detail["name"] not in feeds:
+                raise RuntimeFailure(f"no feed for LiteRT input {detail['name']!r}", self.path)
+            array = np.ascontiguousarray(feeds[detail["name"]], dtype=detail["dtype"])
+            if tuple(array.shape) != tuple(detail["shape"]):
+                interpreter.resize_tensor_input(detail["index"], array.shape)
+                interpreter.allocate_tensors()
+            interpreter.set_tensor(detail["index"], array)
+        start = time.perf_counter()
+        try:
+            interpreter.invoke()
+        except (ValueError, RuntimeError) as e:
+            raise RuntimeFailure(
+                f"LiteRT failed running {self.path.name}: {_first_line(e)}", self.path
+            ) from e
+        finally:
+            self.inference_seconds += time.perf_counter() - start
