@@ -140,7 +140,7 @@ HEAD_BYTES = 4096
 READER_MODULES = (
     "netinspect.converters.onnx.reader",
     "netinspect.converters.matconvnet.reader",
-    "netinspect.converters.tflite.reader",
+    "netinspect.converters.keras.reader",
 )
 """Every format, in the order their `match` is tried (content checks are exclusive)."""
 

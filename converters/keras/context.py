@@ -1,0 +1,127 @@
+"""The Keras layer handlers' context: a layer's JSON config, its stored arrays, and the file facts
+(Keras major version, backend) that change what a layer means.
+
+Keras 1 spelled many arguments differently (`nb_filter`, `border_mode`, `subsample`,
+`dim_ordering`…); `cfg` takes every spelling of an argument so each handler serves Keras 1, 2 and 3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from netinspect.build import GraphBuilder
+from netinspect.build import LayerContext as BaseContext
+from netinspect.converters.keras.files import LazyArray
+from netinspect.ir import Tensor
+
+KERAS = "keras"
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Env:
+    """Facts about the whole file a layer's meaning depends on."""
+
+    major: int
+    backend: str  # "tensorflow" or "theano" (the convolution semantics the kernels were trained with)
+    backend_reason: str
+
+
+class KerasContext(BaseContext):
+    """`netinspect.build.LayerContext` plus the Keras layer's config (`cfg`) and arrays (`weight`)."""
+
+    def __init__(
+        self,
+        builder: GraphBuilder,
+        name: str,
+        class_name: str,
+        config: dict[str, Any],
+        arrays: list[LazyArray],
+        env: Env,
+        inputs: list[str],
+        outputs: list[str],
+    ) -> None:
+        super().__init__(builder, name, class_name, inputs, outputs)
+        self.config = config
+        self.arrays = arrays
+        self.env = env
+        self.call_kwargs: dict[str, Any] = {}
+        """Keyword arguments of this call in the model config (e.g. `training`, `mask`)."""
+
+    # -- config -----------------------------------------------------------------------------------
+    def cfg(self, *keys: str, default: Any = _MISSING) -> Any:
+        """The first of `keys` present (and not null) in the layer config."""
+        for key in keys:
+            if self.config.get(key) is not None:
+                return self.config[key]
+        if default is _MISSING:
+            raise self.error(f"its config has no {keys[0]!r}")
+        return default
+
+    def ints(self, rank: int, *keys: str, default: Any = _MISSING) -> tuple[int, ...]:
+        """An int-or-tuple argument (kernel_size, strides…) as `rank` ints."""
+        value = self.cfg(*keys, default=default)
+        if isinstance(value, int | float):
+            return (int(value),) * rank
+        values = tuple(int(v) for v in value)
+        if len(values) != rank:
+            raise self.error(f"{keys[0]} {list(values)} should have {rank} values")
+        return values
+
+    def channels_last(self) -> bool:
+        """Keras 2/3 `data_format`, Keras 1 `dim_ordering` (tf = channels_last, th = channels_first)."""
+        fmt = self.config.get("data_format") or self.config.get("dim_ordering")
+        if fmt in (None, "channels_last", "tf", "default"):
+            return True
+        if fmt in ("channels_first", "th"):
+            return False
+        raise self.error(f"unknown data format {fmt!r}")
+
+    # -- weights ----------------------------------------------------------------------------------
+    def weight_count(self) -> int:
+        return len(self.arrays)
+
+    def array(self, index: int, role: str) -> LazyArray:
+        if index >= len(self.arrays):
+            raise self.error(f"missing weight: no {role} (the file stores {len(self.arrays)} arrays)")
+        return self.arrays[index]
+
+    def weight(
+        self,
+        index: int,
+        role: str,
+        shape: tuple[int | None, ...] | None = None,
+        layout: str | None = None,
+        transform: Any = None,
+        out_shape: tuple[int, ...] | None = None,
+    ) -> str:
+        """Stored array `index` as a lazy float32 constant, checked against the `shape` the layer needs
+        (None entries: any size). `transform` (array → array, giving `out_shape`) is applied lazily."""
+        array = self.array(index, role)
+        stored = array.shape
+        if shape is not None and (
+            len(stored) != len(shape)
+            or any(w is not None and w != s for w, s in zip(shape, stored, strict=False))
+        ):
+            wanted = "×".join("?" if d is None else str(d) for d in shape)
+            raise self.error(f"weight {array.name!r} ({role}) has shape {stored}, the layer needs {wanted}")
+        if array.dtype != "float32":
+            self.step("param", f"{role} cast from {array.dtype} to float32")
+        final = tuple(out_shape) if out_shape is not None else stored
+
+        def load() -> np.ndarray:
+            data = array.load()
+            if transform is not None:
+                data = transform(data)
+            return np.ascontiguousarray(data, dtype=np.float32)
+
+        tensor = Tensor(role, "float32", final, loader=load, layout=layout)
+        return self.builder.shared_tensor(
+            (array.name, repr((role, layout, final))), lambda: tensor, f"{self.name}_{role}"
+        )
+
+    def scalar(self, hint: str, value: float | list[float], dtype: Any = np.float32) -> str:
+        return self.constant(hint, np.asarray(value, dtype=dtype))

@@ -1,0 +1,319 @@
+"""Open a Keras file without Keras: full-model and weights-only HDF5, and the Keras 3 `.keras` zip.
+
+Only h5py, zipfile and json touch the file. What comes out is a `KerasFile`: the architecture as
+plain JSON (never deserialized into objects, so a Lambda's marshalled bytecode stays an opaque
+string), the version and backend the file states, and a `WeightStore` that finds each layer's
+arrays and reads them only when the exporter asks.
+
+Layouts (../shared/context/keras.md §1): a full-model `.h5` has root attrs `model_config`,
+`keras_version`, `backend` and the group `model_weights` (attr `layer_names`, one group per layer
+with attr `weight_names`); a weights-only `.h5` has `layer_names` at its root (Keras 1 and 2
+`save_weights`) and needs the architecture from `--config`; a `.keras` zip holds `config.json`,
+`metadata.json` and `model.weights.h5`, whose groups follow Keras' attribute walk
+(`layers/<snake_case class>[_k]/vars/<i>`), not layer names.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, ClassVar
+
+import numpy as np
+
+from netinspect.errors import ModelFormatError
+
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+ZIP_MAGIC = b"PK\x03\x04"
+KERAS_MEMBERS = ("config.json", "model.weights.h5")
+
+
+@dataclass
+class LazyArray:
+    """One stored weight: name, shape, dtype; its bytes are read by `load()` (an h5py dataset)."""
+
+    name: str
+    dataset: Any
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.dataset.shape)
+
+    @property
+    def dtype(self) -> str:
+        return np.dtype(self.dataset.dtype).name
+
+    def load(self) -> np.ndarray:
+        return np.asarray(self.dataset[()])
+
+
+@dataclass
+class KerasFile:
+    """What a Keras file says: architecture JSON, version, backend, and where its weights are."""
+
+    path: Path
+    kind: str  # "h5", "h5-weights" (weights-only with --config), "keras" (zip)
+    config: dict[str, Any]
+    keras_version: str | None
+    backend: str | None
+    weights: WeightStore
+    handles: list[Any] = field(default_factory=list)
+
+    @property
+    def major(self) -> int:
+        """1, 2 or 3; a file without `keras_version` is Keras 1 (as Keras' own loader assumes)."""
+        if not self.keras_version:
+            return 1
+        head = self.keras_version.split(".")[0]
+        return int(head) if head.isdigit() else 2
+
+
+# -------------------------------------------------------------------------------------------------
+# weights
+
+
+class WeightStore:
+    """Finds a layer's arrays, in Keras' own order (trainable, then non-trainable).
+
+    `scope` is the chain of layer names from the top model down to the layer (nested models), and
+    `group` for `.keras` files the h5 path the reader computed from Keras' attribute walk.
+    """
+
+    def arrays(self, scope: tuple[str, ...], group: str | None, class_name: str) -> list[LazyArray]:
+        raise NotImplementedError
+
+
+class LegacyH5Weights(WeightStore):
+    """`model_weights` (or a weights-only file's root): one group per top-level layer, `weight_names`."""
+
+    def __init__(self, root: Any, path: Path) -> None:
+        self.root = root
+        self.path = path
+
+    def arrays(self, scope: tuple[str, ...], group: str | None, class_name: str) -> list[LazyArray]:
+        top = scope[0]
+        if top not in self.root:
+            return []
+        g = self.root[top]
+        names = [_text(n) for n in _attr_list(g, "weight_names")]
+        if len(scope) > 1:  # a layer of a nested model: its weights are named …/<layer>/<var>
+            inner = scope[-1]
+            names = [n for n in names if inner in n.split("/")[:-1]]
+        out = []
+        for n in names:
+            if n not in g:
+                raise ModelFormatError(f"layer {top!r} lists weight {n!r}, which the file lacks", self.path)
+            out.append(LazyArray(n, g[n]))
+        return out
+
+
+class KerasZipWeights(WeightStore):
+    """`model.weights.h5` of a `.keras` zip: `<group>/vars/<i>` (and sub-objects' `vars`)."""
+
+    SUBOBJECT_ORDER: ClassVar[dict[str, tuple[str, ...]]] = {
+        "Bidirectional": ("forward_layer", "backward_layer")
+    }
+
+    def __init__(self, root: Any, path: Path) -> None:
+        self.root = root
+        self.path = path
+
+    def arrays(self, scope: tuple[str, ...], group: str | None, class_name: str) -> list[LazyArray]:
+        if group is None or group not in self.root:
+            return []
+        return self._collect(self.root[group], group, class_name)
+
+    def _collect(self, g: Any, where: str, class_name: str) -> list[LazyArray]:
+        import h5py
+
+        out: list[LazyArray] = []
+        if "vars" in g:
+            v = g["vars"]
+            keys = sorted((k for k in v if k.isdigit()), key=int)
+            out.extend(LazyArray(f"{where}/vars/{k}", v[k]) for k in keys)
+        children = [k for k in g if k != "vars" and isinstance(g[k], h5py.Group) and k != "layers"]
+        order = self.SUBOBJECT_ORDER.get(class_name)
+        if order:
+            children = [c for c in order if c in children] + [c for c in children if c not in order]
+        else:
+            children.sort()
+        for child in children:
+            out.extend(self._collect(g[child], f"{where}/{child}", class_name))
+        return out
+
+    def name_of(self, group: str) -> str | None:
+        """The layer name newer Keras writes as the `name` attr of `<group>/vars`."""
+        if group in self.root and "vars" in self.root[group]:
+            name = self.root[group]["vars"].attrs.get("name")
+            return _text(name) if name is not None else None
+        return None
+
+
+# -------------------------------------------------------------------------------------------------
+# opening
+
+
+def open_keras_file(path: Path, tag: str, config_path: Path | None) -> KerasFile:
+    if tag == "keras":
+        return _open_zip(path)
+    return _open_h5(path, config_path)
+
+
+def _h5py_open(source: Any, path: Path, what: str) -> Any:
+    import h5py
+
+    try:
+        return h5py.File(source, "r")
+    except OSError as e:
+        raise ModelFormatError(f"{what} is truncated or corrupted (HDF5: {e})", path) from e
+
+
+def _open_h5(path: Path, config_path: Path | None) -> KerasFile:
+    h5 = _h5py_open(path, path, "the HDF5 file")
+    attrs = h5.attrs
+    if "model_config" in attrs:
+        config = _json(attrs["model_config"], path, "model_config")
+        if config_path is not None:
+            config = _read_config_file(config_path)
+        if "model_weights" not in h5:
+            raise ModelFormatError("has a model_config but no model_weights group", path)
+        root = h5["model_weights"]
+        version = _opt_text(attrs.get("keras_version")) or _opt_text(root.attrs.get("keras_version"))
+        backend = _opt_text(attrs.get("backend")) or _opt_text(root.attrs.get("backend"))
+        return KerasFile(path, "h5", config, version, backend, LegacyH5Weights(root, path), [h5])
+    root = h5 if "layer_names" in attrs else h5.get("model_weights")
+    if root is None or "layer_names" not in root.attrs:
+        raise ModelFormatError(
+            "is HDF5 but not a Keras model: no model_config attribute and no layer_names of saved weights",
+            path,
+        )
+    if config_path is None:
+        raise ModelFormatError(
+            "holds only weights (no model_config): give the architecture with --config arch.json", path
+        )
+    config = _read_config_file(config_path)
+    version = _opt_text(root.attrs.get("keras_version"))
+    backend = _opt_text(root.attrs.get("backend"))
+    return KerasFile(path, "h5-weights", config, version, backend, LegacyH5Weights(root, path), [h5])
+
+
+def _read_config_file(config_path: Path) -> dict[str, Any]:
+    try:
+        text = Path(config_path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise ModelFormatError(f"cannot read the architecture file: {e.strerror}", config_path) from e
+    return _json(text, Path(config_path), "architecture JSON")
+
+
+def _open_zip(path: Path) -> KerasFile:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise ModelFormatError(f"is not a readable .keras zip archive ({e})", path) from e
+    names = archive.namelist()
+    for name in names:
+        pure = PurePosixPath(name.replace("\\", "/"))
+        if pure.is_absolute() or ".." in pure.parts or (pure.parts and pure.parts[0].endswith(":")):
+            raise ModelFormatError(f".keras archive member {name!r} escapes the archive", path)
+    missing = [m for m in KERAS_MEMBERS if m not in names]
+    if missing:
+        extra = " (npz weights are not supported)" if "model.weights.npz" in names else ""
+        raise ModelFormatError(f".keras archive lacks {', '.join(missing)}{extra}", path)
+    config = _json(archive.read("config.json"), path, "config.json")
+    version = None
+    if "metadata.json" in names:
+        meta = _json(archive.read("metadata.json"), path, "metadata.json")
+        version = _opt_text(meta.get("keras_version")) if isinstance(meta, dict) else None
+    info = archive.getinfo("model.weights.h5")
+    source: Any
+    if info.compress_type == zipfile.ZIP_STORED:
+        source = _StoredMember(path, info)
+    else:
+        source = io.BytesIO(archive.read("model.weights.h5"))
+    h5 = _h5py_open(source, path, "model.weights.h5 in the .keras archive")
+    return KerasFile(
+        path, "keras", config, version or "3", "tensorflow", KerasZipWeights(h5, path), [h5, source]
+    )
+
+
+class _StoredMember(io.RawIOBase):
+    """An uncompressed zip member read in place (seekable), so h5py reads only what it needs."""
+
+    def __init__(self, path: Path, info: zipfile.ZipInfo) -> None:
+        self._file = path.open("rb")
+        self._file.seek(info.header_offset)
+        header = self._file.read(30)
+        if len(header) < 30 or header[:4] != ZIP_MAGIC:
+            raise ModelFormatError("model.weights.h5 has a corrupt local header in the archive", path)
+        name_len, extra_len = struct.unpack("<HH", header[26:30])
+        self._start = info.header_offset + 30 + name_len + extra_len
+        self._size = info.file_size
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        n = max(0, min(len(buffer), self._size - self._pos))
+        if n == 0:
+            return 0
+        self._file.seek(self._start + self._pos)
+        data = self._file.read(n)
+        buffer[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+# -------------------------------------------------------------------------------------------------
+# helpers
+
+
+def _json(raw: Any, path: Path, what: str) -> Any:
+    text = raw.decode("utf-8") if isinstance(raw, bytes | np.bytes_) else str(raw)
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelFormatError(f"{what} is not valid JSON ({e})", path) from e
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes | np.bytes_) else str(value)
+
+
+def _opt_text(value: Any) -> str | None:
+    return None if value is None else _text(value)
+
+
+def _attr_list(group: Any, name: str) -> list[Any]:
+    """An attribute list, joining the chunks (`name0`, `name1`, …) Keras splits big ones into."""
+    if name in group.attrs:
+        return list(np.atleast_1d(group.attrs[name]))
+    out: list[Any] = []
+    k = 0
+    while f"{name}{k}" in group.attrs:
+        out.extend(np.atleast_1d(group.attrs[f"{name}{k}"]))
+        k += 1
+    return out
+
+
+def layer_names(root: Any) -> list[str]:
+    return [_text(n) for n in _attr_list(root, "layer_names")]

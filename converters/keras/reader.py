@@ -1,0 +1,278 @@
+"""The Keras reader: Keras 1/2 HDF5 (full model, or weights-only with `--config`) and Keras 3 `.keras`.
+
+Matched by content: the HDF5 signature at offset 0, or a zip local-file header. The file is read
+with h5py, zipfile and json only: no Keras, no TensorFlow, and nothing in it is ever deserialized
+as code — a Lambda layer (marshalled Python bytecode) or a custom class is refused, every such
+layer named in one message.
+
+Value names: a layer's (first call's) output is named after the layer; a shared layer's later
+calls get `<layer>_call<k>`; extra outputs (RNN states) `_out<t>`. Every IR node a Keras layer
+becomes has that layer's name as `provenance.layer`.
+
+Backend rule (whether kernels were trained as true convolution and must be flipped):
+1. `--backend theano|tensorflow` wins;
+2. else the file's `backend` attribute (root or `model_weights`; Keras ≥ 2 writes it);
+3. else (Keras 1 files carry none) the weight names: Keras 1 names each saved array after its
+   backend variable, and TensorFlow variable names end in `:0` (`convolution2d_1_W:0`) while
+   Theano's are bare (`convolution2d_1_W`): all names ending in `:0` ⇒ TensorFlow, otherwise Theano;
+4. a file with no weight names at all ⇒ TensorFlow (nothing would be flipped anyway).
+Under Theano, Conv1D/2D/3D and Conv2DTranspose kernels are flipped along every spatial axis, and
+'same' padding is Theano's half padding; each flip is recorded in the node's provenance.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from netinspect import registry
+from netinspect.build import GraphBuilder, run_handler
+from netinspect.converters.keras import layers as _layers  # noqa: F401  (registers the handlers)
+from netinspect.converters.keras.context import KERAS, Env, KerasContext
+from netinspect.converters.keras.files import (
+    HDF5_MAGIC,
+    ZIP_MAGIC,
+    KerasFile,
+    KerasZipWeights,
+    LegacyH5Weights,
+    _attr_list,
+    _text,
+    open_keras_file,
+)
+from netinspect.converters.keras.model import ModelSpec, Ref, parse_model
+from netinspect.errors import ModelFormatError
+from netinspect.ir import Dim, Graph, Metadata
+from netinspect.registry import LoadOptions, Probe, Reader
+
+BACKENDS = ("theano", "tensorflow")
+REFUSED = {
+    "Lambda": "its function is Python bytecode, which netinspect never executes",
+    "__lambda__": "its function is Python bytecode, which netinspect never executes",
+    "TFOpLambda": "a raw TensorFlow op recorded by tf.keras, not a Keras layer",
+    "SlicingOpLambda": "a raw TensorFlow op recorded by tf.keras, not a Keras layer",
+}
+
+
+def match(probe: Probe) -> str | None:
+    if probe.head.startswith(HDF5_MAGIC):
+        return "h5"
+    if probe.head.startswith(ZIP_MAGIC):
+        return "keras"
+    return None
+
+
+def open_graph(probe: Probe, tag: str, options: LoadOptions) -> Graph:
+    kf = open_keras_file(probe.path, tag, options.config)
+    model = parse_model(kf.config, probe.path)
+    _map_keras3_groups(kf, model)
+    env = _environment(kf, options.backend)
+    _refuse_unsupported(model, probe.path)
+    return Converter(kf, env).convert(model)
+
+
+READER = Reader(
+    name=KERAS,
+    description="Keras 1/2 HDF5 (.h5 full model or weights + --config) and Keras 3 .keras",
+    supports="read, convert to ONNX, check against Keras 3 / tf-keras or a NumPy Keras 1 reference",
+    runtime="keras",
+    match=match,
+    open=open_graph,
+)
+
+
+# -------------------------------------------------------------------------------------------------
+# file-level facts
+
+
+def _environment(kf: KerasFile, override: str | None) -> Env:
+    if override is not None:
+        if override not in BACKENDS:
+            raise ModelFormatError(
+                f"--backend must be one of {', '.join(BACKENDS)}, not {override!r}", kf.path
+            )
+        return Env(kf.major, override, f"--backend {override}")
+    if kf.backend:
+        semantics = "theano" if kf.backend == "theano" else "tensorflow"
+        return Env(kf.major, semantics, f"the file's backend attribute says {kf.backend}")
+    names = _weight_names(kf)
+    if not names:
+        return Env(kf.major, "tensorflow", "no backend attribute and no weights: TensorFlow assumed")
+    if all(n.endswith(":0") for n in names):
+        return Env(kf.major, "tensorflow", "weight names end in ':0' (TensorFlow variables)")
+    return Env(kf.major, "theano", "weight names lack the ':0' of TensorFlow variables (Theano)")
+
+
+def _weight_names(kf: KerasFile) -> list[str]:
+    if not isinstance(kf.weights, LegacyH5Weights):
+        return []
+    root = kf.weights.root
+    names: list[str] = []
+    for key in root:
+        group = root[key]
+        if hasattr(group, "attrs"):
+            names.extend(_text(n) for n in _attr_list(group, "weight_names"))
+    return names
+
+
+def _map_keras3_groups(kf: KerasFile, model: ModelSpec) -> None:
+    """Newer `.keras` files write each layer's name on its `vars` group: trust it over the computed
+    group name (older ones rely on the walk order the computed names reproduce)."""
+    if not isinstance(kf.weights, KerasZipWeights) or "layers" not in kf.weights.root:
+        return
+    by_name: dict[str, str] = {}
+    for key in kf.weights.root["layers"]:
+        name = kf.weights.name_of(f"layers/{key}")
+        if name is not None:
+            by_name[name] = f"layers/{key}"
+    for spec in model.layers:
+        if spec.name in by_name and spec.model is None:
+            spec.group = by_name[spec.name]
+
+
+def _refuse_unsupported(model: ModelSpec, path: Path) -> None:
+    unsupported = registry.Unsupported(KERAS, path)
+
+    def walk(spec_model: ModelSpec) -> None:
+        for spec in spec_model.layers:
+            if spec.model is not None:
+                walk(spec.model)
+            elif spec.class_name in REFUSED:
+                unsupported.add(spec.name, spec.class_name, REFUSED[spec.class_name], unknown=False)
+            elif spec.class_name != "InputLayer" and registry.handler(KERAS, spec.class_name) is None:
+                unsupported.add(spec.name, spec.class_name)
+
+    walk(model)
+    unsupported.check("Keras layers")
+
+
+# -------------------------------------------------------------------------------------------------
+# conversion
+
+
+class Converter:
+    """Walks the call graph in dependency order, one handler call per (layer, call)."""
+
+    def __init__(self, kf: KerasFile, env: Env) -> None:
+        self.kf = kf
+        self.env = env
+        self.builder = GraphBuilder(KERAS, kf.path)
+
+    def convert(self, model: ModelSpec) -> Graph:
+        outputs = self.model(model, (), None)
+        self._tag_inputs()
+        props = {
+            "keras.version": self.kf.keras_version or "1 (no keras_version attribute)",
+            "keras.backend": self.kf.backend or "(none stated)",
+            "keras.conv_semantics": f"{self.env.backend} ({self.env.backend_reason})",
+            "keras.container": self.kf.kind,
+        }
+        formats = sorted({str(f) for f in _data_formats(model)})
+        if formats:
+            props["keras.data_format"] = ", ".join(formats)
+        kind = {
+            "h5": "HDF5 full model",
+            "h5-weights": "HDF5 weights + architecture JSON",
+            "keras": ".keras zip",
+        }
+        metadata = Metadata(
+            source_format=KERAS,
+            format_version=f"Keras {self.kf.keras_version or '1'} {kind[self.kf.kind]}",
+            producer=f"Keras {self.kf.keras_version or '1.x'}",
+            properties=props,
+        )
+        return self.builder.finish(model.name, outputs, metadata)
+
+    def _tag_inputs(self) -> None:
+        """A graph input is channels-last when the model computes channels-last at its rank."""
+        used = {n.layout for n in self.builder.nodes if n.layout}
+        for value in self.builder.inputs:
+            rank = len(value.shape or ())
+            layout = {3: "NWC", 4: "NHWC", 5: "NDHWC"}.get(rank)
+            if layout in used:
+                value.layout = layout
+
+    def model(self, model: ModelSpec, scope: tuple[str, ...], given: list[str] | None) -> list[str]:
+        by_name = {spec.name: spec for spec in model.layers}
+        values: dict[Ref, str] = {}
+        for i, ref in enumerate(model.inputs):
+            spec = by_name[ref[0]]
+            if spec.class_name != "InputLayer":
+                raise ModelFormatError(
+                    f"model input {ref[0]!r} is a {spec.class_name}, not an InputLayer", self.kf.path
+                )
+            values[ref] = self._input(spec.name, spec.config) if given is None else given[i]
+        wanted = self._output_counts(model)
+        pending = [
+            (spec, k)
+            for spec in model.layers
+            if spec.class_name != "InputLayer"
+            for k in range(len(spec.calls))
+        ]
+        while pending:
+            for index, (spec, k) in enumerate(pending):
+                if all(ref in values for ref in spec.calls[k]):
+                    pending.pop(index)
+                    self._call(spec, k, scope, values, wanted.get((spec.name, k), 1))
+                    break
+            else:
+                stuck = ", ".join(repr(s.name) for s, _ in pending[:5])
+                raise ModelFormatError(f"layers {stuck} read tensors no layer produces", self.kf.path)
+        missing = [r for r in model.outputs if r not in values]
+        if missing:
+            raise ModelFormatError(f"the model's outputs {missing} are never computed", self.kf.path)
+        return [values[r] for r in model.outputs]
+
+    @staticmethod
+    def _output_counts(model: ModelSpec) -> dict[tuple[str, int], int]:
+        counts: dict[tuple[str, int], int] = {}
+        refs = [r for spec in model.layers for call in spec.calls for r in call] + list(model.outputs)
+        for name, k, t in refs:
+            counts[(name, k)] = max(counts.get((name, k), 1), t + 1)
+        return counts
+
+    def _input(self, name: str, config: dict[str, Any]) -> str:
+        shape = config.get("batch_shape") or config.get("batch_input_shape")
+        if shape is None and config.get("input_shape") is not None:
+            shape = [None, *config["input_shape"]]
+        if shape is None:
+            raise ModelFormatError(f"input layer {name!r} states no shape", self.kf.path)
+        dims: list[Dim] = []
+        for i, d in enumerate(shape):
+            dims.append(int(d) if d is not None else ("N" if i == 0 else f"{name}_d{i}"))
+        dtype = config.get("dtype") or "float32"
+        if isinstance(dtype, dict):
+            dtype = dtype.get("config", {}).get("name", "float32")
+        return self.builder.add_input(name, tuple(dims), str(dtype))
+
+    def _call(self, spec: Any, k: int, scope: tuple[str, ...], values: dict[Ref, str], n_out: int) -> None:
+        inputs = [values[ref] for ref in spec.calls[k]]
+        if spec.model is not None:
+            outs = self.model(spec.model, (*scope, spec.name), inputs)
+            for t, out in enumerate(outs):
+                values[(spec.name, k, t)] = out
+            return
+        base = spec.name if k == 0 else f"{spec.name}_call{k}"
+        outputs = [self.builder.unique(base if t == 0 else f"{base}_out{t}") for t in range(n_out)]
+        self.builder.used.difference_update(outputs)
+        arrays = self.kf.weights.arrays(
+            (*scope, spec.name) if scope else (spec.name,), spec.group, spec.class_name
+        )
+        ctx = KerasContext(
+            self.builder, spec.name, spec.class_name, spec.config, arrays, self.env, inputs, outputs
+        )
+        ctx.call_kwargs = spec.call_kwargs[k] if k < len(spec.call_kwargs) else {}
+        handler = registry.handler(KERAS, spec.class_name)
+        run_handler(ctx, handler)  # type: ignore[arg-type]
+        for t, out in enumerate(outputs):
+            values[(spec.name, k, t)] = out
+
+
+def _data_formats(model: ModelSpec) -> set[str]:
+    found: set[str] = set()
+    for spec in model.layers:
+        if spec.model is not None:
+            found |= _data_formats(spec.model)
+        fmt = spec.config.get("data_format") or spec.config.get("dim_ordering")
+        if fmt:
+            found.add({"tf": "channels_last (tf)", "th": "channels_first (th)"}.get(fmt, fmt))
+    return found
