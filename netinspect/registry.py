@@ -141,6 +141,7 @@ READER_MODULES = (
     "netinspect.converters.onnx.reader",
     "netinspect.converters.matconvnet.reader",
     "netinspect.converters.keras.reader",
+    "netinspect.converters.tflite.reader",
 )
 """Every format, in the order their `match` is tried (content checks are exclusive)."""
 
