@@ -65,6 +65,7 @@ RUNTIMES: dict[str, RuntimeEntry] = {
         "netinspect.check.runtimes.matconvnet", "MatConvNetRunner.from_path", "netinspect"
     ),
     "litert": RuntimeEntry("netinspect.check.runtimes.litert", "LiteRTRunner.from_path", "netinspect[tflite]"),
+    "keras": RuntimeEntry("netinspect.check.runtimes.keras", "KerasRunner.from_path", "netinspect[keras]"),
 }
 """Reader.runtime → runner factory `(path, graph) -> Runner`. Keras (TensorFlow) and TFLite (LiteRT)
 runners join here with their readers, each naming the optional extra that installs its runtime."""
