@@ -122,7 +122,8 @@ def _sequential(body: Any, path: Path, group: str) -> ModelSpec:
     if specs[0].class_name == "InputLayer":
         first = specs[0]
     else:
-        first = LayerSpec(f"{name}_input", "InputLayer", _input_from_first(specs[0], path))
+        # Keras names the input it makes for a Sequential after the first layer
+        first = LayerSpec(f"{specs[0].name}_input", "InputLayer", _input_from_first(specs[0], path))
     layers.append(first)
     previous: Ref = (first.name, 0, 0)
     for spec in specs[1:] if specs[0].class_name == "InputLayer" else specs:

@@ -1,0 +1,171 @@
+"""The Keras references: the file run by Keras itself, or by netinspect's NumPy Keras 1 reference.
+
+Which one runs a file is decided by the version it states: `.keras` zips and HDF5 files written by
+Keras 3 load in Keras 3 (on TensorFlow); Keras 2 HDF5 files in tf-keras (the Keras 2 API, which
+still reads legacy `.h5`); Keras 1 files (no `keras_version`, or 1.x) in `keras1_reference`,
+because no maintained Keras converts Keras 1 Theano kernels faithfully. None of this shares code
+with netinspect's Keras reader. Inputs and outputs are in Keras' layout (channels-last);
+`source_layouts` tells `check` which interface values to transpose.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from netinspect.check.data import InputSpec
+from netinspect.check.layers import Layer
+from netinspect.check.runtimes.base import RuntimeFailure, import_runtime
+
+EXTRA = "netinspect[keras]"
+
+
+def stated_version(path: Path) -> str:
+    """The Keras version a file states: "3…" for a zip, the `keras_version` attr of HDF5 ("1" if none)."""
+    with path.open("rb") as f:
+        head = f.read(4)
+    if head == b"PK\x03\x04":
+        return "3"
+    import h5py
+
+    with h5py.File(path, "r") as h5:
+        version = h5.attrs.get("keras_version")
+        if version is None and "model_weights" in h5:
+            version = h5["model_weights"].attrs.get("keras_version")
+    if version is None:
+        return "1"
+    return version.decode() if isinstance(version, bytes) else str(version)
+
+
+class KerasRunner:
+    """A Keras model loaded by Keras 3 or tf-keras (compile=False, safe mode: no Lambda bytecode)."""
+
+    def __init__(self, path: Path, model: Any, label: str) -> None:
+        self.path = path
+        self.model = model
+        self.label = label
+        self.inference_seconds = 0.0
+        self._probes: dict[tuple[str, ...], Any] = {}
+
+    @classmethod
+    def from_path(cls, path: Path, graph: Any = None) -> Any:
+        version = stated_version(path)
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        if version.startswith("1"):
+            from netinspect.check.runtimes.keras1_reference import Keras1Runner
+
+            return Keras1Runner(path)
+        if version.startswith("2"):
+            module = import_runtime("tf_keras", EXTRA, path)
+            try:
+                model = module.models.load_model(str(path), compile=False)
+            except Exception as e:
+                raise RuntimeFailure(f"tf-keras cannot load this model: {_line(e)}", path) from e
+            return cls(path, model, f"tf-keras {module.__version__} (Keras {version} file)")
+        module = import_runtime("keras", EXTRA, path)
+        try:
+            model = module.saving.load_model(str(path), compile=False, safe_mode=True)
+        except Exception as e:
+            raise RuntimeFailure(f"Keras cannot load this model: {_line(e)}", path) from e
+        return cls(path, model, f"Keras {module.__version__} ({module.backend.backend()})")
+
+    # -- the Runner protocol ----------------------------------------------------------------------
+    def prepare(self) -> None:
+        """The model is loaded by the constructor."""
+
+    def input_specs(self) -> list[InputSpec]:
+        specs = []
+        for tensor, name in zip(self.model.inputs, self._input_names(), strict=True):
+            dims = tuple(
+                int(d) if d is not None else ("N" if i == 0 else f"{name}_d{i}")
+                for i, d in enumerate(tensor.shape)
+            )
+            dtype = getattr(tensor.dtype, "name", None) or str(tensor.dtype)
+            specs.append(InputSpec(name, np.dtype(dtype).name, dims))
+        return specs
+
+    def _input_names(self) -> list[str]:
+        return [_history_layer(t) for t in self.model.inputs]
+
+    def output_names(self) -> list[str]:
+        return [_history_layer(t) for t in self.model.outputs]
+
+    def source_layouts(self, recorded: Mapping[str, str]) -> dict[str, str]:
+        """Keras takes and returns the interface values in the file's own (channels-last) layout."""
+        return dict(recorded)
+
+    def layers(self) -> list[Layer]:
+        found = []
+        for layer in self.model.layers:
+            if type(layer).__name__ in ("InputLayer",):
+                continue
+            found.append(Layer(layer.name, type(layer).__name__, layer.name))
+        return found
+
+    def _feed(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        missing = [n for n in self._input_names() if n not in feeds]
+        if missing:
+            raise RuntimeFailure(f"no feed for Keras input(s) {missing}", self.path)
+        return [np.asarray(feeds[n]) for n in self._input_names()]
+
+    def _predict(self, model: Any, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        start = time.perf_counter()
+        try:
+            out = model(self._feed(feeds), training=False)
+        except Exception as e:
+            raise RuntimeFailure(f"Keras failed running {self.path.name}: {_line(e)}", self.path) from e
+        finally:
+            self.inference_seconds += time.perf_counter() - start
+        outs = out if isinstance(out, list | tuple) else [out]
+        return [np.asarray(o) for o in outs]
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        outs = self._predict(self.model, feeds)
+        return dict(zip(self.output_names(), outs, strict=True))
+
+    def run_values(self, feeds: Mapping[str, np.ndarray], names: Sequence[str]) -> dict[str, np.ndarray]:
+        readable = []
+        tensors = []
+        for name in names:
+            try:
+                tensors.append(self.model.get_layer(name).output)
+                readable.append(name)
+            except (ValueError, AttributeError, RuntimeError):
+                continue  # a shared or nested layer has no single output to read
+        if not readable:
+            return {}
+        key = tuple(readable)
+        if key not in self._probes:
+            self._probes[key] = _functional(self.model, tensors)
+        outs = self._predict(self._probes[key], feeds)
+        return dict(zip(readable, outs, strict=True))
+
+
+def _functional(model: Any, outputs: list[Any]) -> Any:
+    """A model of the same Keras flavour reading the given intermediate tensors."""
+    module = type(model).__module__
+    if module.startswith("tf_keras"):
+        import tf_keras
+
+        return tf_keras.Model(model.inputs, outputs)
+    import keras
+
+    return keras.Model(model.inputs, outputs)
+
+
+def _history_layer(tensor: Any) -> str:
+    history = getattr(tensor, "_keras_history", None)
+    if history is not None:
+        layer = history[0] if isinstance(history, tuple) else history.layer
+        return str(layer.name)
+    return str(tensor.name).split("/")[0].split(":")[0]
+
+
+def _line(error: BaseException) -> str:
+    lines = [line for line in str(error).strip().splitlines() if line.strip()]
+    return lines[0].strip()[:300] if lines else type(error).__name__

@@ -1,0 +1,216 @@
+"""An independent NumPy implementation of Keras 1 Sequential models, the reference for Keras 1 files.
+
+Written from Keras 1.2.2's layer definitions, not from netinspect's reader: it parses the HDF5 file
+itself (h5py + json) and computes in the file's own `dim_ordering`. Convolutions follow the
+backend the file was trained with: TensorFlow's cross-correlation, or Theano's true convolution
+(the kernel applied back to front, `out[i] = Σ_m x[i·s + K−1−m]·w[m]`), with Theano's 'same'
+(half padding, trailing outputs cropped). The backend is read from the weight names (TensorFlow
+variable names end in ':0'). Layers: Convolution2D, Dense, Activation, MaxPooling2D,
+AveragePooling2D, Flatten, Dropout, BatchNormalization (mode 0), ZeroPadding2D.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from netinspect.check.data import InputSpec
+from netinspect.check.layers import Layer
+from netinspect.check.runtimes.base import RuntimeFailure
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes | np.bytes_) else str(value)
+
+
+class Keras1Model:
+    """The layers of a Keras 1 Sequential file with their weights loaded, run one after the other."""
+
+    def __init__(self, path: Path) -> None:
+        import h5py
+
+        with h5py.File(path, "r") as h5:
+            config = json.loads(_s(h5.attrs["model_config"]))
+            group = h5["model_weights"]
+            self.weights: dict[str, list[np.ndarray]] = {}
+            names: list[str] = []
+            for layer in group.attrs["layer_names"]:
+                g = group[_s(layer)]
+                wn = [_s(n) for n in np.atleast_1d(g.attrs.get("weight_names", []))]
+                names += wn
+                self.weights[_s(layer)] = [np.asarray(g[n][()], dtype=np.float64) for n in wn]
+        self.theano = bool(names) and not all(n.endswith(":0") for n in names)
+        if config.get("class_name") != "Sequential":
+            raise RuntimeFailure("the Keras 1 reference runs Sequential models only", path)
+        layers = config["config"]
+        self.layers = [(entry["class_name"], entry["config"]) for entry in layers]
+        first = self.layers[0][1]
+        self.input_shape = tuple(first["batch_input_shape"])
+        self.path = path
+
+    def run(self, x: np.ndarray) -> list[tuple[str, str, np.ndarray]]:
+        out = []
+        a = np.asarray(x, dtype=np.float64)
+        for kind, cfg in self.layers:
+            a = self.layer(kind, cfg, a)
+            out.append((cfg["name"], kind, a))
+        return out
+
+    # -- layers ---------------------------------------------------------------------------------
+    def layer(self, kind: str, cfg: dict[str, Any], a: np.ndarray) -> np.ndarray:
+        w = self.weights.get(cfg["name"], [])
+        if kind == "Convolution2D":
+            y = self.conv(a, w, cfg)
+            return activation(y, cfg.get("activation", "linear"), th=cfg.get("dim_ordering") == "th")
+        if kind == "Dense":
+            y = a @ w[0] + (w[1] if cfg.get("bias", True) else 0.0)
+            return activation(y, cfg.get("activation", "linear"), th=False)
+        if kind == "Activation":
+            return activation(a, cfg["activation"], th=False)
+        if kind in ("MaxPooling2D", "AveragePooling2D"):
+            return self.pool(a, cfg, kind == "MaxPooling2D")
+        if kind == "Flatten":
+            return a.reshape(a.shape[0], -1)
+        if kind == "Dropout":
+            return a
+        if kind == "ZeroPadding2D":
+            p = cfg.get("padding", (1, 1))
+            top, bottom, left, right = (p[0], p[0], p[1], p[1]) if len(p) == 2 else p
+            if cfg.get("dim_ordering") == "th":
+                return np.pad(a, ((0, 0), (0, 0), (top, bottom), (left, right)))
+            return np.pad(a, ((0, 0), (top, bottom), (left, right), (0, 0)))
+        if kind == "BatchNormalization":
+            if cfg.get("mode", 0) != 0:
+                raise RuntimeFailure("BatchNormalization mode != 0", self.path)
+            gamma, beta, mean, var = w
+            axis = cfg.get("axis", -1) % a.ndim
+            shape = [1] * a.ndim
+            shape[axis] = -1
+            eps = cfg.get("epsilon", 1e-3)
+            return (a - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps) * gamma.reshape(
+                shape
+            ) + beta.reshape(shape)
+        raise RuntimeFailure(f"the Keras 1 reference has no {kind} layer", self.path)
+
+    def conv(self, a: np.ndarray, w: list[np.ndarray], cfg: dict[str, Any]) -> np.ndarray:
+        th = cfg.get("dim_ordering") == "th"
+        x = a if th else a.transpose(0, 3, 1, 2)  # N C H W
+        kernel = w[0] if th else w[0].transpose(3, 2, 0, 1)  # O C KH KW
+        sh, sw = cfg.get("subsample", (1, 1))
+        mode = cfg.get("border_mode", "valid")
+        kh, kw = kernel.shape[2:]
+        h, wd = x.shape[2:]
+        (pt, pb), oh = _pads(h, kh, sh, mode, self.theano)
+        (pl, pr), ow = _pads(wd, kw, sw, mode, self.theano)
+        xp = np.pad(x, ((0, 0), (0, 0), (pt, max(pb, 0)), (pl, max(pr, 0))))
+        y = np.zeros((x.shape[0], kernel.shape[0], oh, ow))
+        for i in range(oh):
+            for j in range(ow):
+                for u in range(kh):
+                    for v in range(kw):
+                        if self.theano:  # true convolution: the kernel runs back to front
+                            tap = kernel[:, :, kh - 1 - u, kw - 1 - v]
+                        else:
+                            tap = kernel[:, :, u, v]
+                        y[:, :, i, j] += xp[:, :, i * sh + u, j * sw + v] @ tap.T
+        if cfg.get("bias", True):
+            y += w[1].reshape(1, -1, 1, 1)
+        return y if th else y.transpose(0, 2, 3, 1)
+
+    def pool(self, a: np.ndarray, cfg: dict[str, Any], is_max: bool) -> np.ndarray:
+        th = cfg.get("dim_ordering") == "th"
+        x = a if th else a.transpose(0, 3, 1, 2)
+        ph, pw = cfg.get("pool_size", (2, 2))
+        sh, sw = cfg.get("strides") or (ph, pw)
+        if cfg.get("border_mode", "valid") != "valid":
+            raise RuntimeFailure("the Keras 1 reference pools with border_mode 'valid' only", self.path)
+        oh = (x.shape[2] - ph) // sh + 1
+        ow = (x.shape[3] - pw) // sw + 1
+        y = np.zeros((*x.shape[:2], oh, ow))
+        for i in range(oh):
+            for j in range(ow):
+                window = x[:, :, i * sh : i * sh + ph, j * sw : j * sw + pw]
+                y[:, :, i, j] = window.max(axis=(2, 3)) if is_max else window.mean(axis=(2, 3))
+        return y if th else y.transpose(0, 2, 3, 1)
+
+
+def _pads(size: int, k: int, s: int, mode: str, theano: bool) -> tuple[tuple[int, int], int]:
+    if mode == "valid":
+        return (0, 0), (size - k) // s + 1
+    if mode != "same":
+        raise ValueError(f"border_mode {mode!r}")
+    out = (size + s - 1) // s
+    if theano:  # 'half': k//2 on both sides, outputs past ceil(size/s) dropped
+        return (k // 2, k // 2), out
+    total = max(0, (out - 1) * s + k - size)
+    return (total // 2, total - total // 2), out
+
+
+def activation(a: np.ndarray, name: str, th: bool) -> np.ndarray:
+    if name == "linear":
+        return a
+    if name == "relu":
+        return np.maximum(a, 0)
+    if name == "sigmoid":
+        return 1 / (1 + np.exp(-a))
+    if name == "tanh":
+        return np.tanh(a)
+    if name == "hard_sigmoid":
+        return np.clip(0.2 * a + 0.5, 0, 1)
+    if name == "softplus":
+        return np.log1p(np.exp(a))
+    if name == "softmax":
+        axis = 1 if th and a.ndim == 4 else -1
+        e = np.exp(a - a.max(axis=axis, keepdims=True))
+        return e / e.sum(axis=axis, keepdims=True)
+    raise RuntimeFailure(f"the Keras 1 reference has no activation {name!r}")
+
+
+class Keras1Runner:
+    """`Keras1Model` as a runner: inputs and outputs in the file's own layout."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.model = Keras1Model(path)
+        backend = "Theano true convolution" if self.model.theano else "TensorFlow cross-correlation"
+        self.label = f"Keras 1 reference (netinspect, NumPy float64; {backend})"
+        self.inference_seconds = 0.0
+        self.input_name = f"{self.model.layers[0][1]['name']}_input"
+
+    def prepare(self) -> None:
+        """Weights are loaded by the constructor."""
+
+    def input_specs(self) -> list[InputSpec]:
+        shape = tuple("N" if i == 0 and d is None else d for i, d in enumerate(self.model.input_shape))
+        return [InputSpec(self.input_name, "float32", shape)]
+
+    def output_names(self) -> list[str]:
+        return [self.model.layers[-1][1]["name"]]
+
+    def source_layouts(self, recorded: Mapping[str, str]) -> dict[str, str]:
+        return dict(recorded)
+
+    def layers(self) -> list[Layer]:
+        return [Layer(cfg["name"], kind, cfg["name"]) for kind, cfg in self.model.layers]
+
+    def _run(self, feeds: Mapping[str, np.ndarray]) -> list[tuple[str, str, np.ndarray]]:
+        if self.input_name not in feeds:
+            raise RuntimeFailure(f"no feed for input {self.input_name!r}", self.path)
+        start = time.perf_counter()
+        try:
+            return self.model.run(feeds[self.input_name])
+        finally:
+            self.inference_seconds += time.perf_counter() - start
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        name, _, value = self._run(feeds)[-1]
+        return {name: value.astype(np.float32)}
+
+    def run_values(self, feeds: Mapping[str, np.ndarray], names: Sequence[str]) -> dict[str, np.ndarray]:
+        wanted = set(names)
+        return {n: v.astype(np.float32) for n, _, v in self._run(feeds) if n in wanted}
