@@ -16,15 +16,17 @@ from typing import TypeVar
 import numpy as np
 
 from netinspect.check import data
-from netinspect.check.compare import Comparison, Tolerance, compare_arrays, tolerance_for
+from netinspect.check.compare import Comparison, Tolerance, ToleranceRule, compare_values, tolerance_for
 from netinspect.check.divergence import DEFAULT_MEMORY_BUDGET, activation_sizes, compare_layers
-from netinspect.check.layers import Layer, graph_layers, pair_layers
+from netinspect.check.io_layout import in_ir_layout
+from netinspect.check.layers import graph_layers, pair_layers
 from netinspect.check.result import CheckResult, ModelSide, OutputResult
 from netinspect.check.runtimes.base import Runner, runner_for
 from netinspect.check.runtimes.onnxruntime import OnnxRuntimeRunner
+from netinspect.check.shapes import Choice, choose_sizes
 from netinspect.errors import NetinspectError
 from netinspect.ir import Graph
-from netinspect.registry import Reader, detect, load
+from netinspect.registry import detect, open_detected
 
 LAYER_MODES = ("auto", "always", "never")
 """auto: compare layers only when an output fails; always: compare every layer; never: outputs only."""
@@ -61,22 +63,25 @@ def check(
 
     Tolerances default by output dtype (compare.DEFAULT_TOLERANCES); `quant_steps` is the
     tolerance, in quantization steps, for int8/uint8 outputs. Given inputs (files or an image)
-    make a single run; otherwise `runs` seeded random feeds are used. `layer_search` and
-    `memory_budget` (bytes of activations held at once) steer the layer comparison
-    (divergence.compare_layers).
+    make a single run; otherwise `runs` seeded random feeds are used. `dims` sizes free
+    dimensions by name ("N") or by input and axis ("data:2"); others are chosen (check.shapes).
+    `layer_search` and `memory_budget` (bytes of activations held at once) steer the layer
+    comparison (divergence.compare_layers).
     """
     if layers not in LAYER_MODES:
         raise ValueError(f"layers must be one of {LAYER_MODES}, not {layers!r}")
     if runs < 1:
         raise CheckSetupError(f"--runs must be at least 1, not {runs}")
-    timings: dict[str, float] = {}
-    timed = _stopwatch(timings)
-    started = time.perf_counter()
+    dims = dict(dims or {})
+    clock = _Clock()
     source_path = Path(source)
-    source_reader, source_graph = timed("read_source", lambda: _read(source_path))
-    source_runner, (target_runner, target_graph, target_side) = timed(
-        "prepare", lambda: _load_runtimes(source_reader, source_path, source_graph, target)
+    source_reader, tag, probe = detect(source_path)
+    source_graph = open_detected(source_reader, tag, probe)
+    clock.lap("read_source")
+    source_runner, target_runner, target_graph, target_side = _load_runners(
+        source_reader.runtime, source_path, source_graph, target
     )
+    clock.lap("prepare")
     result = CheckResult(
         name=name or source_path.stem,
         source=ModelSide(
@@ -85,69 +90,86 @@ def check(
         target=target_side,
     )
     specs = source_runner.input_specs()
-    input_map = _pair_inputs(specs, target_runner.input_specs())
+    target_specs = target_runner.input_specs()
+    input_map = _pair_inputs(specs, target_specs)
     output_map = _pair_outputs(source_runner.output_names(), target_runner.output_names(), target_graph)
+    feeds_for_target = _TargetFeeds(input_map, source_graph, target_graph)
+    choices: list[Choice] = []
+    if image is not None or not (input_files or inputs_npz):
+        by_target = {spec.name: spec for spec in target_specs}
+        specs, choices = choose_sizes(
+            specs,
+            {name: by_target[input_map[name]] for name in input_map},
+            dims,
+            source_graph.metadata.preprocessing,
+            lambda shapes: target_runner.accepts(_rename(shapes, input_map)),
+        )
     plan = data.plan_feeds(
         specs,
-        dict(dims or {}),
+        dims,
         source_graph.metadata.preprocessing,
         seed,
         runs,
         input_files,
         inputs_npz,
         image,
+        preprocessed=feeds_for_target.source_preprocessing is None,
     )
+    plan.chosen = [choice.describe() for choice in choices if choice.reason != "default batch"]
     result.inputs = plan
     tolerance = _tolerance_rule(rtol, atol, quant_steps)
 
-    result.outputs, first_failing = timed(
-        "compare_outputs",
-        lambda: _compare_outputs(source_runner, target_runner, plan, input_map, output_map, tolerance),
+    result.outputs, first_failing = _compare_outputs(
+        source_runner, target_runner, plan, feeds_for_target, output_map, tolerance
     )
+    clock.lap("compare_outputs")
     if layers == "always" or (layers == "auto" and first_failing is not None):
         result.layer_run = first_failing if first_failing is not None else 0
-        source_layers = _source_layers(source_runner, source_graph)
+        source_layers = source_runner.layers() or graph_layers(source_graph)
         pairs = pair_layers(source_layers, target_graph)
         paired = {p.layer for p in pairs}
         result.unmatched_layers = [layer.name for layer in source_layers if layer.name not in paired]
         feeds = plan.feeds(result.layer_run)
-        target_feeds = _rename(feeds, input_map)
-        result.layers = timed(
-            "compare_layers",
-            lambda: compare_layers(
-                source_runner,
-                target_runner,
-                pairs,
-                feeds,
-                target_feeds,
-                tolerance,
-                stop_at_first=layers != "always",
-                strategy=layer_search,
-                memory_budget=memory_budget,
-                size_of=activation_sizes(target_graph, target_feeds),
-            ),
+        target_feeds = feeds_for_target(feeds)
+        result.layers = compare_layers(
+            source_runner,
+            target_runner,
+            pairs,
+            feeds,
+            target_feeds,
+            tolerance,
+            stop_at_first=layers != "always",
+            strategy=layer_search,
+            memory_budget=memory_budget,
+            size_of=activation_sizes(target_graph, target_feeds),
         )
-    timings["source_inference"] = float(getattr(source_runner, "inference_seconds", 0.0))
-    timings["target_inference"] = float(getattr(target_runner, "inference_seconds", 0.0))
-    timings["total"] = time.perf_counter() - started
-    result.timings = timings
+        clock.lap("compare_layers")
+    result.timings = {
+        **clock.laps,
+        "source_inference": source_runner.inference_seconds,
+        "target_inference": target_runner.inference_seconds,
+        "total": clock.total(),
+    }
     return result
 
 
-def _stopwatch(timings: dict[str, float]) -> Callable[[str, Callable[[], T]], T]:
-    def timed(label: str, work: Callable[[], T]) -> T:
-        start = time.perf_counter()
-        try:
-            return work()
-        finally:
-            timings[label] = time.perf_counter() - start
+class _Clock:
+    """Seconds per step of a check: each `lap` ends the step that began at the previous one."""
 
-    return timed
+    def __init__(self) -> None:
+        self.started = self.last = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, label: str) -> None:
+        now = time.perf_counter()
+        self.laps[label] = now - self.last
+        self.last = now
+
+    def total(self) -> float:
+        return time.perf_counter() - self.started
 
 
-def _tolerance_rule(
-    rtol: float | None, atol: float | None, quant_steps: float | None
-) -> Callable[[str], Tolerance]:
+def _tolerance_rule(rtol: float | None, atol: float | None, quant_steps: float | None) -> ToleranceRule:
     def tolerance(dtype: str) -> Tolerance:
         quant_step = 1.0 if dtype in QUANTIZED_DTYPES else None
         return tolerance_for(dtype, rtol, atol, quant_step=quant_step, steps=quant_steps)
@@ -155,56 +177,75 @@ def _tolerance_rule(
     return tolerance
 
 
-def _read(path: Path) -> tuple[Reader, Graph]:
-    """The model's reader (for its runtime) and graph; detection is cheap, so `load` repeats it."""
-    reader, _tag, _probe = detect(path)
-    return reader, load(path)
-
-
-def _load_runtimes(
-    source_reader: Reader, source_path: Path, source_graph: Graph, target: str | Path | None
-) -> tuple[Runner, tuple[OnnxRuntimeRunner, Graph, ModelSide]]:
-    """Both runners, loaded side by side: reading a large source (VGG-19's 575 MB .mat) and
+def _load_runners(
+    runtime: str, source_path: Path, source_graph: Graph, target: str | Path | None
+) -> tuple[Runner, OnnxRuntimeRunner, Graph, ModelSide]:
+    """Both runners, prepared side by side: reading a large source (VGG-19's 575 MB .mat) and
     building the ONNX Runtime session both spend most of their time outside the GIL."""
     with ThreadPoolExecutor(max_workers=1) as pool:
-        loading = pool.submit(runner_for, source_reader.runtime, source_path, source_graph)
-        target_side = _target_runner(target, source_graph, source_path)
-        target_side[0].prepare()
-        return loading.result(), target_side
+        loading = pool.submit(_source_runner, runtime, source_path, source_graph)
+        target_runner, target_graph, target_side = _target_runner(target, source_graph, source_path)
+        target_runner.prepare()
+        return loading.result(), target_runner, target_graph, target_side
+
+
+def _source_runner(runtime: str, path: Path, graph: Graph) -> Runner:
+    """The source in its reference runtime, which reads the file itself, seen in the IR layout."""
+    runner = in_ir_layout(runner_for(runtime, path), graph)
+    runner.prepare()
+    return runner
 
 
 def _target_runner(
     target: str | Path | None, source_graph: Graph, source_path: Path
 ) -> tuple[OnnxRuntimeRunner, Graph, ModelSide]:
-    """The ONNX model to check, in onnxruntime: TARGET, or SOURCE converted in memory."""
+    """The ONNX model to check, in onnxruntime: TARGET, or SOURCE converted in memory; either way
+    built from the IR graph, so the target file is read once."""
     if target is None:
-        runner = _converted_runner(source_graph, source_path)
+        runner = OnnxRuntimeRunner.from_graph(source_graph, f"{source_path.name} (converted)")
         return runner, source_graph, ModelSide(None, "onnx", runner.label, converted_in_memory=True)
     target_path = Path(target)
-    target_reader, target_graph = _read(target_path)
-    if target_reader.name != "onnx":
-        raise CheckSetupError(f"the target must be an ONNX model, this is {target_reader.name}", target_path)
-    runner = OnnxRuntimeRunner.from_path(target_path, target_graph)
+    reader, tag, probe = detect(target_path)
+    if reader.name != "onnx":
+        raise CheckSetupError(f"the target must be an ONNX model, this is {reader.name}", target_path)
+    target_graph = open_detected(reader, tag, probe)
+    runner = OnnxRuntimeRunner.from_graph(target_graph, target_path.name)
     return runner, target_graph, ModelSide(str(target_path), "onnx", runner.label)
 
 
-def _converted_runner(graph: Graph, source_path: Path) -> OnnxRuntimeRunner:
-    """SOURCE converted to ONNX in memory; weights go to onnxruntime without a protobuf copy."""
-    from netinspect.converters.onnx.writer import to_model_proto
+class _TargetFeeds:
+    """The source's feeds, renamed and made what the target takes.
 
-    skeleton = to_model_proto(graph, include_weights=False)
-    present = {t.name for t in skeleton.graph.initializer}
-    streamed = {name: tensor for name, tensor in graph.tensors.items() if name not in present}
-    return OnnxRuntimeRunner(skeleton, owned=True, name=f"{source_path.name} (converted)", streamed=streamed)
+    A model converted with --with-preprocessing takes raw images where its source takes
+    preprocessed ones (or the other way round, checking such a model as the source): the side
+    that computes the preprocessing itself is fed the raw values, found with its own constants.
+    """
+
+    def __init__(self, input_map: Mapping[str, str], source_graph: Graph, target_graph: Graph) -> None:
+        self.input_map = dict(input_map)
+        self.source_preprocessing = data.embedded_preprocessing(source_graph)
+        target_preprocessing = data.embedded_preprocessing(target_graph)
+        self.adapt: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
+        if self.source_preprocessing is None and target_preprocessing is not None:
+            source_input = next(s for s, t in self.input_map.items() if t == target_preprocessing.input)
+            self.adapt[source_input] = target_preprocessing.undo
+        elif self.source_preprocessing is not None and target_preprocessing is None:
+            self.adapt[self.source_preprocessing.input] = self.source_preprocessing.apply
+
+    def __call__(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {
+            self.input_map[name]: self.adapt[name](array) if name in self.adapt else array
+            for name, array in feeds.items()
+        }
 
 
 def _compare_outputs(
     source: Runner,
     target: Runner,
     plan: data.FeedPlan,
-    input_map: Mapping[str, str],
+    feeds_for_target: Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]],
     output_map: Mapping[str, str],
-    tolerance: Callable[[str], Tolerance],
+    tolerance: ToleranceRule,
 ) -> tuple[list[OutputResult], int | None]:
     """Every run through both runtimes; per output, one comparison per run. Also: the first failing run."""
     per_output: dict[str, list[Comparison]] = {name: [] for name in output_map}
@@ -212,22 +253,15 @@ def _compare_outputs(
     for run in range(plan.runs):
         feeds = plan.feeds(run)
         source_outputs = source.run(feeds)
-        target_outputs = target.run(_rename(feeds, input_map))
+        target_outputs = target.run(feeds_for_target(feeds))
         for source_name, target_name in output_map.items():
-            expected = source_outputs.pop(source_name)
-            comparison = compare_arrays(
-                source_name, expected, target_outputs.pop(target_name), tolerance(expected.dtype.name)
+            comparison = compare_values(
+                source_name, source_outputs.pop(source_name), target_outputs.pop(target_name), tolerance
             )
             per_output[source_name].append(comparison)
             if not comparison.passed and first_failing is None:
                 first_failing = run
     return [OutputResult(name, output_map[name], runs) for name, runs in per_output.items()], first_failing
-
-
-def _source_layers(runner: Runner, graph: Graph) -> list[Layer]:
-    """The runner's own layers when its runtime has them (MatConvNet), else the source graph's nodes."""
-    own = getattr(runner, "layers", None)
-    return own() if callable(own) else graph_layers(graph)
 
 
 def _pair_inputs(source: list[data.InputSpec], target: list[data.InputSpec]) -> dict[str, str]:
@@ -281,5 +315,5 @@ def _pair_outputs(source: list[str], target: list[str], target_graph: Graph) -> 
     )
 
 
-def _rename(feeds: Mapping[str, np.ndarray], names: Mapping[str, str]) -> dict[str, np.ndarray]:
-    return {names[name]: array for name, array in feeds.items()}
+def _rename(values: Mapping[str, T], names: Mapping[str, str]) -> dict[str, T]:
+    return {names[name]: value for name, value in values.items()}

@@ -1,15 +1,20 @@
-"""How close two tensors are, and whether that is close enough.
+"""How close two outputs are, and whether that is close enough.
 
 An element is outside tolerance when |target - source| > atol + rtol * |source| (numpy's
 `isclose` rule, with the source as the reference). An output passes when no element is
 outside. Quantized outputs are compared in quantization steps: atol becomes steps × scale.
+Integer and bool outputs must be equal element by element (compared as integers, so int64
+ids beyond 2**53 still count), strings and other objects likewise. A sequence output (a list
+of tensors) or a map (a dict, ZipMap's list of dicts) passes when every element does.
 The other figures (max/mean errors, cosine, top-k agreement) explain a failure; they do not
 decide it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -99,6 +104,8 @@ class Comparison:
         prefix = f"{self.name}: " if with_name else ""
         if self.problem:
             return prefix + self.problem
+        if self.max_abs_error != self.max_abs_error:  # NaN: strings or objects, compared for equality
+            return prefix + f"{self.outside_count} of {self.size} element(s) differ"
         parts = [
             f"max abs {self.max_abs_error:.3g}",
             f"max rel {self.max_rel_error:.3g}",
@@ -116,7 +123,7 @@ class Comparison:
 
 
 def compare_arrays(name: str, source: np.ndarray, target: np.ndarray, tolerance: Tolerance) -> Comparison:
-    """Compare `target` against the reference `source`.
+    """Compare `target` against the reference `source` (any rank, scalars and empty tensors too).
 
     Shapes that differ only by singleton axes or by flattening (a 1×1 conv output vs. a Gemm
     output) are compared after reshaping the target onto the source, since the figures still mean
@@ -136,19 +143,114 @@ def compare_arrays(name: str, source: np.ndarray, target: np.ndarray, tolerance:
     if source.size != target.size:
         result.problem = f"shape {tuple(target.shape)} cannot match the source's {tuple(source.shape)}"
         return result
+    numeric = source.dtype.kind in "biuf" and target.dtype.kind in "biuf"
+    if not numeric and source.dtype.kind != target.dtype.kind:
+        result.problem = f"dtype {target.dtype.name} where the source gives {source.dtype.name}"
+        return result
     if source.dtype.kind in "biu" and target.dtype.kind == "f" and tolerance.quant_step is None:
         result.problem = f"dtype {target.dtype.name} where the source gives {source.dtype.name}"
         return result
     target = target.reshape(source.shape)
-    a = source.astype(np.float64, copy=False)
-    b = target.astype(np.float64, copy=False)
+    if not numeric:
+        _fill_exact(result, source, target)
+        return result
+    a = source.astype(np.float64, copy=False).reshape(-1)
+    b = target.astype(np.float64, copy=False).reshape(-1)
     _fill_errors(result, a, b, tolerance)
-    _fill_topk(result, a, b)
+    if source.dtype.kind in "biu" and target.dtype.kind in "biu" and tolerance.quant_step is None:
+        result.outside_count = int(np.count_nonzero(source.reshape(-1) != target.reshape(-1)))
+        result.outside_fraction = result.outside_count / source.size if source.size else 0.0
+    if result.worst_index is not None:
+        result.worst_index = tuple(int(i) for i in np.unravel_index(result.worst_index[0], source.shape))
+    _fill_topk(result, a.reshape(source.shape), b.reshape(source.shape))
     result.passed = result.outside_count == 0 and result.problem is None
     return result
 
 
+def _fill_exact(result: Comparison, source: np.ndarray, target: np.ndarray) -> None:
+    """Strings and other objects: equal or not, element by element; no error figures exist."""
+    unequal = np.array(
+        [not _same(a, b) for a, b in zip(source.reshape(-1), target.reshape(-1), strict=True)], dtype=bool
+    )
+    result.outside_count = int(np.count_nonzero(unequal))
+    result.outside_fraction = result.outside_count / source.size if source.size else 0.0
+    if result.outside_count:
+        result.worst_index = tuple(int(i) for i in np.unravel_index(int(np.argmax(unequal)), source.shape))
+    result.passed = result.outside_count == 0
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, bytes) != isinstance(b, bytes):
+        a = a.decode("utf-8", "replace") if isinstance(a, bytes) else a
+        b = b.decode("utf-8", "replace") if isinstance(b, bytes) else b
+    return bool(a == b)
+
+
+ToleranceRule = Callable[[str], Tolerance]
+"""The tolerance for an output of a given dtype name."""
+
+
+def compare_values(name: str, source: Any, target: Any, tolerance_for: ToleranceRule) -> Comparison:
+    """Compare any output a runtime gives: a tensor, a sequence of tensors, or a map.
+
+    A sequence or map becomes one Comparison: every element compared (tensors by the tensor rule,
+    scalars inside maps exactly or by their dtype's tolerance), the figures of the worst element
+    shown, the sizes and outside counts summed, and a `problem` when the lengths or keys differ.
+    """
+    if isinstance(source, Mapping) or (isinstance(source, Sequence) and not isinstance(source, str | bytes)):
+        return _compare_container(name, source, target, tolerance_for)
+    array = np.asarray(source)
+    return compare_arrays(name, array, np.asarray(target), tolerance_for(array.dtype.name))
+
+
+def _compare_container(name: str, source: Any, target: Any, tolerance_for: ToleranceRule) -> Comparison:
+    is_map = isinstance(source, Mapping)
+    kind = "map" if is_map else "sequence"
+    keys = list(source) if is_map else list(range(len(source)))
+    parts = []
+    problem = None
+    if is_map != isinstance(target, Mapping) or isinstance(target, str | bytes) or target is None:
+        problem = f"the target gives {type(target).__name__} where the source gives a {kind}"
+    elif is_map and set(source) != set(target):
+        problem = f"map keys differ: source {sorted(map(str, source))}, target {sorted(map(str, target))}"
+    elif not is_map and len(source) != len(target):
+        problem = f"sequence of {len(target)} element(s) where the source gives {len(source)}"
+    else:
+        parts = [compare_values(f"{name}[{key}]", source[key], target[key], tolerance_for) for key in keys]
+    element = parts[0].dtype if parts else "?"
+    result = Comparison(
+        name=name,
+        dtype=f"{kind}({element})",
+        source_shape=(len(source),),
+        target_shape=(len(target),) if hasattr(target, "__len__") else (),
+        tolerance=parts[0].tolerance if parts else tolerance_for("float32"),
+        passed=False,
+        size=sum(p.size for p in parts),
+        problem=problem,
+    )
+    if problem is not None:
+        return result
+    result.outside_count = sum(p.outside_count for p in parts)
+    result.outside_fraction = result.outside_count / result.size if result.size else 0.0
+    comparable = [p for p in parts if not np.isnan(p.max_abs_error)]
+    if comparable:
+        worst = max(comparable, key=lambda p: p.max_abs_error)
+        result.max_abs_error = worst.max_abs_error
+        result.max_rel_error = max(p.max_rel_error for p in comparable)
+        total = sum(p.size for p in comparable)
+        result.mean_abs_error = sum(p.mean_abs_error * p.size for p in comparable) / total if total else 0.0
+        result.cosine_similarity = min(p.cosine_similarity for p in comparable)
+    failing = next((i for i, p in enumerate(parts) if not p.passed), None)
+    if failing is not None:
+        result.worst_index = (failing,)
+        if parts[failing].problem:
+            result.problem = f"element {keys[failing]}: {parts[failing].problem}"
+    result.passed = all(p.passed for p in parts)
+    return result
+
+
 def _fill_errors(result: Comparison, a: np.ndarray, b: np.ndarray, tolerance: Tolerance) -> None:
+    """Error figures of two flat float64 arrays (flat, so a scalar's errors index like any other)."""
     both_nan = np.isnan(a) & np.isnan(b)
     equal_inf = np.isinf(a) & (a == b)
     same = both_nan | equal_inf
@@ -164,7 +266,7 @@ def _fill_errors(result: Comparison, a: np.ndarray, b: np.ndarray, tolerance: To
         result.cosine_similarity = 1.0
         return
     worst = int(np.argmax(diff))
-    result.worst_index = tuple(int(i) for i in np.unravel_index(worst, a.shape))
+    result.worst_index = (worst,)  # flat; compare_arrays maps it onto the source's shape
     result.max_abs_error = float(diff.flat[worst])
     result.mean_abs_error = float(diff.mean())
     nonzero = magnitude > 0

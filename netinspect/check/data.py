@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from netinspect.errors import MissingDependencyError, NetinspectError
-from netinspect.ir import Dim, Preprocessing
+from netinspect.ir import Dim, Graph, Preprocessing
 from netinspect.layout import ACTIVATION, permute
 
 
@@ -32,35 +32,58 @@ class InputSpec:
 
 
 def parse_dims(assignments: Sequence[str]) -> dict[str, int]:
-    """`["N=1", "seq=128"]` → {"N": 1, "seq": 128}."""
+    """`["N=1", "seq=128", "data:2=64"]` → {"N": 1, "seq": 128, "data:2": 64}.
+
+    NAME=SIZE sizes every axis named NAME; INPUT:AXIS=SIZE one axis of one input, for exporters
+    that give several axes the same name (`None`, `?`, `unk__0`).
+    """
     dims: dict[str, int] = {}
     for item in assignments:
-        name, sep, size = item.partition("=")
-        if not sep or not name or not size.strip().isdigit() or int(size) < 1:
-            raise InputError(f"--dim {item!r}: expected NAME=SIZE with a positive integer size")
+        name, sep, size = item.rpartition("=")
+        if not sep or not name.strip() or not size.strip().isdigit() or int(size) < 1:
+            raise InputError(
+                f"--dim {item!r}: expected NAME=SIZE or INPUT:AXIS=SIZE with a positive integer size"
+            )
         dims[name.strip()] = int(size)
     return dims
+
+
+def axis_key(input_name: str, axis: int) -> str:
+    """The --dim key that sizes one axis of one input."""
+    return f"{input_name}:{axis}"
+
+
+def given_size(spec: InputSpec, axis: int, dims: Mapping[str, int]) -> int | None:
+    """The size the model or the user fixes for an axis: fixed in the model, INPUT:AXIS, else NAME."""
+    dim = spec.shape[axis]
+    if isinstance(dim, int) and dim > 0:
+        return dim
+    if axis_key(spec.name, axis) in dims:
+        return dims[axis_key(spec.name, axis)]
+    if isinstance(dim, str) and dim in dims:
+        return dims[dim]
+    return None
 
 
 def concrete_shape(spec: InputSpec, dims: Mapping[str, int]) -> tuple[int, ...]:
     """The shape to generate: symbolic dims from `dims`; an unnamed or unknown batch axis is 1.
 
-    Only the first axis gets a default, because guessing any other size (a sequence length, an
-    image side) would test a model on inputs it was never meant to take.
+    Only the first axis gets a default here; the other defaults are chosen by check.shapes, which
+    can ask the network which sizes it accepts.
     """
     shape: list[int] = []
     for axis, dim in enumerate(spec.shape):
-        if isinstance(dim, int) and dim > 0:
-            shape.append(dim)
-        elif isinstance(dim, str) and dim in dims:
-            shape.append(dims[dim])
+        size = given_size(spec, axis, dims)
+        if size is not None:
+            shape.append(size)
         elif axis == 0:
             shape.append(1)
         else:
+            named = isinstance(dim, str) and dim and sum(d == dim for d in spec.shape) == 1
             label = dim if isinstance(dim, str) and dim else f"axis {axis}"
             raise InputError(
                 f"input {spec.name!r} has a free dimension {label!r} (shape {format_shape(spec.shape)}); "
-                f"give its size with --dim {label if isinstance(dim, str) and dim else 'NAME'}=SIZE"
+                f"give its size with --dim {dim if named else axis_key(spec.name, axis)}=SIZE"
             )
     return tuple(shape)
 
@@ -117,14 +140,69 @@ def apply_preprocessing(raw: np.ndarray, preprocessing: Preprocessing | None) ->
     return out
 
 
+PREPROCESSING_LAYER = "preprocessing"
+"""The provenance layer of the nodes `convert --with-preprocessing` puts in front of the first input
+(converters/onnx/writer.py); the ONNX reader reads it back from the netinspect.provenance metadata."""
+
+
+@dataclass(frozen=True)
+class EmbeddedPreprocessing:
+    """The (x - mean) / std a model computes itself: its input takes raw images.
+
+    The constants are the model's own (its Sub and Div operands), so feeding it `undo(x)` for the
+    preprocessed `x` another model takes is exact up to one float32 rounding of the raw values.
+    """
+
+    input: str
+    steps: tuple[tuple[str, np.ndarray], ...]
+
+    def apply(self, raw: np.ndarray) -> np.ndarray:
+        out = raw.astype(np.float64)
+        for op, constant in self.steps:
+            out = out - constant if op == "Sub" else out / constant
+        return out.astype(raw.dtype)
+
+    def undo(self, preprocessed: np.ndarray) -> np.ndarray:
+        out = preprocessed.astype(np.float64)
+        for op, constant in reversed(self.steps):
+            out = out + constant if op == "Sub" else out * constant
+        return out.astype(preprocessed.dtype)
+
+
+def embedded_preprocessing(graph: Graph) -> EmbeddedPreprocessing | None:
+    """What `convert --with-preprocessing` put in the graph, found by its nodes' provenance."""
+    inputs = {v.name for v in graph.inputs}
+    steps: list[tuple[str, np.ndarray]] = []
+    first_input: str | None = None
+    current: str | None = None
+    for node in graph.nodes:
+        if node.provenance is None or node.provenance.layer != PREPROCESSING_LAYER:
+            continue
+        if node.op_type not in ("Sub", "Div") or len(node.inputs) != 2 or node.inputs[1] not in graph.tensors:
+            return None
+        if current is None:
+            if node.inputs[0] not in inputs:
+                return None
+            first_input = node.inputs[0]
+        elif node.inputs[0] != current:
+            return None
+        steps.append((node.op_type, np.asarray(graph.tensors[node.inputs[1]].numpy(), dtype=np.float64)))
+        current = node.outputs[0]
+    if first_input is None:
+        return None
+    return EmbeddedPreprocessing(first_input, tuple(steps))
+
+
 def random_feeds(
     specs: Sequence[InputSpec],
     seed: int,
     run_index: int,
     dims: Mapping[str, int] | None = None,
     preprocessing: Preprocessing | None = None,
+    preprocessed: bool = True,
 ) -> dict[str, np.ndarray]:
-    """Seeded inputs: uniform over each input's range, float images then preprocessed."""
+    """Seeded inputs: uniform over each input's raw range, float images then preprocessed
+    (unless the model does that itself: `preprocessed=False`)."""
     rng = np.random.default_rng([seed, run_index])
     feeds: dict[str, np.ndarray] = {}
     for spec in specs:
@@ -133,7 +211,7 @@ def random_feeds(
         low, high = default_range(spec.dtype, preprocessing)
         if dtype.kind == "f":
             raw = rng.uniform(low, high, size=shape)
-            if preprocessing is not None and _is_image(shape, preprocessing):
+            if preprocessed and preprocessing is not None and _is_image(shape, preprocessing):
                 raw = apply_preprocessing(raw, preprocessing)
             feeds[spec.name] = raw.astype(dtype)
         elif dtype.kind == "b":
@@ -193,10 +271,8 @@ def fit_given_input(spec: InputSpec, array: np.ndarray, origin: str, dims: Mappi
             f"input {spec.name!r} needs {len(spec.shape)} dimensions {format_shape(spec.shape)}, "
             f"{origin} has shape {tuple(array.shape)}"
         )
-    for axis, (want, have) in enumerate(zip(spec.shape, array.shape, strict=True)):
-        fixed = (
-            want if isinstance(want, int) and want > 0 else dims.get(want) if isinstance(want, str) else None
-        )
+    for axis, have in enumerate(array.shape):
+        fixed = given_size(spec, axis, dims)
         if fixed is not None and fixed != have:
             raise InputError(
                 f"input {spec.name!r} needs size {fixed} on axis {axis} {format_shape(spec.shape)}, "
@@ -225,8 +301,11 @@ def given_feeds(
     return {name: fit_given_input(by_name[name], arrays[name], origin[name], dims) for name in by_name}
 
 
-def load_image(path: Path, spec: InputSpec, preprocessing: Preprocessing | None) -> np.ndarray:
-    """An image file → a (1, C, H, W) feed through the model's recorded preprocessing.
+def load_image(
+    path: Path, spec: InputSpec, preprocessing: Preprocessing | None, preprocessed: bool = True
+) -> np.ndarray:
+    """An image file → a (1, C, H, W) feed through the model's recorded preprocessing (mean and
+    std left out with `preprocessed=False`, for a model that applies them itself).
 
     Size: the recorded image size, else the input's spatial dims. Pixels are scaled to the
     recorded value range (0..255 when none is recorded), channels reordered to the recorded
@@ -267,7 +346,9 @@ def load_image(path: Path, spec: InputSpec, preprocessing: Preprocessing | None)
     pixels = low + pixels / 255.0 * (high - low)
     nchw = permute(pixels, "HWC", ACTIVATION[1:])[None]
     dtype = np.dtype("float32" if spec.dtype in ("bfloat16",) else spec.dtype)
-    return np.ascontiguousarray(apply_preprocessing(nchw, pre).astype(dtype))
+    if preprocessed:
+        nchw = apply_preprocessing(nchw, pre)
+    return np.ascontiguousarray(nchw.astype(dtype))
 
 
 @dataclass
@@ -283,11 +364,19 @@ class FeedPlan:
     runs: int
     shapes: dict[str, tuple[int, ...]]
     dtypes: dict[str, str]
-    make: Callable[[int], dict[str, np.ndarray]] = field(repr=False, compare=False)
+    make: Callable[[int], dict[str, np.ndarray]] | None = field(repr=False, compare=False)
     files: dict[str, str] = field(default_factory=dict)
+    chosen: list[str] = field(default_factory=list)
+    """Sizes check chose for free dimensions, each with its reason ("data:2=33 (recorded image size)")."""
 
     def feeds(self, run: int) -> dict[str, np.ndarray]:
+        if self.make is None:
+            raise RuntimeError("this feed plan was sent from another process without its data")
         return self.make(run)
+
+    def __getstate__(self) -> dict[str, object]:
+        """A plan sent to another process (check --jobs) keeps what it describes, not its data."""
+        return {**self.__dict__, "make": None}
 
 
 def plan_feeds(
@@ -299,9 +388,10 @@ def plan_feeds(
     input_files: Mapping[str, str | Path] | None = None,
     inputs_npz: str | Path | None = None,
     image: str | Path | None = None,
+    preprocessed: bool = True,
 ) -> FeedPlan:
     """Given data (--inputs, then --input, then --image for the one input left) make one run;
-    without any, `runs` seeded random runs."""
+    without any, `runs` seeded random runs. `preprocessed=False`: the model takes raw images."""
     arrays: dict[str, np.ndarray] = {}
     origin: dict[str, str] = {}
     if inputs_npz is not None:
@@ -316,7 +406,7 @@ def plan_feeds(
                 f"--image feeds one input, but {len(free)} input(s) are not given otherwise: "
                 f"{', '.join(s.name for s in free)}"
             )
-        arrays[free[0].name] = load_image(Path(image), free[0], preprocessing)
+        arrays[free[0].name] = load_image(Path(image), free[0], preprocessing, preprocessed)
         origin[free[0].name] = str(image)
     if arrays:
         given = given_feeds(specs, arrays, origin, dims)
@@ -335,5 +425,5 @@ def plan_feeds(
         runs,
         {s.name: concrete_shape(s, dims) for s in specs},
         {s.name: s.dtype for s in specs},
-        make=lambda run: random_feeds(specs, seed, run, dims, preprocessing),
+        make=lambda run: random_feeds(specs, seed, run, dims, preprocessing, preprocessed),
     )

@@ -1,13 +1,17 @@
-"""What a parity check found: plain data, rendered by report.py, returned by `check()`."""
+"""What a parity check found: plain data (picklable, for check --jobs), returned by `check()` and
+rendered by netinspect.renderers (check_text, json, junit)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from netinspect.check.compare import Comparison, Tolerance
 from netinspect.check.data import FeedPlan
 from netinspect.check.divergence import LayerSearch
+from netinspect.errors import NetinspectError
 
 
 @dataclass
@@ -102,6 +106,26 @@ class CheckResult:
     error: str | None = None
     """Set when the check could not be carried out (suite runs keep going and report it)."""
 
+    @classmethod
+    def from_error(
+        cls, name: str, source: str | Path, target: str | Path | None, error: BaseException
+    ) -> CheckResult:
+        """A check that could not be carried out: bad file, missing runtime, or a bug of ours
+        (reported as an internal error, so a suite still finishes and writes its reports)."""
+        message = (
+            str(error)
+            if isinstance(error, NetinspectError)
+            else (f"internal error: {type(error).__name__}: {error}")
+        )
+        return cls(
+            name=name,
+            source=ModelSide(str(source), "unknown", "none"),
+            target=ModelSide(
+                str(target) if target else None, "onnx", "none", converted_in_memory=target is None
+            ),
+            error=message,
+        )
+
     @property
     def passed(self) -> bool:
         return self.error is None and bool(self.outputs) and all(o.passed for o in self.outputs)
@@ -111,3 +135,13 @@ class CheckResult:
         if self.error is not None:
             return "error"
         return "passed" if self.passed else "failed"
+
+
+def counts(results: Sequence[CheckResult]) -> dict[str, int]:
+    """How many models passed, failed, and could not be checked."""
+    return {
+        "models": len(results),
+        "passed": sum(r.status == "passed" for r in results),
+        "failed": sum(r.status == "failed" for r in results),
+        "errors": sum(r.status == "error" for r in results),
+    }

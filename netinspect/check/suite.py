@@ -8,22 +8,28 @@
     source = "models/vgg19.mat"
     target = "build/vgg19.onnx"  # optional; without it the source is converted in memory
     atol = 1e-4                # rtol, atol, quant_steps, seed, runs, layers
-    dims = { N = 2 }
+    dims = { N = 2, "data:2" = 64 }  # by name, or one axis of one input
     inputs = "data/batch.npz"  # or: input = { data = "x.npy" }, or: image = "cat.jpg"
 
 Paths are relative to the suite file. A model that cannot be checked is reported as an error
-and the suite goes on, so one bad entry does not hide the results of the others.
+and the suite goes on, so one bad entry does not hide the results of the others. `--jobs N`
+checks N models at a time in separate processes; `--shard I/N` checks every N-th model from the
+I-th, so N CI jobs split a suite between them, each writing its own report.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from netinspect.check.api import LAYER_MODES, check
-from netinspect.check.result import CheckResult, ModelSide
+from netinspect.check.result import CheckResult
 from netinspect.errors import NetinspectError
 
 KEYS: dict[str, type | tuple[type, ...]] = {
@@ -111,42 +117,107 @@ def _validate(
                 )
 
 
+@dataclass(frozen=True)
+class Shard:
+    """Shard `index` of `count` (1-based, as CI matrices number their jobs): every count-th model
+    of the suite from the index-th on, so the shards of a suite are disjoint, cover it, and do
+    not change from run to run."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        index, sep, count = text.partition("/")
+        if not sep or not index.strip().isdigit() or not count.strip().isdigit():
+            raise SuiteError(f"--shard {text!r}: expected I/N, e.g. 1/4")
+        shard = cls(int(index), int(count))
+        if not 1 <= shard.index <= shard.count:
+            raise SuiteError(f"--shard {text!r}: I must be between 1 and N")
+        return shard
+
+    def select(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return entries[self.index - 1 :: self.count]
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
 def run_suite(
-    path: Path, on_result: Callable[[CheckResult], None] | None = None, **overrides: Any
+    path: Path,
+    on_result: Callable[[CheckResult], None] | None = None,
+    jobs: int = 1,
+    shard: Shard | None = None,
+    **overrides: Any,
 ) -> list[CheckResult]:
-    """Check every model of the suite; `overrides` (from the command line) beat the file's values."""
-    results = []
-    for entry in load_suite(path):
-        entry = {**entry, **{k: v for k, v in overrides.items() if v is not None}}
+    """Check every model of the suite (or of one shard of it), in suite order.
+
+    `overrides` (from the command line) beat the file's values. With `jobs` > 1 the models are
+    checked by that many processes (each runtime then gets its share of the cores); results still
+    arrive, and are reported, in suite order.
+    """
+    entries = load_suite(path)
+    if shard is not None:
+        entries = shard.select(entries)
+    entries = [{**entry, **{k: v for k, v in overrides.items() if v is not None}} for entry in entries]
+    if jobs <= 1 or len(entries) <= 1:
+        return _collect(map(check_entry, entries), on_result)
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    context = multiprocessing.get_context("spawn")  # forking a process that holds runtime threads is unsafe
+    with ProcessPoolExecutor(
+        max_workers=min(jobs, len(entries)), mp_context=context, initializer=_worker, initargs=(threads,)
+    ) as pool:
+        futures = [pool.submit(check_entry, entry) for entry in entries]
+        return _collect(
+            (_outcome(future, entry) for future, entry in zip(futures, entries, strict=True)), on_result
+        )
+
+
+def _outcome(future: Future[CheckResult], entry: dict[str, Any]) -> CheckResult:
+    """The worker's result; a worker that died (a runtime crashing the process) is that model's error."""
+    try:
+        return future.result()
+    except Exception as e:
         source = Path(entry["source"])
-        name = entry.get("name") or source.stem
-        try:
-            result = check(
-                source,
-                entry.get("target"),
-                rtol=entry.get("rtol"),
-                atol=entry.get("atol"),
-                quant_steps=entry.get("quant_steps"),
-                seed=entry.get("seed", 0),
-                runs=entry.get("runs", 1),
-                dims=entry.get("dims"),
-                input_files=entry.get("input"),
-                inputs_npz=entry.get("inputs"),
-                image=entry.get("image"),
-                layers=entry.get("layers", "auto"),
-                name=name,
-            )
-        except NetinspectError as e:
-            target = entry.get("target")
-            result = CheckResult(
-                name=name,
-                source=ModelSide(str(source), "unknown", "none"),
-                target=ModelSide(
-                    str(target) if target else None, "onnx", "none", converted_in_memory=target is None
-                ),
-                error=str(e),
-            )
+        return CheckResult.from_error(entry.get("name") or source.stem, source, entry.get("target"), e)
+
+
+def _collect(
+    done: Iterable[CheckResult], on_result: Callable[[CheckResult], None] | None
+) -> list[CheckResult]:
+    results = []
+    for result in done:
         results.append(result)
         if on_result is not None:
             on_result(result)
     return results
+
+
+def _worker(threads: int) -> None:
+    from netinspect.check.runtimes.onnxruntime import set_threads
+
+    set_threads(threads)
+
+
+def check_entry(entry: dict[str, Any]) -> CheckResult:
+    """One suite model; any failure to check it is its own `error` result, never the suite's end."""
+    source = Path(entry["source"])
+    name = entry.get("name") or source.stem
+    try:
+        return check(
+            source,
+            entry.get("target"),
+            rtol=entry.get("rtol"),
+            atol=entry.get("atol"),
+            quant_steps=entry.get("quant_steps"),
+            seed=entry.get("seed", 0),
+            runs=entry.get("runs", 1),
+            dims=entry.get("dims"),
+            input_files=entry.get("input"),
+            inputs_npz=entry.get("inputs"),
+            image=entry.get("image"),
+            layers=entry.get("layers", "auto"),
+            name=name,
+        )
+    except Exception as e:  # a broken model (or a bug it triggers) must not stop the other models
+        return CheckResult.from_error(name, source, entry.get("target"), e)

@@ -11,13 +11,16 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from netinspect.errors import EXIT_CHECK_FAILED, EXIT_ERROR, NetinspectError
 from netinspect.fileio import check_output
+
+if TYPE_CHECKING:
+    from netinspect.check.result import CheckResult
 
 
 class LayersMode(StrEnum):
@@ -65,7 +68,12 @@ def check_command(
     runs: Annotated[int, typer.Option("--runs", help="Number of random input sets.", min=1)] = 1,
     dim: Annotated[
         list[str] | None,
-        typer.Option("--dim", metavar="NAME=SIZE", help="Size of a symbolic dimension (repeatable)."),
+        typer.Option(
+            "--dim",
+            metavar="NAME=SIZE|INPUT:AXIS=SIZE",
+            help="Size of a symbolic dimension, by name or as one axis of one input (repeatable). "
+            "Unset: the size the model records, else a default the network accepts (printed).",
+        ),
     ] = None,
     input_file: Annotated[
         list[str] | None,
@@ -85,38 +93,54 @@ def check_command(
         Path | None, typer.Option("--json", help="Write the report as JSON (schema: check.schema.json).")
     ] = None,
     junit: Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report for CI.")] = None,
+    jobs: Annotated[
+        int, typer.Option("--jobs", min=1, help="With --suite: check this many models at once (processes).")
+    ] = 1,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            metavar="I/N",
+            help="With --suite: check only shard I of N (every N-th model from the I-th), for CI matrices.",
+        ),
+    ] = None,
 ) -> None:
     """Prove that a converted model computes what its source computes (exit 0 pass, 1 mismatch, 2 error)."""
     from netinspect.check.api import check
     from netinspect.check.data import parse_dims, parse_input_files
-    from netinspect.check.suite import run_suite
-    from netinspect.renderers.check_report import print_result, print_summary, write_json, write_junit
+    from netinspect.check.result import CheckResult
+    from netinspect.check.suite import Shard, run_suite
+    from netinspect.renderers.check_text import print_result, print_summary
 
     if (suite is None) == (source is None):
         raise UsageError("give either SOURCE [TARGET] or --suite FILE")
+    if suite is None and (jobs != 1 or shard is not None):
+        raise UsageError("--jobs and --shard split a --suite")
     given = [p for p in (source, target, suite, inputs, image) if p is not None]
     for output in (json_out, junit):
         if output is not None:
             check_output(output, given)
     console = report_console()
-    dims = parse_dims(dim or [])
-    files = parse_input_files(input_file or [])
     if suite is not None:
-        if target is not None or files or inputs or image:
+        if target is not None or input_file or inputs or image:
             raise UsageError("with --suite, inputs and targets are given per model in the suite file")
+        part = Shard.parse(shard) if shard is not None else None
         results = run_suite(
             suite,
             on_result=lambda r: print_result(r, console),
+            jobs=jobs,
+            shard=part,
             rtol=rtol,
             atol=atol,
             quant_steps=quant_steps,
             layers=None if layers == LayersMode.auto else layers.value,
         )
         print_summary(results, console)
+        _write_reports(results, json_out, junit, f"netinspect check (shard {part})" if part else None)
     else:
         assert source is not None
-        results = [
-            check(
+        try:
+            result = check(
                 source,
                 target,
                 rtol=rtol,
@@ -124,22 +148,34 @@ def check_command(
                 quant_steps=quant_steps,
                 seed=seed,
                 runs=runs,
-                dims=dims,
-                input_files=files,
+                dims=parse_dims(dim or []),
+                input_files=parse_input_files(input_file or []),
                 inputs_npz=inputs,
                 image=image,
                 layers=layers.value,
             )
-        ]
-        print_result(results[0], console)
-    if json_out is not None:
-        write_json(results, json_out)
-    if junit is not None:
-        write_junit(results, junit)
+        except Exception as e:  # CI uploads the reports either way; the error itself goes to stderr
+            _write_reports([CheckResult.from_error(source.stem, source, target, e)], json_out, junit)
+            raise
+        print_result(result, console)
+        results = [result]
+        _write_reports(results, json_out, junit)
     if any(r.status == "error" for r in results):
         raise typer.Exit(EXIT_ERROR)
     if not all(r.passed for r in results):
         raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+def _write_reports(
+    results: list[CheckResult], json_out: Path | None, junit: Path | None, junit_name: str | None = None
+) -> None:
+    from netinspect.renderers.json import write_json
+    from netinspect.renderers.junit import write_junit
+
+    if json_out is not None:
+        write_json(results, json_out)
+    if junit is not None:
+        write_junit(results, junit, junit_name or "netinspect check")
 
 
 def diff_command(

@@ -71,7 +71,7 @@ def test_matconvnet_runner_reads_layers_in_nchw() -> None:
     mat = MATCONVNET / "simplenn_pre_beta11.mat"
     if not mat.is_file():
         pytest.skip(f"{mat} is absent")
-    runner = runner_for("matconvnet-reference", mat, None)
+    runner = runner_for("matconvnet-reference", mat)
     assert isinstance(runner, MatConvNetRunner)
     (spec,) = runner.input_specs()
     assert spec.shape[0] == "N" and spec.shape[1:] == (3, 31, 29)
@@ -102,4 +102,4 @@ def test_runtime_not_installed_gives_the_install_hint(monkeypatch: pytest.Monkey
     missing = runners.RuntimeEntry("netinspect_absent_runtime", "Runner.from_path", "netinspect[keras]")
     monkeypatch.setitem(runners.RUNTIMES, "tensorflow", missing)
     with pytest.raises(MissingDependencyError, match=r"pip install 'netinspect\[keras\]'"):
-        runner_for("tensorflow", Path("model.keras"), None)
+        runner_for("tensorflow", Path("model.keras"))

@@ -1,12 +1,13 @@
-"""Runners: one model in one runtime, fed and read in the IR's layout (NCHW).
+"""Runners: one model in one runtime, and the table that picks a source's runtime.
 
-Every runner answers three questions: what inputs it takes (`input_specs`), what the model
-outputs for a feed (`run`), and what chosen intermediate values are for that feed
-(`run_values`, names in the runner's own vocabulary: an ONNX value name, a MatConvNet layer).
+`Runner` is everything `check` asks of a runtime. A runner built from a file
+(`RuntimeEntry.factory(path)`) reads that file itself, sharing no code with the converter it
+checks; the ONNX side of a check is built from the IR graph instead (onnxruntime.py,
+`OnnxRuntimeRunner.from_graph`), so the converted model is read once.
 Runtimes are imported when a runner is built, never at module import, so `netinspect info`
 works without any of them and a missing one is a clear MissingDependencyError.
 
-Which runner runs a source is decided by its Reader's `runtime` field (formats.py): see
+Which runner runs a source is decided by its Reader's `runtime` field (registry.py): see
 `RUNTIMES`, where the Keras and LiteRT runners plug in.
 """
 
@@ -24,7 +25,7 @@ from netinspect.check.data import InputSpec
 from netinspect.errors import MissingDependencyError, NetinspectError
 
 if TYPE_CHECKING:
-    from netinspect.ir import Graph
+    from netinspect.check.layers import Layer
 
 
 class RuntimeFailure(NetinspectError):
@@ -32,20 +33,65 @@ class RuntimeFailure(NetinspectError):
 
 
 class Runner(Protocol):
-    """A model in a runtime. Arrays in and out are in IR layout (NCHW activations)."""
+    """A model in a runtime, as `check` uses it.
+
+    Arrays go in and come out in the IR's layout (NCHW activations), except the interface values
+    named by `source_layouts`, which the runtime takes and returns in its own layout: `check`
+    transposes those itself, so a channels-last runtime (Keras, LiteRT) needs no layout code.
+    """
 
     label: str
     """Which runtime this is, for reports ("onnxruntime 1.18.0")."""
+
+    inference_seconds: float
+    """Time spent inside the runtime's own inference calls, summed over every run."""
+
+    def prepare(self) -> None:
+        """Do the expensive one-off work now (load weights, build a session); `run` would otherwise."""
+        ...
+
+    def layers(self) -> list[Layer] | None:
+        """The runtime's own layers in order, read back by `run_values` (None: the IR graph's nodes)."""
+        ...
 
     def input_specs(self) -> list[InputSpec]: ...
 
     def output_names(self) -> list[str]: ...
 
-    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+    def source_layouts(self, recorded: Mapping[str, str]) -> dict[str, str]:
+        """Interface values this runtime takes or returns in a layout other than the IR's: name → layout.
+
+        `recorded` is what the reader found ({value name: "NHWC"}, from
+        graph.metadata.properties["netinspect.io_layout"]); a runtime that runs the source file as
+        it is returns it (or the part it applies to), one that works in the IR layout returns {}.
+        """
+        ...
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, Any]:
+        """Every output: arrays, or lists/dicts for sequence and map outputs."""
+        ...
 
     def run_values(self, feeds: Mapping[str, np.ndarray], names: Sequence[str]) -> dict[str, np.ndarray]:
         """Only the named intermediate values, computing no more of the model than needed."""
         ...
+
+
+class BaseRunner:
+    """What most runners share: nothing to prepare up front, no layers of their own (the IR
+    graph's are used), everything in the IR layout. A runner subclasses it and overrides these
+    where its runtime differs; the rest of `Runner` it must write."""
+
+    label: str
+    inference_seconds: float = 0.0
+
+    def prepare(self) -> None:
+        """Nothing to do before the first run."""
+
+    def layers(self) -> list[Layer] | None:
+        return None
+
+    def source_layouts(self, recorded: Mapping[str, str]) -> dict[str, str]:
+        return {}
 
 
 @dataclass(frozen=True)
@@ -64,11 +110,14 @@ RUNTIMES: dict[str, RuntimeEntry] = {
     "matconvnet-reference": RuntimeEntry(
         "netinspect.check.runtimes.matconvnet", "MatConvNetRunner.from_path", "netinspect"
     ),
-    "litert": RuntimeEntry("netinspect.check.runtimes.litert", "LiteRTRunner.from_path", "netinspect[tflite]"),
+    "litert": RuntimeEntry(
+        "netinspect.check.runtimes.litert", "LiteRTRunner.from_path", "netinspect[tflite]"
+    ),
     "keras": RuntimeEntry("netinspect.check.runtimes.keras", "KerasRunner.from_path", "netinspect[keras]"),
 }
-"""Reader.runtime → runner factory `(path, graph) -> Runner`. Keras (TensorFlow) and TFLite (LiteRT)
-runners join here with their readers, each naming the optional extra that installs its runtime."""
+"""Reader.runtime → runner factory `(path) -> Runner`: the runner reads the source file itself.
+Keras (TensorFlow) and TFLite (LiteRT) runners join here with their readers, each naming the
+optional extra that installs its runtime."""
 
 
 def runtime_entry(runtime: str, path: Path) -> RuntimeEntry:
@@ -77,7 +126,7 @@ def runtime_entry(runtime: str, path: Path) -> RuntimeEntry:
     return RUNTIMES[runtime]
 
 
-def runner_for(runtime: str, path: Path, graph: Graph | None) -> Runner:
+def runner_for(runtime: str, path: Path) -> Runner:
     """The runner a Reader's `runtime` names, built for the file at `path`."""
     entry = runtime_entry(runtime, path)
     try:
@@ -90,7 +139,7 @@ def runner_for(runtime: str, path: Path, graph: Graph | None) -> Runner:
     factory: Any = module
     for part in entry.factory.split("."):
         factory = getattr(factory, part)
-    return factory(path, graph)
+    return factory(path)
 
 
 def import_runtime(module: str, extra: str, path: Path | None = None) -> Any:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from netinspect.check.data import InputSpec
-from netinspect.check.runtimes.base import RuntimeFailure, import_runtime
+from netinspect.check.runtimes.base import BaseRunner, RuntimeFailure, import_runtime
 from netinspect.errors import ModelFormatError
 from netinspect.fileio import resolve_inside
 
@@ -42,6 +42,16 @@ def _dims(value_info: Any) -> tuple[Any, ...]:
         else:
             dims.append(None)
     return tuple(dims)
+
+
+_threads = 0
+"""onnxruntime's intra-op threads per session; 0 is its default (one per core)."""
+
+
+def set_threads(count: int) -> None:
+    """Threads per session from now on: `check --jobs N` gives each of N processes its share."""
+    global _threads
+    _threads = max(0, count)
 
 
 INLINE_BYTES = 1024
@@ -111,6 +121,7 @@ class SharedWeights:
         options = self._ort.SessionOptions()
         options.log_severity_level = 3
         options.graph_optimization_level = self._ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        options.intra_op_num_threads = _threads
         if self.names:
             options.add_external_initializers(self.names, self.values)
         try:
@@ -164,7 +175,7 @@ def load_onnx_model(path: Path) -> onnx.ModelProto:
     return model
 
 
-class OnnxRuntimeRunner:
+class OnnxRuntimeRunner(BaseRunner):
     """An ONNX model in onnxruntime (CPU). Intermediates come from sessions with extra outputs."""
 
     def __init__(
@@ -190,8 +201,54 @@ class OnnxRuntimeRunner:
         """Time spent inside `InferenceSession.run`, summed: what the runtime itself costs."""
 
     @classmethod
-    def from_path(cls, path: Path, graph: Graph | None = None) -> OnnxRuntimeRunner:
+    def from_path(cls, path: Path) -> OnnxRuntimeRunner:
+        """The file as onnxruntime reads it, independent of netinspect's reader (an ONNX source)."""
         return cls(load_onnx_model(path), owned=True, name=path.name)
+
+    @classmethod
+    def from_graph(cls, graph: Graph, name: str) -> OnnxRuntimeRunner:
+        """The IR graph written as ONNX in memory: a weightless protobuf, the weights handed to
+        onnxruntime straight from the graph's (lazy, often memory-mapped) tensors, never copied into
+        a protobuf. Both sides of `check` that netinspect produces (an ONNX target it read, a source
+        it converts) run this way, so each file is read once."""
+        from netinspect.converters.onnx.writer import to_model_proto
+
+        skeleton = to_model_proto(graph, include_weights=False)
+        present = {t.name for t in skeleton.graph.initializer}
+        streamed = {key: tensor for key, tensor in graph.tensors.items() if key not in present}
+        return cls(skeleton, owned=True, name=name, streamed=streamed)
+
+    @property
+    def model(self) -> onnx.ModelProto:
+        """The model without its large weights (what shape inference needs)."""
+        return self._weights.skeleton
+
+    def accepts(self, shapes: Mapping[str, Sequence[int]]) -> bool | None:
+        """Whether ONNX shape inference takes inputs of these shapes through the whole model with no
+        error and no empty or negative size (None when an input is not a tensor it can size)."""
+        from onnx import ModelProto, shape_inference
+
+        model = ModelProto()
+        model.CopyFrom(self._weights.skeleton)
+        for value in model.graph.input:
+            if value.name not in shapes:
+                continue
+            if not value.type.HasField("tensor_type"):
+                return None
+            dims = value.type.tensor_type.shape.dim
+            del dims[:]
+            for size in shapes[value.name]:
+                dims.add().dim_value = int(size)
+        try:
+            inferred = shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+        except Exception:  # onnx raises InferenceError and friends for sizes the model cannot take
+            return False
+        return all(
+            not dim.HasField("dim_value") or dim.dim_value > 0
+            for value in (*inferred.graph.value_info, *inferred.graph.output)
+            if value.type.HasField("tensor_type")
+            for dim in value.type.tensor_type.shape.dim
+        )
 
     def input_specs(self) -> list[InputSpec]:
         return list(self._inputs)
@@ -204,7 +261,7 @@ class OnnxRuntimeRunner:
         if self._session is None:
             self._session = self._weights.session()
 
-    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, Any]:
         self.prepare()
         return dict(zip(self._outputs, self._infer(self._session, self._outputs, feeds), strict=True))
 
@@ -217,7 +274,8 @@ class OnnxRuntimeRunner:
         finally:
             del session
 
-    def _infer(self, session: Any, names: list[str], feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    def _infer(self, session: Any, names: list[str], feeds: Mapping[str, np.ndarray]) -> list[Any]:
+        """Tensors as arrays; sequence (list) and map (dict) outputs as onnxruntime gives them."""
         start = time.perf_counter()
         try:
             results = session.run(names, dict(feeds))
@@ -225,4 +283,4 @@ class OnnxRuntimeRunner:
             raise RuntimeFailure(f"onnxruntime failed running {self.name}: {_first_line(e)}") from e
         finally:
             self.inference_seconds += time.perf_counter() - start
-        return [np.asarray(r) for r in results]
+        return [r if isinstance(r, list | dict) else np.asarray(r) for r in results]

@@ -12,7 +12,7 @@ import numpy as np
 
 from netinspect.check.data import InputSpec
 from netinspect.check.layers import Layer
-from netinspect.check.runtimes.base import RuntimeFailure
+from netinspect.check.runtimes.base import BaseRunner, RuntimeFailure
 from netinspect.errors import MissingDependencyError
 from netinspect.layout import ACTIVATION, MATLAB_ACTIVATION, permute
 
@@ -37,7 +37,7 @@ def from_matconvnet(array: np.ndarray) -> np.ndarray:
     return permute(array, MATCONVNET_ACTIVATION, ACTIVATION)
 
 
-class MatConvNetRunner:
+class MatConvNetRunner(BaseRunner):
     """The MatConvNet reference implementation; layer outputs are its intermediates."""
 
     def __init__(self, reference: Any, name: str) -> None:
