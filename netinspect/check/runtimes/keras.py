@@ -116,7 +116,8 @@ class KerasRunner:
     def _predict(self, model: Any, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         start = time.perf_counter()
         try:
-            out = model(self._feed(feeds), training=False)
+            arrays = self._feed(feeds)
+            out = model(arrays[0] if len(arrays) == 1 else arrays, training=False)
         except Exception as e:
             raise RuntimeFailure(f"Keras failed running {self.path.name}: {_line(e)}", self.path) from e
         finally:

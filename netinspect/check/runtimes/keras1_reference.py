@@ -113,10 +113,8 @@ class Keras1Model:
             for j in range(ow):
                 for u in range(kh):
                     for v in range(kw):
-                        if self.theano:  # true convolution: the kernel runs back to front
-                            tap = kernel[:, :, kh - 1 - u, kw - 1 - v]
-                        else:
-                            tap = kernel[:, :, u, v]
+                        # true convolution (Theano) runs the kernel back to front
+                        tap = kernel[:, :, kh - 1 - u, kw - 1 - v] if self.theano else kernel[:, :, u, v]
                         y[:, :, i, j] += xp[:, :, i * sh + u, j * sw + v] @ tap.T
         if cfg.get("bias", True):
             y += w[1].reshape(1, -1, 1, 1)
