@@ -18,6 +18,7 @@ import numpy as np
 
 from netinspect import registry
 from netinspect.build import GraphBuilder, run_handler
+from netinspect.converters.matconvnet.blocks_extra import is_aggregating_pdist
 from netinspect.converters.matconvnet.layers import (
     MATCONVNET,
     LayerContext,
@@ -101,15 +102,21 @@ def convert(network: Network, path: Path, options: LoadOptions | None = None) ->
     return graph
 
 
+def _is_loss(spec: LayerSpec) -> bool:
+    if spec.type in ("pdist", "dagnn.PDist"):
+        return is_aggregating_pdist(spec.fields)
+    return is_loss_type(spec.type)
+
+
 def _split_losses(network: Network, path: Path) -> tuple[list[LayerSpec], list[tuple[LayerSpec, list[str]]]]:
     """Layers to convert, and the loss layers dropped with the values they read."""
     kept: list[LayerSpec] = []
     dropped: list[tuple[LayerSpec, list[str]]] = []
     if network.kind == "SimpleNN":
         end = len(network.layers)
-        while end and is_loss_type(network.layers[end - 1].type):
+        while end and _is_loss(network.layers[end - 1]):
             end -= 1
-        middle = [s for s in network.layers[:end] if is_loss_type(s.type)]
+        middle = [s for s in network.layers[:end] if _is_loss(s)]
         if middle:
             items = [f"layer {s.name!r} (type {s.type!r}: a loss before other layers)" for s in middle]
             raise UnsupportedError(items, path)
@@ -118,7 +125,7 @@ def _split_losses(network: Network, path: Path) -> tuple[list[LayerSpec], list[t
         dropped = [(s, [previous]) for s in network.layers[end:]]
         return kept, dropped
     for spec in network.layers:
-        if is_loss_type(spec.type):
+        if _is_loss(spec):
             dropped.append((spec, spec.inputs))
         else:
             kept.append(spec)
@@ -137,12 +144,38 @@ def _refuse_unsupported(kept: list[LayerSpec], path: Path) -> None:
 
 
 def _first_filter_depth(specs: list[LayerSpec]) -> int | None:
-    """Input channels implied by the first layer's filter bank, when it is a convolution."""
-    for spec in specs[:1]:
+    """Input channels implied by the first convolution's filter depth.
+
+    Layers before it must keep the channel count, or be FFDNet's SubP (× or ÷ scale²) and noise
+    concat (+ one level per image channel): the image channel count C that makes the arithmetic
+    reach the filter depth is the answer."""
+    steps: list[tuple[str, float]] = []
+    for spec in specs:
         if spec.type in ("conv", "dagnn.Conv") and spec.params and isinstance(spec.params[0].value, MatArray):
             dims = restore_dims(spec.params[0].value.shape, 4)
-            return dims[2] if dims else None
+            if dims is None:
+                return None
+            for channels in range(1, dims[2] + 1):
+                count = float(channels)
+                for kind, scale in steps:
+                    count = count + channels if kind == "concat" else count * scale
+                if count == dims[2]:
+                    return channels
+            return None
+        if spec.type == "SubP":
+            scale = spec.fields.get("scale") if spec.fields is not None else None
+            if not isinstance(scale, MatArray) or not scale.size:
+                return None
+            value = scale.values()[0]
+            steps.append(("SubP", round(1 / value) ** 2 if value < 1 else 1 / round(value) ** 2))
+        elif spec.type == "concat":
+            steps.append(("concat", 0.0))
+        elif spec.type not in CHANNEL_KEEPING:
+            return None
     return None
+
+
+CHANNEL_KEEPING = {"relu", "dagnn.ReLU", "sigmoid", "dagnn.Sigmoid", "dropout", "dagnn.DropOut", "bnorm"}
 
 
 def _nominal_size(size: list[float] | None) -> tuple[int, int] | None:
@@ -177,7 +210,7 @@ def _declare_inputs(
     if network.kind == "SimpleNN":
         names = [network.inputs[0].name if network.inputs else "input"]
         builder.used.update(spec.name for spec in kept)
-        readers = {names[0]: kept[:1]}
+        readers = {names[0]: kept}
     else:
         names = []
         for spec in kept:

@@ -24,10 +24,12 @@ from netinspect import plugins
 from netinspect.check.runtimes.matconvnet.reference import MatConvNetReference
 from netinspect.errors import UnsupportedError
 from netinspect.layout import permute
+from tests.conftest import FIXTURES as ALL_FIXTURES
 from tests.conftest import shared_model
 from tests.converters.matconvnet.ffdnet_layers import reference_layers, subp
 
 FFDNET = "ffdnet_gray_retrained_simplenn_v5.mat"
+FIXTURES = ALL_FIXTURES / "matconvnet"
 SIGMA = 25 / 255
 
 
@@ -100,13 +102,19 @@ def ffdnet_plugins() -> Iterator[None]:
         plugins.unregister_matconvnet_layer(layer_type)
 
 
-def test_without_plugins_the_custom_types_are_refused_all_at_once() -> None:
-    path = shared_model(FFDNET)
+def test_without_plugins_the_built_in_ffdnet_layers_are_used() -> None:
+    graph = netinspect.load(shared_model(FFDNET))
+    assert [v.name for v in graph.inputs] == ["input", "noise_level"]  # the plugins below say 'sigma'
+    assert graph.nodes[0].op_type == "SpaceToDepth"
+
+
+def test_unknown_layer_types_are_refused_all_at_once_saying_how_to_add_them() -> None:
+    path = FIXTURES / "bad" / "unknown_layers.mat"
     with pytest.raises(UnsupportedError) as caught:
         netinspect.load(path)
     message = str(caught.value)
-    assert str(path) in message
-    assert "'SubP'" in message and "'concat'" in message and "layer1" in message and "layer32" in message
+    assert str(path) in message and "'frobnicate'" in message and "'warp'" in message
+    assert "register_layer" in message and "--plugin" in message
 
 
 def test_subp_one_hot_matches_the_matlab_definition() -> None:

@@ -266,3 +266,131 @@ def scale(x: np.ndarray, factor: np.ndarray, shift: np.ndarray | None) -> np.nda
         return y if shift is None else y + shift
     except ValueError as e:
         raise BlockError(f"cannot broadcast scale of shape {factor.shape} over input {x.shape}") from e
+
+
+# ------------------------------------------------------------------- less common MatConvNet blocks
+
+
+def norm_offset(x: np.ndarray, weight: float, power: float) -> np.ndarray:
+    """vl_nnnoffset: x - weight · max(Σ_k x², 1e-8)^power (the sum over channels, per pixel)."""
+    total = np.maximum(np.sum(np.square(x, dtype=np.float64), axis=2, keepdims=True), 1e-8)
+    return (x - weight * np.power(total, power)).astype(np.float32)
+
+
+def spatial_norm(x: np.ndarray, height: int, width: int, alpha: float, beta: float) -> np.ndarray:
+    """vl_nnspnorm: x · (1 + α · n2)^-β, n2 = vl_nnpool(x.², [PH PW], 'avg', pad [⌊(P-1)/2⌋, rest])."""
+    top, left = (height - 1) // 2, (width - 1) // 2
+    pad = (top, height - 1 - top, left, width - 1 - left)
+    n2 = pool(np.square(x), (height, width), pad, (1, 1), "avg")
+    return (np.power(1.0 + alpha * n2.astype(np.float64), -beta) * x).astype(np.float32)
+
+
+def pdist(x: np.ndarray, x0: np.ndarray, p: float, no_root: bool, hinge: float, normed: bool) -> np.ndarray:
+    """vl_nnpdist without aggregation: per-pixel p-distance over channels, d(isnan(x0)) = 0."""
+    d = (x - x0).astype(np.float64)
+    d = np.where(np.broadcast_to(np.isnan(x0), d.shape), 0.0, d)
+    d[np.abs(d) < hinge] = 0
+    if normed:
+        d = d / (x0 + (x0 == 0))
+    if p == 1:
+        y = np.sum(np.abs(d), axis=2, keepdims=True)
+    elif p == 2:
+        y = np.sum(d * d, axis=2, keepdims=True)
+        y = y if no_root else np.sqrt(y)
+    else:
+        y = np.sum(np.abs(d) ** p, axis=2, keepdims=True)
+        y = y if no_root else y ** (1.0 / p)
+    return y.astype(np.float32)
+
+
+def _matlab_linspace(count: int) -> np.ndarray:
+    return np.linspace(-1.0, 1.0, count) if count > 1 else np.array([1.0])
+
+
+def affine_grid(transforms: np.ndarray, ho: int, wo: int) -> np.ndarray:
+    """dagnn.AffineGridGenerator.forward, step by step in MATLAB's column-major terms → 2×Ho×Wo×N."""
+    n = transforms.shape[3]
+    a = transforms.reshape((2, 3, n), order="F").astype(np.float64)
+    linear = a[:, 0:2, :].reshape((2, 2 * n), order="F")
+    xi, yi = _matlab_linspace(ho), _matlab_linspace(wo)
+    yy, xx = np.meshgrid(xi, yi)  # MATLAB meshgrid(xi, yi): Wo×Ho
+    xxyy = np.stack([yy.ravel(order="F"), xx.ravel(order="F")], axis=1)  # (Ho·Wo)×2
+    shift = a[:, 2, :].reshape((1, 2 * n), order="F")
+    g = (xxyy @ linear + shift).reshape((wo, ho, 2, n), order="F")
+    return np.ascontiguousarray(g.transpose(2, 1, 0, 3)).astype(np.float32)
+
+
+def uniform_scaling_grid(transforms: np.ndarray, ho: int, wo: int) -> np.ndarray:
+    """dagnn.UniformScalingGridGenerator.forward → 2×Ho×Wo×N."""
+    if transforms.shape[:3] != (1, 1, 3):
+        raise BlockError(f"transforms have shape {transforms.shape}, expected 1×1×3×N")
+    n = transforms.shape[3]
+    scale = transforms[0, 0, 0, :].astype(np.float64).reshape(1, 1, n)
+    shift = transforms[0, 0, 1:3, :].astype(np.float64).reshape(2, 1, n)
+    xi, yi = _matlab_linspace(ho), _matlab_linspace(wo)
+    yy, xx = np.meshgrid(yi, xi)  # MATLAB meshgrid(yi, xi): Ho×Wo
+    xxyy = np.stack([xx.ravel(order="F"), yy.ravel(order="F")])  # 2×(Ho·Wo)
+    g = xxyy[:, :, None] * scale + shift
+    return g.reshape((2, ho, wo, n), order="F").astype(np.float32)
+
+
+def bilinear_sampler(x: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """vl_nnbilinearsampler (bilinearsampler_cpu.cpp): grid 2×Ho×Wo×N' of (row, column) in [-1, 1];
+    output image n samples input image n // (N'/N); neighbours outside the image count as 0."""
+    h, w, c, n = x.shape
+    _, ho, wo, count = grid.shape
+    if grid.shape[0] != 2 or count % n:
+        raise BlockError(f"grid of shape {grid.shape} does not fit an input of shape {x.shape}")
+    group = count // n
+    out = np.zeros((ho, wo, c, count), np.float32)
+    for image in range(count):
+        py = 0.5 * (grid[0, :, :, image].astype(np.float32) + 1) * (h - 1)
+        px = 0.5 * (grid[1, :, :, image].astype(np.float32) + 1) * (w - 1)
+        sy, sx = np.floor(py).astype(np.int64), np.floor(px).astype(np.int64)
+        wy, wx = py - sy, px - sx
+        inside = (sy >= -1) & (sy < h) & (sx >= -1) & (sx < w)
+        source = x[:, :, :, image // group]
+        for i in (0, 1):
+            for j in (0, 1):
+                yy, xx = sy + i, sx + j
+                valid = inside & (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
+                weight = ((1 - j) * (1 - wx) + j * wx) * ((1 - i) * (1 - wy) + i * wy) * valid
+                taps = source[np.clip(yy, 0, h - 1), np.clip(xx, 0, w - 1)]
+                out[:, :, :, image] += weight[:, :, None] * taps
+    return out
+
+
+def subp(x: np.ndarray, scale: float) -> np.ndarray:
+    """FFDNet's vl_nnSubP forward, index for index: scale < 1 splits, scale > 1 merges."""
+    h, w, c, n = x.shape
+    if scale < 1:
+        s = round(1 / scale)
+        if h % s or w % s:
+            raise BlockError(f"a {h}×{w} input does not split into {s}×{s} blocks")
+        y = np.zeros((h // s, w // s, c * s * s, n), np.float32)
+        start = 0
+        for channel in range(c):
+            for i in range(1, s * s + 1):
+                a, b = (i - 1) % s + 1, (i - 1) // s + 1
+                y[:, :, start + i - 1, :] = x[a - 1 :: s, b - 1 :: s, channel, :]
+            start += s * s
+        return y
+    s = round(scale)
+    if c % (s * s):
+        raise BlockError(f"{c} channels do not merge in groups of {s * s}")
+    y = np.zeros((h * s, w * s, c // (s * s), n), np.float32)
+    start = 0
+    for channel in range(c // (s * s)):
+        for i in range(1, s * s + 1):
+            a, b = (i - 1) % s + 1, (i - 1) // s + 1
+            y[a - 1 :: s, b - 1 :: s, channel, :] = x[:, :, start + i - 1, :]
+        start += s * s
+    return y
+
+
+def noise_level_concat(x: np.ndarray, sigmas: np.ndarray) -> np.ndarray:
+    """FFDNet's vl_simplenn 'concat': sigmas 1×1×K×N (one level per channel and image, the
+    permute(sigmas, [3 4 1 2]) of its K×N global) broadcast to H×W×K×N, or a full map, appended."""
+    h, w, _, n = x.shape
+    level_map = np.ones((h, w, 1, n), np.float32) * sigmas if sigmas.shape[:2] == (1, 1) else sigmas
+    return concat([x, level_map.astype(np.float32)], 3)

@@ -74,7 +74,14 @@ _SIMPLENN_TYPES = {
     "sigmoid",
     "dropout",
     "bnorm",
+    "noffset",
+    "spnorm",
+    "pdist",
 }
+_COMMUNITY_TYPES = {"SubP", "concat"}
+"""FFDNet/FDnCNN's own vl_simplenn layer types (cszn/FFDNet); a caller's custom layer replaces them."""
+NOISE_LEVEL = "noise_level"
+"""The input FFDNet's global `sigmas` becomes: 1×1×K×N noise levels (or a full map), [0, 1] scale."""
 _DAGNN_TYPES = {
     "dagnn.Conv",
     "dagnn.ConvTranspose",
@@ -89,15 +96,31 @@ _DAGNN_TYPES = {
     "dagnn.Sum",
     "dagnn.Scale",
     "dagnn.Crop",
+    "dagnn.NormOffset",
+    "dagnn.SpatialNorm",
+    "dagnn.PDist",
+    "dagnn.AffineGridGenerator",
+    "dagnn.UniformScalingGridGenerator",
+    "dagnn.BilinearSampler",
 }
 _LRN_DEFAULT = (5.0, 1.0, 0.0001 / 5, 0.75)
 
 
-def _is_simplenn_loss(kind: str) -> bool:
+def _aggregates(fields: Mapping[str, Any]) -> bool:
+    """pdist sums into one training objective unless `aggregate` is false (dagnn.PDist default true)."""
+    value = fields.get("aggregate")
+    return not isinstance(value, np.ndarray) or value.size == 0 or bool(value.ravel()[0])
+
+
+def _is_simplenn_loss(kind: str, fields: Mapping[str, Any]) -> bool:
+    if kind == "pdist":
+        return _aggregates(fields)
     return kind in _SIMPLENN_LOSSES or kind.lower().endswith("loss")
 
 
-def _is_dagnn_loss(kind: str) -> bool:
+def _is_dagnn_loss(kind: str, block: Mapping[str, Any]) -> bool:
+    if kind == "dagnn.PDist":
+        return _aggregates(block)
     return kind in _DAGNN_LOSSES or kind.lower().endswith("loss")
 
 
@@ -354,8 +377,47 @@ def _simplenn_step(
         return _identity, in_channels, None
     if kind == "bnorm":
         return _bnorm_step(fields, params, in_channels)
-    arrays = [p for p in (_tensor(p, "weights", fields) for p in params) if p is not None]
-    return _custom_step(custom[kind], dict(fields.values), arrays), None, None
+    if kind in custom:
+        arrays = [p for p in (_tensor(p, "weights", fields) for p in params) if p is not None]
+        return _custom_step(custom[kind], dict(fields.values), arrays), None, None
+    if kind == "SubP":
+        scale = fields.numbers("scale", (2.0,), (1,))[0]
+        if scale <= 0:
+            raise fields.error(f"scale {scale} is not positive")
+        factor = round(1 / scale) ** 2 if scale < 1 else 1 / round(scale) ** 2
+        out = None if in_channels is None else int(in_channels * factor)
+        return (lambda xs: blocks.subp(xs[0], scale)), out, None
+    if kind == "concat":
+        return (lambda xs: blocks.noise_level_concat(xs[0], xs[1])), None, None
+    return _common_step(kind.lower(), fields, in_channels)
+
+
+def _common_step(
+    kind: str, fields: _Fields, in_channels: int | None
+) -> tuple[Forward, int | None, int | None]:
+    """Blocks SimpleNN and DagNN share with the same fields: noffset, spnorm, pdist."""
+    if kind in ("noffset", "normoffset"):
+        weight, power = fields.numbers("param", (1.0, 0.5), (2,))
+        return (lambda xs: blocks.norm_offset(xs[0], weight, power)), in_channels, None
+    if kind in ("spnorm", "spatialnorm"):
+        ph, pw, alpha, beta = fields.numbers("param", (0, 0, 0, 0), (4,))
+        if ph < 1 or pw < 1 or ph != int(ph) or pw != int(pw):
+            raise fields.error(f"spatial window {ph}×{pw} is not a positive integer size")
+        return (lambda xs: blocks.spatial_norm(xs[0], int(ph), int(pw), alpha, beta)), in_channels, None
+    p = fields.numbers("p", (2.0,), (1,))[0]
+    no_root = fields.flag("noRoot", False)
+    hinge = fields.numbers("hinge", (0.0,), (1,))[0]
+    normed = fields.flag("normed", False)
+    if p <= 0:
+        raise fields.error(f"p = {p} is not positive")
+    stored = _tensor(fields.raw("class"), "class", fields) if fields.present("class") else None
+
+    def forward(xs: list[np.ndarray]) -> np.ndarray:
+        target = xs[1] if len(xs) > 1 else stored
+        assert target is not None
+        return blocks.pdist(xs[0], target, p, no_root, hinge, normed)
+
+    return forward, 1, None
 
 
 def _simplenn_names(layers: list[dict[str, Any]], path: Path) -> list[str]:
@@ -438,6 +500,16 @@ def _dagnn_step(
             raise fields.error(f"Crop takes 2 inputs, not {n_inputs}")
         offsets = fields.integers("crop", 0, (1, 2), 0)
         return (lambda xs: blocks.crop(xs[0], _adapted_crop(xs, offsets))), first, None
+    if kind in ("dagnn.AffineGridGenerator", "dagnn.UniformScalingGridGenerator"):
+        ho, wo = fields.integers("Ho", 0, (1,), 1)[0], fields.integers("Wo", 0, (1,), 1)[0]
+        make = blocks.affine_grid if kind == "dagnn.AffineGridGenerator" else blocks.uniform_scaling_grid
+        return (lambda xs: make(xs[0], ho, wo)), wo, None
+    if kind == "dagnn.BilinearSampler":
+        if n_inputs != 2:
+            raise fields.error(f"BilinearSampler takes 2 inputs, not {n_inputs}")
+        return (lambda xs: blocks.bilinear_sampler(xs[0], xs[1])), first, None
+    if kind in ("dagnn.NormOffset", "dagnn.SpatialNorm", "dagnn.PDist"):
+        return _common_step(kind[len("dagnn.") :].lower(), fields, first)
     arrays = [p for p in (_tensor(p, "param", fields) for p in params) if p is not None]
     return _custom_step(custom[kind], dict(fields.values), arrays), None, None
 
@@ -603,7 +675,7 @@ class MatConvNetReference:
     def __init__(self, path: str | Path, custom_layers: Mapping[str, CustomLayer] | None = None) -> None:
         self.path = Path(path)
         self._custom = dict(custom_layers or {})
-        builtin = (_SIMPLENN_TYPES | _DAGNN_TYPES) & set(self._custom)
+        builtin = (_SIMPLENN_TYPES | _DAGNN_TYPES) & set(self._custom)  # community types may be replaced
         if builtin:
             raise ValueError(f"custom_layers cannot replace built-in MatConvNet blocks: {sorted(builtin)}")
         net = self._find_net(load_mat(self.path))
@@ -621,6 +693,9 @@ class MatConvNetReference:
             name: _hwcn(shapes.get(name, ())) for name in self.input_names
         }
         self._infer_input_depths()
+        for name, shape in getattr(self, "_extra_shapes", {}).items():
+            image_channels = self.input_shapes[self.input_names[0]][2]
+            self.input_shapes[name] = (1, 1, image_channels, None) if name == NOISE_LEVEL else shape
         self._plan_frees()
 
     # ------------------------------------------------------------------------------- loading
@@ -657,17 +732,18 @@ class MatConvNetReference:
         unsupported: list[str] = []
         var, channels = input_name, None
         after_loss: str | None = None
+        extra_inputs: dict[str, tuple[int | None, ...]] = {}
         for index, (layer, name) in enumerate(zip(layers, names, strict=True)):
             kind = layer.get("type")
             if not isinstance(kind, str):
                 raise ModelFormatError(f"layer {name!r}: no type", self.path)
-            if _is_simplenn_loss(kind):
+            if _is_simplenn_loss(kind, layer):
                 after_loss = after_loss or name
                 continue
             if after_loss:
                 unsupported.append(f"{name} ({kind}): follows loss layer {after_loss}")
                 continue
-            if kind not in _SIMPLENN_TYPES and kind not in self._custom:
+            if kind not in _SIMPLENN_TYPES | _COMMUNITY_TYPES and kind not in self._custom:
                 why = (
                     "holds MATLAB function handles, which are never executed"
                     if kind == "custom"
@@ -678,7 +754,14 @@ class MatConvNetReference:
             fields = _Fields(layer, f"layer {name!r} ({kind})", self.path)
             forward, out_channels, wants = _simplenn_step(kind, fields, channels, self._custom)
             output = f"#{index}"
-            steps.append(_Step(name, kind, [var], output, forward, wants))
+            reads = [var]
+            if kind == "concat" and kind not in self._custom:
+                reads.append(NOISE_LEVEL)
+                extra_inputs[NOISE_LEVEL] = (1, 1, None, None)
+            elif kind == "pdist" and not fields.present("class"):
+                reads.append(f"{name}_target")
+                extra_inputs[reads[-1]] = (None, None, channels, None)
+            steps.append(_Step(name, kind, reads, output, forward, wants))
             for key in ("weights", "filters", "biases"):  # free the raw copy as we go
                 layer.pop(key, None)
             var, channels = output, out_channels
@@ -686,8 +769,23 @@ class MatConvNetReference:
             raise UnsupportedError(unsupported, self.path)
         if not steps:
             raise ModelFormatError("the network has no layers to run", self.path)
+        kinds = [s.type for s in steps]
+        if (
+            kinds[:3] == ["SubP", "concat", "conv"]
+            and NOISE_LEVEL in extra_inputs
+            and steps[2].wants_channels
+        ):
+            # FFDNet: conv depth D = C·s² (the split image) + C (one noise level per image channel)
+            scale = _Fields(layers[names.index(steps[0].name)], "SubP", self.path).numbers(
+                "scale", (2.0,), (1,)
+            )[0]
+            split = round(1 / scale) ** 2 if scale < 1 else 0
+            depth = steps[2].wants_channels
+            if split and depth % (split + 1) == 0:
+                self._ffdnet_channels = depth // (split + 1)
         self._steps = steps
-        self.input_names = [input_name]
+        self.input_names = [input_name, *extra_inputs]
+        self._extra_shapes = extra_inputs
         self.layer_names = [s.name for s in steps]
         self.output_names = [steps[-1].name]
         self._output_vars = {steps[-1].name: steps[-1].output}
@@ -696,7 +794,7 @@ class MatConvNetReference:
         layers = _dagnn_layers(net, self.path)
         params = _dagnn_params(net, self.path)
         order = _execution_order(layers, self.path)
-        losses = {i for i, layer in enumerate(layers) if _is_dagnn_loss(layer["type"])}
+        losses = {i for i, layer in enumerate(layers) if _is_dagnn_loss(layer["type"], layer["block"])}
         producer: dict[str, int] = {}
         for i, layer in enumerate(layers):
             for var in layer["outputs"]:
@@ -761,6 +859,8 @@ class MatConvNetReference:
                 first = next((s for s in self._steps if name in s.inputs), None)
                 if first is not None and first.wants_channels is not None:
                     self.input_shapes[name] = (h, w, first.wants_channels, n)
+                elif name == self.input_names[0] and getattr(self, "_ffdnet_channels", None):
+                    self.input_shapes[name] = (h, w, self._ffdnet_channels, n)
 
     def _plan_frees(self) -> None:
         last_read: dict[str, int] = {}

@@ -305,7 +305,7 @@ def test_unsupported_layers_are_all_listed(tmp_path):
     layers = _cell(
         [
             {"type": "conv", "name": "c", "weights": _cell([filters, bias])},
-            {"type": "spnorm", "name": "odd1", "param": np.array([[1.0, 1]])},
+            {"type": "warp", "name": "odd1", "param": np.array([[1.0, 1]])},
             {"type": "relu", "name": "r"},
             {"type": "mystery", "name": "odd2"},
         ]
@@ -323,7 +323,7 @@ def test_unsupported_layers_are_all_listed(tmp_path):
         calls.append(fields["name"])
         return 2 * inputs[0]
 
-    ref = MatConvNetReference(path, custom_layers={"spnorm": double, "mystery": double})
+    ref = MatConvNetReference(path, custom_layers={"warp": double, "mystery": double})
     x = _random(3, 3, 1, 1)
     want = 2 * blocks.relu(2 * blocks.conv(x, filters, bias.ravel(), (0,) * 4, (1, 1), (1, 1)), 0)
     np.testing.assert_array_equal(ref.run({"input": x})["odd2"], want)

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from netinspect.check.runtimes.matconvnet.reference import MatConvNetReference
-from netinspect.errors import UnsupportedError
 from tests.converters.matconvnet.ffdnet_layers import reference_layers, subp
 
 MODELS = Path(__file__).resolve().parents[4].parent / "shared" / "models"
@@ -61,11 +60,11 @@ def test_dncnn_dagnn_predicts_the_clean_image():
     assert (clean - 0.5).std() < 0.25 * noise.std()
 
 
-def test_ffdnet_runs_its_own_layer_types_through_the_hook():
+def test_ffdnet_layer_types_are_built_in_and_a_hook_replaces_them():
     path = _model("ffdnet_gray_retrained_simplenn_v5.mat")
-    with pytest.raises(UnsupportedError) as info:
-        MatConvNetReference(path)
-    assert [item.split(" ")[0] for item in info.value.items] == ["layer1", "layer2", "layer32"]
+    builtin = MatConvNetReference(path)
+    assert builtin.input_names == ["input", "noise_level"]
+    assert builtin.input_shapes["input"][2] == 1 and builtin.input_shapes["noise_level"] == (1, 1, 1, None)
 
     x = np.random.default_rng(3).standard_normal((6, 8, 2, 1)).astype(np.float32)
     down = subp([x], {"scale": np.array([[0.5]])}, [])
@@ -83,3 +82,7 @@ def test_ffdnet_runs_its_own_layer_types_through_the_hook():
     noisy_error, denoised_error = np.sqrt(np.mean(noise**2)), np.sqrt(np.mean((denoised - clean) ** 2))
     # 13.6 dB here; swapping the sub-image rows and columns in SubP drops it to 9.8 dB
     assert 20 * np.log10(noisy_error / denoised_error) > 11
+    # the built-in layers (noise level as an input, FFDNet's [0, 1] scale) compute the same
+    level = np.full((1, 1, 1, 1), SIGMA, np.float32)
+    same = builtin.run({"input": clean + noise, "noise_level": level})["layer32"][:, :, 0, 0]
+    np.testing.assert_allclose(same, denoised, rtol=1e-5, atol=1e-6)
