@@ -24,7 +24,8 @@ from netinspect.fileio import atomic_write, check_output
 from netinspect.ir import Graph, Node
 from netinspect.renderers import ops
 from netinspect.renderers.formatting import format_shape, format_value
-from netinspect.walk import Scope, constant_inputs, node_id, subgraph_attributes
+from netinspect.renderers.groups import build_tree, describe_ops, expanded_within, visible
+from netinspect.walk import Scope, constant_inputs, node_id, op_key, subgraph_attributes, walk_scoped
 
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": None, ".gv": None}
 """Output suffix → Graphviz format; None means the DOT text itself, which needs no `dot` binary."""
@@ -36,6 +37,10 @@ LARGE_GRAPH = 1000
 pass dominates on big graphs: 49 s for 3000 nodes unbounded, 7 s capped), and put edge shapes
 in xlabels, so layout stays in seconds; the layout is then valid but less compact."""
 SIMPLEX_ITERATIONS = 500
+TOOLTIP_ATTRIBUTES = 12
+COLLAPSED_BOXES = 200
+"""Above LARGE_GRAPH nodes (unless expand=True), name scopes are drawn as group nodes, opened breadth
+first while at most this many boxes are drawn: a diagram a person can read, laid out in seconds."""
 
 
 def _escape(text: str) -> str:
@@ -74,8 +79,13 @@ class _Drawing:
         return None
 
 
-def to_dot(graph: Graph) -> str:
-    """The graph as DOT text (no Graphviz binary needed)."""
+def to_dot(graph: Graph, expand: bool = True) -> str:
+    """The graph as DOT text (no Graphviz binary needed); expand=False collapses large graphs."""
+    return _to_dot(graph, expand)[0]
+
+
+def _to_dot(graph: Graph, expand: bool) -> tuple[str, str | None]:
+    """DOT text, and a note saying what was collapsed (None when every node is drawn)."""
     dot = graphviz.Digraph(name="netinspect")
     dot.attr(
         "graph",
@@ -94,10 +104,103 @@ def to_dot(graph: Graph) -> str:
     dot.attr("node", fontname="DejaVu Sans", fontsize="9", shape="box", style="rounded,filled")
     dot.attr("edge", fontname="DejaVu Sans", fontsize="8", color="#555555", arrowsize="0.6")
     drawing = _Drawing(graph.opset, label_key="xlabel" if count > LARGE_GRAPH else "label")
-    _draw_graph(dot, graph, Scope((graph,)), drawing)
+    note = None
+    if count > LARGE_GRAPH and not expand:
+        alias, groups = _draw_collapsed(dot, graph, drawing)
+        note = (
+            f"{count:,} nodes (over {LARGE_GRAPH:,}): name scopes drawn as {groups} group nodes; "
+            "--expand draws every node"
+        )
+        drawing.edges = _merge_edges(drawing.edges, alias)
+    else:
+        _draw_graph(dot, graph, Scope((graph,)), drawing)
     for tail, head, attrs in drawing.edges:
         dot.edge(tail, head, **attrs)
-    return dot.source
+    return dot.source, note
+
+
+def _draw_collapsed(dot: graphviz.Digraph, graph: Graph, drawing: _Drawing) -> tuple[dict[str, str], int]:
+    """The model graph with closed scopes as group nodes; returns element id → drawn id, and the
+    number of group nodes. Subgraphs (If/Loop/Scan bodies) are left out; `--expand` draws them."""
+    constants = constant_inputs(graph)
+    inputs = [v for v in graph.inputs if v.name not in constants]
+    ids = [f"in0_{i}" for i in range(len(inputs))]
+    names = [""] * len(inputs)
+    item_ops: list[str | None] = [None] * len(inputs)
+    indices = {id(node): k for k, (node, _) in enumerate(walk_scoped(graph))}
+    for node in graph.nodes:
+        ids.append(node_id(indices[id(node)]))
+        names.append(node.name)
+        item_ops.append(op_key(node))
+    ids += [f"out0_{i}" for i in range(len(graph.outputs))]
+    names += [""] * len(graph.outputs)
+    item_ops += [None] * len(graph.outputs)
+    tree = build_tree(names, item_ops)
+    opened = expanded_within(tree, COLLAPSED_BOXES)
+    alias: dict[str, str] = {}
+    drawn_groups: set[int] = set()
+    for item, ident in enumerate(ids):
+        kind, index = visible(tree, opened, item)
+        alias[ident] = ident if kind == "item" else f"group{index}"
+        if kind == "group" and index not in drawn_groups:
+            drawn_groups.add(index)
+            group = tree.groups[index]
+            ops_text = describe_ops(group.ops, 3)
+            dot.node(
+                f"group{index}",
+                _label([f"▸ {group.label}", f"{group.size} nodes", ops_text]),
+                shape="folder",
+                fillcolor="#eeeeee",
+                tooltip=graphviz.nohtml(
+                    _escape(f"{group.name}: {group.size} nodes, {describe_ops(group.ops, 12)}")
+                ),
+            )
+    scope = Scope((graph,))
+    sources: dict[str, str] = {}
+    drawing.value_sources.append(sources)
+    for i, value in enumerate(inputs):
+        sources[value.name] = f"in0_{i}"
+        if alias[f"in0_{i}"] == f"in0_{i}":
+            label = _label([value.name, f"{value.dtype or '?'} {format_shape(value.shape)}"])
+            dot.node(f"in0_{i}", label, shape="invhouse", fillcolor="#dbeafe", style="filled")
+    for node in graph.nodes:
+        k = indices[id(node)]
+        if alias[node_id(k)] == node_id(k):
+            _draw_node(dot, node, k, scope, drawing)
+        else:
+            _node_edges(node, k, scope, drawing)
+        for name in node.outputs:
+            if name:
+                sources[name] = node_id(k)
+    for i, value in enumerate(graph.outputs):
+        out = f"out0_{i}"
+        if alias[out] == out:
+            label = _label([value.name, f"{value.dtype or '?'} {format_shape(value.shape)}"])
+            dot.node(out, label, shape="house", fillcolor="#fee2e2", style="filled")
+        source = drawing.source(value.name)
+        if source is not None:
+            drawing.edges.append((source, out, _edge_label(scope, value.name, drawing)))
+    return alias, len(drawn_groups)
+
+
+def _merge_edges(
+    edges: list[tuple[str, str, dict[str, str]]], alias: dict[str, str]
+) -> list[tuple[str, str, dict[str, str]]]:
+    """Edges between drawn elements: ends moved to their group node, duplicates and loops dropped."""
+    merged: dict[tuple[str, str], tuple[dict[str, str], int]] = {}
+    for tail, head, attrs in edges:
+        a, b = alias.get(tail, tail), alias.get(head, head)
+        if a == b:
+            continue
+        known = merged.get((a, b))
+        merged[(a, b)] = (attrs, 1) if known is None else (known[0], known[1] + 1)
+    out = []
+    for (a, b), (attrs, n) in merged.items():
+        if n > 1:
+            attrs = {k: v for k, v in attrs.items() if k not in ("label", "xlabel")}
+            attrs["penwidth"] = f"{min(4.0, 1 + n / 4):.1f}"
+        out.append((a, b, attrs))
+    return out
 
 
 def _draw_graph(dot: graphviz.Digraph, graph: Graph, scope: Scope, drawing: _Drawing) -> list[str]:
@@ -171,20 +274,16 @@ def _draw_node(dot: graphviz.Digraph, node: Node, index: int, scope: Scope, draw
     lines += [f"{k}={_attribute(v)}" for k, v in shown[:ATTRIBUTES_SHOWN]]
     if len(shown) > ATTRIBUTES_SHOWN:
         lines.append(f"(+{len(shown) - ATTRIBUTES_SHOWN} attributes)")
-    tooltip = [f"{node.name or '(unnamed)'}: {op}"]
+    tooltip = [f"{op} {node.name or '(unnamed)'} ({node_id(index)})"]
+    tooltip += [f"{k} = {_attribute(v)}" for k, v in shown[:TOOLTIP_ATTRIBUTES]]
     for position, name in enumerate(node.inputs):
-        if not name:
-            continue
-        tensor = scope.tensor(name)
+        tensor = scope.tensor(name) if name else None
         if tensor is not None:
             dtype = "" if tensor.dtype == "float32" else f" {tensor.dtype}"
             role = ops.input_name(node.op_type, node.domain, version, position)
             lines.append(f"{role} ⟨{format_shape(tensor.shape)}⟩{dtype}")
             tooltip.append(f"{role}: {name} {tensor.dtype} {format_shape(tensor.shape)}")
-            continue
-        source = drawing.source(name)
-        if source is not None:
-            drawing.edges.append((source, node_id(index), _edge_label(scope, name, drawing)))
+    _node_edges(node, index, scope, drawing)
     prov = node.provenance
     if prov is not None:
         tooltip.append(f"from {prov.framework} {prov.layer_type} {prov.layer!r}")
@@ -199,6 +298,16 @@ def _draw_node(dot: graphviz.Digraph, node: Node, index: int, scope: Scope, draw
     )
 
 
+def _node_edges(node: Node, index: int, scope: Scope, drawing: _Drawing) -> None:
+    """The edges into a node from the producers of its (non-constant) inputs."""
+    for name in node.inputs:
+        if not name or scope.tensor(name) is not None:
+            continue
+        source = drawing.source(name)
+        if source is not None:
+            drawing.edges.append((source, node_id(index), _edge_label(scope, name, drawing)))
+
+
 def _attribute(value: object) -> str:
     text = format_value(jsonable(value))
     if isinstance(value, list | tuple) and value and all(isinstance(v, int) for v in value):
@@ -206,19 +315,23 @@ def _attribute(value: object) -> str:
     return text
 
 
-def render(graph: Graph, path: str | Path) -> None:
-    """Draw the graph to `path`; its suffix (.svg .png .pdf .dot .gv) picks the format."""
+def render(graph: Graph, path: str | Path, expand: bool = False) -> str | None:
+    """Draw the graph to `path`; its suffix (.svg .png .pdf .dot .gv) picks the format.
+
+    Graphs over LARGE_GRAPH nodes are drawn with name scopes collapsed unless `expand`; the
+    returned note says so (None when every node was drawn)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         known = " ".join(FORMATS)
         raise OutputError(f"unknown output format {suffix or '(none)'!r}; use one of {known}", path)
     check_output(path, [])
-    source = to_dot(graph)
+    source, note = _to_dot(graph, expand)
     fmt = FORMATS[suffix]
     data = source.encode("utf-8") if fmt is None else _run_dot(source, fmt, path)
     with atomic_write(path) as f:
         f.write(data)
+    return note
 
 
 def _run_dot(source: str, fmt: str, path: Path) -> bytes:

@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # Set up netinspect on a fresh machine that has only Python 3.11, pip and apt:
-# Graphviz through apt-get where `dot` is missing, a virtualenv in .venv, the package with its extras.
+# Graphviz and Chromium through apt-get where missing, a virtualenv in .venv, the package with its extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v dot >/dev/null 2>&1; then
-  echo "setup: installing Graphviz (apt-get)"
+# Debian packages: Graphviz for `view`, Chromium and its driver for the HTML viewer's browser tests.
+MISSING=""
+command -v dot >/dev/null 2>&1 || MISSING="$MISSING graphviz"
+[ -x /usr/bin/chromium ] || MISSING="$MISSING chromium"
+[ -x /usr/bin/chromedriver ] || MISSING="$MISSING chromium-driver"
+if [ -n "$MISSING" ]; then
+  echo "setup: installing$MISSING (apt-get)"
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq graphviz >/dev/null
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $MISSING >/dev/null
 fi
 
 PYTHON="${PYTHON:-python3}"

@@ -19,12 +19,13 @@ from netinspect.cli.options import (
     KeepNhwc,
     ModelArg,
     PluginOpt,
+    UsageError,
     load,
     load_options,
     parse_dims,
     sized_shapes,
 )
-from netinspect.fileio import check_output
+from netinspect.fileio import atomic_write, check_output
 
 
 def info(
@@ -47,9 +48,22 @@ def info(
             "Default: the nominal image size the model records, if any.",
         ),
     ] = None,
+    tensor: Annotated[
+        str | None,
+        typer.Option("--tensor", help="Show one weight/constant: shape, dtype, statistics, values."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="With --tensor: save it as a .npy file.")
+    ] = None,
 ) -> None:
     """Summarise a model: inputs/outputs, ops, parameters, FLOPs, metadata, provenance."""
     from dataclasses import replace
+
+    if tensor is not None or output is not None:
+        _tensor(
+            model, tensor, output, load_options(keep_nhwc, input_shape, backend, config, plugin, fixed_size)
+        )
+        return
 
     from netinspect.analysis.summary import summarize
     from netinspect.renderers.text import print_summary, to_json
@@ -66,9 +80,43 @@ def info(
         print_summary(summary, Console(), nodes=nodes)
 
 
+def _tensor(model: Path, name: str | None, output: Path | None, options: registry.LoadOptions) -> None:
+    """`info MODEL --tensor NAME [-o tensor.npy]`: one constant, printed and optionally saved."""
+    import numpy as np
+
+    from netinspect.analysis.tensors import find_tensor
+    from netinspect.renderers.tensor import print_tensor
+
+    if name is None:
+        raise UsageError("-o/--output needs --tensor NAME (it saves that tensor as .npy)")
+    if output is not None:
+        check_output(output, [model])
+    graph = load(model, options)
+    found = find_tensor(graph, name)
+    if found is None:
+        raise UsageError(f"{model}: no weight or constant named {name!r} (info --nodes lists them)")
+    print_tensor(found, Console())
+    if output is not None:
+        with atomic_write(output) as f:
+            np.save(f, found.numpy(), allow_pickle=False)
+        print(f"wrote {output}")
+
+
 def view(
     model: ModelArg,
-    output: Annotated[Path, typer.Option("-o", "--output", help="Output file: .svg, .png, .pdf or .dot.")],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "-o", "--output", help="Output file: .html (interactive page), .svg, .png, .pdf or .dot."
+        ),
+    ],
+    overlay: Annotated[
+        Path | None,
+        typer.Option("--overlay", help="HTML: colour nodes by a `check --json` report's errors."),
+    ] = None,
+    expand: Annotated[
+        bool, typer.Option("--expand", help="SVG/PNG/PDF: draw every node even on large graphs.")
+    ] = False,
     keep_nhwc: KeepNhwc = False,
     input_shape: InputShape = None,
     backend: BackendOpt = None,
@@ -76,11 +124,25 @@ def view(
     plugin: PluginOpt = None,
     fixed_size: FixedSize = False,
 ) -> None:
-    """Draw a model's graph with Graphviz."""
-    from netinspect.renderers.dot import render
-
+    """Draw a model's graph: an interactive offline page (.html) or a Graphviz diagram."""
     check_output(output, [model])
-    render(load(model, load_options(keep_nhwc, input_shape, backend, config, plugin, fixed_size)), output)
+    options = load_options(keep_nhwc, input_shape, backend, config, plugin, fixed_size)
+    if output.suffix.lower() in (".html", ".htm"):
+        from netinspect.renderers.html import render_html
+        from netinspect.renderers.html.overlay import overlay as paint
+        from netinspect.renderers.html.overlay import read_report
+
+        report = read_report(overlay) if overlay is not None else None
+        graph = load(model, options)
+        render_html(graph, output, paint(report, graph, model) if report is not None else None)
+    else:
+        from netinspect.renderers.dot import render
+
+        if overlay is not None:
+            raise UsageError("--overlay needs an .html output")
+        note = render(load(model, options), output, expand=expand)
+        if note:
+            print(f"netinspect: {note}", file=sys.stderr)
     print(f"wrote {output}")
 
 

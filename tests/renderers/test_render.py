@@ -313,7 +313,7 @@ def residual_chain(blocks: int) -> Graph:
 def test_large_graphs_render_completely(tmp_path: Path) -> None:
     graph = residual_chain(400)
     out = tmp_path / "deep.svg"
-    render(graph, out)
+    assert render(graph, out, expand=True) is None
     nodes = svg_nodes(out)
     assert sorted(t for t in nodes if re.fullmatch(r"n\d+", t)) == sorted(f"n{i}" for i in range(1200))
     root = ET.parse(out).getroot()
@@ -322,6 +322,50 @@ def test_large_graphs_render_completely(tmp_path: Path) -> None:
         for e in root.iterfind(".//svg:g[@class='edge']", SVG)
     ]
     assert len(edge_texts) == 1 + 400 * 4 and all(text == "1×16×8×8" for text in edge_texts)
+
+
+def scoped_resnet(stages: int, blocks: int) -> Graph:
+    """Residual blocks named like a PyTorch export: /layer1/layer1.0/conv1/Conv."""
+    nodes, tensors, values, previous = [], {}, {}, "x"
+    for s in range(1, stages + 1):
+        for b in range(blocks):
+            scope = f"/layer{s}/layer{s}.{b}"
+            w = f"{scope}/conv/weight"
+            tensors[w] = weight(w, (16, 16, 3, 3))
+            nodes += [
+                Node(f"{scope}/conv/Conv", "Conv", [previous, w], [f"{scope}/c"], {"pads": [1, 1, 1, 1]}),
+                Node(f"{scope}/relu/Relu", "Relu", [f"{scope}/c"], [f"{scope}/r"]),
+                Node(f"{scope}/Add", "Add", [f"{scope}/r", previous], [f"{scope}/a"]),
+            ]
+            values.update({v: f32(v, 1, 16, 8, 8) for v in (f"{scope}/c", f"{scope}/r", f"{scope}/a")})
+            previous = f"{scope}/a"
+    return Graph("resnet", [f32("x", 1, 16, 8, 8)], [f32(previous, 1, 16, 8, 8)], nodes, tensors, values)
+
+
+@needs_dot
+def test_large_graphs_collapse_scopes_into_group_nodes(tmp_path: Path) -> None:
+    graph = scoped_resnet(4, 100)  # 1200 nodes in 4 stages of 100 blocks
+    out = tmp_path / "resnet.svg"
+    note = render(graph, out)
+    assert note is not None and "1,200 nodes" in note and "--expand" in note
+    root = ET.parse(out).getroot()
+    titles = {g.find("svg:title", SVG).text: g for g in root.iterfind(".//svg:g[@class='node']", SVG)}
+    groups = [t for t in titles if t.startswith("group")]
+    assert groups and len(titles) <= 200 + 2
+    texts = " ".join(t.text or "" for g in groups for t in titles[g].iterfind(".//svg:text", SVG))
+    assert "layer1" in texts and "nodes" in texts
+    assert render(graph, out, expand=True) is None
+    assert len([t for t in svg_nodes(out) if re.fullmatch(r"n\d+", t)]) == 1200
+
+
+@needs_dot
+def test_svg_tooltips_name_op_and_key_attributes(tmp_path: Path) -> None:
+    out = tmp_path / "cnn.svg"
+    render(small_cnn(), out)
+    root = ET.parse(out).getroot()
+    tips = [a.get(f"{{{SVG['xlink']}}}title") for a in root.iterfind(".//svg:g[@class='node']//svg:a", SVG)]
+    conv = next(t for t in tips if t and t.startswith("Conv conv1"))
+    assert "strides = 2,2" in conv and "kernel_shape = 3,3" in conv and "transpose" in conv
 
 
 def test_missing_dot_is_a_missing_dependency_and_leaves_the_old_file(

@@ -1,0 +1,57 @@
+"""`netinspect view MODEL -o page.html`: one self-contained page to explore a model, offline.
+
+Everything is inline (script, style, data); the page's Content-Security-Policy forbids every
+network request. Python does the expensive parts (grouping, ranks and orders of the layered
+layout, weight statistics under a read budget, operator docs); the page draws on a canvas.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from netinspect import __version__
+from netinspect.analysis.tensors import Budget
+from netinspect.fileio import atomic_write
+from netinspect.ir import Graph
+from netinspect.renderers.html.data import page_data
+
+
+def _embed(value: Any) -> str:
+    """JSON safe inside a <script> element: `</` cannot close it, `<!--` cannot open a comment."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=str)
+    return text.replace("</", "<\\/").replace("<!--", "<\\!--")
+
+
+def _asset(name: str) -> str:
+    return resources.files("netinspect.renderers.html").joinpath("assets", name).read_text(encoding="utf-8")
+
+
+def html_page(graph: Graph, overlay: dict[str, Any] | None = None, budget: Budget | None = None) -> str:
+    """The page as text; `overlay` is renderers.html.overlay.overlay()'s result, or None."""
+    view, details = page_data(graph, budget)
+    parts = {
+        "__TITLE__": _escape_html(view["model"]["name"]),
+        "__VERSION__": __version__,
+        "__STYLE__": _asset("page.css"),
+        "__VIEW__": _embed(view),
+        "__OVERLAY__": _embed(overlay),
+        "__DETAILS__": _embed(details),
+        "__SCRIPT__": _asset("page.js"),
+    }
+    pattern = re.compile("|".join(map(re.escape, parts)))
+    return pattern.sub(lambda m: parts[m.group(0)], _asset("page.html"))  # one pass: data is never rescanned
+
+
+def _escape_html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def render_html(graph: Graph, path: str | Path, overlay: dict[str, Any] | None = None) -> None:
+    """Write the page to `path` atomically."""
+    page = html_page(graph, overlay)
+    with atomic_write(Path(path)) as f:
+        f.write(page.encode("utf-8"))

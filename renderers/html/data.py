@@ -1,0 +1,291 @@
+"""The data the HTML page shows, built from the IR: what is drawn (compact, read first) and what the
+side panel shows on a click (details, weight statistics, operator docs; read when first needed).
+
+Node ids are `walk.node_id` in `walk_scoped` order and graph input/output ids are `in<g>_<i>` /
+`out<g>_<i>`, exactly as in `info --nodes` and the SVG, so one id names one node everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from netinspect.analysis.summary import jsonable, summarize
+from netinspect.analysis.tensors import Budget, tensor_stats
+from netinspect.ir import Graph, Node, Tensor
+from netinspect.renderers import ops
+from netinspect.renderers.formatting import format_shape, format_value
+from netinspect.renderers.groups import build_tree, describe_ops, expanded_within
+from netinspect.renderers.html.layout import layout
+from netinspect.renderers.html.schemas import operator_doc
+from netinspect.walk import Scope, constant_inputs, node_id, op_key, subgraph_attributes, walk_scoped
+
+NAME_WIDTH = 30
+OPEN_BUDGET = 150
+"""Boxes shown when a graph opens: groups open breadth first while the count stays within this."""
+CHAR_PX = 6.6
+LINE_PX = 14
+
+
+def _short(text: str, width: int = NAME_WIDTH) -> str:
+    return text if len(text) <= width else "…" + text[-(width - 1) :]
+
+
+def box_size(lines: list[str]) -> tuple[int, int]:
+    """Box width and height in CSS pixels for the label lines (the page draws them at 11 px)."""
+    widest = max((len(line) for line in lines), default=4)
+    return int(min(230, max(64, widest * CHAR_PX + 20))), len(lines) * LINE_PX + 10
+
+
+@dataclass
+class _Graph:
+    """One graph being described: its items (inputs, nodes, outputs) and where values come from."""
+
+    index: int
+    graph: Graph
+    scope: Scope
+    title: str
+    owner: int | None
+    up: int | None
+    """The graph holding the owner node (None for the model)."""
+    items: list[list[Any]] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    item_ops: list[str | None] = field(default_factory=list)
+    source: dict[str, int] = field(default_factory=dict)
+    edges: list[tuple[int, int]] = field(default_factory=list)
+    edge_values: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Builder:
+    root: Graph
+    budget: Budget
+    ids: dict[int, int]
+    graphs: list[_Graph] = field(default_factory=list)
+    nodes: list[dict[str, Any] | None] = field(default_factory=list)
+    weights: dict[str, dict[str, Any]] = field(default_factory=dict)
+    operators: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    values: dict[str, list[Any]] = field(default_factory=dict)
+
+    def version(self, domain: str) -> int:
+        opset = self.root.opset
+        return int(opset.get("" if domain == "ai.onnx" else domain, opset.get("", 17)))
+
+
+def page_data(graph: Graph, budget: Budget | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(view, details): `view` is what the first paint needs; `details` feeds the side panel."""
+    walked = list(walk_scoped(graph))
+    builder = _Builder(graph, budget or Budget(), {id(node): k for k, (node, _) in enumerate(walked)})
+    builder.nodes = [None] * len(walked)
+    _describe(builder, graph, Scope((graph,)), "model", None, None)
+    view = {
+        "model": {
+            "name": graph.name or "model",
+            "format": graph.metadata.source_format,
+            "nodes": len(walked),
+        },
+        "categories": ops.COLOUR,
+        "graphs": [_graph_view(g) for g in builder.graphs],
+    }
+    summary = summarize(graph)
+    details = {
+        "summary": summary,
+        "nodes": builder.nodes,
+        "values": builder.values,
+        "weights": builder.weights,
+        "operators": builder.operators,
+        "budget_left": builder.budget.remaining,
+    }
+    return view, details
+
+
+def _describe(
+    builder: _Builder, graph: Graph, scope: Scope, title: str, owner: int | None, up: int | None
+) -> None:
+    """Add `graph` (then, depth first, the subgraphs of its nodes) to the builder."""
+    g = _Graph(len(builder.graphs), graph, scope, title, owner, up)
+    builder.graphs.append(g)
+    constants = constant_inputs(graph)
+    for i, value in enumerate(v for v in graph.inputs if v.name not in constants):
+        ident = f"in{g.index}_{i}"
+        _add_item(g, ident, 1, [value.name, f"{value.dtype or '?'} {format_shape(value.shape)}"], "input")
+        g.names.append("")
+        g.item_ops.append(None)
+        g.source[value.name] = len(g.items) - 1
+        builder.values[f"{g.index}:{value.name}"] = [value.dtype, format_shape(value.shape), ident, []]
+    for node in graph.nodes:
+        k = builder.ids[id(node)]
+        item = len(g.items)
+        _add_node(builder, g, node, k)
+        for name in node.outputs:
+            if name:
+                g.source[name] = item
+        for attr, sub in subgraph_attributes(node):  # subgraphs come right after their owner in walk order
+            builder.nodes[k]["subgraphs"].append([attr, len(builder.graphs)])  # type: ignore[index]
+            inner = scope.enter(sub, f"{node_id(k)}/{attr}")
+            _describe(builder, sub, inner, f"{node_id(k)} {node.op_type} · {attr}", k, g.index)
+    for i, value in enumerate(graph.outputs):
+        ident = f"out{g.index}_{i}"
+        _add_item(g, ident, 2, [value.name, f"{value.dtype or '?'} {format_shape(value.shape)}"], "output")
+        g.names.append("")
+        g.item_ops.append(None)
+        source = g.source.get(value.name)
+        if source is not None:
+            g.edges.append((source, len(g.items) - 1))
+            g.edge_values.append(value.name)
+        known = builder.values.get(f"{g.index}:{value.name}")
+        if known is not None:
+            known[3].append(ident)
+
+
+def _add_item(g: _Graph, ident: str, kind: int, lines: list[str], category: str) -> None:
+    shown = [_short(line) for line in lines]
+    w, h = box_size(shown)
+    g.items.append([ident, kind, *[*shown, "", "", ""][:3], category, w, h])
+
+
+def _add_node(builder: _Builder, g: _Graph, node: Node, k: int) -> None:
+    op = op_key(node)
+    version = builder.version(node.domain)
+    scope = g.scope
+    out_value = scope.value(node.outputs[0]) if node.outputs and node.outputs[0] else None
+    third = format_shape(out_value.shape) if out_value is not None and out_value.shape is not None else ""
+    lines = [op, node.name if node.name != node.op_type else "", third]
+    shown = [_short(line) for line in lines if line]
+    w, h = box_size(shown)
+    g.items.append([node_id(k), 0, _short(op), _short(lines[1]), third, ops.category(node.op_type), w, h])
+    g.names.append(node.name)
+    g.item_ops.append(op)
+    item = len(g.items) - 1
+
+    inputs = []
+    for position, name in enumerate(node.inputs):
+        role = ops.input_name(node.op_type, node.domain, version, position)
+        if not name:
+            inputs.append([role, "", None, "", "omitted"])
+            continue
+        tensor = scope.tensor(name)
+        if tensor is not None:
+            key = f"{g.index}:{name}"
+            if key not in builder.weights:
+                builder.weights[key] = tensor_stats(tensor, builder.budget)
+            inputs.append([role, name, tensor.dtype, format_shape(tensor.shape), "weight", key])
+            continue
+        value = scope.value(name)
+        dtype = value.dtype if value else None
+        shape = format_shape(value.shape) if value else "?"
+        source = g.source.get(name)
+        if source is not None:
+            g.edges.append((source, item))
+            g.edge_values.append(name)
+        known = _known_value(builder, g, name)
+        if known is not None:
+            known[3].append(node_id(k))
+        inputs.append([role, name, dtype, shape, "value" if source is not None else "outer"])
+    outputs = []
+    for name in node.outputs:
+        value = scope.value(name) if name else None
+        dtype = value.dtype if value else None
+        shape = format_shape(value.shape) if value else "?"
+        outputs.append([name, dtype, shape])
+        if name:
+            builder.values[f"{g.index}:{name}"] = [dtype, shape, node_id(k), []]
+
+    attributes = []
+    for attr, value in node.attributes.items():
+        if isinstance(value, Graph) or (isinstance(value, list) and any(isinstance(v, Graph) for v in value)):
+            continue
+        default = ops.is_default(node.op_type, node.domain, version, attr, value)
+        entry = [attr, _attribute_text(value), default]
+        if isinstance(value, Tensor):
+            key = f"{g.index}:{node_id(k)}.{attr}"
+            builder.weights[key] = tensor_stats(value, builder.budget)
+            entry.append(key)
+        attributes.append(entry)
+    schema_key = f"{node.domain}:{node.op_type}:{version}"
+    if schema_key not in builder.operators:
+        builder.operators[schema_key] = operator_doc(node.op_type, node.domain, version)
+    prov = node.provenance
+    builder.nodes[k] = {
+        "id": node_id(k),
+        "name": node.name,
+        "op": op,
+        "domain": node.domain,
+        "graph": g.index,
+        "scope": scope.path,
+        "attributes": attributes,
+        "inputs": inputs,
+        "outputs": outputs,
+        "provenance": None
+        if prov is None
+        else {
+            "framework": prov.framework,
+            "layer": prov.layer,
+            "layer_type": prov.layer_type,
+            "steps": [[s.kind, s.text] for s in prov.steps],
+        },
+        "layout": node.layout,
+        "doc": node.doc,
+        "operator": schema_key if builder.operators[schema_key] else None,
+        "subgraphs": [],
+    }
+
+
+def _known_value(builder: _Builder, g: _Graph, name: str) -> list[Any] | None:
+    """The value record of `name` as seen from graph g (its own, else an enclosing graph's)."""
+    own = builder.values.get(f"{g.index}:{name}")
+    if own is not None:
+        return own
+    index = g.owner
+    while index is not None:
+        owner_graph = builder.nodes[index]["graph"]  # type: ignore[index]
+        found = builder.values.get(f"{owner_graph}:{name}")
+        if found is not None:
+            return found
+        index = builder.graphs[owner_graph].owner
+    return None
+
+
+def _attribute_text(value: Any) -> str:
+    if isinstance(value, list | tuple) and value and all(isinstance(v, int) for v in value):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return format_value(jsonable(value))
+
+
+def _graph_view(g: _Graph) -> dict[str, Any]:
+    """Items, groups with their level layouts, and edges of one graph, as compact arrays."""
+    tree = build_tree(g.names, g.item_ops)
+    levels, placed = layout(tree, g.edges)
+    groups = []
+    for group, level in zip(tree.groups, levels, strict=True):
+        label = group.label or "model"
+        lines = [f"▸ {_short(label)}", f"{group.size} nodes", describe_ops(group.ops, 3)]
+        w, h = box_size(lines)
+        members = [i if kind == "item" else -(i + 1) for kind, i in group.members]
+        groups.append(
+            [
+                group.name,
+                lines,
+                group.parent,
+                w,
+                h,
+                members,
+                level.rank,
+                level.order,
+                [list(v) for v in level.virtual],
+                [[a, b, chain] for a, b, chain in level.edges],
+            ]
+        )
+    edges = [
+        [u, v, name, lv, le] for (u, v), name, (lv, le) in zip(g.edges, g.edge_values, placed, strict=True)
+    ]
+    return {
+        "title": g.title,
+        "owner": g.owner,
+        "up": g.up,
+        "open": sorted(expanded_within(tree, OPEN_BUDGET)),
+        "items": g.items,
+        "parent": tree.parent,
+        "groups": groups,
+        "edges": edges,
+    }
