@@ -60,6 +60,11 @@ class SubgraphState:
     weights: dict[tuple[int, str | None, str | None], str] = field(default_factory=dict)
 
 
+def op_type(op: TflOperator) -> str:
+    """The registry key and layer type: the builtin name, or CUSTOM:<code> so a user can map a custom op."""
+    return f"CUSTOM:{op.custom_code}" if op.opcode == "CUSTOM" else op.opcode
+
+
 def quant_params(tensor: TflTensor) -> tuple[np.ndarray, np.ndarray, int] | None:
     """(scale, zero point, axis) of a quantized int8/uint8/int32 tensor, else None."""
     q = tensor.quant
@@ -77,7 +82,7 @@ class TfliteContext(LayerContext):
         self.options: dict[str, Any] = op.options
         inputs = [state.stored[i] for i in op.inputs if i >= 0 and i in state.stored]
         outputs = [state.stored[i] for i in op.outputs if i >= 0]
-        super().__init__(builder, name, op.opcode, inputs, outputs)
+        super().__init__(builder, name, op_type(op), inputs, outputs)
 
     # -- reading the operator -------------------------------------------------------------------------
     def tensor(self, i: int) -> TflTensor | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from netinspect import registry
 from netinspect.build import GraphBuilder, run_handler
 from netinspect.converters.tflite import ops as _ops  # noqa: F401  (registers the handlers)
-from netinspect.converters.tflite.context import TFLITE, SubgraphState, TfliteContext
+from netinspect.converters.tflite.context import TFLITE, SubgraphState, TfliteContext, op_type
 from netinspect.converters.tflite.flatbuffer import IDENTIFIER, TflFile, TflOperator, TflSubgraph
 from netinspect.converters.tflite.metadata import describe_model
 from netinspect.errors import ModelFormatError
@@ -31,7 +31,8 @@ REFUSED = {
 
 
 def match(probe: Probe) -> str | None:
-    return "tflite" if probe.head[4:8] == IDENTIFIER else None
+    """ "TFL3" at bytes 4–7; other "TFL" identifiers are claimed too, to be refused by name."""
+    return "tflite" if probe.head[4:7] == IDENTIFIER[:3] else None
 
 
 def open_graph(probe: Probe, tag: str, options: LoadOptions) -> Graph:
@@ -57,11 +58,6 @@ def layer_name(sub: TflSubgraph, op: TflOperator) -> str:
     return sub.tensors[outputs[-1]].name if outputs else f"{op.opcode.lower()}_{op.index}"
 
 
-def op_type(op: TflOperator) -> str:
-    """The registry key: the builtin name, or CUSTOM:<code> so a user can map a custom op."""
-    return f"CUSTOM:{op.custom_code}" if op.opcode == "CUSTOM" else op.opcode
-
-
 def convert(model: TflFile, path: Path) -> Graph:
     sub = model.subgraphs[0]
     _refuse_unsupported(sub, path)
@@ -75,8 +71,7 @@ def convert(model: TflFile, path: Path) -> Graph:
         for i in op.outputs:
             if i >= 0:
                 state.stored[i] = builder.unique(sub.tensors[i].name)
-        name = builder.node_name(layer_name(sub, op))
-        ctx = TfliteContext(builder, state, op, name)
+        ctx = TfliteContext(builder, state, op, layer_name(sub, op))
         fn = registry.handler(TFLITE, op_type(op))
         assert fn is not None
         run_handler(ctx, fn)

@@ -1,0 +1,50 @@
+"""TFLite fixtures: made by TensorFlow's converter in a subprocess (fixtures/tflite/make_tflite.py),
+cached in fixtures/cache/tflite/ keyed by the generator's hash, under a lock so parallel workers
+generate each file once. The test process itself never imports TensorFlow."""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+GENERATOR = ROOT / "fixtures" / "tflite" / "make_tflite.py"
+
+
+def _generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("make_tflite", GENERATOR)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def tflite_fixture(name: str, mode: str = "float32") -> Path:
+    """The cached .tflite for model `name` in quantization `mode`, generated when missing."""
+    generator = _generator()
+    path = generator.cached_path(name, mode)
+    if path.exists():
+        return path
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("generating TFLite fixtures needs tensorflow (pip install 'netinspect[keras]')")
+    generator.CACHE.mkdir(parents=True, exist_ok=True)
+    with (generator.CACHE / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+            done = subprocess.run(
+                [sys.executable, str(GENERATOR), "--tests", f"{name}:{mode}"],
+                capture_output=True,
+                text=True,
+                env=env,
+            )
+            if done.returncode != 0:
+                raise RuntimeError(f"generating {name}:{mode} failed:\n{done.stderr[-3000:]}")
+    return path

@@ -1,0 +1,138 @@
+"""Write small .tflite files by hand (flatbuffers + the `tflite` package's builders), so the tests can
+make what TensorFlow's converter never emits: custom and Flex ops, cycles, bad indices, buffers
+that do not fit their tensors or the file, data stored after the flatbuffer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import flatbuffers
+import numpy as np
+import tflite
+from tflite.BuiltinOperator import BuiltinOperator
+
+TYPES = {"float32": 0, "int32": 2, "int8": 9}
+
+
+@dataclass
+class T:
+    name: str
+    shape: list[int]
+    dtype: str = "float32"
+    buffer: int = 0
+
+
+@dataclass
+class Op:
+    code: int  # index into Spec.opcodes
+    inputs: list[int]
+    outputs: list[int]
+
+
+@dataclass
+class Spec:
+    """A one-subgraph model. `opcodes`: builtin names or ("CUSTOM", code). `buffers[0]` stays empty."""
+
+    tensors: list[T]
+    ops: list[Op]
+    inputs: list[int]
+    outputs: list[int]
+    opcodes: list[str | tuple[str, str]] = field(default_factory=list)
+    buffers: list[bytes] = field(default_factory=lambda: [b""])
+    external: dict[int, tuple[int, int]] = field(default_factory=dict)
+    """buffer index → (offset, size) of data stored after the flatbuffer (offset/size fields)."""
+    appended: bytes = b""
+
+
+def _ints(builder: flatbuffers.Builder, start: object, values: list[int]) -> int:
+    start(builder, len(values))  # type: ignore[operator]
+    for v in reversed(values):
+        builder.PrependInt32(v)
+    return builder.EndVector()
+
+
+def build(spec: Spec) -> bytes:
+    b = flatbuffers.Builder(1024)
+    buffers = []
+    for index, data in enumerate(spec.buffers):
+        vec = b.CreateNumpyVector(np.frombuffer(data, dtype=np.uint8)) if data else None
+        tflite.BufferStart(b)
+        if vec is not None:
+            tflite.BufferAddData(b, vec)
+        if index in spec.external:
+            offset, size = spec.external[index]
+            tflite.BufferAddOffset(b, offset)
+            tflite.BufferAddSize(b, size)
+        buffers.append(tflite.BufferEnd(b))
+    tensors = []
+    for t in spec.tensors:
+        name = b.CreateString(t.name)
+        shape = _ints(b, tflite.TensorStartShapeVector, t.shape)
+        tflite.TensorStart(b)
+        tflite.TensorAddShape(b, shape)
+        tflite.TensorAddType(b, TYPES[t.dtype])
+        tflite.TensorAddBuffer(b, t.buffer)
+        tflite.TensorAddName(b, name)
+        tensors.append(tflite.TensorEnd(b))
+    ops = []
+    for op in spec.ops:
+        ins = _ints(b, tflite.OperatorStartInputsVector, op.inputs)
+        outs = _ints(b, tflite.OperatorStartOutputsVector, op.outputs)
+        tflite.OperatorStart(b)
+        tflite.OperatorAddOpcodeIndex(b, op.code)
+        tflite.OperatorAddInputs(b, ins)
+        tflite.OperatorAddOutputs(b, outs)
+        ops.append(tflite.OperatorEnd(b))
+    codes = []
+    for code in spec.opcodes:
+        custom = b.CreateString(code[1]) if isinstance(code, tuple) else None
+        number = getattr(BuiltinOperator, code[0] if isinstance(code, tuple) else code)
+        tflite.OperatorCodeStart(b)
+        tflite.OperatorCodeAddDeprecatedBuiltinCode(b, min(number, 127))
+        tflite.OperatorCodeAddBuiltinCode(b, number)
+        tflite.OperatorCodeAddVersion(b, 1)
+        if custom is not None:
+            tflite.OperatorCodeAddCustomCode(b, custom)
+        codes.append(tflite.OperatorCodeEnd(b))
+
+    def table_vector(start: object, items: list[int]) -> int:
+        start(b, len(items))  # type: ignore[operator]
+        for item in reversed(items):
+            b.PrependUOffsetTRelative(item)
+        return b.EndVector()
+
+    tensor_vec = table_vector(tflite.SubGraphStartTensorsVector, tensors)
+    op_vec = table_vector(tflite.SubGraphStartOperatorsVector, ops)
+    ins = _ints(b, tflite.SubGraphStartInputsVector, spec.inputs)
+    outs = _ints(b, tflite.SubGraphStartOutputsVector, spec.outputs)
+    tflite.SubGraphStart(b)
+    tflite.SubGraphAddTensors(b, tensor_vec)
+    tflite.SubGraphAddInputs(b, ins)
+    tflite.SubGraphAddOutputs(b, outs)
+    tflite.SubGraphAddOperators(b, op_vec)
+    subgraph = tflite.SubGraphEnd(b)
+    subgraphs = table_vector(tflite.ModelStartSubgraphsVector, [subgraph])
+    code_vec = table_vector(tflite.ModelStartOperatorCodesVector, codes)
+    buffer_vec = table_vector(tflite.ModelStartBuffersVector, buffers)
+    description = b.CreateString("handmade")
+    tflite.ModelStart(b)
+    tflite.ModelAddVersion(b, 3)
+    tflite.ModelAddOperatorCodes(b, code_vec)
+    tflite.ModelAddSubgraphs(b, subgraphs)
+    tflite.ModelAddDescription(b, description)
+    tflite.ModelAddBuffers(b, buffer_vec)
+    b.Finish(tflite.ModelEnd(b), file_identifier=b"TFL3")
+    return bytes(b.Output()) + spec.appended
+
+
+def relu_chain(count: int = 2, codes: list[str | tuple[str, str]] | None = None) -> Spec:
+    """x → op0 → op1 … (each RELU unless `codes` say otherwise), shape 1×4."""
+    tensors = [T(f"t{i}", [1, 4]) for i in range(count + 1)]
+    ops = [Op(i, [i], [i + 1]) for i in range(count)]
+    return Spec(tensors, ops, [0], [count], opcodes=codes or ["RELU"] * count)
+
+
+def weighted_add(weights: np.ndarray, shape: list[int] | None = None) -> Spec:
+    """y = x + w with w a constant in buffer 1."""
+    tensors = [T("x", [1, 4]), T("w", shape or list(weights.shape), buffer=1), T("y", [1, 4])]
+    return Spec(tensors, [Op(0, [0, 1], [2])], [0], [2], opcodes=["ADD"], buffers=[b"", weights.tobytes()])

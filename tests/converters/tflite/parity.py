@@ -1,0 +1,100 @@
+"""Run a .tflite file in LiteRT and its netinspect conversion in onnxruntime on the same inputs.
+
+Both sides are real: LiteRT's interpreter on the file (netinspect's runner), onnxruntime on the ONNX
+model the writer produced from the IR. Interface values the layout pass moved to NCHW are fed and
+read back in TFLite's NHWC (graph.metadata.properties["netinspect.io_layout"]). With `layers=True`
+every TFLite operator's output is compared too (found by provenance: netinspect.check.layers),
+which is how a quantized model shows where its steps appear (values the layout pass moved to NCHW
+are compared after the same transpose, graph.metadata.properties["netinspect.value_layouts"]).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from netinspect.check.layers import graph_layers
+from netinspect.check.runtimes.litert import LiteRTRunner
+from netinspect.converters.onnx.writer import to_model_proto
+from netinspect.layout import IO_LAYOUT, VALUE_LAYOUTS, permute
+from netinspect.registry import load
+
+
+@dataclass
+class Pair:
+    name: str
+    expected: np.ndarray
+    actual: np.ndarray
+
+    def steps(self) -> np.ndarray:
+        """|difference| in quantization steps (integer outputs)."""
+        return np.abs(self.expected.astype(np.int64) - self.actual.astype(np.int64))
+
+    def describe(self) -> str:
+        if self.expected.dtype.kind in "iu":
+            d = self.steps()
+            return (
+                f"{self.name}: max {d.max()} steps, {np.mean(d > 1):.2%} > 1 step, "
+                f"{np.mean(d > 0):.2%} differ"
+            )
+        d = np.abs(self.expected.astype(np.float64) - self.actual)
+        return f"{self.name}: max abs {d.max():.3g}, max |ref| {np.abs(self.expected).max():.3g}"
+
+
+def feeds_for(runner: LiteRTRunner, seed: int = 0) -> dict[str, np.ndarray]:
+    """Images in [0, 1) for float inputs; quantized inputs get the same range, quantized."""
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for detail in runner._interpreter.get_input_details():
+        shape = tuple(int(s) for s in detail["shape"])
+        values = rng.uniform(0, 1, shape).astype(np.float32)
+        dtype = np.dtype(detail["dtype"])
+        if dtype.kind in "iu":
+            scale, zero = detail["quantization"]
+            info = np.iinfo(dtype)
+            values = np.clip(np.round(values / (scale or 1.0)) + zero, info.min, info.max)
+        feeds[detail["name"]] = values.astype(dtype)
+    return feeds
+
+
+def run_both(path: Path, layers: bool = False, seed: int = 0) -> list[Pair]:
+    graph = load(path)
+    model = to_model_proto(graph)
+    io = json.loads(graph.metadata.properties.get(IO_LAYOUT, "{}"))
+    moved = json.loads(graph.metadata.properties.get(VALUE_LAYOUTS, "{}"))
+    reference = LiteRTRunner(path)
+    feeds = feeds_for(reference, seed)
+    names = [o.name for o in model.graph.output]
+    sources = {name: name for name in names}
+    if layers:
+        for layer in graph_layers(graph):
+            if layer.name in reference._details and layer.value not in sources:
+                sources[layer.value] = layer.name
+        extra = [n for n in sources if n not in names]
+        model.graph.output.extend(onnx.ValueInfoProto(name=n) for n in extra)
+        names += extra
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    onnx_feeds = {k: permute(a, io[k], "NCHW") if io.get(k) == "NHWC" else a for k, a in feeds.items()}
+    outputs = dict(zip(names, session.run(names, onnx_feeds), strict=True))
+    expected = reference.run(feeds)
+    if layers:
+        expected.update(
+            reference.run_values(feeds, [sources[n] for n in names if sources[n] not in expected])
+        )
+    pairs = []
+    for name in names:
+        actual = outputs[name]
+        reference_value = expected[sources[name]]
+        if io.get(name) == "NHWC":
+            actual = permute(actual, "NCHW", "NHWC")
+        elif name in moved:
+            reference_value = np.transpose(reference_value, moved[name])
+        pairs.append(Pair(sources[name], reference_value, actual))
+    return pairs

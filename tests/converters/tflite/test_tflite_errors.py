@@ -1,0 +1,110 @@
+"""Malformed and unsupported .tflite files: `netinspect info` exits 2 with one line naming the file and
+the fault, never a traceback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import CliResult
+from tests.converters.tflite.handmade import Op, Spec, T, build, relu_chain, weighted_add
+
+
+def refused(cli: Callable[..., CliResult], path: Path, data: bytes, *expected: str) -> str:
+    path.write_bytes(data)
+    result = cli("info", path)
+    assert result.code == 2, result.out + result.err
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1, result.err
+    assert "Traceback" not in result.err
+    assert str(path) in lines[0] or path.name in lines[0]
+    for text in expected:
+        assert text in lines[0], lines[0]
+    return lines[0]
+
+
+def test_a_valid_handmade_model_reads(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    path = tmp_path / "ok.tflite"
+    path.write_bytes(build(weighted_add(np.arange(4, dtype=np.float32).reshape(1, 4))))
+    assert cli("info", path).code == 0
+
+
+def test_not_a_flatbuffer(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    data = b"\xff\xff\xff\x7fTFL3" + b"\0" * 24
+    refused(cli, tmp_path / "junk.tflite", data, "root table offset")
+
+
+def test_wrong_identifier(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    data = bytearray(build(relu_chain()))
+    data[4:8] = b"TFL2"
+    refused(cli, tmp_path / "old.tflite", bytes(data), "file identifier", "TFL3")
+
+
+@pytest.mark.parametrize("keep", [0.3, 0.6, 0.9])
+def test_truncated(cli: Callable[..., CliResult], tmp_path: Path, keep: float) -> None:
+    data = build(weighted_add(np.arange(64, dtype=np.float32).reshape(1, 64), [1, 64]))
+    refused(cli, tmp_path / "cut.tflite", data[: int(len(data) * keep)], "not a valid TFLite model")
+
+
+def test_buffer_past_the_end(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    spec = weighted_add(np.zeros((1, 4), np.float32))
+    spec.buffers[1] = b""
+    spec.external[1] = (1 << 20, 16)
+    refused(cli, tmp_path / "far.tflite", build(spec), "buffer 1", "past the end of the file")
+
+
+def test_buffer_not_matching_the_shape(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    spec = weighted_add(np.zeros(3, np.float32), [1, 4])
+    refused(cli, tmp_path / "short.tflite", build(spec), "needs 16 bytes", "holds 12")
+
+
+def test_shape_product_overflows(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    spec = weighted_add(np.zeros(4, np.float32), [2**31 - 1, 2**31 - 1, 2**31 - 1])
+    refused(cli, tmp_path / "huge.tflite", build(spec), "too many")
+
+
+def test_operator_code_index_out_of_range(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    spec = relu_chain(2)
+    spec.ops[1].code = 7
+    refused(cli, tmp_path / "opcode.tflite", build(spec), "opcode index 7")
+
+
+def test_tensor_index_out_of_range(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    spec = relu_chain(2)
+    spec.ops[1].inputs = [42]
+    refused(cli, tmp_path / "tensor.tflite", build(spec), "tensor 42")
+
+
+def test_cycle(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    """t1 = relu(t2); t2 = relu(t1): each operator reads what the other writes."""
+    tensors = [T("x", [1, 4]), T("t1", [1, 4]), T("t2", [1, 4])]
+    spec = Spec(tensors, [Op(0, [2], [1]), Op(0, [1], [2])], [0], [2], opcodes=["RELU"])
+    refused(cli, tmp_path / "cycle.tflite", build(spec), "cycle")
+
+
+def test_custom_and_flex_ops_listed_at_once(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    spec = relu_chain(3, ["RELU", ("CUSTOM", "TFLite_Detection_PostProcess"), ("CUSTOM", "FlexErfc")])
+    line = refused(cli, tmp_path / "custom.tflite", build(spec), "TFLite_Detection_PostProcess", "FlexErfc")
+    assert "Flex" in line and "custom operator" in line
+
+
+def test_custom_op_with_a_user_mapping_converts(tmp_path: Path) -> None:
+    """A custom op is refused only while nothing maps it: register_layer('tflite', 'CUSTOM:<code>', fn)."""
+    from netinspect.converters.tflite.context import TfliteContext
+    from netinspect.registry import load, register_layer, unregister_layer
+
+    def my_relu(ctx: TfliteContext) -> None:
+        ctx.emit("Relu", [ctx.x(0)])
+
+    path = tmp_path / "mapped.tflite"
+    path.write_bytes(build(relu_chain(2, ["RELU", ("CUSTOM", "MyRelu")])))
+    register_layer("tflite", "CUSTOM:MyRelu", my_relu)
+    try:
+        graph = load(path)
+    finally:
+        unregister_layer("tflite", "CUSTOM:MyRelu")
+    assert [n.op_type for n in graph.nodes] == ["Relu", "Relu"]
+    assert graph.nodes[1].provenance is not None and graph.nodes[1].provenance.layer_type == "CUSTOM:MyRelu"
