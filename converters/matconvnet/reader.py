@@ -228,10 +228,12 @@ def _declare_inputs(
     for index, var in enumerate(names):
         size = declared.get(var) or (image_size if len(names) == 1 or index == 0 else None)
         nominal = _nominal_size(size)
-        first_nominal = first_nominal or nominal
+        first_nominal = first_nominal or (nominal if nominal != (1, 1) else None)
         channels = _channels_from_size(size) or _first_filter_depth(readers[var])
         symbols = ("H", "W") if index == 0 else (f"{var}_H", f"{var}_W")
         shape: tuple[Dim, ...] = ("N", channels, *symbols)
+        if nominal == (1, 1):  # a 1×1×C vector (transform parameters, noise levels), not an image
+            shape = ("N", channels, 1, 1)
         if var in options.input_shapes:
             shape = _pinned(var, options.input_shapes[var], channels, builder.path)
         elif options.fixed_size and nominal is not None:

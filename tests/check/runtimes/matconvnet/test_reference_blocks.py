@@ -251,3 +251,43 @@ def test_crop_concat_sum_scale():
     np.testing.assert_array_equal(blocks.elementwise_sum([x, x, x]), 3 * x)
     factor, shift = _random(1, 1, 2, 1), _random(1, 1, 2, 1)
     np.testing.assert_allclose(blocks.scale(x, factor, shift), x * factor + shift, rtol=1e-7)
+
+
+def test_identity_grids_resample_the_image_exactly():
+    """dagnn grid generators with the identity transform sample every pixel at its own centre."""
+    x = np.random.default_rng(8).standard_normal((5, 7, 3, 2)).astype(np.float32)
+    affine = np.tile(np.array([1, 0, 0, 1, 0, 0], np.float32).reshape(1, 1, 6, 1), (1, 1, 1, 2))
+    scaling = np.tile(np.array([1, 0, 0], np.float32).reshape(1, 1, 3, 1), (1, 1, 1, 2))
+    for grid in (blocks.affine_grid(affine, 5, 7), blocks.uniform_scaling_grid(scaling, 5, 7)):
+        assert grid.shape == (2, 5, 7, 2)
+        np.testing.assert_allclose(blocks.bilinear_sampler(x, grid), x, atol=1e-5)
+    # a shift by one pixel column in normalized units moves the image; the vacated column is zero
+    shifted = scaling.copy()
+    shifted[0, 0, 2, :] = 2 / 6
+    moved = blocks.bilinear_sampler(x, blocks.uniform_scaling_grid(shifted, 5, 7))
+    np.testing.assert_allclose(moved[:, :-1], x[:, 1:], atol=1e-5)
+    assert not moved[:, -1].any()
+
+
+def test_norm_offset_spatial_norm_and_pdist_follow_their_formulas():
+    x = np.random.default_rng(9).standard_normal((4, 5, 3, 1)).astype(np.float32)
+    total = (x.astype(np.float64) ** 2).sum(axis=2, keepdims=True)
+    np.testing.assert_allclose(blocks.norm_offset(x, 0.2, 0.5), x - 0.2 * np.sqrt(total), rtol=1e-5)
+    # a 1×1 spatial window normalizes every value by its own square
+    np.testing.assert_allclose(
+        blocks.spatial_norm(x, 1, 1, 0.5, 0.75), x * (1 + 0.5 * x**2) ** -0.75, rtol=1e-5
+    )
+    x0 = np.zeros_like(x)
+    x0[0, 0, 0, 0] = np.nan  # NaN targets do not count
+    expected = np.sqrt(total)
+    expected[0, 0, 0, 0] = np.sqrt((x[0, 0, 1:, 0].astype(np.float64) ** 2).sum())
+    np.testing.assert_allclose(blocks.pdist(x, x0, 2, False, 0, False), expected, rtol=1e-5)
+
+
+def test_subp_splits_and_merges_as_ffdnet_indexes():
+    x = np.arange(4 * 6 * 2, dtype=np.float32).reshape((4, 6, 2, 1), order="F")
+    down = blocks.subp(x, 0.5)
+    assert down.shape == (2, 3, 8, 1)
+    np.testing.assert_array_equal(down[:, :, 1, 0], x[1::2, 0::2, 0, 0])  # i = 2: a = 1, b = 0
+    np.testing.assert_array_equal(down[:, :, 6, 0], x[0::2, 1::2, 1, 0])  # channel 2, i = 3
+    np.testing.assert_array_equal(blocks.subp(down, 2), x)
