@@ -25,7 +25,7 @@ from netinspect.check.runtimes.base import Runner, runner_for
 from netinspect.check.runtimes.onnxruntime import OnnxRuntimeRunner
 from netinspect.check.shapes import Choice, choose_sizes
 from netinspect.errors import NetinspectError
-from netinspect.ir import Graph
+from netinspect.ir import Graph, Preprocessing
 from netinspect.registry import detect, open_detected
 
 LAYER_MODES = ("auto", "always", "never")
@@ -217,19 +217,25 @@ class _TargetFeeds:
     """The source's feeds, renamed and made what the target takes.
 
     A model converted with --with-preprocessing takes raw images where its source takes
-    preprocessed ones (or the other way round, checking such a model as the source): the side
-    that computes the preprocessing itself is fed the raw values, found with its own constants.
+    preprocessed ones: it is fed the raw values, recovered with the source's recorded
+    preprocessing (never with the target's own constants, which are under test). Checking such a
+    model as the source against one without, the target gets the source's own preprocessing.
     """
 
     def __init__(self, input_map: Mapping[str, str], source_graph: Graph, target_graph: Graph) -> None:
         self.input_map = dict(input_map)
         self.source_preprocessing = data.embedded_preprocessing(source_graph)
-        target_preprocessing = data.embedded_preprocessing(target_graph)
+        in_target = data.embedded_preprocessing(target_graph)
         self.adapt: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
-        if self.source_preprocessing is None and target_preprocessing is not None:
-            source_input = next(s for s, t in self.input_map.items() if t == target_preprocessing.input)
-            self.adapt[source_input] = target_preprocessing.undo
-        elif self.source_preprocessing is not None and target_preprocessing is None:
+        if self.source_preprocessing is None and in_target is not None:
+            recorded = source_graph.metadata.preprocessing
+            if recorded.mean is None and recorded.mean_image is None and recorded.std is None:
+                raise CheckSetupError(
+                    "the target subtracts a mean the source does not record, so its raw input is unknown"
+                )
+            source_input = next(s for s, t in self.input_map.items() if t == in_target.input)
+            self.adapt[source_input] = lambda x: _raw(x, recorded)
+        elif self.source_preprocessing is not None and in_target is None:
             self.adapt[self.source_preprocessing.input] = self.source_preprocessing.apply
 
     def __call__(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -237,6 +243,10 @@ class _TargetFeeds:
             self.input_map[name]: self.adapt[name](array) if name in self.adapt else array
             for name, array in feeds.items()
         }
+
+
+def _raw(preprocessed: np.ndarray, recorded: Preprocessing) -> np.ndarray:
+    return data.apply_preprocessing(preprocessed, recorded, inverse=True).astype(preprocessed.dtype)
 
 
 def _compare_outputs(

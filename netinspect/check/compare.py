@@ -162,7 +162,8 @@ def compare_arrays(name: str, source: np.ndarray, target: np.ndarray, tolerance:
         result.outside_fraction = result.outside_count / source.size if source.size else 0.0
     if result.worst_index is not None:
         result.worst_index = tuple(int(i) for i in np.unravel_index(result.worst_index[0], source.shape))
-    _fill_topk(result, a.reshape(source.shape), b.reshape(source.shape))
+    if source.dtype.kind == "f":  # scores; int and bool outputs are labels or masks already
+        _fill_topk(result, a.reshape(source.shape), b.reshape(source.shape))
     result.passed = result.outside_count == 0 and result.problem is None
     return result
 

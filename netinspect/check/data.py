@@ -117,27 +117,36 @@ def default_range(dtype: str, preprocessing: Preprocessing | None) -> tuple[floa
     return 0.0, 1.0
 
 
-def apply_preprocessing(raw: np.ndarray, preprocessing: Preprocessing | None) -> np.ndarray:
-    """Raw NCHW values → what the graph input expects: minus the mean, divided by std.
+def apply_preprocessing(
+    raw: np.ndarray, preprocessing: Preprocessing | None, inverse: bool = False
+) -> np.ndarray:
+    """Raw NCHW values → what the graph input expects: minus the mean, divided by std
+    (`inverse`: preprocessed values back to raw ones, times std plus the mean).
 
     Applied only when the channel axis has as many entries as the recorded mean/std, so a model
     whose metadata describes a different input is fed raw values rather than broadcast nonsense.
     """
     if preprocessing is None:
         return raw
-    out = raw
     channels = raw.shape[1] if raw.ndim == 4 else None
+    mean: np.ndarray | None = None
     if preprocessing.mean_image is not None and raw.ndim == 4:
         mean_image = np.asarray(preprocessing.mean_image.numpy(), dtype=np.float64)
         if mean_image.ndim == 3 and mean_image.shape == raw.shape[1:]:
-            out = out - mean_image[None]
+            mean = mean_image[None]
         elif mean_image.ndim == 3 and mean_image.shape[0] == channels:
-            out = out - mean_image.mean(axis=(1, 2)).reshape(1, -1, 1, 1)
+            mean = mean_image.mean(axis=(1, 2)).reshape(1, -1, 1, 1)
     elif preprocessing.mean is not None and channels == len(preprocessing.mean):
-        out = out - np.asarray(preprocessing.mean, dtype=np.float64).reshape(1, -1, 1, 1)
+        mean = np.asarray(preprocessing.mean, dtype=np.float64).reshape(1, -1, 1, 1)
+    std = None
     if preprocessing.std is not None and channels == len(preprocessing.std):
-        out = out / np.asarray(preprocessing.std, dtype=np.float64).reshape(1, -1, 1, 1)
-    return out
+        std = np.asarray(preprocessing.std, dtype=np.float64).reshape(1, -1, 1, 1)
+    out = raw.astype(np.float64) if inverse else raw
+    if inverse:
+        out = out * std if std is not None else out
+        return out + mean if mean is not None else out
+    out = out - mean if mean is not None else out
+    return out / std if std is not None else out
 
 
 PREPROCESSING_LAYER = "preprocessing"
@@ -149,8 +158,10 @@ PREPROCESSING_LAYER = "preprocessing"
 class EmbeddedPreprocessing:
     """The (x - mean) / std a model computes itself: its input takes raw images.
 
-    The constants are the model's own (its Sub and Div operands), so feeding it `undo(x)` for the
-    preprocessed `x` another model takes is exact up to one float32 rounding of the raw values.
+    When such a model is the reference, its own constants make the preprocessed input another
+    model takes (`apply`). When it is the model under test, its constants are what is checked, so
+    its raw feed comes from the source's recorded preprocessing instead (apply_preprocessing's
+    inverse), and a wrong mean in the graph shows as a mismatch.
     """
 
     input: str
@@ -161,12 +172,6 @@ class EmbeddedPreprocessing:
         for op, constant in self.steps:
             out = out - constant if op == "Sub" else out / constant
         return out.astype(raw.dtype)
-
-    def undo(self, preprocessed: np.ndarray) -> np.ndarray:
-        out = preprocessed.astype(np.float64)
-        for op, constant in reversed(self.steps):
-            out = out + constant if op == "Sub" else out * constant
-        return out.astype(preprocessed.dtype)
 
 
 def embedded_preprocessing(graph: Graph) -> EmbeddedPreprocessing | None:
