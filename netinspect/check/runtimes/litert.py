@@ -25,7 +25,7 @@ EXTRA = "netinspect[tflite]"
 
 def _first_line(error: BaseException) -> str:
     lines = [line for line in str(error).strip().splitlines() if line.strip()]
-    return lines[-1].strip() if lines else type(error).__name__
+    return lines[0].strip() if lines else type(error).__name__
 
 
 class LiteRTRunner:

@@ -42,6 +42,8 @@ class Spec:
     external: dict[int, tuple[int, int]] = field(default_factory=dict)
     """buffer index → (offset, size) of data stored after the flatbuffer (offset/size fields)."""
     appended: bytes = b""
+    op_version: int = 1
+    """Operator version in every OperatorCode (LiteRT refuses versions its kernels do not have)."""
 
 
 def _ints(builder: flatbuffers.Builder, start: object, values: list[int]) -> int:
@@ -90,7 +92,7 @@ def build(spec: Spec) -> bytes:
         tflite.OperatorCodeStart(b)
         tflite.OperatorCodeAddDeprecatedBuiltinCode(b, min(number, 127))
         tflite.OperatorCodeAddBuiltinCode(b, number)
-        tflite.OperatorCodeAddVersion(b, 1)
+        tflite.OperatorCodeAddVersion(b, spec.op_version)
         if custom is not None:
             tflite.OperatorCodeAddCustomCode(b, custom)
         codes.append(tflite.OperatorCodeEnd(b))
