@@ -44,6 +44,9 @@ ONNX_TYPES = {
 QUANTIZED = ("int8", "uint8")
 
 ACTIVATIONS = {0: None, 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
+IGNORED_ACTIVATIONS = ("TANH", "SIGN_BIT")
+"""Fused activations TFLite's element-wise, conv, pool and FC kernels do not apply: CalculateActivationRange
+(kernel_util.h) gives the full float range for them (checked against LiteRT: ADD with TANH)."""
 
 
 @dataclass
@@ -222,7 +225,8 @@ class TfliteContext(LayerContext):
 
     def _tail(self, k: int, activation: int) -> bool:
         out = self.out_tensor(k)
-        return bool(activation) or (out.dtype in QUANTIZED and quant_params(out) is not None)
+        clamps = ACTIVATIONS.get(activation, "?") not in (None, *IGNORED_ACTIVATIONS)
+        return clamps or (out.dtype in QUANTIZED and quant_params(out) is not None)
 
     def _final_float(self, k: int) -> str:
         return self.state.stored[self.op.outputs[k]]
@@ -234,6 +238,10 @@ class TfliteContext(LayerContext):
         params = quant_params(out)
         quantized = out.dtype in QUANTIZED and params is not None
         act = ACTIVATIONS.get(activation, f"#{activation}")
+        if act in IGNORED_ACTIVATIONS:
+            self.step("drop", f"fused {act} ignored, as TFLite's kernels do (their activation range "
+                              "clamps only for RELU, RELU6 and RELU_N1_TO_1)")  # fmt: skip
+            act = None
         if act is not None:
             target = None if quantized else self._final_float(k)
             value = self.activation(value, act, shape, output=target)
@@ -268,8 +276,6 @@ class TfliteContext(LayerContext):
             low, high = (0.0, 6.0) if act == "RELU6" else (-1.0, 1.0)
             bounds = [self.constant("min", np.float32(low)), self.constant("max", np.float32(high))]
             return self.node("Clip", [value, *bounds], shape, output=output)
-        if act == "TANH":
-            return self.node("Tanh", [value], shape, output=output)
         raise self.error(f"fused activation {act} is not supported")
 
     def ints(self, values: Any, hint: str = "shape") -> str:

@@ -5,11 +5,13 @@ that do not fit their tensors or the file, data stored after the flatbuffer."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import flatbuffers
 import numpy as np
 import tflite
 from tflite.BuiltinOperator import BuiltinOperator
+from tflite.BuiltinOptions import BuiltinOptions
 
 TYPES = {"float32": 0, "int32": 2, "int8": 9}
 
@@ -27,6 +29,8 @@ class Op:
     code: int  # index into Spec.opcodes
     inputs: list[int]
     outputs: list[int]
+    options: tuple[str, dict[str, Any]] | None = None
+    """("Pool2DOptions", {"Padding": 0, "StrideW": 2, …}): a BuiltinOptions table and its fields."""
 
 
 @dataclass
@@ -51,6 +55,18 @@ def _ints(builder: flatbuffers.Builder, start: object, values: list[int]) -> int
     for v in reversed(values):
         builder.PrependInt32(v)
     return builder.EndVector()
+
+
+def _options(b: flatbuffers.Builder, table: str, fields: dict[str, Any]) -> int:
+    vectors = {
+        key: _ints(b, getattr(tflite, f"{table}Start{key}Vector"), value)
+        for key, value in fields.items()
+        if isinstance(value, list)
+    }
+    getattr(tflite, f"{table}Start")(b)
+    for key, value in fields.items():
+        getattr(tflite, f"{table}Add{key}")(b, vectors.get(key, value))
+    return getattr(tflite, f"{table}End")(b)
 
 
 def build(spec: Spec) -> bytes:
@@ -78,12 +94,16 @@ def build(spec: Spec) -> bytes:
         tensors.append(tflite.TensorEnd(b))
     ops = []
     for op in spec.ops:
+        options = _options(b, *op.options) if op.options else None
         ins = _ints(b, tflite.OperatorStartInputsVector, op.inputs)
         outs = _ints(b, tflite.OperatorStartOutputsVector, op.outputs)
         tflite.OperatorStart(b)
         tflite.OperatorAddOpcodeIndex(b, op.code)
         tflite.OperatorAddInputs(b, ins)
         tflite.OperatorAddOutputs(b, outs)
+        if options is not None and op.options is not None:
+            tflite.OperatorAddBuiltinOptionsType(b, getattr(BuiltinOptions, op.options[0]))
+            tflite.OperatorAddBuiltinOptions(b, options)
         ops.append(tflite.OperatorEnd(b))
     codes = []
     for code in spec.opcodes:

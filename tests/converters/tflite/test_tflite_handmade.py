@@ -1,0 +1,84 @@
+"""Operators and file features TensorFlow's converter rarely emits, written by hand and checked against
+LiteRT: SQUEEZE/EXPAND_DIMS, L2_POOL_2D, a fused TANH, softmax beta, RELU_N1_TO_1 / RELU_0_TO_1,
+data stored after the flatbuffer (Buffer.offset/size), and a labels file packed after the model."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from netinspect.registry import load
+from tests.converters.tflite.handmade import Op, Spec, T, build, weighted_add
+from tests.converters.tflite.parity import run_both
+from tests.converters.tflite.test_tflite_parity import assert_close
+
+
+def squeeze_expand() -> Spec:
+    tensors = [T("x", [1, 1, 4, 3]), T("s", [1, 4, 3]), T("axis", [1], "int32", 1), T("y", [1, 4, 1, 3])]
+    ops = [
+        Op(0, [0], [1], ("SqueezeOptions", {"SqueezeDims": [1]})),
+        Op(1, [1, 2], [3], ("ExpandDimsOptions", {})),
+    ]
+    axis = np.array([2], np.int32).tobytes()
+    return Spec(tensors, ops, [0], [3], ["SQUEEZE", "EXPAND_DIMS"], [b"", axis])
+
+
+def l2_pool() -> Spec:
+    pool = {"Padding": 0, "StrideW": 2, "StrideH": 2, "FilterWidth": 2, "FilterHeight": 3}
+    tensors = [T("x", [1, 5, 6, 2]), T("y", [1, 3, 3, 2])]
+    return Spec(tensors, [Op(0, [0], [1], ("Pool2DOptions", pool))], [0], [1], ["L2_POOL_2D"])
+
+
+def add_tanh() -> Spec:
+    spec = weighted_add(np.linspace(-2, 2, 4, dtype=np.float32).reshape(1, 4))
+    spec.ops[0].options = ("AddOptions", {"FusedActivationFunction": 4})
+    return spec
+
+
+def softmax_beta() -> Spec:
+    tensors = [T("x", [2, 5]), T("y", [2, 5])]
+    return Spec(tensors, [Op(0, [0], [1], ("SoftmaxOptions", {"Beta": 0.5}))], [0], [1], ["SOFTMAX"])
+
+
+def clipped() -> Spec:
+    tensors = [T("x", [1, 8]), T("a", [1, 8]), T("b", [1, 8])]
+    return Spec(tensors, [Op(0, [0], [1]), Op(1, [0], [2])], [0], [1, 2], ["RELU_N1_TO_1", "RELU_0_TO_1"])
+
+
+@pytest.mark.parametrize("make", [squeeze_expand, l2_pool, add_tanh, softmax_beta, clipped])
+def test_handmade_operator_matches_litert(tmp_path: Path, make: object) -> None:
+    path = tmp_path / "model.tflite"
+    path.write_bytes(build(make()))  # type: ignore[operator]
+    assert_close(run_both(path), rtol=1e-4, atol=1e-5)
+
+
+def test_buffer_stored_after_the_flatbuffer(tmp_path: Path) -> None:
+    """Models over 2 GB keep weights outside the flatbuffer: Buffer.offset/size from the file start."""
+    weights = np.arange(4, dtype=np.float32).reshape(1, 4) * 0.5
+    spec = weighted_add(weights)
+    spec.buffers[1] = b""
+    spec.external[1] = (1 << 16, 16)  # placeholder of the same width, to measure the flatbuffer
+    size = len(build(spec))
+    spec.external[1] = (size, 16)
+    spec.appended = weights.tobytes()
+    path = tmp_path / "external.tflite"
+    path.write_bytes(build(spec))
+    graph = load(path)
+    add = graph.nodes[0]
+    np.testing.assert_array_equal(graph.tensors[add.inputs[1]].numpy(), weights)
+    assert_close(run_both(path), rtol=0, atol=0)
+
+
+def test_labels_packed_after_the_model(tmp_path: Path) -> None:
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("labels.txt", "cat\ndog\nbird\n")
+    spec = weighted_add(np.zeros((1, 4), np.float32))
+    spec.appended = archive.getvalue()
+    path = tmp_path / "labelled.tflite"
+    path.write_bytes(build(spec))
+    assert load(path).metadata.labels == ["cat", "dog", "bird"]
