@@ -8,8 +8,8 @@ symbolic. Each free axis gets, in this order:
 4. the height and width of an image input (4-D, axes 2 and 3): the image size the model records
    (MatConvNet meta.inputSize / normalization.imageSize, ONNX netinspect.preprocessing);
 5. any other axis: the first of DEFAULT_SIZES that the whole network accepts, asked of the ONNX
-   model by shape inference (a network ending in a fully connected layer takes a single size; a
-   stride-32 network needs at least 32). Every choice is reported with its reason.
+   model (shape inference, then one run on zeros): a network ending in a fully connected layer
+   takes a single size, a stride-32 network at least 32. Every choice is reported with its reason.
 """
 
 from __future__ import annotations
@@ -109,6 +109,6 @@ def _search(
         }
         verdict = accepts(shapes)
         if verdict is None or verdict:
-            reason = "default size" + (", accepted by shape inference" if verdict else "")
+            reason = "default size the network accepts" if verdict else "default size"
             return [Choice(specs[i].name, axis, size, reason) for i, axis in open_axes]
     return []

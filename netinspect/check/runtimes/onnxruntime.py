@@ -224,8 +224,9 @@ class OnnxRuntimeRunner(BaseRunner):
         return self._weights.skeleton
 
     def accepts(self, shapes: Mapping[str, Sequence[int]]) -> bool | None:
-        """Whether ONNX shape inference takes inputs of these shapes through the whole model with no
-        error and no empty or negative size (None when an input is not a tensor it can size)."""
+        """Whether the model runs on inputs of these shapes: ONNX shape inference first (cheap, and
+        it rejects most sizes a network cannot take), then one run on zeros, which catches what
+        inference lets through (a Reshape to a fixed length). None: an input is not a plain tensor."""
         from onnx import ModelProto, shape_inference
 
         model = ModelProto()
@@ -243,12 +244,25 @@ class OnnxRuntimeRunner(BaseRunner):
             inferred = shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
         except Exception:  # onnx raises InferenceError and friends for sizes the model cannot take
             return False
-        return all(
-            not dim.HasField("dim_value") or dim.dim_value > 0
+        if any(
+            dim.HasField("dim_value") and dim.dim_value <= 0
             for value in (*inferred.graph.value_info, *inferred.graph.output)
             if value.type.HasField("tensor_type")
             for dim in value.type.tensor_type.shape.dim
-        )
+        ):
+            return False
+        dtypes = {spec.name: spec.dtype for spec in self._inputs}
+        zeros = {
+            name: np.zeros(tuple(shape), dtype=dtypes.get(name, "float32")) for name, shape in shapes.items()
+        }
+        spent = self.inference_seconds
+        try:
+            self.run(zeros)
+        except RuntimeFailure:
+            return False
+        finally:
+            self.inference_seconds = spent  # a probe, not part of the comparison
+        return True
 
     def input_specs(self) -> list[InputSpec]:
         return list(self._inputs)
