@@ -33,6 +33,8 @@ class LayerSpec:
     calls: list[list[Ref]] = field(default_factory=list)
     call_kwargs: list[dict[str, Any]] = field(default_factory=list)
     model: ModelSpec | None = None
+    keras3_nodes: bool = False
+    """Its inbound nodes are Keras 3 `{"args", "kwargs"}` records."""
     group: str | None = None
     """For `.keras` files: the weights' h5 group, from Keras' attribute walk."""
 
@@ -163,6 +165,7 @@ def _functional(body: Any, path: Path, group: str) -> ModelSpec:
     _assign_groups(specs, group)
     for spec, entry in zip(specs, entries, strict=True):
         _nested(spec, entry, path)
+        spec.keras3_nodes = any(isinstance(n, dict) for n in entry.get("inbound_nodes") or [])
         for node in entry.get("inbound_nodes") or []:
             refs, kwargs = _inbound(node, path, spec.name)
             spec.calls.append(refs)
@@ -234,8 +237,13 @@ def _holds_tensor(value: Any) -> bool:
 def _renumber_model_calls(
     specs: list[LayerSpec], by_name: dict[str, LayerSpec], body: dict[str, Any]
 ) -> None:
-    """tf-keras skips a nested model's own first node (made by its Input) when numbering its calls,
-    so the config refers to call k as node k+1; map those references back to call indices."""
+    """Map a nested model's node indices back to its call indices.
+
+    A Functional model starts with a node of its own (Input → output) that is never saved. tf-keras
+    counts it everywhere, so the config calls its k-th call node k+1; Keras 3 counts it only in the
+    model's `input_layers`/`output_layers` (and `functional_from_config` subtracts one there).
+    """
+    keras3 = any(spec.keras3_nodes for spec in specs)
     refs: dict[str, set[int]] = {}
     for spec in specs:
         for call in spec.calls:
@@ -244,24 +252,26 @@ def _renumber_model_calls(
     for r in _ref_list(body.get("output_layers")):
         if isinstance(r, list) and r:
             refs.setdefault(r[0], set()).add(int(r[1]))
-    shifted = {
-        name
-        for name, nodes in refs.items()
-        if name in by_name
-        and by_name[name].model is not None
-        and nodes
-        and min(nodes) >= 1
-        and max(nodes) == len(by_name[name].calls)
-    }
-    if not shifted:
-        return
-    for spec in specs:
-        spec.calls = [[(n, k - 1 if n in shifted else k, t) for n, k, t in call] for call in spec.calls]
+    models = {name for name, spec in by_name.items() if spec.model is not None}
+    if keras3:
+        inbound_shifted: set[str] = set()
+        io_shifted = models
+    else:
+        inbound_shifted = {
+            name
+            for name in models
+            if refs.get(name) and min(refs[name]) >= 1 and max(refs[name]) == len(by_name[name].calls)
+        }
+        io_shifted = inbound_shifted
+    if inbound_shifted:
+        for spec in specs:
+            spec.calls = [
+                [(n, k - 1 if n in inbound_shifted else k, t) for n, k, t in call] for call in spec.calls
+            ]
     for key in ("output_layers", "input_layers"):
-        value = body.get(key)
         fixed = []
-        for r in _ref_list(value):
-            if isinstance(r, list) and r and r[0] in shifted:
+        for r in _ref_list(body.get(key)):
+            if isinstance(r, list) and r and r[0] in io_shifted:
                 r = [r[0], int(r[1]) - 1, *r[2:]]
             fixed.append(r)
         body[key] = fixed

@@ -41,7 +41,7 @@ from netinspect.converters.keras.files import (
 )
 from netinspect.converters.keras.model import ModelSpec, Ref, parse_model
 from netinspect.errors import ModelFormatError
-from netinspect.ir import Dim, Graph, Metadata
+from netinspect.ir import Dim, Graph, Metadata, Step
 from netinspect.registry import LoadOptions, Probe, Reader
 
 BACKENDS = ("theano", "tensorflow")
@@ -159,6 +159,7 @@ class Converter:
 
     def convert(self, model: ModelSpec) -> Graph:
         outputs = self.model(model, (), None)
+        self._elide_dropouts(set(outputs))
         self._tag_inputs()
         props = {
             "keras.version": self.kf.keras_version or "1 (no keras_version attribute)",
@@ -181,6 +182,28 @@ class Converter:
             properties=props,
         )
         return self.builder.finish(model.name, outputs, metadata)
+
+    def _elide_dropouts(self, outputs: set[str]) -> None:
+        """Inference-time identities (Dropout & co.) are removed, the step recorded on the node that
+        feeds them, so Flatten → Dropout → Dense still lets the layout pass fold the transpose."""
+        nodes = self.builder.nodes
+        for node in list(nodes):
+            steps = node.provenance.steps if node.provenance else []
+            if node.op_type != "Identity" or not any(s.kind == "dropout" for s in steps):
+                continue
+            if node.outputs[0] in outputs:
+                continue
+            source, out = node.inputs[0], node.outputs[0]
+            for other in nodes:
+                other.inputs = [source if i == out else i for i in other.inputs]
+            nodes.remove(node)
+            self.builder.values.pop(out, None)
+            producer = next((n for n in nodes if source in n.outputs), None)
+            if producer is not None and producer.provenance is not None:
+                dropped = node.provenance
+                assert dropped is not None
+                text = f"{dropped.layer} ({dropped.layer_type}) after it removed: identity at inference"
+                producer.provenance.steps.append(Step("dropout", text))
 
     def _tag_inputs(self) -> None:
         """A graph input is channels-last when the model computes channels-last at its rank."""

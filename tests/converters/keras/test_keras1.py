@@ -1,0 +1,89 @@
+"""Keras 1 files (written with h5py in Keras 1.2's format): th/tf kernels, Theano true convolution
+decided from the weight names, `--backend` overriding it, running_std as variance; checked against
+netinspect's independent NumPy Keras 1 reference (float64)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import numpy as np
+import pytest
+
+import netinspect
+from netinspect.check.runtimes.keras1_reference import Keras1Runner
+from netinspect.registry import LoadOptions
+from tests.conftest import FIXTURES, shared_model
+from tests.converters.keras.conftest import run_onnx
+
+spec = importlib.util.spec_from_file_location("make_keras1", FIXTURES / "keras" / "make_keras1.py")
+assert spec and spec.loader
+make_keras1 = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = make_keras1
+spec.loader.exec_module(make_keras1)
+
+COMBOS = [("th", "theano"), ("tf", "tensorflow"), ("tf", "theano"), ("th", "tensorflow")]
+
+
+def _reference_and_onnx(path, options=None):
+    runner = Keras1Runner(path)
+    (spec_,) = runner.input_specs()
+    shape = (2, *spec_.shape[1:])
+    x = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
+    want = runner.run({spec_.name: x})
+    graph = netinspect.load(path, options)
+    (got,) = run_onnx(graph, [x])
+    return graph, got, next(iter(want.values()))
+
+
+@pytest.mark.parametrize(("ordering", "backend"), COMBOS, ids=[f"{o}-{b}" for o, b in COMBOS])
+def test_keras1_matches_numpy_reference(tmp_path, ordering, backend):
+    path = make_keras1.write(tmp_path / "k1.h5", ordering, backend)
+    graph, got, want = _reference_and_onnx(path)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    flips = {
+        (n.provenance.layer, s.text)
+        for n in graph.nodes
+        if n.provenance
+        for s in n.provenance.steps
+        if s.kind == "flip"
+    }
+    convs = {n.provenance.layer for n in graph.nodes if n.op_type == "Conv"}
+    if backend == "theano":
+        assert {layer for layer, _ in flips} == convs
+        assert all("lack the ':0'" in text for _, text in flips)
+    else:
+        assert not flips
+    assert graph.metadata.properties["keras.conv_semantics"].startswith(backend)
+
+
+def test_backend_override_decides_the_flip(tmp_path):
+    """A TensorFlow-named file read with --backend theano is flipped (and then disagrees with the
+    reference, which follows the file's evidence): the override is what the converter obeyed."""
+    path = make_keras1.write(tmp_path / "k1.h5", "tf", "tensorflow")
+    graph, got, want = _reference_and_onnx(path, LoadOptions(backend="theano"))
+    steps = [s.text for n in graph.nodes if n.provenance for s in n.provenance.steps if s.kind == "flip"]
+    assert steps and all("--backend theano" in t for t in steps)
+    assert not np.allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_running_std_is_read_as_variance(tmp_path):
+    path = make_keras1.write(tmp_path / "k1.h5", "tf", "tensorflow")
+    graph = netinspect.load(path)
+    bn = [n for n in graph.nodes if n.provenance and n.provenance.layer_type == "BatchNormalization"]
+    assert any("running_std holds the variance" in s.text for n in bn for s in n.provenance.steps)
+
+
+def test_real_keras1_file_matches_reference():
+    path = shared_model("keras1_cnn_dropout_model.h5")
+    graph, got, want = _reference_and_onnx(path)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    assert graph.metadata.properties["keras.version"] == "1.1.2"
+    assert "':0'" in graph.metadata.properties["keras.conv_semantics"]
+
+
+def test_check_command_on_keras1(cli, tmp_path):
+    path = make_keras1.write(tmp_path / "k1_th.h5", "th", "theano")
+    result = cli("check", path)
+    assert result.code == 0, result.err + result.out
+    assert "Theano true convolution" in result.out

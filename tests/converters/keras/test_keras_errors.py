@@ -1,0 +1,129 @@
+"""Bad Keras input: one line on stderr naming the file and the problem, exit code 2, and nothing in
+the file ever executed."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import marshal
+import sys
+import zipfile
+
+import h5py
+import numpy as np
+import pytest
+
+from tests.conftest import FIXTURES, shared_model
+
+spec = importlib.util.spec_from_file_location("make_keras1", FIXTURES / "keras" / "make_keras1.py")
+assert spec and spec.loader
+make_keras1 = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = make_keras1
+spec.loader.exec_module(make_keras1)
+
+
+def _refused(result, path, *needles):
+    assert result.code == 2, result.out + result.err
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1, result.err
+    assert str(path) in lines[0]
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    assert "Traceback" not in result.err
+
+
+def test_hdf5_without_model_config(cli, tmp_path):
+    path = tmp_path / "data.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("x", data=np.zeros(3))
+    _refused(cli("info", path), path, "not a Keras model")
+
+
+def _weights_only(tmp_path):
+    full = make_keras1.write(tmp_path / "full.h5", "tf", "tensorflow")
+    path = tmp_path / "weights.h5"
+    with h5py.File(full, "r") as src, h5py.File(path, "w") as dst:
+        for key, value in src["model_weights"].attrs.items():
+            dst.attrs[key] = value
+        for name in src["model_weights"]:
+            src.copy(src["model_weights"][name], dst, name)
+        config = src.attrs["model_config"]
+    arch = tmp_path / "arch.json"
+    arch.write_text(config.decode() if isinstance(config, bytes) else str(config))
+    return full, path, arch
+
+
+def test_weights_only_needs_config(cli, tmp_path):
+    _, path, _ = _weights_only(tmp_path)
+    _refused(cli("info", path), path, "--config")
+
+
+def test_weights_only_with_config_converts_like_the_full_model(cli, tmp_path):
+    import netinspect
+    from netinspect.registry import LoadOptions
+    from tests.converters.keras.conftest import run_onnx
+
+    full, path, arch = _weights_only(tmp_path)
+    result = cli("info", path, "--config", arch)
+    assert result.code == 0, result.err
+    x = np.random.default_rng(0).standard_normal((1, 8, 9, 3)).astype(np.float32)
+    (a,) = run_onnx(netinspect.load(full), [x])
+    (b,) = run_onnx(netinspect.load(path, LoadOptions(config=arch)), [x])
+    np.testing.assert_array_equal(a, b)
+
+
+def test_weight_shape_contradicting_the_layer(cli, tmp_path):
+    path = make_keras1.write(tmp_path / "k1.h5", "tf", "tensorflow")
+    with h5py.File(path, "r+") as f:
+        g = f["model_weights/dense_2"]
+        del g["dense_2_W:0"]
+        g.create_dataset("dense_2_W:0", data=np.zeros((5, 4), np.float32))
+    _refused(cli("info", path), path, "dense_2", "has shape (5, 4)")
+
+
+def test_truncated_hdf5(cli, tmp_path):
+    source = make_keras1.write(tmp_path / "k1.h5", "tf", "tensorflow")
+    path = tmp_path / "cut.h5"
+    path.write_bytes(source.read_bytes()[: source.stat().st_size // 2])
+    _refused(cli("info", path), path)
+
+
+def _keras_zip(path, members):
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return path
+
+
+CONFIG = json.dumps({"class_name": "Sequential", "config": {"name": "s", "layers": []}})
+
+
+def test_keras_zip_missing_weights(cli, tmp_path):
+    path = _keras_zip(tmp_path / "m.keras", {"config.json": CONFIG, "metadata.json": "{}"})
+    _refused(cli("info", path), path, "model.weights.h5")
+
+
+@pytest.mark.parametrize("member", ["../evil.txt", "/etc/evil", "assets/../../evil"])
+def test_keras_zip_member_escaping_the_archive(cli, tmp_path, member):
+    path = _keras_zip(tmp_path / "m.keras", {"config.json": CONFIG, "model.weights.h5": b"", member: "x"})
+    _refused(cli("info", path), path, "escapes the archive")
+
+
+def test_lambda_is_refused_without_running_its_bytecode(cli, monkeypatch, tmp_path):
+    path = shared_model("keras2_sequential_lambda.h5")
+    calls = []
+    real = marshal.loads
+    monkeypatch.setattr(marshal, "loads", lambda *a, **k: calls.append(a) or real(*a, **k))
+    result = cli("convert", path, "-o", tmp_path / "never.onnx")
+    _refused(result, path, "'lambda_1'", "'lambda_2'", "Lambda", "bytecode")
+    assert not calls
+
+
+def test_unknown_layers_are_listed_at_once(cli, tmp_path):
+    path = make_keras1.write(tmp_path / "k1.h5", "tf", "tensorflow")
+    with h5py.File(path, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        config["config"][2]["class_name"] = "MyActivation"
+        config["config"][7]["class_name"] = "MyFlatten"
+        f.attrs["model_config"] = json.dumps(config).encode()
+    _refused(cli("info", path), path, "2 unsupported", "'activation_1' (type 'MyActivation')", "MyFlatten")
