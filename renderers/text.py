@@ -88,6 +88,12 @@ def _overview(summary: dict[str, Any]) -> Table:
             f"{human_bytes(params['bytes'])}",
         ),
     )
+    missing = params.get("missing_data")
+    if missing:
+        files = ", ".join(missing["files"])
+        names = ", ".join(missing["names"][:5]) + (", …" if missing["tensors"] > 5 else "")
+        count = f"{missing['tensors']} tensor{'s' if missing['tensors'] > 1 else ''}"
+        _row(table, ("Missing data", f"{count} ({human_bytes(missing['bytes'])}) in {files}: {names}"))
     _row(table, ("Compute", _compute_line(compute)))
     if summary["model"]["doc"]:
         _row(table, ("Doc", summary["model"]["doc"]))

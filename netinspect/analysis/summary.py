@@ -309,7 +309,7 @@ def _parameters(walked: list[tuple[Node, Scope]], graph: Graph) -> dict[str, Any
             row["tensors"] += 1
             row["count"] += size
             row["bytes"] += nbytes
-    return {
+    summary = {
         "count": sum(r["count"] for r in by_dtype.values()),
         "bytes": sum(r["bytes"] for r in by_dtype.values()),
         "tensors": sum(r["tensors"] for r in by_dtype.values()),
@@ -317,6 +317,15 @@ def _parameters(walked: list[tuple[Node, Scope]], graph: Graph) -> dict[str, Any
         "by_dtype": dict(sorted(by_dtype.items())),
         "by_source": by_source,
     }
+    missing = [t for g in all_graphs(graph) for t in g.tensors.values() if t.missing]
+    if missing:
+        summary["missing_data"] = {
+            "tensors": len(missing),
+            "bytes": sum(t.nbytes for t in missing),
+            "files": dict(Counter(str(t.missing) for t in missing)),
+            "names": [t.name for t in missing[:LONG_LIST]],
+        }
+    return summary
 
 
 def _zero() -> dict[str, int]:
