@@ -290,16 +290,23 @@ def _check_skeleton(model: onnx.ModelProto, streamed: list[Tensor]) -> None:
         raise ExportError(f"the exported model fails onnx.checker: {str(e).splitlines()[0]}") from e
 
 
-def _array_bytes(tensor: Tensor) -> memoryview:
-    array = np.require(tensor.numpy(), requirements="C")
-    if array.dtype.name != tensor.dtype:
-        array = array.astype(tensor.dtype)
-    if array.dtype.byteorder == ">":
-        array = array.astype(array.dtype.newbyteorder("<"))
-    data = memoryview(array).cast("B")
-    if len(data) != tensor.nbytes:
-        raise ExportError(f"tensor {tensor.name!r} gave {len(data)} bytes, expected {tensor.nbytes}")
-    return data
+def _write_tensor(f: BinaryIO, tensor: Tensor) -> None:
+    """Write a tensor's raw little-endian bytes, piece by piece when its reader streams it
+    (Tensor.chunks), so a big weight is never held whole."""
+    written = 0
+    for part in tensor.iter_chunks():
+        array = np.require(part, requirements="C")
+        if array.dtype.name != tensor.dtype:
+            array = array.astype(tensor.dtype)
+        if array.dtype.byteorder == ">":
+            array = array.astype(array.dtype.newbyteorder("<"))
+        data = memoryview(array).cast("B")
+        written += len(data)
+        if written > tensor.nbytes:
+            break
+        f.write(data)
+    if written != tensor.nbytes:
+        raise ExportError(f"tensor {tensor.name!r} gave {written} bytes, expected {tensor.nbytes}")
 
 
 def _header(tensor: Tensor) -> bytes:
@@ -320,7 +327,7 @@ def _write_inline(f: BinaryIO, model: onnx.ModelProto, streamed: list[Tensor]) -
     f.write(graph_bytes)
     for prefix, tensor in zip(prefixes, streamed, strict=True):
         f.write(prefix)
-        f.write(_array_bytes(tensor))
+        _write_tensor(f, tensor)
 
 
 def _write_external(path: Path, model: onnx.ModelProto, streamed: list[Tensor]) -> None:
@@ -340,7 +347,7 @@ def _write_external(path: Path, model: onnx.ModelProto, streamed: list[Tensor]) 
             ):
                 proto.external_data.add(key=k, value=v)
             model.graph.initializer.append(proto)
-            f.write(_array_bytes(tensor))
+            _write_tensor(f, tensor)
             offset += tensor.nbytes
     if model.ByteSize() >= PROTOBUF_LIMIT:
         raise OutputError("the graph itself (without weights) exceeds protobuf's 2 GB limit", path)
