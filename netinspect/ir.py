@@ -140,6 +140,7 @@ class Tensor:
         layout: str | None = None,
         permuter: Callable[[tuple[int, ...]], np.ndarray] | None = None,
         missing: str | None = None,
+        chunks: Callable[[], Iterator[np.ndarray]] | None = None,
     ) -> None:
         if (data is None) == (loader is None):
             raise ValueError("a Tensor needs exactly one of data or loader")
@@ -156,6 +157,10 @@ class Tensor:
         self.missing = missing
         """The file that should hold this tensor's bytes and is absent (ONNX external data): the
         graph can be shown, but `numpy()` raises naming it."""
+        self.chunks = chunks
+        """Optional: the tensor's C-order contents as consecutive arrays (their raveled elements in
+        order; each may be valid only until the next is asked for), so a writer can stream a big
+        weight without ever holding it whole."""
 
     @classmethod
     def from_array(cls, name: str, array: np.ndarray) -> Tensor:
@@ -181,6 +186,13 @@ class Tensor:
         if tuple(array.shape) != self.shape:
             raise GraphError(f"tensor {self.name!r}: loader gave shape {array.shape}, declared {self.shape}")
         return array
+
+    def iter_chunks(self) -> Iterator[np.ndarray]:
+        """The tensor's contents in C order, piece by piece when the reader can (see `chunks`)."""
+        if self._data is None and self.chunks is not None:
+            yield from self.chunks()
+        else:
+            yield self.numpy()
 
     def map(
         self,

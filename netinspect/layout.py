@@ -116,7 +116,9 @@ def permuted(tensor: Tensor, src: str, dst: str) -> Tensor:
     shape = tuple(tensor.shape[i] for i in axes)
     if tensor.permuter is not None:
         permuter = tensor.permuter
-        return Tensor(tensor.name, tensor.dtype, shape, loader=lambda: permuter(axes))
+        pieces = getattr(permuter, "chunks", None)  # a permuter may also stream its result
+        chunks = (lambda: pieces(axes)) if callable(pieces) else None
+        return Tensor(tensor.name, tensor.dtype, shape, loader=lambda: permuter(axes), chunks=chunks)
     return tensor.map(lambda a: np.ascontiguousarray(np.transpose(a, axes)), shape)
 
 

@@ -14,7 +14,7 @@ is not divided by the window size; batch-norm moments hold the mean and sigma (e
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -185,7 +185,7 @@ class LayerContext(BaseContext):
         )
         tensor = self.builder.tensors[name]
         if tensor.permuter is None:
-            tensor.permuter = lambda axes: _as_float32(_permute_released(array, dims, axes))
+            tensor.permuter = _KernelPermuter(array, dims)
         return name, dims  # type: ignore[return-value]
 
     def vector(self, index: int, role: str, length: int) -> str:
@@ -221,26 +221,58 @@ def _as_float32(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
-def _permute_released(array: MatArray, dims: tuple[int, ...], axes: tuple[int, ...]) -> np.ndarray:
-    """Permute a MATLAB array, chunk by chunk along its last (slowest) axis, releasing the bytes read.
+class _KernelPermuter:
+    """A MATLAB filter bank read transposed, slab by slab along its last (slowest) axis.
 
-    A MAT v5 array is column-major on disk, so each slab along the last axis is contiguous: reading
-    and permuting one slab at a time, then dropping its mapped pages, keeps this process to the
-    permuted result plus one slab instead of holding the source and the result.
+    A MAT v5 array is column-major on disk, so each slab along the last MATLAB axis is contiguous.
+    When that axis is also the result's first (a conv bank's Cout → OIHW's O), each slab's
+    permuted bytes are a contiguous piece of the result: `chunks` yields them one at a time and
+    drops the slab's mapped pages, so a writer streams the weight holding one slab, never the
+    whole. Called, it builds the full permuted array the same way (still releasing the source).
     """
-    source = array.load().reshape(dims, order="F")
-    last = len(dims) - 1
-    out_axis = axes.index(last)
-    result = np.empty(tuple(dims[i] for i in axes), dtype=source.dtype)
-    slab_bytes = max(1, source.nbytes // max(1, dims[last]))
-    step = max(1, _CHUNK_BYTES // slab_bytes)
-    for start in range(0, dims[last], step):
-        stop = min(dims[last], start + step)
-        index: list[Any] = [slice(None)] * len(dims)
-        index[out_axis] = slice(start, stop)
-        result[tuple(index)] = np.transpose(source[..., start:stop], axes)
-        array.release_range(start * slab_bytes, (stop - start) * slab_bytes)
-    return result
+
+    def __init__(self, array: MatArray, dims: tuple[int, ...]) -> None:
+        self.array = array
+        self.dims = dims
+
+    def _slabs(self, axes: tuple[int, ...]) -> Iterator[tuple[int, int, np.ndarray]]:
+        """(first, stop, permuted slab) along the last source axis, every slab written into one
+        buffer (each valid until the next is asked for: no page faults on fresh memory, one slab
+        held)."""
+        source = self.array.load().reshape(self.dims, order="F")
+        last = len(self.dims) - 1
+        slab_bytes = max(1, source.nbytes // max(1, self.dims[last]))
+        step = max(1, _CHUNK_BYTES // slab_bytes)
+        buffer: np.ndarray | None = None
+        for start in range(0, self.dims[last], step):
+            stop = min(self.dims[last], start + step)
+            view = np.transpose(source[..., start:stop], axes)
+            if view.dtype == np.float32 and view.flags.c_contiguous:
+                part = view  # nothing to move (e.g. a 1×1 filter bank): written straight from the file
+            else:
+                if buffer is None or buffer.size < view.size:
+                    buffer = np.empty(view.size, np.float32)
+                part = buffer[: view.size].reshape(view.shape)
+                np.copyto(part, view, casting="unsafe")
+            yield start, stop, part
+            self.array.release_range(start * slab_bytes, (stop - start) * slab_bytes)
+
+    def __call__(self, axes: tuple[int, ...]) -> np.ndarray:
+        out_axis = axes.index(len(self.dims) - 1)
+        result = np.empty(tuple(self.dims[i] for i in axes), dtype=np.float32)
+        for start, stop, part in self._slabs(axes):
+            index: list[Any] = [slice(None)] * len(self.dims)
+            index[out_axis] = slice(start, stop)
+            result[tuple(index)] = part
+        return result
+
+    def chunks(self, axes: tuple[int, ...]) -> Iterator[np.ndarray]:
+        """The permuted bank in C order, one slab at a time (each valid until the next)."""
+        if axes[0] != len(self.dims) - 1:  # slabs are not contiguous pieces of the result
+            yield self(axes)
+            return
+        for _, _, part in self._slabs(axes):
+            yield part
 
 
 def _pair(values: list[float], what: str, ctx: LayerContext) -> tuple[int, int]:
