@@ -12,7 +12,7 @@ decide it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from typing import Any
 
@@ -200,8 +200,13 @@ def compare_values(name: str, source: Any, target: Any, tolerance_for: Tolerance
     """
     if isinstance(source, Mapping) or (isinstance(source, Sequence) and not isinstance(source, str | bytes)):
         return _compare_container(name, source, target, tolerance_for)
-    array = np.asarray(source)
-    return compare_arrays(name, array, np.asarray(target), tolerance_for(array.dtype.name))
+    array, other = _scalar_or_array(source), _scalar_or_array(target)
+    return compare_arrays(name, array, other, tolerance_for(array.dtype.name))
+
+
+def _scalar_or_array(value: Any) -> np.ndarray:
+    """onnxruntime hands a map's values (ZipMap's float32 scores) over as Python floats."""
+    return np.asarray(np.float32(value) if type(value) is float else value)
 
 
 def _compare_container(name: str, source: Any, target: Any, tolerance_for: ToleranceRule) -> Comparison:
@@ -223,7 +228,7 @@ def _compare_container(name: str, source: Any, target: Any, tolerance_for: Toler
         name=name,
         dtype=f"{kind}({element})",
         source_shape=(len(source),),
-        target_shape=(len(target),) if hasattr(target, "__len__") else (),
+        target_shape=(len(target),) if isinstance(target, Sized) else (),
         tolerance=parts[0].tolerance if parts else tolerance_for("float32"),
         passed=False,
         size=sum(p.size for p in parts),

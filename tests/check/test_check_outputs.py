@@ -138,3 +138,54 @@ def test_reports_of_every_output_kind_are_valid(cli, reference: Path, tmp_path: 
     jsonschema.Draft202012Validator(schema).validate(report)
     shapes = {o["name"]: o["source_shape"] for o in report["models"][0]["outputs"]}
     assert shapes["total"] == [] and shapes["nothing"] == [2, 0] and shapes["pieces"] == [2]
+
+
+def zipmap_classifier(intercepts: list[float]) -> onnx.ModelProto:
+    """scikit-learn's default export shape: a classifier whose scores end in ZipMap (a sequence of maps)."""
+    scores = helper.make_sequence_type_proto(
+        helper.make_map_type_proto(TensorProto.INT64, helper.make_tensor_type_proto(TensorProto.FLOAT, []))
+    )
+    nodes = [
+        helper.make_node(
+            "LinearClassifier",
+            ["x"],
+            ["label", "scores"],
+            domain="ai.onnx.ml",
+            classlabels_ints=[0, 1, 2],
+            coefficients=[1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+            intercepts=intercepts,
+            post_transform="SOFTMAX",
+        ),
+        helper.make_node(
+            "ZipMap", ["scores"], ["probabilities"], domain="ai.onnx.ml", classlabels_int64s=[0, 1, 2]
+        ),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "zipmap",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2])],
+        [
+            helper.make_tensor_value_info("label", TensorProto.INT64, ["N"]),
+            helper.make_value_info("probabilities", scores),
+        ],
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)]
+    )
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def test_zipmap_outputs_are_compared_map_by_map(tmp_path: Path) -> None:
+    source = save(zipmap_classifier([0.1, 0.2, 0.3]), tmp_path / "zipmap.onnx")
+    shifted = save(zipmap_classifier([0.1, 0.2, 0.8]), tmp_path / "shifted.onnx")
+
+    same = check(source, dims={"N": 4})
+    other = check(source, shifted, dims={"N": 4}, layers="never")
+
+    assert same.passed
+    probabilities = {o.name: o for o in same.outputs}["probabilities"].worst
+    assert probabilities.dtype == "sequence(map(float32))" and probabilities.size == 12
+    assert not other.passed
+    failing = {o.name: o for o in other.outputs}["probabilities"].worst
+    assert failing.outside_count > 0 and failing.max_abs_error > 0.01
