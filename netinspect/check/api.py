@@ -90,32 +90,22 @@ def check(
         target=target_side,
     )
     specs = source_runner.input_specs()
-    target_specs = target_runner.input_specs()
-    input_map = _pair_inputs(specs, target_specs)
+    input_map = _pair_inputs(specs, target_runner.input_specs())
     output_map = _pair_outputs(source_runner.output_names(), target_runner.output_names(), target_graph)
     feeds_for_target = _TargetFeeds(input_map, source_graph, target_graph)
-    choices: list[Choice] = []
-    if image is not None or not (input_files or inputs_npz):
-        by_target = {spec.name: spec for spec in target_specs}
-        specs, choices = choose_sizes(
-            specs,
-            {name: by_target[input_map[name]] for name in input_map},
-            dims,
-            source_graph.metadata.preprocessing,
-            lambda shapes: target_runner.accepts(_rename(shapes, input_map)),
-        )
-    plan = data.plan_feeds(
+    plan = _plan_feeds(
         specs,
-        dims,
+        target_runner,
+        input_map,
         source_graph.metadata.preprocessing,
+        feeds_for_target.source_preprocessing is None,
+        dims,
         seed,
         runs,
         input_files,
         inputs_npz,
         image,
-        preprocessed=feeds_for_target.source_preprocessing is None,
     )
-    plan.chosen = [choice.describe() for choice in choices if choice.reason != "default batch"]
     result.inputs = plan
     tolerance = _tolerance_rule(rtol, atol, quant_steps)
 
@@ -247,6 +237,38 @@ class _TargetFeeds:
 
 def _raw(preprocessed: np.ndarray, recorded: Preprocessing) -> np.ndarray:
     return data.apply_preprocessing(preprocessed, recorded, inverse=True).astype(preprocessed.dtype)
+
+
+def _plan_feeds(
+    specs: list[data.InputSpec],
+    target: OnnxRuntimeRunner,
+    input_map: Mapping[str, str],
+    preprocessing: Preprocessing,
+    preprocessed: bool,
+    dims: Mapping[str, int],
+    seed: int,
+    runs: int,
+    input_files: Mapping[str, str | Path] | None,
+    inputs_npz: str | Path | None,
+    image: str | Path | None,
+) -> data.FeedPlan:
+    """The feeds of every run; free dims get sizes (check.shapes) unless the user gives every array.
+    `preprocessed=False`: the source takes raw images (it applies its preprocessing itself)."""
+    choices: list[Choice] = []
+    if image is not None or not (input_files or inputs_npz):
+        by_target = {spec.name: spec for spec in target.input_specs()}
+        specs, choices = choose_sizes(
+            specs,
+            {name: by_target[input_map[name]] for name in input_map},
+            dims,
+            preprocessing,
+            lambda shapes: target.accepts(_rename(shapes, input_map)),
+        )
+    plan = data.plan_feeds(
+        specs, dims, preprocessing, seed, runs, input_files, inputs_npz, image, preprocessed=preprocessed
+    )
+    plan.chosen = [choice.describe() for choice in choices if not choice.is_default_batch]
+    return plan
 
 
 def _compare_outputs(

@@ -21,6 +21,7 @@ from netinspect.check.data import InputSpec, axis_key, given_size
 from netinspect.ir import Preprocessing
 
 DEFAULT_BATCH = 1
+BATCH_REASON = "default batch"
 DEFAULT_SIZES = (64, 128, 224, 32, 256, 16, 8)
 """Tried in this order for a free axis the model records no size for: small first, since check
 runs both runtimes on it, then the common image sizes."""
@@ -37,6 +38,11 @@ class Choice:
     axis: int
     size: int
     reason: str
+
+    @property
+    def is_default_batch(self) -> bool:
+        """The batch of 1 every check uses unless told otherwise: not worth a line of output."""
+        return self.reason == BATCH_REASON
 
     def describe(self) -> str:
         return f"{axis_key(self.input, self.axis)}={self.size} ({self.reason})"
@@ -65,7 +71,7 @@ def choose_sizes(
             if isinstance(fixed, int) and fixed > 0:
                 choices.append(Choice(spec.name, axis, fixed, "the other model's fixed size"))
             elif axis == 0:
-                choices.append(Choice(spec.name, axis, DEFAULT_BATCH, "default batch"))
+                choices.append(Choice(spec.name, axis, DEFAULT_BATCH, BATCH_REASON))
             elif _recorded_size(spec, axis, preprocessing) is not None:
                 size = _recorded_size(spec, axis, preprocessing)
                 assert size is not None
