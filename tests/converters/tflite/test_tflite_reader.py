@@ -144,11 +144,11 @@ def test_convert_writes_a_checked_onnx_model(
     "path",
     [
         lambda: tflite_fixture("conv", "float32"),
-        lambda: tflite_fixture("conv", "int8"),
+        lambda: tflite_fixture("mobilenet_v2", "int8"),
         lambda: shared_model("tfl_hello_world_int8.tflite"),
         lambda: shared_model("tfl_conv_fp16_dequantize.tflite"),
     ],
-    ids=["conv-float32", "conv-int8", "hello_world_int8", "conv_fp16_dequantize"],
+    ids=["conv-float32", "mobilenet_v2-int8", "hello_world_int8", "conv_fp16_dequantize"],
 )
 def test_check_runs_litert_against_onnxruntime(
     cli: Callable[..., CliResult], path: Callable[[], Path]
