@@ -241,7 +241,8 @@ def _renumber_model_calls(
 
     A Functional model starts with a node of its own (Input → output) that is never saved. tf-keras
     counts it everywhere, so the config calls its k-th call node k+1; Keras 3 counts it only in the
-    model's `input_layers`/`output_layers` (and `functional_from_config` subtracts one there).
+    model's `input_layers`/`output_layers`, and only for Functional layers (its Sequential is no
+    Functional): `functional_from_config` subtracts one there.
     """
     keras3 = any(spec.keras3_nodes for spec in specs)
     refs: dict[str, set[int]] = {}
@@ -255,7 +256,7 @@ def _renumber_model_calls(
     models = {name for name, spec in by_name.items() if spec.model is not None}
     if keras3:
         inbound_shifted: set[str] = set()
-        io_shifted = models
+        io_shifted = {name for name in models if by_name[name].class_name == "Functional"}
     else:
         inbound_shifted = {
             name

@@ -42,13 +42,19 @@ def test_keep_nhwc_gives_the_same_numbers(keras_cache):
     _compare(keras_cache / stem, keras_cache / npz, LoadOptions(keep_source_layout=True))
 
 
-def test_flatten_dense_boundary_has_no_transpose(keras_cache):
-    """The Flatten→Dense weights are permuted; no Transpose is left between them."""
-    stem, _ = make_keras.case_files("shape_layers", "k3")
-    graph = netinspect.load(keras_cache / stem)
+def test_flatten_dropout_dense_boundary_has_no_transpose(tmp_path):
+    """Flatten → Dropout → Dense in a channels-last model: the dropout is elided and the Dense rows
+    permuted, so no Transpose is left in front of the Flatten."""
+    from tests.converters.keras.test_keras1 import make_keras1
+
+    config = make_keras1.default_layers("tf")
+    config[6], config[7] = config[7], config[6]  # Flatten, then Dropout
+    path = make_keras1.write(tmp_path / "k1.h5", "tf", "tensorflow", layers=config)
+    graph = netinspect.load(path)
     producers = graph.producers()
-    dense = next(n for n in graph.nodes if n.provenance and n.provenance.layer_type == "Dense")
+    dense = next(n for n in graph.nodes if n.provenance and n.provenance.layer == "dense_1")
     flatten = producers[dense.inputs[0]]
     assert flatten.op_type == "Flatten"
     assert producers[flatten.inputs[0]].op_type != "Transpose"
     assert any("weight rows permuted" in s.text for s in dense.provenance.steps)
+    assert any(s.kind == "dropout" for s in flatten.provenance.steps)
