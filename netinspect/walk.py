@@ -78,6 +78,12 @@ def constant_inputs(graph: Graph) -> set[str]:
     return {v.name for v in graph.inputs if v.name in graph.tensors}
 
 
+def op_name(domain: str, op_type: str) -> str:
+    """The one way netinspect names an op: the op type, prefixed by "domain." outside the default
+    ONNX domain ("Conv", "ai.onnx.ml.ZipMap", "com.microsoft.QLinearAdd")."""
+    return op_type if domain in ("", "ai.onnx") else f"{domain}.{op_type}"
+
+
 def op_key(node: Node) -> str:
-    """The histogram key: the op type, prefixed by its domain outside the default ONNX domain."""
-    return node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+    """The histogram key of a node: its `op_name`."""
+    return op_name(node.domain, node.op_type)

@@ -1,9 +1,9 @@
 """ONNX → IR. Weights stay in the file (mmap) until read; external data is resolved only inside
-the model's own folder; netinspect's own provenance and metadata, if present, are restored."""
+the model's own folder (a missing data file still lets the graph be shown); netinspect's own
+provenance and metadata, if present, are restored; defects netinspect can infer are repaired."""
 
 from __future__ import annotations
 
-import json
 import mmap
 from pathlib import Path
 from typing import Any
@@ -13,39 +13,16 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import helper, numpy_helper
 
+from netinspect.converters.onnx import metadata as onnx_metadata
+from netinspect.converters.onnx import repair as onnx_repair
 from netinspect.converters.onnx import wire as onnx_wire
+from netinspect.converters.onnx.types import UnsupportedType, from_proto, value_from_proto
+from netinspect.dtypes import NUMPY_VIEWABLE, dtype_name
 from netinspect.errors import ModelFormatError, UnsupportedError
 from netinspect.fileio import resolve_inside
-from netinspect.ir import Graph, Metadata, Node, Preprocessing, Provenance, Step, Tensor, Value
+from netinspect.ir import AttributeRef, Function, Graph, Node, Provenance, Tensor, Value
 from netinspect.registry import LoadOptions, Probe, Reader
-
-PROP_PREFIX = "netinspect."
-
-# Dtypes whose raw_data numpy can view directly (little-endian, one element per itemsize).
-_PLAIN_DTYPES = {
-    "float16",
-    "float32",
-    "float64",
-    "int8",
-    "int16",
-    "int32",
-    "int64",
-    "uint8",
-    "uint16",
-    "uint32",
-    "uint64",
-    "bool",
-    "complex64",
-    "complex128",
-}
-
-
-def dtype_name(elem_type: int) -> str | None:
-    if elem_type == onnx.TensorProto.UNDEFINED:
-        return None
-    if elem_type == onnx.TensorProto.STRING:
-        return "string"
-    return np.dtype(helper.tensor_dtype_to_np_dtype(elem_type)).name
+from netinspect.walk import op_name
 
 
 def _match(probe: Probe) -> str | None:
@@ -86,11 +63,36 @@ def read_onnx(path: Path) -> Graph:
     try:
         scanned = onnx_wire.scan_model(buf)
         model = onnx.ModelProto.FromString(scanned.skeleton)
+        headers = [onnx.TensorProto.FromString(s.header) for s in scanned.initializers]
     except (onnx_wire.WireError, DecodeError, RuntimeError) as e:
         raise ModelFormatError(f"not a valid ONNX file (truncated or corrupted): {e}", path) from e
     if not model.HasField("graph") or not model.opset_import:
         raise ModelFormatError("not a valid ONNX file: it has no graph or no opset_import", path)
-    return _ModelReader(path, model, scanned, buf).graph()
+    repairs = onnx_repair.repair(model, headers)
+    probe = onnx_repair.weightless(model, headers)
+    graph = _ModelReader(path, model, scanned, buf).graph()
+    graph.metadata.notes.extend(repairs)
+    graph.metadata.checker_error = onnx_repair.checker_error(probe)
+    graph.values.update(_inferred_values(probe, graph))
+    return graph
+
+
+def _inferred_values(probe: onnx.ModelProto, graph: Graph) -> dict[str, Value]:
+    """Types and shapes of intermediate values by onnx shape inference, run on the weightless
+    model (large initializers declared as inputs, so nothing needs their bytes)."""
+    try:
+        inferred = onnx.shape_inference.infer_shapes(probe, strict_mode=False)
+    except Exception:  # inference is a best effort: an odd model still reads without shapes
+        return {}
+    known = {v.name for v in (*graph.inputs, *graph.outputs)} | set(graph.values)
+    values = {}
+    for v in inferred.graph.value_info:
+        if v.name not in known:
+            try:
+                values[v.name] = value_from_proto(v)
+            except UnsupportedType:
+                continue
+    return values
 
 
 class _ModelReader:
@@ -100,55 +102,37 @@ class _ModelReader:
         self.scanned = scanned
         self.buf = buf
         self.unsupported: list[str] = []
-        self.props = {p.key: p.value for p in model.metadata_props}
-        self.provenance = self._json_prop("provenance") or {}
-
-    def _json_prop(self, name: str) -> Any:
-        text = self.props.get(PROP_PREFIX + name)
-        if text is None:
-            return None
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ModelFormatError(f"metadata {PROP_PREFIX + name} is not valid JSON: {e}", self.path) from e
+        self.metadata, self.provenance = onnx_metadata.read(model, path)
 
     def graph(self) -> Graph:
-        if self.model.functions:
-            names = [f"function {f.domain}:{f.name}" for f in self.model.functions]
-            self.unsupported.extend(names)
         opset = {o.domain if o.domain != "ai.onnx" else "": o.version for o in self.model.opset_import}
         graph = self._graph(self.model.graph, opset, top=True)
+        graph.functions = [self._function(f) for f in self.model.functions]
         if self.unsupported:
             raise UnsupportedError(sorted(set(self.unsupported)), self.path, what="ONNX features")
-        graph.metadata = self._metadata()
-        graph.values.update(self._inferred_values(graph))
+        graph.metadata = self.metadata
         return graph
 
-    def _metadata(self) -> Metadata:
-        m = self.model
-        producer = " ".join(x for x in (m.producer_name, m.producer_version) if x)
-        opsets = ", ".join(f"{o.domain or 'ai.onnx'} {o.version}" for o in m.opset_import)
-        meta = Metadata(
-            source_format=self.props.get(PROP_PREFIX + "source_format", "onnx"),
-            format_version=f"IR {m.ir_version}, opset {opsets}",
-            producer=producer,
-            doc=m.doc_string,
-            labels=self._json_prop("labels"),
-            label_descriptions=self._json_prop("label_descriptions"),
-            properties={k: v for k, v in self.props.items() if not k.startswith(PROP_PREFIX)},
+    def _function(self, f: onnx.FunctionProto) -> Function:
+        opset = {o.domain if o.domain != "ai.onnx" else "": o.version for o in f.opset_import}
+        used: set[str] = set()
+        nodes = [self._node(n, i, opset, used) for i, n in enumerate(f.node)]
+        for node, proto in zip(nodes, f.node, strict=True):
+            node.name = proto.name  # nothing refers to a function's nodes by name: keep them as written
+        return Function(
+            name=f.name,
+            domain=f.domain,
+            inputs=list(f.input),
+            outputs=list(f.output),
+            nodes=nodes,
+            opset=opset,
+            attributes=list(f.attribute),
+            attribute_defaults={a.name: self._attribute(a, f.name, opset) for a in f.attribute_proto},
+            values={v.name: self._value(v) for v in f.value_info},
+            doc=f.doc_string,
+            overload=f.overload,
+            metadata={p.key: p.value for p in f.metadata_props},
         )
-        pre = self._json_prop("preprocessing")
-        if pre:
-            meta.preprocessing = Preprocessing(
-                mean=pre.get("mean"),
-                std=pre.get("std"),
-                image_size=tuple(pre["image_size"]) if pre.get("image_size") else None,
-                channel_order=pre.get("channel_order"),
-                input_layout=pre.get("input_layout"),
-                value_range=tuple(pre["value_range"]) if pre.get("value_range") else None,
-                extra=pre.get("extra", {}),
-            )
-        return meta
 
     def _graph(self, g: onnx.GraphProto, opset: dict[str, int], top: bool = False) -> Graph:
         if g.sparse_initializer:
@@ -158,6 +142,7 @@ class _ModelReader:
             inputs=[self._value(v) for v in g.input],
             outputs=[self._value(v) for v in g.output],
             opset=opset,
+            doc=g.doc_string,
         )
         graph.values = {v.name: self._value(v) for v in g.value_info}
         tensors = self._top_initializers(g) if top else [self._tensor(t) for t in g.initializer]
@@ -178,19 +163,11 @@ class _ModelReader:
         return tensors
 
     def _value(self, v: onnx.ValueInfoProto) -> Value:
-        kind = v.type.WhichOneof("value")
-        if kind != "tensor_type":
-            if kind is not None:
-                self.unsupported.append(f"value {v.name!r} of type {kind}")
+        try:
+            return value_from_proto(v)
+        except UnsupportedType as e:
+            self.unsupported.append(f"value {v.name!r} of type {e}")
             return Value(v.name)
-        t = v.type.tensor_type
-        shape = None
-        if t.HasField("shape"):
-            shape = tuple(
-                d.dim_value if d.HasField("dim_value") else (d.dim_param if d.HasField("dim_param") else None)
-                for d in t.shape.dim
-            )
-        return Value(v.name, dtype_name(t.elem_type), shape)
 
     def _tensor(self, t: onnx.TensorProto) -> Tensor:
         dtype = dtype_name(t.data_type)
@@ -211,12 +188,10 @@ class _ModelReader:
                 f"initializer {t.name!r}: bad external data offset/length", self.path
             ) from e
         if not target.is_file():
-            raise ModelFormatError(
-                f"initializer {t.name!r}: external data file {target.name!r} is missing", self.path
-            )
+            return self._missing_tensor(t, dtype, info.get("location", ""))
         size = target.stat().st_size
         count = int(np.prod(t.dims, dtype=np.int64))
-        if dtype in _PLAIN_DTYPES:
+        if dtype in NUMPY_VIEWABLE:
             expected = count * np.dtype(dtype).itemsize
             if (length is not None and length != expected) or offset < 0 or offset + expected > size:
                 raise ModelFormatError(
@@ -246,6 +221,16 @@ class _ModelReader:
 
         return Tensor(t.name, dtype, tuple(t.dims), loader=load_other)
 
+    def _missing_tensor(self, t: onnx.TensorProto, dtype: str, location: str) -> Tensor:
+        """A tensor whose external data file is absent: its shape and type are known (so `info`
+        and `view` work); reading it, as `convert` and `check` must, names the missing file."""
+        path = self.path
+
+        def load() -> np.ndarray:
+            raise ModelFormatError(f"tensor {t.name!r}: its external data file {location!r} is missing", path)
+
+        return Tensor(t.name, dtype, tuple(t.dims), loader=load, missing=location)
+
     def _lazy_tensor(self, scanned: onnx_wire.ScannedInitializer) -> Tensor:
         header = onnx.TensorProto.FromString(scanned.header)
         dtype = dtype_name(header.data_type)
@@ -256,7 +241,7 @@ class _ModelReader:
         payload, buf = scanned.payload, self.buf
         field_dtype = {onnx_wire.TENSOR_FLOAT_DATA: "float32", onnx_wire.TENSOR_DOUBLE_DATA: "float64"}
         view_dtype = field_dtype.get(payload.field, dtype)
-        if view_dtype in _PLAIN_DTYPES and view_dtype == dtype:
+        if view_dtype in NUMPY_VIEWABLE and view_dtype == dtype:
             if payload.length != count * np.dtype(dtype).itemsize:
                 raise ModelFormatError(
                     f"initializer {header.name!r}: holds {payload.length} bytes, its shape {shape} needs "
@@ -290,26 +275,20 @@ class _ModelReader:
         while name in used:
             name = f"{name}_{index}"
         used.add(name)
-        attributes = {a.name: self._attribute(a, n, opset) for a in n.attribute}
+        attributes = {a.name: self._attribute(a, name, opset) for a in n.attribute}
         stored = self.provenance.get(name)
         if stored:
-            provenance = Provenance(
-                stored["framework"],
-                stored["layer"],
-                stored["layer_type"],
-                [Step(kind, text) for kind, text in stored.get("steps", [])],
-            )
-            doc = ""
+            provenance, doc = stored, ""  # netinspect wrote the doc_string from this provenance
         else:
-            provenance = Provenance("onnx", name, n.op_type if not n.domain else f"{n.domain}:{n.op_type}")
-            doc = n.doc_string
-        return Node(name, n.op_type, list(n.input), list(n.output), attributes, n.domain, provenance, doc)
+            provenance, doc = Provenance("onnx", name, op_name(n.domain, n.op_type)), n.doc_string
+        node = Node(name, n.op_type, list(n.input), list(n.output), attributes, n.domain, provenance, doc)
+        node.metadata = {p.key: p.value for p in n.metadata_props}
+        return node
 
-    def _attribute(self, a: onnx.AttributeProto, n: onnx.NodeProto, opset: dict[str, int]) -> Any:
+    def _attribute(self, a: onnx.AttributeProto, node: str, opset: dict[str, int]) -> Any:
         kind = onnx.AttributeProto
         if a.ref_attr_name:
-            self.unsupported.append(f"attribute reference {a.name!r} in node {n.name!r}")
-            return None
+            return AttributeRef(a.ref_attr_name, kind.AttributeType.Name(a.type))
         if a.type == kind.TENSOR:
             return self._tensor(a.t)
         if a.type == kind.TENSORS:
@@ -318,8 +297,15 @@ class _ModelReader:
             return self._graph(a.g, opset)
         if a.type == kind.GRAPHS:
             return [self._graph(g, opset) for g in a.graphs]
-        if a.type in (kind.SPARSE_TENSOR, kind.SPARSE_TENSORS, kind.TYPE_PROTO, kind.TYPE_PROTOS):
-            self.unsupported.append(f"attribute {a.name!r} of node {n.name!r} ({n.op_type}) of type {a.type}")
+        if a.type in (kind.TYPE_PROTO, kind.TYPE_PROTOS):
+            try:
+                types = [from_proto(t) for t in (a.tps if a.type == kind.TYPE_PROTOS else [a.tp])]
+            except UnsupportedType as e:
+                self.unsupported.append(f"attribute {a.name!r} of node {node!r} of type {e}")
+                return None
+            return types if a.type == kind.TYPE_PROTOS else types[0]
+        if a.type in (kind.SPARSE_TENSOR, kind.SPARSE_TENSORS):
+            self.unsupported.append(f"attribute {a.name!r} of node {node!r}: sparse tensor")
             return None
         value = helper.get_attribute_value(a)
         if a.type == kind.STRING:
@@ -329,31 +315,6 @@ class _ModelReader:
         if a.type in (kind.FLOATS, kind.INTS):
             return list(value)
         return value
-
-    def _inferred_values(self, graph: Graph) -> dict[str, Value]:
-        """Shapes of intermediate values by onnx shape inference, run on the weightless skeleton
-        (large initializers declared as inputs, so nothing needs their bytes)."""
-        model = onnx.ModelProto()
-        model.CopyFrom(self.model)
-        declared = {i.name for i in model.graph.input}
-        for scanned in self.scanned.initializers:
-            header = onnx.TensorProto.FromString(scanned.header)
-            if header.name not in declared:
-                model.graph.input.append(
-                    helper.make_tensor_value_info(header.name, header.data_type, header.dims)
-                )
-        if model.ir_version < 4:
-            model.ir_version = 4  # inference tolerates inputs without initializers only from IR 4
-        try:
-            inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False)
-        except Exception:  # inference is a best effort: an odd model still reads without shapes
-            return {}
-        known = {v.name for v in (*graph.inputs, *graph.outputs)} | set(graph.values)
-        values = {}
-        for v in inferred.graph.value_info:
-            if v.name not in known and v.type.WhichOneof("value") == "tensor_type":
-                values[v.name] = self._value(v)
-        return values
 
 
 def _text(value: bytes) -> str | bytes:

@@ -5,7 +5,6 @@ Past 2 GB (protobuf's limit) weights go to an external data file beside the mode
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -14,27 +13,23 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from netinspect.converters.onnx import metadata as onnx_metadata
 from netinspect.converters.onnx import wire as onnx_wire
-from netinspect.errors import NetinspectError, OutputError
+from netinspect.converters.onnx.opset import convert_opset, default_opset
+from netinspect.converters.onnx.types import to_proto, value_to_proto
+from netinspect.dtypes import elem_type
+from netinspect.errors import ModelFormatError, NetinspectError, OutputError
 from netinspect.fileio import atomic_write, check_output
-from netinspect.ir import Graph, Node, Provenance, Tensor, Value
+from netinspect.ir import AttributeRef, Function, Graph, Node, Provenance, Tensor, Value, ValueType
+from netinspect.walk import all_graphs
 
-PROP_PREFIX = "netinspect."
 PROTOBUF_LIMIT = 2**31 - 2**20  # leave room for the graph around the weights
 EXTERNAL_ALIGNMENT = 4096
-PRODUCER = "netinspect"
+_TYPE_OBJECTS = tuple(ValueType.__args__)
 
 
 class ExportError(NetinspectError):
     """The IR cannot be expressed as a valid ONNX model."""
-
-
-def _elem_type(dtype: str | None) -> int:
-    if dtype is None:
-        return onnx.TensorProto.UNDEFINED
-    if dtype == "string":
-        return onnx.TensorProto.STRING
-    return helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
 
 
 def _raw_streamable(tensor: Tensor) -> bool:
@@ -54,84 +49,63 @@ def to_model_proto(
     provenance: dict[str, Any] = {}
     graph_proto = _graph_proto(graph, provenance, include_weights)
     opsets = [helper.make_opsetid(domain, version) for domain, version in sorted(graph.opset.items())]
-    model = helper.make_model(graph_proto, opset_imports=opsets, producer_name=PRODUCER)
-    from netinspect import __version__
-
-    model.producer_version = __version__
-    model.ir_version = helper.find_min_ir_version_for(opsets, ignore_unknown=True)
-    model.doc_string = graph.metadata.doc
-    _metadata_props(model, graph, provenance)
-    if opset is not None and opset != graph.opset.get("", opset):
-        model = _convert_opset(model, opset)
+    model = helper.make_model(graph_proto, opset_imports=opsets)
+    model.functions.extend(_function_proto(f, provenance) for f in graph.functions)
+    onnx_metadata.write(model, graph, provenance)
+    needed = helper.find_min_ir_version_for(opsets, ignore_unknown=True)
+    model.ir_version = max(graph.metadata.ir_version or 0, needed)
+    if opset is not None and opset != default_opset(model):
+        present = {t.name for t in model.graph.initializer}
+        absent = [
+            (t.name, elem_type(t.dtype), t.shape) for t in graph.tensors.values() if t.name not in present
+        ]
+        try:
+            model = convert_opset(model, opset, absent)
+        except NetinspectError as e:
+            raise ExportError(e.message) from e
     return model
 
 
-def _convert_opset(model: onnx.ModelProto, target: int) -> onnx.ModelProto:
-    from onnx import version_converter
-
-    try:
-        converted = version_converter.convert_version(model, target)
-    except Exception as e:  # the converter raises bare RuntimeErrors naming the op it cannot adapt
-        raise ExportError(f"cannot convert to opset {target}: {e}") from e
-    converted.ir_version = helper.find_min_ir_version_for(list(converted.opset_import), ignore_unknown=True)
-    return converted
-
-
-def _metadata_props(model: onnx.ModelProto, graph: Graph, provenance: dict[str, Any]) -> None:
-    meta = graph.metadata
-    props: dict[str, str] = dict(meta.properties)
-    if meta.source_format and meta.source_format != "onnx":
-        props[PROP_PREFIX + "source_format"] = meta.source_format
-    if meta.labels:
-        props[PROP_PREFIX + "labels"] = json.dumps(meta.labels)
-    if meta.label_descriptions:
-        props[PROP_PREFIX + "label_descriptions"] = json.dumps(meta.label_descriptions)
-    pre = meta.preprocessing
-    if not pre.is_empty():
-        props[PROP_PREFIX + "preprocessing"] = json.dumps(_preprocessing_json(pre), default=str)
-    if provenance:
-        props[PROP_PREFIX + "provenance"] = json.dumps(provenance, ensure_ascii=False)
-    helper.set_model_props(model, props)
-
-
-def _preprocessing_json(pre: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for field in ("mean", "std", "image_size", "channel_order", "input_layout", "value_range"):
-        value = getattr(pre, field)
-        if value is not None:
-            out[field] = list(value) if isinstance(value, tuple) else value
-    if pre.mean_image is not None:
-        out.setdefault("extra", {})["mean_image_shape"] = list(pre.mean_image.shape)
-    if pre.extra:
-        out.setdefault("extra", {}).update(pre.extra)
-    return out
-
-
 def _graph_proto(graph: Graph, provenance: dict[str, Any], include_weights: bool = True) -> onnx.GraphProto:
-    nodes = [_node_proto(n, graph, provenance) for n in graph.nodes]
+    nodes = [_node_proto(n, graph.opset, provenance) for n in graph.nodes]
     initializers = [
         _tensor_proto(t) for t in graph.tensors.values() if include_weights or not _raw_streamable(t)
     ]
     known = {v.name for v in (*graph.inputs, *graph.outputs)}
-    value_info = [_value_info(v) for name, v in graph.values.items() if name not in known and v.dtype]
-    return helper.make_graph(
+    value_info = [value_to_proto(v) for name, v in graph.values.items() if name not in known and v.dtype]
+    proto = helper.make_graph(
         nodes,
         graph.name or "graph",
-        [_value_info(v) for v in graph.inputs],
-        [_value_info(v) for v in graph.outputs],
+        [value_to_proto(v) for v in graph.inputs],
+        [value_to_proto(v) for v in graph.outputs],
         initializer=initializers,
         value_info=value_info,
     )
+    if graph.doc:
+        proto.doc_string = graph.doc
+    return proto
 
 
-def _value_info(v: Value) -> onnx.ValueInfoProto:
-    shape = None if v.shape is None else [d if d is not None else None for d in v.shape]
-    info = helper.make_tensor_value_info(v.name, _elem_type(v.dtype), shape)
-    if v.shape is not None and None in v.shape:
-        for dim, d in zip(info.type.tensor_type.shape.dim, v.shape, strict=True):
-            if d is None:
-                dim.Clear()
-    return info
+def _function_proto(f: Function, provenance: dict[str, Any]) -> onnx.FunctionProto:
+    caller = Node(f.name, f.name, [], [], domain=f.domain)
+    proto = helper.make_function(
+        f.domain,
+        f.name,
+        f.inputs,
+        f.outputs,
+        [_node_proto(n, f.opset, provenance) for n in f.nodes],
+        [helper.make_opsetid(domain, version) for domain, version in sorted(f.opset.items())],
+        attributes=f.attributes,
+        attribute_protos=[
+            _attribute(key, value, caller, f.opset, provenance) for key, value in f.attribute_defaults.items()
+        ],
+        doc_string=f.doc or None,
+        overload=f.overload or None,
+        value_info=[value_to_proto(v) for v in f.values.values()],
+    )
+    for key, value in f.metadata.items():
+        proto.metadata_props.add(key=key, value=value)
+    return proto
 
 
 def _tensor_proto(tensor: Tensor) -> onnx.TensorProto:
@@ -143,54 +117,53 @@ def _tensor_proto(tensor: Tensor) -> onnx.TensorProto:
     return numpy_helper.from_array(np.require(array, requirements="C"), tensor.name)
 
 
-def _node_proto(node: Node, graph: Graph, provenance: dict[str, Any]) -> onnx.NodeProto:
+def _node_proto(node: Node, opset: dict[str, int], provenance: dict[str, Any]) -> onnx.NodeProto:
     proto = helper.make_node(
         node.op_type, node.inputs, node.outputs, name=node.name, domain=node.domain or None
     )
     for key, value in node.attributes.items():
-        proto.attribute.append(_attribute(key, value, node, graph, provenance))
+        proto.attribute.append(_attribute(key, value, node, opset, provenance))
     doc = node.doc
     p = node.provenance
     if p is not None and (p.steps or p.framework != "onnx"):
-        provenance[node.name] = {
-            "framework": p.framework,
-            "layer": p.layer,
-            "layer_type": p.layer_type,
-            "steps": [[s.kind, s.text] for s in p.steps],
-        }
-        doc = _provenance_sentence(p)
+        provenance[node.name] = onnx_metadata.provenance_json(p)
+        doc = onnx_metadata.provenance_sentence(p)
     if doc:
         proto.doc_string = doc
+    for key, value in node.metadata.items():
+        proto.metadata_props.add(key=key, value=value)
     return proto
 
 
-def _provenance_sentence(p: Provenance) -> str:
-    steps = "; ".join(f"{s.kind}: {s.text}" for s in p.steps)
-    return f"from {p.framework} {p.layer_type} {p.layer!r}" + (f" ({steps})" if steps else "")
-
-
 def _attribute(
-    key: str, value: Any, node: Node, graph: Graph, provenance: dict[str, Any]
+    key: str, value: Any, node: Node, opset: dict[str, int], provenance: dict[str, Any]
 ) -> onnx.AttributeProto:
+    if isinstance(value, AttributeRef):
+        kind = onnx.AttributeProto.AttributeType.Value(value.type)
+        return onnx.AttributeProto(name=key, ref_attr_name=value.name, type=kind)
     if isinstance(value, Tensor):
         return helper.make_attribute(key, _tensor_proto(value))
     if isinstance(value, Graph):
         return helper.make_attribute(key, _graph_proto(value, provenance))
+    if isinstance(value, _TYPE_OBJECTS):
+        return helper.make_attribute(key, to_proto(value))
     if isinstance(value, list) and value and isinstance(value[0], Tensor):
         return helper.make_attribute(key, [_tensor_proto(v) for v in value])
     if isinstance(value, list) and value and isinstance(value[0], Graph):
         return helper.make_attribute(key, [_graph_proto(v, provenance) for v in value])
+    if isinstance(value, list) and value and isinstance(value[0], _TYPE_OBJECTS):
+        return helper.make_attribute(key, [to_proto(v) for v in value], onnx.AttributeProto.TYPE_PROTOS)
     if isinstance(value, list) and not value:
-        return helper.make_attribute(key, [], attr_type=_schema_attr_type(node, key, graph))
+        return helper.make_attribute(key, [], attr_type=_schema_attr_type(node, key, opset))
     if isinstance(value, np.generic):
         value = value.item()
     return helper.make_attribute(key, value)
 
 
-def _schema_attr_type(node: Node, key: str, graph: Graph) -> int:
+def _schema_attr_type(node: Node, key: str, opset: dict[str, int]) -> int:
     """An empty list carries no type of its own; the operator's schema knows it."""
     try:
-        schema = onnx.defs.get_schema(node.op_type, graph.opset.get(node.domain, 1), node.domain)
+        schema = onnx.defs.get_schema(node.op_type, opset.get(node.domain, 1), node.domain)
         return int(schema.attributes[key].type)
     except (onnx.defs.SchemaError, KeyError):
         return int(onnx.AttributeProto.INTS)
@@ -260,13 +233,14 @@ def save(
     """Write the graph to `path` (atomically), streaming weights; external data past 2 GB."""
     path = Path(path)
     check_output(path, inputs or [])
+    _refuse_missing_data(graph, inputs[0] if inputs else None)
     if with_preprocessing:
         graph = _with_preprocessing(graph)
     model = to_model_proto(graph, opset=opset, include_weights=False)
     streamed = [t for t in graph.tensors.values() if _raw_streamable(t)]
     weight_bytes = sum(t.nbytes for t in streamed)
     if check:
-        _check_skeleton(model, streamed)
+        _check_skeleton(model, streamed, graph.metadata.checker_error, inputs[0] if inputs else None)
     if model.ByteSize() + weight_bytes + 64 * len(streamed) < PROTOBUF_LIMIT:
         with atomic_write(path) as f:
             _write_inline(f, model, streamed)
@@ -275,18 +249,40 @@ def save(
     return path
 
 
-def _check_skeleton(model: onnx.ModelProto, streamed: list[Tensor]) -> None:
+def _refuse_missing_data(graph: Graph, source: Path | None) -> None:
+    """Converting needs every weight's bytes: name the missing external data files up front."""
+    missing: dict[str, int] = {}
+    for g in all_graphs(graph):
+        for tensor in g.tensors.values():
+            if tensor.missing:
+                missing[tensor.missing] = missing.get(tensor.missing, 0) + 1
+    if missing:
+        files = ", ".join(
+            f"{name!r} ({count} tensor{'s' if count > 1 else ''})" for name, count in missing.items()
+        )
+        raise ModelFormatError(f"cannot convert: external data file {files} is missing", source)
+
+
+def _check_skeleton(
+    model: onnx.ModelProto,
+    streamed: list[Tensor],
+    source_error: str | None = None,
+    source: Path | None = None,
+) -> None:
     """Run onnx's full checker (with shape inference) on the model with its large weights declared
-    as graph inputs instead, so a 1 GB model is checked without building a 1 GB protobuf."""
+    as graph inputs instead, so a 1 GB model is checked without building a 1 GB protobuf.
+    When the source itself failed the checker, the error says so: the fault is not the export's."""
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
     declared = {i.name for i in probe.graph.input}
     for t in streamed:
         if t.name not in declared:
-            probe.graph.input.append(helper.make_tensor_value_info(t.name, _elem_type(t.dtype), t.shape))
+            probe.graph.input.append(helper.make_tensor_value_info(t.name, elem_type(t.dtype), t.shape))
     try:
         onnx.checker.check_model(probe, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
+        if source_error:
+            raise ExportError(f"the source model fails onnx.checker: {source_error}", source) from e
         raise ExportError(f"the exported model fails onnx.checker: {str(e).splitlines()[0]}") from e
 
 
@@ -311,7 +307,7 @@ def _write_tensor(f: BinaryIO, tensor: Tensor) -> None:
 
 def _header(tensor: Tensor) -> bytes:
     return onnx.TensorProto(
-        name=tensor.name, dims=tensor.shape, data_type=_elem_type(tensor.dtype)
+        name=tensor.name, dims=tensor.shape, data_type=elem_type(tensor.dtype)
     ).SerializeToString()
 
 
@@ -338,7 +334,7 @@ def _write_external(path: Path, model: onnx.ModelProto, streamed: list[Tensor]) 
             padding = -offset % EXTERNAL_ALIGNMENT
             f.write(b"\0" * padding)
             offset += padding
-            proto = onnx.TensorProto(name=tensor.name, dims=tensor.shape, data_type=_elem_type(tensor.dtype))
+            proto = onnx.TensorProto(name=tensor.name, dims=tensor.shape, data_type=elem_type(tensor.dtype))
             proto.data_location = onnx.TensorProto.EXTERNAL
             for k, v in (
                 ("location", data_path.name),

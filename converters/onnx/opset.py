@@ -1,0 +1,278 @@
+"""Changing a model's opset with onnx's version converter, made to work on real files.
+
+Two things stop the converter on most models. It resolves every node input against the graph's
+inputs, so weights stored as initializers that are not also graph inputs (IR 4+, what every
+modern exporter writes) make it fail with "Input X is undefined!"; and it has no adapter for
+many version steps that only widened an op's types (Relu 13 → 14 added bfloat16 and int8), so
+going down stops at the first such op. We declare the weights as inputs for the duration, and
+move the ops whose definition at the two opsets differs only in types (and whose actual types
+the target allows) out of the converter's sight, then put everything back.
+"""
+
+from __future__ import annotations
+
+import re
+
+import onnx
+from onnx import helper
+
+from netinspect.converters.onnx.types import type_name
+from netinspect.errors import NetinspectError
+
+HOLD_DOMAIN = "netinspect.opset_hold"
+SOFTMAX_PER_AXIS = 13
+_NO_ADAPTER = re.compile(r"No Adapter (?:From|To|for) Version \$?(\d+) for (\w+)")
+
+
+class OpsetError(NetinspectError):
+    """The model cannot be expressed at the requested opset."""
+
+
+def default_opset(model: onnx.ModelProto) -> int | None:
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+
+
+def convert_opset(
+    model: onnx.ModelProto, target: int, absent: list[tuple[str, int, tuple[int, ...]]] = ()
+) -> onnx.ModelProto:
+    """`model` at opset `target`. `absent` names weights left out of the proto (streamed later) as
+    (name, elem_type, dims), so the converter can see them."""
+    newest = onnx.defs.onnx_opset_version()
+    if not 1 <= target <= newest:
+        raise OpsetError(f"cannot convert to opset {target}: the installed onnx knows opsets 1 to {newest}")
+    source = default_opset(model)
+    if source is None:
+        raise OpsetError("cannot convert the opset: the model imports no ai.onnx opset")
+    work = onnx.ModelProto()
+    work.CopyFrom(model)
+    added = _declare_weights(work, absent)
+    types = _value_types(work)
+    held: set[str] = set()
+    if target < SOFTMAX_PER_AXIS <= source:
+        held |= _softmax_to_coerced(work, types)
+    while True:
+        try:
+            converted = onnx.version_converter.convert_version(work, target)
+            break
+        except Exception as e:  # the converter raises bare RuntimeErrors (C++ assertions)
+            message = _first_line(e)
+            match = _NO_ADAPTER.search(message)
+            op = match.group(2) if match else None
+            if op is None or op in held:
+                raise OpsetError(f"cannot convert from opset {source} to {target}: {message}") from e
+            nodes = [n for n in work.graph.node if n.domain in ("", "ai.onnx") and n.op_type == op]
+            if not nodes:
+                raise OpsetError(f"cannot convert from opset {source} to {target}: {message}") from e
+            try:
+                drops = [_plain_step(n, source, target, types) for n in nodes]
+            except _NeedsAdapter as why:
+                raise OpsetError(
+                    f"cannot convert from opset {source} to {target}: onnx's version converter has no "
+                    f"adapter for {op}, and {why}"
+                ) from e
+            held.add(op)
+            for node, drop in zip(nodes, drops, strict=True):
+                node.domain = HOLD_DOMAIN
+                kept = [a for a in node.attribute if a.name not in drop]
+                del node.attribute[:]
+                node.attribute.extend(kept)
+            if all(o.domain != HOLD_DOMAIN for o in work.opset_import):
+                work.opset_import.append(helper.make_opsetid(HOLD_DOMAIN, 1))
+    _restore(converted, model, added)
+    return converted
+
+
+def _softmax_to_coerced(model: onnx.ModelProto, types: dict[str, onnx.TypeProto]) -> set[str]:
+    """Before opset 13, Softmax, LogSoftmax and Hardmax flatten their input to 2-D at `axis`
+    (softmax over all later axes together); from 13 they work along `axis` alone. onnx's adapter
+    keeps the attribute as it is, which changes the result for any axis but the last; we move the
+    axis last with a Transpose, apply the op there (where both meanings agree) and move it back,
+    then keep the nodes away from the converter."""
+    nodes: list[onnx.NodeProto] = []
+    ops = ("Softmax", "LogSoftmax", "Hardmax")
+    for node in model.graph.node:
+        if node.domain not in ("", "ai.onnx") or node.op_type not in ops:
+            nodes.append(node)
+            continue
+        t = types.get(node.input[0])
+        if t is None or not t.HasField("tensor_type") or not t.tensor_type.HasField("shape"):
+            raise OpsetError(
+                f"cannot move {node.op_type} {node.name!r} below opset 13: its input rank is unknown"
+            )
+        rank = len(t.tensor_type.shape.dim)
+        axis = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "axis"), -1)
+        axis = axis + rank if axis < 0 else axis
+        del node.attribute[:]
+        node.attribute.append(helper.make_attribute("axis", rank - 1))
+        node.domain = HOLD_DOMAIN
+        if axis == rank - 1:
+            nodes.append(node)
+            continue
+        perm = list(range(rank))
+        perm[axis], perm[rank - 1] = rank - 1, axis
+        inner_in, inner_out = f"{node.output[0]}_axis_last_in", f"{node.output[0]}_axis_last_out"
+        nodes.append(
+            helper.make_node(
+                "Transpose",
+                [node.input[0]],
+                [inner_in],
+                f"{node.name}_axis_last",
+                perm=perm,
+                domain=HOLD_DOMAIN,
+            )
+        )
+        output = node.output[0]
+        node.input[0], node.output[0] = inner_in, inner_out
+        nodes.append(node)
+        nodes.append(
+            helper.make_node(
+                "Transpose", [inner_out], [output], f"{node.name}_axis_back", perm=perm, domain=HOLD_DOMAIN
+            )
+        )
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    if any(n.domain == HOLD_DOMAIN for n in nodes):
+        model.opset_import.append(helper.make_opsetid(HOLD_DOMAIN, 1))
+    return set(ops)
+
+
+def _declare_weights(model: onnx.ModelProto, absent: list[tuple[str, int, tuple[int, ...]]]) -> list[str]:
+    """Declare initializers (and absent weights) as graph inputs; the names declared."""
+    declared = {i.name for i in model.graph.input}
+    added = []
+    weights = [(t.name, t.data_type, tuple(t.dims)) for t in model.graph.initializer] + list(absent)
+    for name, elem_type, dims in weights:
+        if name not in declared:
+            model.graph.input.append(helper.make_tensor_value_info(name, elem_type, dims))
+            declared.add(name)
+            added.append(name)
+    return added
+
+
+def _value_types(model: onnx.ModelProto) -> dict[str, onnx.TypeProto]:
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False)
+    except Exception:  # without inference only the declared types are known
+        inferred = model
+    g = inferred.graph
+    return {v.name: v.type for v in (*g.input, *g.output, *g.value_info)}
+
+
+class _NeedsAdapter(Exception):
+    """Why a node cannot move between two opsets unchanged."""
+
+
+def _plain_step(
+    node: onnx.NodeProto, source: int, target: int, types: dict[str, onnx.TypeProto]
+) -> list[str]:
+    """The attributes to drop when `node` needs no other adapting from opset `source` to `target`:
+    its definitions at both opsets take the inputs, outputs and attributes the node uses alike (an
+    attribute added since is dropped when it holds its default, which keeps the older behaviour),
+    and the target allows the node's actual types. Raises _NeedsAdapter saying why not."""
+    try:
+        before = onnx.defs.get_schema(node.op_type, source, "")
+        after = onnx.defs.get_schema(node.op_type, target, "")
+    except onnx.defs.SchemaError as e:
+        raise _NeedsAdapter(f"{node.op_type} does not exist at opset {target}") from e
+    if before.since_version == after.since_version:
+        return []
+    drop = _attributes_to_drop(node, before, after)
+    _check_types(node, before, after, types, target)
+    return drop
+
+
+def _attributes_to_drop(
+    node: onnx.NodeProto, before: onnx.defs.OpSchema, after: onnx.defs.OpSchema
+) -> list[str]:
+    drop = []
+    for attr in node.attribute:
+        old, new = before.attributes.get(attr.name), after.attributes.get(attr.name)
+        if new is not None and old is not None and new.type == old.type:
+            continue
+        if new is None and old is not None and _is_default(attr, old):
+            drop.append(attr.name)
+            continue
+        raise _NeedsAdapter(f"its attribute {attr.name!r} means something else there")
+    given = {a.name for a in node.attribute}
+    for name in sorted(set(before.attributes) | set(after.attributes)):
+        if name in given:
+            continue
+        old, new = before.attributes.get(name), after.attributes.get(name)
+        if new is not None and new.required:
+            raise _NeedsAdapter(f"it requires attribute {name!r} there")
+        if old is not None and new is not None and not _same_default(old, new):
+            raise _NeedsAdapter(f"its attribute {name!r} has another default there")
+    return drop
+
+
+def _is_default(attr: onnx.AttributeProto, schema_attr: onnx.defs.OpSchema.Attribute) -> bool:
+    default = schema_attr.default_value
+    return default.type != 0 and helper.get_attribute_value(default) == helper.get_attribute_value(attr)
+
+
+def _same_default(a: onnx.defs.OpSchema.Attribute, b: onnx.defs.OpSchema.Attribute) -> bool:
+    return a.default_value.SerializeToString() == b.default_value.SerializeToString()
+
+
+def _check_types(
+    node: onnx.NodeProto, before: onnx.defs.OpSchema, after: onnx.defs.OpSchema, types: dict, target: int
+) -> None:
+    allowed = {c.type_param_str: set(c.allowed_type_strs) for c in after.type_constraints}
+    for role, formals_before, formals, names in (
+        ("input", before.inputs, after.inputs, node.input),
+        ("output", before.outputs, after.outputs, node.output),
+    ):
+        used = len(names)
+        if [int(f.option) for f in formals_before[:used]] != [int(f.option) for f in formals[:used]]:
+            raise _NeedsAdapter(f"its {role}s are declared differently there")
+        for index, name in enumerate(names):
+            if not name:
+                continue
+            if index >= len(formals) and not (formals and _variadic(formals[-1])):
+                raise _NeedsAdapter(f"it takes no {role} {index} there")
+            formal = formals[min(index, len(formals) - 1)]
+            actual = type_name(types[name]) if name in types else None
+            if actual is None:
+                raise _NeedsAdapter(f"the type of its {role} {name!r} is unknown")
+            if actual not in allowed.get(formal.type_str, {formal.type_str}):
+                raise _NeedsAdapter(
+                    f"{node.op_type} at opset {target} does not take {actual} ({role} {name!r})"
+                )
+
+
+def _variadic(formal: onnx.defs.OpSchema.FormalParameter) -> bool:
+    return formal.option == onnx.defs.OpSchema.FormalParameterOption.Variadic
+
+
+def _restore(converted: onnx.ModelProto, original: onnx.ModelProto, added: list[str]) -> None:
+    """Undo the work-arounds and put back what the converter drops (model and node metadata)."""
+    for node in converted.graph.node:
+        if node.domain == HOLD_DOMAIN:
+            node.domain = ""
+    kept = [o for o in converted.opset_import if o.domain != HOLD_DOMAIN]
+    del converted.opset_import[:]
+    converted.opset_import.extend(kept)
+    inputs = [i for i in converted.graph.input if i.name not in set(added)]
+    del converted.graph.input[:]
+    converted.graph.input.extend(inputs)
+    for field in ("producer_name", "producer_version", "doc_string", "domain", "model_version"):
+        setattr(converted, field, getattr(original, field))
+    del converted.metadata_props[:]
+    converted.metadata_props.extend(original.metadata_props)
+    del converted.functions[:]
+    converted.functions.extend(original.functions)
+    converted.graph.doc_string = original.graph.doc_string
+    by_name = {n.name: n for n in original.graph.node if n.name}
+    for node in converted.graph.node:
+        source = by_name.get(node.name)
+        if source is not None:
+            node.doc_string = source.doc_string
+            del node.metadata_props[:]
+            node.metadata_props.extend(source.metadata_props)
+    needed = helper.find_min_ir_version_for(list(converted.opset_import), ignore_unknown=True)
+    converted.ir_version = max(original.ir_version, needed)
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__

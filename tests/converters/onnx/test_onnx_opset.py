@@ -1,0 +1,138 @@
+"""`convert --opset N` on real-shaped models: every MatConvNet fixture and several onnx zoo models,
+at opsets from 7 to the newest the installed onnx knows. Each result passes onnx's full checker and
+computes what the source computes in onnxruntime (the same float32 ops: within 1e-5)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import netinspect
+from tests.conftest import FIXTURES
+from tests.converters.onnx.onnx_zoo import zoo_cases
+from tests.converters.onnx.test_onnx_zoo import run_model
+
+NEWEST = onnx.defs.onnx_opset_version()
+OPSETS = sorted({7, 9, 11, 13, 15, 18, 21, 24, NEWEST})
+MATCONVNET = [
+    "simplenn_pre_beta11",
+    "simplenn_beta11",
+    "simplenn_beta17",
+    "simplenn_checkpoint",
+    "dagnn_residual",
+]
+INEXPRESSIBLE = {
+    "dagnn_residual": (12, "no adapter for Min, and Min at opset 11 does not take tensor(int64)")
+}
+"""The DagNN crop computes offsets in int64 (Min of int64 exists from opset 12; Slice took its
+bounds as attributes before opset 10, and onnx has no adapter down to them)."""
+
+
+def feeds_for(graph: netinspect.Graph, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    size = graph.metadata.preprocessing.image_size or (24, 24)
+    out = {}
+    for v in graph.inputs:
+        dims = [1 if d == "N" else d for d in v.shape]
+        spatial = iter(size)
+        dims = [next(spatial, 24) if not isinstance(d, int) else d for d in dims]
+        out[v.name] = rng.standard_normal(dims).astype(np.float32)
+    return out
+
+
+@pytest.fixture(scope="module")
+def default_conversions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("opset17")
+    paths = {}
+    for name in MATCONVNET:
+        paths[name] = folder / f"{name}.onnx"
+        netinspect.save_onnx(netinspect.load(FIXTURES / "matconvnet" / f"{name}.mat"), paths[name])
+    return paths
+
+
+@pytest.mark.parametrize("opset", OPSETS)
+@pytest.mark.parametrize("name", MATCONVNET)
+def test_matconvnet_converts_to_every_opset(
+    name: str, opset: int, default_conversions: dict[str, Path], cli, tmp_path: Path
+) -> None:
+    source = FIXTURES / "matconvnet" / f"{name}.mat"
+    out = tmp_path / f"{name}_{opset}.onnx"
+    result = cli("convert", source, "--opset", opset, "-o", out)
+    if name in INEXPRESSIBLE and opset < INEXPRESSIBLE[name][0]:
+        assert result.code == 2 and "no adapter for" in result.err, result.err
+        if opset == INEXPRESSIBLE[name][0] - 1:
+            assert INEXPRESSIBLE[name][1] in result.err
+        return
+    assert result.code == 0, result.err
+    model = onnx.load(str(out))
+    onnx.checker.check_model(model, full_check=True)
+    assert next(o.version for o in model.opset_import if o.domain == "") == opset
+    feeds = feeds_for(netinspect.load(source))
+    expected = run_model(default_conversions[name], feeds)
+    actual = run_model(out, feeds)
+    for a, e in zip(actual, expected, strict=True):
+        np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-5)
+
+
+ZOO = {c.name: c for c in zoo_cases()}
+ZOO_MODELS = [
+    "light/squeezenet",
+    "light/inception_v1",
+    "light/resnet50",
+    "pytorch-converted/test_ConvTranspose2d",
+]
+
+
+@pytest.mark.parametrize("opset", [11, 13, 17, 21, NEWEST])
+@pytest.mark.parametrize("name", ZOO_MODELS)
+def test_zoo_models_convert_to_newer_opsets(name: str, opset: int, cli, tmp_path: Path) -> None:
+    case = ZOO[name]
+    out = tmp_path / "converted.onnx"
+    result = cli("convert", case.model, "--opset", opset, "-o", out)
+    assert result.code == 0, result.err
+    model = onnx.load(str(out))
+    onnx.checker.check_model(model, full_check=True)
+    source = onnx.load(str(case.model))
+    assert model.ir_version >= source.ir_version
+    actual = run_model(model, case.inputs(source))
+    for a, ref in zip(actual, case.outputs(), strict=True):
+        np.testing.assert_allclose(a, ref, rtol=case.rtol, atol=max(case.atol, 1e-5))
+
+
+def test_weights_that_are_not_graph_inputs_no_longer_stop_the_converter(tmp_path: Path) -> None:
+    """The bug: onnx's converter resolves node inputs against graph inputs only ("Input w is
+    undefined!"), and a Relu stops it going below opset 14 ("No Adapter From Version $14")."""
+    w = np.random.default_rng(1).standard_normal((4, 3, 3, 3)).astype(np.float32)
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["y"], name="relu"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])],
+        [numpy_helper.from_array(w, "w")],
+    )
+    src = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(src))
+    x = np.random.default_rng(2).standard_normal((1, 3, 8, 8)).astype(np.float32)
+    for opset in (9, 13, 20):
+        out = tmp_path / f"m{opset}.onnx"
+        netinspect.save_onnx(netinspect.load(src), out, opset=opset)
+        model = onnx.load(str(out))
+        onnx.checker.check_model(model, full_check=True)
+        assert [i.name for i in model.graph.input] == ["x"]  # the weight is not left as an input
+        assert [n.domain for n in model.graph.node] == ["", ""]
+        np.testing.assert_allclose(run_model(out, {"x": x})[0], run_model(src, {"x": x})[0], rtol=1e-6)
+
+
+def test_an_opset_onnx_does_not_know_is_refused(tmp_path: Path, cli) -> None:
+    source = FIXTURES / "matconvnet" / "simplenn_beta17.mat"
+    result = cli("convert", source, "--opset", NEWEST + 1, "-o", tmp_path / "x.onnx")
+    assert result.code == 2
+    assert f"knows opsets 1 to {NEWEST}" in result.err
