@@ -6,6 +6,7 @@ escaping to the CLI is a bug and is reported (still in one line) as an internal 
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
 EXIT_OK = 0
@@ -24,7 +25,29 @@ class NetinspectError(Exception):
         self.path = None if path is None else str(path)
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}" if self.path else self.message
+        text = f"{self.path}: {self.message}" if self.path else self.message
+        return printable(text)
+
+
+def printable(text: str) -> str:
+    """`text` with control, format, private-use and unassigned characters backslash-escaped.
+
+    Messages quote names and types read from model files; a hostile or damaged file must not be
+    able to move the cursor, ring the bell or print raw bytes on the user's terminal."""
+    if text.isprintable():
+        return text
+    out = []
+    for char in text:
+        code = ord(char)
+        if char.isprintable():
+            out.append(char)
+        elif unicodedata.category(char) == "Zs":  # no-break and other spaces
+            out.append(" ")
+        elif code < 0x100:
+            out.append(f"\\x{code:02x}")
+        else:
+            out.append(f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+    return "".join(out)
 
 
 class ModelFormatError(NetinspectError):
