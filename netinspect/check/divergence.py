@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from netinspect.check.compare import Comparison, Tolerance, compare_arrays
+from netinspect.check.compare import Comparison, Tolerance, compare_values
 from netinspect.check.layers import LayerPair
 from netinspect.check.runtimes.base import Runner
 from netinspect.ir import Graph
@@ -95,6 +96,17 @@ def activation_sizes(graph: Graph, feeds: Mapping[str, np.ndarray]) -> SizeOf:
     return size_of
 
 
+def _nbytes(value: Any) -> int:
+    """Bytes held by an intermediate: a tensor, or a sequence or map of them (onnxruntime lists/dicts)."""
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, dict):
+        return sum(_nbytes(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return sum(_nbytes(v) for v in value)
+    return np.asarray(value).nbytes
+
+
 class _Prober:
     """Runs both runtimes for a handful of layers and compares them, counting the runs."""
 
@@ -119,7 +131,7 @@ class _Prober:
         self.search.source_runs += 1
         target_values = self.target.run_values(self.target_feeds, [p.target_value for p in pairs])
         self.search.target_runs += 1
-        measured = sum(a.nbytes for a in (*source_values.values(), *target_values.values()))
+        measured = sum(_nbytes(v) for v in (*source_values.values(), *target_values.values()))
         self.search.peak_chunk_bytes = max(self.search.peak_chunk_bytes, measured)
         self.bytes_per_layer = max(self.bytes_per_layer, measured / max(1, len(pairs)))
         checks = []
@@ -128,8 +140,9 @@ class _Prober:
             target_array = target_values.pop(pair.target_value, None)
             if source_array is None or target_array is None:
                 continue
-            tolerance = self.tolerance_for(source_array.dtype.name)
-            checks.append(LayerCheck(pair, compare_arrays(pair.layer, source_array, target_array, tolerance)))
+            checks.append(
+                LayerCheck(pair, compare_values(pair.layer, source_array, target_array, self.tolerance_for))
+            )
             del source_array, target_array
         return checks
 

@@ -69,9 +69,11 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_every_output_kind_is_compared_and_passes(reference: Path) -> None:
-    result = check(reference, runs=2)
+    result = check(reference, runs=2, layers="always")
 
     assert result.error is None and result.passed
+    assert result.layers is not None and len(result.layers.checks) == 7  # sequences among the layers too
+    assert all(c.comparison.passed for c in result.layers.checks)
     by_name = {o.name: o for o in result.outputs}
     assert {name: by_name[name].worst.dtype for name in OUTPUT_KINDS} == OUTPUT_KINDS
     assert by_name["total"].worst.source_shape == () and by_name["total"].worst.size == 1
