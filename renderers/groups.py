@@ -14,9 +14,9 @@ from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-MAX_LEVEL = 300
+MAX_LEVEL = 1000
 """Most members one level may hold before it is cut into runs."""
-RUN = 64
+RUN = 100
 """Members per run when a flat level is cut."""
 
 
@@ -158,18 +158,18 @@ def _renumber(tree: Tree, ops: Sequence[str | None]) -> Tree:
 
 
 def expanded_within(tree: Tree, budget: int) -> set[int]:
-    """Groups to open, breadth first from the root, while the members shown stay within `budget`."""
+    """Groups to open, a whole generation at a time from the root, while the members shown stay
+    within `budget` (opening only some siblings would make a lopsided picture)."""
     opened = {0}
     shown = len(tree.groups[0].members)
-    queue = deque(i for kind, i in tree.groups[0].members if kind == "group")
-    while queue:
-        g = queue.popleft()
-        extra = len(tree.groups[g].members) - 1
+    generation = [i for kind, i in tree.groups[0].members if kind == "group"]
+    while generation:
+        extra = sum(len(tree.groups[g].members) - 1 for g in generation)
         if shown + extra > budget:
-            continue
-        opened.add(g)
+            break
+        opened.update(generation)
         shown += extra
-        queue.extend(i for kind, i in tree.groups[g].members if kind == "group")
+        generation = [i for g in generation for kind, i in tree.groups[g].members if kind == "group"]
     return opened
 
 

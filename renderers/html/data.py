@@ -252,8 +252,35 @@ def _attribute_text(value: Any) -> str:
     return format_value(jsonable(value))
 
 
+def _sources_late(g: _Graph) -> None:
+    """Reorder items so a node fed by no other item (Constant, ConstantOfShape) comes right before its
+    first user: still a topological order, and scope runs and ranks then keep makers with users."""
+    count = len(g.items)
+    fed = [False] * count
+    first_user = [count] * count
+    for u, v in g.edges:
+        fed[v] = True
+        first_user[u] = min(first_user[u], v)
+    late = [g.items[i][1] == 0 and not fed[i] and first_user[i] < count for i in range(count)]
+    waiting: dict[int, list[int]] = {}
+    for i in range(count):
+        if late[i]:
+            waiting.setdefault(first_user[i], []).append(i)
+    order: list[int] = []
+    for i in range(count):
+        order.extend(waiting.get(i, []))
+        if not late[i]:
+            order.append(i)
+    where = {old: new for new, old in enumerate(order)}
+    g.items = [g.items[i] for i in order]
+    g.names = [g.names[i] for i in order]
+    g.item_ops = [g.item_ops[i] for i in order]
+    g.edges = [(where[u], where[v]) for u, v in g.edges]
+
+
 def _graph_view(g: _Graph) -> dict[str, Any]:
     """Items, groups with their level layouts, and edges of one graph, as compact arrays."""
+    _sources_late(g)
     tree = build_tree(g.names, g.item_ops)
     levels, placed = layout(tree, g.edges)
     groups = []

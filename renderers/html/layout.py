@@ -92,6 +92,12 @@ def _lay_level(tree: Tree, g: int, pairs: list[tuple[int, int]], first: list[int
     for m in by_pos:
         if preds[m]:
             rank[m] = max(rank[p] + 1 for p in preds[m])
+    succs: list[list[int]] = [[] for _ in range(n)]
+    for a, b in forward:
+        succs[a].append(b)
+    for m in reversed(by_pos):  # a source (a constant, a weight maker) sits right above its first user
+        if not preds[m] and succs[m]:
+            rank[m] = max(0, min(rank[s] for s in succs[m]) - 1)
     level = Level(rank, [0] * n)
     # Nodes of the layering: members 0..n-1, then virtual points n.. ; rank of each.
     node_rank = list(rank)

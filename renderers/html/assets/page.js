@@ -73,7 +73,11 @@
       let prev = -Infinity, push = 0, counted = 0;
       const want = new Float64Array(row.length);
       row.forEach((e, i) => {
-        const links = near[e];
+        let links = near[e];
+        if (near === upN && links.length > 1) {   // follow the data path, not the constants feeding in
+          const fed = links.filter((o) => upN[o].length);
+          if (fed.length) links = fed;
+        }
         if (links.length) {
           let s = 0;
           for (const o of links) s += x[o] + w[o] / 2;
@@ -694,5 +698,12 @@
     centre(id) { const f = findItem(id); if (f) reveal(f[0], f[1]); draw(); },
     shown() { return G.boxes.filter((b) => b.t !== 2).map((b) => (b.t === 0 ? G.items[b.i][0] : 'g:' + G.groups[b.i][0])); },
     graph() { return G.index; },
+    view() { return { ...view }; },
+    edge(value) {                 // screen point in the middle of the first stretch of the edge carrying `value`
+      const e = G.edges.find((x) => x.values.includes(value));
+      if (!e) return null;
+      const r = canvas.getBoundingClientRect(), [a, b] = [e.pts[0], e.pts[1]];
+      return { x: r.left + view.tx + ((a[0] + b[0]) / 2) * view.scale, y: r.top + view.ty + ((a[1] + b[1]) / 2) * view.scale };
+    },
   };
 })();

@@ -1,0 +1,201 @@
+"""`view -o page.html` plus the browser's first paint on ResNet-style ONNX graphs of 10,000 and 50,000 nodes.
+
+The graphs are made here (PyTorch-export names such as `/layer2/layer2.17/conv1/Conv`, tiny
+channel counts so the files stay small) and cached in fixtures/cache/. Two parts are timed:
+  1. `netinspect view MODEL -o page.html` as a user runs it (a fresh process, wall time);
+  2. headless Chromium (Debian's, through selenium) from navigation to the page's first paint
+     of the graph (the `netinspect-first-paint` performance mark), with no prompt on the way.
+The goal (issue 13): part 1 + part 2 <= 4 s for 10,000 nodes and <= 15 s for 50,000.
+
+    .venv/bin/python benchmarks/bench_view_html.py [--nodes 10000 50000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import inspect
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / "fixtures" / "cache"
+CHANNELS = 4
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1400,900",
+)
+
+
+def resnet_model(nodes: int) -> onnx.ModelProto:
+    """Stem (4 nodes), bottleneck blocks of 10 nodes in four stages, head (3 nodes): `nodes` in all."""
+    rng = np.random.default_rng(0)
+    blocks = (nodes - 7) // 10
+    extra = nodes - 7 - 10 * blocks  # made up with Identity nodes after the stem
+    graph_nodes: list[onnx.NodeProto] = []
+    inits: list[onnx.TensorProto] = []
+
+    def conv(scope: str, x: str, k: int) -> str:
+        w = f"{scope}.weight"
+        inits.append(numpy_helper.from_array(rng.standard_normal((CHANNELS, CHANNELS, k, k), np.float32), w))
+        out = f"{scope}/Conv_output_0"
+        pad = k // 2
+        graph_nodes.append(
+            helper.make_node("Conv", [x, w], [out], f"{scope}/Conv", kernel_shape=[k, k], pads=[pad] * 4)
+        )
+        return out
+
+    def bn(scope: str, x: str) -> str:
+        names = [f"{scope}.{p}" for p in ("weight", "bias", "running_mean", "running_var")]
+        for name, value in zip(names, (1.0, 0.0, 0.0, 1.0), strict=True):
+            inits.append(numpy_helper.from_array(np.full(CHANNELS, value, np.float32), name))
+        out = f"{scope}/BatchNormalization_output_0"
+        graph_nodes.append(
+            helper.make_node("BatchNormalization", [x, *names], [out], f"{scope}/BatchNormalization")
+        )
+        return out
+
+    def relu(scope: str, x: str) -> str:
+        out = f"{scope}/Relu_output_0"
+        graph_nodes.append(helper.make_node("Relu", [x], [out], f"{scope}/Relu"))
+        return out
+
+    x = relu("/relu", bn("/bn1", conv("/conv1", "input", 7)))
+    graph_nodes.append(
+        helper.make_node(
+            "MaxPool",
+            [x],
+            ["/maxpool/MaxPool_output_0"],
+            "/maxpool/MaxPool",
+            kernel_shape=[3, 3],
+            pads=[1, 1, 1, 1],
+        )
+    )
+    x = "/maxpool/MaxPool_output_0"
+    for i in range(extra):
+        graph_nodes.append(
+            helper.make_node("Identity", [x], [f"/pad{i}/Identity_output_0"], f"/pad{i}/Identity")
+        )
+        x = f"/pad{i}/Identity_output_0"
+    per_stage = [blocks // 4 + (1 if s < blocks % 4 else 0) for s in range(4)]
+    for stage, count in enumerate(per_stage, start=1):
+        for b in range(count):
+            scope = f"/layer{stage}/layer{stage}.{b}"
+            y = relu(f"{scope}/relu", bn(f"{scope}/bn1", conv(f"{scope}/conv1", x, 1)))
+            y = relu(f"{scope}/relu_1", bn(f"{scope}/bn2", conv(f"{scope}/conv2", y, 3)))
+            y = bn(f"{scope}/bn3", conv(f"{scope}/conv3", y, 1))
+            graph_nodes.append(helper.make_node("Add", [y, x], [f"{scope}/Add_output_0"], f"{scope}/Add"))
+            x = relu(f"{scope}/relu_2", f"{scope}/Add_output_0")
+    inits.append(numpy_helper.from_array(rng.standard_normal((10, CHANNELS), np.float32), "fc.weight"))
+    inits.append(numpy_helper.from_array(np.zeros(10, np.float32), "fc.bias"))
+    graph_nodes += [
+        helper.make_node(
+            "GlobalAveragePool", [x], ["/avgpool/GlobalAveragePool_output_0"], "/avgpool/GlobalAveragePool"
+        ),
+        helper.make_node(
+            "Flatten", ["/avgpool/GlobalAveragePool_output_0"], ["/Flatten_output_0"], "/Flatten"
+        ),
+        helper.make_node(
+            "Gemm", ["/Flatten_output_0", "fc.weight", "fc.bias"], ["output"], "/fc/Gemm", transB=1
+        ),
+    ]
+    assert len(graph_nodes) == nodes, (len(graph_nodes), nodes)
+    graph = helper.make_graph(
+        graph_nodes,
+        f"resnet{nodes}",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", CHANNELS, 16, 16])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 10])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="pytorch")
+    return onnx.shape_inference.infer_shapes(model)
+
+
+def resnet_path(nodes: int) -> Path:
+    """The cached model file, regenerated when this generator changes."""
+    key = hashlib.sha256(inspect.getsource(resnet_model).encode()).hexdigest()[:10]
+    path = CACHE / f"bench_resnet_{nodes}_{key}.onnx"
+    if not path.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        onnx.save(resnet_model(nodes), tmp)
+        tmp.replace(path)
+    return path
+
+
+def time_view(model: Path, page: Path) -> float:
+    netinspect = Path(sys.executable).with_name("netinspect")
+    start = time.perf_counter()
+    subprocess.run([str(netinspect), "view", str(model), "-o", str(page)], check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def first_paint(page: Path) -> dict[str, float]:
+    """Milliseconds from navigation to the graph's first paint, and the page's own phases."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    with tempfile.TemporaryDirectory() as profile:
+        options.add_argument(f"--user-data-dir={profile}")
+        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        try:
+            driver.set_page_load_timeout(120)
+            driver.get(page.as_uri())
+            WebDriverWait(driver, 120).until(lambda d: d.execute_script("return document.body.dataset.ready"))
+            marks = driver.execute_script(
+                "const m = performance.getEntriesByName('netinspect-first-paint')[0];"
+                "const fcp = performance.getEntriesByName('first-contentful-paint')[0];"
+                "const t0 = performance.now(); document.getElementById('search').value = 'layer3';"
+                "return [m.startTime, fcp ? fcp.startTime : null, t0];"
+            )
+            start = time.perf_counter()
+            driver.execute_script("window.netinspect.centre(window.netinspect.shown().slice(-1)[0] || 'n0')")
+            interact = (time.perf_counter() - start) * 1000
+        finally:
+            driver.quit()
+    return {"first_paint_ms": marks[0], "fcp_ms": marks[1] or float("nan"), "interaction_ms": interact}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--nodes", type=int, nargs="+", default=[10_000, 50_000])
+    args = parser.parse_args()
+    for nodes in args.nodes:
+        model = resnet_path(nodes)
+        with tempfile.TemporaryDirectory() as tmp:
+            page = Path(tmp) / "page.html"
+            view_s = time_view(model, page)
+            size = page.stat().st_size
+            paint = first_paint(page)
+        total = view_s + paint["first_paint_ms"] / 1000
+        print(
+            f"{nodes:>6,} nodes: view {view_s:.2f} s ({size / 2**20:.1f} MiB page), "
+            f"first paint {paint['first_paint_ms'] / 1000:.2f} s (FCP {paint['fcp_ms'] / 1000:.2f} s), "
+            f"total {total:.2f} s; centring a node afterwards {paint['interaction_ms']:.0f} ms"
+        )
+
+
+if __name__ == "__main__":
+    main()

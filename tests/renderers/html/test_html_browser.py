@@ -1,0 +1,160 @@
+"""The viewer page in a real browser (headless Debian Chromium): pages made from real fixtures load
+with no console error and no network request, search finds and centres a node, clicks show a node's
+attributes and provenance, an edge's producer and consumers, groups collapse and expand, subgraphs
+open with a breadcrumb back, and a check report paints the graph. Each test saves a screenshot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+from netinspect import registry
+from netinspect.renderers.html import render_html
+from netinspect.renderers.html.data import OPEN_BUDGET
+from tests.check.check_models import BROKEN, classifier, save
+from tests.conftest import FIXTURES, ONNX_TEST_DATA
+from tests.renderers.html.conftest import Browser
+from tests.renderers.html.models import if_model, scoped_resnet
+
+
+def page_of(model: Path, tmp_path: Path) -> Path:
+    page = tmp_path / f"{model.stem}.html"
+    render_html(registry.load(model), page)
+    return page
+
+
+def assert_clean(browser: Browser, page: Path) -> None:
+    assert browser.console_errors() == []
+    assert browser.requests(page) == []
+
+
+def search(browser: Browser, text: str) -> None:
+    box = browser.driver.find_element(By.ID, "search")
+    box.clear()
+    box.send_keys(text)
+    box.send_keys(Keys.ENTER)
+
+
+def test_matconvnet_page_search_attributes_and_provenance(browser: Browser, tmp_path: Path) -> None:
+    page = page_of(FIXTURES / "matconvnet" / "dagnn_residual.mat", tmp_path)
+    browser.open(page)
+    assert_clean(browser, page)
+    assert "dagnn_residual" in browser.panel()  # the model panel before any click
+
+    search(browser, "conv2b")
+    panel = browser.panel()
+    assert panel.startswith("Conv") and "conv2b" in panel
+    assert "kernel_shape" in panel and "[3, 3]" in panel
+    assert "PROVENANCE" in panel.upper() and "matconvnet" in panel and "transpose" in panel
+    assert "min / max" in panel  # the kernel's statistics
+    box = browser.js("return window.netinspect.locate('n6')")
+    width, height = browser.js("return [innerWidth, innerHeight]")
+    assert 0 < box["x"] < width and 0 < box["y"] < height, "the match is centred on screen"
+    assert browser.driver.find_element(By.ID, "count").text == "1/1"
+    browser.screenshot(tmp_path / "search.png")
+    assert_clean(browser, page)
+
+
+def test_click_node_and_edge_on_onnx_resnet(browser: Browser, tmp_path: Path) -> None:
+    page = page_of(ONNX_TEST_DATA / "light" / "light_resnet50.onnx", tmp_path)
+    browser.open(page)
+    conv, output, user = browser.js(
+        "const d = JSON.parse(document.getElementById('nv-details').textContent);"
+        "const c = d.nodes.find((n) => n.op === 'Conv'), out = c.outputs[0][0];"
+        "return [c.id, out, d.values['0:' + out][3][0]]"
+    )
+    browser.click_box(conv)
+    panel = browser.panel()
+    assert panel.startswith("Conv") and "PROVENANCE" in panel.upper() and "onnx" in panel
+    assert "operator documentation" in panel
+    middle = browser.js("return window.netinspect.edge(arguments[0])", output)
+    browser.click_at(middle["x"], middle["y"])
+    panel = browser.panel()
+    assert panel.startswith(output) and "Producer" in panel and "Consumers" in panel
+    assert conv in panel and user in panel
+    browser.screenshot(tmp_path / "edge.png")
+    browser.driver.execute_cdp_cmd(
+        "Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]}
+    )
+    try:
+        background = browser.js("return getComputedStyle(document.body).backgroundColor")
+        assert background == "rgb(13, 17, 23)"
+        browser.screenshot(tmp_path / "dark.png")
+    finally:
+        browser.driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+    assert_clean(browser, page)
+
+
+def test_large_graph_opens_collapsed_and_groups_toggle(browser: Browser, tmp_path: Path) -> None:
+    model = tmp_path / "scoped.onnx"
+    onnx.save(scoped_resnet(4, 100), model)  # 1,201 nodes
+    page = page_of(model, tmp_path)
+    browser.open(page)
+    shown = browser.js("return window.netinspect.shown()")
+    assert len(shown) <= OPEN_BUDGET and "g:layer2" in shown, "large graphs open collapsed"
+    assert sum(ident.startswith("n") for ident in shown) < 10
+    browser.click_box("g:layer2")
+    opened = browser.js("return window.netinspect.shown()")
+    assert "g:layer2" not in opened and "g:layer2/layer2.0" in opened and len(opened) == len(shown) + 99
+    browser.screenshot(tmp_path / "expanded.png")
+    frame = browser.js("return window.netinspect.locate('g:layer2')")
+    assert frame["open"]
+    browser.click_at(frame["x"] + 20, frame["y"] + 8)  # the open group's title bar closes it
+    assert browser.js("return window.netinspect.shown()") == shown
+
+    before = browser.js("return window.netinspect.view()")
+    browser.driver.find_element(By.ID, "stage").send_keys("+")
+    browser.driver.find_element(By.ID, "stage").send_keys(Keys.ARROW_LEFT)
+    after = browser.js("return window.netinspect.view()")
+    assert after["scale"] > before["scale"] and after["tx"] != before["tx"]
+    search(browser, "layer3.42/relu")
+    assert "g:layer3/layer3.42" not in browser.js("return window.netinspect.shown()")
+    assert browser.panel().startswith("Relu") and "/layer3/layer3.42/relu/Relu" in browser.panel()
+    browser.screenshot(tmp_path / "found.png")
+    assert_clean(browser, page)
+
+
+def test_subgraphs_open_with_a_breadcrumb_back(browser: Browser, tmp_path: Path) -> None:
+    model = tmp_path / "if.onnx"
+    onnx.save(if_model(), model)
+    page = page_of(model, tmp_path)
+    browser.open(page)
+    browser.click_box("n2")
+    assert "SUBGRAPHS" in browser.panel().upper()
+    browser.driver.find_element(By.XPATH, "//button[starts-with(., 'open then_branch')]").click()
+    branches = dict(
+        browser.js("return JSON.parse(document.getElementById('nv-details').textContent).nodes[2].subgraphs")
+    )
+    assert browser.js("return window.netinspect.graph()") == branches["then_branch"]
+    then_ids = browser.js(
+        "return JSON.parse(document.getElementById('nv-details').textContent).nodes"
+        ".filter((n) => n.name.startsWith('then_')).map((n) => n.id)"
+    )
+    assert len(then_ids) == 2 and set(browser.js("return window.netinspect.shown()")) >= set(then_ids)
+    crumbs = browser.driver.find_element(By.ID, "crumbs").text
+    assert "then_branch" in crumbs and "with_if" in crumbs
+    browser.screenshot(tmp_path / "subgraph.png")
+    browser.driver.find_element(By.CSS_SELECTOR, "#crumbs a").click()
+    assert browser.js("return window.netinspect.graph()") == 0
+    assert_clean(browser, page)
+
+
+def test_overlay_colours_the_first_diverging_layer(browser: Browser, cli, tmp_path: Path) -> None:
+    edit, layer = BROKEN["kernel_flipped"]
+    correct = save(classifier(), tmp_path / "correct.onnx")
+    broken = save(classifier(edit), tmp_path / "broken.onnx")
+    report = tmp_path / "report.json"
+    assert cli("check", correct, broken, "--json", report).code == 1
+    page = tmp_path / "overlay.html"
+    assert cli("view", broken, "-o", page, "--overlay", report).code == 0
+    browser.open(page)
+    legend = browser.driver.find_element(By.ID, "legend")
+    assert legend.is_displayed() and "first diverging layer" in legend.text and layer in legend.text
+    search(browser, layer)
+    panel = browser.panel()
+    assert "PARITY" in panel.upper() and "first diverging layer" in panel and "max abs error" in panel
+    browser.screenshot(tmp_path / "overlay.png")
+    assert_clean(browser, page)

@@ -1,0 +1,221 @@
+"""The HTML viewer's Python side: scope groups, level layout, weight statistics, page data, overlay,
+and the CLI (`view -o page.html`, `--overlay`, `info --tensor`). The page itself: test_html_browser.py."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from netinspect import registry
+from netinspect.analysis.summary import summarize
+from netinspect.analysis.tensors import Budget, tensor_stats
+from netinspect.ir import Tensor
+from netinspect.renderers.groups import MAX_LEVEL, build_tree, expanded_within, visible
+from netinspect.renderers.html import html_page
+from netinspect.renderers.html.data import page_data
+from netinspect.renderers.html.layout import layout
+from tests.check.check_models import BROKEN, classifier, save
+from tests.conftest import FIXTURES
+from tests.renderers.html.models import if_model, scoped_resnet
+
+MATCONVNET = FIXTURES / "matconvnet"
+
+
+def embedded(page: str, ident: str) -> object:
+    match = re.search(rf'<script type="application/json" id="{ident}">(.*?)</script>', page, re.S)
+    assert match, ident
+    return json.loads(match.group(1))
+
+
+def test_scopes_become_groups_and_single_member_scopes_dissolve() -> None:
+    names = [
+        "",
+        "/layer1/layer1.0/conv/Conv",
+        "/layer1/layer1.0/Add",
+        "/layer1/layer1.1/conv/Conv",
+        "/fc/Gemm",
+    ]
+    ops = [None, "Conv", "Add", "Conv", "Gemm"]
+    tree = build_tree(names, ops)
+    by_name = {g.name: g for g in tree.groups}
+    # layer1.1 and fc hold one node each: they dissolve; layer1.0/conv too.
+    assert set(by_name) == {"", "layer1", "layer1/layer1.0"}
+    assert by_name["layer1"].size == 3 and by_name["layer1"].ops == {"Conv": 2, "Add": 1}
+    assert tree.groups[tree.parent[3]].name == "layer1"
+    assert tree.groups[tree.parent[4]].name == ""
+    assert [g.name for g in map(tree.groups.__getitem__, tree.ancestors(1))] == [
+        "layer1/layer1.0",
+        "layer1",
+        "",
+    ]
+
+
+def test_flat_levels_are_cut_into_runs_and_budget_opens_breadth_first() -> None:
+    count = MAX_LEVEL * 2 + 5
+    tree = build_tree([f"node{i}" for i in range(count)], ["Relu"] * count)
+    assert all(len(g.members) <= MAX_LEVEL for g in tree.groups)
+    assert sum(g.size for g in tree.groups if g.parent == 0) == count
+    opened = expanded_within(tree, 10)
+    assert opened == {0}
+    assert visible(tree, opened, 0)[0] == "group"
+    assert visible(tree, {g.index for g in tree.groups}, 0) == ("item", 0)
+
+
+def test_layout_ranks_follow_edges_and_long_edges_get_virtual_points() -> None:
+    # a → b → c → d with a skip a → d, all in one level
+    tree = build_tree(["a", "b", "c", "d"], ["X"] * 4)
+    edges = [(0, 1), (1, 2), (2, 3), (0, 3)]
+    levels, placed = layout(tree, edges)
+    root = levels[0]
+    slot = {i: root_slot for root_slot, (kind, i) in enumerate(tree.groups[0].members)}
+    ranks = [root.rank[slot[i]] for i in range(4)]
+    assert ranks == [0, 1, 2, 3]
+    skip = root.edges[placed[3][1]]
+    assert len(skip[2]) == 2  # virtual points on ranks 1 and 2
+    assert [root.virtual[v][0] for v in skip[2]] == [1, 2]
+    orders = {(root.rank[s], root.order[s]) for s in range(4)} | {tuple(v) for v in root.virtual}
+    assert len(orders) == 4 + 2, "two boxes never share a rank position"
+
+
+def test_weight_statistics_are_exact_within_the_budget() -> None:
+    values = np.array([[0.0, 1.5, -2.0], [np.nan, np.inf, 4.0]], np.float32)
+    stats = tensor_stats(Tensor.from_array("w", values))
+    finite = values[np.isfinite(values)].astype(np.float64)
+    assert stats["shape"] == [2, 3] and stats["dtype"] == "float32"
+    assert (stats["zeros"], stats["nan"], stats["inf"]) == (1, 1, 1)
+    assert stats["min"] == -2.0 and stats["max"] == 4.0
+    assert stats["mean"] == pytest.approx(finite.mean()) and stats["std"] == pytest.approx(finite.std())
+    assert stats["all_values"] and len(stats["values"]) == 6 and not stats["sampled"]
+    assert sum(stats["histogram"]["counts"]) == 4
+
+
+def test_large_weights_over_the_budget_are_sampled_not_read_whole() -> None:
+    big = np.arange(4_000_000, dtype=np.float32)
+    stats = tensor_stats(Tensor.from_array("big", big), Budget(remaining=1024))
+    assert stats["sampled"] and stats["counted"] < big.size // 2
+    assert stats["values"] == [float(v) for v in range(16)] and not stats["all_values"]
+    whole = tensor_stats(Tensor.from_array("big", big), Budget())
+    assert not whole["sampled"] and whole["max"] == big.max() and whole["mean"] == pytest.approx(big.mean())
+
+
+def test_page_ids_match_info_nodes_including_subgraphs(tmp_path: Path) -> None:
+    path = tmp_path / "if.onnx"
+    onnx.save(if_model(), path)
+    graph = registry.load(path)
+    view, details = page_data(graph)
+    listed = summarize(graph, nodes=True)["nodes"]["list"]
+    assert [n["id"] for n in listed] == [d["id"] for d in details["nodes"]]
+    assert [n["name"] for n in listed] == [d["name"] for d in details["nodes"]]
+    drawn = {item[0] for g in view["graphs"] for item in g["items"] if item[1] == 0}
+    assert drawn == {n["id"] for n in listed}
+    owner = next(d for d in details["nodes"] if d["op"] == "If")
+    branches = dict(owner["subgraphs"])
+    assert set(branches) == {"then_branch", "else_branch"}
+    for index in branches.values():
+        assert view["graphs"][index]["owner"] == int(owner["id"][1:]) and view["graphs"][index]["up"] == 0
+
+
+def test_node_details_carry_attributes_provenance_weights_and_operator_docs() -> None:
+    graph = registry.load(MATCONVNET / "simplenn_beta17.mat")
+    _, details = page_data(graph)
+    conv = next(d for d in details["nodes"] if d["op"] == "Conv")
+    attrs = {a[0]: a for a in conv["attributes"]}
+    assert "kernel_shape" in attrs and attrs["kernel_shape"][1].startswith("[")
+    assert conv["provenance"]["framework"] == "matconvnet"
+    assert any(kind == "transpose" for kind, _ in conv["provenance"]["steps"])
+    weight = next(i for i in conv["inputs"] if i[4] == "weight")
+    stats = details["weights"][weight[5]]
+    array = graph.tensors[weight[1]].numpy()
+    assert stats["shape"] == list(array.shape)
+    assert stats["min"] == pytest.approx(float(array.min())) and stats["max"] == pytest.approx(
+        float(array.max())
+    )
+    doc = details["operators"][conv["operator"]]
+    assert doc["name"] == "Conv" and "convolution" in doc["doc"].lower()
+    assert {a[0] for a in doc["attributes"]} >= {"kernel_shape", "pads", "strides"}
+    assert doc["constraints"] and doc["inputs"][0][0] == "X"
+
+
+def test_page_is_self_contained_and_data_cannot_close_its_script(tmp_path: Path) -> None:
+    model = scoped_resnet(1, 2)
+    model.graph.node[0].name = "</script><script>alert(1)</script>"
+    path = tmp_path / "evil.onnx"
+    onnx.save(model, path)
+    page = html_page(registry.load(path))
+    assert page.count("</script>") == 4  # three data blocks and the program, nothing more
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert "default-src 'none'" in page
+    view = embedded(page, "nv-view")
+    assert any(item[3].endswith("</script>") or "alert" in item[3] for item in view["graphs"][0]["items"])
+
+
+def test_overlay_marks_the_first_diverging_layer_from_a_real_check(cli, tmp_path: Path) -> None:
+    edit, layer = BROKEN["kernel_flipped"]
+    correct = save(classifier(), tmp_path / "correct.onnx")
+    broken = save(classifier(edit), tmp_path / "broken.onnx")
+    report = tmp_path / "report.json"
+    assert cli("check", correct, broken, "--json", report).code == 1
+    page = tmp_path / "page.html"
+    result = cli("view", broken, "-o", page, "--overlay", report)
+    assert result.code == 0, result.err
+    overlay = embedded(page.read_text(encoding="utf-8"), "nv-overlay")
+    names = {d["id"]: d["name"] for d in embedded(page.read_text(encoding="utf-8"), "nv-details")["nodes"]}
+    marks = {names[k]: v for k, v in overlay["nodes"].items()}
+    assert marks[layer]["status"] == "first" and marks[layer]["max_abs_error"] > 1e-2
+    assert marks["prob"]["status"] == "fail"
+    assert overlay["first"] == layer and overlay["tolerance"]["rtol"] > 0
+
+
+def test_view_html_cli_and_errors(cli, tmp_path: Path) -> None:
+    model = MATCONVNET / "dagnn_residual.mat"
+    page = tmp_path / "model.html"
+    result = cli("view", model, "-o", page)
+    assert result.code == 0 and page.stat().st_size > 10_000
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"schema": "other"}')
+    result = cli("view", model, "-o", tmp_path / "x.html", "--overlay", bad)
+    assert result.code == 2 and "not a netinspect check report" in result.err and result.err[-1] == "\n"
+    result = cli("view", model, "-o", tmp_path / "x.svg", "--overlay", bad)
+    assert result.code == 2 and "--overlay needs an .html output" in result.err
+
+
+def test_info_tensor_prints_statistics_and_saves_npy(cli, tmp_path: Path) -> None:
+    model = MATCONVNET / "simplenn_pre_beta11.mat"
+    graph = registry.load(model)
+    name, tensor = "fc2_filter", graph.tensors["fc2_filter"]  # 10×8×7×14: abbreviated
+    out = tmp_path / "w.npy"
+    result = cli("info", model, "--tensor", name, "-o", out)
+    assert result.code == 0, result.err
+    array = tensor.numpy()
+    assert np.array_equal(np.load(out), array)
+    assert f"{float(array.min()):.6g}" in result.out and f"{float(array.max()):.6g}" in result.out
+    assert "…" in result.out or "..." in result.out
+    missing = cli("info", model, "--tensor", "no_such_tensor")
+    assert missing.code == 2 and "no_such_tensor" in missing.err
+
+
+def test_info_tensor_reads_onnx_initializers_and_constants(cli, tmp_path: Path) -> None:
+    value = np.array([1, -1, 0, 7], np.int64)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Constant", [], ["shape"], value=numpy_helper.from_array(value)),
+            helper.make_node("Reshape", ["x", "shape"], ["y"]),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 2, 7])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+    )
+    path = tmp_path / "c.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    result = cli("info", path, "--tensor", "shape", "-o", tmp_path / "s.npy")
+    assert result.code == 0, result.err
+    assert np.array_equal(np.load(tmp_path / "s.npy"), value)
+    _, details = page_data(registry.load(path))
+    stats = next(iter(details["weights"].values()))
+    assert stats["all_values"] and stats["values"] == [1, -1, 0, 7]
