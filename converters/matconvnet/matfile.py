@@ -287,12 +287,20 @@ def _parse_matrix(buf: _Buffer, mtype: int, start: int, length: int, depth: int)
     buf.need(p, 8, "array flags")
     flags = buf.u32(p)
     mclass, complex_, logical = flags & 0xFF, bool(flags & 0x0800), bool(flags & 0x0200)
+    if mclass == _MX_OPAQUE:  # MCOS objects, function handles: no dims; name, type system, class name
+        strings = []
+        for _ in range(3):
+            _, p, n, offset = buf.tag(offset)
+            strings.append(bytes(buf.data[p : p + n]).decode("ascii", "backslashreplace"))
+        name, _, class_name = strings
+        kind = "function handle" if class_name == "function_handle" else "MATLAB object"
+        return name, MatOpaque(kind, class_name)  # the object's data is never decoded
     dtype_, p, n, offset = buf.tag(offset)
     dims = tuple(int(d) for d in buf.array(dtype_, p, n))
     if any(d < 0 for d in dims):
         raise ModelFormatError(f"corrupted MAT array dimensions {dims}", buf.path)
     _, p, n, offset = buf.tag(offset)
-    name = bytes(buf.data[p : p + n]).decode("latin-1")
+    name = bytes(buf.data[p : p + n]).decode("ascii", "backslashreplace")
     numel = int(np.prod(dims, dtype=np.int64))
 
     if mclass in _MX_NUMERIC:
@@ -341,13 +349,9 @@ def _parse_matrix(buf: _Buffer, mtype: int, start: int, length: int, depth: int)
         return name, MatStruct(dims, fields, elements)
     if mclass == _MX_OBJECT:
         ctype, p, n, offset = buf.tag(offset)
-        return name, MatOpaque("MATLAB object", bytes(buf.data[p : p + n]).decode("latin-1"))
-    if mclass == _MX_OPAQUE:  # MCOS objects and function handles: the class name only, never the data
-        _, _, _, offset = buf.tag(offset)
-        ctype, p, n, offset = buf.tag(offset)
-        class_name = bytes(buf.data[p : p + n]).decode("latin-1")
-        kind = "function handle" if class_name == "function_handle" else "MATLAB object"
-        return name, MatOpaque(kind, class_name)
+        return name, MatOpaque(
+            "MATLAB object", bytes(buf.data[p : p + n]).decode("ascii", "backslashreplace")
+        )
     if mclass == _MX_FUNCTION:
         return name, MatOpaque("function handle")
     if mclass == _MX_SPARSE:

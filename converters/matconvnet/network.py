@@ -55,8 +55,9 @@ def find_network(mat: MatFile) -> Network:
             extra = sorted(set(variables) - {"net"})
             where = "training checkpoint" if {"state", "stats"} & set(extra) else "in variable 'net'"
         else:
-            opaque = [f"{k}: {v.describe()}" for k, v in variables.items() if isinstance(v, MatOpaque)]
-            found = ", ".join(sorted(variables)) or "none"
+            _refuse_toolbox_network(variables, mat.path)
+            opaque = [f"{k}: {v.describe()}" for k, v in variables.items() if k and isinstance(v, MatOpaque)]
+            found = ", ".join(sorted(k for k in variables if k)) or "none"  # "" is MATLAB's subsystem data
             hint = f"; it holds {'; '.join(opaque)}, never decoded" if opaque else ""
             raise ModelFormatError(
                 f"holds no MatConvNet network (no 'layers' variable, no 'net' struct; "
@@ -74,6 +75,23 @@ def find_network(mat: MatFile) -> Network:
         cell = MatCell(layers.shape, [MatStruct((1, 1), layers.fields, [e]) for e in layers.elements])
         return _simplenn(root, cell, where, mat.path)
     raise ModelFormatError("'layers' is neither a cell array (SimpleNN) nor a struct array (DagNN)", mat.path)
+
+
+TOOLBOX_NETWORKS = {"SeriesNetwork", "DAGNetwork", "dlnetwork", "network", "yolov2ObjectDetector"}
+"""MATLAB Deep Learning Toolbox classes whose objects people save and mistake for MatConvNet."""
+
+
+def _refuse_toolbox_network(variables: dict[str, MatValue], path: Path) -> None:
+    for name, value in variables.items():
+        if isinstance(value, MatOpaque) and (
+            value.class_name in TOOLBOX_NETWORKS or value.class_name.startswith("nnet.")
+        ):
+            raise ModelFormatError(
+                f"variable {name!r} is a MATLAB Deep Learning Toolbox network object ({value.class_name}), "
+                "not a MatConvNet network; its contents are MATLAB class data that only MATLAB can read. "
+                f"In MATLAB, exportONNXNetwork({name}, 'model.onnx') writes ONNX, which netinspect reads",
+                path,
+            )
 
 
 def _text(value: MatValue, default: str = "") -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from pathlib import Path
 
@@ -106,3 +107,53 @@ def test_an_array_claiming_more_values_than_it_holds_is_refused(tmp_path: Path) 
     path.write_bytes(bytes(data))
     with pytest.raises(ModelFormatError, match="corrupted MAT array"):
         netinspect.load(path)
+
+
+def _element(mtype: int, payload: bytes) -> bytes:
+    return struct.pack("<II", mtype, len(payload)) + payload + bytes(-len(payload) % 8)
+
+
+def mcos_object_v5(path: Path, name: str, class_name: str) -> None:
+    """A MAT v5 file holding one MATLAB (MCOS) object as MATLAB writes it: array flags, then three
+    int8 strings (name, type system, class) and the object's data, plus the unnamed subsystem
+    variable MATLAB appends (here opaque bytes)."""
+    flags = _element(6, struct.pack("<II", 17, 0))
+    data = _element(14, _element(6, struct.pack("<II", 13, 0)) + _element(5, struct.pack("<ii", 1, 6))
+                    + _element(1, b"") + _element(13, bytes(range(0xE0, 0xF8))))  # fmt: skip
+    body = flags + b"".join(_element(1, s.encode()) for s in (name, "MCOS", class_name)) + data
+    subsystem = _element(14, _element(6, struct.pack("<II", 9, 0)) + _element(5, struct.pack("<ii", 1, 8))
+                         + _element(1, b"") + _element(2, bytes([0x9B, 0x1B, 0x07, 0xFF] * 2)))  # fmt: skip
+    header = b"MATLAB 5.0 MAT-file, Platform: GLNXA64".ljust(116, b" ") + bytes(8) + b"\x00\x01IM"
+    path.write_bytes(header + _element(14, body) + subsystem)
+
+
+@pytest.mark.parametrize("kind", ["v5", "v73"])
+def test_a_deep_learning_toolbox_network_says_what_it_is_and_how_to_export(
+    tmp_path: Path, cli: Callable, kind: str
+) -> None:
+    path = tmp_path / f"trained_{kind}.mat"
+    if kind == "v5":
+        mcos_object_v5(path, "net", "SeriesNetwork")
+    else:
+        import h5py
+
+        write_v73(path, {"net": "placeholder"})
+        with h5py.File(path, "r+") as f:
+            f["net"].attrs["MATLAB_class"] = np.bytes_("DAGNetwork")
+            f["net"].attrs["MATLAB_object_decode"] = np.int32(3)
+    result = cli("info", path)
+    assert result.code == 2 and len(result.err.strip().splitlines()) == 1, result.err
+    assert "Deep Learning Toolbox network object" in result.err and "exportONNXNetwork(net" in result.err
+    assert result.err.isascii() and result.err.rstrip("\n").isprintable()  # no raw bytes, no controls
+
+
+def test_control_characters_from_the_file_are_escaped_in_messages(tmp_path: Path, cli: Callable) -> None:
+    path = tmp_path / "names.mat"
+    write_v73(
+        path, {"layers": lambda m: m.Cell([m.simple("relu", "r\x1b[2J"), m.simple("warp\x07", "w\x00x")])}
+    )
+    result = cli("info", path)
+    assert result.code == 2
+    line = result.err.rstrip("\n")
+    assert "\n" not in line and line.isprintable(), repr(line)
+    assert "layer 'w\\x00x' (type 'warp\\x07')" in line
