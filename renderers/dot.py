@@ -262,7 +262,7 @@ def _edge_label(scope: Scope, name: str, drawing: _Drawing) -> dict[str, str]:
 
 def _draw_node(dot: graphviz.Digraph, node: Node, index: int, scope: Scope, drawing: _Drawing) -> None:
     version = drawing.version(node.domain)
-    op = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+    op = op_key(node)
     lines = [op]
     if node.name and node.name != node.op_type:
         lines.append(node.name)

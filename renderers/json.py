@@ -7,26 +7,22 @@ one model and for a suite (a list of models), numbers that are not finite writte
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from netinspect import __version__
+from netinspect._version import __version__
 from netinspect.check.compare import Comparison
 from netinspect.check.divergence import LayerCheck
 from netinspect.check.result import CheckResult, OutputResult, counts
 from netinspect.fileio import atomic_write
+from netinspect.jsonsafe import finite
 
 SCHEMA_ID = "netinspect.check/1"
 
 
 def _number(value: float | int | None) -> float | int | None:
-    if value is None:
-        return None
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+    return finite(value)
 
 
 def _tolerance(comparison: Comparison) -> dict[str, Any]:

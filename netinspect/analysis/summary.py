@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from netinspect.ir import Graph, Node, Preprocessing, Tensor, Value, dtype_itemsize
+from netinspect.jsonsafe import finite
 from netinspect.walk import (
     Scope,
     all_graphs,
@@ -231,7 +232,7 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, int | np.integer):
         return int(value)
     if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else str(float(value))
+        return finite(value)
     if isinstance(value, bytes):
         try:
             return value.decode("utf-8")

@@ -11,6 +11,7 @@ import numpy as np
 
 from netinspect.check.data import InputSpec
 from netinspect.check.runtimes.base import BaseRunner, RuntimeFailure, import_runtime
+from netinspect.dtypes import dtype_name, elem_type
 from netinspect.errors import ModelFormatError
 from netinspect.fileio import resolve_inside
 
@@ -20,13 +21,10 @@ if TYPE_CHECKING:
     from netinspect.ir import Graph, Tensor
 
 
-def _np_dtype(elem_type: int) -> str:
-    from onnx import helper
-
-    try:
-        return np.dtype(helper.tensor_dtype_to_np_dtype(elem_type)).name
-    except (KeyError, TypeError, ValueError):
-        return "float32"
+def _np_dtype(code: int) -> str:
+    """The numpy name of an input's element type (strings as numpy's object arrays hold them)."""
+    name = dtype_name(code) or "float32"
+    return "object" if name == "string" else name
 
 
 def _dims(value_info: Any) -> tuple[Any, ...]:
@@ -70,7 +68,7 @@ class SharedWeights:
     def __init__(
         self, model: onnx.ModelProto, owned: bool, streamed: Mapping[str, Tensor] | None = None
     ) -> None:
-        from onnx import ModelProto, helper, numpy_helper
+        from onnx import ModelProto, numpy_helper
 
         self._ort = import_runtime("onnxruntime", "onnxruntime")
         self.skeleton = ModelProto()
@@ -90,7 +88,7 @@ class SharedWeights:
         for name, ir_tensor in (streamed or {}).items():
             array = ir_tensor.numpy()
             if _shareable(array):
-                self._share(name, helper.np_dtype_to_tensor_dtype(array.dtype), array.shape, array)
+                self._share(name, elem_type(array.dtype.name), array.shape, array)
             else:
                 self.skeleton.graph.initializer.append(numpy_helper.from_array(array, name))
 
