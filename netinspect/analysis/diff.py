@@ -19,9 +19,11 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from netinspect.ir import Graph, Node, Tensor
+from netinspect.ir import Function, Graph, Node, Tensor
+from netinspect.jsonsafe import finite
 from netinspect.registry import load
 from netinspect.renderers.formatting import format_shape
+from netinspect.walk import op_key, op_name
 
 ATTRIBUTE_RTOL = 1e-6
 
@@ -60,13 +62,17 @@ class DiffResult:
     unchanged: int = 0
     interface: list[str] = field(default_factory=list)
     """Differences of graph inputs and outputs (names, dtypes, shapes)."""
+    model: list[str] = field(default_factory=list)
+    """Differences of the model as a whole: IR version, producer, opsets, doc strings, metadata,
+    functions."""
     weights: list[WeightDiff] = field(default_factory=list)
     weights_compared: bool = True
 
     @property
     def identical(self) -> bool:
         weights_equal = all(w.max_abs_diff == 0.0 for w in self.weights)
-        return not (self.added or self.removed or self.changed or self.interface) and weights_equal
+        differ = self.added or self.removed or self.changed or self.interface or self.model
+        return not differ and weights_equal
 
 
 def diff_files(a: str | Path, b: str | Path, weights: bool = True) -> DiffResult:
@@ -76,6 +82,7 @@ def diff_files(a: str | Path, b: str | Path, weights: bool = True) -> DiffResult
 def diff_graphs(a: Graph, b: Graph, name_a: str = "A", name_b: str = "B", weights: bool = True) -> DiffResult:
     result = DiffResult(name_a, name_b, weights_compared=weights)
     result.interface = _interface(a, b)
+    result.model = _model(a, b)
     pairs = _match_nodes(a.nodes, b.nodes)
     matched_a = {id(x) for x, _ in pairs}
     matched_b = {id(y) for _, y in pairs}
@@ -129,10 +136,73 @@ def _interface(a: Graph, b: Graph) -> list[str]:
     return out
 
 
+def _model(a: Graph, b: Graph) -> list[str]:
+    """Model-level differences, one line each ("IR version: 8 → 10")."""
+    ma, mb = a.metadata, b.metadata
+    out = []
+    fields = (
+        ("format", ma.source_format, mb.source_format),
+        ("IR version", ma.ir_version, mb.ir_version),
+        ("producer", ma.producer, mb.producer),
+        ("source producer", _producer(ma.source_producer), _producer(mb.source_producer)),
+        ("model version", ma.model_version, mb.model_version),
+        ("model domain", ma.domain, mb.domain),
+        ("model doc", ma.doc, mb.doc),
+        ("graph doc", a.doc, b.doc),
+        ("labels", ma.labels, mb.labels),
+        ("label descriptions", ma.label_descriptions, mb.label_descriptions),
+        ("preprocessing", ma.preprocessing, mb.preprocessing),
+        ("notes", ma.notes, mb.notes),
+    )
+    for what, x, y in fields:
+        if x != y:
+            out.append(f"{what}: {_short(x)} → {_short(y)}")
+    out += _keyed("opset", _opsets(a), _opsets(b))
+    out += _keyed("metadata", ma.properties, mb.properties)
+    functions_a = {op_name(f.domain, f.name): f for f in a.functions}
+    functions_b = {op_name(f.domain, f.name): f for f in b.functions}
+    for name in sorted(set(functions_a) | set(functions_b)):
+        fa, fb = functions_a.get(name), functions_b.get(name)
+        if fa is None or fb is None:
+            out.append(f"function {name} {'added' if fa is None else 'removed'}")
+        elif not _same_function(fa, fb):
+            out.append(f"function {name} changed")
+    return out
+
+
+def _opsets(graph: Graph) -> dict[str, int]:
+    return {domain or "ai.onnx": version for domain, version in graph.opset.items()}
+
+
+def _producer(producer: tuple[str, str] | None) -> str | None:
+    return None if producer is None else " ".join(p for p in producer if p)
+
+
+def _keyed(what: str, x: dict[str, Any], y: dict[str, Any]) -> list[str]:
+    out = []
+    for key in sorted(set(x) | set(y)):
+        if key not in y:
+            out.append(f"{what} {key} removed (was {_short(x[key])})")
+        elif key not in x:
+            out.append(f"{what} {key} added ({_short(y[key])})")
+        elif x[key] != y[key]:
+            out.append(f"{what} {key}: {_short(x[key])} → {_short(y[key])}")
+    return out
+
+
+def _same_function(x: Function, y: Function) -> bool:
+    if (x.inputs, x.outputs, x.attributes, x.opset) != (y.inputs, y.outputs, y.attributes, y.opset):
+        return False
+    if not _same_value(x.attribute_defaults, y.attribute_defaults) or len(x.nodes) != len(y.nodes):
+        return False
+    empty = Graph("", [], [])
+    return all(not _node_changes(empty, empty, p, q) for p, q in zip(x.nodes, y.nodes, strict=True))
+
+
 def _node_changes(a: Graph, b: Graph, x: Node, y: Node) -> list[str]:
     changes = []
     if (x.domain, x.op_type) != (y.domain, y.op_type):
-        changes.append(f"op {_op_name(x)} → {_op_name(y)}")
+        changes.append(f"op {op_key(x)} → {op_key(y)}")
     for key in sorted(set(x.attributes) | set(y.attributes)):
         if key not in y.attributes:
             changes.append(f"attribute {key} removed (was {_short(x.attributes[key])})")
@@ -140,6 +210,9 @@ def _node_changes(a: Graph, b: Graph, x: Node, y: Node) -> list[str]:
             changes.append(f"attribute {key} added ({_short(y.attributes[key])})")
         elif not _same_value(x.attributes[key], y.attributes[key]):
             changes.append(f"attribute {key}: {_short(x.attributes[key])} → {_short(y.attributes[key])}")
+    if x.doc != y.doc:
+        changes.append(f"doc: {_short(x.doc)} → {_short(y.doc)}")
+    changes += _keyed("metadata", x.metadata, y.metadata)
     if len([i for i in x.inputs if i]) != len([i for i in y.inputs if i]):
         changes.append(f"inputs: {len([i for i in x.inputs if i])} → {len([i for i in y.inputs if i])}")
     for role, names_x, names_y in (("input", x.inputs, y.inputs), ("output", x.outputs, y.outputs)):
@@ -150,10 +223,6 @@ def _node_changes(a: Graph, b: Graph, x: Node, y: Node) -> list[str]:
             if sx != sy and "?" not in (sx, sy):
                 changes.append(f"{role} {index} shape {sx} → {sy}")
     return changes
-
-
-def _op_name(node: Node) -> str:
-    return f"{node.domain}:{node.op_type}" if node.domain else node.op_type
 
 
 def _same_value(u: Any, v: Any) -> bool:
@@ -169,6 +238,8 @@ def _same_value(u: Any, v: Any) -> bool:
         )
     if isinstance(u, list) and isinstance(v, list):
         return len(u) == len(v) and all(_same_value(p, q) for p, q in zip(u, v, strict=True))
+    if isinstance(u, dict) and isinstance(v, dict):
+        return u.keys() == v.keys() and all(_same_value(u[k], v[k]) for k in u)
     return u == v
 
 
@@ -221,14 +292,12 @@ def _compare_tensors(x: Tensor, y: Tensor, how: str) -> WeightDiff:
 
 
 def to_json(result: DiffResult) -> dict[str, Any]:
-    def number(value: float | None) -> float | None:
-        return value if value is not None and math.isfinite(value) else None
-
     return {
         "a": result.a,
         "b": result.b,
         "identical": result.identical,
         "interface": result.interface,
+        "model": result.model,
         "nodes": {
             "unchanged": result.unchanged,
             "added": [{"name": n, "op_type": op} for n, op in result.added],
@@ -248,7 +317,7 @@ def to_json(result: DiffResult) -> dict[str, Any]:
                 "shape_b": list(w.shape_b),
                 "dtype_a": w.dtype_a,
                 "dtype_b": w.dtype_b,
-                "max_abs_diff": number(w.max_abs_diff),
+                "max_abs_diff": finite(w.max_abs_diff),
             }
             for w in result.weights
         ],
@@ -257,6 +326,8 @@ def to_json(result: DiffResult) -> dict[str, Any]:
 
 def print_diff(result: DiffResult, console: Console) -> None:
     console.print(f"[bold]{result.a}[/] → [bold]{result.b}[/]", highlight=False)
+    for line in result.model:
+        console.print(f"  [yellow]~[/] {line}", highlight=False)
     for line in result.interface:
         console.print(f"  [yellow]~[/] {line}", highlight=False)
     console.print(

@@ -99,3 +99,47 @@ def test_diff_command_prints_and_exits(cli: Callable, correct: Path, tmp_path: P
     document = json.loads(as_json.out)
     assert document["nodes"]["changed"][0]["a"] == "norm1" and document["identical"] is False
     assert cli("diff", correct, tmp_path / "missing.onnx").code == 2
+
+
+def test_model_level_differences_are_reported(correct: Path, tmp_path: Path, cli: Callable) -> None:
+    """Two files that differ only outside the nodes' ops and weights are never "identical"."""
+    model = classifier()
+    model.ir_version = 8
+    model.producer_name, model.producer_version = "pytorch", "2.9.0"
+    model.doc_string = "retrained"
+    onnx.helper.set_model_props(model, {"author": "someone"})
+    model.opset_import.append(onnx.helper.make_opsetid("ai.onnx.ml", 3))
+    conv1 = next(n for n in model.graph.node if n.name == "conv1")
+    conv1.doc_string = "features.0"
+    conv1.metadata_props.add(key="pkg.torch.onnx.stack_trace", value="model.py:12")
+    edited = save(model, tmp_path / "b.onnx")
+
+    result = diff_files(correct, edited)
+
+    original = onnx.load(str(correct))
+    assert not result.identical
+    assert result.model == [
+        f"IR version: {original.ir_version} → 8",
+        "producer: 'netinspect-tests' → 'pytorch 2.9.0'",
+        "source producer: 'netinspect-tests' → 'pytorch 2.9.0'",
+        "model doc: '' → 'retrained'",
+        "opset ai.onnx.ml added (3)",
+        "metadata author added ('someone')",
+    ]
+    changes = {c.a: c.changes for c in result.changed}
+    assert changes == {
+        "conv1": ["doc: '' → 'features.0'", "metadata pkg.torch.onnx.stack_trace added ('model.py:12')"]
+    }
+    document = json.loads(cli("diff", correct, edited, "--json").out)
+    assert document["identical"] is False and document["model"] == result.model
+    shown = cli("diff", correct, edited, "--exit-code")
+    assert shown.code == 1 and "IR version" in shown.out and "models are identical" not in shown.out
+
+
+def test_a_round_trip_differs_from_its_source_only_in_who_wrote_it(correct: Path, tmp_path: Path) -> None:
+    converted = tmp_path / "converted.onnx"
+    netinspect.save_onnx(netinspect.load(correct), converted)
+    result = diff_files(correct, converted)
+    assert not result.changed and not result.added and not result.removed and not result.interface
+    assert all(w.max_abs_diff == 0.0 for w in result.weights)
+    assert [line.split(":")[0] for line in result.model] == ["producer"]
