@@ -36,8 +36,18 @@ def print_summary(summary: dict[str, Any], console: Console, nodes: bool = False
     if nodes and "list" in summary["nodes"]:
         tables.append(_nodes(summary["nodes"]["list"]))
     for table in tables:
-        if table is not None:
+        if table is None:
+            continue
+        if console.is_terminal:
             console.print(table)
+        else:  # piped: as wide as the table needs, so no value (e.g. N×3×125×125) is split mid-token
+            needed = console.measure(table, options=console.options.update(max_width=100_000)).maximum
+            width = console.width
+            console.width = max(width, needed)
+            try:
+                console.print(table, crop=False)
+            finally:
+                console.width = width
 
 
 def _table(title: str, *columns: str, header: bool = True) -> Table:
@@ -163,14 +173,17 @@ def _metadata(summary: dict[str, Any]) -> Table | None:
     meta = summary["metadata"]
     table = _table("Metadata", "Field", "Value", header=False)
     pre = meta["preprocessing"] or {}
+    assumed = set((pre.get("extra") or {}).get("assumed") or [])  # values the file does not record
     for key, value in pre.items():
         if key == "extra":
             for extra_key, extra_value in value.items():
-                _row(table, (f"preprocessing: {extra_key}", format_value(extra_value)))
+                if extra_key != "assumed":
+                    _row(table, (f"preprocessing: {extra_key}", format_value(extra_value)))
         elif key == "mean_image" and value is not None:
             _row(table, ("preprocessing: mean image", f"{format_shape(value['shape'])} {value['dtype']}"))
         elif value is not None:
-            _row(table, (f"preprocessing: {key.replace('_', ' ')}", format_value(value)))
+            shown = format_value(value) + (" (assumed: not recorded in the file)" if key in assumed else "")
+            _row(table, (f"preprocessing: {key.replace('_', ' ')}", shown))
     labels = meta["labels"]
     if labels is not None:
         first = ", ".join(labels["first"]) + (", …" if labels["count"] > len(labels["first"]) else "")

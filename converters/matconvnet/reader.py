@@ -30,6 +30,7 @@ from netinspect.converters.matconvnet.layers import (
 from netinspect.converters.matconvnet.matfile import (
     MatArray,
     MatCell,
+    MatOpaque,
     MatStruct,
     MatValue,
     mat_version,
@@ -316,9 +317,30 @@ def _graph_outputs(
 # metadata
 
 
-def _strings(value: MatValue) -> list[str] | None:
+STRING_OBJECT_LABEL = "<MATLAB string, not decoded>"
+
+
+def _strings(value: MatValue, notes: list[str], what: str) -> list[str] | None:
+    """Class names from a cell of char rows, a char matrix, or MATLAB `string` objects (whose MCOS
+    data netinspect does not decode: each shows as a placeholder and a note says so)."""
+    if isinstance(value, MatOpaque):
+        notes.append(
+            f"classes.{what} is a MATLAB {value.class_name or 'object'} array, which netinspect does not "
+            "decode; in MATLAB, cellstr() makes it a cell of char that it reads"
+        )
+        return None
     if isinstance(value, MatCell):
-        return [v if isinstance(v, str) else "" for v in value.items]
+        opaque = [v for v in value.items if isinstance(v, MatOpaque)]
+        if opaque:
+            notes.append(
+                f"{len(opaque)} of the {len(value.items)} classes.{what} entries are MATLAB "
+                f"{opaque[0].class_name or 'object'}s, shown as {STRING_OBJECT_LABEL!r}; in MATLAB, "
+                "cellstr() makes them char that netinspect reads"
+            )
+        return [
+            v if isinstance(v, str) else STRING_OBJECT_LABEL if isinstance(v, MatOpaque) else ""
+            for v in value.items
+        ]
     if isinstance(value, str):
         return value.split("\n") if value else None
     return None
@@ -329,19 +351,41 @@ def _metadata(network: Network, graph: Graph, path: Path) -> None:
     if meta is None:
         return
     classes = meta.get("classes")
+    notes = graph.metadata.notes
     if isinstance(classes, MatStruct):
-        graph.metadata.labels = _strings(classes.get("name"))
-        graph.metadata.label_descriptions = _strings(classes.get("description"))
+        graph.metadata.labels = _strings(classes.get("name"), notes, "name")
+        graph.metadata.label_descriptions = _strings(classes.get("description"), notes, "description")
+        _check_label_count(graph)
     normalization = meta.get("normalization")
     if isinstance(normalization, MatStruct) and normalization.elements:
         graph.metadata.preprocessing = _preprocessing(normalization, graph, path)
 
 
+def _check_label_count(graph: Graph) -> None:
+    """Flag class names that cannot belong to the output (a classifier's output has one channel per
+    class); fine-tuned nets often keep their base network's 1000 ImageNet names."""
+    labels = graph.metadata.labels
+    if not labels or not graph.outputs:
+        return
+    shape = graph.outputs[0].shape or ()
+    channels = shape[1] if len(shape) > 1 else None
+    if isinstance(channels, int) and channels != len(labels):
+        graph.metadata.notes.append(
+            f"label count mismatch: the file lists {len(labels)} classes, but output "
+            f"{graph.outputs[0].name!r} has {channels} channels"
+        )
+
+
 def _preprocessing(norm: MatStruct, graph: Graph, path: Path) -> Preprocessing:
     channels = graph.inputs[0].shape[1] if graph.inputs and graph.inputs[0].shape else None
     pre = Preprocessing(input_layout="NCHW", value_range=(0.0, 255.0))
+    assumed = ["value_range"]
     if channels == 3:
         pre.channel_order = "RGB"
+        assumed.insert(0, "channel_order")
+    # MatConvNet files record neither: 0–255 RGB is its convention (doc quick.md, the Caffe importer's
+    # BGR→RGB flip), so they are stated as assumed, not as facts read from the file.
+    pre.extra["assumed"] = assumed
     size = norm.get("imageSize")
     if isinstance(size, MatArray) and size.size >= 2:
         h, w = (int(v) for v in size.values()[:2])

@@ -329,6 +329,12 @@ def _parameters(walked: list[tuple[Node, Scope]], graph: Graph) -> dict[str, Any
     return summary
 
 
+def parameter_count(graph: Graph) -> int:
+    """The model's parameters as `info` counts them (initializers, Constant and ConstantOfShape
+    values, subgraphs included), for every command that reports a count."""
+    return _parameters(list(walk_scoped(graph)), graph)["count"]
+
+
 def _zero() -> dict[str, int]:
     return {"tensors": 0, "count": 0, "bytes": 0}
 

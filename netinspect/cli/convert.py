@@ -47,9 +47,10 @@ def convert(
     fixed_size: FixedSize = False,
 ) -> None:
     """Convert a model to ONNX (written atomically; the input is never overwritten)."""
+    from netinspect.analysis.summary import parameter_count
     from netinspect.converters.onnx.writer import save
 
     check_output(output, [model])
     graph = load(model, load_options(keep_nhwc, input_shape, backend, config, plugin, fixed_size))
     save(graph, output, opset=opset, with_preprocessing=with_preprocessing, inputs=[model])
-    print(f"wrote {output} ({len(graph.nodes)} nodes, {graph.parameter_count():,} parameters)")
+    print(f"wrote {output} ({len(graph.nodes)} nodes, {parameter_count(graph):,} parameters)")

@@ -151,7 +151,10 @@ def test_metadata_labels_and_preprocessing() -> None:
     pre = old.metadata.preprocessing
     assert pre.mean == pytest.approx([120.5, 110.25, 100.125]) and pre.mean_image is None  # constant image
     assert pre.image_size == (31, 29) and pre.channel_order == "RGB" and pre.value_range == (0.0, 255.0)
-    assert pre.extra == {"interpolation": "bilinear", "keepAspect": True, "border": [32.0, 32.0]}
+    assert pre.extra == {
+        "interpolation": "bilinear", "keepAspect": True, "border": [32.0, 32.0],
+        "assumed": ["channel_order", "value_range"],  # MatConvNet files record neither
+    }  # fmt: skip
 
     full = netinspect.load(FIXTURES / "simplenn_beta11.mat").metadata.preprocessing
     assert full.mean is None and full.mean_image is not None and full.mean_image.shape == (6, 32, 32)

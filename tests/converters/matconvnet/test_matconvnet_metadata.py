@@ -1,0 +1,66 @@
+"""What `info` says about a MatConvNet file's metadata: a label count that cannot match the output
+is flagged, labels stored as MATLAB `string` objects are not shown blank, and preprocessing values
+the file does not record (channel order, value range) are marked as assumed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import netinspect
+from tests.converters.matconvnet.test_matconvnet_errors import write_v73
+from tests.converters.matconvnet.test_matconvnet_parity import FIXTURES
+
+
+def write_classifier(path: Path, names: list[str]) -> None:
+    """A 5-class SimpleNN (4×4×3 input, FC conv, softmax) whose meta lists `names` (MAT v7.3)."""
+
+    def layers(m: Any) -> Any:
+        rng = np.random.default_rng(0)
+        return m.Cell(
+            [m.conv("fc", [m.kernel(rng, 4, 4, 3, 5), m.bias(rng, 5)]), m.simple("softmax", "prob")]
+        )
+
+    def meta(m: Any) -> Any:
+        classes = m.Struct({"name": m.Cell(names)})
+        return m.Struct({"classes": classes, "normalization": m.Struct({"imageSize": [4, 4, 3]})})
+
+    write_v73(path, {"layers": layers, "meta": meta})
+
+
+def test_a_label_count_that_disagrees_with_the_output_is_flagged(tmp_path: Path, cli: Callable) -> None:
+    path = tmp_path / "finetuned.mat"
+    write_classifier(path, [f"c{i}" for i in range(7)])
+    result = cli("info", path, "--json")
+    assert result.code == 0, result.err
+    notes = json.loads(result.out)["metadata"]["notes"]
+    assert "label count mismatch: the file lists 7 classes, but output 'prob' has 5 channels" in notes
+    fine = netinspect.load(FIXTURES / "dagnn_residual.mat")
+    assert len(fine.metadata.labels or []) == 5 and not any("mismatch" in n for n in fine.metadata.notes)
+
+
+def test_string_object_labels_are_named_not_blank(tmp_path: Path) -> None:
+    import h5py
+
+    path = tmp_path / "strings.mat"
+    write_classifier(path, ["a", "b", "c", "d", "e"])
+    with h5py.File(path, "r+") as f:  # the names stored as MATLAB string objects (MCOS), as `string` saves
+        for ref in f["meta"]["classes"]["name"][()].ravel()[:2]:
+            f[ref].attrs["MATLAB_class"] = np.bytes_("string")
+            f[ref].attrs["MATLAB_object_decode"] = np.int32(3)
+    graph = netinspect.load(path)
+    assert graph.metadata.labels == ["<MATLAB string, not decoded>"] * 2 + ["c", "d", "e"]
+    assert any("2 of the 5 classes.name entries are MATLAB strings" in n for n in graph.metadata.notes)
+
+
+def test_unrecorded_preprocessing_is_shown_as_assumed(cli: Callable) -> None:
+    path = FIXTURES / "simplenn_beta17.mat"
+    summary = json.loads(cli("info", path, "--json").out)
+    pre = summary["metadata"]["preprocessing"]
+    assert pre["channel_order"] == "RGB" and pre["extra"]["assumed"] == ["channel_order", "value_range"]
+    text = cli("info", path).out
+    assert "RGB (assumed: not recorded in the file)" in " ".join(text.split())
