@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -157,10 +158,41 @@ def layout_name(p: Sequence[int]) -> str:
     return "".join(canonical[i] for i in p)
 
 
+@dataclass(frozen=True)
+class AxisMove:
+    """How a converted value holds a source value: transposed by `perm`, after unflattening the
+    trailing axis to `unflatten` (a Flatten whose Dense weights took the permutation) and flattening
+    it again. What `check` applies to a source layer's output before comparing it."""
+
+    perm: tuple[int, ...]
+    unflatten: tuple[int, ...] | None = None
+
+    def apply(self, array: np.ndarray) -> np.ndarray:
+        if self.unflatten is None:
+            return np.transpose(array, self.perm) if array.ndim == len(self.perm) else array
+        if array.ndim != 2 or array.shape[1] != int(np.prod(self.unflatten)):
+            return array
+        full = array.reshape((array.shape[0], *self.unflatten))
+        return np.transpose(full, self.perm).reshape(array.shape[0], -1)
+
+    def to_json(self) -> object:
+        return (
+            list(self.perm)
+            if self.unflatten is None
+            else {"perm": list(self.perm), "unflatten": list(self.unflatten)}
+        )
+
+    @classmethod
+    def from_json(cls, value: object) -> AxisMove:
+        if isinstance(value, dict):
+            return cls(tuple(int(a) for a in value["perm"]), tuple(int(d) for d in value["unflatten"]))
+        return cls(tuple(int(a) for a in value))  # type: ignore[union-attr]
+
+
 IO_LAYOUT = "netinspect.io_layout"
 """metadata property: {graph input/output name: source layout} for tensors made channels-first."""
 VALUE_LAYOUTS = "netinspect.value_layouts"
-"""metadata property: {value name: perm} — the ONNX value is transpose(source value, perm)."""
+"""metadata property: {value name: AxisMove as JSON} — how the ONNX value holds the source value."""
 
 _UNARY = frozenset(
     [
@@ -265,6 +297,7 @@ class _ChannelsFirst:
         self.node_names = {n.name for n in graph.nodes}
         self.value_perm: dict[str, tuple[int, ...]] = {}
         self.io_layout: dict[str, str] = {}
+        self.flattened: dict[str, AxisMove] = {}
         self.replaced: set[str] = set()
         """Constants the pass made a channels-first copy of: dropped at the end if nothing reads them."""
 
@@ -321,7 +354,10 @@ class _ChannelsFirst:
             v.layout = v.layout if self.keep and v.layout else None
         if self.io_layout:
             self.graph.metadata.properties[IO_LAYOUT] = json.dumps(self.io_layout, sort_keys=True)
-        perms = {k: list(v) for k, v in self.value_perm.items() if not _is_identity(v) and self.defined(k)}
+        perms: dict[str, object] = {
+            k: list(v) for k, v in self.value_perm.items() if not _is_identity(v) and self.defined(k)
+        }
+        perms.update({k: v.to_json() for k, v in self.flattened.items() if self.defined(k)})
         if perms:
             self.graph.metadata.properties[VALUE_LAYOUTS] = json.dumps(perms, sort_keys=True)
 
@@ -680,6 +716,7 @@ class _ChannelsFirst:
                     )
                 )
         flatten.inputs[0] = node.inputs[0]
+        self.flattened[flat] = AxisMove(tuple(inner), tuple(source_shape[1:]))
         if len(self.consumers(node.outputs[0])) == 0:
             self.graph.nodes.remove(node)
         return True

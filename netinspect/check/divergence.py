@@ -140,6 +140,8 @@ class _Prober:
             target_array = target_values.pop(pair.target_value, None)
             if source_array is None or target_array is None:
                 continue
+            if pair.source_move is not None and isinstance(source_array, np.ndarray):
+                source_array = pair.source_move.apply(source_array)
             checks.append(
                 LayerCheck(pair, compare_values(pair.layer, source_array, target_array, self.tolerance_for))
             )
