@@ -163,7 +163,7 @@ class _NeedsAdapter(Exception):
 
 
 def _plain_step(
-    node: onnx.NodeProto, source: int, target: int, types: dict[str, onnx.TypeProto]
+    node: onnx.NodeProto, source: int, target: int, types: dict[str, onnx.TypeProto] | None
 ) -> list[str]:
     """The attributes to drop when `node` needs no other adapting from opset `source` to `target`:
     its definitions at both opsets take the inputs, outputs and attributes the node uses alike (an
@@ -215,8 +215,13 @@ def _same_default(a: onnx.defs.OpSchema.Attribute, b: onnx.defs.OpSchema.Attribu
 
 
 def _check_types(
-    node: onnx.NodeProto, before: onnx.defs.OpSchema, after: onnx.defs.OpSchema, types: dict, target: int
+    node: onnx.NodeProto,
+    before: onnx.defs.OpSchema,
+    after: onnx.defs.OpSchema,
+    types: dict | None,
+    target: int,
 ) -> None:
+    """With `types` None the node's types are not checked (going up, where opsets only add types)."""
     allowed = {c.type_param_str: set(c.allowed_type_strs) for c in after.type_constraints}
     for role, formals_before, formals, names in (
         ("input", before.inputs, after.inputs, node.input),
@@ -230,6 +235,8 @@ def _check_types(
                 continue
             if index >= len(formals) and not (formals and _variadic(formals[-1])):
                 raise _NeedsAdapter(f"it takes no {role} {index} there")
+            if types is None:
+                continue
             formal = formals[min(index, len(formals) - 1)]
             actual = type_name(types[name]) if name in types else None
             if actual is None:
@@ -252,15 +259,25 @@ def _restore(converted: onnx.ModelProto, original: onnx.ModelProto, added: list[
     kept = [o for o in converted.opset_import if o.domain != HOLD_DOMAIN]
     del converted.opset_import[:]
     converted.opset_import.extend(kept)
-    inputs = [i for i in converted.graph.input if i.name not in set(added)]
-    del converted.graph.input[:]
-    converted.graph.input.extend(inputs)
+    # The converter re-infers the interface (an unknown dim comes back as "unk__0"): keep the
+    # source's declarations, and its value_info for the values that still exist.
+    declared = {v.name: v for v in (*original.graph.input, *original.graph.output)}
+    for field in ("input", "output"):
+        values = [declared.get(v.name, v) for v in getattr(converted.graph, field) if v.name not in added]
+        del getattr(converted.graph, field)[:]
+        getattr(converted.graph, field).extend(values)
+    produced = {o for n in converted.graph.node for o in n.output}
+    del converted.graph.value_info[:]
+    converted.graph.value_info.extend(v for v in original.graph.value_info if v.name in produced)
     for field in ("producer_name", "producer_version", "doc_string", "domain", "model_version"):
         setattr(converted, field, getattr(original, field))
     del converted.metadata_props[:]
     converted.metadata_props.extend(original.metadata_props)
     del converted.functions[:]
     converted.functions.extend(original.functions)
+    target = default_opset(converted)
+    for function in converted.functions:
+        _move_function(function, target)
     converted.graph.doc_string = original.graph.doc_string
     by_name = {n.name: n for n in original.graph.node if n.name}
     for node in converted.graph.node:
@@ -271,6 +288,30 @@ def _restore(converted: onnx.ModelProto, original: onnx.ModelProto, added: list[
             node.metadata_props.extend(source.metadata_props)
     needed = helper.find_min_ir_version_for(list(converted.opset_import), ignore_unknown=True)
     converted.ir_version = max(original.ir_version, needed)
+
+
+def _move_function(function: onnx.FunctionProto, target: int | None) -> None:
+    """A local function's ai.onnx import must agree with the model's, and onnx's converter does not
+    reach function bodies: move the import when no op in the body needs adapting (going down, the
+    body's types are unknown, so only ops whose definition is the same at both opsets qualify)."""
+    imported = next((o for o in function.opset_import if o.domain in ("", "ai.onnx")), None)
+    if imported is None or target is None or imported.version == target:
+        return
+    types = None if target > imported.version else {}
+    for node in function.node:
+        if node.domain not in ("", "ai.onnx"):
+            continue
+        try:
+            drop = _plain_step(node, imported.version, target, types)
+        except _NeedsAdapter as why:
+            raise OpsetError(
+                f"cannot convert the local function {function.domain}.{function.name} from opset "
+                f"{imported.version} to {target}: {node.op_type} would need adapting, and {why}"
+            ) from None
+        kept = [a for a in node.attribute if a.name not in drop]
+        del node.attribute[:]
+        node.attribute.extend(kept)
+    imported.version = target
 
 
 def _first_line(error: BaseException) -> str:

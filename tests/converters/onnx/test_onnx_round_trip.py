@@ -145,3 +145,32 @@ def test_opset_conversion_keeps_node_metadata(source: Path, tmp_path: Path) -> N
     assert node.doc_string == "fc = Linear(3, 4)"
     assert {p.key for p in node.metadata_props} == {"pkg.torch.onnx.stack_trace", "namespace"}
     assert after.graph.doc_string == "the graph's own doc" and after.doc_string == "a model's doc"
+
+
+def test_local_functions_move_with_the_opset(source: Path, tmp_path: Path, cli) -> None:
+    up = tmp_path / "opset21.onnx"
+    assert cli("convert", source, "--opset", 21, "-o", up).code == 0
+    model = onnx.load(str(up))
+    onnx.checker.check_model(model, full_check=True)
+    assert [o.version for o in model.functions[0].opset_import if o.domain == ""] == [21]
+    x = np.random.default_rng(2).standard_normal((2, 3)).astype(np.float32)
+    np.testing.assert_array_equal(run_model(up, {"x": x})[0], run_model(source, {"x": x})[0])
+    down = cli("convert", source, "--opset", 13, "-o", tmp_path / "opset13.onnx")
+    assert down.code == 2
+    assert "cannot convert the local function pkg.local.ScaledTanh from opset 17 to 13" in down.err
+
+
+def test_interface_declarations_survive_opset_conversion(tmp_path: Path) -> None:
+    """onnx's converter re-infers outputs (an unknown dim comes back named "unk__0")."""
+    model = torch_like_model()
+    del model.functions[:]
+    model.graph.node[1].CopyFrom(helper.make_node("Tanh", ["h"], ["y"], name="node_act"))
+    del model.opset_import[1:]
+    model.graph.output[0].type.tensor_type.shape.dim[0].Clear()
+    src = tmp_path / "unknown_dim.onnx"
+    onnx.save(model, str(src))
+    out = tmp_path / "opset15.onnx"
+    netinspect.save_onnx(netinspect.load(src), out, opset=15)
+    converted = onnx.load(str(out))
+    assert converted.graph.output[0] == model.graph.output[0]
+    assert [v.name for v in converted.graph.value_info] == ["h"]
