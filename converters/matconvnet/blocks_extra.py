@@ -325,3 +325,82 @@ def convert_bilinear_sampler(ctx: LayerContext) -> None:
     xy = ctx.node("Gather", [nhw2, _i64(ctx, "xy", [1, 0])], (gs[0], ho, wo, 2), {"axis": 3})
     attrs = {"align_corners": 1, "mode": "bilinear", "padding_mode": "zeros"}
     ctx.node("GridSample", [x, xy], (xs[0], _channels(xs), ho, wo), attrs, output=ctx.outputs[0])
+
+
+# ---------------------------------------------------------------------------------- ROI pooling
+
+
+def _roi_transform(ctx: LayerContext) -> list[float]:
+    """vl_nnroipool's TRANSFORM: a scalar t means [t 0 0 t 0 0]; else the 6 affine coefficients."""
+    values = ctx.numbers("transform", [1.0])
+    if len(values) == 1:
+        return [values[0], 0.0, 0.0, values[0], 0.0, 0.0]
+    if len(values) == 6:
+        return values
+    raise ctx.error(f"transform should hold 1 or 6 values, holds {len(values)}")
+
+
+@layer("dagnn.ROIPooling")
+def convert_roi_pooling(ctx: LayerContext) -> None:
+    """vl_nnroipool, method max: ROIs 5×R [image u1 v1 u2 v2] (1-based, u the column), each
+    coordinate mapped by the affine `transform`, rounded (Caffe's definition), split into a
+    PH×PW grid of floor/ceil bins, empty bins 0 — which is ONNX MaxRoiPool on 0-based
+    [image x1 y1 x2 y2] rows with spatial_scale 1, the image index clamped as MatConvNet does."""
+    if len(ctx.inputs) != 2:
+        raise ctx.error(f"needs 2 inputs (data, rois), has {len(ctx.inputs)}")
+    (x, xs), (rois, _) = zip(ctx.inputs, ctx.input_shapes, strict=True)
+    method = ctx.text("method", "max") if ctx.has("method") else "max"
+    if method != "max":
+        raise ctx.error(f"method {method!r}: ONNX has no average ROI pooling (MaxRoiPool only)")
+    subdivisions = ctx.numbers("subdivisions", [6, 6])
+    if len(subdivisions) not in (1, 2):
+        raise ctx.error(f"subdivisions should hold 1 or 2 values, holds {len(subdivisions)}")
+    ph, pw = (_int(v, "subdivisions", ctx) for v in (subdivisions * 2)[:2])
+    t = _roi_transform(ctx)
+    flatten = bool(ctx.number("flatten", 0.0)) if ctx.has("flatten") else False
+    ctx.refine(rois, (1, 1, 5, "R"))  # a MATLAB 5×R array, read as H×W×C×N data
+    ctx.step(
+        "param",
+        f"vl_nnroipool max {ph}×{pw}, transform {t}: ROIs 5×R → R×[image-1, transformed coordinates - 1] "
+        "for MaxRoiPool (spatial_scale 1), image index clamped to the batch",
+    )
+    rows = ctx.node(
+        "Transpose", [ctx.node("Reshape", [rois, _i64(ctx, "five", [5, -1])], (5, "R"))], ("R", 5)
+    )
+    # [image u1 v1 u2 v2] @ A + b = [image-1, x1, y1, x2, y2]:
+    # x = t0·u + t2·v + t4 - 1, y = t1·u + t3·v + t5 - 1
+    a = np.zeros((5, 5), np.float32)
+    a[0, 0] = 1
+    for first in (1, 3):
+        a[first, first], a[first + 1, first] = t[0], t[2]
+        a[first, first + 1], a[first + 1, first + 1] = t[1], t[3]
+    b = np.array([-1, t[4] - 1, t[5] - 1, t[4] - 1, t[5] - 1], np.float32)
+    mapped = ctx.node(
+        "Add",
+        [ctx.node("MatMul", [rows, ctx.constant("map", a)], ("R", 5)), ctx.constant("shift", b)],
+        ("R", 5),
+    )
+    image = ctx.node(
+        "Slice", [mapped, _i64(ctx, "i0", [0]), _i64(ctx, "i1", [1]), _i64(ctx, "ax", [1])], ("R", 1)
+    )
+    boxes = ctx.node(
+        "Slice", [mapped, _i64(ctx, "b0", [1]), _i64(ctx, "b1", [5]), _i64(ctx, "bx", [1])], ("R", 4)
+    )
+    batch = ctx.node(
+        "Gather", [ctx.node("Shape", [x], (4,), dtype="int64"), _i64(ctx, "n", [0])], (1,), dtype="int64"
+    )
+    last = ctx.node(
+        "Cast", [ctx.node("Sub", [batch, _i64(ctx, "one", [1])], (1,), dtype="int64")], (1,), {"to": 1}
+    )
+    clamped = ctx.node("Min", [ctx.node("Max", [image, _scalar(ctx, "zero", 0.0)], ("R", 1)), last], ("R", 1))
+    table = ctx.node("Concat", [clamped, boxes], ("R", 5), {"axis": 1})
+    out_c = _channels(xs)
+    attrs = {"pooled_shape": [ph, pw], "spatial_scale": 1.0}
+    if not flatten:
+        ctx.node("MaxRoiPool", [x, table], ("R", out_c, ph, pw), attrs, output=ctx.outputs[0])
+        return
+    pooled = ctx.node("MaxRoiPool", [x, table], ("R", out_c, ph, pw), attrs)
+    ctx.step("layout", "flatten: PH×PW×C per ROI → 1×1×(PH·PW·C), PH fastest as MATLAB's reshape")
+    swapped = ctx.node("Transpose", [pooled], ("R", out_c, pw, ph), {"perm": [0, 1, 3, 2]})
+    flat = out_c * ph * pw if isinstance(out_c, int) else None
+    ctx.node("Reshape", [swapped, _i64(ctx, "flat", [0, -1, 1, 1])], ("R", flat, 1, 1), output=ctx.outputs[0])

@@ -23,17 +23,29 @@ from tests.converters.matconvnet.test_matconvnet_parity import FIXTURES, RTOL, r
 BLOCKS = FIXTURES / "dagnn_blocks.mat"
 
 
+def rois(rng: np.random.Generator, count: int, height: int, width: int) -> np.ndarray:
+    """MatConvNet ROIs [image u1 v1 u2 v2] (1-based, u along columns) as the NCHW value 1×1×5×R:
+    boxes inside two images, one partly outside, one degenerate."""
+    u1, v1 = rng.uniform(1, width - 5, count), rng.uniform(1, height - 5, count)
+    u2, v2 = u1 + rng.uniform(0, 12, count), v1 + rng.uniform(0, 12, count)
+    table = np.stack([rng.integers(1, 3, count), u1, v1, u2, v2]).astype(np.float32)
+    table[3:, 0] += 30  # past the image's right and bottom edges
+    table[3:, 1] = table[1:3, 1]  # a single pixel
+    return table.reshape(1, 1, 5, count)
+
+
 def test_recorded_size_is_nominal_and_the_net_runs_at_another_size() -> None:
     graph = netinspect.load(BLOCKS)
     graph.validate()
     assert graph.inputs[0].shape == ("N", 3, "H", "W")  # not pinned to 125×125
     assert graph.metadata.preprocessing.image_size == (125, 125)
-    assert [v.shape for v in graph.inputs[1:]] == [("N", 6, 1, 1), ("N", 3, 1, 1)]  # 1×1 vectors stay
+    assert [v.shape for v in graph.inputs[1:]] == [("N", 6, 1, 1), ("N", 3, 1, 1), (1, 1, 5, "R")]
     rng = np.random.default_rng(2)
     feeds = {
         "input": rng.standard_normal((2, 3, 31, 27)).astype(np.float32),
         "theta": (rng.standard_normal((2, 6, 1, 1)) * 0.7).astype(np.float32),
         "scaling": (rng.standard_normal((2, 3, 1, 1)) * 0.7).astype(np.float32),
+        "rois": rois(rng, count=6, height=31, width=27),
     }
     got = run_onnx_layers(graph, feeds)
     reference = MatConvNetReference(BLOCKS)
@@ -46,7 +58,9 @@ def test_recorded_size_is_nominal_and_the_net_runs_at_another_size() -> None:
         np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=RTOL, err_msg=layer)
         seen.append(layer)
     assert got["crop"].shape == (2, 4, 31, 27)  # the Crop follows its reference input's free size
-    assert len(seen) == 11
+    assert len(seen) == 13
+    assert got["roi1"].shape == (6, 8, 3, 2) and got["roi2"].shape == (6, 32, 1, 1)
+    assert np.abs(got["roi1"]).max() > 0.1  # the ROIs pool real activations
 
 
 def test_input_shape_and_fixed_size_pin_the_dims() -> None:

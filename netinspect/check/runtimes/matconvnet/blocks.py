@@ -394,3 +394,36 @@ def noise_level_concat(x: np.ndarray, sigmas: np.ndarray) -> np.ndarray:
     h, w, _, n = x.shape
     level_map = np.ones((h, w, 1, n), np.float32) * sigmas if sigmas.shape[:2] == (1, 1) else sigmas
     return concat([x, level_map.astype(np.float32)], 3)
+
+
+def roi_pool(
+    x: np.ndarray, rois: np.ndarray, subdivisions: Pair, transform: Sequence[float], method: str
+) -> np.ndarray:
+    """vl_nnroipool (roipooling_cpu.cpp): ROIs 5×R [image u1 v1 u2 v2], 1-based, u along columns;
+    coordinates mapped by the affine transform, rounded half up, bins floor/ceil-split and clipped to
+    the image, empty bins 0, max or average over a bin → PH×PW×C×R."""
+    h, w, c, n = x.shape
+    table = rois.reshape(5, -1, order="F").astype(np.float32)
+    ph_count, pw_count = subdivisions
+    out = np.zeros((ph_count, pw_count, c, table.shape[1]), np.float32)
+    t = [np.float32(v) for v in transform]
+    for index in range(table.shape[1]):
+        image, u1_, v1_, u2_, v2_ = table[:, index]
+        u1, v1 = t[0] * u1_ + t[2] * v1_ + t[4], t[1] * u1_ + t[3] * v1_ + t[5]
+        u2, v2 = t[0] * u2_ + t[2] * v2_ + t[4], t[1] * u2_ + t[3] * v2_ + t[5]
+        start_h, start_w = int(np.floor(v1 + 0.5)) - 1, int(np.floor(u1 + 0.5)) - 1
+        end_h, end_w = int(np.floor(v2 + 0.5)) - 1, int(np.floor(u2 + 0.5)) - 1
+        bin_h = np.float32(max(end_h - start_h + 1, 1)) / np.float32(ph_count)
+        bin_w = np.float32(max(end_w - start_w + 1, 1)) / np.float32(pw_count)
+        source = x[:, :, :, min(max(int(image) - 1, 0), n - 1)]
+        for pw in range(pw_count):
+            w0 = min(max(int(np.floor(np.float32(pw) * bin_w)) + start_w, 0), w)
+            w1 = min(max(int(np.ceil(np.float32(pw + 1) * bin_w)) + start_w, 0), w)
+            for ph in range(ph_count):
+                h0 = min(max(int(np.floor(np.float32(ph) * bin_h)) + start_h, 0), h)
+                h1 = min(max(int(np.ceil(np.float32(ph + 1) * bin_h)) + start_h, 0), h)
+                if h1 <= h0 or w1 <= w0:
+                    continue
+                patch = source[h0:h1, w0:w1]
+                out[ph, pw, :, index] = patch.max(axis=(0, 1)) if method == "max" else patch.mean(axis=(0, 1))
+    return out

@@ -102,6 +102,7 @@ _DAGNN_TYPES = {
     "dagnn.AffineGridGenerator",
     "dagnn.UniformScalingGridGenerator",
     "dagnn.BilinearSampler",
+    "dagnn.ROIPooling",
 }
 _LRN_DEFAULT = (5.0, 1.0, 0.0001 / 5, 0.75)
 
@@ -508,6 +509,23 @@ def _dagnn_step(
         if n_inputs != 2:
             raise fields.error(f"BilinearSampler takes 2 inputs, not {n_inputs}")
         return (lambda xs: blocks.bilinear_sampler(xs[0], xs[1])), first, None
+    if kind == "dagnn.ROIPooling":
+        if n_inputs != 2:
+            raise fields.error(f"ROIPooling takes 2 inputs (data, rois), not {n_inputs}")
+        method = fields.text("method", "max")
+        if method not in ("max", "avg"):
+            raise fields.error(f"unknown ROI pooling method {method!r}")
+        subdivisions = fields.pair("subdivisions", 6)
+        given = fields.numbers("transform", (1.0,), (1, 6))
+        transform = (given[0], 0.0, 0.0, given[0], 0.0, 0.0) if len(given) == 1 else given
+        flatten = fields.flag("flatten", False)
+
+        def roi_forward(xs: list[np.ndarray]) -> np.ndarray:
+            pooled = blocks.roi_pool(xs[0], xs[1], subdivisions, transform, method)
+            return pooled.reshape((1, 1, -1, pooled.shape[3]), order="F") if flatten else pooled
+
+        channels = first * subdivisions[0] * subdivisions[1] if flatten and first else first
+        return roi_forward, channels, None
     if kind in ("dagnn.NormOffset", "dagnn.SpatialNorm", "dagnn.PDist"):
         return _common_step(kind[len("dagnn.") :].lower(), fields, first)
     arrays = [p for p in (_tensor(p, "param", fields) for p in params) if p is not None]

@@ -291,3 +291,20 @@ def test_subp_splits_and_merges_as_ffdnet_indexes():
     np.testing.assert_array_equal(down[:, :, 1, 0], x[1::2, 0::2, 0, 0])  # i = 2: a = 1, b = 0
     np.testing.assert_array_equal(down[:, :, 6, 0], x[0::2, 1::2, 1, 0])  # channel 2, i = 3
     np.testing.assert_array_equal(blocks.subp(down, 2), x)
+
+
+def test_roi_pool_bins_follow_the_caffe_rounding():
+    x = np.arange(6 * 8 * 2, dtype=np.float32).reshape((6, 8, 2, 1), order="F")
+    whole = np.array([1, 1, 1, 8, 6], np.float32).reshape(5, 1)  # [image u1 v1 u2 v2], 1-based
+    np.testing.assert_array_equal(
+        blocks.roi_pool(x, whole, (1, 1), (1, 0, 0, 1, 0, 0), "max")[0, 0, :, 0], [47, 95]
+    )
+    # rows 2..5 (v 2..5) split in 2 bins of 2, columns 3..4 in one; average of each 2×2 block
+    box = np.array([1, 3, 2, 4, 5], np.float32).reshape(5, 1)
+    pooled = blocks.roi_pool(x, box, (2, 1), (1, 0, 0, 1, 0, 0), "avg")[:, 0, 0, 0]
+    np.testing.assert_allclose(pooled, [x[1:3, 2:4, 0, 0].mean(), x[3:5, 2:4, 0, 0].mean()])
+    # a scale of 0.5 maps image coordinates to this half-size map: u 5 → 2.5 → rounds to column 3
+    scaled = blocks.roi_pool(
+        x, np.array([1, 5, 1, 5, 1], np.float32).reshape(5, 1), (1, 1), (0.5, 0, 0, 0.5, 0, 0), "max"
+    )
+    assert scaled[0, 0, 0, 0] == x[0, 2, 0, 0]
