@@ -227,9 +227,12 @@ def _check_types(
         ("input", before.inputs, after.inputs, node.input),
         ("output", before.outputs, after.outputs, node.output),
     ):
-        used = len(names)
-        if [int(f.option) for f in formals_before[:used]] != [int(f.option) for f in formals[:used]]:
+        if any(_variadic(f) != _variadic(g) for f, g in zip(formals_before, formals, strict=False)):
             raise _NeedsAdapter(f"its {role}s are declared differently there")
+        for index, formal in enumerate(formals):
+            given = index < len(names) and names[index]
+            if formal.option == onnx.defs.OpSchema.FormalParameterOption.Single and not given:
+                raise _NeedsAdapter(f"it requires {role} {index} ({formal.name}) there")
         for index, name in enumerate(names):
             if not name:
                 continue

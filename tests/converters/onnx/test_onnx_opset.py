@@ -136,3 +136,52 @@ def test_an_opset_onnx_does_not_know_is_refused(tmp_path: Path, cli) -> None:
     result = cli("convert", source, "--opset", NEWEST + 1, "-o", tmp_path / "x.onnx")
     assert result.code == 2
     assert f"knows opsets 1 to {NEWEST}" in result.err
+
+
+SHARED = {
+    "tfl_hello_world_int8.tflite": 10,  # DequantizeLinear exists from opset 10
+    "tfl_conv_fp16_dequantize.tflite": 7,
+    "keras3_mnist_cnn.keras": 7,
+    "keras1_cnn_dropout_model.h5": 7,
+    "onnx_cntk_mnist_ir3.onnx": 7,
+    "dncnn_sigma25_simplenn_v73.mat": 7,
+}
+
+
+def interface_feeds(model: onnx.ModelProto, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random data for the graph inputs, symbolic dims given 1 (batch) or 16 (the rest)."""
+    rng = np.random.default_rng(seed)
+    weights = {t.name for t in model.graph.initializer}
+    feeds = {}
+    for v in model.graph.input:
+        if v.name in weights:
+            continue
+        dims = [
+            d.dim_value if d.HasField("dim_value") else (1 if i == 0 else 16)
+            for i, d in enumerate(v.type.tensor_type.shape.dim)
+        ]
+        dtype = helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type)
+        scale = 1.0 if np.issubdtype(dtype, np.floating) else 50.0
+        feeds[v.name] = (rng.standard_normal(dims) * scale).astype(dtype)
+    return feeds
+
+
+@pytest.mark.parametrize("name", sorted(SHARED))
+def test_real_models_of_every_format_convert_to_other_opsets(name: str, tmp_path: Path) -> None:
+    from tests.conftest import shared_model
+
+    source = shared_model(name)
+    default = tmp_path / "default.onnx"
+    netinspect.save_onnx(netinspect.load(source), default)
+    feeds = interface_feeds(onnx.load(str(default)))
+    expected = run_model(default, feeds)
+    for opset in (7, 9, 13, 21, NEWEST):
+        out = tmp_path / f"opset{opset}.onnx"
+        if opset < SHARED[name]:
+            with pytest.raises(netinspect.NetinspectError, match="no adapter for"):
+                netinspect.save_onnx(netinspect.load(source), out, opset=opset)
+            continue
+        netinspect.save_onnx(netinspect.load(source), out, opset=opset)
+        onnx.checker.check_model(str(out), full_check=True)
+        for a, e in zip(run_model(out, feeds), expected, strict=True):
+            np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-5)
