@@ -308,7 +308,7 @@ def convert_scaling_grid(ctx: LayerContext) -> None:
     _grid_from_transform(ctx, 3, basis)
 
 
-@layer("dagnn.BilinearSampler", "bilinearsampler")
+@layer("dagnn.BilinearSampler")
 def convert_bilinear_sampler(ctx: LayerContext) -> None:
     if len(ctx.inputs) != 2:
         raise ctx.error(f"needs 2 inputs (data, grid), has {len(ctx.inputs)}")
