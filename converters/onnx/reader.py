@@ -327,8 +327,8 @@ def _text(value: bytes) -> str | bytes:
 READER = Reader(
     name="onnx",
     description="ONNX model (ModelProto protobuf)",
-    supports="IR 3+, every opset the installed onnx knows; If/Loop/Scan subgraphs; external data "
-    "(inside the model's folder only); weights read lazily",
+    supports="IR 3+, every opset the installed onnx knows; If/Loop/Scan subgraphs; sequence, map and "
+    "optional values; local functions; external data (inside the model's folder only); weights read lazily",
     runtime="onnxruntime",
     match=_match,
     open=_open,
