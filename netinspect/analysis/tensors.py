@@ -122,6 +122,115 @@ def tensor_stats(tensor: Tensor, budget: Budget | None = None) -> dict[str, Any]
     return out
 
 
+BATCHED = 1 << 16
+"""Tensors up to this many values are measured together (one NumPy pass over all of them)."""
+
+
+def many_stats(tensors: list[Tensor], budget: Budget | None = None) -> list[dict[str, Any]]:
+    """`tensor_stats` of each tensor, the same figures, but small numeric tensors measured in one
+    vectorised pass (segment reductions), so 75,000 weights cost a few NumPy calls, not 75,000 × 15."""
+    budget = budget or Budget()
+    out: list[dict[str, Any] | None] = [None] * len(tensors)
+    batch: list[tuple[int, np.ndarray]] = []
+    for i, tensor in enumerate(tensors):
+        size = math.prod(tensor.shape)
+        if 0 < size <= BATCHED and _numeric(tensor.dtype):
+            try:
+                array = np.asarray(tensor.numpy()).reshape(-1)
+            except (TypeError, ValueError):
+                array = None
+            if array is not None and array.dtype.kind in "biuf":
+                budget.take(size * dtype_itemsize(tensor.dtype))
+                batch.append((i, array))
+                continue
+        out[i] = tensor_stats(tensor, budget)
+    if batch:
+        for (i, _), stats in zip(batch, _batch_stats([a for _, a in batch]), strict=True):
+            tensor = tensors[i]
+            out[i] = stats if stats is not None else tensor_stats(tensor, Budget())
+            out[i] = {"name": tensor.name, "dtype": tensor.dtype, "shape": list(tensor.shape), **out[i]}
+    return out  # type: ignore[return-value]
+
+
+def _numeric(dtype: str) -> bool:
+    return dtype not in ("string", "bfloat16", "int4", "uint4") and not dtype.startswith("float8")
+
+
+def _batch_stats(arrays: list[np.ndarray]) -> list[dict[str, Any] | None]:
+    """Figures of many flat arrays at once; None for an array holding NaN or Inf (measured alone)."""
+    sizes = np.fromiter((a.size for a in arrays), np.int64, len(arrays))
+    starts = np.zeros(len(arrays), np.int64)
+    np.cumsum(sizes[:-1], out=starts[1:])
+    values = np.concatenate([a.astype(np.float64, copy=False) for a in arrays])
+    low = np.minimum.reduceat(values, starts)
+    high = np.maximum.reduceat(values, starts)
+    finite = np.isfinite(low) & np.isfinite(high)
+    total = np.add.reduceat(values, starts)
+    squares = np.add.reduceat(values * values, starts)
+    zeros = sizes - np.add.reduceat((values != 0).astype(np.int64), starts)
+    mean = total / sizes
+    std = np.sqrt(np.maximum(squares / sizes - mean * mean, 0.0))
+    span = np.where(high > low, high - low, 1.0)
+    segment = np.repeat(np.arange(len(arrays)), sizes)
+    scaled = (values - low[segment]) * (HISTOGRAM_BINS / span[segment])
+    bins = np.minimum(
+        np.nan_to_num(scaled, nan=0.0, posinf=0.0, neginf=0.0).astype(np.intp), HISTOGRAM_BINS - 1
+    )
+    counts = np.bincount(segment * HISTOGRAM_BINS + bins, minlength=len(arrays) * HISTOGRAM_BINS)
+    counts = counts.reshape(len(arrays), HISTOGRAM_BINS).tolist()
+    shown = [a if a.size <= SMALL else a[:FIRST_VALUES] for a in arrays]
+    firsts = _round(np.concatenate([a.astype(np.float64) for a in shown])).tolist()
+    rows = zip(
+        arrays,
+        sizes.tolist(),
+        finite.tolist(),
+        low.tolist(),
+        high.tolist(),
+        mean.tolist(),
+        std.tolist(),
+        zeros.tolist(),
+        counts,
+        span.tolist(),
+        strict=True,
+    )
+    out: list[dict[str, Any] | None] = []
+    at = 0
+    for array, size, ok, lo, hi, mu, sd, nz, hist, width in rows:
+        count = min(size, SMALL if size <= SMALL else FIRST_VALUES)
+        first = firsts[at : at + count]
+        at += count
+        if not ok:
+            out.append(None)
+            continue
+        out.append(
+            {
+                "size": size,
+                "bytes": int(array.nbytes),
+                "sampled": False,
+                "counted": size,
+                "all_values": size <= SMALL,
+                "values": first if array.dtype.kind == "f" else array[:count].tolist(),
+                "zeros": nz,
+                "nan": 0,
+                "inf": 0,
+                "min": lo,
+                "max": hi,
+                "mean": mu,
+                "std": sd,
+                "histogram": {"counts": hist, "low": lo, "high": lo + width},
+            }
+        )
+    return out
+
+
+def _round(values: np.ndarray, digits: int = 7) -> np.ndarray:
+    """Values to `digits` significant digits, so they print short (0.1234567, not 0.12345670163631439)."""
+    with np.errstate(all="ignore"):
+        magnitude = np.floor(np.log10(np.abs(np.where(values == 0, 1.0, values))))
+        scale = 10.0 ** (digits - 1 - magnitude)
+        return np.where(np.isfinite(values), np.round(values * scale) / scale, values)
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, float) and not np.isfinite(value):
         return str(value)

@@ -7,6 +7,7 @@ layout, weight statistics under a read budget, operator docs); the page draws on
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 from importlib import resources
@@ -32,7 +33,13 @@ def _asset(name: str) -> str:
 
 def html_page(graph: Graph, overlay: dict[str, Any] | None = None, budget: Budget | None = None) -> str:
     """The page as text; `overlay` is renderers.html.overlay.overlay()'s result, or None."""
-    view, details = page_data(graph, budget)
+    collecting = gc.isenabled()
+    gc.disable()  # the page data is hundreds of thousands of small acyclic objects: collections only cost
+    try:
+        view, details = page_data(graph, budget)
+    finally:
+        if collecting:
+            gc.enable()
     parts = {
         "__TITLE__": _escape_html(view["model"]["name"]),
         "__VERSION__": __version__,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netinspect.analysis.summary import jsonable, summarize
-from netinspect.analysis.tensors import Budget, tensor_stats
+from netinspect.analysis.tensors import Budget, many_stats
 from netinspect.ir import Graph, Node, Tensor
 from netinspect.renderers import ops
 from netinspect.renderers.formatting import format_shape, format_value
@@ -20,6 +20,44 @@ from netinspect.renderers.html.layout import layout
 from netinspect.renderers.html.schemas import operator_doc
 from netinspect.walk import Scope, constant_inputs, node_id, op_key, subgraph_attributes, walk_scoped
 
+WEIGHT_FIELDS = (
+    "dtype",
+    "shape",
+    "size",
+    "bytes",
+    "sampled",
+    "counted",
+    "all_values",
+    "values",
+    "zeros",
+    "nan",
+    "inf",
+    "min",
+    "max",
+    "mean",
+    "std",
+    "histogram",
+    "problem",
+)
+"""Weight statistics go to the page as lists in this order (the keys would double its size); the
+histogram as its counts alone (its range is min..max)."""
+NODE_FIELDS = (
+    "id",
+    "name",
+    "op",
+    "domain",
+    "graph",
+    "scope",
+    "attributes",
+    "inputs",
+    "outputs",
+    "provenance",
+    "layout",
+    "doc",
+    "operator",
+    "subgraphs",
+)
+"""Node details go as lists in this order; provenance as [framework, layer, layer_type, steps]."""
 NAME_WIDTH = 30
 OPEN_BUDGET = 150
 """Boxes shown when a graph opens: groups open breadth first while the count stays within this."""
@@ -63,7 +101,8 @@ class _Builder:
     ids: dict[int, int]
     graphs: list[_Graph] = field(default_factory=list)
     nodes: list[dict[str, Any] | None] = field(default_factory=list)
-    weights: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pending: dict[str, Tensor] = field(default_factory=dict)
+    """Weights to measure, by panel key; measured together at the end (analysis.tensors.many_stats)."""
     operators: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     values: dict[str, list[Any]] = field(default_factory=dict)
 
@@ -88,11 +127,21 @@ def page_data(graph: Graph, budget: Budget | None = None) -> tuple[dict[str, Any
         "graphs": [_graph_view(g) for g in builder.graphs],
     }
     summary = summarize(graph)
+    measured = many_stats(list(builder.pending.values()), builder.budget)
     details = {
         "summary": summary,
-        "nodes": builder.nodes,
+        "node_fields": NODE_FIELDS,
+        "nodes": [_node_row(node) for node in builder.nodes],
         "values": builder.values,
-        "weights": builder.weights,
+        "weight_fields": WEIGHT_FIELDS,
+        "weights": {
+            key: [stats.get(f) for f in WEIGHT_FIELDS[:-2]]
+            + [
+                stats["histogram"]["counts"] if "histogram" in stats else None,
+                stats.get("problem"),
+            ]
+            for key, stats in zip(builder.pending, measured, strict=True)
+        },
         "operators": builder.operators,
         "budget_left": builder.budget.remaining,
     }
@@ -167,8 +216,7 @@ def _add_node(builder: _Builder, g: _Graph, node: Node, k: int) -> None:
         tensor = scope.tensor(name)
         if tensor is not None:
             key = f"{g.index}:{name}"
-            if key not in builder.weights:
-                builder.weights[key] = tensor_stats(tensor, builder.budget)
+            builder.pending.setdefault(key, tensor)
             inputs.append([role, name, tensor.dtype, format_shape(tensor.shape), "weight", key])
             continue
         value = scope.value(name)
@@ -199,7 +247,7 @@ def _add_node(builder: _Builder, g: _Graph, node: Node, k: int) -> None:
         entry = [attr, _attribute_text(value), default]
         if isinstance(value, Tensor):
             key = f"{g.index}:{node_id(k)}.{attr}"
-            builder.weights[key] = tensor_stats(value, builder.budget)
+            builder.pending[key] = value
             entry.append(key)
         attributes.append(entry)
     schema_key = f"{node.domain}:{node.op_type}:{version}"
@@ -229,6 +277,19 @@ def _add_node(builder: _Builder, g: _Graph, node: Node, k: int) -> None:
         "operator": schema_key if builder.operators[schema_key] else None,
         "subgraphs": [],
     }
+
+
+def _node_row(node: dict[str, Any] | None) -> list[Any] | None:
+    if node is None:
+        return None
+    prov = node["provenance"]
+    row = {
+        **node,
+        "provenance": None
+        if prov is None
+        else [prov[k] for k in ("framework", "layer", "layer_type", "steps")],
+    }
+    return [row[f] for f in NODE_FIELDS]
 
 
 def _known_value(builder: _Builder, g: _Graph, name: str) -> list[Any] | None:

@@ -475,7 +475,7 @@
       const D = details();
       const byId = new Map();
       for (const g of graphs) g.items.forEach((it, i) => byId.set(it[0], [g.index, i]));
-      D.nodes.forEach((n) => { if (n && n.name.toLowerCase().includes(q)) { const [g, i] = byId.get(n.id); add(g, i); } });
+      D.nodes.forEach((row) => { if (row && row[1].toLowerCase().includes(q)) { const [g, i] = byId.get(row[0]); add(g, i); } });
       for (const [key, v] of Object.entries(D.values)) {
         const name = key.slice(key.indexOf(':') + 1);
         if (name.toLowerCase().includes(q) && byId.has(v[2])) { const [g, i] = byId.get(v[2]); add(g, i); }
@@ -517,7 +517,13 @@
   function table(rows, cls) {
     return el('table', {}, ...rows.map((r) => el('tr', cls && r.cls ? { class: r.cls } : {}, ...(r.cells || r).map((c) => el('td', {}, c)))));
   }
-  function nodeDetails(id) { return details().nodes[parseInt(id.slice(1), 10)]; }
+  function nodeDetails(id) {
+    const D = details(), row = D.nodes[parseInt(id.slice(1), 10)];
+    if (!row) return null;
+    const d = Object.fromEntries(D.node_fields.map((f, i) => [f, row[i]]));
+    if (d.provenance) { const [framework, layer, layer_type, steps] = d.provenance; d.provenance = { framework, layer, layer_type, steps }; }
+    return d;
+  }
   function findItem(id) {
     for (const g of graphs) { const i = g.items.findIndex((it) => it[0] === id); if (i >= 0) return [g, i]; }
     return null;
@@ -575,11 +581,11 @@
     if (d.attributes.length) {
       panel.append(el('h3', {}, 'Attributes'));
       panel.append(table(d.attributes.map(([k, v, dflt]) => ({ cells: [k, v + (dflt ? ' (default)' : '')], cls: dflt ? 'default' : '' })), true));
-      for (const a of d.attributes) if (a[3]) panel.append(weight(a[0], details().weights[a[3]]));
+      for (const a of d.attributes) if (a[3]) panel.append(weight(a[0], weightStats(a[3])));
     }
     panel.append(el('h3', {}, 'Inputs'));
     panel.append(table(d.inputs.map(([role, name, dtype, shape, kind]) => [role, kind === 'omitted' ? '(omitted)' : el('span', {}, tensorLink(name), ` ${dtype || '?'} ${shape}${kind === 'weight' ? ' · weight' : kind === 'outer' ? ' · from enclosing graph' : ''}`)])));
-    for (const inp of d.inputs) if (inp[4] === 'weight') panel.append(weight(`${inp[0]}: ${inp[1]}`, details().weights[inp[5]]));
+    for (const inp of d.inputs) if (inp[4] === 'weight') panel.append(weight(`${inp[0]}: ${inp[1]}`, weightStats(inp[5])));
     panel.append(el('h3', {}, 'Outputs'));
     panel.append(table(d.outputs.map(([name, dtype, shape]) => {
       const v = details().values[`${G.index}:${name}`];
@@ -622,14 +628,18 @@
     const badge = el('span', { class: 'badge', style: `background:${colours[mark.status]}` }, { first: 'first diverging layer', fail: 'outside tolerance', pass: 'within tolerance' }[mark.status]);
     return el('div', {}, badge, t);
   }
+  function weightStats(key) {
+    const row = details().weights[key];
+    return row ? Object.fromEntries(details().weight_fields.map((f, i) => [f, row[i]])) : null;
+  }
   function weight(title, w) {
     if (!w) return el('div', { class: 'note' }, `${title}: not read`);
     const box = el('div', { class: 'weight' }, el('strong', {}, title), el('div', { class: 'sub' }, `${w.dtype} ${w.shape.length ? w.shape.join('×') : 'scalar'} · ${fmt(w.size)} values · ${fmt(w.bytes)} bytes`));
     if (w.problem) { box.append(el('div', { class: 'note' }, w.problem)); return box; }
-    if ('min' in w) box.append(table([['min / max', `${fmt(w.min)} / ${fmt(w.max)}`], ['mean / std', `${fmt(w.mean)} / ${fmt(w.std)}`],
+    if (w.min !== null && w.min !== undefined) box.append(table([['min / max', `${fmt(w.min)} / ${fmt(w.max)}`], ['mean / std', `${fmt(w.mean)} / ${fmt(w.std)}`],
       ['zeros', fmt(w.zeros)], ['NaN / Inf', `${fmt(w.nan)} / ${fmt(w.inf)}`]]));
     box.append(el('div', { class: 'note' }, w.all_values ? 'all values:' : `first ${w.values.length} values:`), el('pre', {}, w.values.map(fmt).join(', ')));
-    if (w.histogram) box.append(histogram(w.histogram));
+    if (w.histogram) box.append(histogram({ counts: w.histogram, low: w.min, high: w.max }));
     if (w.sampled) box.append(el('div', { class: 'note' }, `figures from a sample of ${fmt(w.counted)} values (read budget); netinspect info --tensor gives exact ones`));
     return box;
   }
@@ -698,6 +708,7 @@
     centre(id) { const f = findItem(id); if (f) reveal(f[0], f[1]); draw(); },
     shown() { return G.boxes.filter((b) => b.t !== 2).map((b) => (b.t === 0 ? G.items[b.i][0] : 'g:' + G.groups[b.i][0])); },
     graph() { return G.index; },
+    nodes() { return details().nodes.map((row) => (row ? nodeDetails(row[0]) : null)); },
     view() { return { ...view }; },
     edge(value) {                 // screen point in the middle of the first stretch of the edge carrying `value`
       const e = G.edges.find((x) => x.values.includes(value));

@@ -63,7 +63,7 @@ def test_click_node_and_edge_on_onnx_resnet(browser: Browser, tmp_path: Path) ->
     browser.open(page)
     conv, output, user = browser.js(
         "const d = JSON.parse(document.getElementById('nv-details').textContent);"
-        "const c = d.nodes.find((n) => n.op === 'Conv'), out = c.outputs[0][0];"
+        "const c = window.netinspect.nodes().find((n) => n.op === 'Conv'), out = c.outputs[0][0];"
         "return [c.id, out, d.values['0:' + out][3][0]]"
     )
     browser.click_box(conv)
@@ -125,13 +125,10 @@ def test_subgraphs_open_with_a_breadcrumb_back(browser: Browser, tmp_path: Path)
     browser.click_box("n2")
     assert "SUBGRAPHS" in browser.panel().upper()
     browser.driver.find_element(By.XPATH, "//button[starts-with(., 'open then_branch')]").click()
-    branches = dict(
-        browser.js("return JSON.parse(document.getElementById('nv-details').textContent).nodes[2].subgraphs")
-    )
+    branches = dict(browser.js("return window.netinspect.nodes()[2].subgraphs"))
     assert browser.js("return window.netinspect.graph()") == branches["then_branch"]
     then_ids = browser.js(
-        "return JSON.parse(document.getElementById('nv-details').textContent).nodes"
-        ".filter((n) => n.name.startsWith('then_')).map((n) => n.id)"
+        "return window.netinspect.nodes().filter((n) => n.name.startsWith('then_')).map((n) => n.id)"
     )
     assert len(then_ids) == 2 and set(browser.js("return window.netinspect.shown()")) >= set(then_ids)
     crumbs = browser.driver.find_element(By.ID, "crumbs").text

@@ -14,7 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from netinspect import registry
 from netinspect.analysis.summary import summarize
-from netinspect.analysis.tensors import Budget, tensor_stats
+from netinspect.analysis.tensors import Budget, many_stats, tensor_stats
 from netinspect.ir import Tensor
 from netinspect.renderers.groups import MAX_LEVEL, build_tree, expanded_within, visible
 from netinspect.renderers.html import html_page
@@ -31,6 +31,10 @@ def embedded(page: str, ident: str) -> object:
     match = re.search(rf'<script type="application/json" id="{ident}">(.*?)</script>', page, re.S)
     assert match, ident
     return json.loads(match.group(1))
+
+
+def node_dicts(details: dict) -> list[dict]:
+    return [dict(zip(details["node_fields"], row, strict=True)) for row in details["nodes"]]
 
 
 def test_scopes_become_groups_and_single_member_scopes_dissolve() -> None:
@@ -95,6 +99,28 @@ def test_weight_statistics_are_exact_within_the_budget() -> None:
     assert sum(stats["histogram"]["counts"]) == 4
 
 
+def test_batched_statistics_agree_with_one_at_a_time() -> None:
+    rng = np.random.default_rng(3)
+    arrays = [
+        rng.standard_normal((4, 3, 3, 3)).astype(np.float32),
+        np.array([0, 5, -7, 123456789], np.int64),
+        np.zeros(10, np.float32),
+        np.array([1.0, np.nan, 0.0], np.float32),
+        rng.uniform(-1e-6, 1e-6, 300).astype(np.float64),
+        np.array(3.5, np.float32),
+    ]
+    tensors = [Tensor.from_array(f"t{i}", a) for i, a in enumerate(arrays)]
+    for one, batched in zip(map(tensor_stats, tensors), many_stats(tensors), strict=True):
+        assert batched.keys() >= {"min", "max", "mean", "std", "zeros", "nan", "inf", "histogram", "values"}
+        for key in ("shape", "size", "zeros", "nan", "inf", "all_values", "sampled"):
+            assert batched[key] == one[key], key
+        for key in ("min", "max", "mean", "std"):
+            assert batched[key] == pytest.approx(one[key], rel=1e-6, abs=1e-12), key
+        assert batched["histogram"]["counts"] == one["histogram"]["counts"]
+        assert batched["values"] == pytest.approx(one["values"], rel=1e-6, nan_ok=True)
+    assert many_stats(tensors)[1]["values"] == [0, 5, -7, 123456789]
+
+
 def test_large_weights_over_the_budget_are_sampled_not_read_whole() -> None:
     big = np.arange(4_000_000, dtype=np.float32)
     stats = tensor_stats(Tensor.from_array("big", big), Budget(remaining=1024))
@@ -110,11 +136,12 @@ def test_page_ids_match_info_nodes_including_subgraphs(tmp_path: Path) -> None:
     graph = registry.load(path)
     view, details = page_data(graph)
     listed = summarize(graph, nodes=True)["nodes"]["list"]
-    assert [n["id"] for n in listed] == [d["id"] for d in details["nodes"]]
-    assert [n["name"] for n in listed] == [d["name"] for d in details["nodes"]]
+    nodes = node_dicts(details)
+    assert [n["id"] for n in listed] == [d["id"] for d in nodes]
+    assert [n["name"] for n in listed] == [d["name"] for d in nodes]
     drawn = {item[0] for g in view["graphs"] for item in g["items"] if item[1] == 0}
     assert drawn == {n["id"] for n in listed}
-    owner = next(d for d in details["nodes"] if d["op"] == "If")
+    owner = next(d for d in nodes if d["op"] == "If")
     branches = dict(owner["subgraphs"])
     assert set(branches) == {"then_branch", "else_branch"}
     for index in branches.values():
@@ -124,13 +151,13 @@ def test_page_ids_match_info_nodes_including_subgraphs(tmp_path: Path) -> None:
 def test_node_details_carry_attributes_provenance_weights_and_operator_docs() -> None:
     graph = registry.load(MATCONVNET / "simplenn_beta17.mat")
     _, details = page_data(graph)
-    conv = next(d for d in details["nodes"] if d["op"] == "Conv")
+    conv = next(d for d in node_dicts(details) if d["op"] == "Conv")
     attrs = {a[0]: a for a in conv["attributes"]}
     assert "kernel_shape" in attrs and attrs["kernel_shape"][1].startswith("[")
-    assert conv["provenance"]["framework"] == "matconvnet"
-    assert any(kind == "transpose" for kind, _ in conv["provenance"]["steps"])
+    framework, _, _, steps = conv["provenance"]
+    assert framework == "matconvnet" and any(kind == "transpose" for kind, _ in steps)
     weight = next(i for i in conv["inputs"] if i[4] == "weight")
-    stats = details["weights"][weight[5]]
+    stats = dict(zip(details["weight_fields"], details["weights"][weight[5]], strict=True))
     array = graph.tensors[weight[1]].numpy()
     assert stats["shape"] == list(array.shape)
     assert stats["min"] == pytest.approx(float(array.min())) and stats["max"] == pytest.approx(
@@ -165,7 +192,7 @@ def test_overlay_marks_the_first_diverging_layer_from_a_real_check(cli, tmp_path
     result = cli("view", broken, "-o", page, "--overlay", report)
     assert result.code == 0, result.err
     overlay = embedded(page.read_text(encoding="utf-8"), "nv-overlay")
-    names = {d["id"]: d["name"] for d in embedded(page.read_text(encoding="utf-8"), "nv-details")["nodes"]}
+    names = {d["id"]: d["name"] for d in node_dicts(embedded(page.read_text(encoding="utf-8"), "nv-details"))}
     marks = {names[k]: v for k, v in overlay["nodes"].items()}
     assert marks[layer]["status"] == "first" and marks[layer]["max_abs_error"] > 1e-2
     assert marks["prob"]["status"] == "fail"
@@ -217,5 +244,5 @@ def test_info_tensor_reads_onnx_initializers_and_constants(cli, tmp_path: Path) 
     assert result.code == 0, result.err
     assert np.array_equal(np.load(tmp_path / "s.npy"), value)
     _, details = page_data(registry.load(path))
-    stats = next(iter(details["weights"].values()))
+    stats = dict(zip(details["weight_fields"], next(iter(details["weights"].values())), strict=True))
     assert stats["all_values"] and stats["values"] == [1, -1, 0, 7]
