@@ -18,7 +18,19 @@ from typing import Any
 
 import numpy as np
 
-from netinspect.ir import Graph, Node, Preprocessing, Tensor, Value, dtype_itemsize
+from netinspect.ir import (
+    Graph,
+    MapType,
+    Node,
+    OptionalType,
+    Preprocessing,
+    SequenceType,
+    Tensor,
+    TensorType,
+    Value,
+    dtype_itemsize,
+    type_string,
+)
 from netinspect.jsonsafe import finite
 from netinspect.walk import (
     Scope,
@@ -227,6 +239,8 @@ def jsonable(value: Any) -> Any:
         return {"tensor": value.name, "dtype": value.dtype, "shape": list(value.shape)}
     if isinstance(value, Graph):
         return {"graph": value.name, "nodes": len(value.nodes)}
+    if isinstance(value, TensorType | SequenceType | MapType | OptionalType):
+        return type_string(value)  # an ONNX type attribute (Optional's `type`)
     if isinstance(value, bool | str) or value is None:
         return value
     if isinstance(value, int | np.integer):

@@ -141,6 +141,8 @@ def test_sequences_optionals_and_type_attributes_round_trip(tmp_path: Path) -> N
     assert graph.outputs[0].type == SequenceType(TensorType("float32", (2,)))
     assert graph.values["maybe"].type == OptionalType(TensorType("float32", (3, 2)))
     assert graph.nodes[3].attributes["type"] == TensorType("float32", ())
+    listed = netinspect.summarize(graph, nodes=True)["nodes"]["list"]
+    assert listed[3]["attributes"] == {"type": "tensor(float32)"}
     out = tmp_path / "seq2.onnx"
     netinspect.save_onnx(graph, out)
     before, after = onnx.load(str(source)), onnx.load(str(out))
