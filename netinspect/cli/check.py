@@ -193,7 +193,8 @@ def diff_command(
     """Show how two models differ: nodes added, removed, changed; weight differences."""
     import json
 
-    from netinspect.analysis.diff import diff_files, print_diff, to_json
+    from netinspect.analysis.diff import diff_files, to_json
+    from netinspect.renderers.diff_text import print_diff
 
     result = diff_files(a, b, weights=weights)
     if json_out:
