@@ -19,6 +19,7 @@ import numpy as np
 from netinspect import registry
 from netinspect.converters.keras import activations
 from netinspect.converters.keras.context import KERAS, KerasContext
+from netinspect.dtypes import elem_type
 from netinspect.ir import Dim
 
 Shape = tuple[Dim, ...]
@@ -999,7 +1000,7 @@ def convert_embedding(ctx: KerasContext) -> None:
     if ctx.cfg("mask_zero", default=False):
         ctx.note(f"Embedding {ctx.name!r} masks index 0; the mask is not part of the ONNX graph")
     table = ctx.weight(0, "embeddings", (vocab, dim))
-    indices = ctx.node("Cast", [x], shape, {"to": 7}, dtype="int64")
+    indices = ctx.node("Cast", [x], shape, {"to": elem_type("int64")}, dtype="int64")
     ctx.node("Gather", [table, indices], (*shape, dim), {"axis": 0}, output=ctx.outputs[0])
 
 

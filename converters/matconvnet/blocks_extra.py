@@ -41,6 +41,7 @@ from netinspect.converters.matconvnet.layers import (
     layer,
 )
 from netinspect.converters.matconvnet.matfile import MatArray, MatStruct
+from netinspect.dtypes import elem_type
 from netinspect.ir import Dim
 
 NOISE_LEVEL_INPUT = "noise_level"
@@ -230,7 +231,12 @@ def convert_pdist(ctx: LayerContext) -> None:
         )
         difference = ctx.node("Where", [small, zero, difference], shape)
     if normed:
-        is_zero = ctx.node("Cast", [ctx.node("Equal", [target, zero], None, dtype="bool")], None, {"to": 1})
+        is_zero = ctx.node(
+            "Cast",
+            [ctx.node("Equal", [target, zero], None, dtype="bool")],
+            None,
+            {"to": elem_type("float32")},
+        )
         difference = ctx.node("Div", [difference, ctx.node("Add", [target, is_zero], None)], shape)
     reduced: Shape = (shape[0], 1, *shape[2:])
     powered = ctx.node("Pow", [ctx.node("Abs", [difference], shape), _scalar(ctx, "p", p)], shape)
@@ -390,7 +396,10 @@ def convert_roi_pooling(ctx: LayerContext) -> None:
         "Gather", [ctx.node("Shape", [x], (4,), dtype="int64"), _i64(ctx, "n", [0])], (1,), dtype="int64"
     )
     last = ctx.node(
-        "Cast", [ctx.node("Sub", [batch, _i64(ctx, "one", [1])], (1,), dtype="int64")], (1,), {"to": 1}
+        "Cast",
+        [ctx.node("Sub", [batch, _i64(ctx, "one", [1])], (1,), dtype="int64")],
+        (1,),
+        {"to": elem_type("float32")},
     )
     clamped = ctx.node("Min", [ctx.node("Max", [image, _scalar(ctx, "zero", 0.0)], ("R", 1)), last], ("R", 1))
     table = ctx.node("Concat", [clamped, boxes], ("R", 5), {"axis": 1})
