@@ -7,10 +7,12 @@ Node ids are `walk.node_id` in `walk_scoped` order and graph input/output ids ar
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from netinspect.analysis.summary import jsonable, summarize
+from netinspect.analysis.summary import jsonable
 from netinspect.analysis.tensors import Budget, many_stats
 from netinspect.ir import Graph, Node, Tensor
 from netinspect.renderers import ops
@@ -126,7 +128,7 @@ def page_data(graph: Graph, budget: Budget | None = None) -> tuple[dict[str, Any
         "categories": ops.COLOUR,
         "graphs": [_graph_view(g) for g in builder.graphs],
     }
-    summary = summarize(graph)
+    summary = _model_summary(graph, builder)
     measured = many_stats(list(builder.pending.values()), builder.budget)
     details = {
         "summary": summary,
@@ -146,6 +148,34 @@ def page_data(graph: Graph, budget: Budget | None = None) -> tuple[dict[str, Any
         "budget_left": builder.budget.remaining,
     }
     return view, details
+
+
+def _model_summary(graph: Graph, builder: _Builder) -> dict[str, Any]:
+    """What the model panel shows; the cheap parts of `info` (its FLOPs estimate is left to `info`)."""
+    meta = graph.metadata
+    transforms: Counter[tuple[str, str]] = Counter()
+    for node in builder.nodes:
+        if node is not None and node["provenance"] is not None:
+            transforms.update({(kind, text) for kind, text in node["provenance"]["steps"]})
+    weights = builder.pending.values()
+    return {
+        "format": {
+            "source_format": meta.source_format,
+            "format_version": meta.format_version,
+            "producer": meta.producer,
+        },
+        "doc": meta.doc,
+        "opset": {domain or "ai.onnx": version for domain, version in graph.opset.items()},
+        "parameters": {"count": sum(math.prod(t.shape) for t in weights), "tensors": len(weights)},
+        "inputs": [
+            [v.name, v.dtype, format_shape(v.shape)] for v in graph.inputs if v.name not in graph.tensors
+        ],
+        "outputs": [[v.name, v.dtype, format_shape(v.shape)] for v in graph.outputs],
+        "properties": {str(k): str(v)[:400] for k, v in meta.properties.items()},
+        "notes": [str(n) for n in meta.notes],
+        "labels": None if meta.labels is None else len(meta.labels),
+        "transforms": [[kind, text, count] for (kind, text), count in transforms.most_common()],
+    }
 
 
 def _describe(

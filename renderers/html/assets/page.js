@@ -161,7 +161,7 @@
   // ---------- colours and overlay ----------
   function readColours() {
     const css = getComputedStyle(document.documentElement);
-    for (const k of ['bg', 'fg', 'muted', 'line', 'edge', 'frame', 'frame-fill', 'select', 'match', 'node-text', 'pass', 'fail', 'first', 'none'])
+    for (const k of ['bg', 'fg', 'muted', 'line', 'edge', 'frame', 'frame-fill', 'select', 'match', 'node-text', 'pass', 'fail', 'first', 'first-text', 'none'])
       colours[k] = css.getPropertyValue('--' + k).trim();
     colours.alpha = parseFloat(css.getPropertyValue('--node-alpha')) || 1;
   }
@@ -251,7 +251,8 @@
       if (b.t === 1) { ctx.setLineDash([5, 3]); }
       ctx.stroke(); ctx.setLineDash([]);
       if (!text) return;
-      ctx.fillStyle = colours['node-text'];
+      const status = g.status && (b.t === 0 ? g.status.items[b.i] : g.status.groups[b.i]);
+      ctx.fillStyle = status === 'first' ? colours['first-text'] : colours['node-text'];
       const lines = b.t === 1 ? g.groups[b.i][1] : [it[2], it[3], it[4]].filter(Boolean);
       lines.forEach((line, n) => {
         ctx.font = n === 0 ? '600 11px system-ui, sans-serif' : '11px system-ui, sans-serif';
@@ -276,15 +277,16 @@
   function drawMinimapBase() {
     const g = G, W = minimap.width, H = minimap.height;
     const k = Math.min((W - 10) / g.bounds.w, (H - 10) / g.bounds.h);
+    const ox = (W - g.bounds.w * k) / 2, oy = (H - g.bounds.h * k) / 2;
     const base = document.createElement('canvas'); base.width = W; base.height = H;
     const c = base.getContext('2d');
     c.fillStyle = colours.muted;
     for (const b of g.boxes) {
       if (b.t === 2) continue;
       c.globalAlpha = b.t === 1 ? 0.6 : 0.8;
-      c.fillRect(5 + b.x * k, 5 + b.y * k, Math.max(1, b.w * k), Math.max(1, b.h * k));
+      c.fillRect(ox + b.x * k, oy + b.y * k, Math.max(1, b.w * k), Math.max(1, b.h * k));
     }
-    mini = { base, k };
+    mini = { base, k, ox, oy };
   }
   function drawMinimap() {
     if (!mini) return;
@@ -292,11 +294,11 @@
     mctx.drawImage(mini.base, 0, 0);
     const [x0, y0, x1, y1] = visibleRect(), k = mini.k;
     mctx.strokeStyle = colours.select; mctx.lineWidth = 1.5;
-    mctx.strokeRect(5 + x0 * k, 5 + y0 * k, (x1 - x0) * k, (y1 - y0) * k);
+    mctx.strokeRect(mini.ox + x0 * k, mini.oy + y0 * k, (x1 - x0) * k, (y1 - y0) * k);
   }
   function minimapJump(ev) {
     const r = minimap.getBoundingClientRect();
-    const gx = (ev.clientX - r.left - 5) / mini.k, gy = (ev.clientY - r.top - 5) / mini.k;
+    const gx = (ev.clientX - r.left - mini.ox) / mini.k, gy = (ev.clientY - r.top - mini.oy) / mini.k;
     centreOn(gx, gy, view.scale);
   }
 
@@ -550,21 +552,18 @@
     panel.append(el('h2', {}, m.name), el('div', { class: 'sub' }, `${m.format || 'graph'} · ${m.nodes.toLocaleString('en')} nodes`));
     const S = details().summary;
     const rows = [['Format', [S.format.source_format, S.format.format_version].filter(Boolean).join(' ')], ['Producer', S.format.producer || '—'],
-      ['Opset', Object.entries(S.opset).map(([d, v]) => `${d || 'ai.onnx'} ${v}`).join(', ')],
-      ['Parameters', `${fmt(S.parameters.count)} in ${S.parameters.tensors} tensors`]];
-    if (S.compute && S.compute.flops) rows.push(['Compute', `${fmt(S.compute.flops)} FLOPs`]);
+      ['Opset', Object.entries(S.opset).map(([d, v]) => `${d} ${v}`).join(', ')],
+      ['Parameters', `${fmt(S.parameters.count)} in ${fmt(S.parameters.tensors)} tensors`]];
+    if (S.labels) rows.push(['Labels', fmt(S.labels)]);
     panel.append(table(rows));
-    panel.append(el('h3', {}, 'Inputs and outputs'), table([...S.inputs.map((v) => ['in ' + v.name, `${v.dtype} ${shapeText(v.shape)}`]),
-      ...S.outputs.map((v) => ['out ' + v.name, `${v.dtype} ${shapeText(v.shape)}`])]));
-    const transforms = (S.provenance && S.provenance.transforms) || [];
-    if (transforms.length) panel.append(el('h3', {}, 'Transformations on import'), table(transforms.map((t) => [t.kind, `${t.text} (${t.nodes})`])));
-    const md = S.metadata || {};
-    const props = Object.entries(md.properties || {});
-    if (props.length || (md.notes || []).length) panel.append(el('h3', {}, 'Metadata'), table([...props.map(([k, v]) => [k, String(v).slice(0, 300)]), ...(md.notes || []).map((n) => ['note', n])]));
-    if (S.model && S.model.doc) panel.append(el('h3', {}, 'Doc'), el('pre', {}, S.model.doc));
+    panel.append(el('h3', {}, 'Inputs and outputs'), table([...S.inputs.map(([n, t, s]) => ['in ' + n, `${t || '?'} ${s}`]),
+      ...S.outputs.map(([n, t, s]) => ['out ' + n, `${t || '?'} ${s}`])]));
+    if (S.transforms.length) panel.append(el('h3', {}, 'Transformations on import'), table(S.transforms.map(([kind, text, n]) => [kind, `${text} (${n})`])));
+    const props = Object.entries(S.properties);
+    if (props.length || S.notes.length) panel.append(el('h3', {}, 'Metadata'), table([...props, ...S.notes.map((n) => ['note', n])]));
+    if (S.doc) panel.append(el('h3', {}, 'Doc'), el('pre', {}, S.doc));
     panel.append(el('p', { class: 'note' }, 'Click a node, group or edge. Keys: / search, arrows pan, + − zoom, 0 fit, Backspace leaves a subgraph.'));
   }
-  function shapeText(s) { return s === null || s === undefined ? '?' : s.length ? s.map((d) => (d === null ? '?' : d)).join('×') : 'scalar'; }
   function showItem(i) {
     const it = G.items[i];
     if (it[1] !== 0) {             // a graph input or output
