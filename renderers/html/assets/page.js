@@ -531,7 +531,9 @@
     return null;
   }
   function link(id, label) {
-    return el('a', { 'data-id': id, onclick: () => { const f = findItem(id); if (f) { reveal(f[0], f[1]); select({ type: 'item', item: f[1] }); } } }, label || id);
+    const d = !label && id[0] === 'n' ? nodeDetails(id) : null;
+    const text = label || (d && d.name && d.name !== id ? `${d.name} (${id})` : id);
+    return el('a', { 'data-id': id, onclick: () => { const f = findItem(id); if (f) { reveal(f[0], f[1]); select({ type: 'item', item: f[1] }); } } }, text);
   }
   function select(sel) {
     selected = sel;

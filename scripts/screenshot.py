@@ -1,0 +1,73 @@
+"""Make the README's picture of the HTML viewer: `netinspect view` of a bundled model, opened in
+headless Chromium (Debian's, through selenium), a node searched and selected, saved as a small PNG.
+
+    .venv/bin/python scripts/screenshot.py [MODEL] [-o docs/viewer.png] [--search conv2b]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from PIL import Image
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+ROOT = Path(__file__).resolve().parents[1]
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--hide-scrollbars",
+    "--window-size=1280,760",
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "model", nargs="?", type=Path, default=ROOT / "fixtures" / "matconvnet" / "dagnn_residual.mat"
+    )
+    parser.add_argument("-o", "--output", type=Path, default=ROOT / "docs" / "viewer.png")
+    parser.add_argument("--search", default="conv2b", help="select the first node matching this")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        page = Path(tmp) / "page.html"
+        netinspect = Path(sys.executable).with_name("netinspect")
+        subprocess.run([str(netinspect), "view", str(args.model), "-o", str(page)], check=True)
+        options = webdriver.ChromeOptions()
+        options.binary_location = "/usr/bin/chromium"
+        for flag in (*FLAGS, f"--user-data-dir={Path(tmp) / 'profile'}"):
+            options.add_argument(flag)
+        driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        try:
+            driver.get(page.as_uri())
+            while not driver.execute_script("return document.body.dataset.ready === '1'"):
+                time.sleep(0.05)
+            box = driver.find_element(By.ID, "search")
+            box.send_keys(args.search, Keys.ENTER)
+            driver.execute_script("document.activeElement.blur()")  # no caret in the picture
+            raw = Path(tmp) / "raw.png"
+            driver.save_screenshot(str(raw))
+        finally:
+            driver.quit()
+        image = Image.open(raw).convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT)
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        image.save(args.output, optimize=True)
+    print(f"wrote {args.output} ({args.output.stat().st_size // 1024} KiB)")
+
+
+if __name__ == "__main__":
+    main()
