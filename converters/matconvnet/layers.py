@@ -15,6 +15,7 @@ is not divided by the window size; batch-norm moments hold the mean and sigma (e
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +38,7 @@ LOSS_TYPES = {"softmaxloss", "loss", "pdist", "dagnn.loss", "dagnn.pdist"}
 """Training-only layer types (compared lower-case); any type ending in "loss" is one too."""
 
 _MISSING = object()
-_CHUNK_BYTES = 32 << 20
+_CHUNK_BYTES = 16 << 20
 
 
 def is_loss_type(layer_type: str) -> bool:
@@ -227,43 +228,35 @@ class _KernelPermuter:
     A MAT v5 array is column-major on disk, so each slab along the last MATLAB axis is contiguous.
     When that axis is also the result's first (a conv bank's Cout → OIHW's O), each slab's
     permuted bytes are a contiguous piece of the result: `chunks` yields them one at a time and
-    drops the slab's mapped pages, so a writer streams the weight holding one slab, never the
-    whole. Called, it builds the full permuted array the same way (still releasing the source).
+    drops the slab's mapped pages, so a writer streams the weight holding two slabs, never the
+    whole (the next slab is permuted on a second thread while the writer writes this one).
+    Called, it builds the full permuted array the same way (still releasing the source).
     """
 
     def __init__(self, array: MatArray, dims: tuple[int, ...]) -> None:
         self.array = array
         self.dims = dims
 
-    def _slabs(self, axes: tuple[int, ...]) -> Iterator[tuple[int, int, np.ndarray]]:
-        """(first, stop, permuted slab) along the last source axis, every slab written into one
-        buffer (each valid until the next is asked for: no page faults on fresh memory, one slab
-        held)."""
+    def _plan(self) -> tuple[np.ndarray, list[tuple[int, int]], int]:
+        """The source viewed in MATLAB's shape, slab bounds along its last axis, bytes per index."""
         source = self.array.load().reshape(self.dims, order="F")
-        last = len(self.dims) - 1
-        slab_bytes = max(1, source.nbytes // max(1, self.dims[last]))
+        count = self.dims[-1]
+        slab_bytes = max(1, source.nbytes // max(1, count))
         step = max(1, _CHUNK_BYTES // slab_bytes)
-        buffer: np.ndarray | None = None
-        for start in range(0, self.dims[last], step):
-            stop = min(self.dims[last], start + step)
-            view = np.transpose(source[..., start:stop], axes)
-            if view.dtype == np.float32 and view.flags.c_contiguous:
-                part = view  # nothing to move (e.g. a 1×1 filter bank): written straight from the file
-            else:
-                if buffer is None or buffer.size < view.size:
-                    buffer = np.empty(view.size, np.float32)
-                part = buffer[: view.size].reshape(view.shape)
-                np.copyto(part, view, casting="unsafe")
-            yield start, stop, part
-            self.array.release_range(start * slab_bytes, (stop - start) * slab_bytes)
+        return source, [(a, min(count, a + step)) for a in range(0, count, step)], slab_bytes
+
+    def _release(self, bounds: tuple[int, int], slab_bytes: int) -> None:
+        self.array.release_range(bounds[0] * slab_bytes, (bounds[1] - bounds[0]) * slab_bytes)
 
     def __call__(self, axes: tuple[int, ...]) -> np.ndarray:
+        source, slabs, slab_bytes = self._plan()
         out_axis = axes.index(len(self.dims) - 1)
         result = np.empty(tuple(self.dims[i] for i in axes), dtype=np.float32)
-        for start, stop, part in self._slabs(axes):
+        for bounds in slabs:
             index: list[Any] = [slice(None)] * len(self.dims)
-            index[out_axis] = slice(start, stop)
-            result[tuple(index)] = part
+            index[out_axis] = slice(*bounds)
+            result[tuple(index)] = np.transpose(source[..., bounds[0] : bounds[1]], axes)
+            self._release(bounds, slab_bytes)
         return result
 
     def chunks(self, axes: tuple[int, ...]) -> Iterator[np.ndarray]:
@@ -271,8 +264,27 @@ class _KernelPermuter:
         if axes[0] != len(self.dims) - 1:  # slabs are not contiguous pieces of the result
             yield self(axes)
             return
-        for _, _, part in self._slabs(axes):
-            yield part
+        source, slabs, slab_bytes = self._plan()
+        buffers: list[np.ndarray | None] = [None, None]
+
+        def permute(k: int) -> np.ndarray:
+            view = np.transpose(source[..., slabs[k][0] : slabs[k][1]], axes)
+            if view.dtype == np.float32 and view.flags.c_contiguous:
+                return view  # nothing to move (e.g. a 1×1 filter bank): written straight from the file
+            buffer = buffers[k % 2]
+            if buffer is None or buffer.size < view.size:
+                buffer = buffers[k % 2] = np.empty(view.size, np.float32)
+            part = buffer[: view.size].reshape(view.shape)
+            np.copyto(part, view, casting="unsafe")
+            return part
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(permute, 0) if slabs else None
+            for k in range(len(slabs)):
+                part = pending.result()  # type: ignore[union-attr]
+                pending = pool.submit(permute, k + 1) if k + 1 < len(slabs) else None
+                yield part
+                self._release(slabs[k], slab_bytes)
 
 
 def _pair(values: list[float], what: str, ctx: LayerContext) -> tuple[int, int]:
