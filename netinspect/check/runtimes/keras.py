@@ -90,19 +90,29 @@ class KerasRunner:
         return specs
 
     def _input_names(self) -> list[str]:
-        return [_history_layer(t) for t in self.model.inputs]
+        return [_history(t)[0] for t in self.model.inputs]
 
     def output_names(self) -> list[str]:
-        return [_history_layer(t) for t in self.model.outputs]
+        """Output tensors named as netinspect names values: `<layer>`, `<layer>_call<k>` for a
+        shared layer's k-th call, `_out<t>` for a layer's t-th output (RNN states)."""
+        names = []
+        for tensor in self.model.outputs:
+            layer, call, index = _history(tensor)
+            names.append(layer + (f"_call{call}" if call else "") + (f"_out{index}" if index else ""))
+        return names
 
     def source_layouts(self, recorded: Mapping[str, str]) -> dict[str, str]:
         """Keras takes and returns the interface values in the file's own (channels-last) layout."""
         return dict(recorded)
 
     def layers(self) -> list[Layer]:
+        """Layers with one output to read: not inputs, not shared (called more than once), not
+        nested models."""
         found = []
         for layer in self.model.layers:
-            if type(layer).__name__ in ("InputLayer",):
+            if type(layer).__name__ == "InputLayer" or hasattr(layer, "layers"):
+                continue
+            if len(getattr(layer, "_inbound_nodes", [])) > 1:
                 continue
             found.append(Layer(layer.name, type(layer).__name__, layer.name))
         return found
@@ -134,10 +144,12 @@ class KerasRunner:
         tensors = []
         for name in names:
             try:
-                tensors.append(self.model.get_layer(name).output)
-                readable.append(name)
+                output = self.model.get_layer(name).output
             except (ValueError, AttributeError, RuntimeError):
                 continue  # a shared or nested layer has no single output to read
+            # a layer with several outputs (RNN states) is read by its last, as the IR's layers are
+            tensors.append(output[-1] if isinstance(output, list | tuple) else output)
+            readable.append(name)
         if not readable:
             return {}
         key = tuple(readable)
@@ -159,12 +171,11 @@ def _functional(model: Any, outputs: list[Any]) -> Any:
     return keras.Model(model.inputs, outputs)
 
 
-def _history_layer(tensor: Any) -> str:
-    history = getattr(tensor, "_keras_history", None)
-    if history is not None:
-        layer = history[0] if isinstance(history, tuple) else history.layer
-        return str(layer.name)
-    return str(tensor.name).split("/")[0].split(":")[0]
+def _history(tensor: Any) -> tuple[str, int, int]:
+    """(layer name, node index, tensor index) of a Keras symbolic tensor."""
+    history = tensor._keras_history
+    layer, node, index = (history[0], history[1], history[2])
+    return str(layer.name), int(node), int(index)
 
 
 def _line(error: BaseException) -> str:
