@@ -24,22 +24,14 @@ import numpy as np
 
 from netinspect.build import GraphBuilder, LayerContext
 from netinspect.converters.tflite.flatbuffer import TflFile, TflOperator, TflSubgraph, TflTensor
+from netinspect.dtypes import ELEM_TYPES
 from netinspect.ir import Tensor
 from netinspect.layout import describe, permuted, weight_target
 
 TFLITE = "tflite"
 
-ONNX_TYPES = {
-    "float32": 1,
-    "uint8": 2,
-    "int8": 3,
-    "int16": 5,
-    "int32": 6,
-    "int64": 7,
-    "bool": 9,
-    "float16": 10,
-}
-"""NumPy dtype name → ONNX TensorProto type, for Cast's `to`."""
+ONNX_TYPES = ELEM_TYPES
+"""NumPy dtype name → ONNX TensorProto type, for Cast's `to` (netinspect's one map)."""
 
 QUANTIZED = ("int8", "uint8")
 
@@ -116,6 +108,11 @@ class TfliteContext(LayerContext):
             raise self.error(f"input {i} ({t.name!r}) must be a constant here")
         return np.asarray(t.data())
 
+    def const_of(self, t: TflTensor) -> np.ndarray:
+        if not t.has_data:
+            raise self.error(f"tensor {t.name!r} must be a constant here")
+        return np.asarray(t.data())
+
     def option(self, key: str, default: Any = None) -> Any:
         return self.options.get(key, default)
 
@@ -141,6 +138,38 @@ class TfliteContext(LayerContext):
         if output is None:
             state.floats[t.index] = name
         return name
+
+    def hybrid(self, x: str, shape: tuple[int, ...], asymmetric: bool, weight: int = 1) -> str:
+        """`x` as LiteRT's hybrid kernels see it when the weights are int8 and the input float:
+        quantized at run time to int8, one scale per row (FULLY_CONNECTED) or batch item (convolutions),
+        then multiplied as integers. Emulated so the float product with the dequantized weights equals
+        the kernel's integer one: symmetric ±127, or asymmetric (per-channel convolutions always;
+        FULLY_CONNECTED with AsymmetricQuantizeInputs) with ONNX's DynamicQuantizeLinear, whose uint8
+        scale and zero point are TFLite's int8 ones + 128 (one row)."""
+        t, w = self.need(0), self.need(weight)
+        if t.dtype != "float32" or w.dtype != "int8" or quant_params(w) is None:
+            return x
+        if asymmetric:
+            if shape[0] != 1:
+                self.step("param", "hybrid asymmetric run-time input quantization not emulated (batch > 1)")
+                return x
+            q, scale, zero = self.node_multi(
+                "DynamicQuantizeLinear", [x], [(shape, "uint8"), ((), "float32"), ((), "uint8")]
+            )
+            self.step("param", "float input quantized at run time (asymmetric, 8 bits), as LiteRT's hybrid "
+                               "kernel does, with DynamicQuantizeLinear")  # fmt: skip
+            return self.node("DequantizeLinear", [q, scale, zero], shape)
+        reduced = (shape[0], 1)
+        peak = self.node("ReduceMax", [self.node("Abs", [x], shape)], reduced, {"axes": [1], "keepdims": 1})
+        peak = self.node("Max", [peak, self.constant("tiny", np.float32(1e-30))], reduced)
+        inverse = self.node("Div", [self.constant("levels", np.float32(127)), peak], reduced)
+        q = self.node("Round", [self.node("Mul", [x, inverse], shape)], shape)
+        bounds = [self.constant("qmin", np.float32(-127)), self.constant("qmax", np.float32(127))]
+        q = self.node("Clip", [q, *bounds], shape)
+        scale = self.node("Div", [peak, self.constant("levels", np.float32(127))], reduced)
+        self.step("param", "float input quantized at run time to int8 (symmetric, per row), as LiteRT's "
+                           "hybrid kernel does before its integer product")  # fmt: skip
+        return self.node("Mul", [q, scale], shape)
 
     def weight(self, i: int, layout: str | None = None, op_type: str | None = None) -> str:
         """Constant input `i` as a float value; `layout` tags a filter ("OHWI", "IHWO") for `op_type`."""

@@ -75,8 +75,9 @@ def conv_2d(ctx: TfliteContext) -> None:
     if c // i != 1:
         attrs["group"] = c // i
     weight = ctx.weight(1, "OHWI", "Conv")
-    ctx.emit("Conv", [ctx.x(0), weight, *bias(ctx, 2)], attrs, layout="NHWC",
-             activation=ctx.option("FusedActivationFunction", 0))  # fmt: skip
+    x = ctx.hybrid(ctx.x(0), ctx.in_shape(0), asymmetric=True)  # per-channel hybrid kernels: asymmetric
+    activation = ctx.option("FusedActivationFunction", 0)
+    ctx.emit("Conv", [x, weight, *bias(ctx, 2)], attrs, layout="NHWC", activation=activation)
 
 
 @layer(TFLITE, "DEPTHWISE_CONV_2D")
@@ -91,8 +92,9 @@ def depthwise_conv_2d(ctx: TfliteContext) -> None:
     if oc // c > 1:
         ctx.step("param", f"depth multiplier {oc // c} (from the filter's {oc} channels): group={c}")
     weight = ctx.weight(1, "IHWO", "Conv")
-    ctx.emit("Conv", [ctx.x(0), weight, *bias(ctx, 2)], attrs, layout="NHWC",
-             activation=ctx.option("FusedActivationFunction", 0))  # fmt: skip
+    x = ctx.hybrid(ctx.x(0), ctx.in_shape(0), asymmetric=True)  # per-channel hybrid kernels: asymmetric
+    activation = ctx.option("FusedActivationFunction", 0)
+    ctx.emit("Conv", [x, weight, *bias(ctx, 2)], attrs, layout="NHWC", activation=activation)
 
 
 @layer(TFLITE, "TRANSPOSE_CONV")
@@ -169,7 +171,8 @@ def fully_connected(ctx: TfliteContext) -> None:
     if tuple(in_shape) != (rows, depth):
         x = ctx.node("Reshape", [x, ctx.ints([rows, depth])], (rows, depth))
     weight = ctx.weight(1) if ctx.need(1).has_data or ctx.need(1).index in ctx.state.deferred else ctx.x(1)
-    inputs = [x, weight, *bias(ctx, 2)]
+    asymmetric = bool(ctx.option("AsymmetricQuantizeInputs", False))
+    inputs = [ctx.hybrid(x, (rows, depth), asymmetric), weight, *bias(ctx, 2)]
     act = ctx.option("FusedActivationFunction", 0)
     if tuple(out_shape) == (rows, units):
         ctx.emit("Gemm", inputs, {"transB": 1}, activation=act)
@@ -592,3 +595,71 @@ def batch_matmul(ctx: TfliteContext) -> None:
 def shape_op(ctx: TfliteContext) -> None:
     shape = ctx.node("Shape", [ctx.x(0)], ctx.out_shape(), dtype="int64")
     ctx.emit("Cast", [shape], {"to": ONNX_TYPES[ctx.out_tensor().dtype]})
+
+
+# -------------------------------------------------------------------------------------------------
+# recurrent
+
+
+LSTM_GATES = {"i": 0, "f": 1, "c": 2, "o": 3}
+"""TFLite's gate order in the LSTM inputs (input 1 + gate: input weights, 5 + gate: recurrent, 12 + gate:
+biases); ONNX LSTM stacks them i, o, f, c."""
+
+
+def _float_const(ctx: TfliteContext, i: int) -> np.ndarray:
+    """A constant input's values as float32 (float16 and int8 weights dequantized here)."""
+    t = ctx.need(i)
+    source = ctx.state.graph.tensors[ctx.state.deferred.get(t.index, t.index)]
+    values = np.asarray(ctx.const_of(source), dtype=np.float32)
+    if source.quant is not None and source.dtype in ("int8", "uint8"):
+        scale = source.quant.scale.astype(np.float32)
+        zero = source.quant.zero_point.astype(np.float32)
+        shape = [1] * values.ndim
+        if scale.size > 1:
+            shape[source.quant.axis] = scale.size
+        values = (values - zero.reshape(shape)) * scale.reshape(shape)
+    return values
+
+
+@layer(TFLITE, "UNIDIRECTIONAL_SEQUENCE_LSTM")
+def unidirectional_sequence_lstm(ctx: TfliteContext) -> None:
+    """The fused Keras LSTM → ONNX LSTM, time-major (onnxruntime runs only layout=0), gates i, o, f, c."""
+    if ctx.tensor(1) is None:
+        raise ctx.error("LSTM with CIFG (coupled input and forget gates) is not supported")
+    for i, what in ((9, "peephole connections"), (16, "projection"), (20, "layer normalization")):
+        if ctx.tensor(i) is not None:
+            raise ctx.error(f"LSTM with {what} is not supported")
+    x_shape = ctx.in_shape(0)
+    batch_major = not ctx.option("TimeMajor", False)
+    steps, batch = (x_shape[1], x_shape[0]) if batch_major else (x_shape[0], x_shape[1])
+    hidden = ctx.need(5).shape[0]
+    order = "iofc"
+    w = np.concatenate([_float_const(ctx, 1 + LSTM_GATES[g]) for g in order])[None]
+    r = np.concatenate([_float_const(ctx, 5 + LSTM_GATES[g]) for g in order])[None]
+    biases = [_float_const(ctx, 12 + LSTM_GATES[g]) for g in order]
+    b = np.concatenate([*biases, np.zeros(4 * hidden, np.float32)])[None]
+    ctx.step("fold", "gate weights and biases stacked in ONNX order i, o, f, c (TFLite: i, f, c, o)")
+    states = []
+    for i in (18, 19):
+        t = ctx.need(i)
+        values = _float_const(ctx, i) if t.has_data else np.zeros((batch, hidden), np.float32)
+        states.append(values.reshape((1, batch, hidden)))
+    act = {4: "Tanh", 1: "Relu", 0: "Tanh"}.get(int(ctx.option("FusedActivationFunction", 4)))
+    if act is None:
+        raise ctx.error(f"LSTM activation {ctx.option('FusedActivationFunction')} is not supported")
+    clip = float(ctx.option("CellClip", 0.0))
+    if clip > 0:
+        ctx.step("param", f"cell_clip {clip:g} not applied: ONNX LSTM has no cell-state clip (its `clip` "
+                          "bounds gate inputs); exact while |cell state| stays below it")  # fmt: skip
+    x = ctx.x(0)
+    if batch_major:
+        x = ctx.node("Transpose", [x], (steps, batch, x_shape[2]), {"perm": [1, 0, 2]})
+    attrs = {"hidden_size": hidden, "activations": ["Sigmoid", act, act]}
+    inputs = [x, ctx.constant("W", w), ctx.constant("R", r), ctx.constant("B", b), "",
+              ctx.constant("initial_h", states[0]), ctx.constant("initial_c", states[1])]  # fmt: skip
+    y = ctx.node("LSTM", inputs, (steps, 1, batch, hidden), attrs)
+    if not batch_major:
+        ctx.emit("Squeeze", [y, ctx.ints([1], "axes")])
+        return
+    y = ctx.node("Squeeze", [y, ctx.ints([1], "axes")], (steps, batch, hidden))
+    ctx.emit("Transpose", [y], {"perm": [1, 0, 2]})

@@ -95,12 +95,28 @@ def _refuse_unsupported(sub: TflSubgraph, path: Path) -> None:
     unsupported.check("TFLite operators")
 
 
+NCHW_TO_NHWC = [0, 2, 3, 1]
+
+
 def _declare_inputs(builder: GraphBuilder, state: SubgraphState) -> None:
+    """Rank-4 inputs are tagged NHWC, except one the model itself transposes from NCHW first (a
+    PyTorch export): it is channels-first already, and its TRANSPOSE meets the layout pass's own."""
     for i in state.graph.inputs:
         t = state.graph.tensors[i]
         shape = tuple(d if d >= 0 else None for d in t.shape)
-        layout = "NHWC" if len(shape) == 4 else None
+        layout = "NHWC" if len(shape) == 4 and not _transposed_from_nchw(state, i) else None
         state.stored[i] = builder.add_input(t.name, shape, t.dtype, layout=layout)
+
+
+def _transposed_from_nchw(state: SubgraphState, index: int) -> bool:
+    consumers = [op for op in state.graph.operators if index in op.inputs]
+    for op in consumers:
+        if op.opcode != "TRANSPOSE" or op.inputs[0] != index or len(op.inputs) < 2:
+            return False
+        perm = state.graph.tensors[op.inputs[1]]
+        if not perm.has_data or [int(p) for p in perm.data().reshape(-1)] != NCHW_TO_NHWC:
+            return False
+    return bool(consumers)
 
 
 def _check_order(sub: TflSubgraph, path: Path) -> list[TflOperator]:

@@ -117,6 +117,8 @@ class LiteRTRunner:
         return values
 
     def _invoke(self, interpreter: Any, feeds: Mapping[str, np.ndarray]) -> None:
+        """One inference from fresh state: variable tensors (LSTM states) reset, as each run is a call."""
+        interpreter.reset_all_variables()
         for detail in interpreter.get_input_details():
             if detail["name"] not in feeds:
                 raise RuntimeFailure(f"no feed for LiteRT input {detail['name']!r}", self.path)

@@ -82,3 +82,37 @@ def test_labels_packed_after_the_model(tmp_path: Path) -> None:
     path = tmp_path / "labelled.tflite"
     path.write_bytes(build(spec))
     assert load(path).metadata.labels == ["cat", "dog", "bird"]
+
+
+def nchw_input() -> Spec:
+    """A PyTorch-style export: an NCHW input transposed to NHWC by the model, then a 1×1 convolution."""
+    rng = np.random.default_rng(0)
+    perm = np.array([0, 2, 3, 1], np.int32)
+    weights = rng.uniform(-1, 1, (4, 1, 1, 3)).astype(np.float32)
+    bias = rng.uniform(-1, 1, 4).astype(np.float32)
+    tensors = [
+        T("x", [1, 3, 6, 5]),
+        T("perm", [4], "int32", 1),
+        T("nhwc", [1, 6, 5, 3]),
+        T("w", [4, 1, 1, 3], buffer=2),
+        T("b", [4], buffer=3),
+        T("y", [1, 6, 5, 4]),
+    ]
+    conv = ("Conv2DOptions", {"Padding": 1, "StrideW": 1, "StrideH": 1})
+    ops = [Op(0, [0, 1], [2]), Op(1, [2, 3, 4], [5], conv)]
+    buffers = [b"", perm.tobytes(), weights.tobytes(), bias.tobytes()]
+    return Spec(tensors, ops, [0], [5], ["TRANSPOSE", "CONV_2D"], buffers)
+
+
+def test_nchw_input_gets_no_transpose_pair(tmp_path: Path) -> None:
+    path = tmp_path / "nchw.tflite"
+    path.write_bytes(build(nchw_input()))
+    graph = load(path)
+    assert graph.inputs[0].shape == (1, 3, 6, 5)
+    producers = graph.producers()
+    for node in graph.nodes:
+        if node.op_type == "Transpose":
+            before = producers.get(node.inputs[0])
+            assert before is None or before.op_type != "Transpose", "two Transposes in a row"
+    assert [n.op_type for n in graph.nodes].count("Transpose") <= 1
+    assert_close(run_both(path), rtol=1e-4, atol=1e-5)
