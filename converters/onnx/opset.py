@@ -17,10 +17,12 @@ import onnx
 from onnx import helper
 
 from netinspect.converters.onnx.types import type_name
+from netinspect.dtypes import dtype_name
 from netinspect.errors import NetinspectError
 
 HOLD_DOMAIN = "netinspect.opset_hold"
 SOFTMAX_PER_AXIS = 13
+_DATA_TYPE = re.compile(r"DataType \((\d+)\)")
 _NO_ADAPTER = re.compile(r"No Adapter (?:From|To|for) Version \$?(\d+) for (\w+)")
 
 
@@ -42,7 +44,7 @@ def convert_opset(
         raise OpsetError(f"cannot convert to opset {target}: the installed onnx knows opsets 1 to {newest}")
     source = default_opset(model)
     if source is None:
-        raise OpsetError("cannot convert the opset: the model imports no ai.onnx opset")
+        return _import_default_opset(model, target)
     work = onnx.ModelProto()
     work.CopyFrom(model)
     added = _declare_weights(work, absent)
@@ -317,6 +319,21 @@ def _move_function(function: onnx.FunctionProto, target: int | None) -> None:
     imported.version = target
 
 
+def _import_default_opset(model: onnx.ModelProto, target: int) -> onnx.ModelProto:
+    """A model that uses no ai.onnx op (e.g. only ai.onnx.ml ones): nothing to adapt, only the import."""
+    if any(n.domain in ("", "ai.onnx") for n in model.graph.node):
+        raise OpsetError("cannot convert the opset: the model uses ai.onnx ops without importing that domain")
+    converted = onnx.ModelProto()
+    converted.CopyFrom(model)
+    converted.opset_import.append(helper.make_opsetid("", target))
+    needed = helper.find_min_ir_version_for(list(converted.opset_import), ignore_unknown=True)
+    converted.ir_version = max(converted.ir_version, needed)
+    return converted
+
+
 def _first_line(error: BaseException) -> str:
+    """The converter's message without its C++ source location and assertion text."""
     lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
+    line = lines[0] if lines else type(error).__name__
+    line = line.rsplit("failed: ", 1)[-1]
+    return _DATA_TYPE.sub(lambda m: f"DataType {dtype_name(int(m.group(1))) or m.group(1)}", line)

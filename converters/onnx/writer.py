@@ -240,7 +240,9 @@ def save(
     streamed = [t for t in graph.tensors.values() if _raw_streamable(t)]
     weight_bytes = sum(t.nbytes for t in streamed)
     if check:
-        _check_skeleton(model, streamed, graph.metadata.checker_error, inputs[0] if inputs else None)
+        source = inputs[0] if inputs else None
+        converted = opset if opset is not None and opset != graph.opset.get("") else None
+        _check_skeleton(model, streamed, graph.metadata.checker_error, source, converted)
     if model.ByteSize() + weight_bytes + 64 * len(streamed) < PROTOBUF_LIMIT:
         with atomic_write(path) as f:
             _write_inline(f, model, streamed)
@@ -268,6 +270,7 @@ def _check_skeleton(
     streamed: list[Tensor],
     source_error: str | None = None,
     source: Path | None = None,
+    converted_to: int | None = None,
 ) -> None:
     """Run onnx's full checker (with shape inference) on the model with its large weights declared
     as graph inputs instead, so a 1 GB model is checked without building a 1 GB protobuf.
@@ -283,7 +286,14 @@ def _check_skeleton(
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
         if source_error:
             raise ExportError(f"the source model fails onnx.checker: {source_error}", source) from e
-        raise ExportError(f"the exported model fails onnx.checker: {str(e).splitlines()[0]}") from e
+        first = str(e).splitlines()[0]
+        if converted_to is not None:
+            raise ExportError(
+                f"the model converted to opset {converted_to} fails onnx.checker (onnx's version converter "
+                f"adapted an op wrongly): {first}",
+                source,
+            ) from e
+        raise ExportError(f"the exported model fails onnx.checker: {first}") from e
 
 
 def _write_tensor(f: BinaryIO, tensor: Tensor) -> None:

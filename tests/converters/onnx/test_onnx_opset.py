@@ -185,3 +185,75 @@ def test_real_models_of_every_format_convert_to_other_opsets(name: str, tmp_path
         onnx.checker.check_model(str(out), full_check=True)
         for a, e in zip(run_model(out, feeds), expected, strict=True):
             np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-5)
+
+
+def test_a_model_with_only_ml_ops_gets_the_ai_onnx_import(tmp_path: Path) -> None:
+    node = helper.make_node("Normalizer", ["x"], ["y"], name="norm", domain="ai.onnx.ml", norm="L1")
+    graph = helper.make_graph(
+        [node],
+        "ml",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])],
+    )
+    src = tmp_path / "ml.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("ai.onnx.ml", 1)]), str(src))
+    out = tmp_path / "ml17.onnx"
+    netinspect.save_onnx(netinspect.load(src), out, opset=17)
+    model = onnx.load(str(out))
+    onnx.checker.check_model(model, full_check=True)
+    assert {o.domain: o.version for o in model.opset_import} == {"ai.onnx.ml": 1, "": 17}
+    x = np.array([[1, 1, 2], [3, 0, 1]], np.float32)
+    np.testing.assert_allclose(run_model(out, {"x": x})[0], x / np.abs(x).sum(1, keepdims=True))
+
+
+def test_what_an_older_opset_cannot_express_is_refused_in_plain_words(tmp_path: Path, cli) -> None:
+    node = helper.make_node("RMSNormalization", ["x", "scale"], ["y"], name="norm", axis=-1)
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])],
+        [numpy_helper.from_array(np.ones(4, np.float32), "scale")],
+    )
+    src = tmp_path / "rms.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23)]), str(src))
+    result = cli("convert", src, "--opset", 21, "-o", tmp_path / "out.onnx")
+    assert result.code == 2
+    assert "cannot convert from opset 23 to 21: No Previous Version of RMSNormalization exists" in result.err
+    assert "/project/" not in result.err and "Assertion" not in result.err
+
+
+def test_a_wrong_adaptation_by_onnx_is_caught_and_named(tmp_path: Path, cli) -> None:
+    """onnx's Scan 8 → 9 adapter drops the batch axis from the op but not from its body."""
+    vec = [
+        helper.make_tensor_value_info(n, TensorProto.FLOAT, [2]) for n in ("sum_in", "next", "sum_out", "out")
+    ]
+    body = helper.make_graph(
+        [
+            helper.make_node("Add", ["sum_in", "next"], ["sum_out"]),
+            helper.make_node("Identity", ["sum_out"], ["out"]),
+        ],
+        "body",
+        vec[:2],
+        vec[2:],
+    )
+    scan = helper.make_node(
+        "Scan", ["", "initial", "x"], ["y", "z"], name="scan", num_scan_inputs=1, body=body
+    )
+    graph = helper.make_graph(
+        [scan],
+        "g",
+        [
+            helper.make_tensor_value_info("initial", TensorProto.FLOAT, [1, 2]),
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 2]),
+        ],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2]),
+            helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 3, 2]),
+        ],
+    )
+    src = tmp_path / "scan8.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 8)]), str(src))
+    result = cli("convert", src, "--opset", 21, "-o", tmp_path / "out.onnx")
+    assert result.code == 2
+    assert "the model converted to opset 21 fails onnx.checker (onnx's version converter" in result.err
