@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import inspect
+import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -138,11 +140,15 @@ def resnet_path(nodes: int) -> Path:
     return path
 
 
-def time_view(model: Path, page: Path) -> float:
+def time_view(model: Path, page: Path) -> tuple[float, float]:
+    """Wall seconds and CPU seconds of `netinspect view` (CPU says more on a shared, busy machine)."""
     netinspect = Path(sys.executable).with_name("netinspect")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run([str(netinspect), "view", str(model), "-o", str(page)], check=True, capture_output=True)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def first_paint(page: Path) -> dict[str, float]:
@@ -186,14 +192,15 @@ def main() -> None:
         model = resnet_path(nodes)
         with tempfile.TemporaryDirectory() as tmp:
             page = Path(tmp) / "page.html"
-            view_s = time_view(model, page)
+            view_s, view_cpu = time_view(model, page)
             size = page.stat().st_size
             paint = first_paint(page)
         total = view_s + paint["first_paint_ms"] / 1000
         print(
-            f"{nodes:>6,} nodes: view {view_s:.2f} s ({size / 2**20:.1f} MiB page), "
+            f"{nodes:>6,} nodes: view {view_s:.2f} s (CPU {view_cpu:.2f} s; {size / 2**20:.1f} MiB page), "
             f"first paint {paint['first_paint_ms'] / 1000:.2f} s (FCP {paint['fcp_ms'] / 1000:.2f} s), "
-            f"total {total:.2f} s; centring a node afterwards {paint['interaction_ms']:.0f} ms"
+            f"total {total:.2f} s; centring a node afterwards {paint['interaction_ms']:.0f} ms; "
+            f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
         )
 
 

@@ -136,6 +136,11 @@
     drawMinimapBase();
   }
 
+  function openFrame(g, ref) {          // the frame of a member that is an open group, else null
+    if (ref >= 0 || !g.open.has(-ref - 1)) return null;
+    const k = g.groupBox[-ref - 1];
+    return k >= 0 ? g.boxes[k] : null;
+  }
   function routeEdges(g) {
     const seen = new Map();
     g.edges = [];
@@ -146,10 +151,15 @@
       const known = seen.get(key);
       if (known !== undefined) { g.edges[known].values.push(name); continue; }
       const A = g.boxes[a], B = g.boxes[b];
+      const [ma, mb, chain] = g.groups[lv][9][le];
+      const CA = openFrame(g, g.groups[lv][5][ma]), CB = openFrame(g, g.groups[lv][5][mb]);
       const pts = [[A.x + A.w / 2, A.y + A.h]];
-      const chain = g.groups[lv][9][le][2];
+      // An end deep inside an open group leaves or enters it along the group's right side, so it
+      // does not run over the boxes stacked above or below it (a residual skip into its Add).
+      if (CA && A.y + A.h < CA.y + CA.h - PAD - 4) { const lane = CA.x + CA.w + 6; pts.push([lane, A.y + A.h + 10], [lane, CA.y + CA.h]); }
       const virt = g.vabs[lv] || [];
       for (const c of chain) if (virt[c]) pts.push(virt[c]);
+      if (CB && B.y > CB.y + HEADER + 10) { const lane = CB.x + CB.w + 6; pts.push([lane, CB.y], [lane, B.y - 10]); }
       pts.push([B.x + B.w / 2, B.y]);
       let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
       for (const [px, py] of pts) { x0 = Math.min(x0, px); y0 = Math.min(y0, py); x1 = Math.max(x1, px); y1 = Math.max(y1, py); }
@@ -709,6 +719,13 @@
     centre(id) { const f = findItem(id); if (f) reveal(f[0], f[1]); draw(); },
     shown() { return G.boxes.filter((b) => b.t !== 2).map((b) => (b.t === 0 ? G.items[b.i][0] : 'g:' + G.groups[b.i][0])); },
     graph() { return G.index; },
+    into(id) {                    // the drawn edges ending at a node: where they come from, their points
+      const f = findItem(id);
+      if (!f || f[0] !== G) return [];
+      const k = G.itemBox[f[1]], name = (b) => (b.t === 0 ? G.items[b.i][0] : 'g:' + G.groups[b.i][0]);
+      const b = G.boxes[k];
+      return G.edges.filter((e) => e.to === k).map((e) => ({ from: name(G.boxes[e.from]), pts: e.pts, box: [b.x, b.y, b.w, b.h] }));
+    },
     nodes() { return details().nodes.map((row) => (row ? nodeDetails(row[0]) : null)); },
     view() { return { ...view }; },
     edge(value) {                 // screen point in the middle of the first stretch of the edge carrying `value`

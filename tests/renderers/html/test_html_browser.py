@@ -113,6 +113,15 @@ def test_large_graph_opens_collapsed_and_groups_toggle(browser: Browser, tmp_pat
     search(browser, "layer3.42/relu")
     assert "g:layer3/layer3.42" not in browser.js("return window.netinspect.shown()")
     assert browser.panel().startswith("Relu") and "/layer3/layer3.42/relu/Relu" in browser.panel()
+    add = browser.js("return window.netinspect.nodes().find((n) => n.name === '/layer3/layer3.42/Add').id")
+    into = browser.js("return window.netinspect.into(arguments[0])", add)
+    assert len(into) == 2, "the Add's own Relu and the skip from the block before"
+    relu = browser.js(
+        "return window.netinspect.nodes().find((n) => n.name === '/layer3/layer3.42/relu/Relu').id"
+    )
+    skip = next(e for e in into if e["from"] != relu)
+    x, _, w, _ = skip["box"]
+    assert max(px for px, _ in skip["pts"]) > x + w, "the skip goes around the block, not through it"
     browser.screenshot(tmp_path / "found.png")
     assert_clean(browser, page)
 
