@@ -114,7 +114,8 @@ class _Builder:
 
 
 def page_data(graph: Graph, budget: Budget | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(view, details): `view` is what the first paint needs; `details` feeds the side panel."""
+    """(view, details): `view` is what the first paint and the model panel need; `details` feeds the
+    side panel and search, and the page parses it only when first asked (a click, a search)."""
     walked = list(walk_scoped(graph))
     builder = _Builder(graph, budget or Budget(), {id(node): k for k, (node, _) in enumerate(walked)})
     builder.nodes = [None] * len(walked)
@@ -125,13 +126,12 @@ def page_data(graph: Graph, budget: Budget | None = None) -> tuple[dict[str, Any
             "format": graph.metadata.source_format,
             "nodes": len(walked),
         },
+        "summary": _model_summary(graph, builder),
         "categories": ops.COLOUR,
         "graphs": [_graph_view(g) for g in builder.graphs],
     }
-    summary = _model_summary(graph, builder)
     measured = many_stats(list(builder.pending.values()), builder.budget)
     details = {
-        "summary": summary,
         "node_fields": NODE_FIELDS,
         "nodes": [_node_row(node) for node in builder.nodes],
         "values": builder.values,

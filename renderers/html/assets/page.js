@@ -562,7 +562,7 @@
   function showModel() {
     const m = VIEW.model;
     panel.append(el('h2', {}, m.name), el('div', { class: 'sub' }, `${m.format || 'graph'} · ${m.nodes.toLocaleString('en')} nodes`));
-    const S = details().summary;
+    const S = VIEW.summary;
     const rows = [['Format', [S.format.source_format, S.format.format_version].filter(Boolean).join(' ')], ['Producer', S.format.producer || '—'],
       ['Opset', Object.entries(S.opset).map(([d, v]) => `${d} ${v}`).join(', ')],
       ['Parameters', `${fmt(S.parameters.count)} in ${fmt(S.parameters.tensors)} tensors`]];
