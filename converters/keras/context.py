@@ -28,6 +28,12 @@ class Env:
     major: int
     backend: str  # "tensorflow" or "theano" (the convolution semantics the kernels were trained with)
     backend_reason: str
+    version: tuple[int, ...] = ()
+    """The numeric part of `keras_version`; empty when the file states none."""
+
+    def older_than(self, *version: int) -> bool:
+        """Whether the file states a Keras version before `version` (unknown: assumed not)."""
+        return bool(self.version) and self.version < version
 
 
 class KerasContext(BaseContext):

@@ -494,9 +494,17 @@ def convert_batchnorm(ctx: KerasContext) -> None:
             params[role] = ctx.weight(index, role, (channels,))
             index += 1
     mean = ctx.weight(index, "moving_mean", (channels,))
-    var = ctx.weight(index + 1, "moving_variance", (channels,))
-    if ctx.env.major == 1 and "running_std" in ctx.array(index + 1, "running_std").name:
-        ctx.step("param", "Keras 1 running_std holds the variance (Keras ≥ 1.0.8): used as the variance")
+    keras1_std = ctx.env.major == 1 and "running_std" in ctx.array(index + 1, "running_std").name
+    if keras1_std and ctx.env.older_than(1, 0, 8):
+        # Keras 1.0.0–1.0.7 stored a true std and computed (x − m) / (std + ε)
+        var = ctx.weight(
+            index + 1, "variance_from_std", (channels,), transform=lambda a: (a + eps) ** 2 - eps
+        )
+        ctx.step("param", "Keras < 1.0.8 running_std is a std used as (x−m)/(std+ε): variance (std+ε)²−ε")
+    else:
+        var = ctx.weight(index + 1, "moving_variance", (channels,))
+        if keras1_std:
+            ctx.step("param", "Keras 1 running_std holds the variance (Keras ≥ 1.0.8): used as the variance")
     gamma = params.get("gamma") or ctx.constant("gamma", np.ones(channels, np.float32))
     beta = params.get("beta") or ctx.constant("beta", np.zeros(channels, np.float32))
     attrs = {"epsilon": eps}
@@ -725,7 +733,9 @@ def convert_upsampling(ctx: KerasContext) -> None:
         attrs: dict[str, Any] = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric",
                                  "nearest_mode": "floor"}  # fmt: skip
     elif interpolation == "bilinear":
-        legacy = ctx.env.major == 1 or (ctx.env.major == 2 and ctx.env.backend != "tensorflow")
+        # multi-backend Keras (≤ 2.3) and TF-1-era tf.keras resized without half-pixel centres;
+        # tf.keras ≥ 2.4 (TF 2.3+), tf-keras and Keras 3 use tf.image.resize (half-pixel)
+        legacy = ctx.env.major < 2 or ctx.env.older_than(2, 4)
         attrs = {"mode": "linear", "coordinate_transformation_mode": "asymmetric" if legacy else "half_pixel"}
     else:
         raise ctx.error(f"interpolation {interpolation!r} is not supported")

@@ -22,6 +22,8 @@ Under Theano, Conv1D/2D/3D and Conv2DTranspose kernels are flipped along every s
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +87,12 @@ READER = Reader(
 
 
 def _environment(kf: KerasFile, override: str | None) -> Env:
+    env = _backend(kf, override)
+    numbers = re.findall(r"\d+", (kf.keras_version or "").split("-")[0])[:3]
+    return replace(env, version=tuple(int(n) for n in numbers))
+
+
+def _backend(kf: KerasFile, override: str | None) -> Env:
     if override is not None:
         if override not in BACKENDS:
             raise ModelFormatError(

@@ -36,6 +36,9 @@ class Keras1Model:
 
         with h5py.File(path, "r") as h5:
             config = json.loads(_s(h5.attrs["model_config"]))
+            version = _s(h5.attrs.get("keras_version", "1.0.8"))
+            numbers = tuple(int(v) for v in version.split("-")[0].split(".")[:3] if v.isdigit())
+            self.true_std = numbers < (1, 0, 8)  # Keras 1.0.0–1.0.7 BatchNormalization
             group = h5["model_weights"]
             self.weights: dict[str, list[np.ndarray]] = {}
             names: list[str] = []
@@ -92,9 +95,9 @@ class Keras1Model:
             shape = [1] * a.ndim
             shape[axis] = -1
             eps = cfg.get("epsilon", 1e-3)
-            return (a - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps) * gamma.reshape(
-                shape
-            ) + beta.reshape(shape)
+            # `running_std` held the std up to Keras 1.0.7, (x − m) / (std + ε); the variance after
+            scale = var.reshape(shape) + eps if self.true_std else np.sqrt(var.reshape(shape) + eps)
+            return (a - mean.reshape(shape)) / scale * gamma.reshape(shape) + beta.reshape(shape)
         raise RuntimeFailure(f"the Keras 1 reference has no {kind} layer", self.path)
 
     def conv(self, a: np.ndarray, w: list[np.ndarray], cfg: dict[str, Any]) -> np.ndarray:

@@ -87,3 +87,44 @@ def test_check_command_on_keras1(cli, tmp_path):
     result = cli("check", path)
     assert result.code == 0, result.err + result.out
     assert "Theano true convolution" in result.out
+
+
+def test_keras_107_running_std_is_a_std(tmp_path):
+    """Keras 1.0.0–1.0.7 stored a true std and divided by (std + ε)."""
+    path = make_keras1.write(tmp_path / "k1.h5", "tf", "tensorflow", version="1.0.7")
+    graph, got, want = _reference_and_onnx(path)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    bn = [n for n in graph.nodes if n.provenance and n.provenance.layer_type == "BatchNormalization"]
+    assert any("true std" in s.text or "is a std" in s.text for n in bn for s in n.provenance.steps)
+    newer = make_keras1.write(tmp_path / "k1_122.h5", "tf", "tensorflow")
+    assert not np.allclose(_reference_and_onnx(newer)[1], got, rtol=1e-4, atol=1e-4)
+
+
+def test_keras2_theano_backend_attribute_flips_kernels(tmp_path, keras_cache):
+    """A Keras 2 file whose `backend` attribute says theano has its conv kernels flipped."""
+    import shutil
+
+    import h5py
+
+    from tests.converters.keras.conftest import make_keras
+
+    stem, _ = make_keras.case_files("conv_layers", "tfk")
+    path = tmp_path / "theano.h5"
+    shutil.copy(keras_cache / stem, path)
+    with h5py.File(path, "r+") as f:
+        f.attrs["backend"] = "theano"
+    plain, flipped = netinspect.load(keras_cache / stem), netinspect.load(path)
+    assert flipped.metadata.properties["keras.conv_semantics"].startswith("theano")
+
+    def kernels(graph):
+        return {
+            n.provenance.layer: graph.tensors[n.inputs[1]].numpy()
+            for n in graph.nodes
+            if n.op_type in ("Conv", "ConvTranspose")
+            and n.provenance.layer_type in ("Conv2D", "Conv2DTranspose")
+        }
+
+    a, b = kernels(plain), kernels(flipped)
+    assert a.keys() == b.keys() and len(a) == 6
+    for layer in a:
+        np.testing.assert_array_equal(b[layer], a[layer][:, :, ::-1, ::-1], err_msg=layer)
