@@ -126,10 +126,18 @@ class MatStruct:
 
 @dataclass
 class MatOpaque:
-    """Something a .mat can hold that netinspect never decodes or runs (objects, handles, sparse)."""
+    """Something a .mat can hold that netinspect never decodes or runs (objects, handles, sparse).
+
+    `contents` is an MCOS object's plain data element as stored (for an object, its uint32
+    reference [0xDD000000, ndims, dims..., object ids..., class id]; for the subsystem's
+    FileWrapper__, a cell), parsed as data only. `decoded` is set for MATLAB `string` objects whose
+    text netinspect reads from the file's subsystem (see mcos.py).
+    """
 
     kind: str
     class_name: str = ""
+    contents: MatValue = None
+    decoded: MatValue = None
 
     def describe(self) -> str:
         return f"{self.kind} ({self.class_name})" if self.class_name else self.kind
@@ -246,6 +254,7 @@ def _open_v5(path: Path) -> MatFile:
     order = "<" if data[126:128] == b"IM" else ">"
     buf = _Buffer(data, order, path, releasable=True)
     variables: dict[str, MatValue] = {}
+    subsystem: MatArray | None = None
     offset = 128
     compressed = False
     while offset < len(data):
@@ -261,6 +270,12 @@ def _open_v5(path: Path) -> MatFile:
             name, value = _parse_matrix(buf, mtype, start, length, 0)
         if name and not name.startswith("__"):
             variables[name] = value
+        elif not name and isinstance(value, MatArray) and value.dtype == np.uint8:
+            subsystem = value  # MATLAB's class-object data, written as an unnamed uint8 variable
+    if subsystem is not None:
+        from netinspect.converters.matconvnet.mcos import decode_strings
+
+        decode_strings(variables, subsystem, path)
     return MatFile(path, "MAT v7, compressed" if compressed else "MAT v5", variables, [data])
 
 
@@ -294,7 +309,11 @@ def _parse_matrix(buf: _Buffer, mtype: int, start: int, length: int, depth: int)
             strings.append(bytes(buf.data[p : p + n]).decode("ascii", "backslashreplace"))
         name, _, class_name = strings
         kind = "function handle" if class_name == "function_handle" else "MATLAB object"
-        return name, MatOpaque(kind, class_name)  # the object's data is never decoded
+        contents: MatValue = None
+        if offset + 8 <= end:  # the object's data element: plain data, read as such, never run
+            etype, p, n, offset = buf.tag(offset)
+            contents = _parse_matrix(buf, etype, p, n, depth + 1)[1]
+        return name, MatOpaque(kind, class_name, contents)
     dtype_, p, n, offset = buf.tag(offset)
     dims = tuple(int(d) for d in buf.array(dtype_, p, n))
     if any(d < 0 for d in dims):

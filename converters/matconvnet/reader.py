@@ -322,7 +322,13 @@ STRING_OBJECT_LABEL = "<MATLAB string, not decoded>"
 
 def _strings(value: MatValue, notes: list[str], what: str) -> list[str] | None:
     """Class names from a cell of char rows, a char matrix, or MATLAB `string` objects (whose MCOS
-    data netinspect does not decode: each shows as a placeholder and a note says so)."""
+    data is read when the file's subsystem holds it, else each shows as a placeholder and a note
+    says so)."""
+    if isinstance(value, MatOpaque) and value.decoded is not None:
+        value = value.decoded
+    if isinstance(value, MatCell):
+        value = MatCell(value.shape, [v.decoded if isinstance(v, MatOpaque) and v.decoded is not None else v
+                                      for v in value.items])  # fmt: skip
     if isinstance(value, MatOpaque):
         notes.append(
             f"classes.{what} is a MATLAB {value.class_name or 'object'} array, which netinspect does not "

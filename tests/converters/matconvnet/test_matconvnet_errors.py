@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -61,15 +62,23 @@ def test_a_non_matconvnet_hdf5_mat_is_refused(tmp_path: Path) -> None:
         netinspect.load(path)
 
 
-def write_v73(path: Path, variables: dict) -> None:
+def fixture_generator() -> Any:
+    """fixtures/make_matconvnet.py as a module (its MATLAB value types and writers)."""
     import importlib.util
     import sys
 
+    if "make_matconvnet" in sys.modules:
+        return sys.modules["make_matconvnet"]
     spec = importlib.util.spec_from_file_location("make_matconvnet", BAD.parent.parent / "make_matconvnet.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
+    return module
+
+
+def write_v73(path: Path, variables: dict) -> None:
+    module = fixture_generator()
     module.write_v73(path, {k: v(module) if callable(v) else v for k, v in variables.items()})
 
 
@@ -113,18 +122,38 @@ def _element(mtype: int, payload: bytes) -> bytes:
     return struct.pack("<II", mtype, len(payload)) + payload + bytes(-len(payload) % 8)
 
 
+def matrix(name: str, mclass: int, dims: tuple[int, ...], *parts: bytes) -> bytes:
+    """One MAT v5 miMATRIX element: array flags, dims, name, then the given data elements."""
+    head = _element(6, struct.pack("<II", mclass, 0)) + _element(5, struct.pack(f"<{len(dims)}i", *dims))
+    return _element(14, head + _element(1, name.encode()) + b"".join(parts))
+
+
+def opaque(name: str, class_name: str, data: bytes) -> bytes:
+    """An MCOS object as MATLAB writes it: flags, then name, type system and class, then data."""
+    strings = b"".join(_element(1, s.encode()) for s in (name, "MCOS", class_name))
+    return _element(14, _element(6, struct.pack("<II", 17, 0)) + strings + data)
+
+
+def reference(object_id: int, class_id: int = 1) -> bytes:
+    """An MCOS object's data: the uint32 column [0xDD000000, 2, 1, 1, object id, class id]."""
+    ids = struct.pack("<6I", 0xDD000000, 2, 1, 1, object_id, class_id)
+    return matrix("", 13, (6, 1), _element(6, ids))
+
+
+def mat_v5(*elements: bytes, subsystem: bytes = b"") -> bytes:
+    """A MAT v5 file: header (with the subsystem offset when there is one), elements, subsystem."""
+    body = b"".join(elements)
+    offset = 128 + len(body) if subsystem else 0
+    header = b"MATLAB 5.0 MAT-file, Platform: GLNXA64".ljust(116, b" ") + struct.pack("<Q", offset)
+    data = matrix("", 9, (1, len(subsystem)), _element(2, subsystem)) if subsystem else b""
+    return header + b"\x00\x01IM" + body + data
+
+
 def mcos_object_v5(path: Path, name: str, class_name: str) -> None:
-    """A MAT v5 file holding one MATLAB (MCOS) object as MATLAB writes it: array flags, then three
-    int8 strings (name, type system, class) and the object's data, plus the unnamed subsystem
-    variable MATLAB appends (here opaque bytes)."""
-    flags = _element(6, struct.pack("<II", 17, 0))
-    data = _element(14, _element(6, struct.pack("<II", 13, 0)) + _element(5, struct.pack("<ii", 1, 6))
-                    + _element(1, b"") + _element(13, bytes(range(0xE0, 0xF8))))  # fmt: skip
-    body = flags + b"".join(_element(1, s.encode()) for s in (name, "MCOS", class_name)) + data
-    subsystem = _element(14, _element(6, struct.pack("<II", 9, 0)) + _element(5, struct.pack("<ii", 1, 8))
-                         + _element(1, b"") + _element(2, bytes([0x9B, 0x1B, 0x07, 0xFF] * 2)))  # fmt: skip
-    header = b"MATLAB 5.0 MAT-file, Platform: GLNXA64".ljust(116, b" ") + bytes(8) + b"\x00\x01IM"
-    path.write_bytes(header + _element(14, body) + subsystem)
+    """A MAT v5 file holding one MATLAB (MCOS) object, with opaque subsystem bytes."""
+    path.write_bytes(
+        mat_v5(opaque(name, class_name, reference(1)), subsystem=bytes([0x9B, 0x1B, 0x07, 0xFF] * 4))
+    )
 
 
 @pytest.mark.parametrize("kind", ["v5", "v73"])

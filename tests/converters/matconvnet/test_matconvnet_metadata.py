@@ -5,6 +5,7 @@ the file does not record (channel order, value range) are marked as assumed."""
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,14 @@ from typing import Any
 import numpy as np
 
 import netinspect
-from tests.converters.matconvnet.test_matconvnet_errors import write_v73
+from tests.converters.matconvnet.test_matconvnet_errors import (
+    _element,
+    fixture_generator,
+    matrix,
+    opaque,
+    reference,
+    write_v73,
+)
 from tests.converters.matconvnet.test_matconvnet_parity import FIXTURES
 
 
@@ -64,3 +72,49 @@ def test_unrecorded_preprocessing_is_shown_as_assumed(cli: Callable) -> None:
     assert pre["channel_order"] == "RGB" and pre["extra"]["assumed"] == ["channel_order", "value_range"]
     text = cli("info", path).out
     assert "RGB (assumed: not recorded in the file)" in " ".join(text.split())
+
+
+def struct_element(name: str, fields: dict[str, bytes]) -> bytes:
+    """A 1×1 MAT v5 struct whose field values are given as (unnamed) miMATRIX elements."""
+    names = b"".join(f.encode().ljust(32, b"\0") for f in fields)
+    return matrix(name, 2, (1, 1), _element(5, struct.pack("<i", 32)), _element(1, names), *fields.values())
+
+
+def string_blob(strings: list[str]) -> bytes:
+    """A `string` array's `any` property: uint64 [1, 2, 1, n, lengths..., UTF-16LE packed]."""
+    text = "".join(strings).encode("utf-16-le")
+    text += bytes(-len(text) % 8)
+    head = np.array([1, 2, 1, len(strings), *(len(s) for s in strings)], "<u8").tobytes()
+    return matrix("", 15, (1, (len(head) + len(text)) // 8), _element(13, head + text))
+
+
+def string_labels_v5(path: Path, names: list[str], descriptions: list[str]) -> None:
+    """A 5-class SimpleNN whose classes.name and .description are MATLAB string arrays (MCOS
+    objects 1 and 2), their text in the subsystem as MATLAB writes it."""
+    m, rng = fixture_generator(), np.random.default_rng(0)
+    layers = [m.conv("fc", [m.kernel(rng, 4, 4, 3, 5), m.bias(rng, 5)]), m.simple("softmax", "prob")]
+    m.write_v5(path, {"layers": m.Cell(layers)})
+    main = bytearray(path.read_bytes())
+    size = matrix("", 6, (1, 3), _element(9, np.array([4.0, 4.0, 3.0]).tobytes()))
+    classes = struct_element("", {"name": opaque("", "string", reference(1)),
+                                  "description": opaque("", "string", reference(2))})  # fmt: skip
+    meta = struct_element(
+        "meta", {"classes": classes, "normalization": struct_element("", {"imageSize": size})}
+    )
+    wrapper = matrix("", 1, (5, 1), matrix("", 9, (1, 8), _element(2, bytes(8))), matrix("", 1, (0, 0)),
+                     string_blob(names), string_blob(descriptions), matrix("", 1, (0, 0)))  # fmt: skip
+    mini = b"\x00\x01IM" + bytes(4) + struct_element("", {"MCOS": opaque("", "FileWrapper__", wrapper)})
+    body = bytes(main[128:]) + meta
+    main[116:124] = struct.pack("<Q", 128 + len(body))
+    path.write_bytes(bytes(main[:128]) + body + matrix("", 9, (1, len(mini)), _element(2, mini)))
+
+
+def test_string_object_labels_are_read_from_the_subsystem(tmp_path: Path, cli: Callable) -> None:
+    path = tmp_path / "string_labels.mat"
+    names = ["tabby cat", "tiger", "café", "lion", "ox"]
+    string_labels_v5(path, names, [f"class {n}" for n in names])
+    graph = netinspect.load(path)
+    assert graph.metadata.labels == names
+    assert graph.metadata.label_descriptions == [f"class {n}" for n in names]
+    summary = json.loads(cli("info", path, "--json").out)
+    assert summary["metadata"]["labels"]["first"] == names
