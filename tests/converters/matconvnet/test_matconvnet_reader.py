@@ -15,6 +15,7 @@ from netinspect.converters.matconvnet import matfile as mat_file
 from netinspect.converters.matconvnet.matfile import MatArray, MatCell, MatOpaque, MatStruct, open_mat
 from netinspect.registry import LoadOptions
 from tests.conftest import shared_model
+from tests.converters.matconvnet.test_matconvnet_errors import write_v73
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "matconvnet"
 V5_FILES = sorted(p for p in FIXTURES.glob("*.mat") if not p.name.endswith("_v73.mat"))
@@ -202,3 +203,21 @@ def test_graph_keeps_working_after_the_probe_is_gone() -> None:
     graph = netinspect.load(FIXTURES / "simplenn_beta17_v73.mat")
     for tensor in graph.tensors.values():
         assert tensor.numpy().dtype == np.float32
+
+
+def test_an_aggregating_pdist_is_a_loss_and_a_per_pixel_one_a_block(tmp_path: Path) -> None:
+    """vl_nnpdist with `aggregate` sums to one training objective (dropped, as loss layers are);
+    without, it is a per-pixel distance map (converted, its target an input)."""
+    for aggregate, kept in ((True, False), (False, True)):
+        path = tmp_path / f"pdist_{aggregate}.mat"
+
+        def layers(m: Any, aggregate: bool = aggregate) -> Any:
+            rng = np.random.default_rng(1)
+            conv = m.conv("c", [m.kernel(rng, 3, 3, 2, 4), m.bias(rng, 4)], pad=1)
+            return m.Cell([conv, m.simple("pdist", "d", p=2, noRoot=False, aggregate=aggregate)])
+
+        write_v73(path, {"layers": layers})
+        graph = netinspect.load(path)
+        assert (graph.outputs[0].name == "d") == kept
+        assert any(v.name == "d_target" for v in graph.inputs) == kept
+        assert any("dropped loss layer 'd' (pdist)" in n for n in graph.metadata.notes) != kept
