@@ -1,0 +1,193 @@
+"""Running a TFLite subgraph's operators through their handlers: execution-order checks, constant
+DEQUANTIZE folding, and the nested graphs of WHILE and IF (ONNX Loop and If bodies).
+
+A subgraph is converted either into the graph under construction (the main one, or inline: a WHILE's
+condition evaluated once before the loop) or into a Graph of its own (a loop body, an If branch).
+Nested graphs share the outer builder's set of names, since ONNX forbids a subgraph value to shadow
+an outer one, and are refused when they hold channels-last operators, which the layout pass does not
+rewrite inside subgraphs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from netinspect import registry
+from netinspect.build import GraphBuilder, run_handler
+from netinspect.converters.tflite.context import TFLITE, SubgraphState, TfliteContext, op_type
+from netinspect.converters.tflite.flatbuffer import TflFile, TflOperator, TflSubgraph
+from netinspect.errors import ModelFormatError, UnsupportedError
+from netinspect.ir import Graph, Node, Value
+
+CONSTANT_FOLDED = {"DEQUANTIZE"}
+"""Ops whose output, when their input is a constant, is materialised by the consumer instead."""
+
+REFUSED = {
+    "CUSTOM": "custom operator: its semantics are not in the file",
+    "DELEGATE": "delegate operator: runs in an accelerator, not a TFLite kernel",
+}
+
+
+def layer_name(sub: TflSubgraph, op: TflOperator) -> str:
+    """A TFLite operator has no name: it is known by its last output tensor."""
+    outputs = [i for i in op.outputs if i >= 0]
+    return sub.tensors[outputs[-1]].name if outputs else f"{op.opcode.lower()}_{op.index}"
+
+
+def refuse_unsupported(model: TflFile, path: Path) -> None:
+    """Every operator of every subgraph without a handler, listed at once."""
+    unsupported = registry.Unsupported(TFLITE, path)
+    for sub, op in [(graph, op) for graph in model.subgraphs for op in graph.operators]:
+        key = op_type(op)
+        if registry.handler(TFLITE, key) is not None:
+            continue
+        name = layer_name(sub, op)
+        if op.opcode == "CUSTOM":
+            kind = "Flex (TensorFlow) op" if (op.custom_code or "").startswith("Flex") else REFUSED["CUSTOM"]
+            unsupported.add(name, key, kind)
+        else:
+            unsupported.add(name, key, REFUSED.get(op.opcode))
+    unsupported.check("TFLite operators")
+
+
+def check_order(sub: TflSubgraph, path: Path) -> list[TflOperator]:
+    """The operators in execution order, refusing a tensor read before anything writes it (a cycle)
+    or written twice."""
+    available = set(sub.inputs) | {t.index for t in sub.tensors if t.has_data or t.is_variable}
+    written: set[int] = set()
+    for op in sub.operators:
+        for i in op.inputs:
+            if i >= 0 and i not in available:
+                producer = next((o.index for o in sub.operators if i in o.outputs), None)
+                why = (
+                    f"which operator {producer} writes later: the operators form a cycle"
+                    if producer is not None and producer >= op.index
+                    else "which nothing writes"
+                )
+                raise ModelFormatError(
+                    f"not a valid TFLite model: operator {op.index} ({op.opcode}) reads tensor {i} "
+                    f"({sub.tensors[i].name!r}), {why}",
+                    path,
+                )
+        for i in op.outputs:
+            if i in written or (i >= 0 and sub.tensors[i].has_data):
+                raise ModelFormatError(
+                    f"not a valid TFLite model: tensor {i} ({sub.tensors[i].name!r}) is written twice",
+                    path,
+                )
+            written.add(i)
+            available.add(i)
+    return sub.operators
+
+
+def defer(state: SubgraphState, op: TflOperator) -> bool:
+    """A DEQUANTIZE of a constant (float16 or int8 weights) is folded into its consumer."""
+    if op.opcode not in CONSTANT_FOLDED or len(op.inputs) != 1 or len(op.outputs) != 1:
+        return False
+    source = state.graph.tensors[op.inputs[0]]
+    if not source.has_data:
+        return False
+    state.deferred[op.outputs[0]] = state.deferred.get(source.index, source.index)
+    return True
+
+
+def run_operators(builder: GraphBuilder, state: SubgraphState, path: Path) -> None:
+    """Convert the subgraph's operators, in order, into `builder` (inputs already in state.stored)."""
+    sub = state.graph
+    for op in check_order(sub, path):
+        if defer(state, op):
+            continue
+        for i in op.outputs:
+            if i >= 0:
+                state.stored[i] = builder.unique(sub.tensors[i].name)
+        ctx = TfliteContext(builder, state, op, layer_name(sub, op))
+        handler = registry.handler(TFLITE, op_type(op))
+        assert handler is not None
+        run_handler(ctx, handler)
+
+
+def subgraph_at(ctx: TfliteContext, index: int, role: str) -> TflSubgraph:
+    model = ctx.state.file
+    if not 0 < index < len(model.subgraphs) or index == ctx.state.graph.index:
+        raise ctx.error(f"{role} subgraph index {index} is not a subgraph of the model")
+    return model.subgraphs[index]
+
+
+def inline(ctx: TfliteContext, index: int, inputs: list[str], role: str) -> list[str]:
+    """Subgraph `index` evaluated on the values `inputs`, its nodes added to the current graph."""
+    sub = subgraph_at(ctx, index, role)
+    if len(sub.inputs) != len(inputs):
+        raise ctx.error(f"{role} subgraph takes {len(sub.inputs)} inputs, given {len(inputs)}")
+    state = SubgraphState(ctx.state.file, sub, stored=dict(zip(sub.inputs, inputs, strict=True)))
+    run_operators(ctx.builder, state, Path(str(ctx.builder.path)))
+    return [_output(ctx, state, i) for i in sub.outputs]
+
+
+def nested_graph(
+    ctx: TfliteContext,
+    index: int,
+    role: str,
+    formal: list[tuple[str, str, tuple]] | None = None,
+    outer: list[str] | None = None,
+    then: int | None = None,
+) -> Graph:
+    """Subgraph `index` as an ONNX body: `formal` (name, dtype, shape) inputs declared before its own
+    (a Loop's iteration number and condition), its inputs bound to `outer` values instead when given
+    (an If branch reads the enclosing graph). With `then`, that subgraph (a WHILE's condition) is
+    evaluated on the outputs and its result goes first (a Loop body's continue flag)."""
+    sub = subgraph_at(ctx, index, role)
+    builder = GraphBuilder(TFLITE, ctx.builder.path)
+    builder.used = ctx.builder.used
+    builder.node_names = ctx.builder.node_names
+    for name, dtype, shape in formal or []:
+        builder.add_input(name, shape, dtype)
+    state = SubgraphState(ctx.state.file, sub)
+    for k, i in enumerate(sub.inputs):
+        t = sub.tensors[i]
+        if outer is not None:
+            state.stored[i] = outer[k]
+        else:
+            state.stored[i] = builder.add_input(t.name, t.shape, t.dtype)
+    run_operators(builder, state, Path(str(ctx.builder.path)))
+    outputs = [_output(ctx, state, i) for i in sub.outputs]
+    if then is not None:
+        inner = TfliteContext(builder, state, ctx.op, f"{ctx.name}/{role}")
+        outputs = [*inline(inner, then, outputs, "condition"), *outputs]
+    outputs = _distinct(builder, outputs)
+    graph = builder.finish(f"{ctx.name}/{role}", outputs)
+    channels_last = [n.op_type for n in graph.nodes if n.layout] + [
+        n for n, t in graph.tensors.items() if t.layout
+    ]
+    if channels_last:
+        raise UnsupportedError(
+            [
+                f"{role} subgraph {index} of layer {ctx.name!r}: "
+                "channels-last operators inside a loop or branch"
+            ],
+            ctx.builder.path,
+        )
+    return graph
+
+
+def _output(ctx: TfliteContext, state: SubgraphState, i: int) -> str:
+    if i in state.stored:
+        return state.stored[i]
+    t = state.graph.tensors[i]
+    if t.has_data or i in state.deferred:
+        return TfliteContext(ctx.builder, state, ctx.op, ctx.name).weight_of(t)
+    raise ctx.error(f"subgraph {state.graph.index} output {t.name!r} is never computed")
+
+
+def _distinct(builder: GraphBuilder, outputs: list[str]) -> list[str]:
+    """ONNX graph outputs must be computed by the graph and distinct: inputs and repeats get an Identity."""
+    inputs = {v.name for v in builder.inputs}
+    result: list[str] = []
+    for name in outputs:
+        if name in inputs or name in result or name in builder.tensors:
+            value = builder.values.get(name) or Value(name, builder.dtype(name), builder.shape(name))
+            copy = builder.unique(f"{name}_out")
+            builder.nodes.append(Node(builder.node_name(copy), "Identity", [name], [copy]))
+            builder.values[copy] = Value(copy, value.dtype, value.shape)
+            name = copy
+        result.append(name)
+    return result
