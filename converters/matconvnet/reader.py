@@ -18,7 +18,11 @@ import numpy as np
 
 from netinspect import registry
 from netinspect.build import GraphBuilder, run_handler
-from netinspect.converters.matconvnet.blocks_extra import is_aggregating_pdist
+from netinspect.converters.matconvnet.blocks_extra import (
+    NOISE_LEVEL_DOC,
+    NOISE_LEVEL_INPUT,
+    is_aggregating_pdist,
+)
 from netinspect.converters.matconvnet.layers import (
     MATCONVNET,
     LayerContext,
@@ -100,6 +104,8 @@ def convert(network: Network, path: Path, options: LoadOptions | None = None) ->
     _metadata(network, graph, path)
     if nominal is not None:
         graph.metadata.preprocessing.image_size = nominal
+    if any(v.name == NOISE_LEVEL_INPUT for v in graph.inputs) and not graph.metadata.doc:
+        graph.metadata.doc = f"FFDNet-style denoiser; {NOISE_LEVEL_DOC}"  # the ONNX model's doc_string
     return graph
 
 

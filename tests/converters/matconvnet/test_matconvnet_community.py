@@ -35,6 +35,7 @@ def test_ffdnet_converts_with_a_noise_level_input_and_matches_the_reference() ->
     assert any("FFDNet concat: the noise level map" in t for t in steps)
     model = netinspect.to_onnx(graph)
     onnx.checker.check_model(model, full_check=True)
+    assert "'noise_level'" in model.doc_string and "σ/255" in model.doc_string  # documented in the file
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(4)
     images = rng.uniform(0, 1, (2, 1, 26, 34)).astype(np.float32)
