@@ -194,7 +194,9 @@ def _attributes_to_drop(
         if new is None and old is not None and _is_default(attr, old):
             drop.append(attr.name)
             continue
-        raise _NeedsAdapter(f"its attribute {attr.name!r} means something else there")
+        if new is None:
+            raise _NeedsAdapter(f"it has no attribute {attr.name!r} there (set here to a non-default value)")
+        raise _NeedsAdapter(f"its attribute {attr.name!r} has another type there")
     given = {a.name for a in node.attribute}
     for name in sorted(set(before.attributes) | set(after.attributes)):
         if name in given:
