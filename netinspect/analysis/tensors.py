@@ -86,6 +86,8 @@ def tensor_stats(tensor: Tensor, budget: Budget | None = None) -> dict[str, Any]
     }
     if size == 0:
         return {**out, "values": [], "all_values": True, "sampled": False}
+    if tensor.missing:
+        return {**out, "problem": f"its external data file {tensor.missing!r} is missing"}
     try:
         values, sampled = _flat_sample(tensor, size, nbytes, budget)
     except (TypeError, ValueError) as e:
@@ -134,7 +136,7 @@ def many_stats(tensors: list[Tensor], budget: Budget | None = None) -> list[dict
     batch: list[tuple[int, np.ndarray]] = []
     for i, tensor in enumerate(tensors):
         size = math.prod(tensor.shape)
-        if 0 < size <= BATCHED and _numeric(tensor.dtype):
+        if 0 < size <= BATCHED and _numeric(tensor.dtype) and not tensor.missing:
             try:
                 array = np.asarray(tensor.numpy()).reshape(-1)
             except (TypeError, ValueError):
