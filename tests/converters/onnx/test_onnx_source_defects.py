@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import netinspect
+from netinspect.analysis.summary import info_schema
 from tests.converters.onnx.test_onnx_zoo import run_model
 
 
@@ -41,6 +43,7 @@ def test_info_shows_the_graph_and_marks_the_missing_tensors(without_its_data: Pa
     result = cli("info", without_its_data, "--json")
     assert result.code == 0, result.err
     summary = json.loads(result.out)
+    jsonschema.validate(summary, info_schema(), cls=jsonschema.Draft202012Validator)
     assert summary["nodes"]["count"] == 1 and summary["parameters"]["count"] == 8 * 27 + 5
     assert summary["parameters"]["missing_data"] == {
         "tensors": 2,

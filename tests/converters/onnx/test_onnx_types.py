@@ -8,12 +8,14 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
 
 import netinspect
+from netinspect.analysis.summary import info_schema
 from netinspect.ir import MapType, OptionalType, SequenceType, TensorType
 from tests.converters.onnx.test_onnx_zoo import run_model
 
@@ -107,6 +109,7 @@ def test_info_and_view_show_the_types(zipmap: Path, cli, tmp_path: Path) -> None
     result = cli("info", zipmap, "--json")
     assert result.code == 0, result.err
     summary = json.loads(result.out)
+    jsonschema.validate(summary, info_schema(), cls=jsonschema.Draft202012Validator)
     outputs = {o["name"]: o for o in summary["outputs"]}
     assert outputs["output_probability"] == {
         "name": "output_probability",
