@@ -257,3 +257,39 @@ def test_a_wrong_adaptation_by_onnx_is_caught_and_named(tmp_path: Path, cli) -> 
     result = cli("convert", src, "--opset", 21, "-o", tmp_path / "out.onnx")
     assert result.code == 2
     assert "the model converted to opset 21 fails onnx.checker (onnx's version converter" in result.err
+
+
+@pytest.mark.parametrize("kind", ["dynamic", "qdq"])
+def test_quantized_models_convert_to_other_opsets(kind: str, tmp_path: Path) -> None:
+    """onnxruntime's own quantizers: dynamic (DynamicQuantizeLinear, ConvInteger, MatMulInteger)
+    and static QDQ (QuantizeLinear/DequantizeLinear pairs around every op)."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
+
+    float_model, quantized = tmp_path / "float.onnx", tmp_path / f"{kind}.onnx"
+    netinspect.save_onnx(netinspect.load(FIXTURES / "matconvnet" / "simplenn_beta17.mat"), float_model)
+    rng = np.random.default_rng(0)
+    batches = [{"data": rng.uniform(0, 1, (1, 3, 24, 24)).astype(np.float32)} for _ in range(3)]
+
+    class Batches(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.left = iter(batches)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self.left, None)
+
+    if kind == "dynamic":
+        quantize_dynamic(str(float_model), str(quantized), weight_type=QuantType.QInt8)
+    else:
+        quantize_static(str(float_model), str(quantized), Batches(), quant_format=QuantFormat.QDQ)
+    expected = run_model(quantized, batches[0])
+    for opset in (13, 21):
+        out = tmp_path / f"{kind}{opset}.onnx"
+        netinspect.save_onnx(netinspect.load(quantized), out, opset=opset)
+        onnx.checker.check_model(str(out), full_check=True)
+        np.testing.assert_allclose(run_model(out, batches[0])[0], expected[0], rtol=1e-6, atol=1e-6)
