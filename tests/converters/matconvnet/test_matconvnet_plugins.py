@@ -12,6 +12,7 @@ MATLAB definitions.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -167,3 +168,37 @@ def test_a_failing_plugin_is_reported_naming_the_layer() -> None:
     finally:
         plugins.unregister_matconvnet_layer("SubP")
         plugins.unregister_matconvnet_layer("concat")
+
+
+PLUGIN = '''
+"""Handlers for the two made-up layer types of fixtures/matconvnet/bad/unknown_layers.mat."""
+from netinspect.registry import register_layer
+
+
+def identity(ctx):
+    ctx.step("param", "plugin: passed through unchanged")
+    ctx.node("Identity", [ctx.inputs[0]], ctx.input_shapes[0], output=ctx.outputs[0])
+
+
+register_layer("matconvnet", "frobnicate", identity)
+register_layer("matconvnet", "warp", identity)
+'''
+
+
+def test_a_plugin_file_given_on_the_command_line_converts_unknown_layers(cli: Any, tmp_path: Path) -> None:
+    from netinspect import registry
+
+    source = FIXTURES / "bad" / "unknown_layers.mat"
+    assert cli("convert", source, "-o", tmp_path / "refused.onnx").code == 2
+    plugin = tmp_path / "my_layers.py"
+    plugin.write_text(PLUGIN)
+    try:
+        result = cli("convert", source, "-o", tmp_path / "ok.onnx", "--plugin", plugin)
+        assert result.code == 0, result.err
+        model = onnx.load(tmp_path / "ok.onnx")
+        assert [n.op_type for n in model.graph.node].count("Identity") == 2
+        info = cli("info", source, "--plugin", plugin)
+        assert info.code == 0 and "plugin: passed through unchanged" in info.out
+    finally:
+        for layer_type in ("frobnicate", "warp"):
+            registry.unregister_layer("matconvnet", layer_type)
