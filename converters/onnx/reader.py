@@ -73,6 +73,8 @@ def read_onnx(path: Path) -> Graph:
     graph = _ModelReader(path, model, scanned, buf).graph()
     graph.metadata.notes.extend(repairs)
     graph.metadata.checker_error = onnx_repair.checker_error(probe)
+    if graph.metadata.checker_error:
+        graph.metadata.notes.append(f"the source fails onnx.checker: {graph.metadata.checker_error}")
     graph.values.update(_inferred_values(probe, graph))
     return graph
 

@@ -141,6 +141,8 @@ def test_a_defect_that_cannot_be_inferred_is_named_as_the_source(tmp_path: Path,
     source = relu_neg(tmp_path, "tf_op", unconverted_tf_op)
     info = cli("info", source, "--json")
     assert info.code == 0, info.err
+    notes = json.loads(info.out)["metadata"]["notes"]
+    assert notes == ["the source fails onnx.checker: No Op registered for TFL_Neg with domain_version of 17"]
     result = cli("convert", source, "-o", tmp_path / "out.onnx")
     assert result.code == 2
     assert result.err.startswith(
