@@ -144,9 +144,11 @@ def _refuse_unsupported(model: ModelSpec, path: Path) -> None:
         for spec in spec_model.layers:
             if spec.model is not None:
                 walk(spec.model)
+            elif spec.class_name == "InputLayer" or registry.handler(KERAS, spec.class_name) is not None:
+                continue  # a user's handler may map even a Lambda explicitly
             elif spec.class_name in REFUSED:
                 unsupported.add(spec.name, spec.class_name, REFUSED[spec.class_name], unknown=False)
-            elif spec.class_name != "InputLayer" and registry.handler(KERAS, spec.class_name) is None:
+            else:
                 unsupported.add(spec.name, spec.class_name)
 
     walk(model)

@@ -5,8 +5,9 @@ itself (h5py + json) and computes in the file's own `dim_ordering`. Convolutions
 backend the file was trained with: TensorFlow's cross-correlation, or Theano's true convolution
 (the kernel applied back to front, `out[i] = Σ_m x[i·s + K−1−m]·w[m]`), with Theano's 'same'
 (half padding, trailing outputs cropped). The backend is read from the weight names (TensorFlow
-variable names end in ':0'). Layers: Convolution2D, Dense, Activation, MaxPooling2D,
-AveragePooling2D, Flatten, Dropout, BatchNormalization (mode 0), ZeroPadding2D.
+variable names end in ':0'). Models: Sequential, and functional `Model`s whose layers are each
+called once. Layers: Convolution2D, Dense, Activation, MaxPooling2D, AveragePooling2D, Flatten,
+Dropout, BatchNormalization (mode 0), ZeroPadding2D, Merge (sum, mul, concat, ave, max).
 """
 
 from __future__ import annotations
@@ -48,21 +49,54 @@ class Keras1Model:
                 names += wn
                 self.weights[_s(layer)] = [np.asarray(g[n][()], dtype=np.float64) for n in wn]
         self.theano = bool(names) and not all(n.endswith(":0") for n in names)
-        if config.get("class_name") != "Sequential":
-            raise RuntimeFailure("the Keras 1 reference runs Sequential models only", path)
-        layers = config["config"]
-        self.layers = [(entry["class_name"], entry["config"]) for entry in layers]
-        first = self.layers[0][1]
-        self.input_shape = tuple(first["batch_input_shape"])
         self.path = path
+        body = config.get("config")
+        if config.get("class_name") == "Sequential":
+            entries = body if isinstance(body, list) else body["layers"]
+            self.layers = [(e["class_name"], e["config"]) for e in entries]
+            self.input_name = f"{self.layers[0][1]['name']}_input"
+            self.input_shape = tuple(self.layers[0][1]["batch_input_shape"])
+            previous = self.input_name
+            self.reads: dict[str, list[str]] = {}
+            for _, cfg in self.layers:
+                self.reads[cfg["name"]] = [previous]
+                previous = cfg["name"]
+            self.output_name = previous
+        elif config.get("class_name") == "Model":  # Keras 1 functional: each layer called once
+            entries = [e for e in body["layers"] if e["class_name"] != "InputLayer"]
+            (source,) = [e for e in body["layers"] if e["class_name"] == "InputLayer"]
+            self.input_name = source["name"]
+            self.input_shape = tuple(source["config"]["batch_input_shape"])
+            self.layers = [(e["class_name"], e["config"]) for e in entries]
+            self.reads = {e["name"]: [ref[0] for ref in e["inbound_nodes"][0]] for e in entries}
+            self.output_name = body["output_layers"][0][0]
+        else:
+            raise RuntimeFailure("the Keras 1 reference runs Sequential and Model configs only", path)
 
     def run(self, x: np.ndarray) -> list[tuple[str, str, np.ndarray]]:
+        """Every layer's output in order (the file lists a Keras 1 model's layers topologically)."""
+        values = {self.input_name: np.asarray(x, dtype=np.float64)}
         out = []
-        a = np.asarray(x, dtype=np.float64)
         for kind, cfg in self.layers:
-            a = self.layer(kind, cfg, a)
+            args = [values[name] for name in self.reads[cfg["name"]]]
+            a = self.merge(cfg, args) if kind == "Merge" else self.layer(kind, cfg, args[0])
+            values[cfg["name"]] = a
             out.append((cfg["name"], kind, a))
         return out
+
+    def merge(self, cfg: dict[str, Any], args: list[np.ndarray]) -> np.ndarray:
+        mode = cfg.get("mode", "sum")
+        if mode == "concat":
+            return np.concatenate(args, axis=cfg.get("concat_axis", -1))
+        if mode == "sum":
+            return np.sum(args, axis=0)
+        if mode == "mul":
+            return np.prod(args, axis=0)
+        if mode == "ave":
+            return np.mean(args, axis=0)
+        if mode == "max":
+            return np.max(args, axis=0)
+        raise RuntimeFailure(f"the Keras 1 reference has no Merge mode {mode!r}", self.path)
 
     # -- layers ---------------------------------------------------------------------------------
     def layer(self, kind: str, cfg: dict[str, Any], a: np.ndarray) -> np.ndarray:
@@ -181,7 +215,7 @@ class Keras1Runner:
         backend = "Theano true convolution" if self.model.theano else "TensorFlow cross-correlation"
         self.label = f"Keras 1 reference (netinspect, NumPy float64; {backend})"
         self.inference_seconds = 0.0
-        self.input_name = f"{self.model.layers[0][1]['name']}_input"
+        self.input_name = self.model.input_name
 
     def prepare(self) -> None:
         """Weights are loaded by the constructor."""
@@ -191,7 +225,7 @@ class Keras1Runner:
         return [InputSpec(self.input_name, "float32", shape)]
 
     def output_names(self) -> list[str]:
-        return [self.model.layers[-1][1]["name"]]
+        return [self.model.output_name]
 
     def source_layouts(self, recorded: Mapping[str, str]) -> dict[str, str]:
         return dict(recorded)
@@ -209,8 +243,8 @@ class Keras1Runner:
             self.inference_seconds += time.perf_counter() - start
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        name, _, value = self._run(feeds)[-1]
-        return {name: value.astype(np.float32)}
+        values = {name: value for name, _, value in self._run(feeds)}
+        return {self.model.output_name: values[self.model.output_name].astype(np.float32)}
 
     def run_values(self, feeds: Mapping[str, np.ndarray], names: Sequence[str]) -> dict[str, np.ndarray]:
         wanted = set(names)

@@ -57,6 +57,15 @@ def test_keras1_matches_numpy_reference(tmp_path, ordering, backend):
     assert graph.metadata.properties["keras.conv_semantics"].startswith(backend)
 
 
+@pytest.mark.parametrize(("ordering", "backend"), COMBOS[:2], ids=[f"{o}-{b}" for o, b in COMBOS[:2]])
+def test_keras1_functional_model_with_merge(tmp_path, ordering, backend):
+    """A Keras 1 functional `Model` (Merge concat and sum, 'same' even kernels under Theano)."""
+    path = make_keras1.write_functional(tmp_path / "k1f.h5", ordering, backend)
+    graph, got, want = _reference_and_onnx(path)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    assert {"Concat", "Add"} <= {n.op_type for n in graph.nodes}
+
+
 def test_backend_override_decides_the_flip(tmp_path):
     """A TensorFlow-named file read with --backend theano is flipped (and then disagrees with the
     reference, which follows the file's evidence): the override is what the converter obeyed."""
