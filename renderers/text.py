@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from netinspect.errors import printable
 from netinspect.renderers.formatting import format_shape, format_value, human_bytes, human_count
 
 
@@ -69,7 +70,11 @@ def _table(title: str, *columns: str, header: bool = True) -> Table:
 
 
 def _row(table: Table, cells: Iterable[Any]) -> None:
-    table.add_row(*(c if isinstance(c, Text) else Text(str(c)) for c in cells))
+    """Cells as plain text, with control characters from the model file (names, types) escaped
+    line by line, so a hostile name cannot drive the terminal."""
+    table.add_row(
+        *(c if isinstance(c, Text) else Text("\n".join(map(printable, str(c).split("\n")))) for c in cells)
+    )
 
 
 def _overview(summary: dict[str, Any]) -> Table:
@@ -165,7 +170,7 @@ def _compute(summary: dict[str, Any]) -> Table | None:
     table.caption = f"FLOPs = 2 × MACs; only {', '.join(compute['ops_counted'])} are counted"
     table.caption_justify = "left"
     if compute["unknown"]["nodes"]:
-        table.caption += "\nunknown shapes: " + ", ".join(compute["unknown"]["nodes"])
+        table.caption += "\nunknown shapes: " + printable(", ".join(compute["unknown"]["nodes"]))
     return table
 
 

@@ -373,12 +373,18 @@ def _graph_view(g: _Graph) -> dict[str, Any]:
     """Items, groups with their level layouts, and edges of one graph, as compact arrays."""
     _sources_late(g)
     tree = build_tree(g.names, g.item_ops)
-    levels, placed = layout(tree, g.edges)
+    labels = [
+        [f"▸ {_short(group.label or 'model')}", f"{group.size} nodes", describe_ops(group.ops, 3)]
+        for group in tree.groups
+    ]
+    group_sizes = [box_size(lines) for lines in labels]
+
+    def size(kind: str, index: int) -> tuple[float, float]:
+        return (g.items[index][6], g.items[index][7]) if kind == "item" else group_sizes[index]
+
+    levels, placed = layout(tree, g.edges, size)
     groups = []
-    for group, level in zip(tree.groups, levels, strict=True):
-        label = group.label or "model"
-        lines = [f"▸ {_short(label)}", f"{group.size} nodes", describe_ops(group.ops, 3)]
-        w, h = box_size(lines)
+    for group, level, lines, (w, h) in zip(tree.groups, levels, labels, group_sizes, strict=True):
         members = [i if kind == "item" else -(i + 1) for kind, i in group.members]
         groups.append(
             [

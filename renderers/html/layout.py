@@ -7,17 +7,25 @@ between interleaved scopes never form a cycle), edges spanning several ranks get
 barycentre sweeps to reduce crossings. Levels are small (groups.MAX_LEVEL), so the whole pass is
 linear in the graph's size. Ranks and orders do not depend on box sizes, so when the page opens
 or closes a group it only recomputes coordinates, in one linear pass, keeping the picture stable.
-Graphviz is not used here: its coordinates would be stale the moment a group changes size.
+Graphviz's coordinates would be stale the moment a group changes size, so only its ranks and
+orders are used, and only for graphs small enough for it (see `layout`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+import shutil
+import subprocess
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from netinspect.renderers.groups import Tree
 
 SWEEPS = 4
+GRAPHVIZ_MAX = 2000
+"""Most boxes (all levels together) for which `dot` orders the ranks; bigger graphs use the layered
+layout here, whose cost is linear (dot's crossing minimisation is not)."""
+GRAPHVIZ_SECONDS = 20
 
 
 @dataclass
@@ -31,8 +39,17 @@ class Level:
     edges: list[tuple[int, int, list[int]]] = field(default_factory=list)
 
 
-def layout(tree: Tree, edges: Sequence[tuple[int, int]]) -> tuple[list[Level], list[tuple[int, int]]]:
-    """Lay out every group; returns the levels and, per item edge, (group, level edge index)."""
+def layout(
+    tree: Tree,
+    edges: Sequence[tuple[int, int]],
+    sizes: Callable[[str, int], tuple[float, float]] | None = None,
+) -> tuple[list[Level], list[tuple[int, int]]]:
+    """Lay out every group; returns the levels and, per item edge, (group, level edge index).
+
+    With `sizes` (box width and height in pixels of an item or a closed group) and a graph of at
+    most GRAPHVIZ_MAX boxes, ranks and orders come from Graphviz `dot` (better crossing
+    minimisation), all levels in one `dot -Tplain` run; otherwise, or if `dot` is missing or
+    fails, from the layered layout here."""
     slot_of = _slots(tree)
     first = _first_item(tree)
     level_edges: list[dict[tuple[int, int], int]] = [{} for _ in tree.groups]
@@ -41,8 +58,94 @@ def layout(tree: Tree, edges: Sequence[tuple[int, int]]) -> tuple[list[Level], l
         level, a, b = _meeting(tree, slot_of, u, v)
         known = level_edges[level].setdefault((a, b), len(level_edges[level]))
         placed.append((level, known))
-    levels = [_lay_level(tree, g, list(level_edges[g]), first) for g in range(len(tree.groups))]
+    pairs = [list(level_edges[g]) for g in range(len(tree.groups))]
+    levels = None
+    if sizes is not None and sum(len(g.members) for g in tree.groups) <= GRAPHVIZ_MAX:
+        levels = _graphviz_levels(tree, pairs, sizes)
+    if levels is None:
+        levels = [_lay_level(tree, g, pairs[g], first) for g in range(len(tree.groups))]
     return levels, placed
+
+
+def _graphviz_levels(
+    tree: Tree, pairs: list[list[tuple[int, int]]], sizes: Callable[[str, int], tuple[float, float]]
+) -> list[Level] | None:
+    """Every level as one digraph of a single DOT text; ranks from `dot`'s y, orders from its x."""
+    if shutil.which("dot") is None:
+        return None
+    text = []
+    for g, group in enumerate(tree.groups):
+        text.append(f"digraph L{g} {{ nodesep=0.2; ranksep=0.35; node [shape=box, fixedsize=true];")
+        for slot, (kind, index) in enumerate(group.members):
+            w, h = sizes(kind, index)
+            text.append(f"m{slot} [width={w / 72:.3f}, height={h / 72:.3f}];")
+        text += [f"m{a} -> m{b};" for a, b in pairs[g]]
+        text.append("}")
+    try:
+        run = subprocess.run(
+            ["dot", "-Tplain"],
+            input="\n".join(text),
+            capture_output=True,
+            text=True,
+            timeout=GRAPHVIZ_SECONDS,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if run.returncode != 0:
+        return None
+    blocks = run.stdout.split("\nstop")
+    if len(blocks) < len(tree.groups):
+        return None
+    return [
+        _level_from_plain(blocks[g], len(tree.groups[g].members), pairs[g]) for g in range(len(tree.groups))
+    ]
+
+
+def _level_from_plain(block: str, n: int, pairs: list[tuple[int, int]]) -> Level:
+    x = [0.0] * n
+    y = [0.0] * n
+    splines: dict[tuple[int, int], list[tuple[float, float]]] = {}
+    for line in block.splitlines():
+        parts = line.split()
+        if parts and parts[0] == "node":
+            slot = int(parts[1][1:])
+            x[slot], y[slot] = float(parts[2]), float(parts[3])
+        elif parts and parts[0] == "edge":
+            count = int(parts[3])
+            points = [(float(parts[4 + 2 * i]), float(parts[5 + 2 * i])) for i in range(count)]
+            splines[(int(parts[1][1:]), int(parts[2][1:]))] = points
+    heights = sorted({round(v, 2) for v in y}, reverse=True)  # plain output: y grows upwards
+    rank_of = {v: r for r, v in enumerate(heights)}
+    rank = [rank_of[round(v, 2)] for v in y]
+    rows: list[list[tuple[float, int]]] = [[] for _ in heights]
+    for slot in range(n):
+        rows[rank[slot]].append((x[slot], slot))
+    level = Level(rank, [0] * n)
+    for a, b in pairs:
+        chain: list[int] = []
+        if rank[b] - rank[a] > 1:
+            points = splines.get((a, b)) or [(x[a], y[a]), (x[b], y[b])]
+            for r in range(rank[a] + 1, rank[b]):
+                vid = len(level.virtual)
+                rows[r].append((_x_at(points, heights[r]), n + vid))
+                level.virtual.append((r, 0))
+                chain.append(vid)
+        level.edges.append((a, b, chain))
+    for r, row in enumerate(rows):
+        for order, (_, ident) in enumerate(sorted(row)):
+            if ident < n:
+                level.order[ident] = order
+            else:
+                level.virtual[ident - n] = (r, order)
+    return level
+
+
+def _x_at(points: list[tuple[float, float]], height: float) -> float:
+    """Where a spline (its control polygon) crosses a height: linear between the two nearest points."""
+    for (x0, y0), (x1, y1) in itertools.pairwise(points):
+        if min(y0, y1) <= height <= max(y0, y1):
+            return x0 if y0 == y1 else x0 + (x1 - x0) * (height - y0) / (y1 - y0)
+    return min(points, key=lambda p: abs(p[1] - height))[0]
 
 
 def _slots(tree: Tree) -> dict[tuple[str, int], int]:

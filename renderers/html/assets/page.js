@@ -69,9 +69,13 @@
       for (const e of row) x[e] -= (left - GAP) / 2;
       top += rh + RANK_GAP;
     }
+    // Each rank: every box wants to sit over (or under) its neighbours; the best-connected box of
+    // the rank gets exactly its wish (the data path stays straight), the others keep their order
+    // and are pushed aside from it (constants and side branches move, the spine does not).
     const place = (row, near) => {
-      let prev = -Infinity, push = 0, counted = 0;
+      if (!row.length) return;
       const want = new Float64Array(row.length);
+      let anchor = 0, best = -1;
       row.forEach((e, i) => {
         let links = near[e];
         if (near === upN && links.length > 1) {   // follow the data path, not the constants feeding in
@@ -83,10 +87,12 @@
           for (const o of links) s += x[o] + w[o] / 2;
           want[i] = s / links.length - w[e] / 2;
         } else want[i] = x[e];
+        const degree = upN[e].length + downN[e].length + (e < n ? 0.5 : 0);
+        if (degree > best) { best = degree; anchor = i; }
       });
-      row.forEach((e, i) => { x[e] = Math.max(want[i], prev); prev = x[e] + w[e] + GAP; });
-      row.forEach((e, i) => { if (near[e].length) { push += x[e] - want[i]; counted++; } });
-      if (counted) { const shift = push / counted; row.forEach((e) => { x[e] -= shift; }); }
+      x[row[anchor]] = want[anchor];
+      for (let i = anchor + 1; i < row.length; i++) x[row[i]] = Math.max(want[i], x[row[i - 1]] + w[row[i - 1]] + GAP);
+      for (let i = anchor - 1; i >= 0; i--) x[row[i]] = Math.min(want[i], x[row[i + 1]] - GAP - w[row[i]]);
     };
     for (let r = 1; r < ranks; r++) place(rows[r], upN);
     for (let r = ranks - 2; r >= 0; r--) place(rows[r], downN);
@@ -565,7 +571,7 @@
     const S = VIEW.summary;
     const rows = [['Format', [S.format.source_format, S.format.format_version].filter(Boolean).join(' ')], ['Producer', S.format.producer || '—'],
       ['Opset', Object.entries(S.opset).map(([d, v]) => `${d} ${v}`).join(', ')],
-      ['Parameters', `${fmt(S.parameters.count)} in ${fmt(S.parameters.tensors)} tensors`]];
+      ['Stored weights', `${fmt(S.parameters.count)} values in ${fmt(S.parameters.tensors)} tensors`]];
     if (S.labels) rows.push(['Labels', fmt(S.labels)]);
     panel.append(table(rows));
     panel.append(el('h3', {}, 'Inputs and outputs'), table([...S.inputs.map(([n, t, s]) => ['in ' + n, `${t || '?'} ${s}`]),

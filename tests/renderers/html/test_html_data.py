@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from netinspect.analysis.tensors import Budget, many_stats, tensor_stats
 from netinspect.ir import Tensor
 from netinspect.renderers.groups import MAX_LEVEL, build_tree, expanded_within, visible
 from netinspect.renderers.html import html_page
+from netinspect.renderers.html import layout as html_layout
 from netinspect.renderers.html.data import page_data
 from netinspect.renderers.html.layout import layout
 from tests.check.check_models import BROKEN, classifier, save
@@ -71,11 +73,20 @@ def test_flat_levels_are_cut_into_runs_and_budget_opens_breadth_first() -> None:
     assert visible(tree, {g.index for g in tree.groups}, 0) == ("item", 0)
 
 
-def test_layout_ranks_follow_edges_and_long_edges_get_virtual_points() -> None:
+@pytest.mark.parametrize("engine", ["layered", "graphviz"])
+def test_layout_ranks_follow_edges_and_long_edges_get_virtual_points(
+    engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # a → b → c → d with a skip a → d, all in one level
     tree = build_tree(["a", "b", "c", "d"], ["X"] * 4)
     edges = [(0, 1), (1, 2), (2, 3), (0, 3)]
-    levels, placed = layout(tree, edges)
+    sizes = None
+    if engine == "graphviz":
+        if shutil.which("dot") is None:
+            pytest.skip("Graphviz 'dot' is not installed")
+        sizes = lambda kind, index: (80.0, 30.0)  # noqa: E731
+        monkeypatch.setattr(html_layout, "_lay_level", _refuse)  # dot must do it, not the fallback
+    levels, placed = layout(tree, edges, sizes)
     root = levels[0]
     slot = {i: root_slot for root_slot, (kind, i) in enumerate(tree.groups[0].members)}
     ranks = [root.rank[slot[i]] for i in range(4)]
@@ -85,6 +96,10 @@ def test_layout_ranks_follow_edges_and_long_edges_get_virtual_points() -> None:
     assert [root.virtual[v][0] for v in skip[2]] == [1, 2]
     orders = {(root.rank[s], root.order[s]) for s in range(4)} | {tuple(v) for v in root.virtual}
     assert len(orders) == 4 + 2, "two boxes never share a rank position"
+
+
+def _refuse(*args: object) -> None:
+    raise AssertionError("the layered fallback ran")
 
 
 def test_weight_statistics_are_exact_within_the_budget() -> None:
