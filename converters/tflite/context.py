@@ -244,7 +244,7 @@ class TfliteContext(LayerContext):
     ) -> str:
         """The node computing output `k`, then its fused activation and re-quantization."""
         out = self.out_tensor(k)
-        shape = out.shape if shape is None else shape
+        shape = out.dims if shape is None else shape
         final = self._final_float(k) if not self._tail(k, activation) else None
         dtype = "float32" if out.dtype in QUANTIZED else out.dtype
         value = self.node(
@@ -263,7 +263,7 @@ class TfliteContext(LayerContext):
     def finish_float(self, value: str, k: int = 0, activation: int = 0) -> str:
         """Given output `k` computed in float as `value`: fused activation, then quantize if stored so."""
         out = self.out_tensor(k)
-        shape = out.shape
+        shape = out.dims
         params = quant_params(out)
         quantized = out.dtype in QUANTIZED and params is not None
         act = ACTIVATIONS.get(activation, f"#{activation}")

@@ -94,6 +94,13 @@ class TflTensor:
     _source: TflFile = field(repr=False)
 
     @property
+    def dims(self) -> tuple[int | None, ...]:
+        """The shape as declared for the IR: None where the signature says the size varies (−1)."""
+        if len(self.signature) != len(self.shape):
+            return self.shape
+        return tuple(None if s < 0 else d for d, s in zip(self.shape, self.signature, strict=True))
+
+    @property
     def has_data(self) -> bool:
         return self._source.buffer_size(self.buffer) > 0
 

@@ -563,11 +563,23 @@ def _dense_slices(
 
 @layer(TFLITE, "SLICE")
 def slice_op(ctx: TfliteContext) -> None:
+    """begin and size (−1: to the end) as constants, or computed (loop bodies: Slice takes tensors)."""
     shape = ctx.in_shape(0)
-    begin = [int(b) for b in ctx.const(1).reshape(-1)]
-    size = [int(s) for s in ctx.const(2).reshape(-1)]
-    ends = [shape[a] if s == -1 else b + s for a, (b, s) in enumerate(zip(begin, size, strict=True))]
-    ctx.emit("Slice", [ctx.x(0), ctx.ints(begin), ctx.ints(ends), ctx.ints(list(range(len(shape))))])
+    rank = len(shape)
+    axes = ctx.ints(list(range(rank)), "axes")
+    if ctx.need(1).has_data and ctx.need(2).has_data:
+        begin = [int(b) for b in ctx.const(1).reshape(-1)]
+        size = [int(s) for s in ctx.const(2).reshape(-1)]
+        ends = [shape[a] if s == -1 else b + s for a, (b, s) in enumerate(zip(begin, size, strict=True))]
+        ctx.emit("Slice", [ctx.x(0), ctx.ints(begin), ctx.ints(ends), axes])
+        return
+    begin, size = (
+        ctx.node("Cast", [ctx.x(i)], (rank,), {"to": ONNX_TYPES["int64"]}, dtype="int64") for i in (1, 2)
+    )
+    end = ctx.node("Add", [begin, size], (rank,), dtype="int64")
+    to_end = ctx.node("Less", [size, ctx.ints([0], "zero")], (rank,), dtype="bool")
+    end = ctx.node("Where", [to_end, ctx.ints([INT64_MAX], "last"), end], (rank,), dtype="int64")
+    ctx.emit("Slice", [ctx.x(0), begin, end, axes])
 
 
 @layer(TFLITE, "GATHER")
@@ -663,3 +675,61 @@ def unidirectional_sequence_lstm(ctx: TfliteContext) -> None:
         return
     y = ctx.node("Squeeze", [y, ctx.ints([1], "axes")], (steps, batch, hidden))
     ctx.emit("Transpose", [y], {"perm": [1, 0, 2]})
+
+
+# -------------------------------------------------------------------------------------------------
+# comparisons, logic and control flow
+
+
+COMPARE = {"LESS": "Less", "LESS_EQUAL": "LessOrEqual", "GREATER": "Greater",
+           "GREATER_EQUAL": "GreaterOrEqual", "EQUAL": "Equal", "LOGICAL_AND": "And",
+           "LOGICAL_OR": "Or"}  # fmt: skip
+
+
+@layer(TFLITE, *COMPARE)
+def compare(ctx: TfliteContext) -> None:
+    ctx.emit(COMPARE[ctx.type], [ctx.x(0), ctx.x(1)])
+
+
+@layer(TFLITE, "NOT_EQUAL", "LOGICAL_NOT")
+def negated(ctx: TfliteContext) -> None:
+    if ctx.type == "LOGICAL_NOT":
+        ctx.emit("Not", [ctx.x(0)])
+        return
+    equal = ctx.node("Equal", [ctx.x(0), ctx.x(1)], ctx.out_shape(), dtype="bool")
+    ctx.emit("Not", [equal])
+
+
+@layer(TFLITE, "WHILE")
+def while_loop(ctx: TfliteContext) -> None:
+    """WHILE(cond, body) → ONNX Loop: the condition evaluated once before the loop (inlined), and again
+    at the end of the body on its outputs, which is the Loop body's continue flag."""
+    from netinspect.converters.tflite.subgraph import inline, nested_graph
+
+    cond_index, body_index = int(ctx.option("CondSubgraphIndex", 0)), int(ctx.option("BodySubgraphIndex", 0))
+    carried = [ctx.x(i) for i in range(len(ctx.op.inputs))]
+    first = inline(ctx, cond_index, carried, "condition")[0]
+    formal = [(ctx.builder.unique(f"{ctx.name}/iteration"), "int64", ()),
+              (ctx.builder.unique(f"{ctx.name}/condition"), "bool", ())]  # fmt: skip
+    body = nested_graph(ctx, body_index, "body", formal=formal, then=cond_index)
+    ctx.step("split", f"WHILE → Loop: condition subgraph {cond_index} inlined before the loop and at "
+                      f"the end of body subgraph {body_index}")  # fmt: skip
+    results = [(ctx.out_shape(k), ctx.out_tensor(k).dtype) for k in range(len(ctx.op.outputs))]
+    ctx.node_multi("Loop", ["", first, *carried], results, {"body": body}, list(ctx.outputs))
+
+
+@layer(TFLITE, "IF")
+def if_op(ctx: TfliteContext) -> None:
+    """IF(cond, args…) → ONNX If whose branches read the arguments from the enclosing graph."""
+    from netinspect.converters.tflite.subgraph import nested_graph
+
+    args = [ctx.x(i) for i in range(1, len(ctx.op.inputs))]
+    branches = {
+        key: nested_graph(ctx, int(ctx.option(option, 0)), key.split("_")[0], outer=args)
+        for key, option in (("then_branch", "ThenSubgraphIndex"), ("else_branch", "ElseSubgraphIndex"))
+    }
+    condition = ctx.x(0)
+    if ctx.in_shape(0) != ():
+        condition = ctx.node("Reshape", [condition, ctx.ints([], "scalar")], ())
+    results = [(ctx.out_shape(k), ctx.out_tensor(k).dtype) for k in range(len(ctx.op.outputs))]
+    ctx.node_multi("If", [condition], results, branches, list(ctx.outputs))

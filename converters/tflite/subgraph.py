@@ -113,14 +113,18 @@ def subgraph_at(ctx: TfliteContext, index: int, role: str) -> TflSubgraph:
     return model.subgraphs[index]
 
 
-def inline(ctx: TfliteContext, index: int, inputs: list[str], role: str) -> list[str]:
-    """Subgraph `index` evaluated on the values `inputs`, its nodes added to the current graph."""
+def inline(
+    ctx: TfliteContext, index: int, inputs: list[str], role: str, builder: GraphBuilder | None = None
+) -> list[str]:
+    """Subgraph `index` evaluated on the values `inputs`, its nodes added to `builder` (by default the
+    graph the operator is in)."""
     sub = subgraph_at(ctx, index, role)
     if len(sub.inputs) != len(inputs):
         raise ctx.error(f"{role} subgraph takes {len(sub.inputs)} inputs, given {len(inputs)}")
+    builder = builder or ctx.builder
     state = SubgraphState(ctx.state.file, sub, stored=dict(zip(sub.inputs, inputs, strict=True)))
-    run_operators(ctx.builder, state, Path(str(ctx.builder.path)))
-    return [_output(ctx, state, i) for i in sub.outputs]
+    run_operators(builder, state, Path(str(ctx.builder.path)))
+    return [_output(builder, state, i, ctx) for i in sub.outputs]
 
 
 def nested_graph(
@@ -149,10 +153,9 @@ def nested_graph(
         else:
             state.stored[i] = builder.add_input(t.name, t.shape, t.dtype)
     run_operators(builder, state, Path(str(ctx.builder.path)))
-    outputs = [_output(ctx, state, i) for i in sub.outputs]
+    outputs = [_output(builder, state, i, ctx) for i in sub.outputs]
     if then is not None:
-        inner = TfliteContext(builder, state, ctx.op, f"{ctx.name}/{role}")
-        outputs = [*inline(inner, then, outputs, "condition"), *outputs]
+        outputs = [*inline(ctx, then, outputs, "condition", builder), *outputs]
     outputs = _distinct(builder, outputs)
     graph = builder.finish(f"{ctx.name}/{role}", outputs)
     channels_last = [n.op_type for n in graph.nodes if n.layout] + [
@@ -169,12 +172,15 @@ def nested_graph(
     return graph
 
 
-def _output(ctx: TfliteContext, state: SubgraphState, i: int) -> str:
+def _output(builder: GraphBuilder, state: SubgraphState, i: int, ctx: TfliteContext) -> str:
     if i in state.stored:
         return state.stored[i]
     t = state.graph.tensors[i]
     if t.has_data or i in state.deferred:
-        return TfliteContext(ctx.builder, state, ctx.op, ctx.name).weight_of(t)
+        reader = SubgraphState(state.file, state.graph, deferred=state.deferred)
+        no_op = TflOperator(-1, "CONSTANT", None, 1, [], [], {}, None)
+        constant = TfliteContext(builder, reader, no_op, ctx.name)
+        return constant.weight_of(t)
     raise ctx.error(f"subgraph {state.graph.index} output {t.name!r} is never computed")
 
 

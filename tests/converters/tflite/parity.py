@@ -62,13 +62,15 @@ def feeds_for(runner: LiteRTRunner, seed: int = 0) -> dict[str, np.ndarray]:
     return feeds
 
 
-def run_both(path: Path, layers: bool = False, seed: int = 0) -> list[Pair]:
+def run_both(
+    path: Path, layers: bool = False, seed: int = 0, feeds: dict[str, np.ndarray] | None = None
+) -> list[Pair]:
     graph = load(path)
     model = to_model_proto(graph)
     io = json.loads(graph.metadata.properties.get(IO_LAYOUT, "{}"))
     moved = json.loads(graph.metadata.properties.get(VALUE_LAYOUTS, "{}"))
     reference = LiteRTRunner(path)
-    feeds = feeds_for(reference, seed)
+    feeds = feeds if feeds is not None else feeds_for(reference, seed)
     names = [o.name for o in model.graph.output]
     sources = {name: name for name in names}
     if layers:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from netinspect.check.runtimes.litert import LiteRTRunner
 from tests.converters.tflite.conftest import tflite_fixture
 from tests.converters.tflite.parity import Pair, run_both, run_isolated
 
@@ -66,6 +67,21 @@ def test_fused_lstm() -> None:
     reached by these inputs (recorded as a provenance step)."""
     assert_close(run_both(tflite_fixture("lstm", "float32")), rtol=1e-4, atol=1e-5)
     assert_close(run_both(tflite_fixture("lstm", "float32"), seed=1), rtol=1e-4, atol=1e-5)
+
+
+def test_while_loop() -> None:
+    """Keras 3's LSTM stays a WHILE over a condition and a body subgraph: an ONNX Loop."""
+    pairs = run_both(tflite_fixture("lstm_while", "float32"))
+    assert_close(pairs, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_if_takes_either_branch(sign: float) -> None:
+    """tf.cond on a computed condition stays IF: an ONNX If whose branches read the outer values."""
+    path = tflite_fixture("branch", "float32")
+    x = (np.random.default_rng(3).uniform(0.5, 1.0, (3, 6)) * sign).astype(np.float32)
+    graph_input = LiteRTRunner(path).input_specs()[0].name
+    assert_close(run_both(path, feeds={graph_input: x}), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["conv", "mobilenet_v2", "lstm"])

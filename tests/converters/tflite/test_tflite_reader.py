@@ -129,7 +129,14 @@ def test_real_int8_file(cli: Callable[..., CliResult]) -> None:
 
 @pytest.mark.parametrize(
     ("name", "mode"),
-    [("conv", "float32"), ("mobilenet_v2", "int8"), ("shapes", "float32")],
+    [
+        ("conv", "float32"),
+        ("mobilenet_v2", "int8"),
+        ("shapes", "float32"),
+        ("lstm_while", "float32"),
+        ("branch", "float32"),
+        ("lstm", "float32"),
+    ],
 )
 def test_convert_writes_a_checked_onnx_model(
     cli: Callable[..., CliResult], tmp_path: Path, name: str, mode: str
