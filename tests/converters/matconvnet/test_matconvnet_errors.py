@@ -186,3 +186,14 @@ def test_control_characters_from_the_file_are_escaped_in_messages(tmp_path: Path
     line = result.err.rstrip("\n")
     assert "\n" not in line and line.isprintable(), repr(line)
     assert "layer 'w\\x00x' (type 'warp\\x07')" in line
+
+
+def test_control_characters_in_names_are_escaped_in_info_tables(tmp_path: Path, cli: Callable) -> None:
+    path = tmp_path / "names.mat"
+    write_v73(
+        path, {"layers": lambda m: m.Cell([m.simple("relu", "r\x1b[2J"), m.simple("sigmoid", "s\u202eevil")])}
+    )
+    result = cli("info", path, "--nodes")
+    assert result.code == 0, result.err
+    assert "\x1b" not in result.out and "\u202e" not in result.out
+    assert "r\\x1b[2J" in result.out and "s\\u202eevil" in result.out
