@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from netinspect.errors import NetinspectError
 from netinspect.ir import Graph, Tensor, dtype_itemsize
 from netinspect.walk import all_graphs
 
@@ -90,7 +91,7 @@ def tensor_stats(tensor: Tensor, budget: Budget | None = None) -> dict[str, Any]
         return {**out, "problem": f"its external data file {tensor.missing!r} is missing"}
     try:
         values, sampled = _flat_sample(tensor, size, nbytes, budget)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OSError, NetinspectError) as e:
         return {**out, "problem": f"cannot read: {e}"}
     out["sampled"] = sampled
     out["counted"] = int(values.size)
@@ -139,7 +140,7 @@ def many_stats(tensors: list[Tensor], budget: Budget | None = None) -> list[dict
         if 0 < size <= BATCHED and _numeric(tensor.dtype) and not tensor.missing:
             try:
                 array = np.asarray(tensor.numpy()).reshape(-1)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OSError, NetinspectError):
                 array = None
             if array is not None and array.dtype.kind in "biuf":
                 budget.take(size * dtype_itemsize(tensor.dtype))
