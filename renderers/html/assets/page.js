@@ -481,7 +481,9 @@
   window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => { readColours(); drawMinimapBase(); redraw(); });
 
   // ---------- search ----------
+  let searched = '';
   function runSearch(q) {
+    searched = q;
     matches = []; matchAt = -1;
     q = q.trim().toLowerCase();
     if (q) {
@@ -514,7 +516,7 @@
   let searchTimer = 0;
   $('search').addEventListener('input', (ev) => { clearTimeout(searchTimer); searchTimer = setTimeout(() => runSearch(ev.target.value), 120); });
   $('search').addEventListener('keydown', (ev) => {
-    if (ev.key === 'Enter') { ev.preventDefault(); clearTimeout(searchTimer); if (matchAt < 0 && !matches.length) runSearch(ev.target.value); step(ev.shiftKey ? -1 : 1); }
+    if (ev.key === 'Enter') { ev.preventDefault(); clearTimeout(searchTimer); if (ev.target.value !== searched) runSearch(ev.target.value); step(ev.shiftKey ? -1 : 1); }
     if (ev.key === 'Escape') { ev.target.value = ''; runSearch(''); stage.focus(); }
   });
   $('next').onclick = () => step(1);

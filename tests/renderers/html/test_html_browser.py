@@ -55,6 +55,8 @@ def test_matconvnet_page_search_attributes_and_provenance(browser: Browser, tmp_
     assert 0 < box["x"] < width and 0 < box["y"] < height, "the match is centred on screen"
     assert browser.driver.find_element(By.ID, "count").text == "1/1"
     browser.screenshot(tmp_path / "search.png")
+    search(browser, "LeakyRelu")  # typed and entered at once: the new words are searched, not the old
+    assert browser.panel().startswith("LeakyRelu") and "relu2" in browser.panel()
     assert_clean(browser, page)
 
 
