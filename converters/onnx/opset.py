@@ -22,6 +22,14 @@ from netinspect.errors import NetinspectError
 
 HOLD_DOMAIN = "netinspect.opset_hold"
 SOFTMAX_PER_AXIS = 13
+SOFTMAX_FAMILY = ("Softmax", "LogSoftmax", "Hardmax")
+MEANING_CHANGED = {
+    "RoiAlign": 16,  # coordinate_transformation_mode's default is not the old behaviour
+    "Scan": 9,  # the batch axis went away
+    "GridSample": 20,  # its mode values were renamed
+}
+"""Version steps where an op's meaning changed although its inputs, outputs and attribute types did
+not: such a node is never passed through unchanged (the Softmax family is rewritten instead)."""
 _DATA_TYPE = re.compile(r"DataType \((\d+)\)")
 _NO_ADAPTER = re.compile(r"No Adapter (?:From|To|for) Version \$?(\d+) for (\w+)")
 
@@ -50,8 +58,9 @@ def convert_opset(
     added = _declare_weights(work, absent)
     types = _value_types(work)
     held: set[str] = set()
-    if target < SOFTMAX_PER_AXIS <= source:
-        held |= _softmax_to_coerced(work, types)
+    if min(source, target) < SOFTMAX_PER_AXIS <= max(source, target):
+        _softmax_family(work, types, source, target)
+        held |= set(SOFTMAX_FAMILY)
     while True:
         try:
             converted = onnx.version_converter.convert_version(work, target)
@@ -84,58 +93,62 @@ def convert_opset(
     return converted
 
 
-def _softmax_to_coerced(model: onnx.ModelProto, types: dict[str, onnx.TypeProto]) -> set[str]:
-    """Before opset 13, Softmax, LogSoftmax and Hardmax flatten their input to 2-D at `axis`
-    (softmax over all later axes together); from 13 they work along `axis` alone. onnx's adapter
-    keeps the attribute as it is, which changes the result for any axis but the last; we move the
-    axis last with a Transpose, apply the op there (where both meanings agree) and move it back,
-    then keep the nodes away from the converter."""
+def _softmax_family(
+    model: onnx.ModelProto, types: dict[str, onnx.TypeProto], source: int, target: int
+) -> None:
+    """Softmax, LogSoftmax and Hardmax across opset 13. Before it they flatten their input to 2-D at
+    `axis` (one softmax over all later axes together); from 13 they work along `axis` alone. onnx's
+    adapters keep the attribute as it is going down (and for Hardmax going up), which changes the
+    result for any axis but the last. We write each such node in the target's terms ourselves and
+    keep it from the converter: going down, the axis moves last with Transposes (where both meanings
+    agree); going up, Flatten at the axis, the op on the 2-D result, and a Reshape back."""
     nodes: list[onnx.NodeProto] = []
-    ops = ("Softmax", "LogSoftmax", "Hardmax")
+    held = helper.make_opsetid(HOLD_DOMAIN, 1)
     for node in model.graph.node:
-        if node.domain not in ("", "ai.onnx") or node.op_type not in ops:
+        if node.domain not in ("", "ai.onnx") or node.op_type not in SOFTMAX_FAMILY:
             nodes.append(node)
             continue
         t = types.get(node.input[0])
         if t is None or not t.HasField("tensor_type") or not t.tensor_type.HasField("shape"):
             raise OpsetError(
-                f"cannot move {node.op_type} {node.name!r} below opset 13: its input rank is unknown"
+                f"cannot move {node.op_type} {node.name!r} across opset 13: its input rank is unknown"
             )
         rank = len(t.tensor_type.shape.dim)
-        axis = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "axis"), -1)
+        default = 1 if source < SOFTMAX_PER_AXIS else -1
+        axis = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "axis"), default)
         axis = axis + rank if axis < 0 else axis
-        del node.attribute[:]
-        node.attribute.append(helper.make_attribute("axis", rank - 1))
-        node.domain = HOLD_DOMAIN
+        x, y, name = node.input[0], node.output[0], node.name or node.output[0]
         if axis == rank - 1:
-            nodes.append(node)
-            continue
-        perm = list(range(rank))
-        perm[axis], perm[rank - 1] = rank - 1, axis
-        inner_in, inner_out = f"{node.output[0]}_axis_last_in", f"{node.output[0]}_axis_last_out"
-        nodes.append(
-            helper.make_node(
-                "Transpose",
-                [node.input[0]],
-                [inner_in],
-                f"{node.name}_axis_last",
-                perm=perm,
-                domain=HOLD_DOMAIN,
-            )
-        )
-        output = node.output[0]
-        node.input[0], node.output[0] = inner_in, inner_out
-        nodes.append(node)
-        nodes.append(
-            helper.make_node(
-                "Transpose", [inner_out], [output], f"{node.name}_axis_back", perm=perm, domain=HOLD_DOMAIN
-            )
-        )
+            nodes.append(_held(node.op_type, [x], [y], name, axis=rank - 1, doc=node.doc_string))
+        elif target < SOFTMAX_PER_AXIS:
+            perm = list(range(rank))
+            perm[axis], perm[rank - 1] = rank - 1, axis
+            nodes += [
+                _held("Transpose", [x], [f"{y}_axis_last"], f"{name}_axis_last", perm=perm),
+                _held(
+                    node.op_type, [f"{y}_axis_last"], [f"{y}_last"], name, axis=rank - 1, doc=node.doc_string
+                ),
+                _held("Transpose", [f"{y}_last"], [y], f"{name}_axis_back", perm=perm),
+            ]
+        else:
+            nodes += [
+                _held("Flatten", [x], [f"{y}_2d_in"], f"{name}_flatten", axis=axis),
+                _held(node.op_type, [f"{y}_2d_in"], [f"{y}_2d"], name, axis=1, doc=node.doc_string),
+                _held("Shape", [x], [f"{y}_shape"], f"{name}_shape"),
+                _held("Reshape", [f"{y}_2d", f"{y}_shape"], [y], f"{name}_reshape"),
+            ]
     del model.graph.node[:]
     model.graph.node.extend(nodes)
     if any(n.domain == HOLD_DOMAIN for n in nodes):
-        model.opset_import.append(helper.make_opsetid(HOLD_DOMAIN, 1))
-    return set(ops)
+        model.opset_import.append(held)
+
+
+def _held(
+    op: str, inputs: list[str], outputs: list[str], name: str, doc: str = "", **attrs: object
+) -> onnx.NodeProto:
+    """A node already in the target opset's terms, kept from the converter until `_restore`."""
+    node = helper.make_node(op, inputs, outputs, name, doc_string=doc or None, domain=HOLD_DOMAIN, **attrs)
+    return node
 
 
 def _declare_weights(model: onnx.ModelProto, absent: list[tuple[str, int, tuple[int, ...]]]) -> list[str]:
@@ -178,6 +191,9 @@ def _plain_step(
         raise _NeedsAdapter(f"{node.op_type} does not exist at opset {target}") from e
     if before.since_version == after.since_version:
         return []
+    changed = MEANING_CHANGED.get(node.op_type)
+    if changed is not None and min(source, target) < changed <= max(source, target):
+        raise _NeedsAdapter(f"what it computes changed at opset {changed}")
     drop = _attributes_to_drop(node, before, after)
     _check_types(node, before, after, types, target)
     return drop

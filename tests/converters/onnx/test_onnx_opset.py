@@ -293,3 +293,33 @@ def test_quantized_models_convert_to_other_opsets(kind: str, tmp_path: Path) -> 
         netinspect.save_onnx(netinspect.load(quantized), out, opset=opset)
         onnx.checker.check_model(str(out), full_check=True)
         np.testing.assert_allclose(run_model(out, batches[0])[0], expected[0], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("op", ["Softmax", "LogSoftmax", "Hardmax"])
+@pytest.mark.parametrize(("source", "targets"), [(11, (13, 18)), (9, (13,)), (17, (12, 9, 7)), (13, (12,))])
+def test_the_softmax_family_keeps_its_meaning_across_opset_13(
+    op: str, source: int, targets: tuple[int, ...], tmp_path: Path
+) -> None:
+    """Before opset 13 these ops flatten at `axis`; from 13 they act along `axis` alone. onnx's own
+    converter keeps axis=1 as it is (Softmax going down, Hardmax both ways): a different result."""
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 5)).astype(np.float32)
+    for axis in (None, 0, 1, 2, 3, -1):
+        if axis is not None and axis < 0 and source < 11:
+            continue  # negative axes arrived in opset 11
+        attrs = {} if axis is None else {"axis": axis}
+        graph = helper.make_graph(
+            [helper.make_node(op, ["x"], ["y"], name="op", **attrs)],
+            "g",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(x.shape))],
+        )
+        src = tmp_path / "src.onnx"
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", source)]), str(src))
+        expected = run_model(src, {"x": x})[0]
+        for target in targets:
+            out = tmp_path / f"{target}.onnx"
+            netinspect.save_onnx(netinspect.load(src), out, opset=target)
+            actual = run_model(out, {"x": x})[0]
+            np.testing.assert_allclose(
+                actual, expected, rtol=1e-6, atol=1e-7, err_msg=f"axis {axis} → {target}"
+            )
