@@ -1,12 +1,15 @@
 """Changing a model's opset with onnx's version converter, made to work on real files.
 
-Two things stop the converter on most models. It resolves every node input against the graph's
+Three things go wrong with the converter alone. It resolves every node input against the graph's
 inputs, so weights stored as initializers that are not also graph inputs (IR 4+, what every
-modern exporter writes) make it fail with "Input X is undefined!"; and it has no adapter for
-many version steps that only widened an op's types (Relu 13 → 14 added bfloat16 and int8), so
-going down stops at the first such op. We declare the weights as inputs for the duration, and
-move the ops whose definition at the two opsets differs only in types (and whose actual types
-the target allows) out of the converter's sight, then put everything back.
+modern exporter writes) make it fail with "Input X is undefined!". It has no adapter for many
+version steps that only widened an op's types (Relu 13 → 14 added bfloat16 and int8), so going
+down stops at the first such op. And across opset 13 it keeps Softmax-like ops' `axis` as it is,
+although what the axis means changed. So we declare the weights as inputs for the duration; write
+the Softmax family in the target's terms ourselves; move the ops whose definitions at the two
+opsets differ only in types (and whose actual types the target allows) out of the converter's
+sight; then put everything back, with what the converter drops (interface declarations, docs,
+node metadata, local functions).
 """
 
 from __future__ import annotations
