@@ -273,9 +273,9 @@ def _open_v5(path: Path) -> MatFile:
         elif not name and isinstance(value, MatArray) and value.dtype == np.uint8:
             subsystem = value  # MATLAB's class-object data, written as an unnamed uint8 variable
     if subsystem is not None:
-        from netinspect.converters.matconvnet.mcos import decode_strings
+        from netinspect.converters.matconvnet.mcos import decode_strings, v5_property_values
 
-        decode_strings(variables, subsystem, path)
+        decode_strings(variables, v5_property_values(subsystem, path))
     return MatFile(path, "MAT v7, compressed" if compressed else "MAT v5", variables, [data])
 
 
@@ -447,6 +447,10 @@ def _open_v73(path: Path) -> MatFile:
         variables = {
             name: reader.value(reader.member(h5, name), 0) for name in h5 if not name.startswith("#")
         }
+        if "#subsystem#" in h5:
+            from netinspect.converters.matconvnet.mcos import decode_strings
+
+            decode_strings(variables, reader.subsystem_values(reader.member(h5, "#subsystem#")))
     except (ModelFormatError, UnsafePathError):
         h5.close()
         raise
@@ -472,6 +476,16 @@ class _H5Reader:
                 f"broken object reference in MAT v7.3 file at {where}: {e}", self.path
             ) from e
         return self.checked(target)
+
+    def subsystem_values(self, group: Any) -> list[MatValue]:
+        """`#subsystem#/MCOS` (FileWrapper__): its cells 3 to end, read as plain values."""
+        import h5py
+
+        wrapper = group.get("MCOS") if isinstance(group, h5py.Group) else None
+        if not isinstance(wrapper, h5py.Dataset) or wrapper.dtype != h5py.ref_dtype:
+            return []
+        refs = np.asarray(wrapper[()]).T.reshape(-1, order="F")
+        return [self.value(self.deref(r, wrapper.name), 1) for r in refs[2:]]
 
     def member(self, group: Any, name: str) -> Any:
         """`group[name]`, refusing links into other files (reading never leaves the model file)."""
@@ -504,7 +518,9 @@ class _H5Reader:
             cls and cls not in _H5_NUMERIC | {"char", "cell", "struct"}
         ):
             kind = "function handle" if cls == "function_handle" else "MATLAB object"
-            return MatOpaque(kind, cls)
+            is_reference = isinstance(obj, h5py.Dataset) and obj.dtype == np.uint32
+            contents = self.numeric(obj, tuple(reversed(obj.shape)), "uint32") if is_reference else None
+            return MatOpaque(kind, cls, contents)  # an MCOS object's uint32 reference, as data
         if "MATLAB_sparse" in obj.attrs:
             return MatOpaque("sparse array")
         if isinstance(obj, h5py.Group):

@@ -1,4 +1,4 @@
-"""MATLAB `string` objects in MAT v5/v7 files: their text, read from the file's subsystem data.
+"""MATLAB `string` objects in MAT files: their text, read from the file's subsystem data.
 
 MATLAB saves class objects (MCOS: `string`, `datetime`, user classes) as mxOPAQUE_CLASS elements
 whose data is only a reference, a uint32 column [0xDD000000, ndims, dims..., object ids...,
@@ -6,6 +6,10 @@ class id]; the objects' properties live in the "subsystem", an unnamed uint8 var
 small MAT file of its own (2-byte version, 2-byte endian mark, 4 bytes of padding, then
 elements). Its first element is a struct whose field `MCOS` is a FileWrapper__ object holding a
 cell: object metadata, an empty cell, then one cell per property value, then class templates.
+
+In MAT v7.3 the same cell is the dataset `#subsystem#/MCOS` (MATLAB_class FileWrapper__), its
+cells object references, and an object is a dataset of class `string` holding the same uint32
+reference.
 
 A `string` array is one object with one property (`any`), a uint64 array laid out as
 [version, ndims, dims..., length of each string..., UTF-16LE code units packed 4 to a uint64].
@@ -87,8 +91,9 @@ def string_array(blob: np.ndarray) -> MatValue:
     return strings[0] if dims == (1, 1) else MatCell(dims, list(strings))
 
 
-def _property_values(subsystem: MatArray, path: Path) -> list[MatValue]:
-    """The FileWrapper__ cell's property values (cells 3 to end), or [] when the layout differs."""
+def v5_property_values(subsystem: MatArray, path: Path) -> list[MatValue]:
+    """A MAT v5 subsystem's FileWrapper__ property values (cells 3 to end), or [] when the layout
+    differs."""
     raw = subsystem.load().reshape(-1, order="F").tobytes()
     if len(raw) < 16 or raw[2:4] not in (b"IM", b"MI"):
         return []
@@ -102,8 +107,8 @@ def _property_values(subsystem: MatArray, path: Path) -> list[MatValue]:
     return list(cell.items[2:]) if isinstance(cell, MatCell) else []
 
 
-def decode_strings(variables: dict[str, MatValue], subsystem: MatArray, path: Path) -> None:
-    """Set `decoded` on every `string` object of `variables` whose text the subsystem holds."""
+def decode_strings(variables: dict[str, MatValue], property_values: list[MatValue]) -> None:
+    """Set `decoded` on every `string` object of `variables` whose text the property values hold."""
     strings = [o for v in variables.values() for o in _objects(v) if o.class_name == "string"]
     if not strings:
         return
@@ -115,7 +120,7 @@ def decode_strings(variables: dict[str, MatValue], subsystem: MatArray, path: Pa
         by_id.setdefault(ids[0], []).append(obj)
     blobs = [
         decoded
-        for value in _property_values(subsystem, path)
+        for value in property_values
         if isinstance(value, MatArray) and value.dtype == np.uint64
         for decoded in [string_array(value.load().reshape(-1, order="F"))]
         if decoded is not None

@@ -118,3 +118,34 @@ def test_string_object_labels_are_read_from_the_subsystem(tmp_path: Path, cli: C
     assert graph.metadata.label_descriptions == [f"class {n}" for n in names]
     summary = json.loads(cli("info", path, "--json").out)
     assert summary["metadata"]["labels"]["first"] == names
+
+
+def test_string_object_labels_are_read_from_a_v73_subsystem(tmp_path: Path) -> None:
+    """MAT v7.3 keeps the same FileWrapper__ cell as the dataset #subsystem#/MCOS (object refs)."""
+    import h5py
+
+    path = tmp_path / "strings_v73.mat"
+    names = ["zebra", "gnu", "okapi", "ibex", "elk"]
+    write_classifier(path, ["-"] * 5)
+    with h5py.File(path, "r+") as f:
+        classes = f["meta"]["classes"]
+        del classes["name"]
+        reference = np.array([[0xDD000000, 2, 1, 1, 1, 1]], np.uint32)  # a 6×1 column, dims reversed
+        name = classes.create_dataset("name", data=reference)
+        name.attrs["MATLAB_class"] = np.bytes_("string")
+        name.attrs["MATLAB_object_decode"] = np.int32(3)
+        text = "".join(names).encode("utf-16-le")
+        text += bytes(-len(text) % 8)
+        blob = np.concatenate([np.array([1, 2, 1, 5, *map(len, names)], "<u8"), np.frombuffer(text, "<u8")])
+        cells = [np.zeros((1, 8), np.uint8), np.zeros(2, np.uint64), blob[None, :], np.zeros(2, np.uint64)]
+        refs = []
+        for index, value in enumerate(cells):
+            data = f["#refs#"].create_dataset(f"mcos{index}", data=value)
+            data.attrs["MATLAB_class"] = np.bytes_("uint64" if value.dtype == np.uint64 else "uint8")
+            refs.append(data.ref)
+        wrapper = f.create_group("#subsystem#").create_dataset(
+            "MCOS", data=np.array(refs)[:, None], dtype=h5py.ref_dtype
+        )
+        wrapper.attrs["MATLAB_class"] = np.bytes_("FileWrapper__")
+        wrapper.attrs["MATLAB_object_decode"] = np.int32(3)
+    assert netinspect.load(path).metadata.labels == names
