@@ -22,9 +22,10 @@ from netinspect.renderers.html.data import page_data
 
 
 def _embed(value: Any) -> str:
-    """JSON safe inside a <script> element: `</` cannot close it, `<!--` cannot open a comment."""
+    """JSON safe inside a <script> element: no `<` at all (it only occurs inside JSON strings, where
+    `\\u003c` means the same), so no `</script>` or `<!--` in a layer name can end or bend it."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=str)
-    return text.replace("</", "<\\/").replace("<!--", "<\\!--")
+    return text.replace("<", "\\u003c")
 
 
 def _asset(name: str) -> str:
@@ -46,11 +47,26 @@ def html_page(graph: Graph, overlay: dict[str, Any] | None = None, budget: Budge
         "__STYLE__": _asset("page.css"),
         "__VIEW__": _embed(view),
         "__OVERLAY__": _embed(overlay),
-        "__DETAILS__": _embed(details),
+        "__DETAILS__": "\n".join(
+            f'<script type="application/json" id="nv-{name}">{_embed(value)}</script>'
+            for name, value in _blocks(details, view["chunk"])
+        ),
         "__SCRIPT__": _asset("page.js"),
     }
     pattern = re.compile("|".join(map(re.escape, parts)))
     return pattern.sub(lambda m: parts[m.group(0)], _asset("page.html"))  # one pass: data is never rescanned
+
+
+def _blocks(details: dict[str, Any], chunk: int) -> list[tuple[str, Any]]:
+    """The panel's data as separate script elements, node rows in chunks, each parsed on first use."""
+    nodes = details["nodes"]
+    chunks = [(f"nodes-{i // chunk}", nodes[i : i + chunk]) for i in range(0, len(nodes), chunk)]
+    return [
+        *chunks,
+        ("values", details["values"]),
+        ("weights", details["weights"]),
+        ("operators", details["operators"]),
+    ]
 
 
 def _escape_html(text: str) -> str:

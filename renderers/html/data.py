@@ -60,6 +60,8 @@ NODE_FIELDS = (
     "subgraphs",
 )
 """Node details go as lists in this order; provenance as [framework, layer, layer_type, steps]."""
+CHUNK = 1000
+"""Node rows per script element: a click parses one such chunk."""
 NAME_WIDTH = 30
 OPEN_BUDGET = 150
 """Boxes shown when a graph opens: groups open breadth first while the count stays within this."""
@@ -127,15 +129,16 @@ def page_data(graph: Graph, budget: Budget | None = None) -> tuple[dict[str, Any
             "nodes": len(walked),
         },
         "summary": _model_summary(graph, builder),
+        "node_fields": NODE_FIELDS,
+        "weight_fields": WEIGHT_FIELDS,
+        "chunk": CHUNK,
         "categories": ops.COLOUR,
         "graphs": [_graph_view(g) for g in builder.graphs],
     }
     measured = many_stats(list(builder.pending.values()), builder.budget)
     details = {
-        "node_fields": NODE_FIELDS,
         "nodes": [_node_row(node) for node in builder.nodes],
         "values": builder.values,
-        "weight_fields": WEIGHT_FIELDS,
         "weights": {
             key: [stats.get(f) for f in WEIGHT_FIELDS[:-2]]
             + [
@@ -145,7 +148,6 @@ def page_data(graph: Graph, budget: Budget | None = None) -> tuple[dict[str, Any
             for key, stats in zip(builder.pending, measured, strict=True)
         },
         "operators": builder.operators,
-        "budget_left": builder.budget.remaining,
     }
     return view, details
 
@@ -409,6 +411,7 @@ def _graph_view(g: _Graph) -> dict[str, Any]:
         "up": g.up,
         "open": sorted(expanded_within(tree, OPEN_BUDGET)),
         "items": g.items,
+        "names": g.names,
         "parent": tree.parent,
         "groups": groups,
         "edges": edges,

@@ -5,8 +5,14 @@
   const $ = (id) => document.getElementById(id);
   const VIEW = JSON.parse($('nv-view').textContent);
   const OVERLAY = JSON.parse($('nv-overlay').textContent);
-  let DETAILS = null;
-  const details = () => DETAILS || (DETAILS = JSON.parse($('nv-details').textContent));
+  // Details are parsed only when first needed, each block on its own (nodes in chunks), so a
+  // click on a 50,000-node graph parses one chunk, not the whole model.
+  const parsed = new Map();
+  const block = (id) => {
+    if (!parsed.has(id)) parsed.set(id, JSON.parse($('nv-' + id).textContent));
+    return parsed.get(id);
+  };
+  const nodeRow = (k) => block('nodes-' + Math.floor(k / VIEW.chunk))[k % VIEW.chunk];
 
   const RANK_GAP = 26, GAP = 14, PAD = 12, HEADER = 20, VIRTUAL_W = 6;
   const canvas = $('canvas'), ctx = canvas.getContext('2d');
@@ -490,13 +496,11 @@
       const seen = new Set();
       const add = (g, item) => { const key = g * 1e7 + item; if (!seen.has(key)) { seen.add(key); matches.push({ g, item }); } };
       for (const g of graphs) g.items.forEach((it, i) => {
-        if (it[1] === 0 && (it[2].toLowerCase().includes(q) || g.data.items[i][0] === q)) add(g.index, i);
+        if (it[1] === 0 && (it[2].toLowerCase().includes(q) || it[0] === q || g.data.names[i].toLowerCase().includes(q))) add(g.index, i);
       });
-      const D = details();
       const byId = new Map();
       for (const g of graphs) g.items.forEach((it, i) => byId.set(it[0], [g.index, i]));
-      D.nodes.forEach((row) => { if (row && row[1].toLowerCase().includes(q)) { const [g, i] = byId.get(row[0]); add(g, i); } });
-      for (const [key, v] of Object.entries(D.values)) {
+      for (const [key, v] of Object.entries(block('values'))) {
         const name = key.slice(key.indexOf(':') + 1);
         if (name.toLowerCase().includes(q) && byId.has(v[2])) { const [g, i] = byId.get(v[2]); add(g, i); }
       }
@@ -538,9 +542,9 @@
     return el('table', {}, ...rows.map((r) => el('tr', cls && r.cls ? { class: r.cls } : {}, ...(r.cells || r).map((c) => el('td', {}, c)))));
   }
   function nodeDetails(id) {
-    const D = details(), row = D.nodes[parseInt(id.slice(1), 10)];
+    const row = nodeRow(parseInt(id.slice(1), 10));
     if (!row) return null;
-    const d = Object.fromEntries(D.node_fields.map((f, i) => [f, row[i]]));
+    const d = Object.fromEntries(VIEW.node_fields.map((f, i) => [f, row[i]]));
     if (d.provenance) { const [framework, layer, layer_type, steps] = d.provenance; d.provenance = { framework, layer, layer_type, steps }; }
     return d;
   }
@@ -588,7 +592,7 @@
     const it = G.items[i];
     if (it[1] !== 0) {             // a graph input or output
       panel.append(el('h2', {}, it[2]), el('div', { class: 'sub' }, `${it[1] === 1 ? 'graph input' : 'graph output'} ${it[0]} · ${it[3]}`));
-      const v = details().values[`${G.index}:${it[2]}`];
+      const v = block('values')[`${G.index}:${it[2]}`];
       if (v) panel.append(valueTable(it[2], v));
       return;
     }
@@ -607,7 +611,7 @@
     for (const inp of d.inputs) if (inp[4] === 'weight') panel.append(weight(`${inp[0]}: ${inp[1]}`, weightStats(inp[5])));
     panel.append(el('h3', {}, 'Outputs'));
     panel.append(table(d.outputs.map(([name, dtype, shape]) => {
-      const v = details().values[`${G.index}:${name}`];
+      const v = block('values')[`${G.index}:${name}`];
       const users = v ? v[3] : [];
       return [tensorLink(name), el('span', {}, `${dtype || '?'} ${shape}`, users.length ? ' → ' : '', ...users.slice(0, 12).flatMap((u, n) => [n ? ', ' : '', link(u)]), users.length > 12 ? ` … (${users.length})` : '')];
     })));
@@ -618,7 +622,7 @@
       else panel.append(el('div', { class: 'note' }, 'no transformation applied on import'));
     }
     if (d.doc) panel.append(el('h3', {}, 'Doc string'), el('pre', {}, d.doc));
-    const op = d.operator && details().operators[d.operator];
+    const op = d.operator && block('operators')[d.operator];
     if (op) panel.append(operatorDoc(op));
   }
   function tensorLink(name) {
@@ -630,14 +634,14 @@
   }
   function showEdge(e) {
     if (!e.pts) {
-      const v = details().values[`${G.index}:${e.name}`];
+      const v = block('values')[`${G.index}:${e.name}`];
       panel.append(el('h2', {}, e.name), el('div', { class: 'sub' }, 'tensor'));
       if (v) panel.append(valueTable(e.name, v));
       return;
     }
     panel.append(el('h2', {}, e.values.length > 1 ? `${e.values.length} tensors` : e.values[0]), el('div', { class: 'sub' }, 'edge'));
     for (const name of e.values.slice(0, 20)) {
-      const v = details().values[`${G.index}:${name}`];
+      const v = block('values')[`${G.index}:${name}`];
       panel.append(el('h3', {}, name));
       if (v) panel.append(valueTable(name, v));
     }
@@ -648,8 +652,8 @@
     return el('div', {}, badge, t);
   }
   function weightStats(key) {
-    const row = details().weights[key];
-    return row ? Object.fromEntries(details().weight_fields.map((f, i) => [f, row[i]])) : null;
+    const row = block('weights')[key];
+    return row ? Object.fromEntries(VIEW.weight_fields.map((f, i) => [f, row[i]])) : null;
   }
   function weight(title, w) {
     if (!w) return el('div', { class: 'note' }, `${title}: not read`);
@@ -734,7 +738,7 @@
       const b = G.boxes[k];
       return G.edges.filter((e) => e.to === k).map((e) => ({ from: name(G.boxes[e.from]), pts: e.pts, box: [b.x, b.y, b.w, b.h] }));
     },
-    nodes() { return details().nodes.map((row) => (row ? nodeDetails(row[0]) : null)); },
+    nodes() { return Array.from({ length: VIEW.model.nodes }, (_, k) => nodeDetails('n' + k)); },
     view() { return { ...view }; },
     edge(value) {                 // screen point in the middle of the first stretch of the edge carrying `value`
       const e = G.edges.find((x) => x.values.includes(value));

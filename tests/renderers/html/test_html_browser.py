@@ -64,7 +64,7 @@ def test_click_node_and_edge_on_onnx_resnet(browser: Browser, tmp_path: Path) ->
     page = page_of(ONNX_TEST_DATA / "light" / "light_resnet50.onnx", tmp_path)
     browser.open(page)
     conv, output, user = browser.js(
-        "const d = JSON.parse(document.getElementById('nv-details').textContent);"
+        "const d = { values: JSON.parse(document.getElementById('nv-values').textContent) };"
         "const c = window.netinspect.nodes().find((n) => n.op === 'Conv'), out = c.outputs[0][0];"
         "return [c.id, out, d.values['0:' + out][3][0]]"
     )
