@@ -171,15 +171,21 @@ def first_paint(page: Path) -> dict[str, float]:
             marks = driver.execute_script(
                 "const m = performance.getEntriesByName('netinspect-first-paint')[0];"
                 "const fcp = performance.getEntriesByName('first-contentful-paint')[0];"
-                "const t0 = performance.now(); document.getElementById('search').value = 'layer3';"
-                "return [m.startTime, fcp ? fcp.startTime : null, t0];"
+                "return [m.startTime, fcp ? fcp.startTime : null];"
             )
-            start = time.perf_counter()
-            driver.execute_script("window.netinspect.centre(window.netinspect.shown().slice(-1)[0] || 'n0')")
-            interact = (time.perf_counter() - start) * 1000
+            # The first search parses the tensor table and one chunk of node details, opens the
+            # match's groups, centres it and fills the panel: the slowest interaction there is.
+            interact = driver.execute_script(
+                "const box = document.getElementById('search'), t = performance.now();"
+                "box.value = 'layer3.17/conv2';"
+                "box.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter'}));"
+                "const panel = document.getElementById('panel').innerText;"
+                "if (!panel.startsWith('Conv')) throw new Error('not found');"
+                "return performance.now() - t;"
+            )
         finally:
             driver.quit()
-    return {"first_paint_ms": marks[0], "fcp_ms": marks[1] or float("nan"), "interaction_ms": interact}
+    return {"first_paint_ms": marks[0], "fcp_ms": marks[1] or float("nan"), "search_ms": interact}
 
 
 def main() -> None:
@@ -199,7 +205,7 @@ def main() -> None:
         print(
             f"{nodes:>6,} nodes: view {view_s:.2f} s (CPU {view_cpu:.2f} s; {size / 2**20:.1f} MiB page), "
             f"first paint {paint['first_paint_ms'] / 1000:.2f} s (FCP {paint['fcp_ms'] / 1000:.2f} s), "
-            f"total {total:.2f} s; centring a node afterwards {paint['interaction_ms']:.0f} ms; "
+            f"total {total:.2f} s; first search {paint['search_ms']:.0f} ms; "
             f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
         )
 
