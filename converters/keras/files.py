@@ -235,9 +235,7 @@ def _open_zip(path: Path) -> KerasFile:
     else:
         source = io.BytesIO(archive.read("model.weights.h5"))
     h5 = _h5py_open(source, path, "model.weights.h5 in the .keras archive")
-    return KerasFile(
-        path, "keras", config, version or "3", "tensorflow", KerasZipWeights(h5, path), [h5, source]
-    )
+    return KerasFile(path, "keras", config, version or "3", None, KerasZipWeights(h5, path), [h5, source])
 
 
 class _StoredMember(io.RawIOBase):

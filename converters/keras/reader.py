@@ -99,6 +99,8 @@ def _backend(kf: KerasFile, override: str | None) -> Env:
                 f"--backend must be one of {', '.join(BACKENDS)}, not {override!r}", kf.path
             )
         return Env(kf.major, override, f"--backend {override}")
+    if kf.kind == "keras":
+        return Env(kf.major, "tensorflow", "a Keras 3 .keras file: cross-correlation on every backend")
     if kf.backend:
         semantics = "theano" if kf.backend == "theano" else "tensorflow"
         return Env(kf.major, semantics, f"the file's backend attribute says {kf.backend}")
