@@ -130,14 +130,16 @@ def test_uint8_io() -> None:
     assert_quantized(run_both(tflite_fixture("conv", "uint8")))
 
 
-def test_int8_mobilenet_v2_end_to_end() -> None:
-    """The whole int8 MobileNetV2: same top-1 class as LiteRT; the figures are printed. Its 1-step
-    per-operator differences accumulate over 65 operators (test above), so the logits are not held to
-    the per-output step target; this is what `check` reports layer by layer."""
-    pairs = run_both(tflite_fixture("mobilenet_v2", "int8"), layers=True)
-    assert len(pairs) > 60
-    probabilities = pairs[0]
-    assert np.argmax(probabilities.actual) == np.argmax(probabilities.expected), probabilities.describe()
-    for pair in pairs:
-        if pair.expected.dtype.kind in "iu":
-            print(pair.describe())
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_int8_mobilenet_v2_end_to_end(seed: int) -> None:
+    """The whole int8 MobileNetV2 on random images: ≥ 99 % of the probabilities within 1 step of
+    LiteRT's, and the same top-1 class whenever LiteRT's top class leads by more than 2 steps. The
+    1-step per-operator differences (test above) accumulate over 65 operators, so the largest
+    difference reaches 2–7 steps and near-tied classes can swap: `check` shows where, layer by layer."""
+    probabilities = run_both(tflite_fixture("mobilenet_v2", "int8"), seed=seed)[0]
+    print(probabilities.describe())
+    steps = probabilities.steps()
+    assert np.mean(steps > 1) <= 0.01, probabilities.describe()
+    top, runner_up = np.sort(probabilities.expected.astype(np.int64).ravel())[-2:][::-1]
+    if top - runner_up > 2:
+        assert np.argmax(probabilities.actual) == np.argmax(probabilities.expected)
