@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from netinspect.ir import Function, Graph, Node, Tensor
+from netinspect.ir import Function, Graph, Metadata, Node, Tensor
 from netinspect.jsonsafe import finite
 from netinspect.registry import load
 from netinspect.renderers.formatting import format_shape
@@ -136,15 +136,18 @@ def _interface(a: Graph, b: Graph) -> list[str]:
 
 
 def _model(a: Graph, b: Graph) -> list[str]:
-    """Model-level differences, one line each ("IR version: 8 → 10")."""
+    """Model-level differences, one line each ("IR version: 8 → 10"). ONNX-only facts (IR and model
+    version) are compared only when both models have them, so a .mat and its ONNX conversion differ
+    only in what really differs (the program that wrote the file)."""
     ma, mb = a.metadata, b.metadata
     out = []
+    onnx_only = (ma.ir_version is not None and mb.ir_version is not None) or None
     fields = (
         ("format", ma.source_format, mb.source_format),
-        ("IR version", ma.ir_version, mb.ir_version),
+        ("IR version", onnx_only and ma.ir_version, onnx_only and mb.ir_version),
         ("producer", ma.producer, mb.producer),
-        ("source producer", _producer(ma.source_producer), _producer(mb.source_producer)),
-        ("model version", ma.model_version, mb.model_version),
+        ("source producer", _source_producer(ma), _source_producer(mb)),
+        ("model version", onnx_only and ma.model_version, onnx_only and mb.model_version),
         ("model domain", ma.domain, mb.domain),
         ("model doc", ma.doc, mb.doc),
         ("graph doc", a.doc, b.doc),
@@ -173,8 +176,9 @@ def _opsets(graph: Graph) -> dict[str, int]:
     return {domain or "ai.onnx": version for domain, version in graph.opset.items()}
 
 
-def _producer(producer: tuple[str, str] | None) -> str | None:
-    return None if producer is None else " ".join(p for p in producer if p)
+def _source_producer(meta: Metadata) -> str:
+    """Who wrote the model's original file: recorded by netinspect on conversion, else the producer."""
+    return " ".join(p for p in meta.source_producer if p) if meta.source_producer else meta.producer
 
 
 def _keyed(what: str, x: dict[str, Any], y: dict[str, Any]) -> list[str]:

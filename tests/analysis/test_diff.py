@@ -143,3 +143,12 @@ def test_a_round_trip_differs_from_its_source_only_in_who_wrote_it(correct: Path
     assert not result.changed and not result.added and not result.removed and not result.interface
     assert all(w.max_abs_diff == 0.0 for w in result.weights)
     assert [line.split(":")[0] for line in result.model] == ["producer"]
+
+
+def test_a_matconvnet_file_and_its_conversion_differ_only_in_their_writer(tmp_path: Path) -> None:
+    mat = MATCONVNET / "simplenn_beta17.mat"
+    converted = tmp_path / "converted.onnx"
+    netinspect.save_onnx(netinspect.load(mat), converted)
+    result = diff_files(mat, converted)
+    assert result.model == [f"producer: 'MatConvNet' → 'netinspect {netinspect.__version__}'"]
+    assert not (result.changed or result.added or result.removed or result.interface)
