@@ -873,12 +873,58 @@ def _rnn_kind(class_name: str) -> str:
     raise KeyError(class_name)
 
 
+class _Joined:
+    """Keras 1 per-gate arrays joined along the last axis, as Keras' own loader converts them."""
+
+    def __init__(self, parts: list[Any]) -> None:
+        self.parts = parts
+        self.name = "+".join(p.name for p in parts)
+        first = parts[0].shape
+        self.shape = (*first[:-1], sum(p.shape[-1] for p in parts))
+
+    def load(self) -> np.ndarray:
+        return np.concatenate([p.load() for p in self.parts], axis=-1)
+
+
+def _keras1_split_gates(ctx: KerasContext, kind: str, offset: int) -> list[Any] | None:
+    """Keras 1 (consume_less cpu/mem) stores one (W, U, b) per gate: LSTM i,c,f,o; GRU z,r,h.
+    Returned as the joined (kernel, recurrent, bias) with the gates in Keras 2's order."""
+    gates = _GATES[kind]
+    if ctx.env.major != 1 or gates == 1 or ctx.weight_count() - offset < 3 * gates:
+        return None
+    names = [ctx.array(offset + i, "gate weight").name for i in range(3 * gates)]
+    if not all("_W" in n or "_U" in n or "_b" in n for n in names):
+        return None
+    order = [0, 2, 1, 3] if kind == "LSTM" else [0, 1, 2]  # stored i,c,f,o → i,f,c,o
+    joined = [_Joined([ctx.array(offset + 3 * g + role, "gate weight") for g in order]) for role in range(3)]
+    ctx.step("param", f"Keras 1 per-gate {kind} weights joined into kernel, recurrent kernel and bias")
+    identity = _keras1_gate_rows(kind)
+    return [(joined[0], identity[0]), (joined[1], identity[0]), (joined[2], identity[1])]
+
+
+def _keras1_gate_rows(kind: str) -> tuple[Any, Any]:
+    gates = _GATES[kind]
+    order = [0, 3, 1, 2] if kind == "LSTM" else list(range(gates))
+
+    def gate_rows(a: np.ndarray) -> np.ndarray:
+        blocks = np.split(a, gates, axis=-1)
+        return np.concatenate([blocks[g] for g in order], axis=-1).T
+
+    def bias_of(a: np.ndarray) -> np.ndarray:
+        return np.concatenate([gate_rows(a[None, :])[:, 0], np.zeros_like(a)])
+
+    return gate_rows, bias_of
+
+
 def _rnn_weights(
     ctx: KerasContext, kind: str, cfg: dict[str, Any], offset: int, features: int, units: int
 ) -> tuple[list[Any], int]:
     """One direction's (W, R, B) as lazy arrays in ONNX gate order, and how many arrays it used."""
     gates = _GATES[kind]
-    use_bias = bool(cfg.get("use_bias", True))
+    use_bias = bool(cfg.get("use_bias", cfg.get("bias", True)))
+    split = _keras1_split_gates(ctx, kind, offset)
+    if split is not None:
+        return split, gates * 3
     kernel = ctx.array(offset, "kernel")
     recurrent = ctx.array(offset + 1, "recurrent_kernel")
     for arr, want in ((kernel, (features, gates * units)), (recurrent, (units, gates * units))):
@@ -958,7 +1004,8 @@ def convert_rnn(ctx: KerasContext) -> None:
         inputs.append(_stack(ctx, "B", [d[2] for d in directions], (dirs, 2 * gates * units)))
     if kind == "LSTM":
         ctx.step("transpose", "LSTM gates reordered from Keras i,f,c,o to ONNX i,o,f,c; kernels transposed")
-    names = [cfg.get("recurrent_activation", "hard_sigmoid" if ctx.env.major < 2 else "sigmoid")]
+    inner_default = "hard_sigmoid" if ctx.env.major < 2 else "sigmoid"
+    names = [cfg.get("recurrent_activation") or cfg.get("inner_activation") or inner_default]
     names += [cfg.get("activation", "tanh")] * (2 if kind == "LSTM" else 1)
     if kind == "SimpleRNN":
         names = [cfg.get("activation", "tanh")]

@@ -7,7 +7,8 @@ backend the file was trained with: TensorFlow's cross-correlation, or Theano's t
 (half padding, trailing outputs cropped). The backend is read from the weight names (TensorFlow
 variable names end in ':0'). Models: Sequential, and functional `Model`s whose layers are each
 called once. Layers: Convolution2D, Dense, Activation, MaxPooling2D, AveragePooling2D, Flatten,
-Dropout, BatchNormalization (mode 0), ZeroPadding2D, Merge (sum, mul, concat, ave, max).
+Dropout, BatchNormalization (mode 0), ZeroPadding2D, Merge (sum, mul, concat, ave, max),
+Embedding, LSTM, GRU and SimpleRNN (per-gate or fused weights).
 """
 
 from __future__ import annotations
@@ -132,7 +133,51 @@ class Keras1Model:
             # `running_std` held the std up to Keras 1.0.7, (x − m) / (std + ε); the variance after
             scale = var.reshape(shape) + eps if self.true_std else np.sqrt(var.reshape(shape) + eps)
             return (a - mean.reshape(shape)) / scale * gamma.reshape(shape) + beta.reshape(shape)
+        if kind == "Embedding":
+            return w[0][np.asarray(a, dtype=np.int64)]
+        if kind in ("LSTM", "GRU", "SimpleRNN"):
+            return self.recurrent(kind, cfg, w, a)
         raise RuntimeFailure(f"the Keras 1 reference has no {kind} layer", self.path)
+
+    def recurrent(self, kind: str, cfg: dict[str, Any], w: list[np.ndarray], a: np.ndarray) -> np.ndarray:
+        """Keras 1.2.2's step functions (recurrent.py), one time step after another."""
+        act = cfg.get("activation", "tanh")
+        inner = cfg.get("inner_activation", "hard_sigmoid")
+        units = cfg["output_dim"]
+        steps = a[:, ::-1] if cfg.get("go_backwards") else a
+        h = np.zeros((a.shape[0], units))
+        c = np.zeros_like(h)
+        if kind == "LSTM" and len(w) == 3:  # consume_less='gpu': fused i, f, c, o
+            k = [np.split(m, 4, axis=-1) for m in w]
+            gate = {g: (k[0][j], k[1][j], k[2][j]) for j, g in enumerate("ifco")}
+        elif kind == "LSTM":  # W_i U_i b_i W_c U_c b_c W_f U_f b_f W_o U_o b_o
+            gate = {g: tuple(w[3 * j : 3 * j + 3]) for j, g in enumerate("icfo")}
+        elif kind == "GRU":  # W_z U_z b_z W_r U_r b_r W_h U_h b_h
+            gate = {g: tuple(w[3 * j : 3 * j + 3]) for j, g in enumerate("zrh")}
+        else:
+            gate = {"h": tuple(w)}
+        outputs = []
+        for t in range(steps.shape[1]):
+            x = steps[:, t]
+
+            def pre(g: str, state: np.ndarray, x: np.ndarray = x) -> np.ndarray:
+                wx, uh, b = gate[g]
+                return x @ wx + state @ uh + b
+
+            if kind == "LSTM":
+                i = activation(pre("i", h), inner, th=False)
+                f = activation(pre("f", h), inner, th=False)
+                c = f * c + i * activation(pre("c", h), act, th=False)
+                h = activation(pre("o", h), inner, th=False) * activation(c, act, th=False)
+            elif kind == "GRU":
+                z = activation(pre("z", h), inner, th=False)
+                r = activation(pre("r", h), inner, th=False)
+                hh = activation(pre("h", r * h), act, th=False)
+                h = z * h + (1 - z) * hh
+            else:
+                h = activation(pre("h", h), act, th=False)
+            outputs.append(h)
+        return np.stack(outputs, axis=1) if cfg.get("return_sequences") else h
 
     def conv(self, a: np.ndarray, w: list[np.ndarray], cfg: dict[str, Any]) -> np.ndarray:
         th = cfg.get("dim_ordering") == "th"

@@ -29,7 +29,12 @@ def _reference_and_onnx(path, options=None):
     runner = Keras1Runner(path)
     (spec_,) = runner.input_specs()
     shape = (2, *spec_.shape[1:])
-    x = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
+    rng = np.random.default_rng(3)
+    graph_input = netinspect.load(path, options).inputs[0]
+    if np.dtype(graph_input.dtype).kind in "iu":
+        x = rng.integers(0, 12, shape).astype(graph_input.dtype)
+    else:
+        x = rng.standard_normal(shape).astype(np.float32)
     want = runner.run({spec_.name: x})
     graph = netinspect.load(path, options)
     (got,) = run_onnx(graph, [x])
@@ -64,6 +69,15 @@ def test_keras1_functional_model_with_merge(tmp_path, ordering, backend):
     graph, got, want = _reference_and_onnx(path)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
     assert {"Concat", "Add"} <= {n.op_type for n in graph.nodes}
+
+
+@pytest.mark.parametrize("consume_less", ["cpu", "gpu"])
+def test_keras1_text_model_with_recurrent_layers(tmp_path, consume_less):
+    """Embedding, LSTM (per-gate or fused weights), GRU going backwards, hard_sigmoid inner gates."""
+    path = make_keras1.write_text_model(tmp_path / "text.h5", consume_less)
+    graph, got, want = _reference_and_onnx(path)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    assert {"LSTM", "GRU", "Gather"} <= {n.op_type for n in graph.nodes}
 
 
 def test_backend_override_decides_the_flip(tmp_path):
