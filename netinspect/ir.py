@@ -109,6 +109,9 @@ class Value:
     layout: str | None = None
     """Axis letters of a rank-4 (or 3, 5) activation when not canonical (e.g. "NHWC"); see layout.py."""
     type: SequenceType | MapType | OptionalType | None = None
+    doc: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    """Free-form facts about the value from its source (ONNX value_info doc_string/metadata_props)."""
 
     @classmethod
     def of_type(cls, name: str, t: ValueType) -> Value:

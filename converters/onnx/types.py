@@ -45,7 +45,10 @@ def _required(t: ValueType | None) -> ValueType:
 
 def value_from_proto(v: onnx.ValueInfoProto) -> Value:
     t = from_proto(v.type)
-    return Value(v.name) if t is None else Value.of_type(v.name, t)
+    value = Value(v.name) if t is None else Value.of_type(v.name, t)
+    value.doc = v.doc_string
+    value.metadata = {p.key: p.value for p in v.metadata_props}
+    return value
 
 
 def to_proto(t: ValueType) -> onnx.TypeProto:
@@ -77,7 +80,11 @@ def _set_shape(tensor_type: onnx.TypeProto.Tensor, shape: tuple[Dim, ...]) -> No
 def value_to_proto(v: Value) -> onnx.ValueInfoProto:
     """A ValueInfoProto; an unknown type is written as a tensor of UNDEFINED element type."""
     info = onnx.ValueInfoProto(name=v.name)
+    if v.doc:
+        info.doc_string = v.doc
     info.type.CopyFrom(to_proto(v.type if v.type is not None else TensorType(v.dtype, v.shape)))
+    for key, value in v.metadata.items():
+        info.metadata_props.add(key=key, value=value)
     return info
 
 
