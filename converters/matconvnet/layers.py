@@ -38,7 +38,8 @@ LOSS_TYPES = {"softmaxloss", "loss", "pdist", "dagnn.loss", "dagnn.pdist"}
 """Training-only layer types (compared lower-case); any type ending in "loss" is one too."""
 
 _MISSING = object()
-_CHUNK_BYTES = 16 << 20
+_CHUNK_BYTES = 1 << 20
+"""Bytes per streamed slab: about one core's L2, so the writer copies each slab out of cache."""
 
 
 def is_loss_type(layer_type: str) -> bool:
