@@ -56,6 +56,7 @@ NODE_FIELDS = (
     "provenance",
     "layout",
     "doc",
+    "metadata",
     "operator",
     "subgraphs",
 )
@@ -306,6 +307,7 @@ def _add_node(builder: _Builder, g: _Graph, node: Node, k: int) -> None:
         },
         "layout": node.layout,
         "doc": node.doc,
+        "metadata": {str(k): str(v) for k, v in node.metadata.items()},
         "operator": schema_key if builder.operators[schema_key] else None,
         "subgraphs": [],
     }

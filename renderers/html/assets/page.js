@@ -622,6 +622,11 @@
       else panel.append(el('div', { class: 'note' }, 'no transformation applied on import'));
     }
     if (d.doc) panel.append(el('h3', {}, 'Doc string'), el('pre', {}, d.doc));
+    const meta = Object.entries(d.metadata || {});
+    if (meta.length) {                // e.g. PyTorch's stack trace and module scope
+      panel.append(el('h3', {}, 'Node metadata'));
+      for (const [k, v] of meta) panel.append(el('div', { class: 'note' }, k), el('pre', {}, v));
+    }
     const op = d.operator && block('operators')[d.operator];
     if (op) panel.append(operatorDoc(op));
   }

@@ -7,6 +7,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 CHANNELS = 4
+STACK_TRACE = 'File "model.py", line 12, in forward\n    total = x.sum()'
+"""Node metadata as PyTorch's exporter writes it, on the If model's first node."""
 
 
 def scoped_resnet(stages: int, blocks: int) -> onnx.ModelProto:
@@ -72,4 +74,6 @@ def if_model() -> onnx.ModelProto:
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])],
         [numpy_helper.from_array(np.array(0.0, np.float32), "zero")],
     )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    helper.set_metadata_props(model.graph.node[0], {"pkg.torch.onnx.stack_trace": STACK_TRACE})
+    return model

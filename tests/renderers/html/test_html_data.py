@@ -25,7 +25,7 @@ from netinspect.renderers.html.data import CHUNK, NODE_FIELDS, WEIGHT_FIELDS, pa
 from netinspect.renderers.html.layout import layout
 from tests.check.check_models import BROKEN, classifier, save
 from tests.conftest import FIXTURES
-from tests.renderers.html.models import if_model, scoped_resnet
+from tests.renderers.html.models import STACK_TRACE, if_model, scoped_resnet
 
 MATCONVNET = FIXTURES / "matconvnet"
 
@@ -166,6 +166,7 @@ def test_page_ids_match_info_nodes_including_subgraphs(tmp_path: Path) -> None:
     assert [n["name"] for n in listed] == [d["name"] for d in nodes]
     drawn = {item[0] for g in view["graphs"] for item in g["items"] if item[1] == 0}
     assert drawn == {n["id"] for n in listed}
+    assert nodes[0]["metadata"] == {"pkg.torch.onnx.stack_trace": STACK_TRACE}
     owner = next(d for d in nodes if d["op"] == "If")
     branches = dict(owner["subgraphs"])
     assert set(branches) == {"then_branch", "else_branch"}
