@@ -6,6 +6,7 @@ Past 2 GB (protobuf's limit) weights go to an external data file beside the mode
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -202,24 +203,10 @@ def _with_preprocessing(graph: Graph) -> Graph:
         tensors[constant.name] = constant
         nodes.append(Node(f"preprocessing_{op.lower()}", op, [value, constant.name], [out], provenance=prov))
         value = out
-    renamed = [
-        Node(
-            n.name,
-            n.op_type,
-            [current if i == raw_name else i for i in n.inputs],
-            n.outputs,
-            n.attributes,
-            n.domain,
-            n.provenance,
-            n.doc,
-        )
-        for n in graph.nodes
-    ]
+    renamed = [replace(n, inputs=[current if i == raw_name else i for i in n.inputs]) for n in graph.nodes]
     values = dict(graph.values)
     values[current] = Value(current, source.dtype, source.shape)
-    return Graph(
-        graph.name, graph.inputs, graph.outputs, nodes + renamed, tensors, values, graph.metadata, graph.opset
-    )
+    return replace(graph, nodes=nodes + renamed, tensors=tensors, values=values)
 
 
 def save(

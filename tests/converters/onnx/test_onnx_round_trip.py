@@ -175,3 +175,17 @@ def test_interface_declarations_survive_opset_conversion(tmp_path: Path) -> None
     converted = onnx.load(str(out))
     assert converted.graph.output[0] == model.graph.output[0]
     assert [v.name for v in converted.graph.value_info] == ["h"]
+
+
+def test_with_preprocessing_keeps_node_metadata_and_the_graph_doc(tmp_path: Path) -> None:
+    from tests.converters.onnx.test_onnx_io import small_ir_graph
+
+    graph = small_ir_graph()
+    graph.doc = "the graph's own doc"
+    graph.nodes[0].metadata = {"namespace": "Net/conv1"}
+    out = tmp_path / "pre.onnx"
+    netinspect.save_onnx(graph, out, with_preprocessing=True)
+    model = onnx.load(str(out))
+    assert model.graph.doc_string == "the graph's own doc"
+    conv = next(n for n in model.graph.node if n.name == "conv1")
+    assert {p.key: p.value for p in conv.metadata_props} == {"namespace": "Net/conv1"}
