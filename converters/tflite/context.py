@@ -184,6 +184,8 @@ class TfliteContext(LayerContext):
         if not source.has_data:
             raise self.error(f"weight {source.name!r} has no data (a model input or a variable)")
         tensor = Tensor(source.name, source.dtype, source.shape, loader=source.data)
+        if source.sparse:
+            self.step("fold", f"sparse constant {source.name!r} made dense (DENSIFY folded)")
         params = quant_params(source)
         if source.dtype != "float16" and params is None:
             if source.dtype not in ("float32", "int32", "int64", "bool", "float16", "int16"):

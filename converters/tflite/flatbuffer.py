@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from netinspect.converters.tflite.sparse import Sparsity, densify, read_sparsity
 from netinspect.errors import ModelFormatError
 
 IDENTIFIER = b"TFL3"
@@ -90,8 +91,12 @@ class TflTensor:
     buffer: int
     quant: Quantization | None
     is_variable: bool
-    sparse: bool
+    sparsity: Sparsity | None
     _source: TflFile = field(repr=False)
+
+    @property
+    def sparse(self) -> bool:
+        return self.sparsity is not None
 
     @property
     def dims(self) -> tuple[int | None, ...]:
@@ -105,9 +110,15 @@ class TflTensor:
         return self._source.buffer_size(self.buffer) > 0
 
     def data(self) -> np.ndarray:
-        """The constant's values: a read-only view into the mmap, shaped and typed (little-endian)."""
-        raw = self._source.buffer_bytes(self.buffer)
-        return raw.view(np.dtype(self.dtype).newbyteorder("<")).reshape(self.shape)
+        """The constant's values: a read-only view into the mmap, shaped and typed (little-endian); a
+        sparse constant is made dense (a new array)."""
+        raw = self._source.buffer_bytes(self.buffer).view(np.dtype(self.dtype).newbyteorder("<"))
+        if self.sparsity is not None:
+            try:
+                return densify(raw, self.shape, self.sparsity)
+            except (ValueError, IndexError) as e:
+                raise self._source.error(f"sparse tensor {self.name!r}: {e}") from e
+        return raw.reshape(self.shape)
 
 
 @dataclass
@@ -282,7 +293,7 @@ class TflFile:
             buffer,
             _quantization(tensor.Quantization()),
             bool(tensor.IsVariable()),
-            tensor.Sparsity() is not None,
+            None if tensor.Sparsity() is None else read_sparsity(tensor.Sparsity()),
             self,
         )
         self._check_data(result, where)
@@ -301,7 +312,13 @@ class TflFile:
                 f"{where} ({tensor.name!r}) has shape {list(tensor.shape)}: {elements} elements, too many"
             )
         size = self.buffer_size(tensor.buffer)
-        if size == 0 or tensor.sparse or tensor.dtype in ("string", "resource", "variant"):
+        if size == 0 or tensor.dtype in ("string", "resource", "variant"):
+            return
+        if tensor.sparse:
+            if size % np.dtype(tensor.dtype).itemsize:
+                raise self.error(
+                    f"{where} ({tensor.name!r}): sparse values of {size} bytes are not {tensor.dtype}"
+                )
             return
         itemsize = 0.5 if tensor.dtype == "int4" else np.dtype(tensor.dtype).itemsize
         expected = int(np.ceil(elements * itemsize))

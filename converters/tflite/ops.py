@@ -312,6 +312,13 @@ def quantize(ctx: TfliteContext) -> None:
     ctx.finish_float(ctx.x(0))
 
 
+@layer(TFLITE, "DENSIFY")
+def densify(ctx: TfliteContext) -> None:
+    """A sparse constant's DENSIFY is folded into its consumer (subgraph.defer); what reaches here is
+    already dense."""
+    ctx.emit("Identity", [ctx.x(0)])
+
+
 @layer(TFLITE, "DEQUANTIZE")
 def dequantize(ctx: TfliteContext) -> None:
     source = ctx.need(0)

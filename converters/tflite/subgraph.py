@@ -19,7 +19,7 @@ from netinspect.converters.tflite.flatbuffer import TflFile, TflOperator, TflSub
 from netinspect.errors import ModelFormatError, UnsupportedError
 from netinspect.ir import Graph, Node, Value
 
-CONSTANT_FOLDED = {"DEQUANTIZE"}
+CONSTANT_FOLDED = {"DEQUANTIZE", "DENSIFY"}
 """Ops whose output, when their input is a constant, is materialised by the consumer instead."""
 
 REFUSED = {
