@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 
 import onnx
-from onnx import helper
+from onnx import helper, numpy_helper
 
 from netinspect.converters.onnx.types import type_name
 from netinspect.dtypes import dtype_name
@@ -25,6 +25,7 @@ from netinspect.errors import NetinspectError
 
 HOLD_DOMAIN = "netinspect.opset_hold"
 SOFTMAX_PER_AXIS = 13
+SLICE_INPUTS = 10
 SOFTMAX_FAMILY = ("Softmax", "LogSoftmax", "Hardmax")
 MEANING_CHANGED = {
     "RoiAlign": 16,  # coordinate_transformation_mode's default is not the old behaviour
@@ -64,6 +65,8 @@ def convert_opset(
     if min(source, target) < SOFTMAX_PER_AXIS <= max(source, target):
         _softmax_family(work, types, source, target)
         held |= set(SOFTMAX_FAMILY)
+    if target < SLICE_INPUTS <= source:
+        _slice_bounds_to_attributes(work)
     while True:
         try:
             converted = onnx.version_converter.convert_version(work, target)
@@ -90,8 +93,7 @@ def convert_opset(
                 kept = [a for a in node.attribute if a.name not in drop]
                 del node.attribute[:]
                 node.attribute.extend(kept)
-            if all(o.domain != HOLD_DOMAIN for o in work.opset_import):
-                work.opset_import.append(helper.make_opsetid(HOLD_DOMAIN, 1))
+            _import_hold(work)
     _restore(converted, model, added)
     return converted
 
@@ -106,7 +108,6 @@ def _softmax_family(
     keep it from the converter: going down, the axis moves last with Transposes (where both meanings
     agree); going up, Flatten at the axis, the op on the 2-D result, and a Reshape back."""
     nodes: list[onnx.NodeProto] = []
-    held = helper.make_opsetid(HOLD_DOMAIN, 1)
     for node in model.graph.node:
         if node.domain not in ("", "ai.onnx") or node.op_type not in SOFTMAX_FAMILY:
             nodes.append(node)
@@ -142,8 +143,41 @@ def _softmax_family(
             ]
     del model.graph.node[:]
     model.graph.node.extend(nodes)
-    if any(n.domain == HOLD_DOMAIN for n in nodes):
-        model.opset_import.append(held)
+    _import_hold(model)
+
+
+def _slice_bounds_to_attributes(model: onnx.ModelProto) -> None:
+    """Slice took starts/ends/axes as attributes before opset 10, and onnx has no adapter down to
+    them: a Slice whose bounds are constants (initializers) and whose steps are all 1 is written
+    in the older form; any other stays for the converter to refuse."""
+    constants = {t.name: t for t in model.graph.initializer}
+    nodes = []
+    for node in model.graph.node:
+        bounds = list(node.input[1:])
+        if (
+            node.domain not in ("", "ai.onnx")
+            or node.op_type != "Slice"
+            or not all(b in constants for b in bounds if b)
+        ):
+            nodes.append(node)
+            continue
+        values = [numpy_helper.to_array(constants[b]).tolist() if b else None for b in bounds]
+        values += [None] * (4 - len(values))
+        starts, ends, axes, steps = values
+        if steps is not None and any(step != 1 for step in steps):
+            nodes.append(node)
+            continue
+        attrs = {"starts": starts, "ends": ends} | ({"axes": axes} if axes is not None else {})
+        nodes.append(_held("Slice", [node.input[0]], list(node.output), node.name, node.doc_string, **attrs))
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    _import_hold(model)
+
+
+def _import_hold(model: onnx.ModelProto) -> None:
+    """Import the private domain of held nodes, once (the converter wants every domain imported)."""
+    if all(o.domain != HOLD_DOMAIN for o in model.opset_import):
+        model.opset_import.append(helper.make_opsetid(HOLD_DOMAIN, 1))
 
 
 def _held(

@@ -28,8 +28,8 @@ MATCONVNET = [
 INEXPRESSIBLE = {
     "dagnn_residual": (12, "no adapter for Min, and Min at opset 11 does not take tensor(int64)")
 }
-"""The DagNN crop computes offsets in int64 (Min of int64 exists from opset 12; Slice took its
-bounds as attributes before opset 10, and onnx has no adapter down to them)."""
+"""The DagNN crop computes offsets in int64 (Min of int64 exists from opset 12; below opset 10 its
+Slice, whose bounds are computed, has no attribute form)."""
 
 
 def feeds_for(graph: netinspect.Graph, seed: int = 0) -> dict[str, np.ndarray]:
@@ -145,6 +145,7 @@ SHARED = {
     "keras1_cnn_dropout_model.h5": 7,
     "onnx_cntk_mnist_ir3.onnx": 7,
     "dncnn_sigma25_simplenn_v73.mat": 7,
+    "ffdnet_gray_retrained_simplenn_v5.mat": 8,  # Expand exists from opset 8; its Slice has constant bounds
 }
 
 
@@ -323,3 +324,23 @@ def test_the_softmax_family_keeps_its_meaning_across_opset_13(
             np.testing.assert_allclose(
                 actual, expected, rtol=1e-6, atol=1e-7, err_msg=f"axis {axis} → {target}"
             )
+
+
+def test_a_slice_with_constant_bounds_moves_below_opset_10(tmp_path: Path) -> None:
+    bounds = {"starts": [1, 0], "ends": [3, 100], "axes": [0, 2]}
+    initializers = [numpy_helper.from_array(np.array(v, np.int64), k) for k, v in bounds.items()]
+    graph = helper.make_graph(
+        [helper.make_node("Slice", ["x", "starts", "ends", "axes"], ["y"], name="crop")],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 3, 5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3, 5])],
+        initializers,
+    )
+    src = tmp_path / "slice.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(src))
+    out = tmp_path / "slice9.onnx"
+    netinspect.save_onnx(netinspect.load(src), out, opset=9)
+    model = onnx.load(str(out))
+    assert {a.name: list(a.ints) for a in model.graph.node[0].attribute} == bounds
+    x = np.arange(60, dtype=np.float32).reshape(4, 3, 5)
+    np.testing.assert_array_equal(run_model(out, {"x": x})[0], x[1:3])
