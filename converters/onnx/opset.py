@@ -6,7 +6,8 @@ modern exporter writes) make it fail with "Input X is undefined!". It has no ada
 version steps that only widened an op's types (Relu 13 → 14 added bfloat16 and int8), so going
 down stops at the first such op. And across opset 13 it keeps Softmax-like ops' `axis` as it is,
 although what the axis means changed. So we declare the weights as inputs for the duration; write
-the Softmax family in the target's terms ourselves; move the ops whose definitions at the two
+the Softmax family (and, below opset 10, a Slice with constant bounds) in the target's terms
+ourselves; move the ops whose definitions at the two
 opsets differ only in types (and whose actual types the target allows) out of the converter's
 sight; then put everything back, with what the converter drops (interface declarations, docs,
 node metadata, local functions).
