@@ -250,6 +250,8 @@ def _add_node(builder: _Builder, g: _Graph, node: Node, k: int) -> None:
         if tensor is not None:
             key = f"{g.index}:{name}"
             builder.pending.setdefault(key, tensor)
+            record = builder.values.setdefault(key, [tensor.dtype, format_shape(tensor.shape), None, []])
+            record[3].append(node_id(k))  # a weight: no producer, its users (so search finds them)
             inputs.append([role, name, tensor.dtype, format_shape(tensor.shape), "weight", key])
             continue
         value = scope.value(name)

@@ -502,7 +502,8 @@
       for (const g of graphs) g.items.forEach((it, i) => byId.set(it[0], [g.index, i]));
       for (const [key, v] of Object.entries(block('values'))) {
         const name = key.slice(key.indexOf(':') + 1);
-        if (name.toLowerCase().includes(q) && byId.has(v[2])) { const [g, i] = byId.get(v[2]); add(g, i); }
+        const who = byId.has(v[2]) ? v[2] : v[3][0];   // a weight has no producer: its first user
+        if (name.toLowerCase().includes(q) && byId.has(who)) { const [g, i] = byId.get(who); add(g, i); }
       }
       matches.sort((a, b) => a.g - b.g || a.item - b.item);
     }
@@ -634,7 +635,7 @@
     return el('a', { class: 'tensor', onclick: () => { const e = G.edges.find((x) => x.values.includes(name)); if (e) select({ type: 'edge', edge: e }); else select({ type: 'value', name }); } }, name);
   }
   function valueTable(name, v) {
-    return table([['Tensor', name], ['Type', `${v[0] || '?'} ${v[1]}`], ['Producer', typeof v[2] === 'string' ? link(v[2]) : '—'],
+    return table([['Tensor', name], ['Type', `${v[0] || '?'} ${v[1]}`], ['Producer', typeof v[2] === 'string' ? link(v[2]) : 'none: a constant (weight)'],
       ['Consumers', v[3].length ? el('span', {}, ...v[3].slice(0, 40).flatMap((u, n) => [n ? ', ' : '', link(u)])) : '—']]);
   }
   function showEdge(e) {

@@ -57,6 +57,8 @@ def test_matconvnet_page_search_attributes_and_provenance(browser: Browser, tmp_
     browser.screenshot(tmp_path / "search.png")
     search(browser, "LeakyRelu")  # typed and entered at once: the new words are searched, not the old
     assert browser.panel().startswith("LeakyRelu") and "relu2" in browser.panel()
+    search(browser, "up_f")  # a weight's name finds the node that uses it
+    assert browser.panel().startswith("ConvTranspose") and "up_f" in browser.panel()
     assert_clean(browser, page)
 
 
