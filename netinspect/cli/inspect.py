@@ -115,7 +115,11 @@ def view(
         typer.Option("--overlay", help="HTML: colour nodes by a `check --json` report's errors."),
     ] = None,
     expand: Annotated[
-        bool, typer.Option("--expand", help="SVG/PNG/PDF: draw every node even on large graphs.")
+        bool,
+        typer.Option(
+            "--expand",
+            help="Draw every node of a large graph (SVG/PNG/PDF: no group nodes; HTML: every group open).",
+        ),
     ] = False,
     keep_nhwc: KeepNhwc = False,
     input_shape: InputShape = None,
@@ -134,7 +138,7 @@ def view(
 
         report = read_report(overlay) if overlay is not None else None
         graph = load(model, options)
-        render_html(graph, output, paint(report, graph, model) if report is not None else None)
+        render_html(graph, output, paint(report, graph, model) if report is not None else None, expand)
     else:
         from netinspect.renderers.dot import render
 

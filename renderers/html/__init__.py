@@ -32,12 +32,15 @@ def _asset(name: str) -> str:
     return resources.files("netinspect.renderers.html").joinpath("assets", name).read_text(encoding="utf-8")
 
 
-def html_page(graph: Graph, overlay: dict[str, Any] | None = None, budget: Budget | None = None) -> str:
-    """The page as text; `overlay` is renderers.html.overlay.overlay()'s result, or None."""
+def html_page(
+    graph: Graph, overlay: dict[str, Any] | None = None, budget: Budget | None = None, expand: bool = False
+) -> str:
+    """The page as text; `overlay` is renderers.html.overlay.overlay()'s result, or None; `expand`
+    opens every group from the start (large graphs otherwise open collapsed)."""
     collecting = gc.isenabled()
     gc.disable()  # the page data is hundreds of thousands of small acyclic objects: collections only cost
     try:
-        view, details = page_data(graph, budget)
+        view, details = page_data(graph, budget, expand)
     finally:
         if collecting:
             gc.enable()
@@ -73,8 +76,10 @@ def _escape_html(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def render_html(graph: Graph, path: str | Path, overlay: dict[str, Any] | None = None) -> None:
+def render_html(
+    graph: Graph, path: str | Path, overlay: dict[str, Any] | None = None, expand: bool = False
+) -> None:
     """Write the page to `path` atomically."""
-    page = html_page(graph, overlay)
+    page = html_page(graph, overlay, expand=expand)
     with atomic_write(Path(path)) as f:
         f.write(page.encode("utf-8"))

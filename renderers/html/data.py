@@ -116,7 +116,9 @@ class _Builder:
         return int(opset.get("" if domain == "ai.onnx" else domain, opset.get("", 17)))
 
 
-def page_data(graph: Graph, budget: Budget | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+def page_data(
+    graph: Graph, budget: Budget | None = None, expand: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """(view, details): `view` is what the first paint and the model panel need; `details` feeds the
     side panel and search, and the page parses it only when first asked (a click, a search)."""
     walked = list(walk_scoped(graph))
@@ -134,7 +136,7 @@ def page_data(graph: Graph, budget: Budget | None = None) -> tuple[dict[str, Any
         "weight_fields": WEIGHT_FIELDS,
         "chunk": CHUNK,
         "categories": ops.COLOUR,
-        "graphs": [_graph_view(g) for g in builder.graphs],
+        "graphs": [_graph_view(g, expand) for g in builder.graphs],
     }
     measured = many_stats(list(builder.pending.values()), builder.budget)
     details = {
@@ -375,8 +377,9 @@ def _sources_late(g: _Graph) -> None:
     g.edges = [(where[u], where[v]) for u, v in g.edges]
 
 
-def _graph_view(g: _Graph) -> dict[str, Any]:
-    """Items, groups with their level layouts, and edges of one graph, as compact arrays."""
+def _graph_view(g: _Graph, expand: bool) -> dict[str, Any]:
+    """Items, groups with their level layouts, and edges of one graph, as compact arrays; `open`
+    lists the groups open at first (all of them with `expand`)."""
     _sources_late(g)
     tree = build_tree(g.names, g.item_ops)
     labels = [
@@ -413,7 +416,7 @@ def _graph_view(g: _Graph) -> dict[str, Any]:
         "title": g.title,
         "owner": g.owner,
         "up": g.up,
-        "open": sorted(expanded_within(tree, OPEN_BUDGET)),
+        "open": list(range(len(tree.groups))) if expand else sorted(expanded_within(tree, OPEN_BUDGET)),
         "items": g.items,
         "names": g.names,
         "parent": tree.parent,

@@ -244,6 +244,11 @@ def test_view_html_cli_and_errors(cli, tmp_path: Path) -> None:
     bad.write_text('{"schema": "other"}')
     result = cli("view", model, "-o", tmp_path / "x.html", "--overlay", bad)
     assert result.code == 2 and "not a netinspect check report" in result.err and result.err[-1] == "\n"
+    opened = embedded(page.read_text(encoding="utf-8"), "nv-view")["graphs"][0]
+    expanded = tmp_path / "expanded.html"
+    assert cli("view", model, "-o", expanded, "--expand").code == 0
+    every = embedded(expanded.read_text(encoding="utf-8"), "nv-view")["graphs"][0]
+    assert every["open"] == list(range(len(every["groups"]))) and len(opened["open"]) <= len(every["open"])
     result = cli("view", model, "-o", tmp_path / "x.svg", "--overlay", bad)
     assert result.code == 2 and "--overlay needs an .html output" in result.err
 
