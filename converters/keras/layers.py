@@ -19,6 +19,7 @@ import numpy as np
 from netinspect import registry
 from netinspect.converters.keras import activations
 from netinspect.converters.keras.context import KERAS, KerasContext
+from netinspect.converters.keras.model import snake_case
 from netinspect.dtypes import elem_type
 from netinspect.ir import Dim
 
@@ -98,8 +99,8 @@ def _window(
         return out, ext - 1, ext - 1
     if theano:  # 'half' padding, the outputs past ceil(size/s) cropped (Keras' theano backend)
         half = ext // 2
-        if not isinstance(size, int):
-            return None, half, (half if ext % 2 else None)
+        if not isinstance(size, int):  # with stride 1 the cropped output keeps the input size
+            return None, half, (half if ext % 2 else (ext - 1 - half if s == 1 else None))
         out = -(-size // s)
         after = max(0, (out - 1) * s + ext - size - half)
         return out, half, min(half, after)
@@ -1091,9 +1092,36 @@ def convert_dot(ctx: KerasContext) -> None:
 
 @layer("TimeDistributed")
 def convert_time_distributed(ctx: KerasContext) -> None:
-    """TimeDistributed(Dense): Dense already maps the last axis of any rank, so it is the Dense."""
+    """TimeDistributed(layer): the time axis folded into the batch (N·T, …), the inner layer's own
+    handler run on that, and the result unfolded to (N, T, …). TimeDistributed(Dense) is the Dense
+    itself, which maps the last axis of any rank."""
     inner = ctx.cfg("layer")
-    if inner.get("class_name") != "Dense":
-        raise ctx.error(f"TimeDistributed({inner.get('class_name')}) is not supported (Dense is)")
+    inner_type = str(inner.get("class_name"))
+    handler = registry.handler(KERAS, inner_type)
+    if handler is None or inner_type in ("TimeDistributed", "Bidirectional") or inner_type in _GATES:
+        raise ctx.error(f"TimeDistributed({inner_type}) is not supported")
     ctx.config = {**inner.get("config", {})}
-    convert_dense(ctx)
+    if inner_type == "Dense":
+        convert_dense(ctx)
+        return
+    x, shape = _x(ctx)
+    n, t, rest = shape[0], shape[1], tuple(shape[2:])
+    if not isinstance(t, int) or not all(isinstance(d, int) for d in rest):
+        raise ctx.error("TimeDistributed needs known sizes after the batch axis")
+    ctx.step("layout", f"time axis folded into the batch to apply {inner_type} to every step")
+    folded = ctx.node("Reshape", [x, ctx.constant("fold", np.array([-1, *rest], np.int64))], (None, *rest))
+    wanted, outer_type = ctx.outputs, ctx.type
+    inner_out = ctx.builder.unique(f"{ctx.name}/{snake_case(inner_type)}")
+    ctx.builder.used.discard(inner_out)
+    ctx.inputs, ctx.input_shapes, ctx.outputs, ctx.type = [folded], [(None, *rest)], [inner_out], inner_type
+    try:
+        handler(ctx)
+    finally:
+        ctx.inputs, ctx.outputs, ctx.type = [x], wanted, outer_type
+        ctx.input_shapes = [shape]
+    out_shape = ctx.builder.shape(inner_out) or (None,)
+    tail = tuple(out_shape[1:])
+    if not all(isinstance(d, int) for d in tail):
+        raise ctx.error(f"TimeDistributed({inner_type}) gives sizes netinspect cannot tell")
+    unfold = ctx.constant("unfold", np.array([-1, t, *tail], np.int64))
+    ctx.node("Reshape", [inner_out, unfold], (n, t, *tail), output=wanted[0])

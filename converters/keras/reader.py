@@ -44,6 +44,7 @@ from netinspect.converters.keras.files import (
 from netinspect.converters.keras.model import ModelSpec, Ref, parse_model
 from netinspect.errors import ModelFormatError
 from netinspect.ir import Dim, Graph, Metadata, Step
+from netinspect.layout import channels_first, permute_shape
 from netinspect.registry import LoadOptions, Probe, Reader
 
 BACKENDS = ("theano", "tensorflow")
@@ -69,7 +70,33 @@ def open_graph(probe: Probe, tag: str, options: LoadOptions) -> Graph:
     _map_keras3_groups(kf, model)
     env = _environment(kf, options.backend)
     _refuse_unsupported(model, probe.path)
-    return Converter(kf, env).convert(model)
+    graph = Converter(kf, env).convert(model)
+    if not options.input_shapes:
+        return graph
+    return Converter(kf, env, _pinned(graph, options, probe.path)).convert(model)
+
+
+def _pinned(graph: Graph, options: LoadOptions, path: Path) -> dict[str, tuple[Dim, ...]]:
+    """`--input-shape` dims, given in the converted graph's layout (N,C,H,W unless --keep-nhwc), as
+    the Keras layout the file declares (a first conversion told which inputs are channels-last)."""
+    pinned: dict[str, tuple[Dim, ...]] = {}
+    by_name = {v.name: v for v in graph.inputs}
+    for name, dims in options.input_shapes.items():
+        value = by_name.get(name)
+        if value is None:
+            known = ", ".join(by_name)
+            raise ModelFormatError(
+                f"--input-shape names {name!r}, which is not an input (inputs: {known})", path
+            )
+        if value.shape is not None and len(dims) != len(value.shape):
+            raise ModelFormatError(
+                f"--input-shape {name}: {len(dims)} dims for a rank-{len(value.shape)} input", path
+            )
+        layout = value.layout
+        if layout and not options.keep_source_layout:
+            dims = permute_shape(tuple(dims), channels_first(layout), layout)
+        pinned[name] = tuple(dims)
+    return pinned
 
 
 READER = Reader(
@@ -164,9 +191,10 @@ def _refuse_unsupported(model: ModelSpec, path: Path) -> None:
 class Converter:
     """Walks the call graph in dependency order, one handler call per (layer, call)."""
 
-    def __init__(self, kf: KerasFile, env: Env) -> None:
+    def __init__(self, kf: KerasFile, env: Env, pinned: dict[str, tuple[Dim, ...]] | None = None) -> None:
         self.kf = kf
         self.env = env
+        self.pinned = pinned or {}
         self.builder = GraphBuilder(KERAS, kf.path)
 
     def convert(self, model: ModelSpec) -> Graph:
@@ -274,6 +302,13 @@ class Converter:
         dims: list[Dim] = []
         for i, d in enumerate(shape):
             dims.append(int(d) if d is not None else ("N" if i == 0 else f"{name}_d{i}"))
+        if name in self.pinned:
+            for i, (stated, given) in enumerate(zip(dims, self.pinned[name], strict=True)):
+                if isinstance(stated, int) and isinstance(given, int) and stated != given:
+                    raise ModelFormatError(
+                        f"--input-shape {name}: axis {i} is {stated} in the model, not {given}", self.kf.path
+                    )
+            dims = [s if isinstance(s, int) else g for s, g in zip(dims, self.pinned[name], strict=True)]
         dtype = config.get("dtype") or "float32"
         if isinstance(dtype, dict):
             dtype = dtype.get("config", {}).get("name", "float32")

@@ -151,3 +151,32 @@ def test_keras2_theano_backend_attribute_flips_kernels(tmp_path, keras_cache):
     assert a.keys() == b.keys() and len(a) == 6
     for layer in a:
         np.testing.assert_array_equal(b[layer], a[layer][:, :, ::-1, ::-1], err_msg=layer)
+
+
+def _fully_convolutional(tmp_path):
+    config = make_keras1.default_layers("tf")[:5]  # conv, BN, relu, conv, max pool
+    config[0]["config"]["batch_input_shape"] = [None, None, None, 3]
+    return make_keras1.write(tmp_path / "fcn.h5", "tf", "theano", layers=config)
+
+
+def test_unknown_spatial_sizes_stay_symbolic(tmp_path):
+    path = _fully_convolutional(tmp_path)
+    graph = netinspect.load(path)
+    (value,) = graph.inputs
+    assert value.shape[:2] == ("N", 3) and all(isinstance(d, str) for d in value.shape[2:])
+    runner = Keras1Runner(path)
+    x = np.random.default_rng(5).standard_normal((1, 12, 10, 3)).astype(np.float32)
+    (got,) = run_onnx(graph, [x])
+    np.testing.assert_allclose(
+        got, next(iter(runner.run({runner.input_name: x}).values())), rtol=1e-4, atol=1e-4
+    )
+
+
+def test_input_shape_pins_sizes_in_the_converted_layout(tmp_path):
+    path = _fully_convolutional(tmp_path)
+    name = Keras1Runner(path).input_name
+    graph = netinspect.load(path, LoadOptions(input_shapes={name: (1, 3, 8, 9)}))
+    assert graph.inputs[0].shape == (1, 3, 8, 9)
+    assert graph.outputs[0].shape == (1, 5, 4, 4)
+    kept = netinspect.load(path, LoadOptions(input_shapes={name: (1, 8, 9, 3)}, keep_source_layout=True))
+    assert kept.inputs[0].shape == (1, 8, 9, 3)
