@@ -67,8 +67,13 @@ def scope_of(name: str) -> list[str]:
     return parts[:-1]
 
 
-def build_tree(names: Sequence[str], ops: Sequence[str | None]) -> Tree:
-    """Group items (in topological order) by the scope in their names; `ops[i]` is None for non-nodes."""
+def build_tree(
+    names: Sequence[str], ops: Sequence[str | None], edges: Sequence[tuple[int, int]] = ()
+) -> Tree:
+    """Group items (in topological order) by the scope in their names; `ops[i]` is None for non-nodes.
+
+    `edges` (item pairs), when given, let a flat level be cut where the graph narrows to a single
+    tensor (between residual blocks, say) rather than at a fixed count."""
     root = Group(0, "", None)
     groups = [root]
     by_path: dict[tuple[str, ...], int] = {(): 0}
@@ -89,7 +94,7 @@ def build_tree(names: Sequence[str], ops: Sequence[str | None]) -> Tree:
         parent[i] = at
     tree = Tree(groups, parent)
     _dissolve_singletons(tree)
-    _cut_flat_levels(tree)
+    _cut_flat_levels(tree, edges)
     return _renumber(tree, ops)
 
 
@@ -109,18 +114,19 @@ def _dissolve_singletons(tree: Tree) -> None:
         group.members = []
 
 
-def _cut_flat_levels(tree: Tree) -> None:
-    """Split every level with more than MAX_LEVEL members into runs of RUN (recursively)."""
+def _cut_flat_levels(tree: Tree, edges: Sequence[tuple[int, int]]) -> None:
+    """Split every level with more than MAX_LEVEL members into runs of about RUN (recursively)."""
     pending = deque(g.index for g in tree.groups if g.members)
     while pending:
         group = tree.groups[pending.popleft()]
         if len(group.members) <= MAX_LEVEL:
             continue
-        runs = [group.members[i : i + RUN] for i in range(0, len(group.members), RUN)]
+        runs = _runs(tree, group, edges)
         group.members = []
-        base = group.name
-        for k, run in enumerate(runs):
-            run_group = Group(len(tree.groups), f"{base}[{k * RUN + 1}–{k * RUN + len(run)}]", group.index)
+        base, first = group.name, 1
+        for run in runs:
+            run_group = Group(len(tree.groups), f"{base}[{first}–{first + len(run) - 1}]", group.index)
+            first += len(run)
             run_group.members = run
             tree.groups.append(run_group)
             group.members.append(("group", run_group.index))
@@ -130,6 +136,41 @@ def _cut_flat_levels(tree: Tree) -> None:
                 else:
                     tree.groups[index].parent = run_group.index
         pending.append(group.index)
+
+
+def _runs(tree: Tree, group: Group, edges: Sequence[tuple[int, int]]) -> list[list[tuple[str, int]]]:
+    """The group's members in runs of RUN/2..3·RUN/2, each ending where at most one edge crosses to
+    the rest (a block boundary) when there is such a place, else after RUN members."""
+    members = group.members
+    count = len(members)
+    slot = {member: i for i, member in enumerate(members)}
+
+    def slot_of(item: int) -> int | None:
+        member: tuple[str, int] = ("item", item)
+        at: int | None = tree.parent[item]
+        while at != group.index:
+            if at is None:
+                return None
+            member, at = ("group", at), tree.groups[at].parent
+        return slot[member]
+
+    crossing = [0] * (count + 1)
+    for u, v in edges:
+        a, b = slot_of(u), slot_of(v)
+        if a is not None and b is not None and a != b:
+            crossing[min(a, b)] += 1
+            crossing[max(a, b)] -= 1
+    for i in range(1, count):
+        crossing[i] += crossing[i - 1]  # crossing[p]: edges over the boundary after slot p
+    runs, start = [], 0
+    while start < count:
+        end = count
+        if count - start > RUN * 3 // 2:
+            near = [p + 1 for p in range(start + RUN // 2, start + RUN * 3 // 2) if crossing[p] <= 1]
+            end = min(near, key=lambda e: abs(e - start - RUN)) if near else start + RUN
+        runs.append(members[start:end])
+        start = end
+    return runs
 
 
 def _renumber(tree: Tree, ops: Sequence[str | None]) -> Tree:

@@ -381,7 +381,7 @@ def _graph_view(g: _Graph, expand: bool) -> dict[str, Any]:
     """Items, groups with their level layouts, and edges of one graph, as compact arrays; `open`
     lists the groups open at first (all of them with `expand`)."""
     _sources_late(g)
-    tree = build_tree(g.names, g.item_ops)
+    tree = build_tree(g.names, g.item_ops, g.edges)
     labels = [
         [f"▸ {_short(group.label or 'model')}", f"{group.size} nodes", describe_ops(group.ops, 3)]
         for group in tree.groups

@@ -83,6 +83,24 @@ def test_flat_levels_are_cut_into_runs_and_budget_opens_breadth_first() -> None:
     assert visible(tree, {g.index for g in tree.groups}, 0) == ("item", 0)
 
 
+def test_flat_levels_are_cut_between_blocks() -> None:
+    # Flat residual blocks of 7 nodes: a → (b → c → d → e → f) + skip a → add g; the graph narrows
+    # to one tensor only after each add, so runs must end there.
+    names, edges = [], []
+    for block in range(300):
+        base = len(names)
+        names += [f"n{base + i}" for i in range(7)]
+        edges += [(base + i, base + i + 1) for i in range(6)] + [(base, base + 6)]
+        if block:
+            edges.append((base - 1, base))
+    tree = build_tree(names, ["X"] * len(names), edges)
+    runs = [g for g in tree.groups if g.parent == 0]
+    assert len(runs) > 1
+    for run in runs[:-1]:
+        last = max(i for kind, i in run.members if kind == "item")
+        assert last % 7 == 6, f"{run.name} ends inside a block"
+
+
 @pytest.mark.parametrize("engine", ["layered", "graphviz"])
 def test_layout_ranks_follow_edges_and_long_edges_get_virtual_points(
     engine: str, monkeypatch: pytest.MonkeyPatch
