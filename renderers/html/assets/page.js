@@ -348,6 +348,7 @@
     view.scale = s; view.tx = stage.clientWidth / 2 - x * s; view.ty = stage.clientHeight / 2 - y * s; redraw();
   }
   function showGraph(index, keepView) {
+    if (G && G.index !== index) selected = null;  // item and edge references belong to one graph
     G = graphs[index];
     if (!G.boxes.length) { overlayStatus(G); relayout(G); } else drawMinimapBase();
     crumbs();
