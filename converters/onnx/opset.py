@@ -78,7 +78,7 @@ def convert_opset(
             op = match.group(2) if match else None
             if op is None or op in held:
                 raise OpsetError(f"cannot convert from opset {source} to {target}: {message}") from e
-            nodes = [n for n in work.graph.node if n.domain in ("", "ai.onnx") and n.op_type == op]
+            nodes = [n for n in _all_nodes(work.graph) if n.domain in ("", "ai.onnx") and n.op_type == op]
             if not nodes:
                 raise OpsetError(f"cannot convert from opset {source} to {target}: {message}") from e
             try:
@@ -108,8 +108,16 @@ def _softmax_family(
     result for any axis but the last. We write each such node in the target's terms ourselves and
     keep it from the converter: going down, the axis moves last with Transposes (where both meanings
     agree); going up, Flatten at the axis, the op on the 2-D result, and a Reshape back."""
+    for graph in _graphs(model.graph):
+        _softmax_family_in(graph, types, source, target)
+    _import_hold(model)
+
+
+def _softmax_family_in(
+    graph: onnx.GraphProto, types: dict[str, onnx.TypeProto], source: int, target: int
+) -> None:
     nodes: list[onnx.NodeProto] = []
-    for node in model.graph.node:
+    for node in graph.node:
         if node.domain not in ("", "ai.onnx") or node.op_type not in SOFTMAX_FAMILY:
             nodes.append(node)
             continue
@@ -142,18 +150,23 @@ def _softmax_family(
                 _held("Shape", [x], [f"{y}_shape"], f"{name}_shape"),
                 _held("Reshape", [f"{y}_2d", f"{y}_shape"], [y], f"{name}_reshape"),
             ]
-    del model.graph.node[:]
-    model.graph.node.extend(nodes)
-    _import_hold(model)
+    del graph.node[:]
+    graph.node.extend(nodes)
 
 
 def _slice_bounds_to_attributes(model: onnx.ModelProto) -> None:
     """Slice took starts/ends/axes as attributes before opset 10, and onnx has no adapter down to
     them: a Slice whose bounds are constants (initializers) and whose steps are all 1 is written
     in the older form; any other stays for the converter to refuse."""
-    constants = {t.name: t for t in model.graph.initializer}
+    constants = {t.name: t for g in _graphs(model.graph) for t in g.initializer}
+    for graph in _graphs(model.graph):
+        _slice_bounds_in(graph, constants)
+    _import_hold(model)
+
+
+def _slice_bounds_in(graph: onnx.GraphProto, constants: dict[str, onnx.TensorProto]) -> None:
     nodes = []
-    for node in model.graph.node:
+    for node in graph.node:
         bounds = list(node.input[1:])
         if (
             node.domain not in ("", "ai.onnx")
@@ -170,9 +183,8 @@ def _slice_bounds_to_attributes(model: onnx.ModelProto) -> None:
             continue
         attrs = {"starts": starts, "ends": ends} | ({"axes": axes} if axes is not None else {})
         nodes.append(_held("Slice", [node.input[0]], list(node.output), node.name, node.doc_string, **attrs))
-    del model.graph.node[:]
-    model.graph.node.extend(nodes)
-    _import_hold(model)
+    del graph.node[:]
+    graph.node.extend(nodes)
 
 
 def _import_hold(model: onnx.ModelProto) -> None:
@@ -207,8 +219,22 @@ def _value_types(model: onnx.ModelProto) -> dict[str, onnx.TypeProto]:
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False)
     except Exception:  # without inference only the declared types are known
         inferred = model
-    g = inferred.graph
-    return {v.name: v.type for v in (*g.input, *g.output, *g.value_info)}
+    return {v.name: v.type for g in _graphs(inferred.graph) for v in (*g.input, *g.output, *g.value_info)}
+
+
+def _graphs(graph: onnx.GraphProto) -> list[onnx.GraphProto]:
+    """Every subgraph in the graph (If branches, Loop and Scan bodies), innermost first, then the
+    graph itself: rewriting in this order never edits a subgraph its parent has already copied."""
+    found = []
+    for node in graph.node:
+        for attr in node.attribute:
+            for sub in [attr.g] if attr.HasField("g") else attr.graphs:
+                found += _graphs(sub)
+    return [*found, graph]
+
+
+def _all_nodes(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
+    return [node for g in _graphs(graph) for node in g.node]
 
 
 class _NeedsAdapter(Exception):
@@ -314,7 +340,7 @@ def _variadic(formal: onnx.defs.OpSchema.FormalParameter) -> bool:
 
 def _restore(converted: onnx.ModelProto, original: onnx.ModelProto, added: list[str]) -> None:
     """Undo the work-arounds and put back what the converter drops (model and node metadata)."""
-    for node in converted.graph.node:
+    for node in _all_nodes(converted.graph):
         if node.domain == HOLD_DOMAIN:
             node.domain = ""
     kept = [o for o in converted.opset_import if o.domain != HOLD_DOMAIN]
@@ -340,8 +366,8 @@ def _restore(converted: onnx.ModelProto, original: onnx.ModelProto, added: list[
     for function in converted.functions:
         _move_function(function, target)
     converted.graph.doc_string = original.graph.doc_string
-    by_name = {n.name: n for n in original.graph.node if n.name}
-    for node in converted.graph.node:
+    by_name = {n.name: n for n in _all_nodes(original.graph) if n.name}
+    for node in _all_nodes(converted.graph):
         source = by_name.get(node.name)
         if source is not None:
             node.doc_string = source.doc_string

@@ -344,3 +344,41 @@ def test_a_slice_with_constant_bounds_moves_below_opset_10(tmp_path: Path) -> No
     assert {a.name: list(a.ints) for a in model.graph.node[0].attribute} == bounds
     x = np.arange(60, dtype=np.float32).reshape(4, 3, 5)
     np.testing.assert_array_equal(run_model(out, {"x": x})[0], x[1:3])
+
+
+@pytest.mark.parametrize(("source", "target"), [(12, 13), (12, 18), (17, 11), (17, 9)])
+def test_ops_inside_subgraphs_are_converted_too(source: int, target: int, tmp_path: Path) -> None:
+    """A Hardmax (no adapter in onnx, a meaning that changed at 13) and a Relu (no adapter below 14)
+    inside an If branch: written in the target's terms like those of the main graph."""
+    value = [2, 3, 4]
+    then = helper.make_graph(
+        [
+            helper.make_node("Hardmax", ["x"], ["t"], name="hardmax", axis=1),
+            helper.make_node("Relu", ["t"], ["t2"], name="relu"),
+        ],
+        "then",
+        [],
+        [helper.make_tensor_value_info("t2", TensorProto.FLOAT, value)],
+    )
+    other = helper.make_graph(
+        [helper.make_node("Neg", ["x"], ["e"], name="neg")],
+        "else",
+        [],
+        [helper.make_tensor_value_info("e", TensorProto.FLOAT, value)],
+    )
+    graph = helper.make_graph(
+        [helper.make_node("If", ["c"], ["y"], name="if", then_branch=then, else_branch=other)],
+        "g",
+        [
+            helper.make_tensor_value_info("c", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, value),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, value)],
+    )
+    src = tmp_path / "if.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", source)]), str(src))
+    out = tmp_path / "converted.onnx"
+    netinspect.save_onnx(netinspect.load(src), out, opset=target)
+    onnx.checker.check_model(str(out), full_check=True)
+    feeds = {"c": np.array(True), "x": np.random.default_rng(0).standard_normal(value).astype(np.float32)}
+    np.testing.assert_array_equal(run_model(out, feeds)[0], run_model(src, feeds)[0])
