@@ -54,12 +54,6 @@ class Tree:
             chain.append(up)
         return chain
 
-    def depth(self, group: int) -> int:
-        d = 0
-        while (up := self.groups[group].parent) is not None:
-            group, d = up, d + 1
-        return d
-
 
 def scope_of(name: str) -> list[str]:
     """The scope path of a node name: every `/`-separated part but the last (the node's own name)."""
