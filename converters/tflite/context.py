@@ -53,6 +53,12 @@ class SubgraphState:
     """DEQUANTIZE outputs of constants (float16 or int8 weights) → the constant; materialised by the
     consumer, which knows whether it needs the weight laid out for a Conv."""
     weights: dict[tuple[int, str | None, str | None], str] = field(default_factory=dict)
+    handles: dict[int, str] = field(default_factory=dict)
+    """VAR_HANDLE outputs → the variable's shared name."""
+    initial: dict[str, TflTensor] = field(default_factory=dict)
+    """Variables a CALL_ONCE subgraph assigns a constant, by shared name."""
+    folded: dict[int, TflTensor] = field(default_factory=dict)
+    """READ_VARIABLE outputs → the constant the variable holds when the model starts."""
 
 
 def op_type(op: TflOperator) -> str:
@@ -126,7 +132,11 @@ class TfliteContext(LayerContext):
         state = self.state
         if t.index in state.floats and output is None:
             return state.floats[t.index]
-        if t.index in state.deferred or (t.has_data and t.index not in state.stored):
+        if (
+            t.index in state.deferred
+            or t.index in state.folded
+            or (t.has_data and t.index not in state.stored)
+        ):
             return self.weight_of(t)
         if t.index not in state.stored:
             raise self.error(f"reads tensor {t.name!r}, which nothing computes before it")
@@ -178,7 +188,12 @@ class TfliteContext(LayerContext):
     def weight_of(self, t: TflTensor, layout: str | None = None, op_type: str | None = None) -> str:
         state = self.state
         source = state.graph.tensors[state.deferred[t.index]] if t.index in state.deferred else t
-        key = (source.index, layout, op_type)
+        if t.index in state.folded:
+            source = state.folded[t.index]
+            self.step(
+                "fold", f"variable read as the constant its CALL_ONCE initialiser assigns ({source.name!r})"
+            )
+        key = (id(source), layout, op_type)
         if key in state.weights:
             return state.weights[key]
         if not source.has_data:

@@ -58,10 +58,13 @@ def _options_classes() -> dict[int, type]:
 @cache
 def _scalar_getters(cls: type) -> tuple[str, ...]:
     """The option table's field readers that take no argument (scalars and `…AsNumpy` vectors)."""
-    skip = ("Init", "GetRootAs")
     names = []
     for name, fn in vars(cls).items():
-        if name.startswith(skip) or name.endswith(("IsNone", "Length", "BufferHasIdentifier")):
+        if (
+            name == "Init"
+            or name.startswith("GetRootAs")
+            or name.endswith(("IsNone", "Length", "BufferHasIdentifier"))
+        ):
             continue
         if callable(fn) and len(inspect.signature(fn).parameters) == 1:
             names.append(name)

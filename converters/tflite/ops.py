@@ -740,3 +740,16 @@ def if_op(ctx: TfliteContext) -> None:
         condition = ctx.node("Reshape", [condition, ctx.ints([], "scalar")], ())
     results = [(ctx.out_shape(k), ctx.out_tensor(k).dtype) for k in range(len(ctx.op.outputs))]
     ctx.node_multi("If", [condition], results, branches, list(ctx.outputs))
+
+
+# -------------------------------------------------------------------------------------------------
+# resource variables
+
+
+@layer(TFLITE, "CALL_ONCE", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE")
+def variable(ctx: TfliteContext) -> None:
+    """Variables are folded where they only hold their initial constant (subgraph.defer); any other use
+    keeps state from one run to the next, which an ONNX model cannot."""
+    what = {"ASSIGN_VARIABLE": "assigns a resource variable", "READ_VARIABLE": "reads a variable that no "
+            "CALL_ONCE initialiser sets to a constant"}.get(ctx.type, "uses resource variables")  # fmt: skip
+    raise ctx.error(f"{what}: state kept across runs has no ONNX equivalent")

@@ -15,7 +15,7 @@ from pathlib import Path
 from netinspect import registry
 from netinspect.build import GraphBuilder, run_handler
 from netinspect.converters.tflite.context import TFLITE, SubgraphState, TfliteContext, op_type
-from netinspect.converters.tflite.flatbuffer import TflFile, TflOperator, TflSubgraph
+from netinspect.converters.tflite.flatbuffer import TflFile, TflOperator, TflSubgraph, TflTensor
 from netinspect.errors import ModelFormatError, UnsupportedError
 from netinspect.ir import Graph, Node, Value
 
@@ -81,7 +81,23 @@ def check_order(sub: TflSubgraph, path: Path) -> list[TflOperator]:
 
 
 def defer(state: SubgraphState, op: TflOperator) -> bool:
-    """A DEQUANTIZE of a constant (float16 or int8 weights) is folded into its consumer."""
+    """Operators that make no node: a DEQUANTIZE or DENSIFY of a constant (folded into its consumer),
+    and resource variables that only hold what their CALL_ONCE initialiser assigns (CALL_ONCE and
+    VAR_HANDLE vanish, READ_VARIABLE becomes that constant). ASSIGN_VARIABLE is left to its handler,
+    which refuses it: state kept across runs has no ONNX equivalent."""
+    if op.opcode == "CALL_ONCE":
+        state.initial.update(initial_values(state.file, int(op.options.get("InitSubgraphIndex", 0))))
+        return True
+    if op.opcode == "VAR_HANDLE" and len(op.outputs) == 1:
+        shared = op.options.get("SharedName", b"")
+        state.handles[op.outputs[0]] = shared.decode() if isinstance(shared, bytes) else str(shared)
+        return True
+    if op.opcode == "READ_VARIABLE" and len(op.inputs) == 1 and len(op.outputs) == 1:
+        name = state.handles.get(op.inputs[0])
+        if name is None or name not in state.initial:
+            return False
+        state.folded[op.outputs[0]] = state.initial[name]
+        return True
     if op.opcode not in CONSTANT_FOLDED or len(op.inputs) != 1 or len(op.outputs) != 1:
         return False
     source = state.graph.tensors[op.inputs[0]]
@@ -89,6 +105,28 @@ def defer(state: SubgraphState, op: TflOperator) -> bool:
         return False
     state.deferred[op.outputs[0]] = state.deferred.get(source.index, source.index)
     return True
+
+
+def initial_values(model: TflFile, index: int) -> dict[str, TflTensor]:
+    """What an initialiser subgraph assigns: shared name → constant, for ASSIGN_VARIABLE of a constant
+    (directly or through a DEQUANTIZE of one) to a VAR_HANDLE."""
+    if not 0 < index < len(model.subgraphs):
+        return {}
+    sub = model.subgraphs[index]
+    handles: dict[int, str] = {}
+    sources: dict[int, int] = {}
+    values: dict[str, TflTensor] = {}
+    for op in sub.operators:
+        if op.opcode == "VAR_HANDLE" and op.outputs:
+            shared = op.options.get("SharedName", b"")
+            handles[op.outputs[0]] = shared.decode() if isinstance(shared, bytes) else str(shared)
+        elif op.opcode in CONSTANT_FOLDED and op.inputs and op.outputs:
+            sources[op.outputs[0]] = op.inputs[0]
+        elif op.opcode == "ASSIGN_VARIABLE" and len(op.inputs) == 2 and op.inputs[0] in handles:
+            value = sub.tensors[sources.get(op.inputs[1], op.inputs[1])]
+            if value.has_data:
+                values[handles[op.inputs[0]]] = value
+    return values
 
 
 def run_operators(builder: GraphBuilder, state: SubgraphState, path: Path) -> None:
