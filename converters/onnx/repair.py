@@ -50,7 +50,6 @@ def _used_domains(graph: onnx.GraphProto, used: dict[str, set[str]]) -> None:
 
 def _add_missing_opsets(model: onnx.ModelProto) -> list[str]:
     imported = {o.domain if o.domain != "ai.onnx" else "" for o in model.opset_import}
-    imported |= {f.domain for f in model.functions}
     used: dict[str, set[str]] = {}
     _used_domains(model.graph, used)
     notes = []
