@@ -56,25 +56,30 @@ def _add_missing_opsets(model: onnx.ModelProto) -> list[str]:
     for domain, ops in sorted(used.items()):
         if domain in imported:
             continue
-        version = _version_for(domain, ops)
+        versions = _since_versions(domain, ops)
+        version = max(versions, default=1)
         model.opset_import.append(helper.make_opsetid(domain, version))
+        why = (
+            f"the first in which every op used from it ({', '.join(sorted(ops))}) has its current definition"
+            if versions
+            else "onnx knows no ops of that domain"
+        )
         notes.append(
-            f"repaired: domain {domain or 'ai.onnx'!r} was used without an opset import; imported version "
-            f"{version}, the first in which every op used from it ({', '.join(sorted(ops))}) has its "
-            "current definition"
+            f"repaired: domain {domain or 'ai.onnx'!r} was used without an opset import; "
+            f"imported version {version}, {why}"
         )
     return notes
 
 
-def _version_for(domain: str, ops: set[str]) -> int:
-    """The lowest opset version at which every op used has its latest schema (1 for unknown domains)."""
-    versions = [1]
+def _since_versions(domain: str, ops: set[str]) -> list[int]:
+    """The versions that introduced the latest definition of each op onnx knows."""
+    versions = []
     for op in ops:
         try:
             versions.append(onnx.defs.get_schema(op, domain).since_version)
         except onnx.defs.SchemaError:
             continue
-    return max(versions)
+    return versions
 
 
 def _type_from_inference(
