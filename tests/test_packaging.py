@@ -56,6 +56,7 @@ def test_the_wheel_holds_every_module_under_netinspect(wheel: tuple[Path, str]) 
     assert "netinspect/schemas/info.schema.json" in names
     assert "netinspect/converters/onnx/writer.py" in names
     assert "netinspect/renderers/dot.py" in names
+    assert "netinspect/renderers/html/assets/page.js" in names
 
 
 def test_info_and_convert_run_from_the_installed_wheel(wheel: tuple[Path, str], tmp_path: Path) -> None:
@@ -87,3 +88,9 @@ def test_info_and_convert_run_from_the_installed_wheel(wheel: tuple[Path, str], 
     )
     assert convert.returncode == 0, convert.stderr
     assert out.stat().st_size > 0
+    page = work / "model.html"
+    view = subprocess.run(
+        [*run, "view", str(MODEL), "-o", str(page)], capture_output=True, text=True, cwd=work
+    )
+    assert view.returncode == 0, view.stderr
+    assert "<script" in page.read_text()
