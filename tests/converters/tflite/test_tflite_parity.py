@@ -69,6 +69,10 @@ def test_fused_lstm() -> None:
     assert_close(run_both(tflite_fixture("lstm", "float32"), seed=1), rtol=1e-4, atol=1e-5)
 
 
+def test_unrolled_lstm() -> None:
+    assert_close(run_both(tflite_fixture("lstm_unrolled", "float32")), rtol=1e-4, atol=1e-5)
+
+
 def test_while_loop() -> None:
     """Keras 3's LSTM stays a WHILE over a condition and a body subgraph: an ONNX Loop."""
     pairs = run_both(tflite_fixture("lstm_while", "float32"))
