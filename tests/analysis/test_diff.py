@@ -152,3 +152,16 @@ def test_a_matconvnet_file_and_its_conversion_differ_only_in_their_writer(tmp_pa
     result = diff_files(mat, converted)
     assert result.model == [f"producer: 'MatConvNet' → 'netinspect {netinspect.__version__}'"]
     assert not (result.changed or result.added or result.removed or result.interface)
+
+
+def test_json_holds_no_nan(correct: Path, tmp_path: Path, cli: Callable) -> None:
+    """A weight that became NaN: its difference is not a number, written as null (strict JSON)."""
+
+    def nan_weight(weights: dict, attrs: dict) -> None:
+        weights["conv2_w"] = np.full_like(weights["conv2_w"], np.nan)
+
+    changed = save(classifier(nan_weight), tmp_path / "nan.onnx")
+    text = cli("diff", correct, changed, "--json").out
+    document = json.loads(text, parse_constant=lambda name: pytest.fail(f"non-standard JSON {name}"))
+    by_name = {w["a"]: w for w in document["weights"]}
+    assert by_name["conv2_w"]["max_abs_diff"] is None and by_name["conv1_w"]["max_abs_diff"] == 0.0
