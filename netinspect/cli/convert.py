@@ -8,24 +8,16 @@ from typing import Annotated
 
 import typer
 
-from netinspect.cli.options import (
-    BackendOpt,
-    ConfigOpt,
-    FixedSize,
-    InputShape,
-    KeepNhwc,
-    ModelArg,
-    PluginOpt,
-    load,
-    load_options,
-)
+from netinspect.cli.options import ModelArg, load, reads_model
 from netinspect.fileio import check_output
+from netinspect.registry import LoadOptions
 
 
 class Target(StrEnum):
     onnx = "onnx"
 
 
+@reads_model
 def convert(
     model: ModelArg,
     output: Annotated[Path, typer.Option("-o", "--output", help="Output .onnx file.")],
@@ -39,18 +31,14 @@ def convert(
             "--with-preprocessing", help="Put the model's recorded mean/std subtraction in the graph."
         ),
     ] = False,
-    keep_nhwc: KeepNhwc = False,
-    input_shape: InputShape = None,
-    backend: BackendOpt = None,
-    config: ConfigOpt = None,
-    plugin: PluginOpt = None,
-    fixed_size: FixedSize = False,
+    *,
+    options: LoadOptions,
 ) -> None:
     """Convert a model to ONNX (written atomically; the input is never overwritten)."""
     from netinspect.analysis.summary import parameter_count
     from netinspect.converters.onnx.writer import save
 
     check_output(output, [model])
-    graph = load(model, load_options(keep_nhwc, input_shape, backend, config, plugin, fixed_size))
+    graph = load(model, options)
     save(graph, output, opset=opset, with_preprocessing=with_preprocessing, inputs=[model])
     print(f"wrote {output} ({len(graph.nodes)} nodes, {parameter_count(graph):,} parameters)")

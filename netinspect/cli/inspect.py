@@ -11,35 +11,17 @@ from rich.console import Console
 from rich.table import Table
 
 from netinspect import registry
-from netinspect.cli.options import (
-    BackendOpt,
-    ConfigOpt,
-    FixedSize,
-    InputShape,
-    KeepNhwc,
-    ModelArg,
-    PluginOpt,
-    UsageError,
-    load,
-    load_options,
-    parse_dims,
-    sized_shapes,
-)
+from netinspect.cli.options import ModelArg, UsageError, load, parse_dims, reads_model, sized_shapes
 from netinspect.fileio import atomic_write, check_output
 
 
+@reads_model
 def info(
     model: ModelArg,
     nodes: Annotated[bool, typer.Option("--nodes", help="Also list every node.")] = False,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print JSON (schema: netinspect/schemas/info.schema.json).")
     ] = False,
-    keep_nhwc: KeepNhwc = False,
-    input_shape: InputShape = None,
-    backend: BackendOpt = None,
-    config: ConfigOpt = None,
-    plugin: PluginOpt = None,
-    fixed_size: FixedSize = False,
     dim: Annotated[
         list[str] | None,
         typer.Option(
@@ -55,20 +37,19 @@ def info(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="With --tensor: save it as a .npy file.")
     ] = None,
+    *,
+    options: registry.LoadOptions,
 ) -> None:
     """Summarise a model: inputs/outputs, ops, parameters, FLOPs, metadata, provenance."""
     from dataclasses import replace
 
     if tensor is not None or output is not None:
-        _tensor(
-            model, tensor, output, load_options(keep_nhwc, input_shape, backend, config, plugin, fixed_size)
-        )
+        _tensor(model, tensor, output, options)
         return
 
     from netinspect.analysis.summary import summarize
     from netinspect.renderers.text import print_summary, to_json
 
-    options = load_options(keep_nhwc, input_shape, backend, config, plugin, fixed_size)
     graph = load(model, options)
     dims = parse_dims(dim)
     shapes = sized_shapes(graph, dims)
@@ -102,6 +83,7 @@ def _tensor(model: Path, name: str | None, output: Path | None, options: registr
         print(f"wrote {output}")
 
 
+@reads_model
 def view(
     model: ModelArg,
     output: Annotated[
@@ -121,16 +103,11 @@ def view(
             help="Draw every node of a large graph (SVG/PNG/PDF: no group nodes; HTML: every group open).",
         ),
     ] = False,
-    keep_nhwc: KeepNhwc = False,
-    input_shape: InputShape = None,
-    backend: BackendOpt = None,
-    config: ConfigOpt = None,
-    plugin: PluginOpt = None,
-    fixed_size: FixedSize = False,
+    *,
+    options: registry.LoadOptions,
 ) -> None:
     """Draw a model's graph: an interactive offline page (.html) or a Graphviz diagram."""
     check_output(output, [model])
-    options = load_options(keep_nhwc, input_shape, backend, config, plugin, fixed_size)
     if output.suffix.lower() in (".html", ".htm"):
         from netinspect.renderers.html import render_html
         from netinspect.renderers.html.overlay import overlay as paint

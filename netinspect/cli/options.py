@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import inspect
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_type_hints
 
 import typer
 
@@ -159,3 +162,39 @@ def sized_shapes(graph: Graph, dims: dict[str, int]) -> dict[str, tuple[Any, ...
 
 def load(model: Path, options: registry.LoadOptions) -> Graph:
     return registry.load(model, options)
+
+
+_LOAD_PARAMETERS: dict[str, tuple[Any, Any]] = {
+    "keep_nhwc": (KeepNhwc, False),
+    "input_shape": (InputShape, None),
+    "backend": (BackendOpt, None),
+    "config": (ConfigOpt, None),
+    "plugin": (PluginOpt, None),
+    "fixed_size": (FixedSize, False),
+}
+
+
+def reads_model(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command every option that steers reading a model, handed to it as `options`.
+
+    The command declares `options: registry.LoadOptions`; typer sees the individual flags instead,
+    so info, view and convert take the same flags, defined once.
+    """
+    hints = get_type_hints(command, include_extras=True)
+    signature = inspect.signature(command)
+    own = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values()
+           if p.name != "options"]  # fmt: skip
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+        for name, (annotation, default) in _LOAD_PARAMETERS.items()
+    ]
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        flags = {name: kwargs.pop(name, default) for name, (_, default) in _LOAD_PARAMETERS.items()}
+        command(*args, options=load_options(**flags), **kwargs)
+
+    del run.__wrapped__  # typer must read the new signature, not the command's
+    run.__signature__ = signature.replace(parameters=[*own, *added])  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in (*own, *added)}
+    return run
