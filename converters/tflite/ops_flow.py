@@ -1,0 +1,114 @@
+"""TFLite's recurrent and control-flow operators: the fused LSTM, WHILE and IF over subgraphs, and
+resource variables (folded where they only hold their initial value, refused otherwise).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from netinspect.converters.tflite.context import TFLITE, TfliteContext
+from netinspect.converters.tflite.subgraph import inline, nested_graph
+from netinspect.registry import layer
+
+LSTM_GATES = {"i": 0, "f": 1, "c": 2, "o": 3}
+"""TFLite's gate order in the LSTM inputs (input 1 + gate: input weights, 5 + gate: recurrent, 12 + gate:
+biases); ONNX LSTM stacks them i, o, f, c."""
+
+
+def _float_const(ctx: TfliteContext, i: int) -> np.ndarray:
+    """A constant input's values as float32 (float16 and int8 weights dequantized here)."""
+    t = ctx.need(i)
+    source = ctx.state.graph.tensors[ctx.state.deferred.get(t.index, t.index)]
+    values = np.asarray(ctx.const_of(source), dtype=np.float32)
+    if source.quant is not None and source.dtype in ("int8", "uint8"):
+        scale = source.quant.scale.astype(np.float32)
+        zero = source.quant.zero_point.astype(np.float32)
+        shape = [1] * values.ndim
+        if scale.size > 1:
+            shape[source.quant.axis] = scale.size
+        values = (values - zero.reshape(shape)) * scale.reshape(shape)
+    return values
+
+
+@layer(TFLITE, "UNIDIRECTIONAL_SEQUENCE_LSTM")
+def unidirectional_sequence_lstm(ctx: TfliteContext) -> None:
+    """The fused Keras LSTM → ONNX LSTM, time-major (onnxruntime runs only layout=0), gates i, o, f, c."""
+    if ctx.tensor(1) is None:
+        raise ctx.error("LSTM with CIFG (coupled input and forget gates) is not supported")
+    for i, what in ((9, "peephole connections"), (16, "projection"), (20, "layer normalization")):
+        if ctx.tensor(i) is not None:
+            raise ctx.error(f"LSTM with {what} is not supported")
+    x_shape = ctx.in_shape(0)
+    batch_major = not ctx.option("TimeMajor", False)
+    steps, batch = (x_shape[1], x_shape[0]) if batch_major else (x_shape[0], x_shape[1])
+    hidden = ctx.need(5).shape[0]
+    order = "iofc"
+    w = np.concatenate([_float_const(ctx, 1 + LSTM_GATES[g]) for g in order])[None]
+    r = np.concatenate([_float_const(ctx, 5 + LSTM_GATES[g]) for g in order])[None]
+    biases = [_float_const(ctx, 12 + LSTM_GATES[g]) for g in order]
+    b = np.concatenate([*biases, np.zeros(4 * hidden, np.float32)])[None]
+    ctx.step("fold", "gate weights and biases stacked in ONNX order i, o, f, c (TFLite: i, f, c, o)")
+    states = []
+    for i in (18, 19):
+        t = ctx.need(i)
+        values = _float_const(ctx, i) if t.has_data else np.zeros((batch, hidden), np.float32)
+        states.append(values.reshape((1, batch, hidden)))
+    act = {4: "Tanh", 1: "Relu", 0: "Tanh"}.get(int(ctx.option("FusedActivationFunction", 4)))
+    if act is None:
+        raise ctx.error(f"LSTM activation {ctx.option('FusedActivationFunction')} is not supported")
+    clip = float(ctx.option("CellClip", 0.0))
+    if clip > 0:
+        ctx.step("param", f"cell_clip {clip:g} not applied: ONNX LSTM has no cell-state clip (its `clip` "
+                          "bounds gate inputs); exact while |cell state| stays below it")  # fmt: skip
+    x = ctx.x(0)
+    if batch_major:
+        x = ctx.node("Transpose", [x], (steps, batch, x_shape[2]), {"perm": [1, 0, 2]})
+    attrs = {"hidden_size": hidden, "activations": ["Sigmoid", act, act]}
+    inputs = [x, ctx.constant("W", w), ctx.constant("R", r), ctx.constant("B", b), "",
+              ctx.constant("initial_h", states[0]), ctx.constant("initial_c", states[1])]  # fmt: skip
+    y = ctx.node("LSTM", inputs, (steps, 1, batch, hidden), attrs)
+    if not batch_major:
+        ctx.emit("Squeeze", [y, ctx.ints([1], "axes")])
+        return
+    y = ctx.node("Squeeze", [y, ctx.ints([1], "axes")], (steps, batch, hidden))
+    ctx.emit("Transpose", [y], {"perm": [1, 0, 2]})
+
+
+@layer(TFLITE, "WHILE")
+def while_loop(ctx: TfliteContext) -> None:
+    """WHILE(cond, body) → ONNX Loop: the condition evaluated once before the loop (inlined), and again
+    at the end of the body on its outputs, which is the Loop body's continue flag."""
+    cond_index, body_index = int(ctx.option("CondSubgraphIndex", 0)), int(ctx.option("BodySubgraphIndex", 0))
+    carried = [ctx.x(i) for i in range(len(ctx.op.inputs))]
+    first = inline(ctx, cond_index, carried, "condition")[0]
+    formal = [(ctx.builder.unique(f"{ctx.name}/iteration"), "int64", ()),
+              (ctx.builder.unique(f"{ctx.name}/condition"), "bool", ())]  # fmt: skip
+    body = nested_graph(ctx, body_index, "body", formal=formal, then=cond_index)
+    ctx.step("split", f"WHILE → Loop: condition subgraph {cond_index} inlined before the loop and at "
+                      f"the end of body subgraph {body_index}")  # fmt: skip
+    results = [(ctx.out_shape(k), ctx.out_tensor(k).dtype) for k in range(len(ctx.op.outputs))]
+    ctx.node_multi("Loop", ["", first, *carried], results, {"body": body}, list(ctx.outputs))
+
+
+@layer(TFLITE, "IF")
+def if_op(ctx: TfliteContext) -> None:
+    """IF(cond, args…) → ONNX If whose branches read the arguments from the enclosing graph."""
+    args = [ctx.x(i) for i in range(1, len(ctx.op.inputs))]
+    branches = {
+        key: nested_graph(ctx, int(ctx.option(option, 0)), key.split("_")[0], outer=args)
+        for key, option in (("then_branch", "ThenSubgraphIndex"), ("else_branch", "ElseSubgraphIndex"))
+    }
+    condition = ctx.x(0)
+    if ctx.in_shape(0) != ():
+        condition = ctx.node("Reshape", [condition, ctx.ints([], "scalar")], ())
+    results = [(ctx.out_shape(k), ctx.out_tensor(k).dtype) for k in range(len(ctx.op.outputs))]
+    ctx.node_multi("If", [condition], results, branches, list(ctx.outputs))
+
+
+@layer(TFLITE, "CALL_ONCE", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE")
+def variable(ctx: TfliteContext) -> None:
+    """Variables are folded where they only hold their initial constant (subgraph.defer); any other use
+    keeps state from one run to the next, which an ONNX model cannot."""
+    what = {"ASSIGN_VARIABLE": "assigns a resource variable", "READ_VARIABLE": "reads a variable that no "
+            "CALL_ONCE initialiser sets to a constant"}.get(ctx.type, "uses resource variables")  # fmt: skip
+    raise ctx.error(f"{what}: state kept across runs has no ONNX equivalent")

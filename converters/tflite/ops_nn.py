@@ -1,0 +1,196 @@
+"""TFLite's neural-network operators: convolutions, pooling, FULLY_CONNECTED, normalizations.
+
+Semantics follow TFLite's reference kernels (see ../shared/context/tflite.md): activations NHWC,
+CONV_2D filters OHWI, DEPTHWISE_CONV_2D 1HWO (out channel = in·M + m), TRANSPOSE_CONV filters OHWI
+with O the produced channels, FULLY_CONNECTED weights [out, in]. SAME/VALID padding becomes explicit
+ONNX pads computed from the shapes (the extra cell at the end). Channel-sensitive ops are emitted
+with layout="NHWC" and their filters tagged with their TFLite layout: the layout pass does the rest.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from netinspect.converters.tflite.context import TFLITE, TfliteContext
+from netinspect.registry import layer
+
+
+def same_or_valid(
+    ctx: TfliteContext, size: int, kernel: int, stride: int, dilation: int, out: int
+) -> tuple[int, int]:
+    """(before, after) padding of one spatial axis, as TFLite's ComputePaddingWithOffset."""
+    padding = ctx.option("Padding", 0)
+    if padding == 1:  # VALID
+        return 0, 0
+    effective = (kernel - 1) * dilation + 1
+    total = max(0, (out - 1) * stride + effective - size)
+    return total // 2, total - total // 2
+
+
+def spatial_attrs(
+    ctx: TfliteContext,
+    in_hw: tuple[int, int],
+    kernel: tuple[int, int],
+    out_hw: tuple[int, int],
+    dilated: bool,
+) -> dict[str, Any]:
+    strides = (ctx.option("StrideH", 1), ctx.option("StrideW", 1))
+    dilations = (ctx.option("DilationHFactor", 1), ctx.option("DilationWFactor", 1)) if dilated else (1, 1)
+    pads = [same_or_valid(ctx, in_hw[a], kernel[a], strides[a], dilations[a], out_hw[a]) for a in (0, 1)]
+    if ctx.option("Padding", 0) == 0 and any(p for pair in pads for p in pair):
+        ctx.step("pad", f"SAME padding made explicit: top/left {pads[0][0]},{pads[1][0]}, "
+                        f"bottom/right {pads[0][1]},{pads[1][1]}")  # fmt: skip
+    attrs: dict[str, Any] = {
+        "kernel_shape": list(kernel),
+        "strides": list(strides),
+        "pads": [pads[0][0], pads[1][0], pads[0][1], pads[1][1]],
+    }
+    if dilated:
+        attrs["dilations"] = list(dilations)
+    return attrs
+
+
+def bias(ctx: TfliteContext, i: int) -> list[str]:
+    return [ctx.x(i)] if ctx.tensor(i) is not None else []
+
+
+@layer(TFLITE, "CONV_2D")
+def conv_2d(ctx: TfliteContext) -> None:
+    _n, h, w, c = ctx.in_shape(0)
+    _o, kh, kw, i = ctx.need(1).shape
+    _, oh, ow, _ = ctx.out_shape()
+    if c % i:
+        raise ctx.error(f"input has {c} channels, not a multiple of the filter's {i}")
+    attrs = spatial_attrs(ctx, (h, w), (kh, kw), (oh, ow), dilated=True)
+    if c // i != 1:
+        attrs["group"] = c // i
+    weight = ctx.weight(1, "OHWI", "Conv")
+    x = ctx.hybrid(ctx.x(0), ctx.in_shape(0), asymmetric=True)  # per-channel hybrid kernels: asymmetric
+    activation = ctx.option("FusedActivationFunction", 0)
+    ctx.emit("Conv", [x, weight, *bias(ctx, 2)], attrs, layout="NHWC", activation=activation)
+
+
+@layer(TFLITE, "DEPTHWISE_CONV_2D")
+def depthwise_conv_2d(ctx: TfliteContext) -> None:
+    _n, h, w, c = ctx.in_shape(0)
+    _, kh, kw, cm = ctx.need(1).shape
+    _, oh, ow, oc = ctx.out_shape()
+    if cm != oc or oc % c:
+        raise ctx.error(f"filter has {cm} channels for {c} inputs and {oc} outputs")
+    attrs = spatial_attrs(ctx, (h, w), (kh, kw), (oh, ow), dilated=True)
+    attrs["group"] = c
+    if oc // c > 1:
+        ctx.step("param", f"depth multiplier {oc // c} (from the filter's {oc} channels): group={c}")
+    weight = ctx.weight(1, "IHWO", "Conv")
+    x = ctx.hybrid(ctx.x(0), ctx.in_shape(0), asymmetric=True)  # per-channel hybrid kernels: asymmetric
+    activation = ctx.option("FusedActivationFunction", 0)
+    ctx.emit("Conv", [x, weight, *bias(ctx, 2)], attrs, layout="NHWC", activation=activation)
+
+
+@layer(TFLITE, "TRANSPOSE_CONV")
+def transpose_conv(ctx: TfliteContext) -> None:
+    _n, h, w, _c = ctx.in_shape(2)
+    _o, kh, kw, _i = ctx.need(1).shape
+    _, oh, ow, _oc = ctx.out_shape()
+    strides = (ctx.option("StrideH", 1), ctx.option("StrideW", 1))
+    pads, extra = [], []
+    for size, k, s, out in ((h, kh, strides[0], oh), (w, kw, strides[1], ow)):
+        total = max(0, (size - 1) * s + k - out) if ctx.option("Padding", 0) == 0 else 0
+        pads.append((total // 2, total - total // 2))
+        extra.append(max(0, out - ((size - 1) * s + k - total)))
+    attrs: dict[str, Any] = {
+        "kernel_shape": [kh, kw],
+        "strides": list(strides),
+        "pads": [pads[0][0], pads[1][0], pads[0][1], pads[1][1]],
+    }
+    if any(extra):
+        attrs["output_padding"] = extra
+        ctx.step("pad", f"output grows by {extra} past the last stride (output_padding)")
+    weight = ctx.weight(1, "OHWI", "ConvTranspose")
+    ctx.emit("ConvTranspose", [ctx.x(2), weight, *bias(ctx, 3)], attrs, layout="NHWC",
+             activation=ctx.option("FusedActivationFunction", 0))  # fmt: skip
+
+
+def _pool(ctx: TfliteContext, op_type: str) -> None:
+    _n, h, w, _c = ctx.in_shape(0)
+    _, oh, ow, _ = ctx.out_shape()
+    kernel = (ctx.option("FilterHeight", 1), ctx.option("FilterWidth", 1))
+    attrs = spatial_attrs(ctx, (h, w), kernel, (oh, ow), dilated=False)
+    if op_type == "AveragePool":
+        attrs["count_include_pad"] = 0
+    if op_type == "LpPool":
+        attrs["p"] = 2
+    ctx.emit(op_type, [ctx.x(0)], attrs, layout="NHWC", activation=ctx.option("FusedActivationFunction", 0))
+
+
+@layer(TFLITE, "AVERAGE_POOL_2D")
+def average_pool(ctx: TfliteContext) -> None:
+    _pool(ctx, "AveragePool")
+
+
+@layer(TFLITE, "MAX_POOL_2D")
+def max_pool(ctx: TfliteContext) -> None:
+    _pool(ctx, "MaxPool")
+
+
+@layer(TFLITE, "L2_POOL_2D")
+def l2_pool(ctx: TfliteContext) -> None:
+    """TFLite's L2 pool is sqrt(mean(x²)) over the valid cells; ONNX LpPool is sqrt(sum(x²))."""
+    _n, h, w, _c = ctx.in_shape(0)
+    _, oh, ow, _ = ctx.out_shape()
+    kernel = (ctx.option("FilterHeight", 1), ctx.option("FilterWidth", 1))
+    attrs = spatial_attrs(ctx, (h, w), kernel, (oh, ow), dilated=False)
+    shape = ctx.out_shape()
+    x = ctx.x(0)
+    square = ctx.node("Mul", [x, x], ctx.in_shape(0))
+    mean = ctx.node("AveragePool", [square], shape, {**attrs, "count_include_pad": 0}, layout="NHWC")
+    ctx.step("param", "L2 pool as sqrt(average pool of x²), the divisor counting valid cells")
+    ctx.emit("Sqrt", [mean], activation=ctx.option("FusedActivationFunction", 0))
+
+
+@layer(TFLITE, "FULLY_CONNECTED")
+def fully_connected(ctx: TfliteContext) -> None:
+    """y = x·Wᵀ + b on x viewed as [numel/in, in]; keep_num_dims keeps x's leading dims."""
+    if ctx.option("WeightsFormat", 0) != 0:
+        raise ctx.error("shuffled (SHUFFLED4x16INT8) weights are not supported")
+    units, depth = ctx.need(1).shape
+    in_shape = ctx.in_shape(0)
+    rows = math.prod(in_shape) // depth
+    out_shape = ctx.out_shape()
+    x = ctx.x(0)
+    if tuple(in_shape) != (rows, depth):
+        x = ctx.node("Reshape", [x, ctx.ints([rows, depth])], (rows, depth))
+    weight = ctx.weight(1) if ctx.need(1).has_data or ctx.need(1).index in ctx.state.deferred else ctx.x(1)
+    asymmetric = bool(ctx.option("AsymmetricQuantizeInputs", False))
+    inputs = [ctx.hybrid(x, (rows, depth), asymmetric), weight, *bias(ctx, 2)]
+    act = ctx.option("FusedActivationFunction", 0)
+    if tuple(out_shape) == (rows, units):
+        ctx.emit("Gemm", inputs, {"transB": 1}, activation=act)
+        return
+    gemm = ctx.node("Gemm", inputs, (rows, units), {"transB": 1})
+    ctx.emit("Reshape", [gemm, ctx.ints(out_shape)], activation=act)
+
+
+@layer(TFLITE, "L2_NORMALIZATION")
+def l2_normalization(ctx: TfliteContext) -> None:
+    """x / max(‖x‖₂, 1e-6) over the last axis (TFLite's reference kernel)."""
+    x = ctx.x(0)
+    shape = ctx.in_shape(0)
+    reduced = (*shape[:-1], 1)
+    norm = ctx.node("ReduceL2", [x], reduced, {"axes": [-1], "keepdims": 1})
+    norm = ctx.node("Max", [norm, ctx.constant("epsilon", np.float32(1e-6))], reduced)
+    ctx.emit("Div", [x, norm], activation=ctx.option("FusedActivationFunction", 0))
+
+
+@layer(TFLITE, "LOCAL_RESPONSE_NORMALIZATION")
+def lrn(ctx: TfliteContext) -> None:
+    """TFLite: x / (bias + alpha·Σ x²)^beta over 2r+1 channels; ONNX LRN divides alpha by the size."""
+    radius = int(ctx.option("Radius", 5))
+    size = 2 * radius + 1
+    attrs = {"size": size, "alpha": float(ctx.option("Alpha", 1.0)) * size,
+             "beta": float(ctx.option("Beta", 0.5)), "bias": float(ctx.option("Bias", 1.0))}  # fmt: skip
+    ctx.step("param", f"alpha multiplied by the window size {size} (ONNX LRN divides by it)")
+    ctx.emit("LRN", [ctx.x(0)], attrs, layout="NHWC")

@@ -1,0 +1,288 @@
+"""TFLite's shape and data-movement operators, with axes in TFLite's own (NHWC) order: the layout
+pass moves them when it moves the data. Resize is the exception: channel-sensitive, emitted NHWC.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from netinspect.converters.tflite.context import ONNX_TYPES, TFLITE, TfliteContext
+from netinspect.registry import layer
+
+INT64_MAX = np.iinfo(np.int64).max
+
+
+INT64_MIN = np.iinfo(np.int64).min
+
+
+def _axis(axis: int, rank: int) -> int:
+    return axis + rank if axis < 0 else axis
+
+
+@layer(TFLITE, "RESHAPE")
+def reshape(ctx: TfliteContext) -> None:
+    ctx.emit("Reshape", [ctx.x(0), ctx.ints(ctx.out_shape())])
+
+
+@layer(TFLITE, "SQUEEZE")
+def squeeze(ctx: TfliteContext) -> None:
+    shape = ctx.in_shape(0)
+    dims = [int(d) for d in ctx.option("SqueezeDims", np.zeros(0))]
+    axes = sorted(_axis(d, len(shape)) for d in dims) if dims else [a for a, d in enumerate(shape) if d == 1]
+    ctx.emit("Squeeze", [ctx.x(0), ctx.ints(axes, "axes")])
+
+
+@layer(TFLITE, "EXPAND_DIMS")
+def expand_dims(ctx: TfliteContext) -> None:
+    rank = len(ctx.out_shape())
+    axis = _axis(int(ctx.const(1).reshape(-1)[0]), rank)
+    ctx.emit("Unsqueeze", [ctx.x(0), ctx.ints([axis], "axes")])
+
+
+@layer(TFLITE, "TRANSPOSE")
+def transpose(ctx: TfliteContext) -> None:
+    ctx.emit("Transpose", [ctx.x(0)], {"perm": [int(p) for p in ctx.const(1)]})
+
+
+@layer(TFLITE, "CONCATENATION")
+def concatenation(ctx: TfliteContext) -> None:
+    rank = len(ctx.out_shape())
+    inputs = [ctx.x(i) for i in range(len(ctx.op.inputs))]
+    ctx.emit("Concat", inputs, {"axis": _axis(int(ctx.option("Axis", 0)), rank)},
+             activation=ctx.option("FusedActivationFunction", 0))  # fmt: skip
+
+
+@layer(TFLITE, "PACK")
+def pack(ctx: TfliteContext) -> None:
+    rank = len(ctx.out_shape())
+    axis = _axis(int(ctx.option("Axis", 0)), rank)
+    parts = []
+    for i in range(len(ctx.op.inputs)):
+        shape = list(ctx.in_shape(i))
+        shape.insert(axis, 1)
+        parts.append(ctx.node("Unsqueeze", [ctx.x(i), ctx.ints([axis], "axes")], tuple(shape)))
+    ctx.emit("Concat", parts, {"axis": axis})
+
+
+def _split(ctx: TfliteContext, i: int, axis: int, sizes: list[int], squeeze: bool = False) -> None:
+    """Split input `i` along `axis` into `sizes`; outputs through the emitter (squeezed for UNPACK)."""
+    shape = ctx.in_shape(i)
+    shapes = [tuple(s if a != axis else size for a, s in enumerate(shape)) for size in sizes]
+    direct = not squeeze and not any(ctx._tail(k, 0) for k in range(len(sizes)))
+    dtype = "float32" if ctx.out_tensor().dtype in ("int8", "uint8") else ctx.out_tensor().dtype
+    parts = ctx.node_multi("Split", [ctx.x(i), ctx.ints(sizes, "split")], [(s, dtype) for s in shapes],
+                           {"axis": axis}, list(ctx.outputs) if direct else None)  # fmt: skip
+    if direct:
+        return
+    for k, part in enumerate(parts):
+        if squeeze:
+            ctx.emit("Squeeze", [part, ctx.ints([axis], "axes")], k=k)
+        else:
+            ctx.finish_float(part, k)
+
+
+@layer(TFLITE, "UNPACK")
+def unpack(ctx: TfliteContext) -> None:
+    shape = ctx.in_shape(0)
+    axis = _axis(int(ctx.option("Axis", 0)), len(shape))
+    _split(ctx, 0, axis, [1] * shape[axis], squeeze=True)
+
+
+@layer(TFLITE, "SPLIT")
+def split(ctx: TfliteContext) -> None:
+    """Inputs: axis, tensor (in that order)."""
+    shape = ctx.in_shape(1)
+    axis = _axis(int(ctx.const(0).reshape(-1)[0]), len(shape))
+    count = len(ctx.op.outputs)
+    _split(ctx, 1, axis, [shape[axis] // count] * count)
+
+
+@layer(TFLITE, "SPLIT_V")
+def split_v(ctx: TfliteContext) -> None:
+    """Inputs: tensor, size_splits, axis; one size may be −1 (the rest)."""
+    shape = ctx.in_shape(0)
+    axis = _axis(int(ctx.const(2).reshape(-1)[0]), len(shape))
+    sizes = [int(s) for s in ctx.const(1).reshape(-1)]
+    if -1 in sizes:
+        sizes[sizes.index(-1)] = shape[axis] - sum(s for s in sizes if s != -1)
+    _split(ctx, 0, axis, sizes)
+
+
+@layer(TFLITE, "PAD", "PADV2", "MIRROR_PAD")
+def pad(ctx: TfliteContext) -> None:
+    pads = ctx.const(1).reshape(-1, 2).astype(np.int64)
+    x = ctx.x(0)
+    onnx_pads = [*pads[:, 0], *pads[:, 1]]
+    if ctx.type == "MIRROR_PAD" and ctx.option("Mode", 0) == 1:
+        _symmetric_pad(ctx, x, pads)
+        return
+    inputs = [x, ctx.ints(onnx_pads, "pads")]
+    attrs: dict[str, Any] = {}
+    if ctx.type == "MIRROR_PAD":
+        attrs["mode"] = "reflect"
+    elif ctx.type == "PADV2" and ctx.tensor(2) is not None:
+        inputs.append(ctx.x(2))
+    ctx.emit("Pad", inputs, attrs)
+
+
+def _symmetric_pad(ctx: TfliteContext, x: str, pads: np.ndarray) -> None:
+    """SYMMETRIC mirror padding (edge repeated), which ONNX Pad lacks: reversed slices concatenated."""
+    shape = list(ctx.in_shape(0))
+    ctx.step("split", "SYMMETRIC mirror pad as reversed edge slices concatenated on each axis")
+    axes = [a for a in range(len(shape)) if pads[a].any()]
+    for n, a in enumerate(axes):
+        before, after = (int(p) for p in pads[a])
+        size = shape[a]
+        parts = []
+        if before:
+            part_shape = tuple(before if k == a else s for k, s in enumerate(shape))
+            parts.append(ctx.node("Slice", [x, ctx.ints([before - 1]), ctx.ints([INT64_MIN]), ctx.ints([a]),
+                                            ctx.ints([-1])], part_shape))  # fmt: skip
+        parts.append(x)
+        if after:
+            part_shape = tuple(after if k == a else s for k, s in enumerate(shape))
+            parts.append(ctx.node("Slice", [x, ctx.ints([size - 1]), ctx.ints([size - after - 1]),
+                                            ctx.ints([a]), ctx.ints([-1])], part_shape))  # fmt: skip
+        shape[a] = size + before + after
+        if n == len(axes) - 1:
+            ctx.emit("Concat", parts, {"axis": a})
+        else:
+            x = ctx.node("Concat", parts, tuple(shape), {"axis": a})
+
+
+REDUCE = {"MEAN": "ReduceMean", "SUM": "ReduceSum", "REDUCE_MAX": "ReduceMax", "REDUCE_MIN": "ReduceMin",
+          "REDUCE_PROD": "ReduceProd"}  # fmt: skip
+
+
+@layer(TFLITE, *REDUCE)
+def reduce(ctx: TfliteContext) -> None:
+    rank = len(ctx.in_shape(0))
+    axes = sorted({_axis(int(a), rank) for a in ctx.const(1).reshape(-1)})
+    keep = 1 if ctx.option("KeepDims", False) else 0
+    op_type = REDUCE[ctx.type]
+    if op_type == "ReduceSum":
+        ctx.emit(op_type, [ctx.x(0), ctx.ints(axes, "axes")], {"keepdims": keep})
+    else:
+        ctx.emit(op_type, [ctx.x(0)], {"axes": axes, "keepdims": keep})
+
+
+@layer(TFLITE, "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR")
+def resize(ctx: TfliteContext) -> None:
+    align = bool(ctx.option("AlignCorners", False))
+    half = bool(ctx.option("HalfPixelCenters", False))
+    bilinear = ctx.type == "RESIZE_BILINEAR"
+    attrs: dict[str, Any] = {"mode": "linear" if bilinear else "nearest"}
+    if align:
+        attrs["coordinate_transformation_mode"] = "align_corners"
+    elif half:
+        attrs["coordinate_transformation_mode"] = "half_pixel"
+    else:
+        attrs["coordinate_transformation_mode"] = "asymmetric"
+    if not bilinear:
+        attrs["nearest_mode"] = "round_prefer_ceil" if align or half else "floor"
+    sizes = ctx.ints(ctx.out_shape(), "sizes")
+    ctx.emit("Resize", [ctx.x(0), "", "", sizes], attrs, layout="NHWC")
+
+
+@layer(TFLITE, "STRIDED_SLICE")
+def strided_slice(ctx: TfliteContext) -> None:
+    """TFLite's sparse slice spec (masks, ellipsis, new axes) made dense, then Slice + Reshape."""
+    shape = ctx.in_shape(0)
+    begin, end, strides = (ctx.const(i).reshape(-1).astype(np.int64) for i in (1, 2, 3))
+    masks = {k: int(ctx.option(k, 0)) for k in
+             ("BeginMask", "EndMask", "EllipsisMask", "NewAxisMask", "ShrinkAxisMask")}  # fmt: skip
+    if ctx.option("Offset", False):
+        end = begin + end
+    slices = _dense_slices(shape, begin, end, strides, masks)
+    starts, ends, axes, steps, sliced = [], [], [], [], list(shape)
+    for axis, (b, e, s) in enumerate(slices):
+        start, stop, step = slice(b, e, s).indices(shape[axis])
+        count = len(range(start, stop, step))
+        if (start, count, step) == (0, shape[axis], 1):
+            continue
+        starts.append(start)
+        ends.append(stop if stop >= 0 else INT64_MIN)
+        axes.append(axis)
+        steps.append(step)
+        sliced[axis] = count
+    x = ctx.x(0)
+    out = ctx.out_shape()
+    if not axes:
+        ctx.emit("Reshape", [x, ctx.ints(out)])
+        return
+    inputs = [x, ctx.ints(starts), ctx.ints(ends), ctx.ints(axes), ctx.ints(steps)]
+    if tuple(sliced) == tuple(out):
+        ctx.emit("Slice", inputs)
+        return
+    part = ctx.node("Slice", inputs, tuple(sliced))
+    ctx.emit("Reshape", [part, ctx.ints(out)])
+
+
+def _dense_slices(
+    shape: tuple[int, ...], begin: np.ndarray, end: np.ndarray, strides: np.ndarray, masks: dict[str, int]
+) -> list[tuple[int | None, int | None, int]]:
+    """Per input axis (begin, end, stride) in Python slice terms, as TensorFlow's BuildDenseSpec."""
+    rank = len(shape)
+    n = len(begin)
+
+    def bit(mask: str, i: int) -> bool:
+        return bool(masks[mask] >> i & 1)
+
+    real = sum(1 for i in range(n) if not bit("EllipsisMask", i) and not bit("NewAxisMask", i))
+    has_ellipsis = any(bit("EllipsisMask", i) for i in range(n))
+    dense: list[tuple[int | None, int | None, int]] = []
+    for i in range(n):
+        if bit("EllipsisMask", i):
+            dense.extend([(None, None, 1)] * (rank - real))
+            continue
+        if bit("NewAxisMask", i):
+            continue
+        stride = int(strides[i])
+        if bit("ShrinkAxisMask", i):
+            b = int(begin[i])
+            b = b + shape[len(dense)] if b < 0 else b
+            dense.append((b, b + 1, 1))
+            continue
+        b = None if bit("BeginMask", i) else int(begin[i])
+        e = None if bit("EndMask", i) else int(end[i])
+        dense.append((b, e, stride))
+    if not has_ellipsis:
+        dense.extend([(None, None, 1)] * (rank - len(dense)))
+    return dense[:rank]
+
+
+@layer(TFLITE, "SLICE")
+def slice_op(ctx: TfliteContext) -> None:
+    """begin and size (−1: to the end) as constants, or computed (loop bodies: Slice takes tensors)."""
+    shape = ctx.in_shape(0)
+    rank = len(shape)
+    axes = ctx.ints(list(range(rank)), "axes")
+    if ctx.need(1).has_data and ctx.need(2).has_data:
+        begin = [int(b) for b in ctx.const(1).reshape(-1)]
+        size = [int(s) for s in ctx.const(2).reshape(-1)]
+        ends = [shape[a] if s == -1 else b + s for a, (b, s) in enumerate(zip(begin, size, strict=True))]
+        ctx.emit("Slice", [ctx.x(0), ctx.ints(begin), ctx.ints(ends), axes])
+        return
+    begin, size = (
+        ctx.node("Cast", [ctx.x(i)], (rank,), {"to": ONNX_TYPES["int64"]}, dtype="int64") for i in (1, 2)
+    )
+    end = ctx.node("Add", [begin, size], (rank,), dtype="int64")
+    to_end = ctx.node("Less", [size, ctx.ints([0], "zero")], (rank,), dtype="bool")
+    end = ctx.node("Where", [to_end, ctx.ints([INT64_MAX], "last"), end], (rank,), dtype="int64")
+    ctx.emit("Slice", [ctx.x(0), begin, end, axes])
+
+
+@layer(TFLITE, "GATHER")
+def gather(ctx: TfliteContext) -> None:
+    if ctx.option("BatchDims", 0):
+        raise ctx.error("GATHER with batch_dims is not supported")
+    rank = len(ctx.in_shape(0))
+    ctx.emit("Gather", [ctx.x(0), ctx.x(1)], {"axis": _axis(int(ctx.option("Axis", 0)), rank)})
+
+
+@layer(TFLITE, "SHAPE")
+def shape_op(ctx: TfliteContext) -> None:
+    shape = ctx.node("Shape", [ctx.x(0)], ctx.out_shape(), dtype="int64")
+    ctx.emit("Cast", [shape], {"to": ONNX_TYPES[ctx.out_tensor().dtype]})
