@@ -74,7 +74,7 @@ def test_view_draws_one_svg_node_per_ir_node(case: ZooCase, cli, tmp_path: Path)
     import netinspect
 
     out = tmp_path / "graph.svg"
-    result = cli("view", case.model, "-o", out)
+    result = cli("view", case.model, "-o", out, "--expand")
     assert result.code == 0, result.err
     root = ET.parse(out).getroot()
     ns = {"svg": "http://www.w3.org/2000/svg"}
