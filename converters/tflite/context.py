@@ -144,6 +144,8 @@ class TfliteContext(LayerContext):
         params = quant_params(t)
         if params is None or t.dtype == "int32":
             return stored
+        if t.dtype == "int16":
+            raise self.error("16×8 quantization (int16 activations) is not supported")
         name = self._dequantize(stored, t, params, t.shape, output=output)
         if output is None:
             state.floats[t.index] = name
@@ -282,6 +284,8 @@ class TfliteContext(LayerContext):
         out = self.out_tensor(k)
         shape = out.dims
         params = quant_params(out)
+        if out.dtype == "int16" and params is not None:
+            raise self.error("16×8 quantization (int16 activations) is not supported")
         quantized = out.dtype in QUANTIZED and params is not None
         act = ACTIVATIONS.get(activation, f"#{activation}")
         if act in IGNORED_ACTIVATIONS:
