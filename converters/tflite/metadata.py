@@ -1,5 +1,6 @@
-"""What a .tflite file says about itself: schema version, description, signatures, metadata entries
-and the labels file TFLite Support packs after the flatbuffer (a ZIP of associated files)."""
+"""What a .tflite file says about itself: schema version, description, signatures, metadata entries,
+TFLite Support metadata (names, normalization, image inputs) and the labels file it packs after the
+flatbuffer (a ZIP of associated files)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ import json
 import zipfile
 
 from netinspect.converters.tflite.flatbuffer import TflFile
-from netinspect.ir import Graph
+from netinspect.converters.tflite.support_metadata import (
+    SupportMetadata,
+    preprocessing_fields,
+    read_support_metadata,
+)
+from netinspect.ir import Graph, Preprocessing
 
 LABEL_FILES = ("labels.txt", "labelmap.txt", "label_map.txt")
 
@@ -37,9 +43,27 @@ def describe_model(model: TflFile, graph: Graph) -> None:
         meta.notes.append(
             f"subgraphs besides the main one (If/While bodies, initialisers): {', '.join(names)}"
         )
-    labels = _packed_labels(model)
+    support = read_support_metadata(model.metadata_bytes("TFLITE_METADATA") or b"")
+    label_file = None
+    if support is not None:
+        _describe_support(support, graph)
+        label_file = next((f for t in support.outputs for f in t.label_files), None)
+    labels = _packed_labels(model, label_file)
     if labels:
         meta.labels = labels
+
+
+def _describe_support(support: SupportMetadata, graph: Graph) -> None:
+    meta = graph.metadata
+    if support.description:
+        meta.doc = support.description
+    for key in ("name", "version", "author", "license"):
+        if getattr(support, key):
+            meta.properties[f"tflite.model_{key}"] = getattr(support, key)
+    if support.inputs and graph.inputs:
+        fields = preprocessing_fields(support.inputs[0], tuple(graph.inputs[0].shape or ()))
+        if fields:
+            meta.preprocessing = Preprocessing(**fields)
 
 
 def _tensor_name(model: TflFile, subgraph: int, index: int) -> str:
@@ -48,14 +72,16 @@ def _tensor_name(model: TflFile, subgraph: int, index: int) -> str:
     return f"#{index}"
 
 
-def _packed_labels(model: TflFile) -> list[str] | None:
-    """Labels from the associated-files ZIP that TFLite metadata appends to the model, if any."""
+def _packed_labels(model: TflFile, preferred: str | None) -> list[str] | None:
+    """Labels from the associated-files ZIP that TFLite metadata appends to the model, if any: the file
+    the metadata names for the output's axis, else a usual labels file name, else any .txt."""
     if b"PK\x05\x06" not in model.buf[-65536:]:
         return None
     try:
         with zipfile.ZipFile(io.BytesIO(model.buf[:])) as archive:
             names = archive.namelist()
-            chosen = next((n for n in names if n.lower() in LABEL_FILES), None)
+            chosen = preferred if preferred in names else None
+            chosen = chosen or next((n for n in names if n.lower() in LABEL_FILES), None)
             chosen = chosen or next((n for n in names if n.lower().endswith(".txt")), None)
             if chosen is None:
                 return None

@@ -48,6 +48,8 @@ class Spec:
     appended: bytes = b""
     op_version: int = 1
     """Operator version in every OperatorCode (LiteRT refuses versions its kernels do not have)."""
+    metadata: dict[str, bytes] = field(default_factory=dict)
+    """Model.metadata entries (name → bytes), each stored in a buffer of its own."""
 
 
 def _ints(builder: flatbuffers.Builder, start: object, values: list[int]) -> int:
@@ -71,8 +73,9 @@ def _options(b: flatbuffers.Builder, table: str, fields: dict[str, Any]) -> int:
 
 def build(spec: Spec) -> bytes:
     b = flatbuffers.Builder(1024)
+    metadata_buffers = {name: len(spec.buffers) + k for k, name in enumerate(spec.metadata)}
     buffers = []
-    for index, data in enumerate(spec.buffers):
+    for index, data in enumerate([*spec.buffers, *spec.metadata.values()]):
         vec = b.CreateNumpyVector(np.frombuffer(data, dtype=np.uint8)) if data else None
         tflite.BufferStart(b)
         if vec is not None:
@@ -136,8 +139,17 @@ def build(spec: Spec) -> bytes:
     subgraphs = table_vector(tflite.ModelStartSubgraphsVector, [subgraph])
     code_vec = table_vector(tflite.ModelStartOperatorCodesVector, codes)
     buffer_vec = table_vector(tflite.ModelStartBuffersVector, buffers)
+    entries = []
+    for name, buffer in metadata_buffers.items():
+        entry_name = b.CreateString(name)
+        tflite.MetadataStart(b)
+        tflite.MetadataAddName(b, entry_name)
+        tflite.MetadataAddBuffer(b, buffer)
+        entries.append(tflite.MetadataEnd(b))
+    metadata_vec = table_vector(tflite.ModelStartMetadataVector, entries)
     description = b.CreateString("handmade")
     tflite.ModelStart(b)
+    tflite.ModelAddMetadata(b, metadata_vec)
     tflite.ModelAddVersion(b, 3)
     tflite.ModelAddOperatorCodes(b, code_vec)
     tflite.ModelAddSubgraphs(b, subgraphs)

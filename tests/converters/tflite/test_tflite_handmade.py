@@ -116,3 +116,64 @@ def test_nchw_input_gets_no_transpose_pair(tmp_path: Path) -> None:
             assert before is None or before.op_type != "Transpose", "two Transposes in a row"
     assert [n.op_type for n in graph.nodes].count("Transpose") <= 1
     assert_close(run_both(path), rtol=1e-4, atol=1e-5)
+
+
+def support_metadata(label_file: str) -> bytes:
+    """A TFLite Support metadata flatbuffer ("M001", slots as in tflite-support's metadata_schema.fbs):
+    an RGB image input normalized by mean 127.5 and std 127.5, an output labelled by `label_file`."""
+    import flatbuffers
+
+    b = flatbuffers.Builder(512)
+
+    def table(slots: list[tuple[int, str, object]]) -> int:
+        b.StartObject(8)
+        for slot, kind, value in slots:
+            if kind == "ref":
+                b.PrependUOffsetTRelativeSlot(slot, value, 0)
+            else:
+                b.PrependUint8Slot(slot, value, 0)
+        return b.EndObject()
+
+    def refs(items: list[int]) -> int:
+        b.StartVector(4, len(items), 4)
+        for item in reversed(items):
+            b.PrependUOffsetTRelative(item)
+        return b.EndVector()
+
+    labels = table([(0, "ref", b.CreateString(label_file)), (2, "byte", 2)])
+    output = table([(6, "ref", refs([labels]))])
+    mean = b.CreateNumpyVector(np.array([127.5], np.float32))
+    std = b.CreateNumpyVector(np.array([127.5], np.float32))
+    normalization = table([(0, "ref", mean), (1, "ref", std)])
+    unit = table([(0, "byte", 1), (1, "ref", normalization)])
+    image = table([(0, "byte", 1)])
+    content = table([(0, "byte", 2), (1, "ref", image)])
+    image_input = table([(0, "ref", b.CreateString("image")), (3, "ref", content), (4, "ref", refs([unit]))])
+    subgraph = table([(2, "ref", refs([image_input])), (3, "ref", refs([output]))])
+    texts = {0: "tiny classifier", 1: "a handmade image model", 2: "v1", 4: "netinspect", 5: "MIT"}
+    strings = {k: b.CreateString(v) for k, v in texts.items()}
+    model = table([(0, "ref", strings[0]), (1, "ref", strings[1]), (2, "ref", strings[2]),
+                   (3, "ref", refs([subgraph])), (4, "ref", strings[4]), (5, "ref", strings[5])])  # fmt: skip
+    b.Finish(model, file_identifier=b"M001")
+    return bytes(b.Output())
+
+
+def test_support_metadata_gives_preprocessing_and_labels(tmp_path: Path) -> None:
+    tensors = [T("image", [1, 4, 4, 3]), T("scores", [1, 4, 4, 3])]
+    spec = Spec(tensors, [Op(0, [0], [1])], [0], [1], ["RELU"])
+    spec.metadata["TFLITE_METADATA"] = support_metadata("classes.txt")
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("labels.txt", "decoy\n")
+        z.writestr("classes.txt", "cat\ndog\nbird\n")
+    spec.appended = archive.getvalue()
+    path = tmp_path / "described.tflite"
+    path.write_bytes(build(spec))
+    graph = load(path)
+    pre = graph.metadata.preprocessing
+    assert pre.mean == [127.5] * 3 and pre.std == [127.5] * 3
+    assert pre.value_range == (0.0, 255.0) and pre.channel_order == "RGB" and pre.image_size == (4, 4)
+    assert graph.metadata.labels == ["cat", "dog", "bird"]
+    assert graph.metadata.doc == "a handmade image model"
+    assert graph.metadata.properties["tflite.model_author"] == "netinspect"
+    assert_close(run_both(path), rtol=0, atol=0)
