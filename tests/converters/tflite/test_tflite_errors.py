@@ -108,3 +108,28 @@ def test_custom_op_with_a_user_mapping_converts(tmp_path: Path) -> None:
         unregister_layer("tflite", "CUSTOM:MyRelu")
     assert [n.op_type for n in graph.nodes] == ["Relu", "Relu"]
     assert graph.nodes[1].provenance is not None and graph.nodes[1].provenance.layer_type == "CUSTOM:MyRelu"
+
+
+def test_random_corruption_never_crashes(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    """Seeded byte flips and truncations of a converter-made int8 model: every
+    outcome is a conversion (exit 0) or one line on stderr (exit 2), never a traceback."""
+    import random
+
+    from tests.converters.tflite.conftest import tflite_fixture
+
+    source = tflite_fixture("conv", "int8").read_bytes()
+    rng = random.Random(12)
+    path = tmp_path / "corrupt.tflite"
+    for _ in range(60):
+        data = bytearray(source)
+        for _ in range(rng.randint(1, 8)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        if rng.random() < 0.2:
+            data = data[: rng.randrange(8, len(data))]
+        path.write_bytes(bytes(data))
+        result = cli("convert", path, "--to", "onnx", "-o", tmp_path / "out.onnx")
+        assert result.code in (0, 2), result.err
+        if result.code == 2:
+            assert len(result.err.strip().splitlines()) == 1 and "internal error" not in result.err, (
+                result.err
+            )
