@@ -109,10 +109,7 @@ class TfliteContext(LayerContext):
 
     def const(self, i: int) -> np.ndarray:
         """A constant input's values (axes, shapes, paddings)."""
-        t = self.need(i)
-        if not t.has_data:
-            raise self.error(f"input {i} ({t.name!r}) must be a constant here")
-        return np.asarray(t.data())
+        return self.const_of(self.need(i))
 
     def const_of(self, t: TflTensor) -> np.ndarray:
         if not t.has_data:
