@@ -102,14 +102,16 @@ def test_int8_op_groups(name: str) -> None:
     assert_quantized(run_both(tflite_fixture(name, "int8")))
 
 
-@pytest.mark.parametrize("name", [*OP_GROUPS, "mobilenet_v2"])
-def test_int8_every_operator_alone_within_one_step(name: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "mode"), [*((g, "int8") for g in (*OP_GROUPS, "mobilenet_v2")), ("legacy_uint8", "uint8")]
+)
+def test_int8_every_operator_alone_within_one_step(name: str, mode: str) -> None:
     """Each converted operator fed LiteRT's own int8 inputs (no accumulation from earlier layers): at
     most 1 step from LiteRT anywhere. onnxruntime's QDQ kernels compute exact requantization; LiteRT's
     fixed-point multiply (SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT) is 1 step off it
     on ~0.1–0.4 % of a convolution's elements, and int8 MEAN rounds its fixed-point average differently
     on up to a quarter of them."""
-    pairs = run_isolated(tflite_fixture(name, "int8"))
+    pairs = run_isolated(tflite_fixture(name, mode))
     assert len(pairs) >= 6
     for pair in pairs:
         if pair.expected.dtype.kind in "iu":
@@ -127,6 +129,12 @@ def test_int8_conv_chain_within_two_steps() -> None:
         print(pair.describe())
         steps = pair.steps()
         assert steps.max() <= 2 and np.mean(steps > 1) <= 0.02, pair.describe()
+
+
+def test_legacy_uint8_model() -> None:
+    """TensorFlow 1's all-uint8 quantization (asymmetric uint8 weights, zero points near 128): QDQ with
+    uint8 weights and int32 biases."""
+    assert_quantized(run_both(tflite_fixture("legacy_uint8", "uint8")), classifier=True)
 
 
 def test_uint8_io() -> None:
