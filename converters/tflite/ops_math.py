@@ -164,3 +164,26 @@ def negated(ctx: TfliteContext) -> None:
         return
     equal = ctx.node("Equal", [ctx.x(0), ctx.x(1)], ctx.out_shape(), dtype="bool")
     ctx.emit("Not", [equal])
+
+
+@layer(TFLITE, "SELECT", "SELECT_V2")
+def select(ctx: TfliteContext) -> None:
+    ctx.emit("Where", [ctx.x(0), ctx.x(1), ctx.x(2)])
+
+
+@layer(TFLITE, "ADD_N")
+def add_n(ctx: TfliteContext) -> None:
+    ctx.emit("Sum", [ctx.x(i) for i in range(len(ctx.op.inputs))])
+
+
+@layer(TFLITE, "FLOOR_MOD")
+def floor_mod(ctx: TfliteContext) -> None:
+    """The remainder with the divisor's sign: ONNX Mod(fmod=0) for integers; x − floor(x/y)·y for floats
+    (ONNX forbids fmod=0 on floats)."""
+    a, b = ctx.x(0), ctx.x(1)
+    if ctx.out_tensor().dtype.startswith("int"):
+        ctx.emit("Mod", [a, b], {"fmod": 0})
+        return
+    shape = ctx.out_shape()
+    whole = ctx.node("Mul", [ctx.node("Floor", [ctx.node("Div", [a, b], shape)], shape), b], shape)
+    ctx.emit("Sub", [a, whole])

@@ -286,3 +286,88 @@ def gather(ctx: TfliteContext) -> None:
 def shape_op(ctx: TfliteContext) -> None:
     shape = ctx.node("Shape", [ctx.x(0)], ctx.out_shape(), dtype="int64")
     ctx.emit("Cast", [shape], {"to": ONNX_TYPES[ctx.out_tensor().dtype]})
+
+
+@layer(TFLITE, "ARG_MAX", "ARG_MIN")
+def arg_extreme(ctx: TfliteContext) -> None:
+    """ONNX ArgMax/ArgMin give int64 (first index on ties, as TFLite); cast when TFLite asks for int32."""
+    rank = len(ctx.in_shape(0))
+    axis = _axis(int(ctx.const(1).reshape(-1)[0]), rank)
+    op_type = "ArgMax" if ctx.type == "ARG_MAX" else "ArgMin"
+    dtype = ctx.out_tensor().dtype
+    if dtype == "int64":
+        ctx.emit(op_type, [ctx.x(0)], {"axis": axis, "keepdims": 0})
+        return
+    index = ctx.node(op_type, [ctx.x(0)], ctx.out_shape(), {"axis": axis, "keepdims": 0}, dtype="int64")
+    ctx.emit("Cast", [index], {"to": ONNX_TYPES[dtype]})
+
+
+@layer(TFLITE, "TILE", "BROADCAST_TO")
+def tile(ctx: TfliteContext) -> None:
+    """Multiples (TILE) or a target shape (BROADCAST_TO), constant or computed, as int64."""
+    t = ctx.need(1)
+    if t.has_data:
+        amounts = ctx.ints(ctx.const(1).reshape(-1), "multiples" if ctx.type == "TILE" else "shape")
+    else:
+        amounts = ctx.node("Cast", [ctx.x(1)], t.shape, {"to": ONNX_TYPES["int64"]}, dtype="int64")
+    ctx.emit("Tile" if ctx.type == "TILE" else "Expand", [ctx.x(0), amounts])
+
+
+@layer(TFLITE, "DEPTH_TO_SPACE", "SPACE_TO_DEPTH")
+def depth_space(ctx: TfliteContext) -> None:
+    """TensorFlow's order within a block is ONNX DepthToSpace's DCR mode (SpaceToDepth has only it)."""
+    block = int(ctx.option("BlockSize", 2))
+    attrs: dict[str, Any] = {"blocksize": block}
+    if ctx.type == "DEPTH_TO_SPACE":
+        attrs["mode"] = "DCR"
+    ctx.emit("DepthToSpace" if ctx.type == "DEPTH_TO_SPACE" else "SpaceToDepth", [ctx.x(0)], attrs,
+             layout="NHWC")  # fmt: skip
+
+
+@layer(TFLITE, "REVERSE_V2")
+def reverse(ctx: TfliteContext) -> None:
+    shape = ctx.in_shape(0)
+    axes = sorted({_axis(int(a), len(shape)) for a in ctx.const(1).reshape(-1)})
+    starts = [shape[a] - 1 for a in axes]
+    ends = [INT64_MIN] * len(axes)
+    ctx.emit(
+        "Slice", [ctx.x(0), ctx.ints(starts), ctx.ints(ends), ctx.ints(axes), ctx.ints([-1] * len(axes))]
+    )
+
+
+@layer(TFLITE, "GATHER_ND")
+def gather_nd(ctx: TfliteContext) -> None:
+    indices = ctx.node("Cast", [ctx.x(1)], ctx.in_shape(1), {"to": ONNX_TYPES["int64"]}, dtype="int64")
+    ctx.emit("GatherND", [ctx.x(0), indices])
+
+
+@layer(TFLITE, "CUMSUM")
+def cumsum(ctx: TfliteContext) -> None:
+    rank = len(ctx.in_shape(0))
+    axis = ctx.ints([_axis(int(ctx.const(1).reshape(-1)[0]), rank)], "axis")
+    attrs = {
+        "exclusive": int(bool(ctx.option("Exclusive", False))),
+        "reverse": int(bool(ctx.option("Reverse", False))),
+    }
+    ctx.emit("CumSum", [ctx.x(0), axis], attrs)
+
+
+@layer(TFLITE, "ONE_HOT")
+def one_hot(ctx: TfliteContext) -> None:
+    """Inputs: indices, depth, on_value, off_value; ONNX OneHot takes [off, on] as one tensor."""
+    dtype = ctx.out_tensor().dtype
+    off, on = (ctx.node("Reshape", [ctx.x(i), ctx.ints([1])], (1,), dtype=dtype) for i in (3, 2))
+    values = ctx.node("Concat", [off, on], (2,), {"axis": 0}, dtype=dtype)
+    ctx.emit("OneHot", [ctx.x(0), ctx.x(1), values], {"axis": int(ctx.option("Axis", -1))})
+
+
+@layer(TFLITE, "TOPK_V2")
+def top_k(ctx: TfliteContext) -> None:
+    """Values and indices of the k largest along the last axis (sorted, as TFLite); indices to int32."""
+    k = ctx.node("Cast", [ctx.x(1)], (), {"to": ONNX_TYPES["int64"]}, dtype="int64")
+    k = ctx.node("Reshape", [k, ctx.ints([1])], (1,), dtype="int64")
+    value_dtype = "float32" if ctx.out_tensor(0).dtype in ("int8", "uint8") else ctx.out_tensor(0).dtype
+    results = [(ctx.out_shape(0), value_dtype), (ctx.out_shape(1), "int64")]
+    values, indices = ctx.node_multi("TopK", [ctx.x(0), k], results, {"axis": -1, "largest": 1, "sorted": 1})
+    ctx.finish_float(values, 0)
+    ctx.emit("Cast", [indices], {"to": ONNX_TYPES[ctx.out_tensor(1).dtype]}, k=1)

@@ -52,6 +52,12 @@ def test_float32_op_groups(name: str) -> None:
     assert_close(run_both(tflite_fixture(name, "float32")), rtol=1e-4, atol=1e-5)
 
 
+def test_float32_less_common_ops() -> None:
+    """ARG_MAX/ARG_MIN, TILE, DEPTH_TO_SPACE (DCR), SPACE_TO_DEPTH, SELECT, ADD_N, REVERSE_V2,
+    GATHER_ND, FLOOR_MOD, CUMSUM (exclusive, reverse), ONE_HOT, TOPK_V2."""
+    assert_close(run_both(tflite_fixture("misc", "float32")), rtol=1e-4, atol=1e-5)
+
+
 def test_float32_mobilenet_v2() -> None:
     assert_close(run_both(tflite_fixture("mobilenet_v2", "float32")), rtol=1e-4, atol=1e-5)
 
