@@ -187,3 +187,9 @@ def floor_mod(ctx: TfliteContext) -> None:
     shape = ctx.out_shape()
     whole = ctx.node("Mul", [ctx.node("Floor", [ctx.node("Div", [a, b], shape)], shape), b], shape)
     ctx.emit("Sub", [a, whole])
+
+
+@layer(TFLITE, "EMBEDDING_LOOKUP")
+def embedding_lookup(ctx: TfliteContext) -> None:
+    """Inputs: ids, then the table: rows of the table."""
+    ctx.emit("Gather", [ctx.x(1), ctx.x(0)], {"axis": 0})

@@ -371,3 +371,41 @@ def top_k(ctx: TfliteContext) -> None:
     values, indices = ctx.node_multi("TopK", [ctx.x(0), k], results, {"axis": -1, "largest": 1, "sorted": 1})
     ctx.finish_float(values, 0)
     ctx.emit("Cast", [indices], {"to": ONNX_TYPES[ctx.out_tensor(1).dtype]}, k=1)
+
+
+@layer(TFLITE, "SPACE_TO_BATCH_ND")
+def space_to_batch(ctx: TfliteContext) -> None:
+    """Pad, then move each (bh, bw) block position to the batch: NHWC → reshape to
+    [N, H/bh, bh, W/bw, bw, C], bring the block axes first, fold them into the batch."""
+    n, h, w, c = ctx.in_shape(0)
+    bh, bw = (int(v) for v in ctx.const(1).reshape(-1))
+    pads = ctx.const(2).reshape(2, 2).astype(np.int64)
+    x = ctx.x(0)
+    h, w = h + int(pads[0].sum()), w + int(pads[1].sum())
+    if pads.any():
+        onnx_pads = [0, int(pads[0, 0]), int(pads[1, 0]), 0, 0, int(pads[0, 1]), int(pads[1, 1]), 0]
+        x = ctx.node("Pad", [x, ctx.ints(onnx_pads, "pads")], (n, h, w, c))
+    blocks = ctx.node(
+        "Reshape", [x, ctx.ints([n, h // bh, bh, w // bw, bw, c])], (n, h // bh, bh, w // bw, bw, c)
+    )
+    moved = ctx.node("Transpose", [blocks], (bh, bw, n, h // bh, w // bw, c), {"perm": [2, 4, 0, 1, 3, 5]})
+    ctx.emit("Reshape", [moved, ctx.ints(ctx.out_shape())])
+
+
+@layer(TFLITE, "BATCH_TO_SPACE_ND")
+def batch_to_space(ctx: TfliteContext) -> None:
+    """The inverse: unfold the batch into (bh, bw, N), interleave the blocks back, then crop."""
+    b, h, w, c = ctx.in_shape(0)
+    bh, bw = (int(v) for v in ctx.const(1).reshape(-1))
+    crops = ctx.const(2).reshape(2, 2).astype(np.int64)
+    n = b // (bh * bw)
+    blocks = ctx.node("Reshape", [ctx.x(0), ctx.ints([bh, bw, n, h, w, c])], (bh, bw, n, h, w, c))
+    moved = ctx.node("Transpose", [blocks], (n, h, bh, w, bw, c), {"perm": [2, 3, 0, 4, 1, 5]})
+    full = (n, h * bh, w * bw, c)
+    if not crops.any():
+        ctx.emit("Reshape", [moved, ctx.ints(full)])
+        return
+    x = ctx.node("Reshape", [moved, ctx.ints(full)], full)
+    starts = [int(crops[0, 0]), int(crops[1, 0])]
+    ends = [full[1] - int(crops[0, 1]), full[2] - int(crops[1, 1])]
+    ctx.emit("Slice", [x, ctx.ints(starts), ctx.ints(ends), ctx.ints([1, 2])])

@@ -54,7 +54,8 @@ def test_float32_op_groups(name: str) -> None:
 
 def test_float32_less_common_ops() -> None:
     """ARG_MAX/ARG_MIN, TILE, DEPTH_TO_SPACE (DCR), SPACE_TO_DEPTH, SELECT, ADD_N, REVERSE_V2,
-    GATHER_ND, FLOOR_MOD, CUMSUM (exclusive, reverse), ONE_HOT, TOPK_V2."""
+    GATHER_ND, FLOOR_MOD, CUMSUM (exclusive, reverse), ONE_HOT, TOPK_V2, SPACE_TO_BATCH_ND and
+    BATCH_TO_SPACE_ND (with paddings and crops)."""
     assert_close(run_both(tflite_fixture("misc", "float32")), rtol=1e-4, atol=1e-5)
 
 
