@@ -194,3 +194,56 @@ def lrn(ctx: TfliteContext) -> None:
              "beta": float(ctx.option("Beta", 0.5)), "bias": float(ctx.option("Bias", 1.0))}  # fmt: skip
     ctx.step("param", f"alpha multiplied by the window size {size} (ONNX LRN divides by it)")
     ctx.emit("LRN", [ctx.x(0)], attrs, layout="NHWC")
+
+
+def _pads_3d(ctx: TfliteContext, sizes: tuple[int, ...], kernel: tuple[int, ...], outs: tuple[int, ...],
+             strides: tuple[int, ...], dilations: tuple[int, ...]) -> list[int]:  # fmt: skip
+    """ONNX pads [d0, h0, w0, d1, h1, w1] for TFLite's SAME/VALID on three spatial axes."""
+    pairs = [same_or_valid(ctx, *args) for args in zip(sizes, kernel, strides, dilations, outs, strict=True)]
+    return [p[0] for p in pairs] + [p[1] for p in pairs]
+
+
+@layer(TFLITE, "CONV_3D")
+def conv_3d(ctx: TfliteContext) -> None:
+    """NDHWC input, filter [D, H, W, I, O] (TensorFlow's own 3-D layout, "DHWIO")."""
+    _n, d, h, w, _c = ctx.in_shape(0)
+    kd, kh, kw, _i, _o = ctx.need(1).shape
+    _, od, oh, ow, _oc = ctx.out_shape()
+    strides = (ctx.option("StrideD", 1), ctx.option("StrideH", 1), ctx.option("StrideW", 1))
+    dilations = (
+        ctx.option("DilationDFactor", 1),
+        ctx.option("DilationHFactor", 1),
+        ctx.option("DilationWFactor", 1),
+    )
+    pads = _pads_3d(ctx, (d, h, w), (kd, kh, kw), (od, oh, ow), strides, dilations)
+    attrs = {
+        "kernel_shape": [kd, kh, kw],
+        "strides": list(strides),
+        "dilations": list(dilations),
+        "pads": pads,
+    }
+    weight = ctx.weight(1, "DHWIO", "Conv")
+    ctx.emit("Conv", [ctx.x(0), weight, *bias(ctx, 2)], attrs, layout="NDHWC",
+             activation=ctx.option("FusedActivationFunction", 0))  # fmt: skip
+
+
+@layer(TFLITE, "CONV_3D_TRANSPOSE")
+def conv_3d_transpose(ctx: TfliteContext) -> None:
+    """Inputs: output shape, filter [D, H, W, O, I] ("DHWOI"), input NDHWC, bias; pads as TRANSPOSE_CONV's
+    on each axis, any remainder as output_padding."""
+    _n, d, h, w, _c = ctx.in_shape(2)
+    kd, kh, kw, _o, _i = ctx.need(1).shape
+    _, od, oh, ow, _oc = ctx.out_shape()
+    strides = (ctx.option("StrideD", 1), ctx.option("StrideH", 1), ctx.option("StrideW", 1))
+    before, after, extra = [], [], []
+    for size, k, s, out in zip((d, h, w), (kd, kh, kw), strides, (od, oh, ow), strict=True):
+        total = max(0, (size - 1) * s + k - out) if ctx.option("Padding", 0) == 0 else 0
+        before.append(total // 2)
+        after.append(total - total // 2)
+        extra.append(max(0, out - ((size - 1) * s + k - total)))
+    attrs: dict[str, Any] = {"kernel_shape": [kd, kh, kw], "strides": list(strides), "pads": before + after}
+    if any(extra):
+        attrs["output_padding"] = extra
+    weight = ctx.weight(1, "DHWOI", "ConvTranspose")
+    ctx.emit("ConvTranspose", [ctx.x(2), weight, *bias(ctx, 3)], attrs, layout="NDHWC",
+             activation=ctx.option("FusedActivationFunction", 0))  # fmt: skip

@@ -21,7 +21,7 @@ import onnxruntime as ort
 from netinspect.check.layers import graph_layers
 from netinspect.check.runtimes.litert import LiteRTRunner
 from netinspect.converters.onnx.writer import to_model_proto
-from netinspect.layout import IO_LAYOUT, VALUE_LAYOUTS, permute
+from netinspect.layout import IO_LAYOUT, VALUE_LAYOUTS, channels_first, permute
 from netinspect.registry import load
 
 
@@ -83,7 +83,7 @@ def run_both(
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    onnx_feeds = {k: permute(a, io[k], "NCHW") if io.get(k) == "NHWC" else a for k, a in feeds.items()}
+    onnx_feeds = {k: permute(a, io[k], channels_first(io[k])) if k in io else a for k, a in feeds.items()}
     outputs = dict(zip(names, session.run(names, onnx_feeds), strict=True))
     expected = reference.run(feeds)
     if layers:
@@ -94,8 +94,8 @@ def run_both(
     for name in names:
         actual = outputs[name]
         reference_value = expected[sources[name]]
-        if io.get(name) == "NHWC":
-            actual = permute(actual, "NCHW", "NHWC")
+        if name in io:
+            actual = permute(actual, channels_first(io[name]), io[name])
         elif name in moved:
             reference_value = np.transpose(reference_value, moved[name])
         pairs.append(Pair(sources[name], reference_value, actual))
@@ -120,8 +120,8 @@ def run_isolated(path: Path, seed: int = 0) -> list[Pair]:
 
     def source_value(value: str) -> np.ndarray:
         array = expected[sources[value]]
-        if io.get(value) == "NHWC" and any(v.name == value for v in graph.inputs):
-            return permute(array, "NHWC", "NCHW")
+        if value in io and any(v.name == value for v in graph.inputs):
+            return permute(array, io[value], channels_first(io[value]))
         return np.transpose(array, moved[value]) if value in moved else array
 
     fed: dict[str, np.ndarray] = {}

@@ -59,6 +59,11 @@ def test_float32_less_common_ops() -> None:
     assert_close(run_both(tflite_fixture("misc", "float32")), rtol=1e-4, atol=1e-5)
 
 
+def test_float32_conv3d() -> None:
+    """CONV_3D (filter DHWIO) and CONV_3D_TRANSPOSE (DHWOI) on NDHWC data."""
+    assert_close(run_both(tflite_fixture("conv3d", "float32")), rtol=1e-4, atol=1e-5)
+
+
 def test_float32_mobilenet_v2() -> None:
     assert_close(run_both(tflite_fixture("mobilenet_v2", "float32")), rtol=1e-4, atol=1e-5)
 
