@@ -85,6 +85,11 @@ def test_unrolled_lstm() -> None:
     assert_close(run_both(tflite_fixture("lstm_unrolled", "float32")), rtol=1e-4, atol=1e-5)
 
 
+def test_bidirectional_lstm_gru_simple_rnn() -> None:
+    """tf_keras Bidirectional(LSTM) → two fused LSTMs (one reversed), then GRU and SimpleRNN → WHILE."""
+    assert_close(run_both(tflite_fixture("recurrent", "float32")), rtol=1e-4, atol=1e-5)
+
+
 def test_while_loop() -> None:
     """Keras 3's LSTM stays a WHILE over a condition and a body subgraph: an ONNX Loop."""
     pairs = run_both(tflite_fixture("lstm_while", "float32"))
