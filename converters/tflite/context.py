@@ -101,6 +101,11 @@ class TfliteContext(LayerContext):
     def out_tensor(self, k: int = 0) -> TflTensor:
         return self.state.graph.tensors[self.op.outputs[k]]
 
+    def compute_dtype(self, k: int = 0) -> str:
+        """The type output `k` is computed in: float32 when it is stored quantized (re-quantized after)."""
+        out = self.out_tensor(k)
+        return "float32" if out.dtype in QUANTIZED and quant_params(out) is not None else out.dtype
+
     def in_shape(self, i: int) -> tuple[int, ...]:
         return self.need(i).shape
 
@@ -124,6 +129,25 @@ class TfliteContext(LayerContext):
         """Input `i` as the value a float computation reads (dequantized when quantized)."""
         t = self.need(i)
         return self.float_view(t)
+
+    def moved(self, i: int, k: int = 0) -> str:
+        """Input `i` of an operator that only moves data (reshape, slice, gather, tile…). TFLite's
+        kernels copy its int8 bytes to output `k` whatever the two tensors' quantization says, so
+        where they differ the bytes are read with the output's scale and zero point: re-quantizing
+        with the output's then gives back the same bytes, as LiteRT does."""
+        t, out = self.need(i), self.out_tensor(k)
+        params, out_params = quant_params(t), quant_params(out)
+        known = t.index in self.state.stored or (t.has_data and t.index not in self.state.deferred)
+        if t.dtype != out.dtype or t.dtype not in QUANTIZED or not known:
+            return self.x(i)
+        if params is None or out_params is None or _same_params(params, out_params):
+            return self.x(i)
+        self.step("param", f"{t.dtype} bytes moved unchanged, as TFLite's kernel does: read with the "
+                           "output's scale and zero point, not the input's")  # fmt: skip
+        stored = self.state.stored.get(t.index)
+        if stored is None:
+            stored = self.constant(_hint(t.name), Tensor(t.name, t.dtype, t.shape, loader=t.data))
+        return self._dequantize(stored, t, out_params, t.dims)
 
     def float_view(self, t: TflTensor, output: str | None = None) -> str:
         state = self.state
@@ -262,7 +286,7 @@ class TfliteContext(LayerContext):
         out = self.out_tensor(k)
         shape = out.dims if shape is None else shape
         final = self._final_float(k) if not self._tail(k, activation) else None
-        dtype = "float32" if out.dtype in QUANTIZED else out.dtype
+        dtype = self.compute_dtype(k)
         value = self.node(
             op_type, inputs, shape, attrs, output=final, domain=domain, dtype=dtype, layout=layout
         )
@@ -328,6 +352,10 @@ class TfliteContext(LayerContext):
     def ints(self, values: Any, hint: str = "shape") -> str:
         """An int64 constant (shapes, axes, pads)."""
         return self.constant(hint, np.asarray(values, dtype=np.int64).reshape(-1))
+
+
+def _same_params(a: tuple[np.ndarray, np.ndarray, int], b: tuple[np.ndarray, np.ndarray, int]) -> bool:
+    return bool(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]))
 
 
 def _scalar_or(values: np.ndarray, dtype: Any) -> np.ndarray:

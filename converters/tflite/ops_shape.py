@@ -23,7 +23,7 @@ def _axis(axis: int, rank: int) -> int:
 
 @layer(TFLITE, "RESHAPE")
 def reshape(ctx: TfliteContext) -> None:
-    ctx.emit("Reshape", [ctx.x(0), ctx.ints(ctx.out_shape())])
+    ctx.emit("Reshape", [ctx.moved(0), ctx.ints(ctx.out_shape())])
 
 
 @layer(TFLITE, "SQUEEZE")
@@ -31,19 +31,19 @@ def squeeze(ctx: TfliteContext) -> None:
     shape = ctx.in_shape(0)
     dims = [int(d) for d in ctx.option("SqueezeDims", np.zeros(0))]
     axes = sorted(_axis(d, len(shape)) for d in dims) if dims else [a for a, d in enumerate(shape) if d == 1]
-    ctx.emit("Squeeze", [ctx.x(0), ctx.ints(axes, "axes")])
+    ctx.emit("Squeeze", [ctx.moved(0), ctx.ints(axes, "axes")])
 
 
 @layer(TFLITE, "EXPAND_DIMS")
 def expand_dims(ctx: TfliteContext) -> None:
     rank = len(ctx.out_shape())
     axis = _axis(int(ctx.const(1).reshape(-1)[0]), rank)
-    ctx.emit("Unsqueeze", [ctx.x(0), ctx.ints([axis], "axes")])
+    ctx.emit("Unsqueeze", [ctx.moved(0), ctx.ints([axis], "axes")])
 
 
 @layer(TFLITE, "TRANSPOSE")
 def transpose(ctx: TfliteContext) -> None:
-    ctx.emit("Transpose", [ctx.x(0)], {"perm": [int(p) for p in ctx.const(1)]})
+    ctx.emit("Transpose", [ctx.moved(0)], {"perm": [int(p) for p in ctx.const(1)]})
 
 
 @layer(TFLITE, "CONCATENATION")
@@ -71,8 +71,8 @@ def _split(ctx: TfliteContext, i: int, axis: int, sizes: list[int], squeeze: boo
     shape = ctx.in_shape(i)
     shapes = [tuple(s if a != axis else size for a, s in enumerate(shape)) for size in sizes]
     direct = not squeeze and not any(ctx._tail(k, 0) for k in range(len(sizes)))
-    dtype = "float32" if ctx.out_tensor().dtype in ("int8", "uint8") else ctx.out_tensor().dtype
-    parts = ctx.node_multi("Split", [ctx.x(i), ctx.ints(sizes, "split")], [(s, dtype) for s in shapes],
+    dtype = ctx.compute_dtype()
+    parts = ctx.node_multi("Split", [ctx.moved(i), ctx.ints(sizes, "split")], [(s, dtype) for s in shapes],
                            {"axis": axis}, list(ctx.outputs) if direct else None)  # fmt: skip
     if direct:
         return
@@ -207,7 +207,7 @@ def strided_slice(ctx: TfliteContext) -> None:
         axes.append(axis)
         steps.append(step)
         sliced[axis] = count
-    x = ctx.x(0)
+    x = ctx.moved(0)
     out = ctx.out_shape()
     if not axes:
         ctx.emit("Reshape", [x, ctx.ints(out)])
@@ -263,7 +263,7 @@ def slice_op(ctx: TfliteContext) -> None:
         begin = [int(b) for b in ctx.const(1).reshape(-1)]
         size = [int(s) for s in ctx.const(2).reshape(-1)]
         ends = [shape[a] if s == -1 else b + s for a, (b, s) in enumerate(zip(begin, size, strict=True))]
-        ctx.emit("Slice", [ctx.x(0), ctx.ints(begin), ctx.ints(ends), axes])
+        ctx.emit("Slice", [ctx.moved(0), ctx.ints(begin), ctx.ints(ends), axes])
         return
     begin, size = (
         ctx.node("Cast", [ctx.x(i)], (rank,), {"to": ONNX_TYPES["int64"]}, dtype="int64") for i in (1, 2)
@@ -271,7 +271,7 @@ def slice_op(ctx: TfliteContext) -> None:
     end = ctx.node("Add", [begin, size], (rank,), dtype="int64")
     to_end = ctx.node("Less", [size, ctx.ints([0], "zero")], (rank,), dtype="bool")
     end = ctx.node("Where", [to_end, ctx.ints([INT64_MAX], "last"), end], (rank,), dtype="int64")
-    ctx.emit("Slice", [ctx.x(0), begin, end, axes])
+    ctx.emit("Slice", [ctx.moved(0), begin, end, axes])
 
 
 @layer(TFLITE, "GATHER")
@@ -279,7 +279,7 @@ def gather(ctx: TfliteContext) -> None:
     if ctx.option("BatchDims", 0):
         raise ctx.error("GATHER with batch_dims is not supported")
     rank = len(ctx.in_shape(0))
-    ctx.emit("Gather", [ctx.x(0), ctx.x(1)], {"axis": _axis(int(ctx.option("Axis", 0)), rank)})
+    ctx.emit("Gather", [ctx.moved(0), ctx.x(1)], {"axis": _axis(int(ctx.option("Axis", 0)), rank)})
 
 
 @layer(TFLITE, "SHAPE")
@@ -310,7 +310,7 @@ def tile(ctx: TfliteContext) -> None:
         amounts = ctx.ints(ctx.const(1).reshape(-1), "multiples" if ctx.type == "TILE" else "shape")
     else:
         amounts = ctx.node("Cast", [ctx.x(1)], t.shape, {"to": ONNX_TYPES["int64"]}, dtype="int64")
-    ctx.emit("Tile" if ctx.type == "TILE" else "Expand", [ctx.x(0), amounts])
+    ctx.emit("Tile" if ctx.type == "TILE" else "Expand", [ctx.moved(0), amounts])
 
 
 @layer(TFLITE, "DEPTH_TO_SPACE", "SPACE_TO_DEPTH")
@@ -320,7 +320,7 @@ def depth_space(ctx: TfliteContext) -> None:
     attrs: dict[str, Any] = {"blocksize": block}
     if ctx.type == "DEPTH_TO_SPACE":
         attrs["mode"] = "DCR"
-    ctx.emit("DepthToSpace" if ctx.type == "DEPTH_TO_SPACE" else "SpaceToDepth", [ctx.x(0)], attrs,
+    ctx.emit("DepthToSpace" if ctx.type == "DEPTH_TO_SPACE" else "SpaceToDepth", [ctx.moved(0)], attrs,
              layout="NHWC")  # fmt: skip
 
 
@@ -331,14 +331,14 @@ def reverse(ctx: TfliteContext) -> None:
     starts = [shape[a] - 1 for a in axes]
     ends = [INT64_MIN] * len(axes)
     ctx.emit(
-        "Slice", [ctx.x(0), ctx.ints(starts), ctx.ints(ends), ctx.ints(axes), ctx.ints([-1] * len(axes))]
+        "Slice", [ctx.moved(0), ctx.ints(starts), ctx.ints(ends), ctx.ints(axes), ctx.ints([-1] * len(axes))]
     )
 
 
 @layer(TFLITE, "GATHER_ND")
 def gather_nd(ctx: TfliteContext) -> None:
     indices = ctx.node("Cast", [ctx.x(1)], ctx.in_shape(1), {"to": ONNX_TYPES["int64"]}, dtype="int64")
-    ctx.emit("GatherND", [ctx.x(0), indices])
+    ctx.emit("GatherND", [ctx.moved(0), indices])
 
 
 @layer(TFLITE, "CUMSUM")
@@ -355,8 +355,8 @@ def cumsum(ctx: TfliteContext) -> None:
 @layer(TFLITE, "ONE_HOT")
 def one_hot(ctx: TfliteContext) -> None:
     """Inputs: indices, depth, on_value, off_value; ONNX OneHot takes [off, on] as one tensor."""
-    dtype = ctx.out_tensor().dtype
-    off, on = (ctx.node("Reshape", [ctx.x(i), ctx.ints([1])], (1,), dtype=dtype) for i in (3, 2))
+    dtype = ctx.compute_dtype()
+    off, on = (ctx.node("Reshape", [ctx.moved(i), ctx.ints([1])], (1,), dtype=dtype) for i in (3, 2))
     values = ctx.node("Concat", [off, on], (2,), {"axis": 0}, dtype=dtype)
     ctx.emit("OneHot", [ctx.x(0), ctx.x(1), values], {"axis": int(ctx.option("Axis", -1))})
 
@@ -366,9 +366,10 @@ def top_k(ctx: TfliteContext) -> None:
     """Values and indices of the k largest along the last axis (sorted, as TFLite); indices to int32."""
     k = ctx.node("Cast", [ctx.x(1)], (), {"to": ONNX_TYPES["int64"]}, dtype="int64")
     k = ctx.node("Reshape", [k, ctx.ints([1])], (1,), dtype="int64")
-    value_dtype = "float32" if ctx.out_tensor(0).dtype in ("int8", "uint8") else ctx.out_tensor(0).dtype
-    results = [(ctx.out_shape(0), value_dtype), (ctx.out_shape(1), "int64")]
-    values, indices = ctx.node_multi("TopK", [ctx.x(0), k], results, {"axis": -1, "largest": 1, "sorted": 1})
+    results = [(ctx.out_shape(0), ctx.compute_dtype(0)), (ctx.out_shape(1), "int64")]
+    values, indices = ctx.node_multi(
+        "TopK", [ctx.moved(0), k], results, {"axis": -1, "largest": 1, "sorted": 1}
+    )
     ctx.finish_float(values, 0)
     ctx.emit("Cast", [indices], {"to": ONNX_TYPES[ctx.out_tensor(1).dtype]}, k=1)
 
@@ -380,7 +381,7 @@ def space_to_batch(ctx: TfliteContext) -> None:
     n, h, w, c = ctx.in_shape(0)
     bh, bw = (int(v) for v in ctx.const(1).reshape(-1))
     pads = ctx.const(2).reshape(2, 2).astype(np.int64)
-    x = ctx.x(0)
+    x = ctx.moved(0)
     h, w = h + int(pads[0].sum()), w + int(pads[1].sum())
     if pads.any():
         onnx_pads = [0, int(pads[0, 0]), int(pads[1, 0]), 0, 0, int(pads[0, 1]), int(pads[1, 1]), 0]
@@ -399,7 +400,7 @@ def batch_to_space(ctx: TfliteContext) -> None:
     bh, bw = (int(v) for v in ctx.const(1).reshape(-1))
     crops = ctx.const(2).reshape(2, 2).astype(np.int64)
     n = b // (bh * bw)
-    blocks = ctx.node("Reshape", [ctx.x(0), ctx.ints([bh, bw, n, h, w, c])], (bh, bw, n, h, w, c))
+    blocks = ctx.node("Reshape", [ctx.moved(0), ctx.ints([bh, bw, n, h, w, c])], (bh, bw, n, h, w, c))
     moved = ctx.node("Transpose", [blocks], (n, h, bh, w, bw, c), {"perm": [2, 3, 0, 4, 1, 5]})
     full = (n, h * bh, w * bw, c)
     if not crops.any():
