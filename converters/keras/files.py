@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from netinspect.errors import ModelFormatError
+from netinspect.errors import ModelFormatError, UnsafePathError
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -107,7 +107,7 @@ class LegacyH5Weights(WeightStore):
         for n in names:
             if n not in g:
                 raise ModelFormatError(f"layer {top!r} lists weight {n!r}, which the file lacks", self.path)
-            out.append(LazyArray(n, g[n]))
+            out.append(LazyArray(n, inside(g, n, self.path)))
         return out
 
 
@@ -134,7 +134,7 @@ class KerasZipWeights(WeightStore):
         if "vars" in g:
             v = g["vars"]
             keys = sorted((k for k in v if k.isdigit()), key=int)
-            out.extend(LazyArray(f"{where}/vars/{k}", v[k]) for k in keys)
+            out.extend(LazyArray(f"{where}/vars/{k}", inside(v, k, self.path)) for k in keys)
         children = [k for k in g if k != "vars" and isinstance(g[k], h5py.Group) and k != "layers"]
         order = self.SUBOBJECT_ORDER.get(class_name)
         if order:
@@ -151,6 +151,24 @@ class KerasZipWeights(WeightStore):
             name = self.root[group]["vars"].attrs.get("name")
             return _text(name) if name is not None else None
         return None
+
+
+def inside(group: Any, name: str, path: Path) -> Any:
+    """`group[name]` as a dataset stored in this file: an external link, external storage or a
+    virtual dataset would make h5py read other files, which a model file may not do."""
+    import h5py
+
+    link = group.get(name, getlink=True)
+    if isinstance(link, h5py.ExternalLink):
+        raise UnsafePathError(
+            f"weight {name!r} is an external link to {link.filename!r}, outside the file", path
+        )
+    dataset = group[name]
+    if not isinstance(dataset, h5py.Dataset):
+        raise ModelFormatError(f"weight {name!r} is not a dataset", path)
+    if dataset.is_virtual or dataset.external:
+        raise UnsafePathError(f"weight {name!r} keeps its data outside the file", path)
+    return dataset
 
 
 # -------------------------------------------------------------------------------------------------

@@ -53,6 +53,7 @@ REFUSED = {
     "__lambda__": "its function is Python bytecode, which netinspect never executes",
     "TFOpLambda": "a raw TensorFlow op recorded by tf.keras, not a Keras layer",
     "SlicingOpLambda": "a raw TensorFlow op recorded by tf.keras, not a Keras layer",
+    "Masking": "a mask changes what the following layers compute; not converted",
 }
 
 

@@ -127,3 +127,16 @@ def test_unknown_layers_are_listed_at_once(cli, tmp_path):
         config["config"][7]["class_name"] = "MyFlatten"
         f.attrs["model_config"] = json.dumps(config).encode()
     _refused(cli("info", path), path, "2 unsupported", "'activation_1' (type 'MyActivation')", "MyFlatten")
+
+
+def test_weight_linking_outside_the_file_is_refused(cli, tmp_path):
+    """An HDF5 external link would make h5py open another file: refused, never followed."""
+    secret = tmp_path / "secret.h5"
+    with h5py.File(secret, "w") as f:
+        f.create_dataset("data", data=np.zeros((1, 2), np.float32))
+    path = make_keras1.write(tmp_path / "k1.h5", "tf", "tensorflow")
+    with h5py.File(path, "r+") as f:
+        g = f["model_weights/dense_1"]
+        del g["dense_1_W:0"]
+        g["dense_1_W:0"] = h5py.ExternalLink(str(secret), "/data")
+    _refused(cli("info", path), path, "external link", "outside the file")

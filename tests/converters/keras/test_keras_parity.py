@@ -58,3 +58,29 @@ def test_flatten_dropout_dense_boundary_has_no_transpose(tmp_path):
     assert producers[flatten.inputs[0]].op_type != "Transpose"
     assert any("weight rows permuted" in s.text for s in dense.provenance.steps)
     assert any(s.kind == "dropout" for s in flatten.provenance.steps)
+
+
+def test_keras3_weight_groups_matched_in_keras_walk_order(keras_cache, tmp_path):
+    """Without the layer names newer Keras writes on each `vars` group, weight groups (named after
+    classes: conv2d, conv2d_1, …) are matched to layers in the order Keras' own walk gives them."""
+    import zipfile
+
+    import h5py
+
+    stem, npz = make_keras.case_files("conv_layers", "k3")
+    with zipfile.ZipFile(keras_cache / stem) as z:
+        members = {name: z.read(name) for name in z.namelist()}
+    weights = tmp_path / "model.weights.h5"
+    weights.write_bytes(members["model.weights.h5"])
+    with h5py.File(weights, "r+") as f:
+        stripped = []
+        f.visititems(lambda name, obj: stripped.append(name) if "name" in obj.attrs else None)
+        for name in stripped:
+            del f[name].attrs["name"]
+    assert len(stripped) > 8
+    members["model.weights.h5"] = weights.read_bytes()
+    path = tmp_path / "unnamed.keras"
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    _compare(path, keras_cache / npz)
