@@ -34,10 +34,16 @@ KERAS_MEMBERS = ("config.json", "model.weights.h5")
 
 @dataclass
 class LazyArray:
-    """One stored weight: name, shape, dtype; its bytes are read by `load()` (an h5py dataset)."""
+    """One stored weight: name, shape, dtype; its bytes are read by `load()`.
+
+    `located` is (file, offset of the HDF5 data in it) when the HDF5 is a plain file or an
+    uncompressed zip member: a contiguous, unfiltered dataset is then read with one `read` at its
+    offset (`numpy.fromfile`), about ten times faster than h5py's own path for big weights.
+    """
 
     name: str
     dataset: Any
+    located: tuple[Path, int] | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -48,7 +54,23 @@ class LazyArray:
         return np.dtype(self.dataset.dtype).name
 
     def load(self) -> np.ndarray:
-        return np.asarray(self.dataset[()])
+        direct = self._direct()
+        return direct if direct is not None else np.asarray(self.dataset[()])
+
+    def _direct(self) -> np.ndarray | None:
+        if self.located is None or self.dataset.chunks is not None or self.dataset.compression is not None:
+            return None
+        dtype = np.dtype(self.dataset.dtype)
+        if dtype.kind not in "fiub" or dtype.byteorder == ">" or not self.shape or 0 in self.shape:
+            return None
+        offset = self.dataset.id.get_offset()
+        if offset is None:
+            return None
+        path, base = self.located
+        count = int(np.prod(self.shape))
+        if base + offset + count * dtype.itemsize > path.stat().st_size:
+            return None  # truncated: h5py reports it
+        return np.fromfile(path, dtype=dtype, count=count, offset=base + offset).reshape(self.shape)
 
 
 @dataclass
@@ -93,6 +115,7 @@ class LegacyH5Weights(WeightStore):
     def __init__(self, root: Any, path: Path) -> None:
         self.root = root
         self.path = path
+        self.located = (path, 0)
 
     def arrays(self, scope: tuple[str, ...], group: str | None, class_name: str) -> list[LazyArray]:
         top = scope[0]
@@ -107,7 +130,7 @@ class LegacyH5Weights(WeightStore):
         for n in names:
             if n not in g:
                 raise ModelFormatError(f"layer {top!r} lists weight {n!r}, which the file lacks", self.path)
-            out.append(LazyArray(n, inside(g, n, self.path)))
+            out.append(LazyArray(n, inside(g, n, self.path), self.located))
         return out
 
 
@@ -118,9 +141,10 @@ class KerasZipWeights(WeightStore):
         "Bidirectional": ("forward_layer", "backward_layer")
     }
 
-    def __init__(self, root: Any, path: Path) -> None:
+    def __init__(self, root: Any, path: Path, member_offset: int | None) -> None:
         self.root = root
         self.path = path
+        self.located = None if member_offset is None else (path, member_offset)
 
     def arrays(self, scope: tuple[str, ...], group: str | None, class_name: str) -> list[LazyArray]:
         if group is None or group not in self.root:
@@ -134,7 +158,7 @@ class KerasZipWeights(WeightStore):
         if "vars" in g:
             v = g["vars"]
             keys = sorted((k for k in v if k.isdigit()), key=int)
-            out.extend(LazyArray(f"{where}/vars/{k}", inside(v, k, self.path)) for k in keys)
+            out.extend(LazyArray(f"{where}/vars/{k}", inside(v, k, self.path), self.located) for k in keys)
         children = [k for k in g if k != "vars" and isinstance(g[k], h5py.Group) and k != "layers"]
         order = self.SUBOBJECT_ORDER.get(class_name)
         if order:
@@ -253,7 +277,9 @@ def _open_zip(path: Path) -> KerasFile:
     else:
         source = io.BytesIO(archive.read("model.weights.h5"))
     h5 = _h5py_open(source, path, "model.weights.h5 in the .keras archive")
-    return KerasFile(path, "keras", config, version or "3", None, KerasZipWeights(h5, path), [h5, source])
+    offset = source.start if isinstance(source, _StoredMember) else None
+    weights = KerasZipWeights(h5, path, offset)
+    return KerasFile(path, "keras", config, version or "3", None, weights, [h5, source])
 
 
 class _StoredMember(io.RawIOBase):
@@ -267,6 +293,8 @@ class _StoredMember(io.RawIOBase):
             raise ModelFormatError("model.weights.h5 has a corrupt local header in the archive", path)
         name_len, extra_len = struct.unpack("<HH", header[26:30])
         self._start = info.header_offset + 30 + name_len + extra_len
+        self.start = self._start
+        """Where the member's bytes begin in the archive file."""
         self._size = info.file_size
         self._pos = 0
 
