@@ -140,3 +140,26 @@ def test_weight_linking_outside_the_file_is_refused(cli, tmp_path):
         del g["dense_1_W:0"]
         g["dense_1_W:0"] = h5py.ExternalLink(str(secret), "/data")
     _refused(cli("info", path), path, "external link", "outside the file")
+
+
+def test_truncated_keras_zip(cli, tmp_path):
+    path = shared_model("keras3_mnist_cnn.keras")
+    cut = tmp_path / "cut.keras"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    _refused(cli("info", cut), cut)
+
+
+def test_model_config_that_is_not_json(cli, tmp_path):
+    path = make_keras1.write(tmp_path / "k1.h5", "tf", "tensorflow")
+    with h5py.File(path, "r+") as f:
+        f.attrs["model_config"] = b'{"class_name": "Sequential", "config": ['
+    _refused(cli("info", path), path, "model_config is not valid JSON")
+
+
+def test_subclassed_model_has_no_architecture(cli, tmp_path):
+    weights = tmp_path / "w.h5"
+    with h5py.File(weights, "w") as f:
+        f.create_group("layers")
+    config = json.dumps({"class_name": "MyModel", "config": {"name": "m"}})
+    path = _keras_zip(tmp_path / "m.keras", {"config.json": config, "model.weights.h5": weights.read_bytes()})
+    _refused(cli("info", path), path, "'MyModel'", "subclassed")
