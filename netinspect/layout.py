@@ -88,6 +88,10 @@ def canonicalize(graph: Graph, keep_source_layout: bool = False) -> None:
         _ChannelsFirst(graph, keep_source_layout).run()
 
 
+_WEIGHT_PASSTHROUGH = ("Cast", "DequantizeLinear")
+"""Ops between a stored weight and the op that reads it (float16 and quantized weights)."""
+
+
 def _permute_weights(graph: Graph) -> None:
     done: dict[str, str] = {}
     for node in graph.nodes:
@@ -100,15 +104,35 @@ def _permute_weights(graph: Graph) -> None:
                 continue
             src = tensor.layout
             assert src is not None
-            dst = weight_target(node.op_type, src) if index == 1 else None
+            chain, reader, reader_index = _weight_reader(graph, node, index)
+            dst = weight_target(reader.op_type, src) if reader_index == 1 else None
             if dst is None:
                 raise ValueError(
-                    f"weight {name!r} is tagged {src}, but {node.op_type} input {index} "
+                    f"weight {name!r} is tagged {src}, but {reader.op_type} input {reader_index} "
                     "takes no laid-out weight"
                 )
             graph.tensors[name] = permuted(tensor, src, dst)
             done[name] = describe("filter", src, dst)
-            _record(node, Step("transpose", done[name]))
+            for link in chain:  # a Cast or DequantizeLinear on the way: its output moves too
+                out = graph.values.get(link.outputs[0])
+                if out is not None and out.shape is not None and len(out.shape) == len(src):
+                    out.shape = permute_shape(out.shape, src, dst)
+                if link.op_type == "DequantizeLinear" and "axis" in link.attributes:
+                    link.attributes["axis"] = dst.index(src[link.attributes["axis"] % len(src)])
+                    _record(link, Step("transpose", f"per-channel axis follows the filter {src} → {dst}"))
+            _record(reader, Step("transpose", done[name]))
+
+
+def _weight_reader(graph: Graph, node: Node, index: int) -> tuple[list[Node], Node, int]:
+    """The op that reads a stored weight, past the Cast/DequantizeLinear nodes that lead to it."""
+    chain: list[Node] = []
+    while node.op_type in _WEIGHT_PASSTHROUGH and index == 0:
+        readers = [(n, n.inputs.index(node.outputs[0])) for n in graph.nodes if node.outputs[0] in n.inputs]
+        if len(readers) != 1:
+            break
+        chain.append(node)
+        node, index = readers[0]
+    return chain, node, index
 
 
 def permuted(tensor: Tensor, src: str, dst: str) -> Tensor:

@@ -8,11 +8,9 @@ activation and, when the TFLite output is quantized, a QuantizeLinear with the o
 and zero point. onnxruntime recognises DequantizeLinear → op → QuantizeLinear units and runs them
 with integer kernels, as LiteRT does.
 
-Constants: float32 weights are tagged with their TFLite layout and left to the layout pass.
-float16 and int8 weights keep their stored type and are followed by a Cast or DequantizeLinear, so
-the consuming Conv reads a computed value the layout pass cannot reach: those weights are permuted
-here with the layout module's own rule (`layout.permuted`), the axis of per-channel scales remapped,
-and the step recorded.
+Constants: weights are tagged with their TFLite layout and left to the layout pass. float16 and
+int8 weights keep their stored type and are followed by a Cast or DequantizeLinear; the pass follows
+those to the Conv that reads them, permutes the stored weight and remaps a per-channel axis.
 """
 
 from __future__ import annotations
@@ -26,7 +24,6 @@ from netinspect.build import GraphBuilder, LayerContext
 from netinspect.converters.tflite.flatbuffer import TflFile, TflOperator, TflSubgraph, TflTensor
 from netinspect.dtypes import ELEM_TYPES
 from netinspect.ir import Tensor
-from netinspect.layout import describe, permuted, weight_target
 
 TFLITE = "tflite"
 
@@ -231,14 +228,7 @@ class TfliteContext(LayerContext):
             name = self.constant(_hint(source.name), tensor, layout=layout)
         else:
             axis = params[2] if params else 0
-            if layout is not None:
-                target = weight_target(op_type or "", layout)
-                if target is None:
-                    raise self.error(f"no weight layout for {op_type}")
-                tensor = permuted(tensor, layout, target)
-                axis = target.index(layout[axis])
-                self.step("transpose", describe(f"{source.dtype} filter", layout, target))
-            stored = self.constant(_hint(source.name), tensor)
+            stored = self.constant(_hint(source.name), tensor, layout=layout)
             if source.dtype == "float16":
                 self.step("param", f"float16 weight {source.name!r} kept float16, Cast to float32")
                 name = self.node("Cast", [stored], tensor.shape, {"to": ONNX_TYPES["float32"]})
