@@ -227,8 +227,11 @@ def _open_h5(path: Path, config_path: Path | None) -> KerasFile:
         version = _opt_text(attrs.get("keras_version")) or _opt_text(root.attrs.get("keras_version"))
         backend = _opt_text(attrs.get("backend")) or _opt_text(root.attrs.get("backend"))
         return KerasFile(path, "h5", config, version, backend, LegacyH5Weights(root, path), [h5])
-    root = h5 if "layer_names" in attrs else h5.get("model_weights")
-    if root is None or "layer_names" not in root.attrs:
+    import h5py
+
+    walk_layout = "layer_names" not in attrs and isinstance(h5.get("layers"), h5py.Group)
+    root = h5 if "layer_names" in attrs or walk_layout else h5.get("model_weights")
+    if root is None or ("layer_names" not in root.attrs and not walk_layout):
         raise ModelFormatError(
             "is HDF5 but not a Keras model: no model_config attribute and no layer_names of saved weights",
             path,
@@ -238,9 +241,11 @@ def _open_h5(path: Path, config_path: Path | None) -> KerasFile:
             "holds only weights (no model_config): give the architecture with --config arch.json", path
         )
     config = _read_config_file(config_path)
-    version = _opt_text(root.attrs.get("keras_version"))
-    backend = _opt_text(root.attrs.get("backend"))
-    return KerasFile(path, "h5-weights", config, version, backend, LegacyH5Weights(root, path), [h5])
+    stated = config if isinstance(config, dict) else {}
+    version = _opt_text(root.attrs.get("keras_version")) or _opt_text(stated.get("keras_version"))
+    backend = _opt_text(root.attrs.get("backend")) or _opt_text(stated.get("backend"))
+    store: WeightStore = KerasZipWeights(h5, path, 0) if walk_layout else LegacyH5Weights(root, path)
+    return KerasFile(path, "h5-weights", config, version, backend, store, [h5])
 
 
 def _read_config_file(config_path: Path) -> dict[str, Any]:

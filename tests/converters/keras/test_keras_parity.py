@@ -84,3 +84,16 @@ def test_keras3_weight_groups_matched_in_keras_walk_order(keras_cache, tmp_path)
         for name, data in members.items():
             z.writestr(name, data)
     _compare(path, keras_cache / npz)
+
+
+WEIGHTS_ONLY = [n for n, f in CASES if f == "tfk"]
+
+
+@pytest.mark.parametrize("form", ["legacy-weights", "weights"])
+@pytest.mark.parametrize("name", WEIGHTS_ONLY)
+def test_weights_only_h5_with_architecture_json(keras_cache, name, form):
+    """tf-keras `save_weights` + `to_json()`, read with --config: the same numbers as Keras, from the
+    legacy layout (a group per layer) and from the attribute-walk layout of `*.weights.h5`."""
+    stem, npz = make_keras.case_files(name, "tfk")
+    weights, config = keras_cache / f"{stem}.{form}.h5", keras_cache / f"{stem}.json"
+    _compare(weights, keras_cache / npz, LoadOptions(config=config))
