@@ -19,8 +19,6 @@ import numpy as np
 from netinspect import registry
 from netinspect.converters.keras import activations
 from netinspect.converters.keras.context import KERAS, KerasContext
-from netinspect.converters.keras.model import snake_case
-from netinspect.dtypes import elem_type
 from netinspect.ir import Dim
 
 Shape = tuple[Dim, ...]
@@ -55,7 +53,8 @@ def layer(*types: str) -> Callable[[LayerFn], LayerFn]:
 # shapes and windows
 
 
-def _x(ctx: KerasContext) -> tuple[str, Shape]:
+def single_input(ctx: KerasContext) -> tuple[str, Shape]:
+    """The layer's (first) input: its value name and its shape in Keras' layout."""
     if not ctx.inputs:
         raise ctx.error("has no input")
     return ctx.inputs[0], ctx.input_shapes[0]
@@ -149,7 +148,7 @@ def _spatial_attrs(
 
 @layer("Dense")
 def convert_dense(ctx: KerasContext) -> None:
-    x, shape = _x(ctx)
+    x, shape = single_input(ctx)
     units = int(ctx.cfg("units", "output_dim"))
     features = shape[-1]
     kernel = ctx.weight(0, "kernel", (features if isinstance(features, int) else None, units))
@@ -210,7 +209,7 @@ def _conv_kernel(
 
 
 def _conv(ctx: KerasContext, rank: int) -> None:
-    x, shape = _x(ctx)
+    x, shape = single_input(ctx)
     last = ctx.channels_last()
     n, spatial, channels = _split(shape, rank, last)
     filters = int(ctx.cfg("filters", "nb_filter"))
@@ -272,7 +271,7 @@ def convert_conv3d(ctx: KerasContext) -> None:
 @layer("DepthwiseConv2D", "DepthwiseConv1D")
 def convert_depthwise(ctx: KerasContext) -> None:
     rank = 1 if ctx.type.endswith("1D") else 2
-    x, shape = _x(ctx)
+    x, shape = single_input(ctx)
     last = ctx.channels_last()
     n, spatial, channels = _split(shape, rank, last)
     if not isinstance(channels, int):
@@ -313,7 +312,7 @@ def _depthwise_weight(
 @layer("SeparableConv2D", "SeparableConv1D", "SeparableConvolution2D")
 def convert_separable(ctx: KerasContext) -> None:
     rank = 1 if ctx.type.endswith("1D") else 2
-    x, shape = _x(ctx)
+    x, shape = single_input(ctx)
     last = ctx.channels_last()
     n, spatial, channels = _split(shape, rank, last)
     if not isinstance(channels, int):
@@ -349,7 +348,7 @@ def convert_separable(ctx: KerasContext) -> None:
 @layer("Conv2DTranspose", "Conv1DTranspose", "Conv3DTranspose", "Deconvolution2D")
 def convert_conv_transpose(ctx: KerasContext) -> None:
     rank = {"1D": 1, "3D": 3}.get(ctx.type[-11:-9], 2) if ctx.type != "Deconvolution2D" else 2
-    x, shape = _x(ctx)
+    x, shape = single_input(ctx)
     last = ctx.channels_last()
     n, spatial, channels = _split(shape, rank, last)
     filters = int(ctx.cfg("filters", "nb_filter"))
@@ -417,7 +416,7 @@ def convert_conv_transpose(ctx: KerasContext) -> None:
 
 
 def _pool(ctx: KerasContext, rank: int, op: str) -> None:
-    x, shape = _x(ctx)
+    x, shape = single_input(ctx)
     last = ctx.channels_last()
     n, spatial, channels = _split(shape, rank, last)
     if rank == 1:
@@ -443,7 +442,7 @@ for _rank in (1, 2, 3):
 
 
 def _global_pool(ctx: KerasContext, rank: int, op: str) -> None:
-    x, shape = _x(ctx)
+    x, shape = single_input(ctx)
     last = ctx.channels_last()
     n, _, channels = _split(shape, rank, last)
     keep = bool(ctx.cfg("keepdims", default=False))
@@ -473,7 +472,7 @@ def _axes(ctx: KerasContext, value: Any, rank: int) -> list[int]:
 
 @layer("BatchNormalization")
 def convert_batchnorm(ctx: KerasContext) -> None:
-    x, shape = _x(ctx)
+    x, shape = single_input(ctx)
     rank = len(shape)
     axes = _axes(ctx, ctx.cfg("axis", default=-1), rank)
     if len(axes) != 1:
@@ -529,7 +528,7 @@ def convert_batchnorm(ctx: KerasContext) -> None:
 
 @layer("LayerNormalization")
 def convert_layernorm(ctx: KerasContext) -> None:
-    x, shape = _x(ctx)
+    x, shape = single_input(ctx)
     rank = len(shape)
     axes = _axes(ctx, ctx.cfg("axis", default=-1), rank)
     if axes != list(range(axes[0], rank)):
@@ -554,13 +553,13 @@ def convert_layernorm(ctx: KerasContext) -> None:
 
 @layer("Activation")
 def convert_activation(ctx: KerasContext) -> None:
-    x, shape = _x(ctx)
+    x, shape = single_input(ctx)
     activations.apply(ctx, x, shape, ctx.cfg("activation"), ctx.outputs[0])
 
 
 @layer("ReLU")
 def convert_relu(ctx: KerasContext) -> None:
-    x, shape = _x(ctx)
+    x, shape = single_input(ctx)
     max_value = ctx.cfg("max_value", default=None)
     activations.relu(
         ctx, x, shape, ctx.outputs[0],
@@ -572,27 +571,27 @@ def convert_relu(ctx: KerasContext) -> None:
 
 @layer("LeakyReLU")
 def convert_leaky_relu(ctx: KerasContext) -> None:
-    x, shape = _x(ctx)
+    x, shape = single_input(ctx)
     alpha = float(ctx.cfg("negative_slope", "alpha", default=0.3))
     ctx.node("LeakyRelu", [x], shape, {"alpha": alpha}, output=ctx.outputs[0])
 
 
 @layer("ELU")
 def convert_elu(ctx: KerasContext) -> None:
-    x, shape = _x(ctx)
+    x, shape = single_input(ctx)
     ctx.node("Elu", [x], shape, {"alpha": float(ctx.cfg("alpha", default=1.0))}, output=ctx.outputs[0])
 
 
 @layer("ThresholdedReLU")
 def convert_thresholded(ctx: KerasContext) -> None:
-    x, shape = _x(ctx)
+    x, shape = single_input(ctx)
     theta = float(ctx.cfg("theta", default=1.0))
     ctx.node("ThresholdedRelu", [x], shape, {"alpha": theta}, output=ctx.outputs[0])
 
 
 @layer("Softmax")
 def convert_softmax(ctx: KerasContext) -> None:
-    x, shape = _x(ctx)
+    x, shape = single_input(ctx)
     axis = ctx.cfg("axis", default=-1)
     if isinstance(axis, list):
         if len(axis) != 1:
@@ -603,7 +602,7 @@ def convert_softmax(ctx: KerasContext) -> None:
 
 @layer("PReLU")
 def convert_prelu(ctx: KerasContext) -> None:
-    x, shape = _x(ctx)
+    x, shape = single_input(ctx)
     shared = ctx.cfg("shared_axes", default=None) or []
     slope_shape = [d for d in shape[1:]]
     for a in shared if isinstance(shared, list) else [shared]:
@@ -616,7 +615,7 @@ def convert_prelu(ctx: KerasContext) -> None:
 
 @layer(*DROPOUT_TYPES)
 def convert_dropout(ctx: KerasContext) -> None:
-    x, shape = _x(ctx)
+    x, shape = single_input(ctx)
     ctx.step("dropout", f"{ctx.type} is the identity at inference")
     ctx.node("Identity", [x], shape, output=ctx.outputs[0])
 
@@ -627,7 +626,7 @@ def convert_dropout(ctx: KerasContext) -> None:
 
 @layer("Flatten")
 def convert_flatten(ctx: KerasContext) -> None:
-    x, shape = _x(ctx)
+    x, shape = single_input(ctx)
     n = shape[0]
     rest = shape[1:]
     total = int(np.prod(rest)) if all(isinstance(d, int) for d in rest) else None
@@ -640,7 +639,7 @@ def convert_flatten(ctx: KerasContext) -> None:
 
 @layer("Reshape")
 def convert_reshape(ctx: KerasContext) -> None:
-    x, shape = _x(ctx)
+    x, shape = single_input(ctx)
     target = [int(d) for d in ctx.cfg("target_shape", "dims")]
     known = [d for d in target if d != -1]
     if -1 in target and all(isinstance(d, int) for d in shape[1:]):
@@ -655,14 +654,14 @@ def convert_reshape(ctx: KerasContext) -> None:
 
 @layer("Permute")
 def convert_permute(ctx: KerasContext) -> None:
-    x, shape = _x(ctx)
+    x, shape = single_input(ctx)
     p = [0, *(int(d) for d in ctx.cfg("dims"))]
     ctx.node("Transpose", [x], tuple(shape[i] for i in p), {"perm": p}, output=ctx.outputs[0])
 
 
 @layer("RepeatVector")
 def convert_repeat(ctx: KerasContext) -> None:
-    x, shape = _x(ctx)
+    x, shape = single_input(ctx)
     n = int(ctx.cfg("n"))
     axes = ctx.constant("axes", np.array([1], np.int64))
     y = ctx.node("Unsqueeze", [x, axes], (shape[0], 1, shape[1]))
@@ -687,7 +686,7 @@ def _pad_pairs(ctx: KerasContext, rank: int, key: str) -> list[tuple[int, int]]:
 @layer("ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D")
 def convert_zero_padding(ctx: KerasContext) -> None:
     rank = int(ctx.type[-2])
-    x, shape = _x(ctx)
+    x, shape = single_input(ctx)
     last = ctx.channels_last()
     pairs = _pad_pairs(ctx, rank, "padding")
     n, spatial, c = _split(shape, rank, last)
@@ -704,7 +703,7 @@ def convert_zero_padding(ctx: KerasContext) -> None:
 @layer("Cropping1D", "Cropping2D", "Cropping3D")
 def convert_cropping(ctx: KerasContext) -> None:
     rank = int(ctx.type[-2])
-    x, shape = _x(ctx)
+    x, shape = single_input(ctx)
     last = ctx.channels_last()
     pairs = _pad_pairs(ctx, rank, "cropping")
     n, spatial, c = _split(shape, rank, last)
@@ -723,7 +722,7 @@ def convert_cropping(ctx: KerasContext) -> None:
 @layer("UpSampling1D", "UpSampling2D", "UpSampling3D")
 def convert_upsampling(ctx: KerasContext) -> None:
     rank = int(ctx.type[-2])
-    x, shape = _x(ctx)
+    x, shape = single_input(ctx)
     last = ctx.channels_last() if rank > 1 else True
     n, spatial, c = _split(shape, rank, last)
     size = ctx.ints(rank, "size", "length", default=2)
@@ -819,7 +818,7 @@ def convert_merge(ctx: KerasContext) -> None:
 
 @layer("Rescaling")
 def convert_rescaling(ctx: KerasContext) -> None:
-    x, shape = _x(ctx)
+    x, shape = single_input(ctx)
     scale = ctx.constant("scale", np.asarray(ctx.cfg("scale"), np.float32))
     offset = np.asarray(ctx.cfg("offset", default=0.0), np.float32)
     y = ctx.node("Mul", [x, scale], shape)
@@ -829,7 +828,7 @@ def convert_rescaling(ctx: KerasContext) -> None:
 @layer("Normalization")
 def convert_normalization(ctx: KerasContext) -> None:
     """(x − mean) / max(sqrt(variance), epsilon), with Keras' epsilon 1e-7."""
-    x, shape = _x(ctx)
+    x, shape = single_input(ctx)
     axes = ctx.cfg("axis", default=-1)
     axes = [axes] if isinstance(axes, int) else list(axes)
     keep = sorted(int(a) % len(shape) for a in axes)
@@ -848,280 +847,3 @@ def convert_normalization(ctx: KerasContext) -> None:
         std = ctx.node("Max", [root, ctx.scalar("eps", 1e-7)], tuple(bshape))
     centered = ctx.node("Sub", [x, mean_c], shape)
     ctx.node("Div", [centered, std], shape, output=ctx.outputs[0])
-
-
-# -------------------------------------------------------------------------------------------------
-# recurrent layers, embedding, dot
-
-
-_ONNX_ACTIVATIONS = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu", "hard_sigmoid": "HardSigmoid"}
-_GATES = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}
-
-
-def _rnn_activation(ctx: KerasContext, value: Any) -> tuple[str, float | None, float | None]:
-    name = activations.activation_name(value)
-    if name not in _ONNX_ACTIVATIONS:
-        raise ctx.error(f"recurrent activation {name!r} is not supported")
-    if name == "hard_sigmoid":
-        return "HardSigmoid", (1.0 / 6.0 if ctx.env.major >= 3 else 0.2), 0.5
-    return _ONNX_ACTIVATIONS[name], None, None
-
-
-def _rnn_kind(class_name: str) -> str:
-    for kind in _GATES:
-        if class_name.startswith(kind) or class_name == f"CuDNN{kind}":
-            return kind
-    raise KeyError(class_name)
-
-
-class _Joined:
-    """Keras 1 per-gate arrays joined along the last axis, as Keras' own loader converts them."""
-
-    def __init__(self, parts: list[Any]) -> None:
-        self.parts = parts
-        self.name = "+".join(p.name for p in parts)
-        first = parts[0].shape
-        self.shape = (*first[:-1], sum(p.shape[-1] for p in parts))
-
-    def load(self) -> np.ndarray:
-        return np.concatenate([p.load() for p in self.parts], axis=-1)
-
-
-def _keras1_split_gates(ctx: KerasContext, kind: str, offset: int) -> list[Any] | None:
-    """Keras 1 (consume_less cpu/mem) stores one (W, U, b) per gate: LSTM i,c,f,o; GRU z,r,h.
-    Returned as the joined (kernel, recurrent, bias) with the gates in Keras 2's order."""
-    gates = _GATES[kind]
-    if ctx.env.major != 1 or gates == 1 or ctx.weight_count() - offset < 3 * gates:
-        return None
-    names = [ctx.array(offset + i, "gate weight").name for i in range(3 * gates)]
-    if not all("_W" in n or "_U" in n or "_b" in n for n in names):
-        return None
-    order = [0, 2, 1, 3] if kind == "LSTM" else [0, 1, 2]  # stored i,c,f,o → i,f,c,o
-    joined = [_Joined([ctx.array(offset + 3 * g + role, "gate weight") for g in order]) for role in range(3)]
-    ctx.step("param", f"Keras 1 per-gate {kind} weights joined into kernel, recurrent kernel and bias")
-    identity = _keras1_gate_rows(kind)
-    return [(joined[0], identity[0]), (joined[1], identity[0]), (joined[2], identity[1])]
-
-
-def _keras1_gate_rows(kind: str) -> tuple[Any, Any]:
-    gates = _GATES[kind]
-    order = [0, 3, 1, 2] if kind == "LSTM" else list(range(gates))
-
-    def gate_rows(a: np.ndarray) -> np.ndarray:
-        blocks = np.split(a, gates, axis=-1)
-        return np.concatenate([blocks[g] for g in order], axis=-1).T
-
-    def bias_of(a: np.ndarray) -> np.ndarray:
-        return np.concatenate([gate_rows(a[None, :])[:, 0], np.zeros_like(a)])
-
-    return gate_rows, bias_of
-
-
-def _rnn_weights(
-    ctx: KerasContext, kind: str, cfg: dict[str, Any], offset: int, features: int, units: int
-) -> tuple[list[Any], int]:
-    """One direction's (W, R, B) as lazy arrays in ONNX gate order, and how many arrays it used."""
-    gates = _GATES[kind]
-    use_bias = bool(cfg.get("use_bias", cfg.get("bias", True)))
-    split = _keras1_split_gates(ctx, kind, offset)
-    if split is not None:
-        return split, gates * 3
-    kernel = ctx.array(offset, "kernel")
-    recurrent = ctx.array(offset + 1, "recurrent_kernel")
-    for arr, want in ((kernel, (features, gates * units)), (recurrent, (units, gates * units))):
-        if arr.shape != want:
-            raise ctx.error(f"weight {arr.name!r} has shape {arr.shape}, the layer needs {want}")
-    bias = ctx.array(offset + 2, "bias") if use_bias else None
-    reset_after = kind == "GRU" and bool(cfg.get("reset_after", ctx.env.major >= 3))
-    if bias is not None:
-        want_b = (2, gates * units) if reset_after else (gates * units,)
-        if bias.shape != want_b:
-            raise ctx.error(f"weight {bias.name!r} has shape {bias.shape}, the layer needs {want_b}")
-    order = [0, 3, 1, 2] if kind == "LSTM" else list(range(gates))  # Keras i,f,c,o → ONNX i,o,f,c
-
-    def gate_rows(a: np.ndarray) -> np.ndarray:  # (in, gates·U) → (gates·U, in), gates reordered
-        blocks = np.split(a, gates, axis=-1)
-        return np.concatenate([blocks[g] for g in order], axis=-1).T
-
-    def bias_of(a: np.ndarray) -> np.ndarray:
-        if reset_after:
-            wb, rb = a[0], a[1]
-        else:
-            wb, rb = a, np.zeros_like(a)
-        return np.concatenate([gate_rows(wb[None, :])[:, 0], gate_rows(rb[None, :])[:, 0]])
-
-    return [(kernel, gate_rows), (recurrent, gate_rows), (bias, bias_of)], 2 + (bias is not None)
-
-
-def _stack(ctx: KerasContext, role: str, parts: list[tuple[Any, Any]], shape: tuple[int, ...]) -> str:
-    from netinspect.ir import Tensor
-
-    def load() -> np.ndarray:
-        return np.stack([fn(arr.load()) for arr, fn in parts]).astype(np.float32)
-
-    return ctx.constant(role, Tensor(role, "float32", shape, loader=load))
-
-
-@layer(
-    "LSTM", "GRU", "SimpleRNN", "CuDNNLSTM", "CuDNNGRU", "LSTMV1", "GRUV1", "Bidirectional",
-)  # fmt: skip
-def convert_rnn(ctx: KerasContext) -> None:
-    x, shape = _x(ctx)
-    if len(shape) != 3:
-        raise ctx.error(f"needs a (batch, time, features) input, got rank {len(shape)}")
-    if len(ctx.inputs) > 1:
-        raise ctx.error("initial states given as inputs are not supported")
-    bidirectional = ctx.type == "Bidirectional"
-    if bidirectional:
-        inner = ctx.cfg("layer")
-        cfg, class_name = inner.get("config", {}), inner.get("class_name", "")
-        merge = ctx.cfg("merge_mode", default="concat")
-        if merge != "concat":
-            raise ctx.error(f"merge_mode {merge!r} is not supported (concat is)")
-    else:
-        cfg, class_name = ctx.config, ctx.type
-    if class_name.startswith("CuDNN"):
-        raise ctx.error("CuDNN recurrent weights are not supported")
-    try:
-        kind = _rnn_kind(class_name)
-    except KeyError:
-        raise ctx.error(f"wraps a {class_name}, which is not supported") from None
-    if cfg.get("stateful"):
-        raise ctx.error("stateful recurrent layers are not supported")
-    n, t, features = shape
-    units = int(cfg.get("units") or cfg.get("output_dim"))
-    if not isinstance(features, int):
-        raise ctx.error("needs a known feature size")
-    gates = _GATES[kind]
-    dirs = 2 if bidirectional else 1
-    parts, used = _rnn_weights(ctx, kind, cfg, 0, features, units)
-    directions = [parts]
-    if bidirectional:
-        directions.append(_rnn_weights(ctx, kind, cfg, used, features, units)[0])
-    w = _stack(ctx, "W", [d[0] for d in directions], (dirs, gates * units, features))
-    r = _stack(ctx, "R", [d[1] for d in directions], (dirs, gates * units, units))
-    inputs = [ctx.node("Transpose", [x], (t, n, features), {"perm": [1, 0, 2]}), w, r]
-    if directions[0][2][0] is not None:
-        inputs.append(_stack(ctx, "B", [d[2] for d in directions], (dirs, 2 * gates * units)))
-    if kind == "LSTM":
-        ctx.step("transpose", "LSTM gates reordered from Keras i,f,c,o to ONNX i,o,f,c; kernels transposed")
-    inner_default = "hard_sigmoid" if ctx.env.major < 2 else "sigmoid"
-    names = [cfg.get("recurrent_activation") or cfg.get("inner_activation") or inner_default]
-    names += [cfg.get("activation", "tanh")] * (2 if kind == "LSTM" else 1)
-    if kind == "SimpleRNN":
-        names = [cfg.get("activation", "tanh")]
-    acts = [_rnn_activation(ctx, a) for a in names] * dirs
-    attrs: dict[str, Any] = {"hidden_size": units, "activations": [a for a, _, _ in acts]}
-    if any(alpha is not None for _, alpha, _ in acts):
-        attrs["activation_alpha"] = [alpha if alpha is not None else 1.0 for _, alpha, _ in acts]
-        attrs["activation_beta"] = [beta if beta is not None else 0.0 for _, _, beta in acts]
-    backwards = bool(cfg.get("go_backwards", False)) and not bidirectional
-    attrs["direction"] = "bidirectional" if bidirectional else ("reverse" if backwards else "forward")
-    if kind == "GRU":
-        attrs["linear_before_reset"] = int(bool(cfg.get("reset_after", ctx.env.major >= 3)))
-    op = {"LSTM": "LSTM", "GRU": "GRU", "SimpleRNN": "RNN"}[kind]
-    results: list[tuple[Any, str]] = [((t, dirs, n, units), "float32"), ((dirs, n, units), "float32")]
-    if kind == "LSTM":
-        results.append(((dirs, n, units), "float32"))
-    outs = ctx.node_multi(op, inputs, results, attrs)
-    sequences = bool(cfg.get("return_sequences", False))
-    if bidirectional and cfg.get("return_state"):
-        raise ctx.error("Bidirectional with return_state is not supported")
-    wanted = ctx.outputs
-    if sequences:
-        y = ctx.node("Transpose", [outs[0]], (n, t, dirs, units), {"perm": [2, 0, 1, 3]})
-        spec = ctx.constant("shape", np.array([0, 0, dirs * units], np.int64))
-        y = ctx.node("Reshape", [y, spec], (n, t, dirs * units), output=None if backwards else wanted[0])
-        if backwards:  # Keras returns the sequence in processing (reversed) order
-            ctx.step("param", "go_backwards: ONNX reverse direction; sequence reversed to Keras' order")
-            reverse = (("starts", -1), ("ends", np.iinfo(np.int64).min), ("axes", 1), ("steps", -1))
-            args = [ctx.constant(h, np.array([v], np.int64)) for h, v in reverse]
-            ctx.node("Slice", [y, *args], (n, t, dirs * units), output=wanted[0])
-    else:
-        h = ctx.node("Transpose", [outs[1]], (n, dirs, units), {"perm": [1, 0, 2]})
-        spec = ctx.constant("shape", np.array([0, dirs * units], np.int64))
-        ctx.node("Reshape", [h, spec], (n, dirs * units), output=wanted[0])
-    states = [outs[1]] + ([outs[2]] if kind == "LSTM" else [])
-    if len(wanted) > 1 and (not cfg.get("return_state") or len(wanted) - 1 > len(states)):
-        raise ctx.error("more outputs are read than the layer returns")
-    for index, state in enumerate(states[: len(wanted) - 1]):
-        spec = ctx.constant("state_shape", np.array([0, units], np.int64))
-        moved = ctx.node("Transpose", [state], (n, 1, units), {"perm": [1, 0, 2]})
-        ctx.node("Reshape", [moved, spec], (n, units), output=wanted[index + 1])
-
-
-@layer("Embedding")
-def convert_embedding(ctx: KerasContext) -> None:
-    x, shape = _x(ctx)
-    dim = int(ctx.cfg("output_dim"))
-    vocab = int(ctx.cfg("input_dim"))
-    if ctx.cfg("mask_zero", default=False):
-        ctx.note(f"Embedding {ctx.name!r} masks index 0; the mask is not part of the ONNX graph")
-    table = ctx.weight(0, "embeddings", (vocab, dim))
-    indices = ctx.node("Cast", [x], shape, {"to": elem_type("int64")}, dtype="int64")
-    ctx.node("Gather", [table, indices], (*shape, dim), {"axis": 0}, output=ctx.outputs[0])
-
-
-@layer("Dot")
-def convert_dot(ctx: KerasContext) -> None:
-    if len(ctx.inputs) != 2:
-        raise ctx.error("Dot takes two inputs")
-    (a, b), (sa, sb) = ctx.inputs, ctx.input_shapes
-    rank = len(sa)
-    axes = ctx.cfg("axes")
-    ax = [int(axes)] * 2 if isinstance(axes, int) else [int(v) for v in axes]
-    ax = [ax[0] % rank, ax[1] % len(sb)]
-    if ctx.cfg("normalize", default=False):
-        a = ctx.node("LpNormalization", [a], sa, {"axis": ax[0], "p": 2})
-        b = ctx.node("LpNormalization", [b], sb, {"axis": ax[1], "p": 2})
-    if rank == 2 and len(sb) == 2:
-        prod = ctx.node("Mul", [a, b], sa)
-        axes_c = ctx.constant("axes", np.array([1], np.int64))
-        ctx.node("ReduceSum", [prod, axes_c], (sa[0], 1), {"keepdims": 1}, output=ctx.outputs[0])
-        return
-    if rank != 3 or len(sb) != 3:
-        raise ctx.error("Dot is supported on rank-2 and rank-3 inputs")
-    if ax[0] == 1:
-        a = ctx.node("Transpose", [a], (sa[0], sa[2], sa[1]), {"perm": [0, 2, 1]})
-        sa = (sa[0], sa[2], sa[1])
-    if ax[1] == 2:
-        b = ctx.node("Transpose", [b], (sb[0], sb[2], sb[1]), {"perm": [0, 2, 1]})
-        sb = (sb[0], sb[2], sb[1])
-    ctx.node("MatMul", [a, b], (sa[0], sa[1], sb[2]), output=ctx.outputs[0])
-
-
-@layer("TimeDistributed")
-def convert_time_distributed(ctx: KerasContext) -> None:
-    """TimeDistributed(layer): the time axis folded into the batch (N·T, …), the inner layer's own
-    handler run on that, and the result unfolded to (N, T, …). TimeDistributed(Dense) is the Dense
-    itself, which maps the last axis of any rank."""
-    inner = ctx.cfg("layer")
-    inner_type = str(inner.get("class_name"))
-    handler = registry.handler(KERAS, inner_type)
-    if handler is None or inner_type in ("TimeDistributed", "Bidirectional") or inner_type in _GATES:
-        raise ctx.error(f"TimeDistributed({inner_type}) is not supported")
-    ctx.config = {**inner.get("config", {})}
-    if inner_type == "Dense":
-        convert_dense(ctx)
-        return
-    x, shape = _x(ctx)
-    n, t, rest = shape[0], shape[1], tuple(shape[2:])
-    if not isinstance(t, int) or not all(isinstance(d, int) for d in rest):
-        raise ctx.error("TimeDistributed needs known sizes after the batch axis")
-    ctx.step("layout", f"time axis folded into the batch to apply {inner_type} to every step")
-    folded = ctx.node("Reshape", [x, ctx.constant("fold", np.array([-1, *rest], np.int64))], (None, *rest))
-    wanted, outer_type = ctx.outputs, ctx.type
-    inner_out = ctx.builder.unique(f"{ctx.name}/{snake_case(inner_type)}")
-    ctx.builder.used.discard(inner_out)
-    ctx.inputs, ctx.input_shapes, ctx.outputs, ctx.type = [folded], [(None, *rest)], [inner_out], inner_type
-    try:
-        handler(ctx)
-    finally:
-        ctx.inputs, ctx.outputs, ctx.type = [x], wanted, outer_type
-        ctx.input_shapes = [shape]
-    out_shape = ctx.builder.shape(inner_out) or (None,)
-    tail = tuple(out_shape[1:])
-    if not all(isinstance(d, int) for d in tail):
-        raise ctx.error(f"TimeDistributed({inner_type}) gives sizes netinspect cannot tell")
-    unfold = ctx.constant("unfold", np.array([-1, t, *tail], np.int64))
-    ctx.node("Reshape", [inner_out, unfold], (n, t, *tail), output=wanted[0])

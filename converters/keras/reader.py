@@ -30,6 +30,7 @@ from typing import Any
 from netinspect import registry
 from netinspect.build import GraphBuilder, run_handler
 from netinspect.converters.keras import layers as _layers  # noqa: F401  (registers the handlers)
+from netinspect.converters.keras import sequence as _sequence  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras.context import KERAS, Env, KerasContext
 from netinspect.converters.keras.files import (
     HDF5_MAGIC,
