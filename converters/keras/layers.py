@@ -1,4 +1,5 @@
-"""One handler per Keras layer class, emitting ONNX-vocabulary IR in Keras' own layout.
+"""One handler per Keras layer class, emitting ONNX-vocabulary IR in Keras' own layout (sequence
+layers — RNNs, Embedding, Dot, TimeDistributed — are in sequence.py).
 
 Channel-sensitive ops (Conv, pooling, BatchNormalization, Resize) are emitted with ONNX attributes
 but `layout="NHWC"` ("NWC", "NDHWC") when the layer works channels-last, their output shapes stated
