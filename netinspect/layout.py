@@ -18,7 +18,7 @@ Readers never permute. They tag what is not canonical and `canonicalize` rewrite
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -378,10 +378,15 @@ class _ChannelsFirst:
             v.layout = v.layout if self.keep and v.layout else None
         if self.io_layout:
             self.graph.metadata.properties[IO_LAYOUT] = json.dumps(self.io_layout, sort_keys=True)
+        # interface values are already seen through IO_LAYOUT by check: listed once, not twice
         perms: dict[str, object] = {
-            k: list(v) for k, v in self.value_perm.items() if not _is_identity(v) and self.defined(k)
+            k: list(v)
+            for k, v in self.value_perm.items()
+            if not _is_identity(v) and self.defined(k) and k not in self.io_layout
         }
-        perms.update({k: v.to_json() for k, v in self.flattened.items() if self.defined(k)})
+        perms.update(
+            {k: v.to_json() for k, v in self.flattened.items() if self.defined(k) and k not in self.io_layout}
+        )
         if perms:
             self.graph.metadata.properties[VALUE_LAYOUTS] = json.dumps(perms, sort_keys=True)
 
@@ -723,13 +728,9 @@ class _ChannelsFirst:
         for dense in denses:
             weight = self.graph.tensors[dense.inputs[1]]
             by_columns = dense.op_type == "Gemm" and bool(dense.attributes.get("transB"))
-            shape = weight.shape
             name = self.fresh(f"{weight.name}_nchw_rows")
 
-            def rows(a: np.ndarray, by_columns: bool = by_columns) -> np.ndarray:
-                return np.ascontiguousarray(a[:, order] if by_columns else a[order])
-
-            self.graph.tensors[name] = weight.map(rows, shape, name=name)
+            self.graph.tensors[name] = _rows_permuted(weight, order, by_columns, name)
             self.replaced.add(weight.name)
             dense.inputs[1] = name
             if dense.provenance is not None:
@@ -744,6 +745,29 @@ class _ChannelsFirst:
         if len(self.consumers(node.outputs[0])) == 0:
             self.graph.nodes.remove(node)
         return True
+
+
+_ROW_CHUNK_BYTES = 16 << 20
+
+
+def _rows_permuted(weight: Tensor, order: np.ndarray, by_columns: bool, name: str) -> Tensor:
+    """`weight` with its rows (columns, for a transposed Gemm weight) in `order`, lazily; the writer
+    streams it in pieces, so a 400 MB Dense kernel is never held twice."""
+
+    def whole() -> np.ndarray:
+        a = weight.numpy()
+        return np.ascontiguousarray(a[:, order] if by_columns else a[order])
+
+    def pieces() -> Iterator[np.ndarray]:
+        a = weight.numpy()
+        step = max(1, _ROW_CHUNK_BYTES // max(1, a.nbytes // max(1, a.shape[0])))
+        for start in range(0, a.shape[0], step):
+            if by_columns:
+                yield np.ascontiguousarray(a[start : start + step][:, order])
+            else:
+                yield np.ascontiguousarray(a[order[start : start + step]])
+
+    return Tensor(name, weight.dtype, weight.shape, loader=whole, chunks=pieces)
 
 
 def _topological(graph: Graph) -> list[Node]:

@@ -173,3 +173,27 @@ def test_layout_names_and_perms() -> None:
     assert layout.layout_name((0, 2, 3, 1)) == "NHWC"
     assert layout.weight_target("ConvTranspose", "HWOI") == "IOHW"
     assert layout.compose((0, 2, 3, 1), (0, 3, 1, 2)) == (0, 1, 2, 3)
+
+
+def test_dense_rows_are_streamed_in_pieces_that_equal_the_whole() -> None:
+    graph, _ = small_cnn("flatten_dense")
+    layout.canonicalize(graph)
+    dense = next(n for n in graph.nodes if n.op_type == "MatMul")
+    tensor = graph.tensors[dense.inputs[1]]
+    assert tensor.chunks is not None
+    layout._ROW_CHUNK_BYTES, saved = 40, layout._ROW_CHUNK_BYTES  # two rows a piece
+    try:
+        pieces = list(tensor.iter_chunks())
+    finally:
+        layout._ROW_CHUNK_BYTES = saved
+    assert len(pieces) == 18
+    np.testing.assert_array_equal(np.concatenate(pieces), tensor.numpy())
+
+
+def test_interface_values_are_mapped_once_not_twice() -> None:
+    """check transposes graph inputs/outputs through IO_LAYOUT; VALUE_LAYOUTS must not list them too."""
+    graph, _ = small_cnn("concat_softmax")
+    layout.canonicalize(graph)
+    io = json.loads(graph.metadata.properties[layout.IO_LAYOUT])
+    moved = json.loads(graph.metadata.properties[layout.VALUE_LAYOUTS])
+    assert "softmax" in io and not set(io) & set(moved)

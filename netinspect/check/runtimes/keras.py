@@ -112,7 +112,7 @@ class KerasRunner:
         for layer in self.model.layers:
             if type(layer).__name__ == "InputLayer" or hasattr(layer, "layers"):
                 continue
-            if len(getattr(layer, "_inbound_nodes", [])) > 1:
+            if _calls_in(self.model, layer) > 1:
                 continue
             found.append(Layer(layer.name, type(layer).__name__, layer.name))
         return found
@@ -181,3 +181,14 @@ def _history(tensor: Any) -> tuple[str, int, int]:
 def _line(error: BaseException) -> str:
     lines = [line for line in str(error).strip().splitlines() if line.strip()]
     return lines[0].strip()[:300] if lines else type(error).__name__
+
+
+def _calls_in(model: Any, layer: Any) -> int:
+    """How often `model`'s own graph calls `layer` (a Keras 3 Sequential rebuilds its graph, leaving
+    stale inbound nodes on every layer, so those are no measure of sharing)."""
+    graph = getattr(model, "_functional", None) or model
+    keys = getattr(graph, "_nodes", None) or getattr(graph, "_network_nodes", None)
+    if not keys:
+        return len(getattr(layer, "_inbound_nodes", []))
+    prefixes = (f"{id(layer)}_ib-", f"{layer.name}_ib-")
+    return sum(1 for key in keys if isinstance(key, str) and key.startswith(prefixes))
