@@ -66,11 +66,6 @@ def handler(format_name: str, layer_type: str) -> Handler | None:
     return _builtin.get(format_name, {}).get(layer_type)
 
 
-def builtin_types(format_name: str) -> list[str]:
-    """The layer types netinspect converts by itself, for `netinspect formats` and the docs."""
-    return sorted(_builtin.get(format_name, {}))
-
-
 def _entry_point_handlers(format_name: str) -> dict[str, Handler]:
     if format_name not in _from_entry_points:
         group = ENTRY_POINT_GROUP.format(format=format_name)
