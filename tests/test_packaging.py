@@ -8,6 +8,7 @@ no dependencies into a fresh venv that borrows this environment's third-party pa
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -23,21 +24,14 @@ MODEL = ROOT / "fixtures" / "matconvnet" / "simplenn_beta11.mat"
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("wheel")
-    build = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-w",
-            str(out),
-            str(ROOT),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    # a copy of the sources: setuptools builds in ./build, which parallel test workers would share
+    source = tmp_path_factory.mktemp("source")
+    for part in ("netinspect", "converters", "renderers"):
+        shutil.copytree(ROOT / part, source / part, ignore=shutil.ignore_patterns("__pycache__"))
+    for part in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / part, source / part)
+    pip = [sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-build-isolation"]
+    build = subprocess.run([*pip, "-w", str(out), str(source)], capture_output=True, text=True)
     assert build.returncode == 0, build.stdout + build.stderr
     wheels = list(out.glob("netinspect-*.whl"))
     assert len(wheels) == 1
