@@ -18,6 +18,7 @@ Readers never permute. They tag what is not canonical and `canonicalize` rewrite
 from __future__ import annotations
 
 import json
+import mmap
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -766,8 +767,19 @@ def _rows_permuted(weight: Tensor, order: np.ndarray, by_columns: bool, name: st
                 yield np.ascontiguousarray(a[start : start + step][:, order])
             else:
                 yield np.ascontiguousarray(a[order[start : start + step]])
+            _release(a)
 
     return Tensor(name, weight.dtype, weight.shape, loader=whole, chunks=pieces)
+
+
+def _release(array: np.ndarray) -> None:
+    """Drop the pages a memory-mapped weight has brought into this process (the OS page cache keeps
+    them), so gathering its rows piece by piece never holds the whole file."""
+    base: object = array
+    while base is not None and not isinstance(base, mmap.mmap):
+        base = getattr(base, "_mmap", None) or getattr(base, "base", None)
+    if isinstance(base, mmap.mmap):
+        base.madvise(mmap.MADV_DONTNEED)
 
 
 def _topological(graph: Graph) -> list[Node]:

@@ -197,3 +197,22 @@ def test_interface_values_are_mapped_once_not_twice() -> None:
     io = json.loads(graph.metadata.properties[layout.IO_LAYOUT])
     moved = json.loads(graph.metadata.properties[layout.VALUE_LAYOUTS])
     assert "softmax" in io and not set(io) & set(moved)
+
+
+def test_rows_of_a_memory_mapped_weight_are_gathered_and_its_pages_released(tmp_path) -> None:
+    """The Keras reader maps big weights; the row permutation drops their pages piece by piece."""
+    from netinspect.ir import Tensor
+
+    path = tmp_path / "w.bin"
+    values = RNG.normal(size=(12, 5)).astype(np.float32)
+    values.tofile(path)
+    weight = Tensor("w", "float32", (12, 5), loader=lambda: np.memmap(path, np.float32, "r", shape=(12, 5)))
+    order = RNG.permutation(12)
+    permuted = layout._rows_permuted(weight, order, False, "w_rows")
+    layout._ROW_CHUNK_BYTES, saved = 40, layout._ROW_CHUNK_BYTES
+    try:
+        pieces = list(permuted.iter_chunks())
+    finally:
+        layout._ROW_CHUNK_BYTES = saved
+    assert len(pieces) == 6
+    np.testing.assert_array_equal(np.concatenate(pieces), values[order])
