@@ -11,3 +11,4 @@ set -x
 .venv/bin/netinspect convert "$model" --to onnx -o out/simplenn_beta11.onnx
 .venv/bin/netinspect check "$model" out/simplenn_beta11.onnx --junit out/check.xml
 .venv/bin/netinspect view "$model" -o out/simplenn_beta11.svg
+.venv/bin/netinspect view "$model" -o out/simplenn_beta11.html
