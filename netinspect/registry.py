@@ -134,9 +134,9 @@ HEAD_BYTES = 4096
 
 READER_MODULES = (
     "netinspect.converters.onnx.reader",
+    "netinspect.converters.tflite.reader",
     "netinspect.converters.matconvnet.reader",
     "netinspect.converters.keras.reader",
-    "netinspect.converters.tflite.reader",
 )
 """Every format, in the order their `match` is tried (content checks are exclusive)."""
 
@@ -185,7 +185,8 @@ def open_probe(path: str | Path) -> Probe:
 def detect(path: str | Path) -> tuple[Reader, str, Probe]:
     """The reader for a file, with the variant tag its `match` gave."""
     probe = open_probe(path)
-    for reader in readers():
+    for module in READER_MODULES:  # imported one at a time: a match spares importing the rest
+        reader = importlib.import_module(module).READER
         tag = reader.match(probe)
         if tag:
             return reader, tag, probe
