@@ -34,10 +34,13 @@ class UsageError(NetinspectError):
 
 
 def report_console() -> Console:
-    """Rich output; CI logs are not terminals but are wide, so tables get 120 columns there."""
-    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+    """Rich output; CI logs are not terminals but are wide, so tables get 120 columns there, and
+    sentences (paths, runtimes, the diverging layer) stay on one line for grep."""
+    if sys.stdout.isatty():
         return Console()
-    return Console(width=120)
+    if os.environ.get("COLUMNS"):
+        return Console(soft_wrap=True)
+    return Console(width=120, soft_wrap=True)
 
 
 def check_command(

@@ -20,5 +20,5 @@ def test_check_uses_the_files_keras(cli, keras_cache, name, flavour, runtime, ou
     stem, _ = make_keras.case_files(name, flavour)
     result = cli("check", keras_cache / stem, "--rtol", "1e-4", "--atol", "1e-4")
     assert result.code == 0, result.out + result.err
-    assert runtime in " ".join(result.out.split())  # the console wraps long paths
+    assert runtime in result.out
     assert f"PASS {stem.rsplit('.', 1)[0]}: {outputs} output(s) within tolerance" in result.out
