@@ -68,6 +68,31 @@ def _split(shape: Shape, rank: int, last: bool) -> tuple[Dim, list[Dim], Dim]:
     return shape[0], list(shape[2 : 2 + rank]), shape[1]
 
 
+def _emit_convolution(
+    ctx: KerasContext,
+    op_type: str,
+    x: str,
+    weight: str,
+    attrs: dict[str, Any],
+    out_shape: Shape,
+    filters: int,
+    rank: int,
+    last: bool,
+) -> None:
+    """The Conv or ConvTranspose node (with the layer's bias) and its fused activation."""
+    inputs = [x, weight]
+    if ctx.cfg("use_bias", "bias", default=True):
+        inputs.append(ctx.weight(1, "bias", (filters,)))
+    act = ctx.cfg("activation", default="linear")
+    linear = activations.is_linear(act)
+    y = ctx.node(
+        op_type, inputs, out_shape, attrs, output=ctx.outputs[0] if linear else None,
+        layout=_CHANNELS_LAST[rank] if last else None,
+    )  # fmt: skip
+    if not linear:
+        activations.apply(ctx, y, out_shape, act, ctx.outputs[0], axis=-1 if last else 1)
+
+
 def _join(n: Dim, spatial: list[Dim], c: Dim, last: bool) -> Shape:
     return (n, *spatial, c) if last else (n, c, *spatial)
 
@@ -240,18 +265,7 @@ def _conv(ctx: KerasContext, rank: int) -> None:
     attrs["dilations"] = list(dilations)
     if groups != 1:
         attrs["group"] = groups
-    inputs = [x, weight]
-    if ctx.cfg("use_bias", "bias", default=True):
-        inputs.append(ctx.weight(1, "bias", (filters,)))
-    out_shape = _join(n, outs, filters, last)
-    act = ctx.cfg("activation", default="linear")
-    linear = activations.is_linear(act)
-    y = ctx.node(
-        "Conv", inputs, out_shape, attrs, output=ctx.outputs[0] if linear else None,
-        layout=_CHANNELS_LAST[rank] if last else None,
-    )  # fmt: skip
-    if not linear:
-        activations.apply(ctx, y, out_shape, act, ctx.outputs[0], axis=-1 if last else 1)
+    _emit_convolution(ctx, "Conv", x, weight, attrs, _join(n, outs, filters, last), filters, rank, last)
 
 
 @layer("Conv1D", "Convolution1D", "AtrousConvolution1D")
@@ -398,18 +412,8 @@ def convert_conv_transpose(ctx: KerasContext) -> None:
     }  # fmt: skip
     if any(extra):
         attrs["output_padding"] = extra
-    inputs = [x, weight]
-    if ctx.cfg("use_bias", "bias", default=True):
-        inputs.append(ctx.weight(1, "bias", (filters,)))
     out_shape = _join(n, outs, filters, last)
-    act = ctx.cfg("activation", default="linear")
-    linear = activations.is_linear(act)
-    y = ctx.node(
-        "ConvTranspose", inputs, out_shape, attrs, output=ctx.outputs[0] if linear else None,
-        layout=_CHANNELS_LAST[rank] if last else None,
-    )  # fmt: skip
-    if not linear:
-        activations.apply(ctx, y, out_shape, act, ctx.outputs[0], axis=-1 if last else 1)
+    _emit_convolution(ctx, "ConvTranspose", x, weight, attrs, out_shape, filters, rank, last)
 
 
 # -------------------------------------------------------------------------------------------------
