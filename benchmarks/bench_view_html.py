@@ -30,18 +30,6 @@ from onnx import TensorProto, helper, numpy_helper
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "fixtures" / "cache"
 CHANNELS = 4
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--window-size=1400,900",
-)
 
 
 def resnet_model(nodes: int) -> onnx.ModelProto:
@@ -153,17 +141,13 @@ def time_view(model: Path, page: Path) -> tuple[float, float]:
 
 def first_paint(page: Path) -> dict[str, float]:
     """Milliseconds from navigation to the graph's first paint, and the page's own phases."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.support.ui import WebDriverWait
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
+    sys.path.insert(0, str(ROOT))
+    from tests.renderers.html import chromium
+
     with tempfile.TemporaryDirectory() as profile:
-        options.add_argument(f"--user-data-dir={profile}")
-        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        driver = chromium.start(Path(profile))
         try:
             driver.set_page_load_timeout(120)
             driver.get(page.as_uri())

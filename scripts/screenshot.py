@@ -14,23 +14,12 @@ import time
 from pathlib import Path
 
 from PIL import Image
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 ROOT = Path(__file__).resolve().parents[1]
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--hide-scrollbars",
-    "--window-size=1280,760",
-)
+sys.path.insert(0, str(ROOT))
+from tests.renderers.html import chromium  # noqa: E402  (the one way to start Chromium here)
 
 
 def main() -> None:
@@ -47,11 +36,7 @@ def main() -> None:
         page = Path(tmp) / "page.html"
         netinspect = Path(sys.executable).with_name("netinspect")
         subprocess.run([str(netinspect), "view", str(args.model), "-o", str(page)], check=True)
-        options = webdriver.ChromeOptions()
-        options.binary_location = "/usr/bin/chromium"
-        for flag in (*FLAGS, f"--user-data-dir={Path(tmp) / 'profile'}"):
-            options.add_argument(flag)
-        driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        driver = chromium.start(Path(tmp) / "profile", size=(1280, 760), extra=["--hide-scrollbars"])
         try:
             driver.get(page.as_uri())
             while not driver.execute_script("return document.body.dataset.ready === '1'"):
