@@ -43,6 +43,9 @@ def fixtures() -> list[Path]:
 def measure(command: list[str]) -> tuple[float, int]:
     """(wall seconds, peak RSS bytes) of one child process."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    # Bytecode caching as on a user's machine: pip compiled tf2onnx's modules when it installed
+    # them, while an editable netinspect is compiled on first import, unless this is set.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     start = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT)
     _, status, usage = os.wait4(child.pid, 0)

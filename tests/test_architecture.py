@@ -22,6 +22,7 @@ PACKAGES = {"netinspect": ROOT / "netinspect", "netinspect.converters": ROOT / "
 
 CORE = ("netinspect.ir", "netinspect.build", "netinspect.registry", "netinspect.layout", "netinspect.walk",
         "netinspect.errors", "netinspect.fileio")  # fmt: skip
+SMALL_MODEL = ROOT / "fixtures" / "matconvnet" / "simplenn_beta11.mat"
 RUNTIMES = ("netinspect.check.runtimes", "onnxruntime", "tensorflow", "tf_keras", "keras", "ai_edge_litert")
 
 
@@ -88,6 +89,20 @@ def test_importing_the_cli_loads_no_heavy_library(heavy: str) -> None:
     code = f"import sys, json, netinspect.cli; print(json.dumps({heavy!r} in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) is False
+
+
+def test_a_convert_loads_no_table_or_validation_library(tmp_path: Path) -> None:
+    """A CLI's start-up is paid on every command: `convert` prints one line, so it needs neither
+    rich (tables) nor pydantic (which typer 0.29 brought in to parse arguments; pinned below it)."""
+    code = (
+        "import sys, json\n"
+        "from netinspect.cli.app import main\n"
+        f"sys.argv = ['netinspect', 'convert', {str(SMALL_MODEL)!r}, '-o', {str(tmp_path / 'out.onnx')!r}]\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "print(json.dumps(sorted(m for m in ('rich', 'pydantic') if m in sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.splitlines()[-1]) == []
 
 
 def test_every_package_folder_is_packaged() -> None:

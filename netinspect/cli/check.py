@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from netinspect.errors import EXIT_CHECK_FAILED, EXIT_ERROR, NetinspectError
 from netinspect.fileio import check_output
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from netinspect.check.result import CheckResult
 
 
@@ -36,6 +37,8 @@ class UsageError(NetinspectError):
 def report_console() -> Console:
     """Rich output; CI logs are not terminals but are wide, so tables get 120 columns there, and
     sentences (paths, runtimes, the diverging layer) stay on one line for grep."""
+    from rich.console import Console
+
     if sys.stdout.isatty():
         return Console()
     if os.environ.get("COLUMNS"):

@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from netinspect import registry
 from netinspect.cli.options import ModelArg, UsageError, load, parse_dims, reads_model, sized_shapes
@@ -58,12 +56,15 @@ def info(
     if json_out:
         sys.stdout.write(to_json(summary) + "\n")
     else:
+        from rich.console import Console
+
         print_summary(summary, Console(), nodes=nodes)
 
 
 def _tensor(model: Path, name: str | None, output: Path | None, options: registry.LoadOptions) -> None:
     """`info MODEL --tensor NAME [-o tensor.npy]`: one constant, printed and optionally saved."""
     import numpy as np
+    from rich.console import Console
 
     from netinspect.analysis.tensors import find_tensor
     from netinspect.renderers.tensor import print_tensor
@@ -129,6 +130,9 @@ def view(
 
 def list_formats() -> None:
     """List the readers and what each supports."""
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title="Supported formats")
     for column in ("format", "description", "supports", "reference runtime"):
         table.add_column(column)
