@@ -67,7 +67,8 @@ def graph_layers(graph: Graph) -> list[Layer]:
             node.provenance.layer_type if node.provenance and node.provenance.layer_type else node.op_type
         )
         value = next(o for o in reversed(node.outputs) if o)
-        layers.append(Layer(key, layer_type, value, tuple(steps.get(key, ()))))
+        # a layer's nodes often share one provenance: each step once
+        layers.append(Layer(key, layer_type, value, tuple(dict.fromkeys(steps.get(key, ())))))
     return layers
 
 

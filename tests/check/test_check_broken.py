@@ -157,3 +157,17 @@ def test_broken_matconvnet_conversion_is_caught_at_its_layer(bug: str, tmp_path:
     assert result.layers is not None and result.layers.divergence is not None
     assert result.layers.divergence.pair.layer == layer
     assert result.layers.divergence.pair.steps, "the divergence carries the layer's conversion steps"
+
+
+def test_a_layer_lists_each_conversion_step_once() -> None:
+    """The nodes one source layer becomes share its provenance: the report names each step once."""
+    from netinspect.ir import Graph, Node, Provenance, Step, Value
+
+    provenance = Provenance("tflite", "conv", "CONV_2D", steps=[Step("transpose", "filter OHWI → OIHW")])
+    nodes = [
+        Node("dq", "DequantizeLinear", ["x", "s"], ["d"], provenance=provenance),
+        Node("conv", "Conv", ["d", "w"], ["y"], provenance=provenance),
+    ]
+    graph = Graph("g", [Value("x", "float32", (1, 1, 4, 4))], [Value("y", "float32", (1, 1, 4, 4))], nodes)
+    [layer] = graph_layers(graph)
+    assert layer.steps == (Step("transpose", "filter OHWI → OIHW"),)
