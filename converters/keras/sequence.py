@@ -129,11 +129,12 @@ def convert_rnn(ctx: KerasContext) -> None:
     if bidirectional:
         inner = ctx.cfg("layer")
         cfg, class_name = inner.get("config", {}), inner.get("class_name", "")
-        merge = ctx.cfg("merge_mode", default="concat")
-        if merge != "concat":
-            raise ctx.error(f"merge_mode {merge!r} is not supported (concat is)")
+        merge = ctx.config.get("merge_mode", "concat")  # null is a mode: both outputs, unmerged
+        if merge not in _MERGES:
+            raise ctx.error(f"merge_mode {merge!r} is not one of Keras' concat, sum, mul, ave, None")
     else:
         cfg, class_name = ctx.config, ctx.type
+        merge = "concat"
     if class_name.startswith("CuDNN"):
         raise ctx.error("CuDNN recurrent weights are not supported")
     try:
@@ -182,6 +183,11 @@ def convert_rnn(ctx: KerasContext) -> None:
     if bidirectional and cfg.get("return_state"):
         raise ctx.error("Bidirectional with return_state is not supported")
     wanted = ctx.outputs
+    if merge != "concat":
+        _merge_directions(
+            ctx, outs[0] if sequences else outs[1], merge, (n, t, units) if sequences else (n, units)
+        )
+        return
     if sequences:
         y = ctx.node("Transpose", [outs[0]], (n, t, dirs, units), {"perm": [2, 0, 1, 3]})
         spec = ctx.constant("shape", np.array([0, 0, dirs * units], np.int64))
@@ -202,6 +208,43 @@ def convert_rnn(ctx: KerasContext) -> None:
         spec = ctx.constant("state_shape", np.array([0, units], np.int64))
         moved = ctx.node("Transpose", [state], (n, 1, units), {"perm": [1, 0, 2]})
         ctx.node("Reshape", [moved, spec], (n, units), output=wanted[index + 1])
+
+
+_MERGES = {"concat": "", "sum": "Add", "mul": "Mul", "ave": "Add", None: ""}
+"""Bidirectional merge modes: concat (the ONNX output reshaped) and the ops that combine the rest."""
+
+
+def _merge_directions(ctx: KerasContext, y: str, merge: str | None, shape: tuple[Any, ...]) -> None:
+    """Bidirectional's sum/mul/ave (or None: both directions as two outputs) on ONNX's direction axis:
+    Y (T, 2, N, U) for sequences, Y_h (2, N, U) for the last step. ONNX's reverse direction already
+    gives each time step at its own position, as Keras' Bidirectional re-reverses its backward run."""
+    sequences = len(shape) == 3
+    axis, step_shape = (1, (shape[1], shape[0], shape[2])) if sequences else (0, shape)
+    count = 2 if merge is None else 1
+    if len(ctx.outputs) != count:
+        raise ctx.error(f"{len(ctx.outputs)} outputs are read; merge_mode {merge!r} gives {count}")
+    final: list[str | None] = [None] * count if sequences else list(ctx.outputs)
+    halves = []
+    for direction in (0, 1):
+        index = ctx.constant("direction", np.array(direction, np.int64))
+        out = final[direction] if merge is None else None
+        halves.append(ctx.node("Gather", [y, index], step_shape, {"axis": axis}, output=out))
+    if merge is None:
+        results = halves
+        ctx.step("param", "Bidirectional merge_mode None: forward and backward outputs kept apart")
+    elif merge == "ave":
+        total = ctx.node("Add", halves, step_shape)
+        half = ctx.constant("half", np.array(0.5, np.float32))
+        results = [ctx.node("Mul", [total, half], step_shape, output=final[0])]
+        ctx.step("param", "Bidirectional merge_mode 'ave': (forward + backward) × 0.5")
+    else:
+        results = [ctx.node(_MERGES[merge], halves, step_shape, output=final[0])]  # type: ignore[arg-type]
+        ctx.step(
+            "param", f"Bidirectional merge_mode {merge!r}: forward and backward combined by {_MERGES[merge]}"
+        )
+    if sequences:
+        for result, wanted in zip(results, ctx.outputs, strict=True):
+            ctx.node("Transpose", [result], shape, {"perm": [1, 0, 2]}, output=wanted)
 
 
 @layer("Embedding")

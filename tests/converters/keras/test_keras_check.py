@@ -13,7 +13,7 @@ from tests.converters.keras.conftest import make_keras
     [
         ("MobileNetV2", "tfk", "tf-keras", 1),
         ("shared_nested", "k3h5", "Keras 3", 2),
-        ("recurrent_layers", "k3", "Keras 3", 13),
+        ("recurrent_layers", "k3", "Keras 3", 18),
     ],
 )
 def test_check_uses_the_files_keras(cli, keras_cache, name, flavour, runtime, outputs):
