@@ -152,14 +152,15 @@ def run_suite(
 ) -> list[CheckResult]:
     """Check every model of the suite (or of one shard of it), in suite order.
 
-    `overrides` (from the command line) beat the file's values. With `jobs` > 1 the models are
+    `overrides` (from the command line) beat the file's values; `dims` are merged, the command
+    line's sizes beating the file's for the same dimension. With `jobs` > 1 the models are
     checked by that many processes (each runtime then gets its share of the cores); results still
     arrive, and are reported, in suite order.
     """
     entries = load_suite(path)
     if shard is not None:
         entries = shard.select(entries)
-    entries = [{**entry, **{k: v for k, v in overrides.items() if v is not None}} for entry in entries]
+    entries = [_overridden(entry, overrides) for entry in entries]
     if jobs <= 1 or len(entries) <= 1:
         return _collect(map(check_entry, entries), on_result)
     threads = max(1, (os.cpu_count() or 1) // jobs)
@@ -171,6 +172,14 @@ def run_suite(
         return _collect(
             (_outcome(future, entry) for future, entry in zip(futures, entries, strict=True)), on_result
         )
+
+
+def _overridden(entry: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(entry)
+    for key, value in overrides.items():
+        if value is not None:
+            merged[key] = {**entry.get(key, {}), **value} if key == "dims" else value
+    return merged
 
 
 def _outcome(future: Future[CheckResult], entry: dict[str, Any]) -> CheckResult:

@@ -70,8 +70,13 @@ def check_command(
         float | None,
         typer.Option("--quant-steps", help="Tolerance for quantized outputs, in steps (default 1)."),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the random inputs.")] = 0,
-    runs: Annotated[int, typer.Option("--runs", help="Number of random input sets.", min=1)] = 1,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Seed of the random inputs (default 0).", show_default=False)
+    ] = None,
+    runs: Annotated[
+        int | None,
+        typer.Option("--runs", help="Number of random input sets (default 1).", min=1, show_default=False),
+    ] = None,
     dim: Annotated[
         list[str] | None,
         typer.Option(
@@ -139,6 +144,9 @@ def check_command(
             rtol=rtol,
             atol=atol,
             quant_steps=quant_steps,
+            seed=seed,
+            runs=runs,
+            dims=parse_dims(dim) if dim else None,
             layers=None if layers == LayersMode.auto else layers.value,
         )
         print_summary(results, console)
@@ -152,8 +160,8 @@ def check_command(
                 rtol=rtol,
                 atol=atol,
                 quant_steps=quant_steps,
-                seed=seed,
-                runs=runs,
+                seed=seed if seed is not None else 0,
+                runs=runs if runs is not None else 1,
                 dims=parse_dims(dim or []),
                 input_files=parse_input_files(input_file or []),
                 inputs_npz=inputs,

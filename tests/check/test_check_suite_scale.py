@@ -93,3 +93,36 @@ def test_jobs_and_shard_need_a_suite(cli: Callable, tmp_path: Path) -> None:
     model = save(classifier(), tmp_path / "m.onnx")
     result = cli("check", model, "--jobs", "2")
     assert result.code == 2 and "--suite" in result.err
+
+
+def test_command_line_seed_runs_and_dims_apply_to_every_suite_model(tmp_path: Path) -> None:
+    """`check --suite S --seed 3 --runs 2 --dim N=2`: the command line beats the file for every
+    model (it used to be ignored), and --dim sizes merge with the file's own."""
+    from netinspect.check import suite as suite_module
+
+    seen: list[dict] = []
+    path = tmp_path / "s.toml"
+    path.write_text(
+        "[defaults]\nseed = 1\nruns = 5\ndims = { N = 4, seq = 8 }\n\n"
+        '[[models]]\nsource = "a.onnx"\n\n[[models]]\nsource = "b.onnx"\ndims = { seq = 16 }\n'
+    )
+    real = suite_module.check_entry
+    suite_module.check_entry = lambda entry: (seen.append(entry), real(entry))[1]  # type: ignore[assignment]
+    try:
+        results = suite_module.run_suite(path, seed=3, runs=2, dims={"N": 2}, rtol=None)
+    finally:
+        suite_module.check_entry = real  # type: ignore[assignment]
+    assert [r.status for r in results] == ["error", "error"]  # the files do not exist: each its own error
+    assert [(e["seed"], e["runs"], e["dims"]) for e in seen] == [
+        (3, 2, {"N": 2, "seq": 8}),
+        (3, 2, {"N": 2, "seq": 16}),
+    ]
+
+
+def test_the_check_command_hands_its_options_to_the_suite(cli: Callable, suite: Path, tmp_path: Path) -> None:
+    """End to end: --runs 1 on the command line beats the suite's `runs = 2`."""
+    _, report, _ = run(cli, suite, tmp_path, "once", "--runs", "1", "--seed", "7")
+    _, default, _ = run(cli, suite, tmp_path, "twice")
+    checked = [m for m in report["models"] if m["status"] != "error"]
+    assert {(m["inputs"]["seed"], m["inputs"]["runs"]) for m in checked} == {(7, 1)}
+    assert {m["inputs"]["runs"] for m in default["models"] if m["status"] != "error"} == {2}
