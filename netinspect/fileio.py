@@ -4,6 +4,7 @@ atomically, never overwrite an input."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import tempfile
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from netinspect.errors import OutputError, UnsafePathError
+from netinspect.errors import ModelFormatError, OutputError, UnsafePathError
 
 
 def resolve_inside(base_dir: Path, relative: str, model: Path) -> Path:
@@ -64,6 +65,10 @@ class _WritebackFile(io.BufferedWriter):
 
     def write(self, data) -> int:  # type: ignore[no-untyped-def,override]
         written = super().write(data)
+        self._count(written)
+        return written
+
+    def _count(self, written: int) -> None:
         self._unsynced += written
         if self._unsynced >= WRITEBACK_STEP:
             self._unsynced = 0
@@ -74,7 +79,6 @@ class _WritebackFile(io.BufferedWriter):
                 )
                 self._thread.start()
             self._wake.set()
-        return written
 
     def _write_back(self) -> None:
         while True:
@@ -127,3 +131,32 @@ def atomic_write(path: Path) -> Iterator[BinaryIO]:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+_NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF, errno.ETXTBSY}
+"""copy_file_range refusals that mean "not between these files": fall back to read and write."""
+
+
+def copy_range(f: BinaryIO, source: Path, offset: int, length: int) -> None:
+    """Append `length` bytes of `source` from `offset` to `f`, copied inside the kernel where it
+    can (copy_file_range: no page of it is mapped or copied through this process, as with `cp`)."""
+    f.flush()
+    with open(source, "rb", buffering=0) as src:
+        left = length
+        try:
+            while left:
+                copied = os.copy_file_range(src.fileno(), f.fileno(), left, offset)
+                if copied == 0:
+                    raise ModelFormatError(f"ends {left} bytes before the data it declares", source)
+                offset, left = offset + copied, left - copied
+                if isinstance(f, _WritebackFile):
+                    f._count(copied)
+        except OSError as e:
+            if e.errno not in _NO_KERNEL_COPY:
+                raise
+            while left:
+                data = os.pread(src.fileno(), min(left, 16 << 20), offset)
+                if not data:
+                    raise ModelFormatError(f"ends {left} bytes before the data it declares", source) from e
+                f.write(data)
+                offset, left = offset + len(data), left - len(data)

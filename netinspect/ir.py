@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -125,6 +126,17 @@ class Value:
         return self.type is None
 
 
+@dataclass(frozen=True)
+class FileSpan:
+    """Where in its file a reader found a tensor's bytes, exactly as a writer would write them
+    (little-endian, C order, the tensor's dtype): the writer then has the kernel copy them
+    (copy_file_range, as `cp` does) instead of reading them through this process."""
+
+    path: Path
+    offset: int
+    length: int
+
+
 class Tensor:
     """A constant (weight) whose bytes are read only when `numpy()` is called.
 
@@ -144,6 +156,7 @@ class Tensor:
         permuter: Callable[[tuple[int, ...]], np.ndarray] | None = None,
         missing: str | None = None,
         chunks: Callable[[], Iterator[np.ndarray]] | None = None,
+        span: FileSpan | None = None,
     ) -> None:
         if (data is None) == (loader is None):
             raise ValueError("a Tensor needs exactly one of data or loader")
@@ -164,6 +177,9 @@ class Tensor:
         """Optional: the tensor's C-order contents as consecutive arrays (their raveled elements in
         order; each may be valid only until the next is asked for), so a writer can stream a big
         weight without ever holding it whole."""
+        self.span = span
+        """Optional: the file bytes this tensor is, unchanged (see FileSpan). A tensor derived from
+        it (`map`, a permutation) has none."""
 
     @classmethod
     def from_array(cls, name: str, array: np.ndarray) -> Tensor:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from netinspect import fileio
-from netinspect.errors import OutputError
+from netinspect.errors import ModelFormatError, OutputError
 
 
 def test_atomic_write_replaces_only_on_success(tmp_path: Path) -> None:
@@ -56,3 +56,36 @@ def test_a_write_back_error_fails_the_write(tmp_path: Path, monkeypatch) -> None
         f.write(b"x" * 100)
     assert not target.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kernel_copy", [True, False])
+def test_copy_range_appends_a_run_of_another_file(tmp_path: Path, monkeypatch, kernel_copy: bool) -> None:
+    """Weights stored as they are written (FileSpan) are copied file to file; where the kernel
+    cannot (another file system, an old kernel), read and written instead."""
+    if not kernel_copy:
+
+        def refuse(*args: object) -> int:
+            raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+
+        monkeypatch.setattr(os, "copy_file_range", refuse)
+    synced: list[int] = []
+    monkeypatch.setattr(fileio, "WRITEBACK_STEP", 100)
+    monkeypatch.setattr(os, "fdatasync", lambda fd: synced.append(fd))
+    source = tmp_path / "model.h5"
+    source.write_bytes(bytes(range(256)) * 4)
+    target = tmp_path / "out.onnx"
+    with fileio.atomic_write(target) as f:
+        f.write(b"head")
+        fileio.copy_range(f, source, 10, 500)
+        f.write(b"tail")
+    assert target.read_bytes() == b"head" + (bytes(range(256)) * 4)[10:510] + b"tail"
+    assert synced, "copied bytes count toward write-back"
+
+
+def test_copy_range_names_a_source_that_ends_early(tmp_path: Path) -> None:
+    source = tmp_path / "short.h5"
+    source.write_bytes(b"x" * 100)
+    target = tmp_path / "o"
+    with pytest.raises(ModelFormatError, match="ends 50 bytes before"), fileio.atomic_write(target) as f:
+        fileio.copy_range(f, source, 0, 150)
+    assert not (tmp_path / "o").exists()

@@ -216,3 +216,53 @@ def test_rows_of_a_memory_mapped_weight_are_gathered_and_its_pages_released(tmp_
         layout._ROW_CHUNK_BYTES = saved
     assert len(pieces) == 6
     np.testing.assert_array_equal(np.concatenate(pieces), values[order])
+
+
+def test_rows_of_a_weight_stored_in_its_file_are_read_into_place(tmp_path) -> None:
+    """A weight that is a run of its file (Tensor.span, e.g. a Keras Dense kernel) has its rows
+    read with preadv straight into their permuted places, piece by piece, on a second thread."""
+    from netinspect.ir import FileSpan, Tensor
+
+    values = RNG.normal(size=(60, 7)).astype(np.float32)
+    path = tmp_path / "model.bin"
+    path.write_bytes(b"header" + values.tobytes() + b"trailer")
+    span = FileSpan(path, 6, values.nbytes)
+    weight = Tensor("w", "float32", values.shape, loader=lambda: values, span=span)
+    order = np.arange(60).reshape(12, 5).T.ravel()  # runs of 1 stored row, like NHWC → NCHW
+    shuffled = RNG.permutation(60)
+    for wanted in (order, shuffled):
+        permuted = layout._rows_permuted(weight, wanted, False, "w_rows")
+        assert permuted.span is None  # its bytes are not the file's any more
+        layout._ROW_CHUNK_BYTES, saved = 7 * 4 * 8, layout._ROW_CHUNK_BYTES  # eight rows a piece
+        try:
+            pieces = [piece.copy() for piece in permuted.iter_chunks()]  # each valid until the next
+        finally:
+            layout._ROW_CHUNK_BYTES = saved
+        assert len(pieces) == 8
+        np.testing.assert_array_equal(np.concatenate(pieces), values[wanted])
+
+
+def test_a_truncated_file_is_named_when_its_rows_are_read(tmp_path) -> None:
+    from netinspect.errors import ModelFormatError
+    from netinspect.ir import FileSpan, Tensor
+
+    path = tmp_path / "short.bin"
+    path.write_bytes(np.zeros((4, 3), np.float32).tobytes())
+    weight = Tensor("w", "float32", (8, 3), loader=lambda: np.zeros((8, 3), np.float32))
+    weight.span = FileSpan(path, 0, 8 * 3 * 4)
+    with pytest.raises(ModelFormatError, match=r"short\.bin.*ends inside the rows of weight 'w'"):
+        list(layout._rows_permuted(weight, np.arange(8)[::-1].copy(), False, "w").iter_chunks())
+
+
+@pytest.mark.parametrize("shape", [(3, 3, 5, 7), (2, 3, 3, 4, 6), (5, 3, 4), (1, 1, 8, 9)])
+def test_channels_last_filters_transpose_exactly_in_blocks(shape) -> None:
+    """The two-pass, blocked (…spatial, I, O) → (O, I, …spatial) equals NumPy's transpose."""
+    a = RNG.normal(size=shape).astype(np.float32)
+    axes = (a.ndim - 1, a.ndim - 2, *range(a.ndim - 2))
+    layout._TRANSPOSE_BLOCK_BYTES, saved = 64, layout._TRANSPOSE_BLOCK_BYTES  # a few channels a block
+    try:
+        np.testing.assert_array_equal(layout._transposed(a, axes), np.transpose(a, axes))
+    finally:
+        layout._TRANSPOSE_BLOCK_BYTES = saved
+    other = (0, 2, 1) if a.ndim == 3 else (0, 3, 1, 2, *range(4, a.ndim))
+    np.testing.assert_array_equal(layout._transposed(a, other), np.transpose(a, other))

@@ -124,7 +124,10 @@ class KerasContext(BaseContext):
                 data = transform(data)
             return np.ascontiguousarray(data, dtype=np.float32)
 
-        tensor = Tensor(role, "float32", final, loader=load, layout=layout)
+        as_stored = transform is None and array.dtype == "float32"
+        tensor = Tensor(
+            role, "float32", final, loader=load, layout=layout, span=array.span() if as_stored else None
+        )
         return self.builder.shared_tensor(
             (array.name, repr((role, layout, final))), lambda: tensor, f"{self.name}_{role}"
         )

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from netinspect.errors import ModelFormatError, UnsafePathError
+from netinspect.ir import FileSpan
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -58,7 +59,9 @@ class LazyArray:
         direct = self._direct()
         return direct if direct is not None else np.asarray(self.dataset[()])
 
-    def _direct(self) -> np.ndarray | None:
+    def span(self) -> FileSpan | None:
+        """Where the array's bytes lie in the file, when they lie there as they are (contiguous,
+        unfiltered, little-endian); None when h5py has to decode them."""
         if self.located is None or self.dataset.chunks is not None or self.dataset.compression is not None:
             return None
         dtype = np.dtype(self.dataset.dtype)
@@ -68,11 +71,17 @@ class LazyArray:
         if offset is None:
             return None
         path, base = self.located
-        count = int(np.prod(self.shape))
-        if base + offset + count * dtype.itemsize > path.stat().st_size:
+        length = int(np.prod(self.shape)) * dtype.itemsize
+        if base + offset + length > path.stat().st_size:
             return None  # truncated: h5py reports it
+        return FileSpan(path, base + offset, length)
+
+    def _direct(self) -> np.ndarray | None:
+        span = self.span()
+        if span is None:
+            return None
         # mapped, not read: pages come in as the writer (or a permutation) asks for them
-        return np.memmap(path, dtype=dtype, mode="r", offset=base + offset, shape=self.shape)
+        return np.memmap(span.path, dtype=self.dataset.dtype, mode="r", offset=span.offset, shape=self.shape)
 
 
 @dataclass

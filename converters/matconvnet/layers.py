@@ -25,7 +25,7 @@ from netinspect import registry
 from netinspect.build import GraphBuilder
 from netinspect.build import LayerContext as BaseContext
 from netinspect.converters.matconvnet.matfile import MatArray, MatCell, MatOpaque, MatStruct, MatValue
-from netinspect.ir import Dim, Step, Tensor
+from netinspect.ir import Dim, FileSpan, Step, Tensor
 from netinspect.layout import ACTIVATION, MATLAB_ACTIVATION, permute, permute_shape
 from netinspect.layout import axis as layout_axis
 
@@ -142,11 +142,13 @@ class LayerContext(BaseContext):
         transform: Callable[[MatArray], np.ndarray],
         key: str,
         layout: str | None = None,
+        as_stored: bool = False,
     ) -> str:
         """A lazy float32 constant made from parameter `index`; shared DagNN params are made once.
 
         `key` names the transform, so one DagNN param used by several layers the same way becomes
-        one initializer, and used in different ways, one initializer per way.
+        one initializer, and used in different ways, one initializer per way. `as_stored`: the
+        transform keeps the stored order (a vector), so the writer may copy the file's bytes.
         """
         array = self.param(index, role)
         param_name = self.spec.params[index].name
@@ -154,7 +156,9 @@ class LayerContext(BaseContext):
             self.step("param", f"{role} cast from {array.matlab_class or array.dtype} to float32")
 
         def make() -> Tensor:
-            return Tensor(role, "float32", shape, loader=lambda: _as_float32(transform(array)), layout=layout)
+            span = array.span if as_stored else None
+            load = lambda: _as_float32(transform(array))  # noqa: E731
+            return Tensor(role, "float32", shape, loader=load, layout=layout, span=span)
 
         if param_name is None:
             return self.builder.add_tensor(f"{self.name}_{role}", make())
@@ -195,7 +199,8 @@ class LayerContext(BaseContext):
         array = self.param(index, role)
         if array.size != length:
             raise self.error(f"{role} has {array.size} values, expected {length}")
-        return self.param_tensor(index, role, (length,), lambda a: a.load().reshape(-1, order="F"), "vector")
+        flat = lambda a: a.load().reshape(-1, order="F")  # noqa: E731
+        return self.param_tensor(index, role, (length,), flat, "vector", as_stored=True)
 
 
 # -------------------------------------------------------------------------------------------------
@@ -245,6 +250,15 @@ class _KernelPermuter:
         slab_bytes = max(1, source.nbytes // max(1, count))
         step = max(1, _CHUNK_BYTES // slab_bytes)
         return source, [(a, min(count, a + step)) for a in range(0, count, step)], slab_bytes
+
+    def span(self, axes: tuple[int, ...]) -> FileSpan | None:
+        """The file's own bytes, when permuting by `axes` moves none (only size-1 axes move: a 1×1
+        filter bank's HWIO → OIHW)."""
+        if self.array.span is None:
+            return None
+        order = [a for a in reversed(axes) if self.dims[a] != 1]  # C order's fastest axis first
+        stored = [a for a in range(len(self.dims)) if self.dims[a] != 1]  # MATLAB's fastest first
+        return self.array.span if order == stored else None
 
     def _release(self, bounds: tuple[int, int], slab_bytes: int) -> None:
         self.array.release_range(bounds[0] * slab_bytes, (bounds[1] - bounds[0]) * slab_bytes)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from netinspect.errors import ModelFormatError, UnsafePathError
+from netinspect.ir import FileSpan
 
 MatValue = Any
 """One of: str, MatArray, MatCell, MatStruct, MatOpaque."""
@@ -51,6 +52,9 @@ class MatArray:
     _loader: Callable[[], np.ndarray]
     _release: Callable[[int, int], None] | None = None
     matlab_class: str = ""
+    span: FileSpan | None = None
+    """Where the values lie in the file, as little-endian float32 in MATLAB's (column-major)
+    order; None when they are another type or were inflated from a compressed variable."""
 
     @property
     def size(self) -> int:
@@ -234,6 +238,10 @@ class _Buffer:
             raise ModelFormatError(f"corrupted MAT data at byte {self.base + offset}", self.path)
         return np.frombuffer(self.data, dtype=dtype, count=length // dtype.itemsize, offset=offset)
 
+    def span(self, offset: int, length: int) -> FileSpan | None:
+        """[offset, offset+length) as a run of the file, when this buffer is the file's own map."""
+        return FileSpan(self.path, self.base + offset, length) if self.releasable else None
+
     def release(self, offset: int, length: int) -> None:
         """Drop the whole pages inside [offset, offset+length) from this process's mapping."""
         start = -(-offset // _PAGE) * _PAGE
@@ -401,7 +409,9 @@ def _v5_numeric(
             buf.release(p + start, min(length, n - start))
 
     rtype_matches = np.dtype(_MI_TYPES[rtype]) == target
-    return MatArray(dims, target, load, release, matlab_class)
+    little_float32 = np.dtype(_MI_TYPES[rtype]).newbyteorder(buf.order) == np.dtype("<f4")
+    span = buf.span(p, n) if little_float32 else None
+    return MatArray(dims, target, load, release, matlab_class, span)
 
 
 def _v5_char(buf: _Buffer, ctype: int, p: int, n: int, dims: tuple[int, ...]) -> str:

@@ -20,12 +20,15 @@ from netinspect.converters.onnx.opset import convert_opset, default_opset
 from netinspect.converters.onnx.types import to_proto, value_to_proto
 from netinspect.dtypes import elem_type
 from netinspect.errors import ModelFormatError, NetinspectError, OutputError
-from netinspect.fileio import atomic_write, check_output
+from netinspect.fileio import atomic_write, check_output, copy_range
 from netinspect.ir import AttributeRef, Function, Graph, Node, Provenance, Tensor, Value, ValueType
 from netinspect.walk import all_graphs
 
 PROTOBUF_LIMIT = 2**31 - 2**20  # leave room for the graph around the weights
 EXTERNAL_ALIGNMENT = 4096
+WRITE_BYTES = 1 << 20
+"""Bytes per write call. Writing 392 MB in 16 MB calls took 1.2 s instead of 0.09 s now and then
+here (the first time in a process); in 1 MB calls it never did, and each is copied out of cache."""
 _TYPE_OBJECTS = tuple(ValueType.__args__)
 
 
@@ -284,8 +287,13 @@ def _check_skeleton(
 
 
 def _write_tensor(f: BinaryIO, tensor: Tensor) -> None:
-    """Write a tensor's raw little-endian bytes, piece by piece when its reader streams it
-    (Tensor.chunks), so a big weight is never held whole."""
+    """Write a tensor's raw little-endian bytes: copied file to file when they are a run of the
+    source file (Tensor.span), else piece by piece when its reader streams it (Tensor.chunks), so
+    a big weight is never held whole."""
+    span = tensor.span
+    if span is not None and span.length == tensor.nbytes:
+        copy_range(f, span.path, span.offset, span.length)
+        return
     written = 0
     for part in tensor.iter_chunks():
         array = np.require(part, requirements="C")
@@ -297,7 +305,8 @@ def _write_tensor(f: BinaryIO, tensor: Tensor) -> None:
         written += len(data)
         if written > tensor.nbytes:
             break
-        f.write(data)
+        for start in range(0, len(data), WRITE_BYTES):
+            f.write(data[start : start + WRITE_BYTES])
     if written != tensor.nbytes:
         raise ExportError(f"tensor {tensor.name!r} gave {written} bytes, expected {tensor.nbytes}")
 

@@ -221,3 +221,24 @@ def test_an_aggregating_pdist_is_a_loss_and_a_per_pixel_one_a_block(tmp_path: Pa
         assert (graph.outputs[0].name == "d") == kept
         assert any(v.name == "d_target" for v in graph.inputs) == kept
         assert any("dropped loss layer 'd' (pdist)" in n for n in graph.metadata.notes) != kept
+
+
+def test_weights_stored_as_written_are_copied_from_the_file(tmp_path: Path) -> None:
+    """Biases and 1×1 filter banks are float32 in the file in the order ONNX wants: they carry a
+    FileSpan and the writer copies those bytes file to file; every initializer still equals the
+    tensor the IR computes (compressed files have no spans: their bytes are inflated in memory)."""
+    import onnx
+    from onnx import numpy_helper
+
+    compressed = FIXTURES / "simplenn_checkpoint.mat"  # MAT v7: every variable compressed
+    assert all(t.span is None for t in netinspect.load(compressed).tensors.values())
+    plain = tmp_path / "checkpoint_v5.mat"
+    scipy.io.savemat(plain, scipy.io.loadmat(compressed), do_compression=False)
+    graph = netinspect.load(plain)
+    spans = [name for name, t in graph.tensors.items() if t.span is not None]
+    assert sorted(spans) == ["conv1_bias", "conv2_bias", "conv2_filter"]  # conv1's 3×3 is permuted
+    out = tmp_path / "m.onnx"
+    netinspect.save_onnx(graph, out)
+    written = {i.name: numpy_helper.to_array(i) for i in onnx.load(out).graph.initializer}
+    for name, tensor in graph.tensors.items():
+        np.testing.assert_array_equal(written[name], tensor.numpy(), err_msg=name)
