@@ -142,7 +142,11 @@ def convert_rnn(ctx: KerasContext) -> None:
     except KeyError:
         raise ctx.error(f"wraps a {class_name}, which is not supported") from None
     if cfg.get("stateful"):
-        raise ctx.error("stateful recurrent layers are not supported")
+        ctx.step("param", "stateful: each ONNX run starts from zero states (Keras carries them over)")
+        ctx.note(
+            f"{ctx.name!r} is stateful: the ONNX model starts each run from zero states, as a fresh Keras "
+            "model's first batch does; feed sequences whole (or reset states between them in Keras)"
+        )
     n, t, features = shape
     units = int(cfg.get("units") or cfg.get("output_dim"))
     if not isinstance(features, int):
