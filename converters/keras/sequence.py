@@ -85,6 +85,34 @@ def _gate_functions(kind: str, reset_after: bool) -> tuple[Any, Any]:
     return gate_rows, bias_of
 
 
+def _cudnn_weights(
+    ctx: KerasContext, kind: str, cfg: dict[str, Any], offset: int, features: int, units: int
+) -> tuple[list[Any], int]:
+    """CuDNNLSTM/CuDNNGRU (Keras 2): each gate's kernel block is stored in cuDNN's layout, and
+    the input and recurrent biases apart (8·U or 6·U). Converted as Keras' own loader does when it
+    loads them into an LSTM/GRU: input block b → b.T reshaped in Fortran order, recurrent block
+    → its transpose; the two biases stay apart, as ONNX's B (GRU: `reset_after` semantics)."""
+    gates = _GATES[kind]
+    kernel = ctx.array(offset, "kernel")
+    recurrent = ctx.array(offset + 1, "recurrent_kernel")
+    bias = ctx.array(offset + 2, "bias")
+    wanted = ((features, gates * units), (units, gates * units), (2 * gates * units,))
+    for arr, want in zip((kernel, recurrent, bias), wanted, strict=True):
+        if arr.shape != want:
+            raise ctx.error(f"weight {arr.name!r} has shape {arr.shape}, the layer needs {want}")
+    gate_rows, bias_of = _gate_functions(kind, reset_after=True)
+
+    def per_gate(fn: Any) -> Any:
+        return lambda a: gate_rows(np.concatenate([fn(b) for b in np.split(a, gates, axis=-1)], axis=-1))
+
+    ctx.step("param", f"CuDNN{kind} kernels converted per gate from cuDNN's layout (as Keras' loader does)")
+    return [
+        (kernel, per_gate(lambda b: b.T.reshape(b.shape, order="F"))),
+        (recurrent, per_gate(lambda b: b.T)),
+        (bias, lambda a: bias_of(a.reshape(2, -1))),
+    ], 3
+
+
 def _rnn_weights(
     ctx: KerasContext, kind: str, cfg: dict[str, Any], offset: int, features: int, units: int
 ) -> tuple[list[Any], int]:
@@ -135,8 +163,7 @@ def convert_rnn(ctx: KerasContext) -> None:
     else:
         cfg, class_name = ctx.config, ctx.type
         merge = "concat"
-    if class_name.startswith("CuDNN"):
-        raise ctx.error("CuDNN recurrent weights are not supported")
+    cudnn = class_name.startswith("CuDNN")
     try:
         kind = _rnn_kind(class_name)
     except KeyError:
@@ -153,10 +180,11 @@ def convert_rnn(ctx: KerasContext) -> None:
         raise ctx.error("needs a known feature size")
     gates = _GATES[kind]
     dirs = 2 if bidirectional else 1
-    parts, used = _rnn_weights(ctx, kind, cfg, 0, features, units)
+    weights_of = _cudnn_weights if cudnn else _rnn_weights
+    parts, used = weights_of(ctx, kind, cfg, 0, features, units)
     directions = [parts]
     if bidirectional:
-        directions.append(_rnn_weights(ctx, kind, cfg, used, features, units)[0])
+        directions.append(weights_of(ctx, kind, cfg, used, features, units)[0])
     w = _stack(ctx, "W", [d[0] for d in directions], (dirs, gates * units, features))
     r = _stack(ctx, "R", [d[1] for d in directions], (dirs, gates * units, units))
     inputs = [ctx.node("Transpose", [x], (t, n, features), {"perm": [1, 0, 2]}), w, r]
@@ -177,7 +205,7 @@ def convert_rnn(ctx: KerasContext) -> None:
     backwards = bool(cfg.get("go_backwards", False)) and not bidirectional
     attrs["direction"] = "bidirectional" if bidirectional else ("reverse" if backwards else "forward")
     if kind == "GRU":
-        attrs["linear_before_reset"] = int(bool(cfg.get("reset_after", ctx.env.major >= 3)))
+        attrs["linear_before_reset"] = int(cudnn or bool(cfg.get("reset_after", ctx.env.major >= 3)))
     op = {"LSTM": "LSTM", "GRU": "GRU", "SimpleRNN": "RNN"}[kind]
     results: list[tuple[Any, str]] = [((t, dirs, n, units), "float32"), ((dirs, n, units), "float32")]
     if kind == "LSTM":
