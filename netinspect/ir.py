@@ -233,12 +233,15 @@ def dtype_itemsize(dtype: str) -> int:
     return ITEMSIZE[dtype] if dtype in ITEMSIZE else np.dtype(dtype).itemsize
 
 
-@dataclass
+@dataclass(eq=False)
 class Node:
     """One operation in the ONNX vocabulary. An empty input name marks an omitted optional input.
 
     Attribute values are plain Python: int, float, str, bytes, lists of those, `Tensor`, or `Graph`
     (a subgraph of If/Loop/Scan, which may read values of the enclosing graph).
+
+    Compared by identity: rewrites find and remove nodes in lists, and must remove that node, not
+    one with equal fields (which took a field-by-field comparison per list entry, besides).
     """
 
     name: str

@@ -115,3 +115,13 @@ def test_layout_permutations_are_derived(src: str, dst: str, expected: tuple[int
     index_of = dict(zip(src, range(4), strict=True))
     assert b[tuple(index_of[axis] for axis in dst)] == a[0, 1, 2, 3]
     assert "perm" in layout.describe("kernel", src, dst)
+
+
+def test_nodes_are_compared_by_identity() -> None:
+    """A rewrite that removes a node removes that node, even when another has the same fields."""
+    from netinspect.ir import Node
+
+    first, second = Node("n", "Relu", ["x"], ["y"]), Node("n", "Relu", ["x"], ["y"])
+    nodes = [first, second]
+    nodes.remove(second)
+    assert nodes[0] is first and first != second
