@@ -119,8 +119,6 @@ def test_layout_permutations_are_derived(src: str, dst: str, expected: tuple[int
 
 def test_nodes_are_compared_by_identity() -> None:
     """A rewrite that removes a node removes that node, even when another has the same fields."""
-    from netinspect.ir import Node
-
     first, second = Node("n", "Relu", ["x"], ["y"]), Node("n", "Relu", ["x"], ["y"])
     nodes = [first, second]
     nodes.remove(second)
