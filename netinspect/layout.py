@@ -17,6 +17,7 @@ Readers never permute. They tag what is not canonical and `canonicalize` rewrite
 
 from __future__ import annotations
 
+import contextlib
 import json
 import mmap
 import os
@@ -359,6 +360,55 @@ class _ChannelsFirst:
         self.flattened: dict[str, AxisMove] = {}
         self.replaced: set[str] = set()
         """Constants the pass made a channels-first copy of: dropped at the end if nothing reads them."""
+        self._readers: dict[str, dict[int, Node]] | None = None
+        self._makers: dict[str, dict[int, Node]] = {}
+        self._alive: set[int] = set()
+
+    # -- who reads and who makes each value: kept up to date by every rewrite -----------------------
+    # (Scanning the graph at every question made the pass quadratic: NASNetMobile's 940 nodes took
+    # 4.4 s.) A rewrite changes a node inside `editing(node)`, and adds and drops nodes with
+    # `insert` and `remove`; one that replaces the node list calls `changed()`.
+    def changed(self) -> None:
+        self._readers = None
+
+    def _index(self) -> dict[str, dict[int, Node]]:
+        if self._readers is None:
+            self._readers, self._makers, self._alive = {}, {}, set()
+            for node in self.graph.nodes:
+                self._learn(node)
+        return self._readers
+
+    def _learn(self, node: Node) -> None:
+        if self._readers is None:
+            return
+        for name in node.inputs:
+            self._readers.setdefault(name, {})[id(node)] = node
+        for name in node.outputs:
+            self._makers.setdefault(name, {})[id(node)] = node
+        self._alive.add(id(node))
+
+    def _forget(self, node: Node) -> None:
+        if self._readers is None:
+            return
+        for name in node.inputs:
+            self._readers.get(name, {}).pop(id(node), None)
+        for name in node.outputs:
+            self._makers.get(name, {}).pop(id(node), None)
+        self._alive.discard(id(node))
+
+    @contextlib.contextmanager
+    def editing(self, node: Node) -> Iterator[None]:
+        self._forget(node)
+        yield
+        self._learn(node)
+
+    def insert(self, position: int, node: Node) -> None:
+        self.graph.nodes.insert(position, node)
+        self._learn(node)
+
+    def remove(self, node: Node) -> None:
+        self.graph.nodes.remove(node)
+        self._forget(node)
 
     # -- bookkeeping --------------------------------------------------------------------------------
     def fresh(self, hint: str) -> str:
@@ -387,13 +437,18 @@ class _ChannelsFirst:
         return node
 
     def consumers(self, name: str) -> list[Node]:
-        return [n for n in self.graph.nodes if name in n.inputs]
+        return list(self._index().get(name, {}).values())
 
     def is_output(self, name: str) -> bool:
         return any(v.name == name for v in self.graph.outputs)
 
     def producer(self, name: str) -> Node | None:
-        return next((n for n in self.graph.nodes if name in n.outputs), None)
+        self._index()
+        return next(iter(self._makers.get(name, {}).values()), None)
+
+    def alive(self, node: Node) -> bool:
+        self._index()
+        return id(node) in self._alive
 
     # -- the steps ------------------------------------------------------------------------------------
     def run(self) -> None:
@@ -402,6 +457,7 @@ class _ChannelsFirst:
         self.push_transposes()
         self.convert_outputs()
         self.graph.nodes = _topological(self.graph)
+        self.changed()
         read = {i for n in self.graph.walk() for i in n.inputs} | {v.name for v in self.graph.outputs}
         for name in self.replaced:
             if name not in read:
@@ -463,6 +519,7 @@ class _ChannelsFirst:
             nodes.append(node)
             nodes.extend(after)
         self.graph.nodes = nodes
+        self.changed()
 
     def _adjust_layout_operands(self, node: Node, layout: str, canonical: str) -> None:
         """Operands of a channels-last op that are laid out per axis (Resize's roi/scales/sizes)."""
@@ -483,7 +540,8 @@ class _ChannelsFirst:
                 name = self.fresh(f"{tensor.name}_{canonical.lower()}")
                 self.graph.tensors[name] = Tensor.from_array(name, fixed)
                 self.graph.tensors[name].name = name
-                node.inputs[index] = name
+                with self.editing(node):
+                    node.inputs[index] = name
 
     def convert_inputs(self) -> None:
         for value in self.graph.inputs:
@@ -509,6 +567,7 @@ class _ChannelsFirst:
             self.graph.nodes.insert(
                 0, self.transpose_node(value.name, perm(canonical, layout), source_view, None)
             )
+            self.changed()
             self.io_layout[value.name] = layout
             self.value_perm[value.name] = perm(layout, canonical)
 
@@ -527,8 +586,9 @@ class _ChannelsFirst:
             if producer is None or len(self.consumers(inner)) != 1:
                 continue
             # the output keeps its name but now holds the canonical array
-            producer.outputs = [out.name if o == inner else o for o in producer.outputs]
-            self.graph.nodes.remove(node)
+            with self.editing(producer):
+                producer.outputs = [out.name if o == inner else o for o in producer.outputs]
+            self.remove(node)
             shape = self.shape(inner)
             self.set_value(out.name, self.dtype(inner), shape)
             self.graph.values.pop(inner, None)
@@ -546,7 +606,7 @@ class _ChannelsFirst:
 
     def one_rewrite(self) -> bool:
         for node in list(self.graph.nodes):
-            if node.op_type != "Transpose" or node not in self.graph.nodes:
+            if node.op_type != "Transpose" or not self.alive(node):
                 continue
             if self.merge_pair(node) or self.push_down(node) or self.drop_dead(node):
                 return True
@@ -556,7 +616,7 @@ class _ChannelsFirst:
         out = node.outputs[0]
         if self.consumers(out) or self.is_output(out):
             return False
-        self.graph.nodes.remove(node)
+        self.remove(node)
         return True
 
     def merge_pair(self, node: Node) -> bool:
@@ -565,16 +625,18 @@ class _ChannelsFirst:
         p = tuple(node.attributes["perm"])
         first = self.producer(source)
         if first is not None and first.op_type == "Transpose":
-            node.inputs[0] = first.inputs[0]
+            with self.editing(node):
+                node.inputs[0] = first.inputs[0]
             p = compose(tuple(first.attributes["perm"]), p)
             node.attributes["perm"] = list(p)
             if not self.consumers(source) and not self.is_output(source):
-                self.graph.nodes.remove(first)
+                self.remove(first)
             return True
         if _is_identity(p) and not self.is_output(node.outputs[0]):
             for consumer in self.consumers(node.outputs[0]):
-                consumer.inputs = [source if i == node.outputs[0] else i for i in consumer.inputs]
-            self.graph.nodes.remove(node)
+                with self.editing(consumer):
+                    consumer.inputs = [source if i == node.outputs[0] else i for i in consumer.inputs]
+            self.remove(node)
             return True
         return False
 
@@ -592,7 +654,7 @@ class _ChannelsFirst:
         for consumer in pushable:
             self.push_through(consumer, p)
         if not self.consumers(out):
-            self.graph.nodes.remove(node)
+            self.remove(node)
         return True
 
     def transposed_source(self, name: str, p: Sequence[int]) -> str | None:
@@ -664,7 +726,8 @@ class _ChannelsFirst:
             else:
                 new_inputs.append(name)
             del index
-        node.inputs = new_inputs
+        with self.editing(node):
+            node.inputs = new_inputs
         out_perms = [p] * len(node.outputs)
         attrs = node.attributes
         if op in ("Concat", "Softmax", "LogSoftmax", "Hardmax", "Split"):
@@ -677,7 +740,8 @@ class _ChannelsFirst:
             if "axes" in attrs:
                 attrs["axes"] = new_axes
             else:
-                node.inputs[1] = self._constant(node.inputs[1], np.array(new_axes, np.int64))
+                with self.editing(node):
+                    node.inputs[1] = self._constant(node.inputs[1], np.array(new_axes, np.int64))
             if not attrs.get("keepdims", 1):
                 kept_b = [k for k in range(rank) if k not in axes]
                 kept_a = sorted(p[k] for k in kept_b)
@@ -692,11 +756,11 @@ class _ChannelsFirst:
             po = out_perms[index]
             inner = self.fresh(f"{out}_moved")
             self.set_value(inner, self.dtype(out), _transposed_shape(self.shape(out), inverse(po)))
-            node.outputs[index] = inner
+            with self.editing(node):
+                node.outputs[index] = inner
             self.value_perm[inner] = compose(self.value_perm.get(out, tuple(range(len(po)))), inverse(po))
             after = self.transpose_node(inner, po, out, node)
-            position = self.graph.nodes.index(node) + 1
-            self.graph.nodes.insert(position, after)
+            self.insert(self.graph.nodes.index(node) + 1, after)
         if node.provenance is not None:
             step = Step("layout", f"{op} computed channels-first (a source Transpose moved past it)")
             if step not in node.provenance.steps:
@@ -726,7 +790,8 @@ class _ChannelsFirst:
             return
         pads = self.graph.tensors[node.inputs[1]].numpy().astype(np.int64)
         fixed = np.concatenate([pads[:rank][list(inverse(p))], pads[rank:][list(inverse(p))]])
-        node.inputs[1] = self._constant(node.inputs[1], fixed)
+        with self.editing(node):
+            node.inputs[1] = self._constant(node.inputs[1], fixed)
 
     def flatten_into_dense(self, node: Node, flatten: Node, p: tuple[int, ...]) -> bool:
         """Transpose → Flatten/Reshape(N, K) → MatMul/Gemm with constant weights: permute the rows."""
@@ -767,7 +832,8 @@ class _ChannelsFirst:
 
             self.graph.tensors[name] = _rows_permuted(weight, order, by_columns, name)
             self.replaced.add(weight.name)
-            dense.inputs[1] = name
+            with self.editing(dense):
+                dense.inputs[1] = name
             if dense.provenance is not None:
                 dense.provenance.steps.append(
                     Step(
@@ -775,10 +841,11 @@ class _ChannelsFirst:
                         f"weight rows permuted from {layout_name(p)} to channels-first flatten order",
                     )
                 )
-        flatten.inputs[0] = node.inputs[0]
+        with self.editing(flatten):
+            flatten.inputs[0] = node.inputs[0]
         self.flattened[flat] = AxisMove(tuple(inner), tuple(source_shape[1:]))
         if len(self.consumers(node.outputs[0])) == 0:
-            self.graph.nodes.remove(node)
+            self.remove(node)
         return True
 
 
