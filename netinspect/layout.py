@@ -363,16 +363,22 @@ class _ChannelsFirst:
         self._readers: dict[str, dict[int, Node]] | None = None
         self._makers: dict[str, dict[int, Node]] = {}
         self._alive: set[int] = set()
+        self._dropped: set[int] = set()
+        self._after: dict[int, list[Node]] = {}
+        """Nodes removed, and nodes to insert after a node, once the current sweep ends (`settle`):
+        editing the node list in place at each rewrite made the pass quadratic too."""
 
     # -- who reads and who makes each value: kept up to date by every rewrite -----------------------
     # (Scanning the graph at every question made the pass quadratic: NASNetMobile's 940 nodes took
     # 4.4 s.) A rewrite changes a node inside `editing(node)`, and adds and drops nodes with
-    # `insert` and `remove`; one that replaces the node list calls `changed()`.
+    # `insert_after` and `remove`, which the node list sees at `settle()`; one that replaces the
+    # node list calls `changed()`.
     def changed(self) -> None:
         self._readers = None
 
     def _index(self) -> dict[str, dict[int, Node]]:
         if self._readers is None:
+            self.settle()
             self._readers, self._makers, self._alive = {}, {}, set()
             for node in self.graph.nodes:
                 self._learn(node)
@@ -402,13 +408,30 @@ class _ChannelsFirst:
         yield
         self._learn(node)
 
-    def insert(self, position: int, node: Node) -> None:
-        self.graph.nodes.insert(position, node)
+    def insert_after(self, anchor: Node, node: Node) -> None:
+        self._after.setdefault(id(anchor), []).append(node)
         self._learn(node)
 
     def remove(self, node: Node) -> None:
-        self.graph.nodes.remove(node)
+        self._dropped.add(id(node))
         self._forget(node)
+
+    def settle(self) -> None:
+        """Apply the sweep's removals and insertions to the node list, in one pass."""
+        if not self._dropped and not self._after:
+            return
+        nodes: list[Node] = []
+
+        def place(node: Node) -> None:
+            if id(node) not in self._dropped:
+                nodes.append(node)
+            for later in self._after.pop(id(node), []):
+                place(later)
+
+        for node in self.graph.nodes:
+            place(node)
+        self.graph.nodes = nodes
+        self._dropped.clear()
 
     # -- bookkeeping --------------------------------------------------------------------------------
     def fresh(self, hint: str) -> str:
@@ -482,9 +505,7 @@ class _ChannelsFirst:
             self.graph.metadata.properties[VALUE_LAYOUTS] = json.dumps(perms, sort_keys=True)
 
     def defined(self, name: str) -> bool:
-        return any(name in n.outputs for n in self.graph.nodes) or any(
-            v.name == name for v in self.graph.inputs
-        )
+        return self.producer(name) is not None or any(v.name == name for v in self.graph.inputs)
 
     def wrap_nodes(self) -> None:
         nodes: list[Node] = []
@@ -596,6 +617,7 @@ class _ChannelsFirst:
             self.io_layout[out.name] = layout_name(p)
             self.value_perm[out.name] = inverse(p)
             self.value_perm.pop(inner, None)
+        self.settle()
 
     # -- pushing Transposes down ------------------------------------------------------------------------
     def push_transposes(self) -> None:
@@ -605,12 +627,17 @@ class _ChannelsFirst:
         raise RuntimeError("the layout pass did not settle (a cycle of Transpose rewrites)")
 
     def one_rewrite(self) -> bool:
+        """One sweep, rewriting every Transpose that can be (each rewrite is local and valid on the
+        graph as it stands; those it creates wait for the next sweep). Restarting the sweep after
+        each rewrite made the pass quadratic."""
+        rewrote = False
         for node in list(self.graph.nodes):
             if node.op_type != "Transpose" or not self.alive(node):
                 continue
             if self.merge_pair(node) or self.push_down(node) or self.drop_dead(node):
-                return True
-        return False
+                rewrote = True
+        self.settle()
+        return rewrote
 
     def drop_dead(self, node: Node) -> bool:
         out = node.outputs[0]
@@ -760,7 +787,7 @@ class _ChannelsFirst:
                 node.outputs[index] = inner
             self.value_perm[inner] = compose(self.value_perm.get(out, tuple(range(len(po)))), inverse(po))
             after = self.transpose_node(inner, po, out, node)
-            self.insert(self.graph.nodes.index(node) + 1, after)
+            self.insert_after(node, after)
         if node.provenance is not None:
             step = Step("layout", f"{op} computed channels-first (a source Transpose moved past it)")
             if step not in node.provenance.steps:
