@@ -717,9 +717,13 @@ class _ChannelsFirst:
             return len(node.inputs) < 2 or (
                 node.inputs[1] in self.graph.tensors and (len(node.inputs) < 4 or not node.inputs[3])
             )
-        if op in _PER_AXIS:
-            return all(i in self.graph.tensors for i in node.inputs[1:] if i)
-        return False
+        if op in _PER_AXIS:  # per-axis with constant parameters, or per-tensor (scalar scale) any way
+            return all(i in self.graph.tensors or self._scalar(i) for i in node.inputs[1:] if i)
+        return op == "DynamicQuantizeLinear"  # one scale for the whole tensor: its scalars stay
+
+    def _scalar(self, name: str) -> bool:
+        shape = self.shape(name)
+        return shape is not None and all(d == 1 for d in shape)
 
     def _operand_ok(self, name: str, p: Sequence[int], rank: int) -> bool:
         if self.transposed_source(name, p) is not None:
@@ -755,7 +759,9 @@ class _ChannelsFirst:
             del index
         with self.editing(node):
             node.inputs = new_inputs
-        out_perms = [p] * len(node.outputs)
+        out_perms: list[tuple[int, ...] | None] = [p] * len(node.outputs)
+        if op == "DynamicQuantizeLinear":
+            out_perms[1:] = [None] * (len(node.outputs) - 1)
         attrs = node.attributes
         if op in ("Concat", "Softmax", "LogSoftmax", "Hardmax", "Split"):
             default = -1 if op != "Concat" and op != "Split" else 0
@@ -778,9 +784,9 @@ class _ChannelsFirst:
         elif op in _PER_AXIS and "axis" in attrs:
             attrs["axis"] = p[attrs["axis"] % rank]
         for index, out in enumerate(node.outputs):
-            if not out:
-                continue
             po = out_perms[index]
+            if not out or po is None:
+                continue
             inner = self.fresh(f"{out}_moved")
             self.set_value(inner, self.dtype(out), _transposed_shape(self.shape(out), inverse(po)))
             with self.editing(node):

@@ -180,3 +180,14 @@ def test_check_says_when_litert_cannot_run_the_file(cli: Callable[..., CliResult
     assert result.code == 2
     assert "reference runtime (LiteRT interpreter) cannot run this model" in result.err
     assert "version '99'" in result.err
+
+
+@pytest.mark.parametrize("mode", ["float32", "float16", "int8", "dynamic"])
+def test_mobilenet_v2_is_channels_first_without_a_transpose(mode: str) -> None:
+    """Every quantization mode's Transposes meet their inverses and vanish, including dynamic
+    range, whose activations pass through DynamicQuantizeLinear → DequantizeLinear (one scale for
+    the whole tensor: the Transposes move past both)."""
+    graph = load(tflite_fixture("mobilenet_v2", mode))
+    assert ops(graph, "Transpose") == []
+    if mode == "dynamic":
+        assert ops(graph, "DynamicQuantizeLinear")
