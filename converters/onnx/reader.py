@@ -20,7 +20,7 @@ from netinspect.converters.onnx.types import UnsupportedType, from_proto, value_
 from netinspect.dtypes import NUMPY_VIEWABLE, dtype_name
 from netinspect.errors import ModelFormatError, UnsupportedError
 from netinspect.fileio import resolve_inside
-from netinspect.ir import AttributeRef, Function, Graph, Node, Provenance, Tensor, Value
+from netinspect.ir import AttributeRef, FileSpan, Function, Graph, Node, Provenance, Tensor, Value
 from netinspect.registry import LoadOptions, Probe, Reader
 from netinspect.walk import op_name
 
@@ -208,7 +208,8 @@ class _ModelReader:
                 )
                 return data.reshape(tuple(t.dims))
 
-            return Tensor(t.name, dtype, tuple(t.dims), loader=load)
+            span = FileSpan(target, offset, expected)
+            return Tensor(t.name, dtype, tuple(t.dims), loader=load, span=span)
 
         def load_other() -> np.ndarray:
             with target.open("rb") as f:
@@ -255,7 +256,8 @@ class _ModelReader:
                 array = np.frombuffer(buf, np.dtype(dtype).newbyteorder("<"), count, payload.offset)
                 return array.reshape(shape)
 
-            return Tensor(header.name, dtype, shape, loader=load)
+            span = FileSpan(self.path, payload.offset, payload.length)  # little-endian on the wire
+            return Tensor(header.name, dtype, shape, loader=load, span=span)
 
         def load_other() -> np.ndarray:
             proto = onnx.TensorProto.FromString(scanned.header)
