@@ -55,6 +55,36 @@ def test_external_data_inside_the_folder_round_trips(tmp_path: Path, weight: np.
     np.testing.assert_array_equal(run_model(out, {"x": x})[0], run_model(path, {"x": x})[0])
 
 
+@pytest.mark.parametrize("external", [False, True])
+def test_initializers_are_copied_file_to_file(
+    tmp_path: Path, weight: np.ndarray, monkeypatch: pytest.MonkeyPatch, external: bool
+) -> None:
+    """Raw initializers carry their place in the file (inline or external data): ONNX → ONNX copies
+    those bytes with the kernel, and they come out identical."""
+    big = np.tile(weight, (16, 1, 1, 1))
+    model = conv_model(big)
+    model.graph.output[0].type.tensor_type.shape.dim[1].dim_value = 64
+    path = tmp_path / "m.onnx"
+    if external:
+        onnx.save(model, str(path), save_as_external_data=True, location="m.bin", size_threshold=0)
+    else:
+        onnx.save(model, str(path))
+    copied: list[tuple[str, int]] = []
+    real = onnx_writer.copy_range
+    monkeypatch.setattr(
+        onnx_writer,
+        "copy_range",
+        lambda f, source, offset, length: (
+            copied.append((Path(source).name, length)),
+            real(f, source, offset, length),
+        ),
+    )
+    out = tmp_path / "out.onnx"
+    netinspect.save_onnx(netinspect.load(path), out)
+    assert copied == [("m.bin" if external else "m.onnx", big.nbytes)]
+    np.testing.assert_array_equal(numpy_helper.to_array(onnx.load(out).graph.initializer[0]), big)
+
+
 @pytest.mark.parametrize("location", ["../outside.bin", "/etc/passwd", "sub/../../outside.bin"])
 def test_external_data_outside_the_folder_is_refused(
     tmp_path: Path, weight: np.ndarray, location: str
