@@ -730,8 +730,41 @@ class _ChannelsFirst:
             return True
         if name in self.graph.tensors:
             return len(self.graph.tensors[name].shape) <= rank
+        dequantized = self._dequantized_constant(name)
+        if dequantized is not None:
+            return len(self.graph.tensors[dequantized.inputs[0]].shape) <= rank
         shape = self.shape(name)
         return shape is not None and len(shape) == 0
+
+    def _dequantized_constant(self, name: str) -> Node | None:
+        """The DequantizeLinear making `name` from constants only (a quantized operand: an int8
+        per-channel multiplier, say), which can be permuted like a constant."""
+        node = self.producer(name)
+        if node is None or node.op_type != "DequantizeLinear" or node.outputs[0] != name:
+            return None
+        return node if all(i in self.graph.tensors for i in node.inputs if i) else None
+
+    def _permuted_dequantized(self, node: Node, q: Sequence[int], rank: int) -> str:
+        """A DequantizeLinear like `node`, of its constant permuted by q (its axis following)."""
+        data = node.inputs[0]
+        moved = self._permuted_constant(data, q, rank)
+        if moved == data:
+            return node.outputs[0]
+        attrs = dict(node.attributes)
+        scale = self.graph.tensors[node.inputs[1]]
+        if scale.size > 1:  # per axis: the axis moves with the data (padded to `rank` at the front)
+            stored = len(self.graph.tensors[data].shape)
+            attrs["axis"] = list(q).index(attrs.get("axis", 1) % stored + rank - stored)
+        out = self.fresh(f"{node.outputs[0]}_nchw")
+        self.set_value(out, self.dtype(node.outputs[0]), self.graph.tensors[moved].shape)
+        copy = Node(fresh_name(f"{node.name}_nchw", self.node_names), node.op_type, [moved, *node.inputs[1:]],
+                    [out], attrs, provenance=node.provenance)  # fmt: skip
+        self.insert_after(node, copy)
+        return out
+
+    def _drop_if_unread(self, node: Node) -> None:
+        if not any(self.consumers(o) or self.is_output(o) for o in node.outputs if o):
+            self.remove(node)
 
     def _reduce_axes(self, node: Node) -> list[int] | None:
         if "axes" in node.attributes:
@@ -748,17 +781,23 @@ class _ChannelsFirst:
         q = inverse(p)
         op = node.op_type
         new_inputs = []
+        replaced_dq: list[Node] = []
         for index, name in enumerate(node.inputs):
             source = self.transposed_source(name, p) if name else None
             if source is not None:
                 new_inputs.append(source)
             elif name in self.graph.tensors and (op in _ELEMENTWISE or op == "Concat"):
                 new_inputs.append(self._permuted_constant(name, q, rank))
+            elif (op in _ELEMENTWISE or op == "Concat") and (dq := self._dequantized_constant(name)):
+                new_inputs.append(self._permuted_dequantized(dq, q, rank))
+                replaced_dq.append(dq)
             else:
                 new_inputs.append(name)
             del index
         with self.editing(node):
             node.inputs = new_inputs
+        for dq in replaced_dq:
+            self._drop_if_unread(dq)
         out_perms: list[tuple[int, ...] | None] = [p] * len(node.outputs)
         if op == "DynamicQuantizeLinear":
             out_perms[1:] = [None] * (len(node.outputs) - 1)

@@ -266,3 +266,34 @@ def test_channels_last_filters_transpose_exactly_in_blocks(shape) -> None:
         layout._TRANSPOSE_BLOCK_BYTES = saved
     other = (0, 2, 1) if a.ndim == 3 else (0, 3, 1, 2, *range(4, a.ndim))
     np.testing.assert_array_equal(layout._transposed(a, other), np.transpose(a, other))
+
+
+@pytest.mark.parametrize("per_axis", [False, True])
+def test_a_dequantized_constant_operand_is_permuted_like_a_constant(per_axis: bool) -> None:
+    """NHWC Conv → Mul by DequantizeLinear(int8 per-channel multiplier) → NHWC Conv: the
+    DequantizeLinear is redone on the permuted int8 constant (its axis following), so no Transpose
+    is left between the convolutions (a quantized TFLite batch norm looks like this)."""
+    b = GraphBuilder("test", None)
+    x = b.add_input("image", ("N", 5, 6, 3), layout="NHWC")
+    k1, k2 = RNG.normal(size=(3, 3, 3, 4)), RNG.normal(size=(1, 1, 4, 2))
+    same = {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}
+    first = emit(b, "conv1", "Conv", [x, weight(b, "k1", k1, "HWIO")], ("N", 5, 6, 4), same, "NHWC")
+    q = np.array([12, -7, 100, 3], np.int8)
+    scale = np.array([0.5, 0.25, 0.02, 1.0], np.float32) if per_axis else np.array(0.05, np.float32)
+    ctx = LayerContext(b, "factor", "DEQUANTIZE", [], ["factor"])
+    zero = np.zeros(scale.shape, np.int8)
+    names = [ctx.constant("q", q), ctx.constant("scale", scale), ctx.constant("zero", zero)]
+    factor = ctx.node("DequantizeLinear", names, (4,), {"axis": 0} if per_axis else None, output="factor")
+    ctx.finish()
+    scaled = emit(b, "scaled", "Mul", [first, factor], ("N", 5, 6, 4))
+    k2_name = weight(b, "k2", k2, "HWIO")
+    out = emit(b, "conv2", "Conv", [scaled, k2_name], ("N", 5, 6, 2), {"kernel_shape": [1, 1]}, "NHWC")
+    graph = b.finish("dq", [out], Metadata(source_format="test"))
+    layout.canonicalize(graph)
+    graph.validate()
+    assert [n.op_type for n in graph.nodes].count("Transpose") == 0, [n.op_type for n in graph.nodes]
+    xs = RNG.normal(size=(2, 5, 6, 3))
+    y = conv_nhwc(xs, k1, (1, 1, 1, 1)) * (q.astype(np.float32) * scale)
+    expected = conv_nhwc(y, k2, (0, 0, 0, 0))
+    got = run(graph, np.transpose(xs, (0, 3, 1, 2)))
+    np.testing.assert_allclose(got, np.transpose(expected, (0, 3, 1, 2)), rtol=1e-4, atol=ATOL)
