@@ -172,8 +172,10 @@ class LayerContext:
         `layout` tags a weight with its source axis order (e.g. "HWIO"); the layout pass permutes
         it to what its consuming op needs and records the permutation.
         """
-        if isinstance(array, Tensor):
-            tensor = Tensor(array.name, array.dtype, array.shape, loader=array.numpy, layout=layout)
+        if isinstance(array, Tensor):  # the same bytes, so where they lie in the file still holds
+            tensor = Tensor(
+                array.name, array.dtype, array.shape, loader=array.numpy, layout=layout, span=array.span
+            )
         else:
             tensor = Tensor.from_array(hint, np.asarray(array))
             tensor.layout = layout

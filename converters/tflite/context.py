@@ -143,7 +143,9 @@ class TfliteContext(LayerContext):
                            "output's scale and zero point, not the input's")  # fmt: skip
         stored = self.state.stored.get(t.index)
         if stored is None:
-            stored = self.constant(_hint(t.name), Tensor(t.name, t.dtype, t.shape, loader=t.data))
+            stored = self.constant(
+                _hint(t.name), Tensor(t.name, t.dtype, t.shape, loader=t.data, span=t.span)
+            )
         return self._dequantize(stored, t, out_params, t.dims)
 
     def float_view(self, t: TflTensor, output: str | None = None) -> str:
@@ -218,7 +220,7 @@ class TfliteContext(LayerContext):
             return state.weights[key]
         if not source.has_data:
             raise self.error(f"weight {source.name!r} has no data (a model input or a variable)")
-        tensor = Tensor(source.name, source.dtype, source.shape, loader=source.data)
+        tensor = Tensor(source.name, source.dtype, source.shape, loader=source.data, span=source.span)
         if source.sparse:
             self.step("fold", f"sparse constant {source.name!r} made dense (DENSIFY folded)")
         params = quant_params(source)

@@ -21,6 +21,7 @@ import numpy as np
 
 from netinspect.converters.tflite.sparse import Sparsity, densify, read_sparsity
 from netinspect.errors import ModelFormatError
+from netinspect.ir import FileSpan
 
 IDENTIFIER = b"TFL3"
 
@@ -111,6 +112,19 @@ class TflTensor:
     @property
     def has_data(self) -> bool:
         return self._source.buffer_size(self.buffer) > 0
+
+    @property
+    def span(self) -> FileSpan | None:
+        """Where the constant's values lie in the file as ONNX stores them (TFLite is little-endian,
+        C order); None for a sparse one, or one whose bytes are not one value each (packed int4)."""
+        start, length = self._source.buffers[self.buffer]
+        try:
+            itemsize = np.dtype(self.dtype).itemsize
+        except TypeError:  # int4, string, resource: no NumPy type of their own
+            return None
+        if self.sparsity is not None or length != int(np.prod(self.shape, dtype=np.int64)) * itemsize:
+            return None
+        return FileSpan(self._source.path, start, length)
 
     def data(self) -> np.ndarray:
         """The constant's values: a read-only view into the mmap, shaped and typed (little-endian); a

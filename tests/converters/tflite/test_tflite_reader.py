@@ -191,3 +191,29 @@ def test_mobilenet_v2_is_channels_first_without_a_transpose(mode: str) -> None:
     assert ops(graph, "Transpose") == []
     if mode == "dynamic":
         assert ops(graph, "DynamicQuantizeLinear")
+
+
+@pytest.mark.parametrize("mode", ["float32", "int8"])
+def test_constants_stored_as_onnx_wants_them_are_copied_from_the_file(
+    mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A TFLite buffer that ONNX stores unchanged (a fully connected weight, a bias, int8 weights
+    behind a DequantizeLinear) carries its FileSpan: the writer copies it file to file. Every
+    initializer still equals the IR's tensor."""
+    from netinspect import save_onnx
+    from netinspect.converters.onnx import writer as onnx_writer
+
+    graph = load(tflite_fixture("mobilenet_v2", mode))
+    spanned = {name for name, t in graph.tensors.items() if t.span is not None}
+    assert spanned, "no constant kept its place in the file"
+    copied: list[int] = []
+    real = onnx_writer.copy_range
+    monkeypatch.setattr(
+        onnx_writer, "copy_range", lambda f, src, off, n: (copied.append(n), real(f, src, off, n))
+    )
+    out = tmp_path / "m.onnx"
+    save_onnx(graph, out)
+    assert 0 < len(copied) <= len(spanned)  # small constants go inside the protobuf instead
+    written = {i.name: onnx.numpy_helper.to_array(i) for i in onnx.load(out).graph.initializer}
+    for name, tensor in graph.tensors.items():
+        np.testing.assert_array_equal(written[name], tensor.numpy(), err_msg=name)
