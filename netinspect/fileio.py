@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import io
+import mmap
 import os
 import tempfile
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -43,25 +44,25 @@ def check_output(output: Path, inputs: list[Path]) -> None:
         raise OutputError("folder is not writable", output)
 
 
-WRITEBACK_STEP = 64 << 20
+WRITEBACK_STEP = 16 << 20
+_SYNC_FILE_RANGE_WRITE = 2
 
 
 class _WritebackFile(io.BufferedWriter):
-    """A file whose written bytes a second thread hands to the disk every WRITEBACK_STEP bytes.
+    """A file whose bytes are handed to the disk every WRITEBACK_STEP bytes, as they are written.
 
-    The closing fsync of a large output then waits only for the tail instead of the whole file:
-    writing 550 MB here took 0.28 s with one fsync at the end, 0.21 s with write-back running
-    alongside. An error seen by the background fdatasync is kept and raised at close, because
-    Linux reports a write-back error to only one fsync caller.
+    Linux's sync_file_range(SYNC_FILE_RANGE_WRITE) starts writing a range out and returns, so the
+    closing fsync waits only for the tail instead of the whole file: 550 MB written and fsynced
+    took 0.16 s this way, 0.21 s with a second thread calling fdatasync every 64 MiB (each call
+    also flushes the disk's cache, and waits) and 0.27 s with one fsync at the end. The call
+    reports no write-back errors, so the closing fsync still sees every one. Where it does not
+    exist, that fsync does all the work.
     """
 
     def __init__(self, raw: io.FileIO) -> None:
         super().__init__(raw, buffer_size=1 << 20)
-        self._unsynced = 0
-        self._wake = threading.Event()
-        self._closing = False
-        self._error: OSError | None = None
-        self._thread: threading.Thread | None = None
+        self._written = 0
+        self._handed = 0
 
     def write(self, data) -> int:  # type: ignore[no-untyped-def,override]
         written = super().write(data)
@@ -69,46 +70,37 @@ class _WritebackFile(io.BufferedWriter):
         return written
 
     def _count(self, written: int) -> None:
-        self._unsynced += written
-        if self._unsynced >= WRITEBACK_STEP:
-            self._unsynced = 0
+        self._written += written
+        if self._written - self._handed >= WRITEBACK_STEP:
             self.flush()
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._write_back, name="netinspect-writeback", daemon=True
-                )
-                self._thread.start()
-            self._wake.set()
-
-    def _write_back(self) -> None:
-        while True:
-            self._wake.wait()
-            self._wake.clear()
-            try:
-                os.fdatasync(self.fileno())
-            except OSError as e:
-                self._error = self._error or e
-            if self._closing:
-                return
-
-    def _stop(self) -> None:
-        if self._thread is not None:
-            self._closing = True
-            self._wake.set()
-            self._thread.join()
-            self._thread = None
+            _start_writeback(self.fileno(), self._handed, self._written - self._handed)
+            self._handed = self._written
 
     def sync(self) -> None:
-        """Flush, stop the write-back thread, and fsync: every byte is on disk when this returns."""
+        """Flush and fsync: every byte is on disk when this returns."""
         self.flush()
-        self._stop()
-        if self._error is not None:
-            raise self._error
         os.fsync(self.fileno())
 
-    def close(self) -> None:
-        self._stop()
-        super().close()
+
+def _start_writeback(fd: int, offset: int, length: int) -> None:
+    """Start writing bytes [offset, offset+length) of `fd` to disk, without waiting for them."""
+    call = _sync_file_range()
+    if call is not None:
+        call(fd, offset, length, _SYNC_FILE_RANGE_WRITE)  # a failure only leaves the work to fsync
+
+
+@functools.cache
+def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    """libc's sync_file_range (Linux), which Python's os module does not offer; None elsewhere."""
+    try:
+        import ctypes
+
+        call = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError, TypeError):
+        return None
+    call.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    call.restype = ctypes.c_int
+    return call
 
 
 @contextlib.contextmanager
@@ -139,24 +131,46 @@ _NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, er
 
 def copy_range(f: BinaryIO, source: Path, offset: int, length: int) -> None:
     """Append `length` bytes of `source` from `offset` to `f`, copied inside the kernel where it
-    can (copy_file_range: no page of it is mapped or copied through this process, as with `cp`)."""
+    pays (copy_file_range, as `cp` does: no page passes through this process).
+
+    It pays only when both offsets sit at the same place within a page. Otherwise the kernel shifts
+    every byte through a pipe, and reading into a buffer and writing it is faster: 550 MB took
+    0.36 s that way against 0.26 s read and written (0.25 s for an aligned kernel copy).
+    """
     f.flush()
     with open(source, "rb", buffering=0) as src:
-        left = length
-        try:
-            while left:
-                copied = os.copy_file_range(src.fileno(), f.fileno(), left, offset)
-                if copied == 0:
-                    raise ModelFormatError(f"ends {left} bytes before the data it declares", source)
-                offset, left = offset + copied, left - copied
-                if isinstance(f, _WritebackFile):
-                    f._count(copied)
-        except OSError as e:
-            if e.errno not in _NO_KERNEL_COPY:
-                raise
-            while left:
-                data = os.pread(src.fileno(), min(left, 16 << 20), offset)
-                if not data:
-                    raise ModelFormatError(f"ends {left} bytes before the data it declares", source) from e
-                f.write(data)
-                offset, left = offset + len(data), left - len(data)
+        done = 0
+        if (offset - f.tell()) % mmap.PAGESIZE == 0:
+            done = _kernel_copy(src.fileno(), f, offset, length, source)
+        _copy_through(src.fileno(), f, offset + done, length - done, source)
+
+
+def _kernel_copy(src: int, f: BinaryIO, offset: int, length: int, source: Path) -> int:
+    """Bytes copied by copy_file_range before it refused (0 across file systems, say), in steps
+    of WRITEBACK_STEP so the background write-back starts while the copy goes on."""
+    done = 0
+    try:
+        while done < length:
+            copied = os.copy_file_range(src, f.fileno(), min(length - done, WRITEBACK_STEP), offset + done)
+            if copied == 0:
+                raise ModelFormatError(f"ends {length - done} bytes before the data it declares", source)
+            done += copied
+            if isinstance(f, _WritebackFile):
+                f._count(copied)
+    except OSError as e:
+        if e.errno not in _NO_KERNEL_COPY:
+            raise
+    return done
+
+
+COPY_BYTES = 1 << 20
+
+
+def _copy_through(src: int, f: BinaryIO, offset: int, length: int, source: Path) -> None:
+    buffer = memoryview(bytearray(min(length, COPY_BYTES)))
+    while length:
+        got = os.preadv(src, [buffer[: min(length, COPY_BYTES)]], offset)
+        if not got:
+            raise ModelFormatError(f"ends {length} bytes before the data it declares", source)
+        f.write(buffer[:got])
+        offset, length = offset + got, length - got

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,31 +27,42 @@ def test_atomic_write_replaces_only_on_success(tmp_path: Path) -> None:
     assert target.stat().st_mode & 0o777 == 0o644
 
 
-def test_large_output_is_written_back_while_it_is_written(tmp_path: Path, monkeypatch) -> None:
-    """Past WRITEBACK_STEP bytes a second thread fdatasyncs, so the closing fsync waits for less."""
-    synced: list[int] = []
-    real = os.fdatasync
+def test_large_output_is_handed_to_the_disk_while_it_is_written(tmp_path: Path, monkeypatch) -> None:
+    """Every WRITEBACK_STEP bytes the range just written is handed to the disk (sync_file_range), so
+    the closing fsync waits for the tail only; the ranges follow each other and the bytes are intact."""
+    handed: list[tuple[int, int]] = []
+    real = fileio._start_writeback
     monkeypatch.setattr(fileio, "WRITEBACK_STEP", 1000)
-    monkeypatch.setattr(os, "fdatasync", lambda fd: (synced.append(os.fstat(fd).st_size), real(fd)))
+    monkeypatch.setattr(fileio, "_start_writeback", lambda fd, o, n: (handed.append((o, n)), real(fd, o, n)))
     target = tmp_path / "big.bin"
     pieces = [bytes([i]) * 700 for i in range(10)]
     with fileio.atomic_write(target) as f:
         for piece in pieces:
             f.write(piece)
     assert target.read_bytes() == b"".join(pieces)
-    assert synced, "the write-back thread never ran"
-    assert all(0 < size <= 7000 for size in synced)
+    assert [o for o, _ in handed] == [sum(n for _, n in handed[:i]) for i in range(len(handed))]
+    assert handed == [(k * 1400, 1400) for k in range(5)]  # two 700-byte writes pass each step
 
 
-def test_a_write_back_error_fails_the_write(tmp_path: Path, monkeypatch) -> None:
-    """Linux reports a write-back error to one fsync caller only: the background one must not
-    swallow it, or the closing fsync would succeed on a file that is not on disk."""
+@pytest.mark.skipif(sys.platform != "linux", reason="sync_file_range is Linux's")
+def test_sync_file_range_is_called_for_real(tmp_path: Path) -> None:
+    call = fileio._sync_file_range()
+    assert call is not None
+    with open(tmp_path / "f", "wb") as f:
+        f.write(b"x" * 10000)
+        f.flush()
+        assert call(f.fileno(), 0, 10000, fileio._SYNC_FILE_RANGE_WRITE) == 0
+        assert call(-1, 0, 10000, fileio._SYNC_FILE_RANGE_WRITE) == -1  # a bad descriptor: refused
+
+
+def test_a_failing_fsync_fails_the_write(tmp_path: Path, monkeypatch) -> None:
+    """A write-back error surfaces at the closing fsync: nothing is renamed into place."""
 
     def failing(fd: int) -> None:
         raise OSError(errno.EIO, os.strerror(errno.EIO))
 
     monkeypatch.setattr(fileio, "WRITEBACK_STEP", 10)
-    monkeypatch.setattr(os, "fdatasync", failing)
+    monkeypatch.setattr(os, "fsync", failing)
     target = tmp_path / "out.bin"
     with pytest.raises(OutputError, match="Input/output error"), fileio.atomic_write(target) as f:
         f.write(b"x" * 100)
@@ -58,28 +70,43 @@ def test_a_write_back_error_fails_the_write(tmp_path: Path, monkeypatch) -> None
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("kernel_copy", [True, False])
-def test_copy_range_appends_a_run_of_another_file(tmp_path: Path, monkeypatch, kernel_copy: bool) -> None:
-    """Weights stored as they are written (FileSpan) are copied file to file; where the kernel
-    cannot (another file system, an old kernel), read and written instead."""
-    if not kernel_copy:
+@pytest.mark.parametrize(
+    ("offset", "refused", "kernel_copies"),
+    [
+        (4, False, True),  # "head" is 4 bytes: source and output offsets share their place in a page
+        (10, False, False),  # they do not: read and written, which is faster than the kernel's shifting
+        (4, True, False),  # the kernel refuses (another file system, an old kernel): read and written
+    ],
+)
+def test_copy_range_appends_a_run_of_another_file(
+    tmp_path: Path, monkeypatch, offset: int, refused: bool, kernel_copies: bool
+) -> None:
+    """Weights stored as they are written (FileSpan) are copied file to file."""
+    calls: list[int] = []
+    real = os.copy_file_range
 
-        def refuse(*args: object) -> int:
+    def copy_file_range(src: int, dst: int, count: int, offset_src: int) -> int:
+        calls.append(count)
+        if refused:
             raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+        return real(src, dst, count, offset_src)
 
-        monkeypatch.setattr(os, "copy_file_range", refuse)
-    synced: list[int] = []
+    monkeypatch.setattr(os, "copy_file_range", copy_file_range)
+    handed: list[int] = []
     monkeypatch.setattr(fileio, "WRITEBACK_STEP", 100)
-    monkeypatch.setattr(os, "fdatasync", lambda fd: synced.append(fd))
+    monkeypatch.setattr(fileio, "_start_writeback", lambda fd, o, n: handed.append(n))
     source = tmp_path / "model.h5"
     source.write_bytes(bytes(range(256)) * 4)
     target = tmp_path / "out.onnx"
     with fileio.atomic_write(target) as f:
         f.write(b"head")
-        fileio.copy_range(f, source, 10, 500)
+        fileio.copy_range(f, source, offset, 500)
         f.write(b"tail")
-    assert target.read_bytes() == b"head" + (bytes(range(256)) * 4)[10:510] + b"tail"
-    assert synced, "copied bytes count toward write-back"
+    assert target.read_bytes() == b"head" + (bytes(range(256)) * 4)[offset : offset + 500] + b"tail"
+    assert bool(calls) == (kernel_copies or refused)
+    if kernel_copies:
+        assert calls == [100, 100, 100, 100, 100], "copied in steps, each handed to the disk"
+    assert handed, "copied bytes count toward write-back"
 
 
 def test_copy_range_names_a_source_that_ends_early(tmp_path: Path) -> None:
