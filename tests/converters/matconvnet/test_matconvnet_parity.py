@@ -18,6 +18,7 @@ import onnxruntime as ort
 import pytest
 
 import netinspect
+from netinspect import layout
 from netinspect.check.runtimes.matconvnet.reference import MatConvNetReference
 from netinspect.ir import Graph, Node, Tensor
 from netinspect.layout import permute
@@ -186,3 +187,23 @@ def test_shared_param_is_one_initializer_used_by_both_convs() -> None:
     a, b = node_of(graph, "conv2a", "Conv"), node_of(graph, "conv2b", "Conv")
     assert a.inputs[1:] == b.inputs[1:] == ["sharedf", "sharedb"]
     assert node_of(graph, "sum1", "Sum").inputs == ["x6", "x2"]
+
+
+@pytest.mark.parametrize("path", FIXTURE_FILES, ids=[p.name for p in FIXTURE_FILES])
+def test_filters_kept_as_stored_match_the_reference_at_every_layer(path: Path, monkeypatch) -> None:
+    """A filter from KEPT_FILTER_BYTES up (VGG-19's fc6: 392 MiB) is written in MATLAB's W×H order
+    and its Conv runs on transposed activations; with every filter kept so, asymmetric kernels,
+    strides, pads and dilations (simplenn_pre_beta11's conv1: 5×3, stride [2 1], pads [2 1 0 1];
+    its fc2: 7×14) still match the reference at every layer."""
+    monkeypatch.setattr(layout, "KEPT_FILTER_BYTES", 1)
+    graph = netinspect.load(path)
+    kept = [
+        n for n in graph.nodes if n.provenance and any("kept as stored" in s.text for s in n.provenance.steps)
+    ]
+    for conv in (n for n in kept if n.op_type == "Conv"):
+        assert graph.tensors[conv.inputs[1]].span is not None  # its bytes are the file's, as they lie
+    compare(path, graph)
+    if path.name == "simplenn_pre_beta11.mat":
+        conv1 = node_of(graph, "conv1", "Conv")
+        assert conv1 in kept and conv1.attributes["kernel_shape"] == [3, 5]
+        assert conv1.attributes["strides"] == [1, 2] and conv1.attributes["pads"] == [0, 2, 1, 1]

@@ -37,9 +37,16 @@ def test_vgg19_info_reads_no_weights(vgg19_mat: Path, monkeypatch: pytest.Monkey
     pre = graph.metadata.preprocessing
     assert pre.mean == pytest.approx([123.68, 116.779, 103.939]) and pre.image_size == (224, 224)
     assert pre.channel_order == "RGB" and len(graph.metadata.labels or []) == 1000
-    fc6 = next(n for n in graph.nodes if n.outputs == ["fc6"])
-    assert graph.tensors[fc6.inputs[1]].shape == (4096, 512, 7, 7)
-    assert any("HWIO → OIHW" in s.text for s in fc6.provenance.steps)  # type: ignore[union-attr]
+    fc6 = [n for n in graph.nodes if n.provenance and n.provenance.layer == "fc6"]
+    assert [n.op_type for n in fc6] == ["Transpose", "Conv", "Transpose"]  # 392 MiB: kept as stored
+    assert fc6[0].attributes["perm"] == fc6[2].attributes["perm"] == [0, 1, 3, 2] and fc6[2].outputs == [
+        "fc6"
+    ]
+    fc6_filter = graph.tensors[fc6[1].inputs[1]]
+    assert fc6_filter.shape == (4096, 512, 7, 7) and fc6_filter.span is not None  # copied file to file
+    assert any("read as OIWH" in s.text for s in fc6[1].provenance.steps)  # type: ignore[union-attr]
+    conv5_4 = next(n for n in graph.nodes if n.op_type == "Conv" and n.provenance.layer == "conv5_4")  # type: ignore[union-attr]
+    assert any("HWIO → OIHW" in s.text for s in conv5_4.provenance.steps)  # type: ignore[union-attr]
     assert summary  # the summary builds without touching weights (checked above)
 
 
