@@ -135,9 +135,9 @@ def _permute_weights(graph: Graph) -> None:
 KEPT_FILTER_BYTES = 64 << 20
 """From this size a filter whose stored order differs from what Conv reads only in its spatial axes
 (MatConvNet's column-major W×H) is written as stored, and the Conv's input and output are
-transposed instead. Permuting VGG-19's 392 MB fc6 filter cost as much as writing it (0.1–0.2 s on
-a second core, a third of the conversion); transposing its input costs 0.1 MB per image, under
-0.01 % of the Conv's own work. Smaller filters are permuted and the graph stays as it was."""
+transposed instead. Permuting VGG-19's 392 MiB fc6 filter made its conversion 0.47 s instead of
+0.37 s (medians of 7, same run); transposing fc6's input costs 0.1 MB per image, 0.03 % of the
+Conv's own work. Smaller filters are permuted and their graph stays as it was."""
 
 
 def _filter_kept_as_stored(graph: Graph, conv: Node, tensor: Tensor, src: str, dst: str) -> bool:
