@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from netinspect import fileio
@@ -109,10 +110,26 @@ def test_copy_range_appends_a_run_of_another_file(
     assert handed, "copied bytes count toward write-back"
 
 
-def test_copy_range_names_a_source_that_ends_early(tmp_path: Path) -> None:
+@pytest.mark.parametrize("head", [b"", b"xyz"], ids=["kernel copy", "read and written"])
+def test_copy_range_names_a_source_that_ends_early(tmp_path: Path, head: bytes) -> None:
     source = tmp_path / "short.h5"
     source.write_bytes(b"x" * 100)
     target = tmp_path / "o"
     with pytest.raises(ModelFormatError, match="ends 50 bytes before"), fileio.atomic_write(target) as f:
+        f.write(head)
         fileio.copy_range(f, source, 0, 150)
     assert not (tmp_path / "o").exists()
+
+
+def test_a_long_run_is_read_ahead_while_written(tmp_path: Path, monkeypatch) -> None:
+    """Read and written in COPY_BYTES pieces, each read on a second thread: every piece lands in
+    order (two buffers taken in turn, none overwritten before it is written)."""
+    monkeypatch.setattr(fileio, "COPY_BYTES", 1000)
+    data = np.random.default_rng(0).integers(0, 256, 25_500, dtype=np.uint8).tobytes()
+    source = tmp_path / "model.mat"
+    source.write_bytes(data)
+    target = tmp_path / "out.onnx"
+    with fileio.atomic_write(target) as f:
+        f.write(b"h")  # misaligned against offset 7: read and written
+        fileio.copy_range(f, source, 7, 25_000)
+    assert target.read_bytes() == b"h" + data[7:25_007]
