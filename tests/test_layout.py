@@ -9,6 +9,7 @@ pairs must cancel, so a plain CNN has none in its interior.
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import onnxruntime as ort
@@ -17,7 +18,7 @@ import pytest
 import netinspect
 from netinspect import layout
 from netinspect.build import GraphBuilder, LayerContext
-from netinspect.ir import Graph, Metadata
+from netinspect.ir import Graph, Metadata, Tensor
 
 RNG = np.random.default_rng(7)
 ATOL = 1e-5
@@ -266,6 +267,28 @@ def test_channels_last_filters_transpose_exactly_in_blocks(shape) -> None:
         layout._TRANSPOSE_BLOCK_BYTES = saved
     other = (0, 2, 1) if a.ndim == 3 else (0, 3, 1, 2, *range(4, a.ndim))
     np.testing.assert_array_equal(layout._transposed(a, other), np.transpose(a, other))
+
+
+@pytest.mark.parametrize(
+    ("src", "shape"), [("HWIO", (3, 3, 64, 96)), ("OHWI", (96, 3, 3, 64)), ("DHWIO", (2, 3, 3, 16, 40))]
+)
+def test_a_big_filter_streams_its_permutation_block_by_block(src: str, shape, monkeypatch) -> None:
+    """A filter from _STREAMED_BYTES up is permuted a block of output channels at a time, on a
+    second thread while the writer takes the previous block; the blocks, in order, are the whole
+    transposed filter, each intact until the writer asks for the next."""
+    monkeypatch.setattr(layout, "_STREAMED_BYTES", 1)
+    monkeypatch.setattr(layout, "_BLOCK_BYTES", 3 * 3 * 64 * 4 * 7)  # HWIO: 7 channels a block, 14 blocks
+    a = RNG.normal(size=shape).astype(np.float32)
+    dst = "OI" + src.replace("O", "").replace("I", "")
+    tensor = layout.permuted(Tensor("w", "float32", a.shape, loader=lambda: a), src, dst)
+    expected = layout.permute(a, src, dst)
+    done = blocks = 0
+    for piece in tensor.iter_chunks():
+        time.sleep(0.002)  # meanwhile the next block is computed: not into this one
+        np.testing.assert_array_equal(piece, expected[done : done + len(piece)])
+        done, blocks = done + len(piece), blocks + 1
+    assert done == len(expected) and blocks > 2
+    np.testing.assert_array_equal(tensor.numpy(), expected)
 
 
 @pytest.mark.parametrize("per_axis", [False, True])
