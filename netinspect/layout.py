@@ -132,19 +132,25 @@ def _permute_weights(graph: Graph) -> None:
             _record(reader, Step("transpose", done[name]))
 
 
-KEPT_FILTER_BYTES = 64 << 20
-"""From this size a filter whose stored order differs from what Conv reads only in its spatial axes
-(MatConvNet's column-major W×H) is written as stored, and the Conv's input and output are
-transposed instead. Permuting VGG-19's 392 MiB fc6 filter made its conversion 0.47 s instead of
-0.37 s (medians of 7, same run); transposing fc6's input costs 0.1 MB per image, 0.03 % of the
-Conv's own work. Smaller filters are permuted and their graph stays as it was."""
+KEPT_WEIGHT_BYTES = 64 << 20
+"""From this size a weight is written as stored when the permutation it needs can move to the
+activations instead, at a cost per image of the activations' size, far below the op's own work:
+- a filter whose stored order differs from what Conv reads only in its spatial axes (MatConvNet's
+  column-major W×H): the Conv runs on its input transposed, and its output is transposed back.
+  Permuting VGG-19's 392 MiB fc6 filter made its conversion 0.47 s instead of 0.37 s (medians of
+  7, same run); transposing fc6's input moves 0.1 MB per image, 0.03 % of the Conv's work;
+- a Dense kernel after a Flatten of channels-last data (Keras): the Transpose to channels-last
+  stays before the Flatten instead of becoming a permutation of the kernel's rows. Gathering the
+  rows of Keras VGG19's 392 MiB fc1 kernel made its conversion 0.42 s instead of 0.37 s (medians
+  of 20, same run); the Transpose moves 0.1 MB per image, 0.02 % of the Dense's work.
+Smaller weights are permuted and their graph stays as it was."""
 
 
 def _filter_kept_as_stored(graph: Graph, conv: Node, tensor: Tensor, src: str, dst: str) -> bool:
     """Rewrite `conv` to read `tensor` in its stored order, when that order is `dst` with only its
     spatial axes reordered and the bytes can go to the output as they are (a FileSpan)."""
     spatial = dst[2:]
-    if conv.op_type != "Conv" or tensor.nbytes < KEPT_FILTER_BYTES or not set(spatial) <= set(SPATIAL):
+    if conv.op_type != "Conv" or tensor.nbytes < KEPT_WEIGHT_BYTES or not set(spatial) <= set(SPATIAL):
         return False
     if sum(n.inputs.count(tensor.name) for n in graph.nodes) != 1:
         return False  # shared: every reader would need its own Transposes
@@ -995,6 +1001,11 @@ class _ChannelsFirst:
         denses = self.consumers(flat)
         if self.is_output(flat) or not denses:
             return False
+        # rows in source (transposed) flatten order, read in the untransposed order
+        index = np.arange(k).reshape(source_shape[1:])
+        inner = inverse(p)
+        order = np.transpose(index, [a - 1 for a in inner[1:]]).reshape(-1)
+        moved = bool(np.any(order != np.arange(k)))  # not when only size-1 axes move (global pooling)
         for dense in denses:
             if dense.op_type not in ("MatMul", "Gemm") or dense.inputs[0] != flat:
                 return False
@@ -1002,11 +1013,10 @@ class _ChannelsFirst:
                 dense.op_type == "Gemm" and dense.attributes.get("transA")
             ):
                 return False
-        # rows in source (transposed) flatten order, read in the untransposed order
-        index = np.arange(k).reshape(source_shape[1:])
-        inner = inverse(p)
-        order = np.transpose(index, [a - 1 for a in inner[1:]]).reshape(-1)
-        for dense in denses:
+            if moved and self.graph.tensors[dense.inputs[1]].nbytes >= KEPT_WEIGHT_BYTES:
+                self._kept_rows(dense, p)
+                return False
+        for dense in denses if moved else []:
             weight = self.graph.tensors[dense.inputs[1]]
             by_columns = dense.op_type == "Gemm" and bool(dense.attributes.get("transB"))
             name = self.fresh(f"{weight.name}_nchw_rows")
@@ -1028,6 +1038,12 @@ class _ChannelsFirst:
         if len(self.consumers(node.outputs[0])) == 0:
             self.remove(node)
         return True
+
+    def _kept_rows(self, dense: Node, p: tuple[int, ...]) -> None:
+        mib = self.graph.tensors[dense.inputs[1]].nbytes / (1 << 20)
+        _record(dense, Step("layout", f"weight kept as stored ({mib:.0f} MiB): the input is flattened in "
+                                      f"{layout_name(p)} order, a Transpose before the Flatten, instead "
+                                      "of the weight's rows being permuted"))  # fmt: skip
 
 
 _ROW_CHUNK_BYTES = 16 << 20

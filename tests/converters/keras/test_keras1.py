@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import netinspect
+from netinspect import layout
 from netinspect.check.runtimes.keras1_reference import Keras1Runner
 from netinspect.registry import LoadOptions
 from tests.conftest import FIXTURES, shared_model
@@ -60,6 +61,25 @@ def test_keras1_matches_numpy_reference(tmp_path, ordering, backend):
     else:
         assert not flips
     assert graph.metadata.properties["keras.conv_semantics"].startswith(backend)
+
+
+@pytest.mark.parametrize("ordering", ["tf", "th"])
+def test_a_dense_kernel_kept_as_stored_matches_the_reference(tmp_path, monkeypatch, ordering):
+    """From KEPT_WEIGHT_BYTES up (Keras VGG19's fc1 at 224: 392 MiB) a Dense kernel after a Flatten
+    of channels-last data is written as stored, and a Transpose to channels-last stays before the
+    Flatten instead; with every kernel kept so, the output still matches the reference. Channels-
+    first data ("th") flattens in ONNX's order already: nothing to keep."""
+    monkeypatch.setattr(layout, "KEPT_WEIGHT_BYTES", 1)
+    path = make_keras1.write(tmp_path / "k1.h5", ordering, "tensorflow")
+    graph, got, want = _reference_and_onnx(path)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    producers = graph.producers()
+    kept = [n for n in graph.nodes if any("kept as stored" in s.text for s in n.provenance.steps)]  # type: ignore[union-attr]
+    assert len(kept) == (1 if ordering == "tf" else 0)
+    for dense in kept:
+        flatten = producers[dense.inputs[0]]
+        assert flatten.op_type == "Flatten" and producers[flatten.inputs[0]].op_type == "Transpose"
+        assert graph.tensors[dense.inputs[1]].span is not None  # copied as the file holds it
 
 
 @pytest.mark.parametrize(("ordering", "backend"), COMBOS[:2], ids=[f"{o}-{b}" for o, b in COMBOS[:2]])

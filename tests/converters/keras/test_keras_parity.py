@@ -60,6 +60,25 @@ def test_flatten_dropout_dense_boundary_has_no_transpose(tmp_path):
     assert any(s.kind == "dropout" for s in flatten.provenance.steps)
 
 
+def test_a_flatten_of_pooled_channels_leaves_the_dense_kernel_untouched(keras_cache):
+    """GlobalAveragePooling (keepdims) → Flatten → Dense: the Transpose to channels-last moves only
+    size-1 axes, so the flatten orders agree; the Transpose goes and the kernel is written as the
+    file holds it (no row gathering, no step recorded)."""
+    stem, npz = make_keras.case_files("transfer", "k3")
+    graph = netinspect.load(keras_cache / stem)
+    producers = graph.producers()
+    flattens = [n for n in graph.nodes if n.op_type == "Flatten"]
+    assert flattens and all(producers[f.inputs[0]].op_type != "Transpose" for f in flattens)
+    for dense in (
+        n
+        for n in graph.nodes
+        if n.op_type in ("Gemm", "MatMul") and n.inputs[0] in {f.outputs[0] for f in flattens}
+    ):
+        assert graph.tensors[dense.inputs[1]].span is not None
+        assert not any("rows permuted" in s.text for s in dense.provenance.steps)  # type: ignore[union-attr]
+    _compare(keras_cache / stem, keras_cache / npz)
+
+
 def test_keras3_weight_groups_matched_in_keras_walk_order(keras_cache, tmp_path):
     """Without the layer names newer Keras writes on each `vars` group, weight groups (named after
     classes: conv2d, conv2d_1, …) are matched to layers in the order Keras' own walk gives them."""

@@ -191,11 +191,11 @@ def test_shared_param_is_one_initializer_used_by_both_convs() -> None:
 
 @pytest.mark.parametrize("path", FIXTURE_FILES, ids=[p.name for p in FIXTURE_FILES])
 def test_filters_kept_as_stored_match_the_reference_at_every_layer(path: Path, monkeypatch) -> None:
-    """A filter from KEPT_FILTER_BYTES up (VGG-19's fc6: 392 MiB) is written in MATLAB's W×H order
+    """A filter from KEPT_WEIGHT_BYTES up (VGG-19's fc6: 392 MiB) is written in MATLAB's W×H order
     and its Conv runs on transposed activations; with every filter kept so, asymmetric kernels,
     strides, pads and dilations (simplenn_pre_beta11's conv1: 5×3, stride [2 1], pads [2 1 0 1];
     its fc2: 7×14) still match the reference at every layer."""
-    monkeypatch.setattr(layout, "KEPT_FILTER_BYTES", 1)
+    monkeypatch.setattr(layout, "KEPT_WEIGHT_BYTES", 1)
     graph = netinspect.load(path)
     kept = [
         n for n in graph.nodes if n.provenance and any("kept as stored" in s.text for s in n.provenance.steps)
