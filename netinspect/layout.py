@@ -13,6 +13,9 @@ Readers never permute. They tag what is not canonical and `canonicalize` rewrite
   outputs tagged channels-last become NCHW (unless the user keeps the source layout);
 - then Transposes are pushed through layout-agnostic ops until inverse pairs meet and vanish, and a
   Transpose that only feeds a Flatten into a MatMul/Gemm becomes a permutation of that weight's rows.
+A weight of KEPT_WEIGHT_BYTES or more is not permuted where the activations can be instead (a
+filter needing only its spatial axes reordered, a Dense kernel after a Flatten): it is written as
+stored, and a Transpose of the activations, far cheaper per image than the op itself, stays.
 """
 
 from __future__ import annotations
