@@ -157,6 +157,8 @@ def _filter_kept_as_stored(graph: Graph, conv: Node, tensor: Tensor, src: str, d
         return False
     if sum(n.inputs.count(tensor.name) for n in graph.nodes) != 1:
         return False  # shared: every reader would need its own Transposes
+    if permuted(tensor, src, dst).span is not None:
+        return False  # nothing moves (a 1×1 filter bank): written as stored anyway
     for order in itertools.permutations(spatial):
         kept = dst[:2] + "".join(order)
         if kept == dst:

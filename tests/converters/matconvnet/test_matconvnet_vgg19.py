@@ -45,6 +45,9 @@ def test_vgg19_info_reads_no_weights(vgg19_mat: Path, monkeypatch: pytest.Monkey
     fc6_filter = graph.tensors[fc6[1].inputs[1]]
     assert fc6_filter.shape == (4096, 512, 7, 7) and fc6_filter.span is not None  # copied file to file
     assert any("read as OIWH" in s.text for s in fc6[1].provenance.steps)  # type: ignore[union-attr]
+    fc7 = [n for n in graph.nodes if n.provenance and n.provenance.layer == "fc7"]
+    assert [n.op_type for n in fc7] == ["Conv"]  # 64 MiB but 1×1: its bytes are ONNX's already
+    assert graph.tensors[fc7[0].inputs[1]].span is not None
     conv5_4 = next(n for n in graph.nodes if n.op_type == "Conv" and n.provenance.layer == "conv5_4")  # type: ignore[union-attr]
     assert any("HWIO → OIHW" in s.text for s in conv5_4.provenance.steps)  # type: ignore[union-attr]
     assert summary  # the summary builds without touching weights (checked above)
