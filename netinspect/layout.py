@@ -199,9 +199,8 @@ def _filter_kept_as_stored(graph: Graph, conv: Node, tensor: Tensor, src: str, d
     at = graph.nodes.index(conv)
     graph.nodes[at : at + 1] = [before, conv, after]
     mib = tensor.nbytes / (1 << 20)
-    _record(conv, Step("layout", f"filter kept as stored ({mib:.0f} MiB, {src} read as {kept}): the Conv "
-                                 f"runs on its input transposed to {moved} and its output is transposed "
-                                 f"back, instead of the filter being permuted to {dst}"))  # fmt: skip
+    _record(conv, Step("layout", f"filter kept as stored ({mib:.0f} MiB, read as {kept}): the Conv runs on "
+                                 f"its input transposed to {moved}, its output transposed back"))  # fmt: skip
     return True
 
 
@@ -1046,9 +1045,8 @@ class _ChannelsFirst:
 
     def _kept_rows(self, dense: Node, p: tuple[int, ...]) -> None:
         mib = self.graph.tensors[dense.inputs[1]].nbytes / (1 << 20)
-        _record(dense, Step("layout", f"weight kept as stored ({mib:.0f} MiB): the input is flattened in "
-                                      f"{layout_name(p)} order, a Transpose before the Flatten, instead "
-                                      "of the weight's rows being permuted"))  # fmt: skip
+        text = f"weight kept as stored ({mib:.0f} MiB): a Transpose to {layout_name(p)} before the Flatten"
+        _record(dense, Step("layout", text + " instead of permuted rows"))
 
 
 _ROW_CHUNK_BYTES = 16 << 20
