@@ -62,20 +62,26 @@ class _WritebackFile(io.BufferedWriter):
 
     def __init__(self, raw: io.FileIO) -> None:
         super().__init__(raw, buffer_size=1 << 20)
-        self._written = 0
-        self._handed = 0
+        self._position = 0
+        self._handed = 0  # where the bytes not yet handed to the disk begin
 
     def write(self, data) -> int:  # type: ignore[no-untyped-def,override]
         written = super().write(data)
-        self._count(written)
+        self._position += written
+        if self._position - self._handed >= WRITEBACK_STEP:
+            self.flush()
+            _start_writeback(self.fileno(), self._handed, self._position - self._handed)
+            self._handed = self._position
         return written
 
-    def _count(self, written: int) -> None:
-        self._written += written
-        if self._written - self._handed >= WRITEBACK_STEP:
-            self.flush()
-            _start_writeback(self.fileno(), self._handed, self._written - self._handed)
-            self._handed = self._written
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        """Move on, past a range another thread fills (`copy_range_at`); what this one wrote before
+        is handed to the disk first."""
+        self.flush()
+        if self._position > self._handed:
+            _start_writeback(self.fileno(), self._handed, self._position - self._handed)
+        self._position = self._handed = super().seek(offset, whence)
+        return self._position
 
     def sync(self) -> None:
         """Flush and fsync: every byte is on disk when this returns."""
@@ -130,34 +136,35 @@ _NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, er
 """copy_file_range refusals that mean "not between these files": fall back to read and write."""
 
 
-def copy_range(f: BinaryIO, source: Path, offset: int, length: int) -> None:
-    """Append `length` bytes of `source` from `offset` to `f`, copied inside the kernel where it
-    pays (copy_file_range, as `cp` does: no page passes through this process).
+def copy_range_at(fd: int, source: Path, offset: int, length: int, at: int) -> None:
+    """Write `length` bytes of `source` from `offset` at position `at` of `fd`, each WRITEBACK_STEP
+    handed to the disk; other threads may write other ranges of `fd` meanwhile (the writer copies
+    the weights stored as ONNX wants them on one thread while it permutes and writes the rest:
+    VGG-19 .mat → ONNX 0.30 s instead of 0.33 s, Keras VGG19 0.34 s instead of 0.37 s, medians of
+    12, same run).
 
-    It pays only when both offsets sit at the same place within a page. Otherwise the kernel shifts
-    every byte through a pipe, and reading into a buffer and writing it is faster: 550 MB took
-    0.36 s that way against 0.26 s read and written (0.25 s for an aligned kernel copy).
-    """
-    f.flush()
+    The kernel copies it (copy_file_range, as `cp` does) when both offsets sit at the same place
+    within a page. Otherwise it would shift every byte through a pipe, and reading into a buffer
+    and writing it is faster: 550 MB took 0.36 s that way against 0.26 s read and written (0.25 s
+    for an aligned kernel copy)."""
     with open(source, "rb", buffering=0) as src:
         done = 0
-        if (offset - f.tell()) % mmap.PAGESIZE == 0:
-            done = _kernel_copy(src.fileno(), f, offset, length, source)
-        _copy_through(src.fileno(), f, offset + done, length - done, source)
+        if (offset - at) % mmap.PAGESIZE == 0:
+            done = _kernel_copy(src.fileno(), fd, offset, length, at, source)
+        _copy_through(src.fileno(), fd, offset + done, length - done, at + done, source)
 
 
-def _kernel_copy(src: int, f: BinaryIO, offset: int, length: int, source: Path) -> int:
-    """Bytes copied by copy_file_range before it refused (0 across file systems, say), in steps
-    of WRITEBACK_STEP so the background write-back starts while the copy goes on."""
+def _kernel_copy(src: int, fd: int, offset: int, length: int, at: int, source: Path) -> int:
+    """Bytes copied by copy_file_range before it refused (0 across file systems, say)."""
     done = 0
     try:
         while done < length:
-            copied = os.copy_file_range(src, f.fileno(), min(length - done, WRITEBACK_STEP), offset + done)
+            step = min(length - done, WRITEBACK_STEP)
+            copied = os.copy_file_range(src, fd, step, offset + done, at + done)
             if copied == 0:
                 raise ModelFormatError(f"ends {length - done} bytes before the data it declares", source)
+            _start_writeback(fd, at + done, copied)
             done += copied
-            if isinstance(f, _WritebackFile):
-                f._count(copied)
     except OSError as e:
         if e.errno not in _NO_KERNEL_COPY:
             raise
@@ -167,7 +174,7 @@ def _kernel_copy(src: int, f: BinaryIO, offset: int, length: int, source: Path) 
 COPY_BYTES = 1 << 20
 
 
-def _copy_through(src: int, f: BinaryIO, offset: int, length: int, source: Path) -> None:
+def _copy_through(src: int, fd: int, offset: int, length: int, at: int, source: Path) -> None:
     """Read and write, the next piece read on a second thread while this one is written (two
     buffers taken in turn): VGG-19's 392 MiB fc6 went out in 0.35 s instead of 0.41 s."""
     starts = range(offset, offset + length, COPY_BYTES)
@@ -184,9 +191,16 @@ def _copy_through(src: int, f: BinaryIO, offset: int, length: int, source: Path)
 
     if not starts:
         return
+    handed = at
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(read, 0)
         for k in range(len(starts)):
             data = pending.result()
             pending = pool.submit(read, k + 1) if k + 1 < len(starts) else None
-            f.write(data)
+            place = at + starts[k] - offset
+            while data:
+                written = os.pwrite(fd, data, place)
+                data, place = data[written:], place + written
+            if place - handed >= WRITEBACK_STEP or k + 1 == len(starts):
+                _start_writeback(fd, handed, place - handed)
+                handed = place

@@ -79,45 +79,48 @@ def test_a_failing_fsync_fails_the_write(tmp_path: Path, monkeypatch) -> None:
         (4, True, False),  # the kernel refuses (another file system, an old kernel): read and written
     ],
 )
-def test_copy_range_appends_a_run_of_another_file(
+def test_a_run_of_another_file_is_copied_into_the_place_the_writer_steps_over(
     tmp_path: Path, monkeypatch, offset: int, refused: bool, kernel_copies: bool
 ) -> None:
-    """Weights stored as they are written (FileSpan) are copied file to file."""
+    """Weights stored as they are written (FileSpan) are copied file to file, at their place in the
+    output, while the writer writes what follows them; every piece is handed to the disk."""
     calls: list[int] = []
     real = os.copy_file_range
 
-    def copy_file_range(src: int, dst: int, count: int, offset_src: int) -> int:
+    def copy_file_range(src: int, dst: int, count: int, offset_src: int, offset_dst: int) -> int:
         calls.append(count)
         if refused:
             raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
-        return real(src, dst, count, offset_src)
+        return real(src, dst, count, offset_src, offset_dst)
 
     monkeypatch.setattr(os, "copy_file_range", copy_file_range)
-    handed: list[int] = []
+    handed: list[tuple[int, int]] = []
     monkeypatch.setattr(fileio, "WRITEBACK_STEP", 100)
-    monkeypatch.setattr(fileio, "_start_writeback", lambda fd, o, n: handed.append(n))
+    monkeypatch.setattr(fileio, "_start_writeback", lambda fd, o, n: handed.append((o, n)))
     source = tmp_path / "model.h5"
     source.write_bytes(bytes(range(256)) * 4)
     target = tmp_path / "out.onnx"
     with fileio.atomic_write(target) as f:
         f.write(b"head")
-        fileio.copy_range(f, source, offset, 500)
+        f.seek(4 + 500)  # the copy's place, stepped over
         f.write(b"tail")
+        fileio.copy_range_at(f.fileno(), source, offset, 500, 4)
     assert target.read_bytes() == b"head" + (bytes(range(256)) * 4)[offset : offset + 500] + b"tail"
     assert bool(calls) == (kernel_copies or refused)
     if kernel_copies:
         assert calls == [100, 100, 100, 100, 100], "copied in steps, each handed to the disk"
-    assert handed, "copied bytes count toward write-back"
+    copied = sorted(r for r in handed if r[0] >= 4 and r[0] + r[1] <= 504)
+    assert sum(n for _, n in copied) == 500 and copied[0][0] == 4, "the copied bytes are handed on"
+    assert (0, 4) in handed, "stepping over a place hands what was written before it"
 
 
-@pytest.mark.parametrize("head", [b"", b"xyz"], ids=["kernel copy", "read and written"])
-def test_copy_range_names_a_source_that_ends_early(tmp_path: Path, head: bytes) -> None:
+@pytest.mark.parametrize("at", [0, 3], ids=["kernel copy", "read and written"])
+def test_copy_range_at_names_a_source_that_ends_early(tmp_path: Path, at: int) -> None:
     source = tmp_path / "short.h5"
     source.write_bytes(b"x" * 100)
     target = tmp_path / "o"
     with pytest.raises(ModelFormatError, match="ends 50 bytes before"), fileio.atomic_write(target) as f:
-        f.write(head)
-        fileio.copy_range(f, source, 0, 150)
+        fileio.copy_range_at(f.fileno(), source, 0, 150, at)
     assert not (tmp_path / "o").exists()
 
 
@@ -131,5 +134,6 @@ def test_a_long_run_is_read_ahead_while_written(tmp_path: Path, monkeypatch) -> 
     target = tmp_path / "out.onnx"
     with fileio.atomic_write(target) as f:
         f.write(b"h")  # misaligned against offset 7: read and written
-        fileio.copy_range(f, source, 7, 25_000)
+        f.seek(1 + 25_000)
+        fileio.copy_range_at(f.fileno(), source, 7, 25_000, 1)
     assert target.read_bytes() == b"h" + data[7:25_007]

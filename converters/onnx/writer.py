@@ -6,6 +6,7 @@ Past 2 GB (protobuf's limit) weights go to an external data file beside the mode
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -20,8 +21,8 @@ from netinspect.converters.onnx.opset import convert_opset, default_opset
 from netinspect.converters.onnx.types import to_proto, value_to_proto
 from netinspect.dtypes import elem_type
 from netinspect.errors import ModelFormatError, NetinspectError, OutputError
-from netinspect.fileio import atomic_write, check_output, copy_range
-from netinspect.ir import AttributeRef, Function, Graph, Node, Provenance, Tensor, Value, ValueType
+from netinspect.fileio import atomic_write, check_output, copy_range_at
+from netinspect.ir import AttributeRef, FileSpan, Function, Graph, Node, Provenance, Tensor, Value, ValueType
 from netinspect.walk import all_graphs
 
 PROTOBUF_LIMIT = 2**31 - 2**20  # leave room for the graph around the weights
@@ -286,14 +287,45 @@ def _check_skeleton(
         raise ExportError(f"the exported model fails onnx.checker: {first}") from e
 
 
+def _copied(tensor: Tensor) -> bool:
+    """The tensor's bytes are a run of its source file (Tensor.span): copied, file to file."""
+    return tensor.span is not None and tensor.span.length == tensor.nbytes
+
+
+def _write_laid_out(f: BinaryIO, pieces: list[tuple[bytes, Tensor]]) -> None:
+    """Each tensor after the bytes that precede it, from the file's position on. Tensors copied
+    file to file go to a second thread, which writes them at their places (`copy_range_at`)
+    while this one writes the others in order and steps over those places."""
+    position = f.tell()
+    places = []
+    for before, tensor in pieces:
+        position += len(before)
+        places.append(position)
+        position += tensor.nbytes
+    copies = [
+        (span, at) for (_, t), at in zip(pieces, places, strict=True) if _copied(t) and (span := t.span)
+    ]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        copying = pool.submit(_copy_all, f.fileno(), copies) if copies else None
+        for (before, tensor), at in zip(pieces, places, strict=True):
+            f.write(before)
+            if _copied(tensor):
+                f.seek(at + tensor.nbytes)
+            else:
+                _write_tensor(f, tensor)
+        f.flush()
+        if copying is not None:
+            copying.result()
+
+
+def _copy_all(fd: int, copies: list[tuple[FileSpan, int]]) -> None:
+    for span, at in copies:
+        copy_range_at(fd, span.path, span.offset, span.length, at)
+
+
 def _write_tensor(f: BinaryIO, tensor: Tensor) -> None:
-    """Write a tensor's raw little-endian bytes: copied file to file when they are a run of the
-    source file (Tensor.span), else piece by piece when its reader streams it (Tensor.chunks), so
-    a big weight is never held whole."""
-    span = tensor.span
-    if span is not None and span.length == tensor.nbytes:
-        copy_range(f, span.path, span.offset, span.length)
-        return
+    """Write a tensor's raw little-endian bytes, piece by piece when its reader streams them
+    (Tensor.chunks), so a big weight is never held whole."""
     written = 0
     for part in tensor.iter_chunks():
         array = np.require(part, requirements="C")
@@ -327,30 +359,29 @@ def _write_inline(f: BinaryIO, model: onnx.ModelProto, streamed: list[Tensor]) -
     f.write(outer.SerializeToString())
     f.write(onnx_wire.graph_field_prefix(graph_length))
     f.write(graph_bytes)
-    for prefix, tensor in zip(prefixes, streamed, strict=True):
-        f.write(prefix)
-        _write_tensor(f, tensor)
+    _write_laid_out(f, list(zip(prefixes, streamed, strict=True)))
 
 
 def _write_external(path: Path, model: onnx.ModelProto, streamed: list[Tensor]) -> None:
     data_path = path.with_name(path.name + ".data")
     offset = 0
+    pieces = []
+    for tensor in streamed:
+        padding = -offset % EXTERNAL_ALIGNMENT
+        pieces.append((b"\0" * padding, tensor))
+        offset += padding
+        proto = onnx.TensorProto(name=tensor.name, dims=tensor.shape, data_type=elem_type(tensor.dtype))
+        proto.data_location = onnx.TensorProto.EXTERNAL
+        for k, v in (
+            ("location", data_path.name),
+            ("offset", str(offset)),
+            ("length", str(tensor.nbytes)),
+        ):
+            proto.external_data.add(key=k, value=v)
+        model.graph.initializer.append(proto)
+        offset += tensor.nbytes
     with atomic_write(data_path) as f:
-        for tensor in streamed:
-            padding = -offset % EXTERNAL_ALIGNMENT
-            f.write(b"\0" * padding)
-            offset += padding
-            proto = onnx.TensorProto(name=tensor.name, dims=tensor.shape, data_type=elem_type(tensor.dtype))
-            proto.data_location = onnx.TensorProto.EXTERNAL
-            for k, v in (
-                ("location", data_path.name),
-                ("offset", str(offset)),
-                ("length", str(tensor.nbytes)),
-            ):
-                proto.external_data.add(key=k, value=v)
-            model.graph.initializer.append(proto)
-            _write_tensor(f, tensor)
-            offset += tensor.nbytes
+        _write_laid_out(f, pieces)
     if model.ByteSize() >= PROTOBUF_LIMIT:
         raise OutputError("the graph itself (without weights) exceeds protobuf's 2 GB limit", path)
     with atomic_write(path) as f:

@@ -70,13 +70,13 @@ def test_initializers_are_copied_file_to_file(
     else:
         onnx.save(model, str(path))
     copied: list[tuple[str, int]] = []
-    real = onnx_writer.copy_range
+    real = onnx_writer.copy_range_at
     monkeypatch.setattr(
         onnx_writer,
-        "copy_range",
-        lambda f, source, offset, length: (
+        "copy_range_at",
+        lambda fd, source, offset, length, at: (
             copied.append((Path(source).name, length)),
-            real(f, source, offset, length),
+            real(fd, source, offset, length, at),
         ),
     )
     out = tmp_path / "out.onnx"
@@ -254,3 +254,37 @@ def test_old_cntk_ir3_model(tmp_path: Path, cli) -> None:
     expected, actual = run_model(src, {name: x}), run_model(out, {name: x})
     np.testing.assert_array_equal(actual[0], expected[0])
     assert np.isfinite(actual[0]).all() and actual[0].shape == (1, 10)
+
+
+@pytest.mark.parametrize("external", [False, True])
+def test_copied_and_written_weights_interleave_into_their_places(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, external: bool
+) -> None:
+    """Weights copied file to file go to a second thread, which writes them at their places while
+    the writer writes the others in order and steps over those places; a copied weight last
+    extends the file. Inline and as external data, every initializer comes out as the IR holds it."""
+    from netinspect.ir import FileSpan
+
+    rng = np.random.default_rng(3)
+    arrays = {name: rng.standard_normal((64, 1000)).astype(np.float32) for name in "abcd"}
+    raw = tmp_path / "weights.bin"
+    raw.write_bytes(b"x" * 5 + arrays["a"].tobytes() + arrays["d"].tobytes())
+    tensors = {name: Tensor.from_array(name, a) for name, a in arrays.items()}
+    for name, start in (("a", 5), ("d", 5 + arrays["a"].nbytes)):  # copied: first and last
+        tensors[name] = Tensor(name, "float32", arrays[name].shape, loader=lambda a=arrays[name]: a)
+        tensors[name].span = FileSpan(raw, start, arrays[name].nbytes)
+    inputs = [Value("x", "float32", (1, 64))]
+    node = Node("mm", "MatMul", ["x", "a"], ["y"])
+    graph = Graph(
+        name="g", nodes=[node], inputs=inputs, outputs=[Value("y", "float32", (1, 1000))], tensors=tensors
+    )
+    if external:  # the weights (1 MB) past the limit, the graph itself well within it
+        monkeypatch.setattr(onnx_writer, "PROTOBUF_LIMIT", 500_000)
+    out = tmp_path / "out.onnx"
+    netinspect.save_onnx(graph, out)
+    assert (tmp_path / "out.onnx.data").exists() == external
+    model = onnx.load(out, load_external_data=False)
+    written = {i.name: numpy_helper.to_array(i, base_dir=str(tmp_path)) for i in model.graph.initializer}
+    assert set(written) == set("abcd")
+    for name, array in arrays.items():
+        np.testing.assert_array_equal(written[name], array, err_msg=name)

@@ -207,9 +207,11 @@ def test_constants_stored_as_onnx_wants_them_are_copied_from_the_file(
     spanned = {name for name, t in graph.tensors.items() if t.span is not None}
     assert spanned, "no constant kept its place in the file"
     copied: list[int] = []
-    real = onnx_writer.copy_range
+    real = onnx_writer.copy_range_at
     monkeypatch.setattr(
-        onnx_writer, "copy_range", lambda f, src, off, n: (copied.append(n), real(f, src, off, n))
+        onnx_writer,
+        "copy_range_at",
+        lambda fd, src, off, n, at: (copied.append(n), real(fd, src, off, n, at)),
     )
     out = tmp_path / "m.onnx"
     save_onnx(graph, out)
