@@ -87,21 +87,23 @@ def weight_target(op_type: str, src: str) -> str | None:
 # the pass
 
 
-def canonicalize(graph: Graph, keep_source_layout: bool = False) -> None:
-    """Make every tagged weight and channels-last node canonical, in place (see the module doc)."""
-    _permute_weights(graph)
+def canonicalize(graph: Graph, keep_source_layout: bool = False, permute_all_weights: bool = False) -> None:
+    """Make every tagged weight and channels-last node canonical, in place (see the module doc);
+    `permute_all_weights` keeps no weight as stored (KEPT_WEIGHT_BYTES)."""
+    kept_from = None if permute_all_weights else KEPT_WEIGHT_BYTES
+    _permute_weights(graph, kept_from)
     tagged = any(_non_canonical(node.layout) for node in graph.nodes) or any(
         _non_canonical(v.layout) for v in graph.inputs
     )
     if tagged:
-        _ChannelsFirst(graph, keep_source_layout).run()
+        _ChannelsFirst(graph, keep_source_layout, kept_from).run()
 
 
 _WEIGHT_PASSTHROUGH = ("Cast", "DequantizeLinear")
 """Ops between a stored weight and the op that reads it (float16 and quantized weights)."""
 
 
-def _permute_weights(graph: Graph) -> None:
+def _permute_weights(graph: Graph, kept_from: int | None) -> None:
     done: dict[str, str] = {}
     for node in list(graph.nodes):  # a filter kept as stored puts Transposes around its Conv
         for index, name in enumerate(node.inputs):
@@ -120,7 +122,11 @@ def _permute_weights(graph: Graph) -> None:
                     f"weight {name!r} is tagged {src}, but {reader.op_type} input {reader_index} "
                     "takes no laid-out weight"
                 )
-            if not chain and _filter_kept_as_stored(graph, reader, tensor, src, dst):
+            if (
+                not chain
+                and kept_from is not None
+                and _filter_kept_as_stored(graph, reader, tensor, src, dst, kept_from)
+            ):
                 done[name] = "filter kept as stored"
                 continue
             graph.tensors[name] = permuted(tensor, src, dst)
@@ -149,11 +155,13 @@ activations instead, at a cost per image of the activations' size, far below the
 Smaller weights are permuted and their graph stays as it was."""
 
 
-def _filter_kept_as_stored(graph: Graph, conv: Node, tensor: Tensor, src: str, dst: str) -> bool:
+def _filter_kept_as_stored(
+    graph: Graph, conv: Node, tensor: Tensor, src: str, dst: str, kept_from: int
+) -> bool:
     """Rewrite `conv` to read `tensor` in its stored order, when that order is `dst` with only its
     spatial axes reordered and the bytes can go to the output as they are (a FileSpan)."""
     spatial = dst[2:]
-    if conv.op_type != "Conv" or tensor.nbytes < KEPT_WEIGHT_BYTES or not set(spatial) <= set(SPATIAL):
+    if conv.op_type != "Conv" or tensor.nbytes < kept_from or not set(spatial) <= set(SPATIAL):
         return False
     if sum(n.inputs.count(tensor.name) for n in graph.nodes) != 1:
         return False  # shared: every reader would need its own Transposes
@@ -468,9 +476,10 @@ class _ChannelsFirst:
     `check` can compare a layer's output with the source runtime's.
     """
 
-    def __init__(self, graph: Graph, keep_source_layout: bool) -> None:
+    def __init__(self, graph: Graph, keep_source_layout: bool, kept_from: int | None = None) -> None:
         self.graph = graph
         self.keep = keep_source_layout
+        self.kept_from = kept_from
         self.used = {v.name for v in graph.inputs} | set(graph.tensors) | set(graph.values)
         self.used |= {o for n in graph.nodes for o in n.outputs}
         self.node_names = {n.name for n in graph.nodes}
@@ -1017,7 +1026,11 @@ class _ChannelsFirst:
                 dense.op_type == "Gemm" and dense.attributes.get("transA")
             ):
                 return False
-            if moved and self.graph.tensors[dense.inputs[1]].nbytes >= KEPT_WEIGHT_BYTES:
+            if (
+                moved
+                and self.kept_from is not None
+                and self.graph.tensors[dense.inputs[1]].nbytes >= self.kept_from
+            ):
                 self._kept_rows(dense, p)
                 return False
         for dense in denses if moved else []:

@@ -121,6 +121,8 @@ class LoadOptions:
     convolution semantics ("theano" | "tensorflow") when the file's evidence should be overridden.
     `config`: an architecture JSON for weights-only Keras files. `fixed_size`: pin free spatial
     dims to the size the file records as nominal (metadata.preprocessing.image_size).
+    `permute_all_weights`: permute every weight for its op, even one the layout pass would keep as
+    stored (layout.KEPT_WEIGHT_BYTES) and move the activations for instead.
     """
 
     keep_source_layout: bool = False
@@ -128,6 +130,7 @@ class LoadOptions:
     backend: str | None = None
     config: Path | None = None
     fixed_size: bool = False
+    permute_all_weights: bool = False
 
 
 HEAD_BYTES = 4096
@@ -220,5 +223,6 @@ def open_detected(reader: Reader, tag: str, probe: Probe, options: LoadOptions |
     graph.metadata.source_format = graph.metadata.source_format or reader.name
     from netinspect.layout import canonicalize
 
-    canonicalize(graph, keep_source_layout=(options or LoadOptions()).keep_source_layout)
+    options = options or LoadOptions()
+    canonicalize(graph, options.keep_source_layout, options.permute_all_weights)
     return graph

@@ -41,6 +41,14 @@ InputShape = Annotated[
         help="Pin an input's shape, NAME=N,C,H,W (symbols allowed, e.g. data=1,3,224,224). Repeatable.",
     ),
 ]
+PermuteAll = Annotated[
+    bool,
+    typer.Option(
+        "--permute-all-weights",
+        help="Permute every weight to the layout its op reads, however big (default: from 64 MiB a "
+        "weight is written as stored where a Transpose of the activations can do it instead).",
+    ),
+]
 FixedSize = Annotated[
     bool,
     typer.Option(
@@ -115,6 +123,7 @@ def load_options(
     config: Path | None = None,
     plugin: list[Path] | None = None,
     fixed_size: bool = False,
+    permute_all_weights: bool = False,
 ) -> registry.LoadOptions:
     load_plugins(plugin)
     return registry.LoadOptions(
@@ -123,6 +132,7 @@ def load_options(
         backend=backend.value if backend else None,
         config=config,
         fixed_size=fixed_size,
+        permute_all_weights=permute_all_weights,
     )
 
 
@@ -171,6 +181,7 @@ _LOAD_PARAMETERS: dict[str, tuple[Any, Any]] = {
     "config": (ConfigOpt, None),
     "plugin": (PluginOpt, None),
     "fixed_size": (FixedSize, False),
+    "permute_all_weights": (PermuteAll, False),
 }
 
 

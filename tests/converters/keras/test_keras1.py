@@ -80,6 +80,9 @@ def test_a_dense_kernel_kept_as_stored_matches_the_reference(tmp_path, monkeypat
         flatten = producers[dense.inputs[0]]
         assert flatten.op_type == "Flatten" and producers[flatten.inputs[0]].op_type == "Transpose"
         assert graph.tensors[dense.inputs[1]].span is not None  # copied as the file holds it
+    permuted, got_permuted, _ = _reference_and_onnx(path, LoadOptions(permute_all_weights=True))
+    np.testing.assert_allclose(got_permuted, want, rtol=1e-4, atol=1e-4)
+    assert "Transpose" not in {n.op_type for n in permuted.nodes}  # rows permuted instead
 
 
 @pytest.mark.parametrize(("ordering", "backend"), COMBOS[:2], ids=[f"{o}-{b}" for o, b in COMBOS[:2]])

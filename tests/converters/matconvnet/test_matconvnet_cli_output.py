@@ -49,3 +49,25 @@ def test_convert_and_info_count_parameters_alike(cli: Callable, tmp_path: Path) 
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
     said, counted = _parameters_said_by(cli, path, tmp_path / "b.onnx")
     assert said == counted == 12 + 7 + 2  # the Constant node's 7 values counted by both
+
+
+def test_permute_all_weights_leaves_no_transpose(cli: Callable, tmp_path: Path, monkeypatch) -> None:
+    """From layout.KEPT_WEIGHT_BYTES (64 MiB; 1 byte here) a filter is written as stored and its Conv
+    wrapped in Transposes; `--permute-all-weights` permutes it instead, for a graph without them.
+    Both convert to the same numbers."""
+    import onnxruntime as ort
+
+    from netinspect import layout
+
+    monkeypatch.setattr(layout, "KEPT_WEIGHT_BYTES", 1)
+    model = FIXTURES / "simplenn_pre_beta11.mat"
+    outputs = {}
+    for flags in ([], ["--permute-all-weights"]):
+        out = tmp_path / f"m{len(flags)}.onnx"
+        assert cli("convert", model, "-o", out, *flags).code == 0
+        ops = [n.op_type for n in onnx.load(out).graph.node]
+        assert ("Transpose" in ops) == (not flags)
+        session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        x = np.random.default_rng(0).standard_normal((1, 3, 31, 29)).astype(np.float32)
+        outputs[len(flags)] = session.run(None, {session.get_inputs()[0].name: x})[0]
+    np.testing.assert_allclose(outputs[0], outputs[1], rtol=1e-5, atol=1e-6)
