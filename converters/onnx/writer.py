@@ -287,9 +287,10 @@ def _check_skeleton(
         raise ExportError(f"the exported model fails onnx.checker: {first}") from e
 
 
-def _copied(tensor: Tensor) -> bool:
-    """The tensor's bytes are a run of its source file (Tensor.span): copied, file to file."""
-    return tensor.span is not None and tensor.span.length == tensor.nbytes
+def _copied_span(tensor: Tensor) -> FileSpan | None:
+    """The run of its source file the tensor's bytes are (Tensor.span), if any: copied file to file."""
+    span = tensor.span
+    return span if span is not None and span.length == tensor.nbytes else None
 
 
 def _write_laid_out(f: BinaryIO, pieces: list[tuple[bytes, Tensor]]) -> None:
@@ -302,14 +303,13 @@ def _write_laid_out(f: BinaryIO, pieces: list[tuple[bytes, Tensor]]) -> None:
         position += len(before)
         places.append(position)
         position += tensor.nbytes
-    copies = [
-        (span, at) for (_, t), at in zip(pieces, places, strict=True) if _copied(t) and (span := t.span)
-    ]
+    spans = [_copied_span(t) for _, t in pieces]
+    copies = [(span, at) for span, at in zip(spans, places, strict=True) if span is not None]
     with ThreadPoolExecutor(max_workers=1) as pool:
         copying = pool.submit(_copy_all, f.fileno(), copies) if copies else None
-        for (before, tensor), at in zip(pieces, places, strict=True):
+        for (before, tensor), at, span in zip(pieces, places, spans, strict=True):
             f.write(before)
-            if _copied(tensor):
+            if span is not None:
                 f.seek(at + tensor.nbytes)
             else:
                 _write_tensor(f, tensor)
