@@ -1,9 +1,10 @@
 """The format-agnostic half of every importer: a graph under construction and the context a layer
 converter emits through.
 
-A reader walks its file's layers; for each it makes a `LayerContext` (a format subclasses it only to
-read its own layer fields and parameters), looks up the layer's handler in the registry and calls
-it. The handler emits ONNX-vocabulary nodes with `ctx.node`, stating every output's shape in the
+A reader lists its file's layers and makes a `LayerContext` for each (a format subclasses it only to
+read its own layer fields and parameters: `MatconvnetContext`, `KerasContext`, `TfliteContext`);
+`convert_layers` is the one loop that refuses every layer without a handler at once and calls each
+layer's handler. The handler emits ONNX-vocabulary nodes with `ctx.node`, stating every output's shape in the
 layout the reader declared, and records what it did with `ctx.step`. `ctx.finish()` then stamps
 every node it emitted with the same provenance (framework, layer name and type, steps), which is
 how `check` finds the ONNX value a source layer became. Layout is not decided here: a reader in a
@@ -13,12 +14,14 @@ makes the graph NCHW/OIHW afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from netinspect import registry
 from netinspect.errors import ModelFormatError, NetinspectError
 from netinspect.ir import Dim, Graph, Metadata, Node, Provenance, Step, Tensor, Value
 
@@ -283,3 +286,60 @@ def run_handler(ctx: LayerContext, handler: Callable[[LayerContext], None]) -> N
         origin = f"{handler.__module__}.{handler.__qualname__}"
         raise ctx.error(f"converter {origin} failed: {type(e).__name__}: {e}") from e
     ctx.finish()
+
+
+def same_pads(
+    size: int, kernel: int, stride: int, dilation: int = 1, out: int | None = None
+) -> tuple[int, int]:
+    """(before, after) padding of one axis under TensorFlow's SAME rule, shared by Keras and TFLite.
+
+    The output is ceil(size / stride) (or `out`, when the file records it); the window's total
+    overhang is split with the odd cell at the end, as TensorFlow's GetWindowedOutputSize and
+    TFLite's ComputePaddingWithOffset do.
+    """
+    effective = (kernel - 1) * dilation + 1
+    out = -(-size // stride) if out is None else out
+    total = max(0, (out - 1) * stride + effective - size)
+    return total // 2, total - total // 2
+
+
+@dataclass(frozen=True)
+class LayerEntry:
+    """A source layer as the unsupported-layer survey sees it: its name, its type, and why
+    netinspect does not convert that type (None: no handler is known). A refusal ends with how to
+    register a handler when `refusal` is None or `registrable` says one would make sense (a TFLite
+    custom op's semantics are not in the file, but its author knows them)."""
+
+    name: str
+    type: str
+    refusal: str | None = None
+    registrable: bool = False
+
+
+def convert_layers(
+    builder: GraphBuilder,
+    contexts: Iterable[LayerContext],
+    survey: Iterable[LayerEntry] | None = None,
+    what: str = "layers",
+) -> None:
+    """The one loop over a file's layers, for every format.
+
+    `survey` is every layer of the file (nested models and subgraphs included), gone through before
+    any is converted so that all the layers without a handler are refused in one error naming each
+    (`what` says what they are: "Keras layers", "TFLite operators"). `contexts` yields one context
+    per layer in execution order; it may be a generator that makes each after the previous one is
+    converted (its inputs then exist). A layer's handler is the registry's: a user's, then a plugin
+    package's, then netinspect's own.
+    """
+    if survey is not None:
+        unsupported = registry.Unsupported(builder.framework, builder.path)
+        for entry in survey:
+            if registry.handler(builder.framework, entry.type) is None:
+                unknown = entry.refusal is None or entry.registrable
+                unsupported.add(entry.name, entry.type, entry.refusal, unknown=unknown)
+        unsupported.check(what)
+    for ctx in contexts:
+        handler = registry.handler(ctx.framework, ctx.type)
+        if handler is None:
+            raise ctx.error("no handler is registered for this layer type")
+        run_handler(ctx, handler)

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import onnx
 import pytest
@@ -18,15 +19,26 @@ FIXTURES = ROOT / "fixtures"
 ONNX_TEST_DATA = Path(onnx.__file__).parent / "backend" / "test" / "data"
 
 
+def fixture_generator(relative: str) -> ModuleType:
+    """A fixture-generating script under fixtures/ (e.g. "keras/make_keras1.py") as a module, loaded
+    once per test process. It is registered in sys.modules under its file stem, since dataclasses
+    look their module up while a class is built."""
+    path = FIXTURES / relative
+    name = path.stem
+    if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(path):
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="session")
 def vgg19_mat() -> Path:
     """The full-size VGG-19 lookalike, generated once into fixtures/cache/ by fixtures/make_vgg19.py."""
-    spec = importlib.util.spec_from_file_location("make_vgg19", FIXTURES / "make_vgg19.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module.vgg19_path()
+    return fixture_generator("make_vgg19.py").vgg19_path()
 
 
 def shared_model(name: str) -> Path:

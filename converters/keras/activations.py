@@ -1,6 +1,7 @@
 """Keras activation functions as ONNX nodes (opset 17: Gelu and Mish are composed).
 
-Definitions (../shared/context/keras.md §3): hard_sigmoid is clip(0.2x+0.5) in Keras 1/2 and
+Definitions (keras 1.2.2 keras/backend/tensorflow_backend.py, tf-keras tf_keras/backend.py, Keras 3
+keras/src/backend/tensorflow/nn.py): hard_sigmoid is clip(0.2x+0.5) in Keras 1/2 and
 relu6(x+3)/6 in Keras 3; swish/silu x·sigmoid(x); hard_swish/hard_silu x·relu6(x+3)/6; gelu exact
 (erf) unless `approximate`; selu with ONNX's default constants (the same as Keras').
 """

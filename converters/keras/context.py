@@ -12,8 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from netinspect.build import GraphBuilder
-from netinspect.build import LayerContext as BaseContext
+from netinspect.build import GraphBuilder, LayerContext
 from netinspect.converters.keras.files import LazyArray
 from netinspect.ir import Tensor
 
@@ -36,7 +35,7 @@ class Env:
         return bool(self.version) and self.version < version
 
 
-class KerasContext(BaseContext):
+class KerasContext(LayerContext):
     """`netinspect.build.LayerContext` plus the Keras layer's config (`cfg`) and arrays (`weight`)."""
 
     def __init__(

@@ -5,12 +5,12 @@ plain JSON (never deserialized into objects, so a Lambda's marshalled bytecode s
 string), the version and backend the file states, and a `WeightStore` that finds each layer's
 arrays and reads them only when the exporter asks.
 
-Layouts (../shared/context/keras.md §1): a full-model `.h5` has root attrs `model_config`,
-`keras_version`, `backend` and the group `model_weights` (attr `layer_names`, one group per layer
-with attr `weight_names`); a weights-only `.h5` has `layer_names` at its root (Keras 1 and 2
-`save_weights`) and needs the architecture from `--config`; a `.keras` zip holds `config.json`,
-`metadata.json` and `model.weights.h5`, whose groups follow Keras' attribute walk
-(`layers/<snake_case class>[_k]/vars/<i>`), not layer names.
+Layouts (tf-keras tf_keras/saving/legacy/hdf5_format.py; Keras 3 keras/src/saving/saving_lib.py): a
+full-model `.h5` has root attrs `model_config`, `keras_version`, `backend` and the group `model_weights`
+(attr `layer_names`, one group per layer with attr `weight_names`); a weights-only `.h5` has
+`layer_names` at its root (Keras 1 and 2 `save_weights`) and needs the architecture from `--config`; a
+`.keras` zip holds `config.json`, `metadata.json` and `model.weights.h5`, whose groups follow Keras'
+attribute walk (`layers/<snake_case class>[_k]/vars/<i>`), not layer names.
 """
 
 from __future__ import annotations

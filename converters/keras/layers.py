@@ -5,9 +5,11 @@ Channel-sensitive ops (Conv, pooling, BatchNormalization, Resize) are emitted wi
 but `layout="NHWC"` ("NWC", "NDHWC") when the layer works channels-last, their output shapes stated
 in that layout; kernels are tagged with Keras' axis order ("HWIO"; "HWOI" for Conv2DTranspose;
 Keras 1 `th` kernels "OIHW"). Everything else is emitted with the axes Keras uses. The layout pass
-(netinspect.layout) makes the graph NCHW. Semantics follow ../shared/context/keras.md §3: TF SAME
-padding as explicit, possibly asymmetric pads; Theano 'same' as half padding; Theano-trained
-kernels flipped spatially (true convolution → cross-correlation).
+(netinspect.layout) makes the graph NCHW. Semantics follow Keras' own code: TF SAME padding as
+explicit, possibly asymmetric pads (`netinspect.build.same_pads`); Theano 'same' as half padding
+(keras 1.2.2 keras/backend/theano_backend.py, `_preprocess_border_mode`); Theano-trained kernels
+flipped spatially, true convolution → cross-correlation (keras 2.2.4 keras/utils/conv_utils.py,
+`convert_kernel`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from netinspect import registry
+from netinspect.build import same_pads
 from netinspect.converters.keras import activations
 from netinspect.converters.keras.context import KERAS, KerasContext
 from netinspect.ir import Dim
@@ -134,9 +137,8 @@ def _window(
             total = ext - 1
             return None, total // 2, total - total // 2
         return None, None, None
-    out = -(-size // s)
-    total = max(0, (out - 1) * s + ext - size)
-    return out, total // 2, total - total // 2
+    before, after = same_pads(size, k, s, d)
+    return -(-size // s), before, after
 
 
 def _spatial_attrs(

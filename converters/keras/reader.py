@@ -3,7 +3,7 @@
 Matched by content: the HDF5 signature at offset 0, or a zip local-file header. The file is read
 with h5py, zipfile and json only: no Keras, no TensorFlow, and nothing in it is ever deserialized
 as code — a Lambda layer (marshalled Python bytecode) or a custom class is refused, every such
-layer named in one message.
+layer named in one message (`netinspect.build.convert_layers`).
 
 Value names: a layer's (first call's) output is named after the layer; a shared layer's later
 calls get `<layer>_call<k>`; extra outputs (RNN states) `_out<t>`. Every IR node a Keras layer
@@ -23,12 +23,12 @@ Under Theano, Conv1D/2D/3D and Conv2DTranspose kernels are flipped along every s
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from netinspect import registry
-from netinspect.build import GraphBuilder, run_handler
+from netinspect.build import GraphBuilder, LayerEntry, convert_layers
 from netinspect.converters.keras import layers as _layers  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import sequence as _sequence  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras.context import KERAS, Env, KerasContext
@@ -71,7 +71,6 @@ def open_graph(probe: Probe, tag: str, options: LoadOptions) -> Graph:
     model = parse_model(kf.config, probe.path)
     _map_keras3_groups(kf, model)
     env = _environment(kf, options.backend)
-    _refuse_unsupported(model, probe.path)
     graph = Converter(kf, env).convert(model)
     if not options.input_shapes:
         return graph
@@ -168,22 +167,13 @@ def _map_keras3_groups(kf: KerasFile, model: ModelSpec) -> None:
             spec.group = by_name[spec.name]
 
 
-def _refuse_unsupported(model: ModelSpec, path: Path) -> None:
-    unsupported = registry.Unsupported(KERAS, path)
-
-    def walk(spec_model: ModelSpec) -> None:
-        for spec in spec_model.layers:
-            if spec.model is not None:
-                walk(spec.model)
-            elif spec.class_name == "InputLayer" or registry.handler(KERAS, spec.class_name) is not None:
-                continue  # a user's handler may map even a Lambda explicitly
-            elif spec.class_name in REFUSED:
-                unsupported.add(spec.name, spec.class_name, REFUSED[spec.class_name], unknown=False)
-            else:
-                unsupported.add(spec.name, spec.class_name)
-
-    walk(model)
-    unsupported.check("Keras layers")
+def _survey(model: ModelSpec) -> Iterator[LayerEntry]:
+    """Every layer of the model, nested models' included (InputLayers are no layers to convert)."""
+    for spec in model.layers:
+        if spec.model is not None:
+            yield from _survey(spec.model)
+        elif spec.class_name != "InputLayer":
+            yield LayerEntry(spec.name, spec.class_name, REFUSED.get(spec.class_name))
 
 
 # -------------------------------------------------------------------------------------------------
@@ -273,15 +263,8 @@ class Converter:
             if spec.class_name != "InputLayer"
             for k in range(len(spec.calls))
         ]
-        while pending:
-            for index, (spec, k) in enumerate(pending):
-                if all(ref in values for ref in spec.calls[k]):
-                    pending.pop(index)
-                    self._call(spec, k, scope, values, wanted.get((spec.name, k), 1))
-                    break
-            else:
-                stuck = ", ".join(repr(s.name) for s, _ in pending[:5])
-                raise ModelFormatError(f"layers {stuck} read tensors no layer produces", self.kf.path)
+        survey = None if scope else _survey(model)  # the whole model is surveyed once, at the top
+        convert_layers(self.builder, self._contexts(pending, scope, values, wanted), survey, "Keras layers")
         missing = [r for r in model.outputs if r not in values]
         if missing:
             raise ModelFormatError(f"the model's outputs {missing} are never computed", self.kf.path)
@@ -316,27 +299,41 @@ class Converter:
             dtype = dtype.get("config", {}).get("name", "float32")
         return self.builder.add_input(name, tuple(dims), str(dtype))
 
-    def _call(self, spec: Any, k: int, scope: tuple[str, ...], values: dict[Ref, str], n_out: int) -> None:
-        inputs = [values[ref] for ref in spec.calls[k]]
-        if spec.model is not None:
-            outs = self.model(spec.model, (*scope, spec.name), inputs)
-            for t, out in enumerate(outs):
-                values[(spec.name, k, t)] = out
-            return
-        base = spec.name if k == 0 else f"{spec.name}_call{k}"
-        outputs = [self.builder.unique(base if t == 0 else f"{base}_out{t}") for t in range(n_out)]
-        self.builder.used.difference_update(outputs)
-        arrays = self.kf.weights.arrays(
-            (*scope, spec.name) if scope else (spec.name,), spec.group, spec.class_name
-        )
-        ctx = KerasContext(
-            self.builder, spec.name, spec.class_name, spec.config, arrays, self.env, inputs, outputs
-        )
-        ctx.call_kwargs = spec.call_kwargs[k] if k < len(spec.call_kwargs) else {}
-        handler = registry.handler(KERAS, spec.class_name)
-        run_handler(ctx, handler)  # type: ignore[arg-type]
-        for t, out in enumerate(outputs):
-            values[(spec.name, k, t)] = out
+    def _contexts(
+        self,
+        pending: list[tuple[Any, int]],
+        scope: tuple[str, ...],
+        values: dict[Ref, str],
+        wanted: dict[tuple[str, int], int],
+    ) -> Iterator[KerasContext]:
+        """Each layer call whose inputs exist, in dependency order, as the context its handler gets
+        (resumed once the handler ran, so its outputs then exist); nested models are walked inline."""
+        while pending:
+            for index, (spec, k) in enumerate(pending):
+                if all(ref in values for ref in spec.calls[k]):
+                    pending.pop(index)
+                    break
+            else:
+                stuck = ", ".join(repr(s.name) for s, _ in pending[:5])
+                raise ModelFormatError(f"layers {stuck} read tensors no layer produces", self.kf.path)
+            inputs = [values[ref] for ref in spec.calls[k]]
+            if spec.model is not None:
+                outs = self.model(spec.model, (*scope, spec.name), inputs)
+                values.update({(spec.name, k, t): out for t, out in enumerate(outs)})
+                continue
+            base = spec.name if k == 0 else f"{spec.name}_call{k}"
+            n_out = wanted.get((spec.name, k), 1)
+            outputs = [self.builder.unique(base if t == 0 else f"{base}_out{t}") for t in range(n_out)]
+            self.builder.used.difference_update(outputs)
+            arrays = self.kf.weights.arrays(
+                (*scope, spec.name) if scope else (spec.name,), spec.group, spec.class_name
+            )
+            ctx = KerasContext(
+                self.builder, spec.name, spec.class_name, spec.config, arrays, self.env, inputs, outputs
+            )
+            ctx.call_kwargs = spec.call_kwargs[k] if k < len(spec.call_kwargs) else {}
+            yield ctx
+            values.update({(spec.name, k, t): out for t, out in enumerate(outputs)})
 
 
 def _data_formats(model: ModelSpec) -> set[str]:

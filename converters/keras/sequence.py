@@ -1,9 +1,10 @@
 """Keras sequence layers: SimpleRNN, LSTM, GRU (and Bidirectional), Embedding, Dot, TimeDistributed.
 
-Recurrent weights become ONNX RNN/LSTM/GRU inputs: Keras kernels (in, gates·U) transposed to
-(gates·U, in) with LSTM's gates reordered from Keras' i,f,c,o to ONNX's i,o,f,c (GRU's z,r,h agree);
-GRU `reset_after` is ONNX `linear_before_reset`; Keras 1 files that store one (W, U, b) per gate
-have them joined first, as Keras' own loader does (../shared/context/keras.md §2–3).
+Recurrent weights become ONNX RNN/LSTM/GRU inputs: Keras kernels (in, gates·U) transposed to (gates·U,
+in) with LSTM's gates reordered from Keras' i,f,c,o to ONNX's i,o,f,c (GRU's z,r,h agree); GRU
+`reset_after` is ONNX `linear_before_reset`; Keras 1 files that store one (W, U, b) per gate have them
+joined first, as Keras' own loader does (tf-keras tf_keras/saving/legacy/hdf5_format.py,
+`preprocess_weights_for_loading`).
 """
 
 from __future__ import annotations

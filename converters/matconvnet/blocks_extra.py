@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from netinspect.converters.matconvnet.layers import (
-    LayerContext,
+    MatconvnetContext,
     Shape,
     _channels,
     _int,
@@ -58,7 +58,7 @@ def _scaled(d: Dim, numerator: int, denominator: int) -> Dim:
     return None
 
 
-def _i64(ctx: LayerContext, hint: str, values: list[int]) -> str:
+def _i64(ctx: MatconvnetContext, hint: str, values: list[int]) -> str:
     return ctx.constant(hint, np.array(values, np.int64))
 
 
@@ -66,7 +66,7 @@ def _i64(ctx: LayerContext, hint: str, values: list[int]) -> str:
 
 
 @layer("SubP")
-def convert_subp(ctx: LayerContext) -> None:
+def convert_subp(ctx: MatconvnetContext) -> None:
     x, (n, c, h, w) = _one_input(ctx)
     scale = ctx.number("scale", 2.0)
     if scale <= 0:
@@ -114,7 +114,7 @@ def convert_subp(ctx: LayerContext) -> None:
 
 
 @layer("concat")
-def convert_noise_concat(ctx: LayerContext) -> None:
+def convert_noise_concat(ctx: MatconvnetContext) -> None:
     x, (n, c, h, w) = _one_input(ctx)
     image = ctx.builder.inputs[0].shape if ctx.builder.inputs else None
     levels = image[1] if image and len(image) == 4 else None
@@ -138,19 +138,19 @@ def convert_noise_concat(ctx: LayerContext) -> None:
 # ------------------------------------------------------------------------------ normalizations
 
 
-def _param(ctx: LayerContext, count: int, default: list[float] | None = None) -> list[float]:
+def _param(ctx: MatconvnetContext, count: int, default: list[float] | None = None) -> list[float]:
     values = ctx.numbers("param", default)
     if len(values) != count:
         raise ctx.error(f"param should hold {count} values, holds {len(values)}")
     return values
 
 
-def _scalar(ctx: LayerContext, hint: str, value: float) -> str:
+def _scalar(ctx: MatconvnetContext, hint: str, value: float) -> str:
     return ctx.constant(hint, np.array(value, np.float32))
 
 
 @layer("noffset", "dagnn.NormOffset")
-def convert_noffset(ctx: LayerContext) -> None:
+def convert_noffset(ctx: MatconvnetContext) -> None:
     x, shape = _one_input(ctx)
     weight, power = _param(ctx, 2, [1.0, 0.5])
     ctx.step("param", f"vl_nnnoffset param [{weight:g} {power:g}]: x - {weight:g}·max(Σc x², 1e-8)^{power:g}")
@@ -164,7 +164,7 @@ def convert_noffset(ctx: LayerContext) -> None:
 
 
 @layer("spnorm", "dagnn.SpatialNorm")
-def convert_spnorm(ctx: LayerContext) -> None:
+def convert_spnorm(ctx: MatconvnetContext) -> None:
     x, shape = _one_input(ctx)
     ph, pw, alpha, beta = _param(ctx, 4)
     size = [_int(ph, "PH", ctx), _int(pw, "PW", ctx)]
@@ -198,7 +198,7 @@ def is_aggregating_pdist(fields: MatStruct | None) -> bool:
 
 
 @layer("pdist", "dagnn.PDist")
-def convert_pdist(ctx: LayerContext) -> None:
+def convert_pdist(ctx: MatconvnetContext) -> None:
     x, shape = _one_input(ctx)
     p = ctx.number("p", 2.0)
     no_root = bool(ctx.number("noRoot", 0.0))
@@ -256,7 +256,7 @@ def convert_pdist(ctx: LayerContext) -> None:
 # ---------------------------------------------------------------------------- spatial transforms
 
 
-def _grid_size(ctx: LayerContext) -> tuple[int, int]:
+def _grid_size(ctx: MatconvnetContext) -> tuple[int, int]:
     ho, wo = _int(ctx.number("Ho"), "Ho", ctx), _int(ctx.number("Wo"), "Wo", ctx)
     if ho < 1 or wo < 1:
         raise ctx.error(f"the grid size Ho×Wo = {ho}×{wo} is empty")
@@ -268,7 +268,7 @@ def _linspace(count: int) -> np.ndarray:
     return np.linspace(-1.0, 1.0, count) if count > 1 else np.array([1.0])
 
 
-def _grid_from_transform(ctx: LayerContext, parameters: int, basis: np.ndarray) -> None:
+def _grid_from_transform(ctx: MatconvnetContext, parameters: int, basis: np.ndarray) -> None:
     """Output[n] = Σ_f T[n, f] · basis[f]: the grid, laid out as the NCHW value N×Wo×2×Ho."""
     t, shape = _one_input(ctx)
     if isinstance(shape[1], int) and shape[1] != parameters:
@@ -284,7 +284,7 @@ def _grid_from_transform(ctx: LayerContext, parameters: int, basis: np.ndarray) 
 
 
 @layer("dagnn.AffineGridGenerator")
-def convert_affine_grid(ctx: LayerContext) -> None:
+def convert_affine_grid(ctx: MatconvnetContext) -> None:
     """grid(1) = a1·y + a2·x + a5, grid(2) = a3·y + a4·x + a6 (A = reshape(input, 2, 3) per image),
     y = linspace(-1, 1, Ho)(h), x = linspace(-1, 1, Wo)(w)."""
     ho, wo = _grid_size(ctx)
@@ -301,7 +301,7 @@ def convert_affine_grid(ctx: LayerContext) -> None:
 
 
 @layer("dagnn.UniformScalingGridGenerator")
-def convert_scaling_grid(ctx: LayerContext) -> None:
+def convert_scaling_grid(ctx: MatconvnetContext) -> None:
     """grid(1) = s·y + ty, grid(2) = s·x + tx for the input [s ty tx] per image."""
     ho, wo = _grid_size(ctx)
     y, x = _linspace(ho), _linspace(wo)
@@ -315,7 +315,7 @@ def convert_scaling_grid(ctx: LayerContext) -> None:
 
 
 @layer("dagnn.BilinearSampler")
-def convert_bilinear_sampler(ctx: LayerContext) -> None:
+def convert_bilinear_sampler(ctx: MatconvnetContext) -> None:
     if len(ctx.inputs) != 2:
         raise ctx.error(f"needs 2 inputs (data, grid), has {len(ctx.inputs)}")
     (x, xs), (grid, gs) = zip(ctx.inputs, ctx.input_shapes, strict=True)
@@ -336,7 +336,7 @@ def convert_bilinear_sampler(ctx: LayerContext) -> None:
 # ---------------------------------------------------------------------------------- ROI pooling
 
 
-def _roi_transform(ctx: LayerContext) -> list[float]:
+def _roi_transform(ctx: MatconvnetContext) -> list[float]:
     """vl_nnroipool's TRANSFORM: a scalar t means [t 0 0 t 0 0]; else the 6 affine coefficients."""
     values = ctx.numbers("transform", [1.0])
     if len(values) == 1:
@@ -347,7 +347,7 @@ def _roi_transform(ctx: LayerContext) -> list[float]:
 
 
 @layer("dagnn.ROIPooling")
-def convert_roi_pooling(ctx: LayerContext) -> None:
+def convert_roi_pooling(ctx: MatconvnetContext) -> None:
     """vl_nnroipool, method max: ROIs 5×R [image u1 v1 u2 v2] (1-based, u the column), each
     coordinate mapped by the affine `transform`, rounded (Caffe's definition), split into a
     PH×PW grid of floor/ceil bins, empty bins 0 — which is ONNX MaxRoiPool on 0-based

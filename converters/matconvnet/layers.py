@@ -1,12 +1,13 @@
 """One function per MatConvNet layer type, turning it into ONNX-vocabulary IR nodes (NCHW).
 
-Each function receives a `LayerContext`: the layer's fields (a SimpleNN layer struct or a DagNN
+Each function receives a `MatconvnetContext`: the layer's fields (a SimpleNN layer struct or a DagNN
 `block`), its parameters (SimpleNN `weights{i}`, DagNN `params` by name), the IR names and shapes
 of its inputs, and the names its outputs must get. It emits nodes through the context, stating
 the shape of every value it makes, and records each transform in provenance. The same context is
-what plugins receive (see `netinspect.plugins`).
+what plugins receive (see `netinspect.converters.matconvnet.plugins`).
 
-Semantics follow MatConvNet's own code (see ../shared/context/matconvnet.md for sources):
+Semantics follow MatConvNet's own code (vlfeat/matconvnet: matlab/vl_nnconv.m, doc/blocks.tex,
+matlab/src/bits/impl/im2row_cpu.cpp, matlab/+dagnn/*.m):
 filters are H×W×Cin×Cout, cross-correlation like ONNX Conv; pads are [T B L R]; output sizes use
 floor; max pooling ignores padding and average pooling leaves it out of the divisor; LRN's alpha
 is not divided by the window size; batch-norm moments hold the mean and sigma (eps included).
@@ -22,8 +23,7 @@ from typing import Any
 import numpy as np
 
 from netinspect import registry
-from netinspect.build import GraphBuilder
-from netinspect.build import LayerContext as BaseContext
+from netinspect.build import GraphBuilder, LayerContext
 from netinspect.converters.matconvnet.matfile import MatArray, MatCell, MatOpaque, MatStruct, MatValue
 from netinspect.ir import Dim, FileSpan, Step, Tensor
 from netinspect.layout import ACTIVATION, MATLAB_ACTIVATION, permute, permute_shape
@@ -32,7 +32,7 @@ from netinspect.layout import axis as layout_axis
 MATCONVNET = "matconvnet"
 
 Shape = tuple[Dim, ...]
-LayerFn = Callable[["LayerContext"], None]
+LayerFn = Callable[["MatconvnetContext"], None]
 
 LOSS_TYPES = {"softmaxloss", "loss", "pdist", "dagnn.loss", "dagnn.pdist"}
 """Training-only layer types (compared lower-case); any type ending in "loss" is one too."""
@@ -68,7 +68,7 @@ class LayerSpec:
     steps: list[Step]
 
 
-class LayerContext(BaseContext):
+class MatconvnetContext(LayerContext):
     """The MatConvNet layer handlers' (and plugins') context: `netinspect.build.LayerContext` plus
     readers of the layer's MATLAB fields (`number`, `numbers`, `text`, `field`) and parameters
     (`param`, `kernel`, `vector`, `param_tensor`).
@@ -302,7 +302,7 @@ class _KernelPermuter:
                 self._release(slabs[k], slab_bytes)
 
 
-def _pair(values: list[float], what: str, ctx: LayerContext) -> tuple[int, int]:
+def _pair(values: list[float], what: str, ctx: MatconvnetContext) -> tuple[int, int]:
     """A MatConvNet scalar-or-[Y X] option as (y, x) integers."""
     ints = [_int(v, what, ctx) for v in values]
     if len(ints) == 1:
@@ -312,13 +312,13 @@ def _pair(values: list[float], what: str, ctx: LayerContext) -> tuple[int, int]:
     raise ctx.error(f"{what} should have 1 or 2 values, has {len(ints)}")
 
 
-def _int(value: float, what: str, ctx: LayerContext) -> int:
+def _int(value: float, what: str, ctx: MatconvnetContext) -> int:
     if value != int(value) or value < 0:
         raise ctx.error(f"{what} must be a non-negative integer, is {value}")
     return int(value)
 
 
-def _pads(ctx: LayerContext, field: str, allow_pair: bool) -> list[int]:
+def _pads(ctx: MatconvnetContext, field: str, allow_pair: bool) -> list[int]:
     """MatConvNet [T B L R] (or a scalar; DagNN also [PY PX]) as ONNX pads [T L B R]."""
     values = [_int(v, field, ctx) for v in ctx.numbers(field, [0])]
     if len(values) == 1:
@@ -333,7 +333,7 @@ def _pads(ctx: LayerContext, field: str, allow_pair: bool) -> list[int]:
     return [top, left, bottom, right]
 
 
-def _out_size(size: Dim, kernel: int, before: int, after: int, stride: int, ctx: LayerContext) -> Dim:
+def _out_size(size: Dim, kernel: int, before: int, after: int, stride: int, ctx: MatconvnetContext) -> Dim:
     """MatConvNet's output size floor((X + before + after - kernel) / stride) + 1."""
     if isinstance(size, int):
         out = (size + before + after - kernel) // stride + 1
@@ -347,11 +347,11 @@ def _out_size(size: Dim, kernel: int, before: int, after: int, stride: int, ctx:
     return None
 
 
-def _is_dagnn(ctx: LayerContext) -> bool:
+def _is_dagnn(ctx: MatconvnetContext) -> bool:
     return ctx.type.startswith("dagnn.")
 
 
-def _one_input(ctx: LayerContext) -> tuple[str, Shape]:
+def _one_input(ctx: MatconvnetContext) -> tuple[str, Shape]:
     if not ctx.inputs:
         raise ctx.error("has no input")
     return ctx.inputs[0], ctx.input_shapes[0]
@@ -379,7 +379,7 @@ def layer(*types: str) -> Callable[[LayerFn], LayerFn]:
 
 
 @layer("conv", "dagnn.Conv")
-def convert_conv(ctx: LayerContext) -> None:
+def convert_conv(ctx: MatconvnetContext) -> None:
     x, shape = _one_input(ctx)
     weight, (fh, fw, fc, k) = ctx.kernel(0)
     has_bias = ctx.param_count > 1 and not _is_empty(ctx.spec.params[1].value)
@@ -427,7 +427,7 @@ def convert_conv(ctx: LayerContext) -> None:
 
 
 @layer("convt", "dagnn.ConvTranspose")
-def convert_convt(ctx: LayerContext) -> None:
+def convert_convt(ctx: MatconvnetContext) -> None:
     """vl_nnconvt: F is FH×FW×K×FD, filter k = F(:,:,k,:); output K·numGroups channels.
 
     It is the adjoint of vl_nnconv with the same array: F's third axis is the transposed
@@ -470,7 +470,7 @@ def convert_convt(ctx: LayerContext) -> None:
 
 
 @layer("relu", "dagnn.ReLU")
-def convert_relu(ctx: LayerContext) -> None:
+def convert_relu(ctx: MatconvnetContext) -> None:
     x, shape = _one_input(ctx)
     leak = ctx.number("leak", 0.0)
     if leak:
@@ -480,13 +480,13 @@ def convert_relu(ctx: LayerContext) -> None:
 
 
 @layer("sigmoid", "dagnn.Sigmoid")
-def convert_sigmoid(ctx: LayerContext) -> None:
+def convert_sigmoid(ctx: MatconvnetContext) -> None:
     x, shape = _one_input(ctx)
     ctx.node("Sigmoid", [x], shape, output=ctx.outputs[0])
 
 
 @layer("pool", "dagnn.Pooling")
-def convert_pool(ctx: LayerContext) -> None:
+def convert_pool(ctx: MatconvnetContext) -> None:
     x, shape = _one_input(ctx)
     size = _pair(ctx.numbers("pool" if not _is_dagnn(ctx) else "poolSize"), "pool size", ctx)
     stride = _pair(ctx.numbers("stride", [1]), "stride", ctx)
@@ -521,7 +521,7 @@ def convert_pool(ctx: LayerContext) -> None:
 
 
 @layer("normalize", "lrn", "dagnn.LRN")
-def convert_lrn(ctx: LayerContext) -> None:
+def convert_lrn(ctx: MatconvnetContext) -> None:
     """y = x / (kappa + alpha * sum over a window of N channels of x^2)^beta, alpha not divided by N.
 
     ONNX LRN divides its alpha by size, so alpha_onnx = N * alpha. ONNX Runtime only implements an
@@ -563,7 +563,7 @@ def convert_lrn(ctx: LayerContext) -> None:
 
 
 @layer("bnorm", "dagnn.BatchNorm")
-def convert_bnorm(ctx: LayerContext) -> None:
+def convert_bnorm(ctx: MatconvnetContext) -> None:
     """y = G (x - mu) / sigma + B with moments [mu sigma], sigma = sqrt(var + eps) already.
 
     Written as Mul(G/sigma) + Add(B - G mu/sigma), computed in float64: exactly MatConvNet's test
@@ -608,7 +608,7 @@ def convert_bnorm(ctx: LayerContext) -> None:
 
 
 @layer("dropout", "dagnn.DropOut")
-def convert_dropout(ctx: LayerContext) -> None:
+def convert_dropout(ctx: MatconvnetContext) -> None:
     x, shape = _one_input(ctx)
     rate = ctx.number("rate", 0.5) if ctx.has("rate") else 0.5
     ctx.step(
@@ -620,7 +620,7 @@ def convert_dropout(ctx: LayerContext) -> None:
 
 
 @layer("softmax", "dagnn.SoftMax")
-def convert_softmax(ctx: LayerContext) -> None:
+def convert_softmax(ctx: MatconvnetContext) -> None:
     x, shape = _one_input(ctx)
     channel_axis = layout_axis(MATLAB_ACTIVATION, MATLAB_ACTIVATION.index("C"), ACTIVATION)
     ctx.step("layout", f"softmax over channels at every pixel → Softmax axis={channel_axis} (NCHW)")
@@ -628,7 +628,7 @@ def convert_softmax(ctx: LayerContext) -> None:
 
 
 @layer("dagnn.Concat")
-def convert_concat(ctx: LayerContext) -> None:
+def convert_concat(ctx: MatconvnetContext) -> None:
     dim = _int(ctx.number("dim", 3) if ctx.has("dim") else 3, "dim", ctx)
     if not 1 <= dim <= len(MATLAB_ACTIVATION):
         raise ctx.error(f"concatenation dim {dim} is not one of 1..4 (H, W, C, N)")
@@ -642,7 +642,7 @@ def convert_concat(ctx: LayerContext) -> None:
 
 
 @layer("dagnn.Sum")
-def convert_sum(ctx: LayerContext) -> None:
+def convert_sum(ctx: MatconvnetContext) -> None:
     if not ctx.inputs:
         raise ctx.error("has no input")
     shape = next((s for s in ctx.input_shapes if all(isinstance(d, int) for d in s[1:])), ctx.input_shapes[0])
@@ -650,7 +650,7 @@ def convert_sum(ctx: LayerContext) -> None:
 
 
 @layer("dagnn.Scale")
-def convert_scale(ctx: LayerContext) -> None:
+def convert_scale(ctx: MatconvnetContext) -> None:
     """dagnn.Scale: operands are inputs then params; y = x .* operand2 (+ operand3 if hasBias)."""
     x, shape = _one_input(ctx)
     operands = list(ctx.inputs[1:])
@@ -677,7 +677,7 @@ def convert_scale(ctx: LayerContext) -> None:
 
 
 @layer("dagnn.Crop")
-def convert_crop(ctx: LayerContext) -> None:
+def convert_crop(ctx: MatconvnetContext) -> None:
     """dagnn.Crop crops input 1 to the spatial size of input 2, starting from `crop` [Y X].
 
     getAdaptedCrops: with D the size difference, the crop before is min(offset, D) and the crop

@@ -1,10 +1,11 @@
 """Find the MatConvNet network in a .mat file's variables, whatever layout wrote it.
 
-Layouts (see ../shared/context/matconvnet.md §1): SimpleNN before beta11 (conv `filters`/`biases`),
-beta11–16 (`weights` cell, top-level `classes`/`normalization`), beta17+ (`meta`); DagNN as saved
-by `saveobj` (`vars`, `params`, `layers` struct array with `block`); each either at the top level
-(`save -struct`) or inside a variable `net` (training checkpoints keep `state`/`stats` beside it).
-Fields are always looked up by name: their order is whatever the writer happened to use.
+Layouts (vlfeat/matconvnet: matlab/simplenn/vl_simplenn_tidy.m, matlab/+dagnn/@DagNN/saveobj.m):
+SimpleNN before beta11 (conv `filters`/`biases`), beta11–16 (`weights` cell, top-level
+`classes`/`normalization`), beta17+ (`meta`); DagNN as saved by `saveobj` (`vars`, `params`, `layers`
+struct array with `block`); each either at the top level (`save -struct`) or inside a variable `net`
+(training checkpoints keep `state`/`stats` beside it). Fields are always looked up by name: their order
+is whatever the writer happened to use.
 """
 
 from __future__ import annotations

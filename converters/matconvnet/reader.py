@@ -12,12 +12,12 @@ training-only and dropped (noted in metadata.notes and as a "drop" step on the l
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from netinspect import registry
-from netinspect.build import GraphBuilder, run_handler
+from netinspect.build import GraphBuilder, LayerEntry, convert_layers
 from netinspect.converters.matconvnet.blocks_extra import (
     NOISE_LEVEL_DOC,
     NOISE_LEVEL_INPUT,
@@ -25,8 +25,8 @@ from netinspect.converters.matconvnet.blocks_extra import (
 )
 from netinspect.converters.matconvnet.layers import (
     MATCONVNET,
-    LayerContext,
     LayerSpec,
+    MatconvnetContext,
     is_loss_type,
     restore_dims,
     unsupported_reason,
@@ -76,14 +76,19 @@ def convert(network: Network, path: Path, options: LoadOptions | None = None) ->
     options = options or LoadOptions()
     builder = GraphBuilder(MATCONVNET, path)
     kept, dropped = _split_losses(network, path)
-    _refuse_unsupported(kept, path)
+    if not kept:
+        raise ModelFormatError("the network has no layers to convert", path)
+    survey = [LayerEntry(s.name, s.type, unsupported_reason(s.type, s)) for s in kept]
     inputs, nominal = _declare_inputs(network, kept, builder, options)
     wiring = _wire(network, kept, inputs, builder, path)
     last_node_of: dict[str, int] = {}
-    for spec, (ins, outs) in zip(kept, wiring, strict=True):
-        ctx = LayerContext(builder, spec, ins, outs)
-        run_handler(ctx, registry.handler(MATCONVNET, spec.type))  # type: ignore[arg-type]
-        last_node_of.update({out: len(builder.nodes) - 1 for out in outs})
+
+    def contexts() -> Iterator[MatconvnetContext]:
+        for spec, (ins, outs) in zip(kept, wiring, strict=True):
+            yield MatconvnetContext(builder, spec, ins, outs)
+            last_node_of.update({out: len(builder.nodes) - 1 for out in outs})
+
+    convert_layers(builder, contexts(), survey, "MatConvNet layers")
     outputs = _graph_outputs(network, kept, wiring, builder)
     for spec, reads in dropped:
         text = f"dropped loss layer {spec.name!r} ({spec.type}): training only, not part of inference"
@@ -137,17 +142,6 @@ def _split_losses(network: Network, path: Path) -> tuple[list[LayerSpec], list[t
         else:
             kept.append(spec)
     return kept, dropped
-
-
-def _refuse_unsupported(kept: list[LayerSpec], path: Path) -> None:
-    if not kept:
-        raise ModelFormatError("the network has no layers to convert", path)
-    unsupported = registry.Unsupported(MATCONVNET, path)
-    for spec in kept:
-        if registry.handler(MATCONVNET, spec.type) is None:
-            reason = unsupported_reason(spec.type, spec)
-            unsupported.add(spec.name, spec.type, reason, unknown=reason is None)
-    unsupported.check("MatConvNet layers")
 
 
 def _first_filter_depth(specs: list[LayerSpec]) -> int | None:

@@ -1,6 +1,7 @@
 """TFLite's neural-network operators: convolutions, pooling, FULLY_CONNECTED, normalizations.
 
-Semantics follow TFLite's reference kernels (see ../shared/context/tflite.md): activations NHWC,
+Semantics follow TFLite's reference kernels (tensorflow/lite/kernels/internal/reference/ in TensorFlow
+and tflite-micro: conv.h, depthwiseconv_float.h, fully_connected.h, pooling.h): activations NHWC,
 CONV_2D filters OHWI, DEPTHWISE_CONV_2D 1HWO (out channel = in·M + m), TRANSPOSE_CONV filters OHWI
 with O the produced channels, FULLY_CONNECTED weights [out, in]. SAME/VALID padding becomes explicit
 ONNX pads computed from the shapes (the extra cell at the end). Channel-sensitive ops are emitted
@@ -14,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from netinspect.build import same_pads
 from netinspect.converters.tflite.context import TFLITE, TfliteContext
 from netinspect.registry import layer
 
@@ -22,12 +24,9 @@ def same_or_valid(
     ctx: TfliteContext, size: int, kernel: int, stride: int, dilation: int, out: int
 ) -> tuple[int, int]:
     """(before, after) padding of one spatial axis, as TFLite's ComputePaddingWithOffset."""
-    padding = ctx.option("Padding", 0)
-    if padding == 1:  # VALID
+    if ctx.option("Padding", 0) == 1:  # VALID
         return 0, 0
-    effective = (kernel - 1) * dilation + 1
-    total = max(0, (out - 1) * stride + effective - size)
-    return total // 2, total - total // 2
+    return same_pads(size, kernel, stride, dilation, out)
 
 
 def spatial_attrs(

@@ -16,7 +16,7 @@ from netinspect.converters.tflite import ops_flow, ops_math, ops_nn, ops_shape  
 from netinspect.converters.tflite.context import TFLITE, SubgraphState
 from netinspect.converters.tflite.flatbuffer import IDENTIFIER, TflFile
 from netinspect.converters.tflite.metadata import describe_model
-from netinspect.converters.tflite.subgraph import refuse_unsupported, run_operators
+from netinspect.converters.tflite.subgraph import run_operators, survey
 from netinspect.errors import ModelFormatError
 from netinspect.ir import Graph
 from netinspect.registry import LoadOptions, Probe, Reader
@@ -46,11 +46,10 @@ READER = Reader(
 
 def convert(model: TflFile, path: Path) -> Graph:
     sub = model.subgraphs[0]
-    refuse_unsupported(model, path)
     builder = GraphBuilder(TFLITE, path)
     state = SubgraphState(model, sub)
     _declare_inputs(builder, state)
-    run_operators(builder, state, path)
+    run_operators(builder, state, path, survey(model))
     outputs = [_output_value(builder, state, i) for i in sub.outputs]
     graph = builder.finish(Path(path).stem, outputs)
     return graph

@@ -10,10 +10,10 @@ rewrite inside subgraphs.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from netinspect import registry
-from netinspect.build import GraphBuilder, run_handler
+from netinspect.build import GraphBuilder, LayerEntry, convert_layers
 from netinspect.converters.tflite.context import TFLITE, SubgraphState, TfliteContext, op_type
 from netinspect.converters.tflite.flatbuffer import TflFile, TflOperator, TflSubgraph, TflTensor
 from netinspect.errors import ModelFormatError, UnsupportedError
@@ -34,20 +34,15 @@ def layer_name(sub: TflSubgraph, op: TflOperator) -> str:
     return sub.tensors[outputs[-1]].name if outputs else f"{op.opcode.lower()}_{op.index}"
 
 
-def refuse_unsupported(model: TflFile, path: Path) -> None:
-    """Every operator of every subgraph without a handler, listed at once."""
-    unsupported = registry.Unsupported(TFLITE, path)
+def survey(model: TflFile) -> Iterator[LayerEntry]:
+    """Every operator of every subgraph, for the one refusal that names all those without a handler."""
     for sub, op in [(graph, op) for graph in model.subgraphs for op in graph.operators]:
-        key = op_type(op)
-        if registry.handler(TFLITE, key) is not None:
-            continue
-        name = layer_name(sub, op)
         if op.opcode == "CUSTOM":
-            kind = "Flex (TensorFlow) op" if (op.custom_code or "").startswith("Flex") else REFUSED["CUSTOM"]
-            unsupported.add(name, key, kind)
+            flex = (op.custom_code or "").startswith("Flex")
+            refusal = "Flex (TensorFlow) op" if flex else REFUSED["CUSTOM"]
         else:
-            unsupported.add(name, key, REFUSED.get(op.opcode))
-    unsupported.check("TFLite operators")
+            refusal = REFUSED.get(op.opcode)
+        yield LayerEntry(layer_name(sub, op), op_type(op), refusal, registrable=True)
 
 
 def check_order(sub: TflSubgraph, path: Path) -> list[TflOperator]:
@@ -129,19 +124,23 @@ def initial_values(model: TflFile, index: int) -> dict[str, TflTensor]:
     return values
 
 
-def run_operators(builder: GraphBuilder, state: SubgraphState, path: Path) -> None:
-    """Convert the subgraph's operators, in order, into `builder` (inputs already in state.stored)."""
-    sub = state.graph
-    for op in check_order(sub, path):
-        if defer(state, op):
-            continue
-        for i in op.outputs:
-            if i >= 0:
-                state.stored[i] = builder.unique(sub.tensors[i].name)
-        ctx = TfliteContext(builder, state, op, layer_name(sub, op))
-        handler = registry.handler(TFLITE, op_type(op))
-        assert handler is not None
-        run_handler(ctx, handler)
+def run_operators(
+    builder: GraphBuilder, state: SubgraphState, path: Path, every: Iterable[LayerEntry] | None = None
+) -> None:
+    """Convert the subgraph's operators, in order, into `builder` (inputs already in state.stored);
+    `every` is the whole file's survey, given with the main subgraph."""
+
+    def contexts() -> Iterator[TfliteContext]:
+        sub = state.graph
+        for op in check_order(sub, path):
+            if defer(state, op):
+                continue
+            for i in op.outputs:
+                if i >= 0:
+                    state.stored[i] = builder.unique(sub.tensors[i].name)
+            yield TfliteContext(builder, state, op, layer_name(sub, op))
+
+    convert_layers(builder, contexts(), every, "TFLite operators")
 
 
 def subgraph_at(ctx: TfliteContext, index: int, role: str) -> TflSubgraph:

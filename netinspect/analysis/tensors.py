@@ -118,10 +118,10 @@ def tensor_stats(tensor: Tensor, budget: Budget | None = None) -> dict[str, Any]
         mean = float(wide.mean())
         std = float(np.sqrt(max(0.0, float(np.dot(wide, wide)) / wide.size - mean * mean)))
         out.update(min=low, max=high, mean=mean, std=std)
-        span = high - low if high > low else 1.0
-        bins = np.minimum(((wide - low) * (HISTOGRAM_BINS / span)).astype(np.intp), HISTOGRAM_BINS - 1)
+        width = high - low if high > low else 1.0
+        bins = np.minimum(((wide - low) * (HISTOGRAM_BINS / width)).astype(np.intp), HISTOGRAM_BINS - 1)
         counts = np.bincount(bins, minlength=HISTOGRAM_BINS)
-        out["histogram"] = {"counts": counts.tolist(), "low": low, "high": low + span}
+        out["histogram"] = {"counts": counts.tolist(), "low": low, "high": low + width}
     return out
 
 
@@ -173,9 +173,9 @@ def _batch_stats(arrays: list[np.ndarray]) -> list[dict[str, Any] | None]:
     zeros = sizes - np.add.reduceat((values != 0).astype(np.int64), starts)
     mean = total / sizes
     std = np.sqrt(np.maximum(squares / sizes - mean * mean, 0.0))
-    span = np.where(high > low, high - low, 1.0)
+    width = np.where(high > low, high - low, 1.0)
     segment = np.repeat(np.arange(len(arrays)), sizes)
-    scaled = (values - low[segment]) * (HISTOGRAM_BINS / span[segment])
+    scaled = (values - low[segment]) * (HISTOGRAM_BINS / width[segment])
     bins = np.minimum(
         np.nan_to_num(scaled, nan=0.0, posinf=0.0, neginf=0.0).astype(np.intp), HISTOGRAM_BINS - 1
     )
@@ -193,7 +193,7 @@ def _batch_stats(arrays: list[np.ndarray]) -> list[dict[str, Any] | None]:
         std.tolist(),
         zeros.tolist(),
         counts,
-        span.tolist(),
+        width.tolist(),
         strict=True,
     )
     out: list[dict[str, Any] | None] = []

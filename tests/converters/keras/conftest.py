@@ -3,31 +3,17 @@ in the source model's own layout (the layout pass records it in metadata `netins
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 
 from netinspect.ir import Graph
 from netinspect.layout import perm
-from tests.conftest import FIXTURES
+from tests.conftest import fixture_generator
 
-
-def _load_generator() -> ModuleType:
-    path = FIXTURES / "keras" / "make_keras.py"
-    spec = importlib.util.spec_from_file_location("make_keras", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-make_keras = _load_generator()
+make_keras = fixture_generator("keras/make_keras.py")
 
 
 @pytest.fixture(scope="session")

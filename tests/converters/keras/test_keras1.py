@@ -4,9 +4,6 @@ netinspect's independent NumPy Keras 1 reference (float64)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-
 import numpy as np
 import pytest
 
@@ -14,14 +11,10 @@ import netinspect
 from netinspect import layout
 from netinspect.check.runtimes.keras1_reference import Keras1Runner
 from netinspect.registry import LoadOptions
-from tests.conftest import FIXTURES, shared_model
+from tests.conftest import fixture_generator, shared_model
 from tests.converters.keras.conftest import run_onnx
 
-spec = importlib.util.spec_from_file_location("make_keras1", FIXTURES / "keras" / "make_keras1.py")
-assert spec and spec.loader
-make_keras1 = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = make_keras1
-spec.loader.exec_module(make_keras1)
+make_keras1 = fixture_generator("keras/make_keras1.py")
 
 COMBOS = [("th", "theano"), ("tf", "tensorflow"), ("tf", "theano"), ("th", "tensorflow")]
 

@@ -3,23 +3,17 @@ the file ever executed."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import marshal
-import sys
 import zipfile
 
 import h5py
 import numpy as np
 import pytest
 
-from tests.conftest import FIXTURES, shared_model
+from tests.conftest import fixture_generator, shared_model
 
-spec = importlib.util.spec_from_file_location("make_keras1", FIXTURES / "keras" / "make_keras1.py")
-assert spec and spec.loader
-make_keras1 = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = make_keras1
-spec.loader.exec_module(make_keras1)
+make_keras1 = fixture_generator("keras/make_keras1.py")
 
 
 def _refused(result, path, *needles):

@@ -12,6 +12,7 @@ import pytest
 
 import netinspect
 from netinspect.errors import ModelFormatError, UnsupportedError
+from tests.conftest import fixture_generator
 
 BAD = Path(__file__).resolve().parents[3] / "fixtures" / "matconvnet" / "bad"
 
@@ -62,23 +63,13 @@ def test_a_non_matconvnet_hdf5_mat_is_refused(tmp_path: Path) -> None:
         netinspect.load(path)
 
 
-def fixture_generator() -> Any:
+def make_matconvnet() -> Any:
     """fixtures/make_matconvnet.py as a module (its MATLAB value types and writers)."""
-    import importlib.util
-    import sys
-
-    if "make_matconvnet" in sys.modules:
-        return sys.modules["make_matconvnet"]
-    spec = importlib.util.spec_from_file_location("make_matconvnet", BAD.parent.parent / "make_matconvnet.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return fixture_generator("make_matconvnet.py")
 
 
 def write_v73(path: Path, variables: dict) -> None:
-    module = fixture_generator()
+    module = make_matconvnet()
     module.write_v73(path, {k: v(module) if callable(v) else v for k, v in variables.items()})
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import netinspect
 from tests.converters.matconvnet.test_matconvnet_errors import (
     _element,
-    fixture_generator,
+    make_matconvnet,
     matrix,
     opaque,
     reference,
@@ -91,7 +91,7 @@ def string_blob(strings: list[str]) -> bytes:
 def string_labels_v5(path: Path, names: list[str], descriptions: list[str]) -> None:
     """A 5-class SimpleNN whose classes.name and .description are MATLAB string arrays (MCOS
     objects 1 and 2), their text in the subsystem as MATLAB writes it."""
-    m, rng = fixture_generator(), np.random.default_rng(0)
+    m, rng = make_matconvnet(), np.random.default_rng(0)
     layers = [m.conv("fc", [m.kernel(rng, 4, 4, 3, 5), m.bias(rng, 5)]), m.simple("softmax", "prob")]
     m.write_v5(path, {"layers": m.Cell(layers)})
     main = bytearray(path.read_bytes())

@@ -21,8 +21,8 @@ import onnxruntime as ort
 import pytest
 
 import netinspect
-from netinspect import plugins
 from netinspect.check.runtimes.matconvnet.reference import MatConvNetReference
+from netinspect.converters.matconvnet import plugins
 from netinspect.errors import UnsupportedError
 from netinspect.layout import permute
 from tests.conftest import FIXTURES as ALL_FIXTURES

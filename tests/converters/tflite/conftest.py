@@ -10,25 +10,18 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+
+from tests.conftest import fixture_generator
 
 ROOT = Path(__file__).resolve().parents[3]
 GENERATOR = ROOT / "fixtures" / "tflite" / "make_tflite.py"
 
 
-def _generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_tflite", GENERATOR)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def tflite_fixture(name: str, mode: str = "float32") -> Path:
     """The cached .tflite for model `name` in quantization `mode`, generated when missing."""
-    generator = _generator()
+    generator = fixture_generator("tflite/make_tflite.py")
     path = generator.cached_path(name, mode)
     if path.exists():
         return path

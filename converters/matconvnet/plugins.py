@@ -5,15 +5,15 @@ pixel (un)shuffle, say). netinspect refuses such a layer, naming it, until a han
 is registered, either in code::
 
     import numpy as np
-    import netinspect.plugins
+    from netinspect.converters.matconvnet import plugins
 
-    def convert_double(ctx):                # ctx: netinspect.converters.matconvnet.layers.LayerContext
+    def convert_double(ctx):                # ctx: netinspect.converters.matconvnet.layers.MatconvnetContext
         x, shape = ctx.inputs[0], ctx.input_shapes[0]
         two = ctx.constant("two", np.float32(2))
         ctx.step("param", "doubled, as the project's vl_nndouble does")
         ctx.node("Mul", [x, two], shape, output=ctx.outputs[0])
 
-    netinspect.plugins.register_matconvnet_layer("double", convert_double)
+    plugins.register_matconvnet_layer("double", convert_double)
 
 (the same as `netinspect.registry.register_layer("matconvnet", "double", convert_double)`), or,
 for a package, through the entry-point group ``netinspect.layers.matconvnet``, whose entry names
