@@ -1,7 +1,9 @@
 """The one registry: which reader opens a file, and which handler converts each layer type.
 
-Readers: each format module (netinspect.converters.<format>.reader) exposes `READER`, a `Reader`
-whose `match` is cheap (looks at the probe's head bytes) and whose `open` builds the Graph.
+Readers: each format's `detect` module (netinspect.converters.<format>.detect) exposes `READER`, a
+`Reader` whose `match` is cheap (looks at the probe's head bytes) and whose `open` imports the
+format's reader only when called: detecting a file's format imports no other format's converter,
+nor onnx (whose import costs more than the rest of a small `info`; benchmarks/bench_cli_latency.py).
 The format is decided by content, never by extension.
 
 Layer handlers: `@layer(format, type, ...)` registers netinspect's own; a user adds or overrides one
@@ -136,10 +138,10 @@ class LoadOptions:
 HEAD_BYTES = 4096
 
 READER_MODULES = (
-    "netinspect.converters.onnx.reader",
-    "netinspect.converters.tflite.reader",
-    "netinspect.converters.matconvnet.reader",
-    "netinspect.converters.keras.reader",
+    "netinspect.converters.onnx.detect",
+    "netinspect.converters.tflite.detect",
+    "netinspect.converters.matconvnet.detect",
+    "netinspect.converters.keras.detect",
 )
 """Every format, in the order their `match` is tried (content checks are exclusive)."""
 
@@ -166,6 +168,15 @@ class Reader:
     open: Callable[[Probe, str, LoadOptions], Graph]
 
 
+def opener(module: str, function: str = "open_graph") -> Callable[[Probe, str, LoadOptions], Graph]:
+    """A Reader's `open` that imports the format's reader module on first use, not at detection."""
+
+    def open_graph(probe: Probe, tag: str, options: LoadOptions) -> Graph:
+        return getattr(importlib.import_module(module), function)(probe, tag, options)
+
+    return open_graph
+
+
 def readers() -> list[Reader]:
     return [importlib.import_module(m).READER for m in READER_MODULES]
 
@@ -188,7 +199,7 @@ def open_probe(path: str | Path) -> Probe:
 def detect(path: str | Path) -> tuple[Reader, str, Probe]:
     """The reader for a file, with the variant tag its `match` gave."""
     probe = open_probe(path)
-    for module in READER_MODULES:  # imported one at a time: a match spares importing the rest
+    for module in READER_MODULES:
         reader = importlib.import_module(module).READER
         tag = reader.match(probe)
         if tag:

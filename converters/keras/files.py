@@ -25,11 +25,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from netinspect.converters.keras.detect import ZIP_MAGIC
 from netinspect.errors import ModelFormatError, UnsafePathError
 from netinspect.ir import FileSpan
 
-HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-ZIP_MAGIC = b"PK\x03\x04"
 KERAS_MEMBERS = ("config.json", "model.weights.h5")
 
 

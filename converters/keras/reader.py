@@ -33,8 +33,6 @@ from netinspect.converters.keras import layers as _layers  # noqa: F401  (regist
 from netinspect.converters.keras import sequence as _sequence  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras.context import KERAS, Env, KerasContext
 from netinspect.converters.keras.files import (
-    HDF5_MAGIC,
-    ZIP_MAGIC,
     KerasFile,
     KerasZipWeights,
     LegacyH5Weights,
@@ -46,7 +44,7 @@ from netinspect.converters.keras.model import ModelSpec, Ref, parse_model
 from netinspect.errors import ModelFormatError
 from netinspect.ir import Dim, Graph, Metadata, Step
 from netinspect.layout import channels_first, permute_shape
-from netinspect.registry import LoadOptions, Probe, Reader
+from netinspect.registry import LoadOptions, Probe
 
 BACKENDS = ("theano", "tensorflow")
 REFUSED = {
@@ -56,14 +54,6 @@ REFUSED = {
     "SlicingOpLambda": "a raw TensorFlow op recorded by tf.keras, not a Keras layer",
     "Masking": "a mask changes what the following layers compute; not converted",
 }
-
-
-def match(probe: Probe) -> str | None:
-    if probe.head.startswith(HDF5_MAGIC):
-        return "h5"
-    if probe.head.startswith(ZIP_MAGIC):
-        return "keras"
-    return None
 
 
 def open_graph(probe: Probe, tag: str, options: LoadOptions) -> Graph:
@@ -98,16 +88,6 @@ def _pinned(graph: Graph, options: LoadOptions, path: Path) -> dict[str, tuple[D
             dims = permute_shape(tuple(dims), channels_first(layout), layout)
         pinned[name] = tuple(dims)
     return pinned
-
-
-READER = Reader(
-    name=KERAS,
-    description="Keras 1/2 HDF5 (.h5 full model or weights + --config) and Keras 3 .keras",
-    supports="read, convert to ONNX, check against Keras 3 / tf-keras or a NumPy Keras 1 reference",
-    runtime="keras",
-    match=match,
-    open=open_graph,
-)
 
 
 # -------------------------------------------------------------------------------------------------

@@ -170,15 +170,6 @@ def open_mat(path: Path, head: bytes) -> MatFile:
     return _open_v5(path)
 
 
-def mat_version(head: bytes) -> str | None:
-    """ "5" for MAT v5/v7 files, "7.3" for HDF5-based ones, None for anything else."""
-    if len(head) >= 128 and head.startswith(b"MATLAB 5.0 MAT-file") and head[126:128] in (b"IM", b"MI"):
-        return "5"
-    if head.startswith(b"MATLAB 7.3 MAT-file") and head[512:520] == b"\x89HDF\r\n\x1a\n":
-        return "7.3"
-    return None
-
-
 # ---------------------------------------------------------------------------------------------
 # MAT v5 / v7: element tags parsed here (MATLAB "MAT-File Format", chapter 1)
 

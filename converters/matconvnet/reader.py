@@ -37,19 +37,13 @@ from netinspect.converters.matconvnet.matfile import (
     MatOpaque,
     MatStruct,
     MatValue,
-    mat_version,
     open_mat,
 )
 from netinspect.converters.matconvnet.network import Network, find_network
 from netinspect.errors import ModelFormatError, UnsupportedError
 from netinspect.ir import Dim, Graph, Metadata, Preprocessing, Step, Tensor, Value
 from netinspect.layout import permute
-from netinspect.registry import LoadOptions, Probe, Reader
-
-
-def match(probe: Probe) -> str | None:
-    version = mat_version(probe.head)
-    return {"5": "mat5", "7.3": "mat73"}.get(version or "")
+from netinspect.registry import LoadOptions, Probe
 
 
 def open_graph(probe: Probe, tag: str, options: LoadOptions) -> Graph:
@@ -60,16 +54,6 @@ def open_graph(probe: Probe, tag: str, options: LoadOptions) -> Graph:
     graph.metadata.format_version = f"{network.kind} {network.layout} ({mat.version}{where})"
     graph.metadata.producer = "MatConvNet"
     return graph
-
-
-READER = Reader(
-    name=MATCONVNET,
-    description="MatConvNet .mat networks (SimpleNN and DagNN; MAT v5/v7 and v7.3)",
-    supports="read, convert to ONNX, check against the NumPy MatConvNet reference",
-    runtime="matconvnet-reference",
-    match=match,
-    open=open_graph,
-)
 
 
 def convert(network: Network, path: Path, options: LoadOptions | None = None) -> Graph:

@@ -21,36 +21,11 @@ from netinspect.dtypes import NUMPY_VIEWABLE, dtype_name
 from netinspect.errors import ModelFormatError, UnsupportedError
 from netinspect.fileio import resolve_inside
 from netinspect.ir import AttributeRef, FileSpan, Function, Graph, Node, Provenance, Tensor, Value
-from netinspect.registry import LoadOptions, Probe, Reader
+from netinspect.registry import LoadOptions, Probe
 from netinspect.walk import op_name
 
 
-def _match(probe: Probe) -> str | None:
-    """An ONNX file is a ModelProto: it starts with field 1 (ir_version, varint) in practice,
-    but exporters may order fields freely, so we accept any well-formed leading ModelProto field
-    and confirm a graph field exists within the head."""
-    head = probe.head
-    if not head or head[0] not in (0x08, 0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42):
-        return None
-    try:
-        fields = []
-        for field, wire, *_ in onnx_wire.iter_fields(head, 0, len(head)):
-            fields.append((field, wire))
-            if len(fields) >= 3:
-                break
-    except onnx_wire.WireError as e:
-        # A field that runs past the head is fine (the graph usually does); garbage is not.
-        if "runs past the end" not in str(e):
-            return None
-    wire_of = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2}
-    if fields and all(wire_of.get(f) == w for f, w in fields):
-        return "onnx"
-    if not fields and head[0] == 0x3A:  # a lone graph field larger than the head
-        return "onnx"
-    return None
-
-
-def _open(probe: Probe, tag: str, options: LoadOptions) -> Graph:
+def open_graph(probe: Probe, tag: str, options: LoadOptions) -> Graph:
     return read_onnx(probe.path)
 
 
@@ -326,14 +301,3 @@ def _text(value: bytes) -> str | bytes:
         return value.decode("utf-8")
     except UnicodeDecodeError:
         return value
-
-
-READER = Reader(
-    name="onnx",
-    description="ONNX model (ModelProto protobuf)",
-    supports="IR 3+, every opset the installed onnx knows; If/Loop/Scan subgraphs; sequence, map and "
-    "optional values; local functions; external data (inside the model's folder only); weights read lazily",
-    runtime="onnxruntime",
-    match=_match,
-    open=_open,
-)

@@ -19,11 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from netinspect.converters.tflite.detect import IDENTIFIER
 from netinspect.converters.tflite.sparse import Sparsity, densify, read_sparsity
 from netinspect.errors import ModelFormatError
 from netinspect.ir import FileSpan
-
-IDENTIFIER = b"TFL3"
 
 DTYPES = {
     0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string", 6: "bool",

@@ -14,17 +14,12 @@ from pathlib import Path
 from netinspect.build import GraphBuilder
 from netinspect.converters.tflite import ops_flow, ops_math, ops_nn, ops_shape  # noqa: F401  (handlers)
 from netinspect.converters.tflite.context import TFLITE, SubgraphState
-from netinspect.converters.tflite.flatbuffer import IDENTIFIER, TflFile
+from netinspect.converters.tflite.flatbuffer import TflFile
 from netinspect.converters.tflite.metadata import describe_model
 from netinspect.converters.tflite.subgraph import run_operators, survey
 from netinspect.errors import ModelFormatError
 from netinspect.ir import Graph
-from netinspect.registry import LoadOptions, Probe, Reader
-
-
-def match(probe: Probe) -> str | None:
-    """ "TFL3" at bytes 4–7; other "TFL" identifiers are claimed too, to be refused by name."""
-    return "tflite" if probe.head[4:7] == IDENTIFIER[:3] else None
+from netinspect.registry import LoadOptions, Probe
 
 
 def open_graph(probe: Probe, tag: str, options: LoadOptions) -> Graph:
@@ -32,16 +27,6 @@ def open_graph(probe: Probe, tag: str, options: LoadOptions) -> Graph:
     graph = convert(model, probe.path)
     describe_model(model, graph)
     return graph
-
-
-READER = Reader(
-    name=TFLITE,
-    description="TensorFlow Lite flatbuffers (.tflite): float32, float16, dynamic-range and int8/uint8",
-    supports="read, convert to ONNX (QDQ for quantized models), check against the LiteRT interpreter",
-    runtime="litert",
-    match=match,
-    open=open_graph,
-)
 
 
 def convert(model: TflFile, path: Path) -> Graph:

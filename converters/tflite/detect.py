@@ -1,0 +1,22 @@
+"""Is this file TFLite? Told from its flatbuffer identifier, importing no converter (netinspect.registry)."""
+
+from __future__ import annotations
+
+from netinspect.registry import Probe, Reader, opener
+
+IDENTIFIER = b"TFL3"
+
+
+def match(probe: Probe) -> str | None:
+    """ "TFL3" at bytes 4–7; other "TFL" identifiers are claimed too, to be refused by name."""
+    return "tflite" if probe.head[4:7] == IDENTIFIER[:3] else None
+
+
+READER = Reader(
+    name="tflite",
+    description="TensorFlow Lite flatbuffers (.tflite): float32, float16, dynamic-range and int8/uint8",
+    supports="read, convert to ONNX (QDQ for quantized models), check against the LiteRT interpreter",
+    runtime="litert",
+    match=match,
+    open=opener("netinspect.converters.tflite.reader"),
+)

@@ -1,0 +1,69 @@
+"""Every command starts fast: which modules a command imports, guarded (no wall-clock assertions).
+
+`import onnx` costs more than the rest of a small `info` (it imports ml_dtypes, whose 0.7.0
+extension initialises in 0.58 s; benchmarks/bench_cli_latency.py measures the commands), so a
+command that does not need onnx must not import it, and telling a file's format imports no
+converter of another format.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+MAT = ROOT / "fixtures" / "matconvnet" / "simplenn_beta17.mat"
+FORMATS = ("onnx", "tflite", "matconvnet", "keras")
+DETECTION = {
+    "netinspect.converters",
+    *(f"netinspect.converters.{f}" for f in FORMATS),
+    *(f"netinspect.converters.{f}.detect" for f in FORMATS),
+    "netinspect.converters.onnx.wire",  # the pure-Python protobuf scanner ONNX detection reads with
+}
+
+
+def loaded_after(argv: list[str], prefixes: tuple[str, ...]) -> list[str]:
+    """The modules under `prefixes` loaded by one `netinspect` command run in a fresh interpreter."""
+    code = (
+        "import sys, json\n"
+        "from netinspect.cli.app import main\n"
+        f"code = main({argv!r})\n"
+        "assert code == 0, code\n"
+        f"print(json.dumps(sorted(m for m in sys.modules if m.startswith({prefixes!r}))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def top_level(modules: list[str]) -> set[str]:
+    return {m for m in modules if "." not in m or m.startswith("google.protobuf")}
+
+
+def test_info_of_a_matconvnet_model_imports_no_onnx() -> None:
+    loaded = loaded_after(["info", str(MAT)], ("onnx", "ml_dtypes", "google"))
+    assert top_level(loaded) == set(), loaded
+
+
+def test_info_imports_no_converter_of_another_format() -> None:
+    loaded = loaded_after(["info", str(MAT)], ("netinspect.converters",))
+    assert loaded, "the MatConvNet reader was not imported through netinspect.converters"
+    own = "netinspect.converters.matconvnet"
+    others = [m for m in loaded if m not in DETECTION and not m.startswith(own)]
+    assert others == []
+
+
+def test_detecting_any_format_imports_only_the_detectors() -> None:
+    """Telling a file's format reads its head bytes: no reader, no onnx, no h5py, no tflite."""
+    code = (
+        "import sys, json\n"
+        "from netinspect.registry import detect\n"
+        f"reader, tag, _ = detect({str(MAT)!r})\n"
+        "print(json.dumps([reader.name, sorted(m for m in sys.modules if m.startswith("
+        "('netinspect.converters', 'onnx', 'h5py', 'tflite', 'ml_dtypes')))]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    name, loaded = json.loads(out.stdout.splitlines()[-1])
+    assert name == "matconvnet"
+    assert set(loaded) <= DETECTION, sorted(set(loaded) - DETECTION)
