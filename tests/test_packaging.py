@@ -50,7 +50,7 @@ def test_the_wheel_holds_every_module_under_netinspect(wheel: tuple[Path, str]) 
     assert "netinspect/schemas/info.schema.json" in names
     assert "netinspect/converters/onnx/writer.py" in names
     assert "netinspect/renderers/dot.py" in names
-    assert "netinspect/renderers/html/assets/page.js" in names
+    assert "netinspect/renderers/html/assets/state.js" in names  # the page's script, split by job
 
 
 def test_info_and_convert_run_from_the_installed_wheel(wheel: tuple[Path, str], tmp_path: Path) -> None:

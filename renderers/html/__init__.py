@@ -28,6 +28,12 @@ def _embed(value: Any) -> str:
     return text.replace("<", "\\u003c")
 
 
+SCRIPTS = ("state.js", "layout.js", "draw.js", "navigate.js", "panel.js", "search.js", "input.js", "start.js")
+"""The page's script, one file per job under assets/, inlined in this order into one closure (the page
+template wraps them): state first, as every other part uses it; start last, as it draws the first
+paint. One inline script keeps the page a single offline file under its Content-Security-Policy."""
+
+
 def _asset(name: str) -> str:
     return resources.files("netinspect.renderers.html").joinpath("assets", name).read_text(encoding="utf-8")
 
@@ -54,7 +60,7 @@ def html_page(
             f'<script type="application/json" id="nv-{name}">{_embed(value)}</script>'
             for name, value in _blocks(details, view["chunk"])
         ),
-        "__SCRIPT__": _asset("page.js"),
+        "__SCRIPT__": "\n".join(_asset(name) for name in SCRIPTS),
     }
     pattern = re.compile("|".join(map(re.escape, parts)))
     return pattern.sub(lambda m: parts[m.group(0)], _asset("page.html"))  # one pass: data is never rescanned

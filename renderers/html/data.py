@@ -10,16 +10,16 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from netinspect.analysis.summary import jsonable
 from netinspect.analysis.tensors import Budget, many_stats
-from netinspect.ir import Graph, Node, Tensor
+from netinspect.ir import Graph, Node, Tensor, Value
 from netinspect.renderers import ops
 from netinspect.renderers.formatting import format_shape, format_value
 from netinspect.renderers.groups import build_tree, describe_ops, expanded_within
-from netinspect.renderers.html.layout import layout
-from netinspect.renderers.html.schemas import operator_doc
+from netinspect.renderers.html.graph_layout import layout
+from netinspect.renderers.html.op_docs import operator_doc
 from netinspect.walk import Scope, constant_inputs, node_id, op_key, subgraph_attributes, walk_scoped
 
 WEIGHT_FIELDS = (
@@ -41,26 +41,142 @@ WEIGHT_FIELDS = (
     "histogram",
     "problem",
 )
-"""Weight statistics go to the page as lists in this order (the keys would double its size); the
+"""Weight statistics go to the page as rows in this order (the page reads them by these names); the
 histogram as its counts alone (its range is min..max)."""
-NODE_FIELDS = (
-    "id",
-    "name",
-    "op",
-    "domain",
-    "graph",
-    "scope",
-    "attributes",
-    "inputs",
-    "outputs",
-    "provenance",
-    "layout",
-    "doc",
-    "metadata",
-    "operator",
-    "subgraphs",
-)
-"""Node details go as lists in this order; provenance as [framework, layer, layer_type, steps]."""
+
+
+class Item(NamedTuple):
+    """A drawn box of one graph: a node, or a graph input or output. `lines` are its label (the op
+    first for a node, the value's name first for an input or output); w and h its size in pixels."""
+
+    id: str
+    kind: str
+    """"node", "input" or "output"."""
+    lines: list[str]
+    category: str
+    w: int
+    h: int
+
+
+class GroupRow(NamedTuple):
+    """A name scope of one graph with its level layout (graph_layout.Level): `members` are item
+    indices, or -(group index + 1) for a child group; rank and order per member slot; `virtual`
+    holds (rank, order) points of long edges and `edges` (source slot, target slot, virtual points)."""
+
+    name: str
+    lines: list[str]
+    parent: int | None
+    w: int
+    h: int
+    members: list[int]
+    rank: list[int]
+    order: list[int]
+    virtual: list[list[int]]
+    edges: list[list[Any]]
+
+
+class EdgeRow(NamedTuple):
+    """An edge between two items, the value it carries, and where it is drawn: the group whose level
+    holds it and the index of its level edge there."""
+
+    source: int
+    target: int
+    value: str
+    level: int
+    level_edge: int
+
+
+class InputRow(NamedTuple):
+    role: str
+    name: str
+    dtype: str | None
+    shape: str
+    kind: str
+    """"value", "weight", "outer" (from an enclosing graph) or "omitted"."""
+    weight: str | None = None
+    """The key of its statistics in the weights block, for a weight."""
+
+
+class OutputRow(NamedTuple):
+    name: str
+    dtype: str | None
+    shape: str
+
+
+class AttributeRow(NamedTuple):
+    name: str
+    text: str
+    default: bool
+    weight: str | None = None
+    """The key of its statistics in the weights block, for a tensor attribute."""
+
+
+class StepRow(NamedTuple):
+    kind: str
+    text: str
+
+
+class ProvenanceRow(NamedTuple):
+    framework: str
+    layer: str
+    layer_type: str
+    steps: list[StepRow]
+
+
+class SubgraphRow(NamedTuple):
+    attribute: str
+    graph: int
+    """The index of the subgraph in `view.graphs`."""
+
+
+class ValueRow(NamedTuple):
+    """A value of one graph: its type, the node making it (None for a weight) and the ids using it."""
+
+    dtype: str | None
+    shape: str
+    producer: str | None
+    users: list[str]
+
+
+class NodeRow(NamedTuple):
+    """What the side panel shows of one node; rows go in chunks, each parsed on first use."""
+
+    id: str
+    name: str
+    op: str
+    domain: str
+    graph: int
+    scope: str
+    attributes: list[AttributeRow]
+    inputs: list[InputRow]
+    outputs: list[OutputRow]
+    provenance: ProvenanceRow | None
+    layout: str | None
+    doc: str
+    metadata: dict[str, str]
+    operator: str | None
+    subgraphs: list[SubgraphRow]
+
+
+RECORDS: dict[str, tuple[str, ...]] = {
+    "item": Item._fields,
+    "group": GroupRow._fields,
+    "virtual_point": ("rank", "order"),
+    "level_edge": ("source", "target", "chain"),
+    "edge": EdgeRow._fields,
+    "node": NodeRow._fields,
+    "input": InputRow._fields,
+    "output": OutputRow._fields,
+    "attribute": AttributeRow._fields,
+    "provenance": ProvenanceRow._fields,
+    "step": StepRow._fields,
+    "subgraph": SubgraphRow._fields,
+    "value": ValueRow._fields,
+    "weight": WEIGHT_FIELDS,
+}
+"""Field names per record kind. Records travel as JSON arrays (named tuples), with these names sent
+once in the page's header (`view.fields`): the page reads every field by name, and a page of 50,000
+nodes does not repeat its keys 50,000 times."""
 CHUNK = 1000
 """Node rows per script element: a click parses one such chunk."""
 NAME_WIDTH = 30
@@ -91,7 +207,7 @@ class _Graph:
     owner: int | None
     up: int | None
     """The graph holding the owner node (None for the model)."""
-    items: list[list[Any]] = field(default_factory=list)
+    items: list[Item] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
     item_ops: list[str | None] = field(default_factory=list)
     source: dict[str, int] = field(default_factory=dict)
@@ -105,11 +221,11 @@ class _Builder:
     budget: Budget
     ids: dict[int, int]
     graphs: list[_Graph] = field(default_factory=list)
-    nodes: list[dict[str, Any] | None] = field(default_factory=list)
+    nodes: list[NodeRow | None] = field(default_factory=list)
     pending: dict[str, Tensor] = field(default_factory=dict)
     """Weights to measure, by panel key; measured together at the end (analysis.tensors.many_stats)."""
     operators: dict[str, dict[str, Any] | None] = field(default_factory=dict)
-    values: dict[str, list[Any]] = field(default_factory=dict)
+    values: dict[str, ValueRow] = field(default_factory=dict)
 
     def version(self, domain: str) -> int:
         opset = self.root.opset
@@ -132,15 +248,14 @@ def page_data(
             "nodes": len(walked),
         },
         "summary": _model_summary(graph, builder),
-        "node_fields": NODE_FIELDS,
-        "weight_fields": WEIGHT_FIELDS,
+        "fields": RECORDS,
         "chunk": CHUNK,
         "categories": ops.COLOUR,
         "graphs": [_graph_view(g, expand) for g in builder.graphs],
     }
     measured = many_stats(list(builder.pending.values()), builder.budget)
     details = {
-        "nodes": [_node_row(node) for node in builder.nodes],
+        "nodes": builder.nodes,
         "values": builder.values,
         "weights": {
             key: [stats.get(f) for f in WEIGHT_FIELDS[:-2]]
@@ -160,8 +275,8 @@ def _model_summary(graph: Graph, builder: _Builder) -> dict[str, Any]:
     meta = graph.metadata
     transforms: Counter[tuple[str, str]] = Counter()
     for node in builder.nodes:
-        if node is not None and node["provenance"] is not None:
-            transforms.update({(kind, text) for kind, text in node["provenance"]["steps"]})
+        if node is not None and node.provenance is not None:
+            transforms.update({(kind, text) for kind, text in node.provenance.steps})
     weights = builder.pending.values()
     return {
         "format": {
@@ -172,15 +287,19 @@ def _model_summary(graph: Graph, builder: _Builder) -> dict[str, Any]:
         "doc": meta.doc,
         "opset": {domain or "ai.onnx": version for domain, version in graph.opset.items()},
         "parameters": {"count": sum(math.prod(t.shape) for t in weights), "tensors": len(weights)},
-        "inputs": [
-            [v.name, v.dtype, format_shape(v.shape)] for v in graph.inputs if v.name not in graph.tensors
-        ],
-        "outputs": [[v.name, v.dtype, format_shape(v.shape)] for v in graph.outputs],
+        "inputs": [_value_summary(v) for v in graph.inputs if v.name not in graph.tensors],
+        "outputs": [_value_summary(v) for v in graph.outputs],
         "properties": {str(k): str(v)[:400] for k, v in meta.properties.items()},
         "notes": [str(n) for n in meta.notes],
         "labels": None if meta.labels is None else len(meta.labels),
-        "transforms": [[kind, text, count] for (kind, text), count in transforms.most_common()],
+        "transforms": [
+            {"kind": kind, "text": text, "count": count} for (kind, text), count in transforms.most_common()
+        ],
     }
+
+
+def _value_summary(value: Value) -> dict[str, Any]:
+    return {"name": value.name, "dtype": value.dtype, "shape": format_shape(value.shape)}
 
 
 def _describe(
@@ -192,11 +311,13 @@ def _describe(
     constants = constant_inputs(graph)
     for i, value in enumerate(v for v in graph.inputs if v.name not in constants):
         ident = f"in{g.index}_{i}"
-        _add_item(g, ident, 1, [value.name, f"{value.dtype or '?'} {format_shape(value.shape)}"], "input")
+        _add_item(g, ident, "input", [value.name, f"{value.dtype or '?'} {format_shape(value.shape)}"])
         g.names.append("")
         g.item_ops.append(None)
         g.source[value.name] = len(g.items) - 1
-        builder.values[f"{g.index}:{value.name}"] = [value.dtype, format_shape(value.shape), ident, []]
+        builder.values[f"{g.index}:{value.name}"] = ValueRow(
+            value.dtype, format_shape(value.shape), ident, []
+        )
     for node in graph.nodes:
         k = builder.ids[id(node)]
         item = len(g.items)
@@ -205,12 +326,12 @@ def _describe(
             if name:
                 g.source[name] = item
         for attr, sub in subgraph_attributes(node):  # subgraphs come right after their owner in walk order
-            builder.nodes[k]["subgraphs"].append([attr, len(builder.graphs)])  # type: ignore[index]
+            builder.nodes[k].subgraphs.append(SubgraphRow(attr, len(builder.graphs)))  # type: ignore[union-attr]
             inner = scope.enter(sub, f"{node_id(k)}/{attr}")
             _describe(builder, sub, inner, f"{node_id(k)} {node.op_type} · {attr}", k, g.index)
     for i, value in enumerate(graph.outputs):
         ident = f"out{g.index}_{i}"
-        _add_item(g, ident, 2, [value.name, f"{value.dtype or '?'} {format_shape(value.shape)}"], "output")
+        _add_item(g, ident, "output", [value.name, f"{value.dtype or '?'} {format_shape(value.shape)}"])
         g.names.append("")
         g.item_ops.append(None)
         source = g.source.get(value.name)
@@ -219,13 +340,13 @@ def _describe(
             g.edge_values.append(value.name)
         known = builder.values.get(f"{g.index}:{value.name}")
         if known is not None:
-            known[3].append(ident)
+            known.users.append(ident)
 
 
-def _add_item(g: _Graph, ident: str, kind: int, lines: list[str], category: str) -> None:
+def _add_item(g: _Graph, ident: str, kind: str, lines: list[str]) -> None:
     shown = [_short(line) for line in lines]
     w, h = box_size(shown)
-    g.items.append([ident, kind, *[*shown, "", "", ""][:3], category, w, h])
+    g.items.append(Item(ident, kind, shown, kind, w, h))
 
 
 def _add_node(builder: _Builder, g: _Graph, node: Node, k: int) -> None:
@@ -237,7 +358,7 @@ def _add_node(builder: _Builder, g: _Graph, node: Node, k: int) -> None:
     lines = [op, node.name if node.name != node.op_type else "", third]
     shown = [_short(line) for line in lines if line]
     w, h = box_size(shown)
-    g.items.append([node_id(k), 0, _short(op), _short(lines[1]), third, ops.category(node.op_type), w, h])
+    g.items.append(Item(node_id(k), "node", shown, ops.category(node.op_type), w, h))
     g.names.append(node.name)
     g.item_ops.append(op)
     item = len(g.items) - 1
@@ -246,15 +367,17 @@ def _add_node(builder: _Builder, g: _Graph, node: Node, k: int) -> None:
     for position, name in enumerate(node.inputs):
         role = ops.input_name(node.op_type, node.domain, version, position)
         if not name:
-            inputs.append([role, "", None, "", "omitted"])
+            inputs.append(InputRow(role, "", None, "", "omitted"))
             continue
         tensor = scope.tensor(name)
         if tensor is not None:
             key = f"{g.index}:{name}"
             builder.pending.setdefault(key, tensor)
-            record = builder.values.setdefault(key, [tensor.dtype, format_shape(tensor.shape), None, []])
-            record[3].append(node_id(k))  # a weight: no producer, its users (so search finds them)
-            inputs.append([role, name, tensor.dtype, format_shape(tensor.shape), "weight", key])
+            record = builder.values.setdefault(
+                key, ValueRow(tensor.dtype, format_shape(tensor.shape), None, [])
+            )
+            record.users.append(node_id(k))  # a weight: no producer, its users (so search finds them)
+            inputs.append(InputRow(role, name, tensor.dtype, format_shape(tensor.shape), "weight", key))
             continue
         value = scope.value(name)
         dtype = value.dtype if value else None
@@ -265,79 +388,62 @@ def _add_node(builder: _Builder, g: _Graph, node: Node, k: int) -> None:
             g.edge_values.append(name)
         known = _known_value(builder, g, name)
         if known is not None:
-            known[3].append(node_id(k))
-        inputs.append([role, name, dtype, shape, "value" if source is not None else "outer"])
+            known.users.append(node_id(k))
+        inputs.append(InputRow(role, name, dtype, shape, "value" if source is not None else "outer"))
     outputs = []
     for name in node.outputs:
         value = scope.value(name) if name else None
         dtype = value.dtype if value else None
         shape = format_shape(value.shape) if value else "?"
-        outputs.append([name, dtype, shape])
+        outputs.append(OutputRow(name, dtype, shape))
         if name:
-            builder.values[f"{g.index}:{name}"] = [dtype, shape, node_id(k), []]
+            builder.values[f"{g.index}:{name}"] = ValueRow(dtype, shape, node_id(k), [])
 
     attributes = []
     for attr, value in node.attributes.items():
         if isinstance(value, Graph) or (isinstance(value, list) and any(isinstance(v, Graph) for v in value)):
             continue
         default = ops.is_default(node.op_type, node.domain, version, attr, value)
-        entry = [attr, _attribute_text(value), default]
+        key = None
         if isinstance(value, Tensor):
             key = f"{g.index}:{node_id(k)}.{attr}"
             builder.pending[key] = value
-            entry.append(key)
-        attributes.append(entry)
+        attributes.append(AttributeRow(attr, _attribute_text(value), default, key))
     schema_key = f"{node.domain}:{node.op_type}:{version}"
     if schema_key not in builder.operators:
         builder.operators[schema_key] = operator_doc(node.op_type, node.domain, version)
     prov = node.provenance
-    builder.nodes[k] = {
-        "id": node_id(k),
-        "name": node.name,
-        "op": op,
-        "domain": node.domain,
-        "graph": g.index,
-        "scope": scope.path,
-        "attributes": attributes,
-        "inputs": inputs,
-        "outputs": outputs,
-        "provenance": None
+    builder.nodes[k] = NodeRow(
+        id=node_id(k),
+        name=node.name,
+        op=op,
+        domain=node.domain,
+        graph=g.index,
+        scope=scope.path,
+        attributes=attributes,
+        inputs=inputs,
+        outputs=outputs,
+        provenance=None
         if prov is None
-        else {
-            "framework": prov.framework,
-            "layer": prov.layer,
-            "layer_type": prov.layer_type,
-            "steps": [[s.kind, s.text] for s in prov.steps],
-        },
-        "layout": node.layout,
-        "doc": node.doc,
-        "metadata": {str(k): str(v) for k, v in node.metadata.items()},
-        "operator": schema_key if builder.operators[schema_key] else None,
-        "subgraphs": [],
-    }
+        else ProvenanceRow(
+            prov.framework, prov.layer, prov.layer_type, [StepRow(s.kind, s.text) for s in prov.steps]
+        ),
+        layout=node.layout,
+        doc=node.doc,
+        metadata={str(k): str(v) for k, v in node.metadata.items()},
+        operator=schema_key if builder.operators[schema_key] else None,
+        subgraphs=[],
+    )
 
 
-def _node_row(node: dict[str, Any] | None) -> list[Any] | None:
-    if node is None:
-        return None
-    prov = node["provenance"]
-    row = {
-        **node,
-        "provenance": None
-        if prov is None
-        else [prov[k] for k in ("framework", "layer", "layer_type", "steps")],
-    }
-    return [row[f] for f in NODE_FIELDS]
-
-
-def _known_value(builder: _Builder, g: _Graph, name: str) -> list[Any] | None:
+def _known_value(builder: _Builder, g: _Graph, name: str) -> ValueRow | None:
     """The value record of `name` as seen from graph g (its own, else an enclosing graph's)."""
     own = builder.values.get(f"{g.index}:{name}")
     if own is not None:
         return own
     index = g.owner
     while index is not None:
-        owner_graph = builder.nodes[index]["graph"]  # type: ignore[index]
+        owner_graph = builder.nodes[index].graph  # type: ignore[union-attr]
         found = builder.values.get(f"{owner_graph}:{name}")
         if found is not None:
             return found
@@ -360,7 +466,7 @@ def _sources_late(g: _Graph) -> None:
     for u, v in g.edges:
         fed[v] = True
         first_user[u] = min(first_user[u], v)
-    late = [g.items[i][1] == 0 and not fed[i] and first_user[i] < count for i in range(count)]
+    late = [g.items[i].kind == "node" and not fed[i] and first_user[i] < count for i in range(count)]
     waiting: dict[int, list[int]] = {}
     for i in range(count):
         if late[i]:
@@ -389,14 +495,14 @@ def _graph_view(g: _Graph, expand: bool) -> dict[str, Any]:
     group_sizes = [box_size(lines) for lines in labels]
 
     def size(kind: str, index: int) -> tuple[float, float]:
-        return (g.items[index][6], g.items[index][7]) if kind == "item" else group_sizes[index]
+        return (g.items[index].w, g.items[index].h) if kind == "item" else group_sizes[index]
 
     levels, placed = layout(tree, g.edges, size)
     groups = []
     for group, level, lines, (w, h) in zip(tree.groups, levels, labels, group_sizes, strict=True):
         members = [i if kind == "item" else -(i + 1) for kind, i in group.members]
         groups.append(
-            [
+            GroupRow(
                 group.name,
                 lines,
                 group.parent,
@@ -407,10 +513,11 @@ def _graph_view(g: _Graph, expand: bool) -> dict[str, Any]:
                 level.order,
                 [list(v) for v in level.virtual],
                 [[a, b, chain] for a, b, chain in level.edges],
-            ]
+            )
         )
     edges = [
-        [u, v, name, lv, le] for (u, v), name, (lv, le) in zip(g.edges, g.edge_values, placed, strict=True)
+        EdgeRow(u, v, name, lv, le)
+        for (u, v), name, (lv, le) in zip(g.edges, g.edge_values, placed, strict=True)
     ]
     return {
         "title": g.title,

@@ -26,9 +26,9 @@ FIGURES = (
     "top1_agreement",
 )
 LEGEND = [
-    ["first", "first diverging layer"],
-    ["fail", "outside tolerance"],
-    ["pass", "within tolerance"],
+    {"status": "first", "text": "first diverging layer"},
+    {"status": "fail", "text": "outside tolerance"},
+    {"status": "pass", "text": "within tolerance"},
 ]
 
 

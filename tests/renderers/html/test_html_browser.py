@@ -66,9 +66,9 @@ def test_click_node_and_edge_on_onnx_resnet(browser: Browser, tmp_path: Path) ->
     page = page_of(ONNX_TEST_DATA / "light" / "light_resnet50.onnx", tmp_path)
     browser.open(page)
     conv, output, user = browser.js(
-        "const d = { values: JSON.parse(document.getElementById('nv-values').textContent) };"
-        "const c = window.netinspect.nodes().find((n) => n.op === 'Conv'), out = c.outputs[0][0];"
-        "return [c.id, out, d.values['0:' + out][3][0]]"
+        "const nodes = window.netinspect.nodes(), c = nodes.find((n) => n.op === 'Conv');"
+        "const out = c.outputs[0].name;"
+        "return [c.id, out, nodes.find((n) => n.inputs.some((i) => i.name === out)).id]"
     )
     browser.click_box(conv)
     panel = browser.panel()
@@ -140,7 +140,8 @@ def test_subgraphs_open_with_a_breadcrumb_back(browser: Browser, tmp_path: Path)
     browser.click_box("n2")
     assert "SUBGRAPHS" in browser.panel().upper()
     browser.driver.find_element(By.XPATH, "//button[starts-with(., 'open then_branch')]").click()
-    branches = dict(browser.js("return window.netinspect.nodes()[2].subgraphs"))
+    subgraphs = browser.js("return window.netinspect.nodes()[2].subgraphs")
+    branches = {s["attribute"]: s["graph"] for s in subgraphs}
     assert browser.js("return window.netinspect.graph()") == branches["then_branch"]
     then_ids = browser.js(
         "return window.netinspect.nodes().filter((n) => n.name.startsWith('then_')).map((n) => n.id)"

@@ -19,10 +19,10 @@ from netinspect.analysis.summary import summarize
 from netinspect.analysis.tensors import Budget, many_stats, tensor_stats
 from netinspect.ir import Tensor
 from netinspect.renderers.groups import MAX_LEVEL, build_tree, expanded_within, visible
+from netinspect.renderers.html import graph_layout as html_layout
 from netinspect.renderers.html import html_page
-from netinspect.renderers.html import layout as html_layout
-from netinspect.renderers.html.data import CHUNK, NODE_FIELDS, WEIGHT_FIELDS, page_data
-from netinspect.renderers.html.layout import layout
+from netinspect.renderers.html.data import CHUNK, RECORDS, page_data
+from netinspect.renderers.html.graph_layout import layout
 from tests.check.check_models import BROKEN, classifier, save
 from tests.conftest import FIXTURES
 from tests.renderers.html.models import STACK_TRACE, if_model, scoped_resnet
@@ -36,8 +36,13 @@ def embedded(page: str, ident: str) -> object:
     return json.loads(match.group(1))
 
 
+def named(kind: str, row: list) -> dict:
+    """A record as the page reads it: the JSON array with its header's field names."""
+    return dict(zip(RECORDS[kind], json.loads(json.dumps(row)), strict=True))
+
+
 def node_dicts(details: dict) -> list[dict]:
-    return [dict(zip(NODE_FIELDS, row, strict=True)) for row in details["nodes"]]
+    return [named("node", row) for row in details["nodes"]]
 
 
 def page_nodes(page: str) -> list[dict]:
@@ -45,7 +50,7 @@ def page_nodes(page: str) -> list[dict]:
     rows = []
     for k in itertools.count():
         if f'id="nv-nodes-{k}"' not in page:
-            return [dict(zip(NODE_FIELDS, row, strict=True)) for row in rows]
+            return [named("node", row) for row in rows]
         rows += embedded(page, f"nv-nodes-{k}")
 
 
@@ -182,11 +187,12 @@ def test_page_ids_match_info_nodes_including_subgraphs(tmp_path: Path) -> None:
     nodes = node_dicts(details)
     assert [n["id"] for n in listed] == [d["id"] for d in nodes]
     assert [n["name"] for n in listed] == [d["name"] for d in nodes]
-    drawn = {item[0] for g in view["graphs"] for item in g["items"] if item[1] == 0}
+    items = [named("item", item) for g in view["graphs"] for item in g["items"]]
+    drawn = {item["id"] for item in items if item["kind"] == "node"}
     assert drawn == {n["id"] for n in listed}
     assert nodes[0]["metadata"] == {"pkg.torch.onnx.stack_trace": STACK_TRACE}
     owner = next(d for d in nodes if d["op"] == "If")
-    branches = dict(owner["subgraphs"])
+    branches = {s["attribute"]: s["graph"] for s in (named("subgraph", s) for s in owner["subgraphs"])}
     assert set(branches) == {"then_branch", "else_branch"}
     for index in branches.values():
         assert view["graphs"][index]["owner"] == int(owner["id"][1:]) and view["graphs"][index]["up"] == 0
@@ -196,21 +202,22 @@ def test_node_details_carry_attributes_provenance_weights_and_operator_docs() ->
     graph = registry.load(MATCONVNET / "simplenn_beta17.mat")
     _, details = page_data(graph)
     conv = next(d for d in node_dicts(details) if d["op"] == "Conv")
-    attrs = {a[0]: a for a in conv["attributes"]}
-    assert "kernel_shape" in attrs and attrs["kernel_shape"][1].startswith("[")
-    framework, _, _, steps = conv["provenance"]
-    assert framework == "matconvnet" and any(kind == "transpose" for kind, _ in steps)
-    weight = next(i for i in conv["inputs"] if i[4] == "weight")
-    stats = dict(zip(WEIGHT_FIELDS, details["weights"][weight[5]], strict=True))
-    array = graph.tensors[weight[1]].numpy()
+    attrs = {a["name"]: a for a in (named("attribute", a) for a in conv["attributes"])}
+    assert "kernel_shape" in attrs and attrs["kernel_shape"]["text"].startswith("[")
+    provenance = named("provenance", conv["provenance"])
+    steps = [named("step", s) for s in provenance["steps"]]
+    assert provenance["framework"] == "matconvnet" and any(s["kind"] == "transpose" for s in steps)
+    weight = next(i for i in (named("input", i) for i in conv["inputs"]) if i["kind"] == "weight")
+    stats = named("weight", details["weights"][weight["weight"]])
+    array = graph.tensors[weight["name"]].numpy()
     assert stats["shape"] == list(array.shape)
     assert stats["min"] == pytest.approx(float(array.min())) and stats["max"] == pytest.approx(
         float(array.max())
     )
     doc = details["operators"][conv["operator"]]
     assert doc["name"] == "Conv" and "convolution" in doc["doc"].lower()
-    assert {a[0] for a in doc["attributes"]} >= {"kernel_shape", "pads", "strides"}
-    assert doc["constraints"] and doc["inputs"][0][0] == "X"
+    assert {a["name"] for a in doc["attributes"]} >= {"kernel_shape", "pads", "strides"}
+    assert doc["constraints"] and doc["inputs"][0]["name"] == "X"
 
 
 def test_page_is_self_contained_and_data_cannot_close_its_script(tmp_path: Path) -> None:
@@ -223,7 +230,12 @@ def test_page_is_self_contained_and_data_cannot_close_its_script(tmp_path: Path)
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
     assert "default-src 'none'" in page
     view = embedded(page, "nv-view")
-    assert any(item[3].endswith("</script>") or "alert" in item[3] for item in view["graphs"][0]["items"])
+    labels = [
+        line
+        for item in view["graphs"][0]["items"]
+        for line in dict(zip(view["fields"]["item"], item, strict=True))["lines"]
+    ]
+    assert any(line.endswith("</script>") or "alert" in line for line in labels)
 
 
 def test_node_rows_are_split_into_chunks_parsed_on_demand(tmp_path: Path) -> None:
@@ -303,5 +315,59 @@ def test_info_tensor_reads_onnx_initializers_and_constants(cli, tmp_path: Path) 
     assert result.code == 0, result.err
     assert np.array_equal(np.load(tmp_path / "s.npy"), value)
     _, details = page_data(registry.load(path))
-    stats = dict(zip(WEIGHT_FIELDS, next(iter(details["weights"].values())), strict=True))
+    stats = named("weight", next(iter(details["weights"].values())))
     assert stats["all_values"] and stats["values"] == [1, -1, 0, 7]
+
+
+def test_every_record_has_its_headers_fields(tmp_path: Path) -> None:
+    """The page reads records by the names in `view.fields`: each row must carry exactly those."""
+    path = tmp_path / "if.onnx"
+    onnx.save(if_model(), path)
+    page = html_page(registry.load(MATCONVNET / "dagnn_residual.mat")) + html_page(registry.load(path))
+    views = [json.loads(m) for m in re.findall(r'id="nv-view">(.*?)</script>', page, re.S)]
+    fields = views[0]["fields"]
+    assert {k: tuple(v) for k, v in fields.items()} == RECORDS
+
+    def check(kind: str, row: list) -> dict:
+        assert isinstance(row, list) and len(row) == len(fields[kind]), (kind, row)
+        return dict(zip(fields[kind], row, strict=True))
+
+    for view in views:
+        for g in view["graphs"]:
+            for item in g["items"]:
+                assert check("item", item)["kind"] in {"node", "input", "output"}
+            for group in (check("group", row) for row in g["groups"]):
+                for point in group["virtual"]:
+                    check("virtual_point", point)
+                for edge in group["edges"]:
+                    check("level_edge", edge)
+            for edge in g["edges"]:
+                check("edge", edge)
+    for node in page_nodes(page):
+        for kind in ("input", "output", "attribute", "subgraph"):
+            for row in node[kind + "s"]:
+                check(kind, row)
+        if node["provenance"] is not None:
+            for step in check("provenance", node["provenance"])["steps"]:
+                check("step", step)
+    for block, kind in (("nv-values", "value"), ("nv-weights", "weight")):
+        for match in re.findall(rf'id="{block}">(.*?)</script>', page, re.S):
+            rows = json.loads(match).values()
+            assert rows and all(check(kind, row) for row in rows)
+
+
+def test_page_script_is_split_by_job_and_inlined_whole() -> None:
+    from importlib import resources
+
+    from netinspect.renderers.html import SCRIPTS
+
+    page = html_page(registry.load(MATCONVNET / "dagnn_residual.mat"))
+    assets = resources.files("netinspect.renderers.html").joinpath("assets")
+    names = sorted(p.name for p in assets.iterdir() if p.name.endswith(".js"))
+    assert names == sorted(SCRIPTS), "every script file is inlined, in a stated order"
+    for name in names:
+        assert assets.joinpath(name).read_text(encoding="utf-8") in page
+    for path in assets.iterdir():
+        lines = path.read_text(encoding="utf-8").splitlines()
+        long = [n for n, line in enumerate(lines, 1) if len(line) > 110]
+        assert long == [], f"{path.name}: lines over 110 characters: {long}"

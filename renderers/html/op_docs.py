@@ -1,5 +1,5 @@
-"""Operator documentation for the side panel, from the operator schemas the installed `onnx` ships,
-at the version the model's opset selects (so a Resize of opset 10 shows opset 10's Resize)."""
+"""ONNX operator documentation for the side panel, from the operator schemas the installed `onnx`
+ships, at the version the model's opset selects (so a Resize of opset 10 shows opset 10's Resize)."""
 
 from __future__ import annotations
 
@@ -22,23 +22,30 @@ def operator_doc(op_type: str, domain: str, version: int) -> dict[str, Any] | No
         "deprecated": schema.deprecated,
         "doc": (schema.doc or "").strip(),
         "attributes": [
-            [a.name, a.type.name.lower(), a.required, a.description.strip(), _default(a)]
+            {
+                "name": a.name,
+                "type": a.type.name.lower(),
+                "required": a.required,
+                "description": a.description.strip(),
+                "default": _default(a),
+            }
             for a in schema.attributes.values()
         ],
         "inputs": [_formal(p) for p in schema.inputs],
         "outputs": [_formal(p) for p in schema.outputs],
         "constraints": [
-            [c.type_param_str, list(c.allowed_type_strs), c.description] for c in schema.type_constraints
+            {"parameter": c.type_param_str, "types": list(c.allowed_type_strs), "description": c.description}
+            for c in schema.type_constraints
         ],
     }
 
 
-def _formal(p: onnx.defs.OpSchema.FormalParameter) -> list[Any]:
+def _formal(p: onnx.defs.OpSchema.FormalParameter) -> dict[str, Any]:
     option = {
         onnx.defs.OpSchema.FormalParameterOption.Optional: "optional",
         onnx.defs.OpSchema.FormalParameterOption.Variadic: "variadic",
     }.get(p.option, "")
-    return [p.name, p.type_str, option, p.description.strip()]
+    return {"name": p.name, "type": p.type_str, "option": option, "description": p.description.strip()}
 
 
 def _default(attr: onnx.defs.OpSchema.Attribute) -> str | None:
