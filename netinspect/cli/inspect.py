@@ -88,11 +88,14 @@ def _tensor(model: Path, name: str | None, output: Path | None, options: registr
 def view(
     model: ModelArg,
     output: Annotated[
-        Path,
+        Path | None,
         typer.Option(
-            "-o", "--output", help="Output file: .html (interactive page), .svg, .png, .pdf or .dot."
+            "-o",
+            "--output",
+            help="Output file: .html (interactive page), .svg, .png, .pdf or .dot. Without it the page "
+            "goes to a per-user cache and opens in the default browser.",
         ),
-    ],
+    ] = None,
     overlay: Annotated[
         Path | None,
         typer.Option("--overlay", help="HTML: colour nodes by a `check --json` report's errors."),
@@ -104,11 +107,62 @@ def view(
             help="Draw every node of a large graph (SVG/PNG/PDF: no group nodes; HTML: every group open).",
         ),
     ] = False,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="Write the page and print its path; open no browser.")
+    ] = False,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve",
+            help="Serve the page on 127.0.0.1 only (e.g. through an SSH tunnel) until Ctrl-C.",
+        ),
+    ] = False,
+    port: Annotated[
+        int, typer.Option("--port", help="With --serve: the port (0 picks a free one).", min=0, max=65535)
+    ] = 8080,
     *,
     options: registry.LoadOptions,
 ) -> None:
     """Draw a model's graph: an interactive offline page (.html) or a Graphviz diagram."""
-    check_output(output, [model])
+    from netinspect.cli import browse
+
+    if output is None:
+        page = browse.cached_page_path(model, _page_variant(overlay, expand, options))
+        if page.exists():
+            print(f"page {page} (cached: the model is unchanged)")
+        else:
+            _write_view(model, page, overlay, expand, options)
+            print(f"wrote {page}")
+    else:
+        check_output(output, [model])
+        if serve and output.suffix.lower() not in (".html", ".htm"):
+            raise UsageError("--serve needs an .html page (or no -o)")
+        _write_view(model, output, overlay, expand, options)
+        print(f"wrote {output}")
+        page = output
+    if serve:
+        browse.serve(page, port)
+    elif output is None and not no_browser:
+        why_not = browse.open_in_browser(page)
+        if why_not is None:
+            print("opened it in the default browser")
+        else:
+            print(f"no browser opened ({why_not}): open {page.resolve().as_uri()} in a browser, or run "
+                  f"`netinspect view {model} --serve` and tunnel its port")  # fmt: skip
+
+
+def _page_variant(overlay: Path | None, expand: bool, options: registry.LoadOptions) -> str:
+    """Everything besides the model that shapes its page, for the cache's name."""
+    from netinspect.cli.browse import content_digest
+
+    report = content_digest(overlay) if overlay is not None and overlay.is_file() else overlay
+    return repr((report, expand, options))
+
+
+def _write_view(
+    model: Path, output: Path, overlay: Path | None, expand: bool, options: registry.LoadOptions
+) -> None:
+    """Render the model to `output`: the HTML page, or Graphviz for any other suffix."""
     if output.suffix.lower() in (".html", ".htm"):
         from netinspect.renderers.html import render_html
         from netinspect.renderers.html.overlay import overlay as paint
@@ -125,7 +179,6 @@ def view(
         note = render(load(model, options), output, expand=expand)
         if note:
             print(f"netinspect: {note}", file=sys.stderr)
-    print(f"wrote {output}")
 
 
 def list_formats() -> None:
