@@ -125,6 +125,7 @@ class LoadOptions:
     dims to the size the file records as nominal (metadata.preprocessing.image_size).
     `permute_all_weights`: permute every weight for its op, even one the layout pass would keep as
     stored (layout.KEPT_WEIGHT_BYTES) and move the activations for instead.
+    `weights`: a companion weights file (Caffe's .caffemodel for a deploy .prototxt).
     """
 
     keep_source_layout: bool = False
@@ -133,6 +134,7 @@ class LoadOptions:
     config: Path | None = None
     fixed_size: bool = False
     permute_all_weights: bool = False
+    weights: Path | None = None
 
 
 HEAD_BYTES = 4096
@@ -142,6 +144,7 @@ READER_MODULES = (
     "netinspect.converters.tflite.detect",
     "netinspect.converters.matconvnet.detect",
     "netinspect.converters.keras.detect",
+    "netinspect.converters.caffe.detect",
 )
 """Every format, in the order their `match` is tried (content checks are exclusive)."""
 

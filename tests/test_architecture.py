@@ -23,7 +23,8 @@ PACKAGES = {"netinspect": ROOT / "netinspect", "netinspect.converters": ROOT / "
 CORE = ("netinspect.ir", "netinspect.build", "netinspect.registry", "netinspect.layout", "netinspect.walk",
         "netinspect.errors", "netinspect.fileio")  # fmt: skip
 SMALL_MODEL = ROOT / "fixtures" / "matconvnet" / "simplenn_beta11.mat"
-RUNTIMES = ("netinspect.check.runtimes", "onnxruntime", "tensorflow", "tf_keras", "keras", "ai_edge_litert")
+RUNTIMES = ("netinspect.check.runtimes", "onnxruntime", "tensorflow", "tf_keras", "keras", "ai_edge_litert",
+            "cv2")  # fmt: skip
 
 
 def modules() -> dict[str, Path]:
@@ -84,7 +85,7 @@ def test_reference_runtimes_share_no_code_with_converters() -> None:
     assert violations(references, ("netinspect.converters",)) == []
 
 
-@pytest.mark.parametrize("heavy", ["onnxruntime", "scipy", "h5py", "tensorflow"])
+@pytest.mark.parametrize("heavy", ["onnxruntime", "scipy", "h5py", "tensorflow", "cv2"])
 def test_importing_the_cli_loads_no_heavy_library(heavy: str) -> None:
     code = f"import sys, json, netinspect.cli; print(json.dumps({heavy!r} in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

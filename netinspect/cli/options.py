@@ -65,6 +65,9 @@ BackendOpt = Annotated[
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="Keras: architecture JSON for a weights-only .h5 file.")
 ]
+WeightsOpt = Annotated[
+    Path | None, typer.Option("--weights", help="Caffe: the .caffemodel holding a deploy prototxt's weights.")
+]
 PluginOpt = Annotated[
     list[Path] | None,
     typer.Option(
@@ -124,6 +127,7 @@ def load_options(
     plugin: list[Path] | None = None,
     fixed_size: bool = False,
     permute_all_weights: bool = False,
+    weights: Path | None = None,
 ) -> registry.LoadOptions:
     load_plugins(plugin)
     return registry.LoadOptions(
@@ -133,6 +137,7 @@ def load_options(
         config=config,
         fixed_size=fixed_size,
         permute_all_weights=permute_all_weights,
+        weights=weights,
     )
 
 
@@ -182,6 +187,7 @@ _LOAD_PARAMETERS: dict[str, tuple[Any, Any]] = {
     "plugin": (PluginOpt, None),
     "fixed_size": (FixedSize, False),
     "permute_all_weights": (PermuteAll, False),
+    "weights": (WeightsOpt, None),
 }
 
 

@@ -114,6 +114,9 @@ RUNTIMES: dict[str, RuntimeEntry] = {
         "netinspect.check.runtimes.litert", "LiteRTRunner.from_path", "netinspect[tflite]"
     ),
     "keras": RuntimeEntry("netinspect.check.runtimes.keras", "KerasRunner.from_path", "netinspect[keras]"),
+    "caffe-opencv": RuntimeEntry(
+        "netinspect.check.runtimes.caffe", "OpenCVCaffeRunner.from_path", "netinspect[caffe]"
+    ),
 }
 """Reader.runtime → runner factory `(path) -> Runner`: the runner reads the source file itself.
 Keras (TensorFlow) and TFLite (LiteRT) runners join here with their readers, each naming the

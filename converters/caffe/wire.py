@@ -1,0 +1,97 @@
+"""The protobuf wire format, read without generated code: varints, tags and field spans.
+
+A .caffemodel is one binary `NetParameter`; weights are its largest length-delimited fields. This
+module walks fields over any buffer (an mmap of the file) and hands out where each field's bytes
+lie, so a reader decodes the small fields and leaves packed float blobs in the file.
+See protobuf.dev, programming-guides/encoding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+VARINT, FIXED64, LENGTH, START_GROUP, END_GROUP, FIXED32 = 0, 1, 2, 3, 4, 5
+
+
+class WireError(ValueError):
+    """The bytes are not a well-formed protobuf message (truncated, bad tag, overlong varint)."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field occurrence: its number, wire type, and either the varint/fixed value or, for a
+    length-delimited field, the [start, end) of its payload in the buffer."""
+
+    number: int
+    wire: int
+    value: int
+    start: int
+    end: int
+
+
+def varint(buf: Any, pos: int, end: int) -> tuple[int, int]:
+    """The varint at `pos` and the position after it."""
+    result = shift = 0
+    while True:
+        if pos >= end:
+            raise WireError(f"truncated varint at byte {pos}")
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+        if shift >= 70:
+            raise WireError(f"varint longer than 10 bytes at byte {pos}")
+
+
+def fields(buf: Any, start: int, end: int) -> Iterator[Field]:
+    """Every field of the message occupying buf[start:end], in order."""
+    pos = start
+    while pos < end:
+        key, pos = varint(buf, pos, end)
+        number, wire = key >> 3, key & 7
+        if number == 0:
+            raise WireError(f"field number 0 at byte {pos}")
+        if wire == VARINT:
+            value, pos = varint(buf, pos, end)
+            yield Field(number, wire, value, pos, pos)
+        elif wire == FIXED32:
+            if pos + 4 > end:
+                raise WireError(f"truncated 32-bit field at byte {pos}")
+            yield Field(number, wire, int.from_bytes(buf[pos : pos + 4], "little"), pos, pos + 4)
+            pos += 4
+        elif wire == FIXED64:
+            if pos + 8 > end:
+                raise WireError(f"truncated 64-bit field at byte {pos}")
+            yield Field(number, wire, int.from_bytes(buf[pos : pos + 8], "little"), pos, pos + 8)
+            pos += 8
+        elif wire == LENGTH:
+            length, pos = varint(buf, pos, end)
+            if pos + length > end:
+                raise WireError(f"field {number} of {length} bytes at byte {pos} runs past its message")
+            yield Field(number, wire, length, pos, pos + length)
+            pos += length
+        else:
+            raise WireError(f"unsupported wire type {wire} (field {number}) at byte {pos}")
+
+
+def signed(value: int, bits: int = 64) -> int:
+    """A varint read as int32/int64 (two's complement; negative int32 are sign-extended to 64 bits)."""
+    value &= (1 << 64) - 1
+    if value >= 1 << 63:
+        value -= 1 << 64
+    if bits == 32 and not -(1 << 31) <= value < 1 << 31:
+        value = (value + (1 << 31)) % (1 << 32) - (1 << 31)
+    return value
+
+
+def packed_varints(buf: Any, start: int, end: int) -> list[int]:
+    values = []
+    pos = start
+    while pos < end:
+        value, pos = varint(buf, pos, end)
+        values.append(value)
+    return values
