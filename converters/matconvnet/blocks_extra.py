@@ -20,9 +20,11 @@ vl_simplenn adds):
 - `SubP` with scale 1/s: y(:,:,c·s²+i) = x(a:s:end, b:s:end, c) for i-1 = a + s·b (a, b 0-based
   row and column offsets); with scale s > 1 the inverse. Written as SpaceToDepth / DepthToSpace
   (row-major block order) and a constant channel Gather into FFDNet's order.
-- `concat`: appends the noise level map: the global `sigmas` (one level per image channel and
-  image, or a full map) broadcast to the feature map's size. It becomes the graph input
-  NOISE_LEVEL_INPUT, on the [0, 1] scale FFDNet's demos use (σ/255 for 8-bit images).
+- `concat`: appends the noise level map: the global `sigmas` (one value per image in the authors'
+  demos, gray and colour alike, or a full map) broadcast to the feature map's size, as many
+  channels as sigmas has values (the reader reads that count off the first conv's depth). It
+  becomes the graph input NOISE_LEVEL_INPUT, on the [0, 1] scale FFDNet's demos use (σ/255 for
+  8-bit images).
 """
 
 from __future__ import annotations
@@ -47,8 +49,8 @@ from netinspect.ir import Dim
 NOISE_LEVEL_INPUT = "noise_level"
 NOISE_LEVEL_DOC = (
     f"input {NOISE_LEVEL_INPUT!r}: FFDNet's noise level σ on the [0, 1] scale its demos use (σ/255 for "
-    "8-bit images), one value per image and image channel, shape N×C×1×1 (a per-pixel map "
-    "N×C×H/2×W/2 is also accepted)"
+    "8-bit images), one value per image as in the authors' demos (gray and colour), shape N×K×1×1 "
+    "with K the noise map's channels (a per-pixel map N×K×H/2×W/2 is also accepted)"
 )
 
 
@@ -116,10 +118,12 @@ def convert_subp(ctx: MatconvnetContext) -> None:
 @layer("concat")
 def convert_noise_concat(ctx: MatconvnetContext) -> None:
     x, (n, c, h, w) = _one_input(ctx)
-    image = ctx.builder.inputs[0].shape if ctx.builder.inputs else None
-    levels = image[1] if image and len(image) == 4 else None
-    if not isinstance(levels, int):
-        raise ctx.error("FFDNet's noise level map needs the image channel count, which is unknown")
+    levels = ctx.noise_levels
+    if levels is None:
+        raise ctx.error(
+            "FFDNet's noise level map: its channel count (the first conv's depth less the image's "
+            "channels) is unknown; give the image's with --input-shape"
+        )
     sigma = ctx.add_input(NOISE_LEVEL_INPUT, ("N", levels, 1, 1))
     ctx.note(NOISE_LEVEL_DOC)
     ctx.step(

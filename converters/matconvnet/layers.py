@@ -74,9 +74,18 @@ class MatconvnetContext(LayerContext):
     (`param`, `kernel`, `vector`, `param_tensor`).
     """
 
-    def __init__(self, builder: GraphBuilder, spec: LayerSpec, inputs: list[str], outputs: list[str]) -> None:
+    def __init__(
+        self,
+        builder: GraphBuilder,
+        spec: LayerSpec,
+        inputs: list[str],
+        outputs: list[str],
+        noise_levels: int | None = None,
+    ) -> None:
         super().__init__(builder, spec.name, spec.type, inputs, outputs, spec.steps)
         self.spec = spec
+        self.noise_levels = noise_levels
+        """FFDNet's noise level map's channel count (the reader works it out from the first conv)."""
 
     # -- fields ---------------------------------------------------------------------------------
     def has(self, field: str) -> bool:

@@ -67,9 +67,12 @@ def convert(network: Network, path: Path, options: LoadOptions | None = None) ->
     wiring = _wire(network, kept, inputs, builder, path)
     last_node_of: dict[str, int] = {}
 
+    image = builder.inputs[0].shape if builder.inputs else None
+    noise_levels = _noise_levels(kept, image[1] if image and len(image) == 4 else None)
+
     def contexts() -> Iterator[MatconvnetContext]:
         for spec, (ins, outs) in zip(kept, wiring, strict=True):
-            yield MatconvnetContext(builder, spec, ins, outs)
+            yield MatconvnetContext(builder, spec, ins, outs, noise_levels=noise_levels)
             last_node_of.update({out: len(builder.nodes) - 1 for out in outs})
 
     convert_layers(builder, contexts(), survey, "MatConvNet layers")
@@ -128,36 +131,55 @@ def _split_losses(network: Network, path: Path) -> tuple[list[LayerSpec], list[t
     return kept, dropped
 
 
-def _first_filter_depth(specs: list[LayerSpec]) -> int | None:
-    """Input channels implied by the first convolution's filter depth.
+NOISE_LEVELS_PER_CONCAT = 1
+"""Channels of FFDNet's noise level map: vl_simplenn's `concat` appends permute(sigmas, [3 4 1 2]),
+one channel per value of the global `sigmas`, which the authors' demos (FFDNet and FDnCNN, gray and
+colour) set to a scalar σ: one channel, whatever the image's. So a colour FFDNet's first conv has
+depth 4·3 + 1 = 13 and a colour FDnCNN's 3 + 1 = 4."""
 
-    Layers before it must keep the channel count, or be FFDNet's SubP (× or ÷ scale²) and noise
-    concat (+ one level per image channel): the image channel count C that makes the arithmetic
-    reach the filter depth is the answer."""
-    steps: list[tuple[str, float]] = []
+
+def _leading_chain(specs: list[LayerSpec]) -> tuple[int, float, int] | None:
+    """(first conv's filter depth, channel factor of the SubP layers before it, concats before it).
+
+    Layers before the first convolution must keep the channel count, or be FFDNet's SubP (× or ÷
+    scale²) and noise concat; anything else, or no readable filter, gives None."""
+    factor, concats = 1.0, 0
     for spec in specs:
         if spec.type in ("conv", "dagnn.Conv") and spec.params and isinstance(spec.params[0].value, MatArray):
             dims = restore_dims(spec.params[0].value.shape, 4)
-            if dims is None:
-                return None
-            for channels in range(1, dims[2] + 1):
-                count = float(channels)
-                for kind, scale in steps:
-                    count = count + channels if kind == "concat" else count * scale
-                if count == dims[2]:
-                    return channels
-            return None
+            return (dims[2], factor, concats) if dims is not None else None
         if spec.type == "SubP":
             scale = spec.fields.get("scale") if spec.fields is not None else None
-            if not isinstance(scale, MatArray) or not scale.size:
+            if not isinstance(scale, MatArray) or not scale.size or concats:
                 return None
             value = scale.values()[0]
-            steps.append(("SubP", round(1 / value) ** 2 if value < 1 else 1 / round(value) ** 2))
+            factor *= round(1 / value) ** 2 if value < 1 else 1 / round(value) ** 2
         elif spec.type == "concat":
-            steps.append(("concat", 0.0))
+            concats += 1
         elif spec.type not in CHANNEL_KEEPING:
             return None
     return None
+
+
+def _first_filter_depth(specs: list[LayerSpec]) -> int | None:
+    """Input channels implied by the first convolution's filter depth: the image channel count C
+    with C·factor + NOISE_LEVELS_PER_CONCAT·concats = depth (FFDNet 4C + 1, FDnCNN C + 1)."""
+    chain = _leading_chain(specs)
+    if chain is None:
+        return None
+    depth, factor, concats = chain
+    channels = (depth - NOISE_LEVELS_PER_CONCAT * concats) / factor
+    return int(channels) if channels >= 1 and channels == int(channels) else None
+
+
+def _noise_levels(specs: list[LayerSpec], image_channels: Dim) -> int | None:
+    """Channels of the noise level map the (one) leading concat appends: the first conv's depth less
+    the image's channels after SubP (with the image's channels pinned by --input-shape, what is left)."""
+    chain = _leading_chain(specs)
+    if chain is None or chain[2] != 1 or not isinstance(image_channels, int):
+        return None
+    levels = chain[0] - image_channels * chain[1]
+    return int(levels) if levels >= 1 and levels == int(levels) else None
 
 
 CHANNEL_KEEPING = {"relu", "dagnn.ReLU", "sigmoid", "dagnn.Sigmoid", "dropout", "dagnn.DropOut", "bnorm"}

@@ -82,6 +82,9 @@ _COMMUNITY_TYPES = {"SubP", "concat"}
 """FFDNet/FDnCNN's own vl_simplenn layer types (cszn/FFDNet); a caller's custom layer replaces them."""
 NOISE_LEVEL = "noise_level"
 """The input FFDNet's global `sigmas` becomes: 1×1×K×N noise levels (or a full map), [0, 1] scale."""
+DEMO_SIGMAS = 1
+"""How many values `sigmas` holds per image in the FFDNet/FDnCNN demos (Demo_*.m: `sigmas = nSig/255`,
+a scalar, for gray and colour models alike): the noise level map's channels, K in 1×1×K×N."""
 _DAGNN_TYPES = {
     "dagnn.Conv",
     "dagnn.ConvTranspose",
@@ -712,8 +715,7 @@ class MatConvNetReference:
         }
         self._infer_input_depths()
         for name, shape in getattr(self, "_extra_shapes", {}).items():
-            image_channels = self.input_shapes[self.input_names[0]][2]
-            self.input_shapes[name] = (1, 1, image_channels, None) if name == NOISE_LEVEL else shape
+            self.input_shapes[name] = (1, 1, DEMO_SIGMAS, None) if name == NOISE_LEVEL else shape
         self._plan_frees()
 
     # ------------------------------------------------------------------------------- loading
@@ -788,19 +790,20 @@ class MatConvNetReference:
         if not steps:
             raise ModelFormatError("the network has no layers to run", self.path)
         kinds = [s.type for s in steps]
-        if (
-            kinds[:3] == ["SubP", "concat", "conv"]
-            and NOISE_LEVEL in extra_inputs
-            and steps[2].wants_channels
-        ):
-            # FFDNet: conv depth D = C·s² (the split image) + C (one noise level per image channel)
-            scale = _Fields(layers[names.index(steps[0].name)], "SubP", self.path).numbers(
-                "scale", (2.0,), (1,)
-            )[0]
-            split = round(1 / scale) ** 2 if scale < 1 else 0
-            depth = steps[2].wants_channels
-            if split and depth % (split + 1) == 0:
-                self._ffdnet_channels = depth // (split + 1)
+        leading = 1 if kinds[:1] == ["SubP"] else 0
+        conv = steps[leading + 1] if kinds[leading : leading + 2] == ["concat", "conv"] else None
+        if conv is not None and NOISE_LEVEL in extra_inputs and conv.wants_channels:
+            # FFDNet (SubP, concat, conv) and FDnCNN (concat, conv): the conv's depth D is the image's
+            # C channels, times s² once SubP split it, plus the DEMO_SIGMAS channels of the noise map.
+            split = 1
+            if leading:
+                scale = _Fields(layers[names.index(steps[0].name)], "SubP", self.path).numbers(
+                    "scale", (2.0,), (1,)
+                )[0]
+                split = round(1 / scale) ** 2 if scale < 1 else 0
+            image = conv.wants_channels - DEMO_SIGMAS
+            if split and image > 0 and image % split == 0:
+                self._ffdnet_channels = image // split
         self._steps = steps
         self.input_names = [input_name, *extra_inputs]
         self._extra_shapes = extra_inputs
