@@ -312,6 +312,49 @@ CASES: dict[str, tuple[dict, Callable[[], list], dict]] = {
         lambda: [L("p", "Permute", ["data"], ["p"], "permute_param { order: 0 order: 2 order: 3 order: 1 }")],
         {},
     ),
+    "normalize_across_shared": (IMG, lambda: [L("n", "Normalize", ["data"], ["n"], "", [mk.rand(R, 1)])], {}),
+    "normalize_per_pixel_per_channel": (
+        IMG,
+        lambda: [
+            L(
+                "n",
+                "Normalize",
+                ["data"],
+                ["n"],
+                "norm_param { across_spatial: false channel_shared: false eps: 0.001 }",
+                [mk.rand(R, 4)],
+            )
+        ],
+        {},
+    ),
+    "prior_box": (
+        {"data": (1, 4, 5, 6), "image": (1, 3, 40, 48)},
+        lambda: [
+            L(
+                "p",
+                "PriorBox",
+                ["data", "image"],
+                ["p"],
+                "prior_box_param { min_size: 9 max_size: 20 aspect_ratio: 2 aspect_ratio: 3 flip: true "
+                "clip: true variance: 0.1 variance: 0.1 variance: 0.2 variance: 0.2 }",
+            )
+        ],
+        {},
+    ),
+    "prior_box_step_offset_unclipped": (
+        {"data": (1, 4, 3, 4), "image": (1, 3, 30, 30)},
+        lambda: [
+            L(
+                "p",
+                "PriorBox",
+                ["data", "image"],
+                ["p"],
+                "prior_box_param { min_size: 7 min_size: 12 aspect_ratio: 2 flip: false "
+                "clip: false step: 8 offset: 0.25 variance: 0.1 }",
+            )
+        ],
+        {},
+    ),
 }
 
 

@@ -1,0 +1,134 @@
+"""Layers and options OpenCV's Caffe importer lacks or ignores (Threshold, ArgMax, Bias, Log's base,
+InnerProduct's transpose, concat_dim, round_mode FLOOR, a constant Power), against NumPy written
+from BVLC Caffe's CPU code (src/caffe/layers/*.cpp), not from the converter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.converters.caffe.parity import make_caffe, onnx_outputs
+
+mk = make_caffe()
+L = mk.Layer
+R = np.random.default_rng(11)
+X = R.uniform(-1, 1, (2, 3, 5, 7)).astype(np.float32)
+
+
+def run(tmp_path: Path, layers: list, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    prototxt, weights = mk.write_net(tmp_path, "n", {k: v.shape for k, v in feeds.items()}, layers)
+    return onnx_outputs(prototxt, weights, feeds)
+
+
+def close(a: np.ndarray, b: np.ndarray) -> None:
+    np.testing.assert_allclose(a.reshape(b.shape), b, rtol=1e-5, atol=1e-6)
+
+
+def test_threshold_is_strict(tmp_path: Path) -> None:
+    x = X.copy()
+    x[0, 0, 0, :3] = 0.25
+    out = run(
+        tmp_path, [L("t", "Threshold", ["data"], ["t"], "threshold_param { threshold: 0.25 }")], {"data": x}
+    )
+    close(out["t"], (x > 0.25).astype(np.float32))
+
+
+def test_argmax_without_axis_with_values(tmp_path: Path) -> None:
+    out = run(
+        tmp_path,
+        [L("a", "ArgMax", ["data"], ["a"], "argmax_param { top_k: 3 out_max_val: true }")],
+        {"data": X},
+    )
+    flat = X.reshape(2, -1)
+    order = np.argsort(-flat, axis=1, kind="stable")[:, :3]
+    expected = np.stack([order.astype(np.float32), np.take_along_axis(flat, order, 1)], axis=1)
+    close(out["a"], expected)
+
+
+def test_argmax_on_axis(tmp_path: Path) -> None:
+    out = run(tmp_path, [L("a", "ArgMax", ["data"], ["a"], "argmax_param { axis: 1 }")], {"data": X})
+    close(out["a"], X.argmax(axis=1)[:, None].astype(np.float32))
+
+
+def test_bias_one_and_two_bottoms(tmp_path: Path) -> None:
+    b = mk.rand(R, 3)
+    w = R.uniform(-1, 1, (2, 3)).astype(np.float32)
+    out = run(
+        tmp_path,
+        [
+            L("b", "Bias", ["data"], ["b"], "", [b]),
+            L("c", "Bias", ["b", "w"], ["c"], "bias_param { axis: 0 }"),
+        ],
+        {"data": X, "w": w},
+    )
+    close(out["c"], X + b[None, :, None, None] + w[:, :, None, None])
+
+
+def test_log_base_scale_shift(tmp_path: Path) -> None:
+    out = run(
+        tmp_path, [L("l", "Log", ["data"], ["l"], "log_param { base: 10 scale: 2 shift: 3 }")], {"data": X}
+    )
+    close(out["l"], np.log10(3 + 2 * X))
+
+
+def test_exp_default_and_power_constant(tmp_path: Path) -> None:
+    layers = [
+        L("e", "Exp", ["data"], ["e"]),
+        L("p", "Power", ["data"], ["p"], "power_param { power: 0 shift: 4 }"),
+        L("q", "Power", ["data"], ["q"], "power_param { power: 3 scale: 0 shift: 2 }"),
+    ]
+    out = run(tmp_path, layers, {"data": X})
+    close(out["e"], np.exp(X))
+    close(out["p"], np.ones_like(X))
+    close(out["q"], np.full_like(X, 8.0))
+
+
+def test_inner_product_transpose(tmp_path: Path) -> None:
+    w, b = mk.rand(R, 3 * 5 * 7, 4), mk.rand(R, 4)
+    layers = [
+        L(
+            "ip",
+            "InnerProduct",
+            ["data"],
+            ["ip"],
+            "inner_product_param { num_output: 4 transpose: true }",
+            [w, b],
+        )
+    ]
+    out = run(tmp_path, layers, {"data": X})
+    close(out["ip"], X.reshape(2, -1) @ w + b)
+
+
+def test_concat_dim_and_slice_dim(tmp_path: Path) -> None:
+    layers = [
+        L("s", "Slice", ["data"], ["a", "b"], "slice_param { slice_dim: 3 slice_point: 2 }"),
+        L("c", "Concat", ["b", "a"], ["c"], "concat_param { concat_dim: 3 }"),
+    ]
+    out = run(tmp_path, layers, {"data": X})
+    close(out["c"], np.concatenate([X[..., 2:], X[..., :2]], axis=3))
+
+
+def _ave_pool_floor(x: np.ndarray, k: int, s: int, pad: int) -> np.ndarray:
+    n, c, h, w = x.shape
+    oh, ow = (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1
+    out = np.zeros((n, c, oh, ow), np.float32)
+    for i in range(oh):
+        for j in range(ow):
+            h0, w0 = i * s - pad, j * s - pad
+            h1, w1 = min(h0 + k, h + pad), min(w0 + k, w + pad)
+            size = (h1 - h0) * (w1 - w0)
+            window = x[:, :, max(h0, 0) : min(h1, h), max(w0, 0) : min(w1, w)]
+            out[:, :, i, j] = window.sum(axis=(2, 3)) / size
+    return out
+
+
+@pytest.mark.parametrize("mode", ["FLOOR", "CEIL"])
+def test_ave_pooling_round_modes(mode: str, tmp_path: Path) -> None:
+    params = f"pooling_param {{ pool: AVE kernel_size: 3 stride: 2 pad: 1 round_mode: {mode} }}"
+    out = run(tmp_path, [L("p", "Pooling", ["data"], ["p"], params)], {"data": X})
+    if mode == "FLOOR":
+        close(out["p"], _ave_pool_floor(X, 3, 2, 1))
+    else:  # 5×7 → ceil((5+2-3)/2)+1 = 3, ceil((7+2-3)/2)+1 = 4: no window past the pad here
+        assert out["p"].shape == (2, 3, 3, 4)
