@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from netinspect.dtypes import ITEMSIZE
+from netinspect.io.blocks import rows_taken, transposed
 
 Dim = int | str | None
 """A dimension: a size, a symbolic name such as ``"N"``, or ``None`` when unknown."""
@@ -137,12 +138,116 @@ class FileSpan:
     length: int
 
 
+class TensorSource(Protocol):
+    """How a lazy tensor's elements are had. Readers give one (`Stored` from a loader, or their own
+    kind); the layout pass derives new ones (`Permuted`, `Rows`) through `Tensor.permuted` and
+    `Tensor.rows`. A source only describes: `netinspect.io` decides how to move its bytes.
+
+    `storage_order` and `stored_span` say how the file holds the elements, the same for every
+    container of a format (a MAT v5 array is column-major whether its bytes lie as they are or
+    compressed): the layout rule decides from the order alone, and a permutation that moves no
+    element (`same_bytes`) keeps the file's bytes, so the writer can copy them file to file.
+    """
+
+    @property
+    def storage_order(self) -> tuple[int, ...] | None:
+        """The tensor's axes, slowest first, in the order its source holds the elements; None for
+        C order."""
+        ...
+
+    @property
+    def stored_span(self) -> FileSpan | None:
+        """The run of a file holding the elements as they are (in `storage_order`), if any."""
+        ...
+
+    def numpy(self) -> np.ndarray:
+        """The whole contents (C order or not: the Tensor checks its shape)."""
+        ...
+
+    def chunks(self) -> Iterator[np.ndarray] | None:
+        """The C-order contents as consecutive arrays, the source's own way (e.g. slab by slab,
+        releasing pages), each valid until the one after next is asked for; None when it has no
+        way of its own (the writer then streams it, see netinspect.io.streams)."""
+        ...
+
+    def permuted(self, base: Tensor, axes: tuple[int, ...]) -> TensorSource:
+        """The source of `base` (whose source this is) transposed by `axes`."""
+        ...
+
+    def rows(self, base: Tensor, order: np.ndarray, by_columns: bool) -> TensorSource:
+        """The source of `base` with its rows (its columns, `by_columns`) taken in `order`."""
+        ...
+
+
+def same_bytes(shape: tuple[int, ...], storage_order: tuple[int, ...] | None, axes: tuple[int, ...]) -> bool:
+    """Whether `shape`'s elements, held in `storage_order`, lie in C order once transposed by `axes`:
+    the axes that are not 1 come in the same order (a 1×1 filter bank's HWIO → OIHW moves nothing)."""
+    held = storage_order if storage_order is not None else tuple(range(len(shape)))
+    return [a for a in axes if shape[a] != 1] == [a for a in held if shape[a] != 1]
+
+
+class Stored:
+    """A reader's tensor: its elements from a loader, maybe also piece by piece (`chunks`) and as a
+    run of its file (`stored_span`, in `storage_order`)."""
+
+    def __init__(
+        self,
+        loader: Callable[[], np.ndarray],
+        chunks: Callable[[], Iterator[np.ndarray]] | None = None,
+        stored_span: FileSpan | None = None,
+        storage_order: tuple[int, ...] | None = None,
+    ) -> None:
+        self.loader = loader
+        self._chunks = chunks
+        self.stored_span = stored_span
+        self.storage_order = storage_order
+
+    def numpy(self) -> np.ndarray:
+        return self.loader()
+
+    def chunks(self) -> Iterator[np.ndarray] | None:
+        return self._chunks() if self._chunks is not None else None
+
+    def permuted(self, base: Tensor, axes: tuple[int, ...]) -> TensorSource:
+        return Permuted(base, axes)
+
+    def rows(self, base: Tensor, order: np.ndarray, by_columns: bool) -> TensorSource:
+        return Rows(base, order, by_columns)
+
+
+class Permuted(Stored):
+    """`base` transposed by `axes`: its file's bytes still, when that moves no element."""
+
+    def __init__(self, base: Tensor, axes: tuple[int, ...]) -> None:
+        held = base.storage_order if base.storage_order is not None else tuple(range(len(base.shape)))
+        super().__init__(self._load, None, base.stored_span, tuple(axes.index(a) for a in held))
+        self.base = base
+        self.axes = axes
+
+    def _load(self) -> np.ndarray:
+        return transposed(self.base.numpy(), self.axes)
+
+
+class Rows(Stored):
+    """`base` with its rows (its columns, `by_columns`) in `order`."""
+
+    def __init__(self, base: Tensor, order: np.ndarray, by_columns: bool) -> None:
+        super().__init__(self._load)
+        self.base = base
+        self.order = order
+        self.by_columns = by_columns
+
+    def _load(self) -> np.ndarray:
+        return rows_taken(self.base.numpy(), self.order, self.by_columns)
+
+
 class Tensor:
     """A constant (weight) whose bytes are read only when `numpy()` is called.
 
-    Readers give a loader (a slice of an mmap, an HDF5 dataset, ...); `map` composes lazy
-    transformations so a permute or flip costs nothing until the exporter streams the tensor.
-    Results are not cached: holding every weight twice is what the memory targets forbid.
+    Readers give a loader (a slice of an mmap, an HDF5 dataset, ...) or a `TensorSource`; `map`,
+    `permuted` and `rows` compose lazy transformations, so a permute costs nothing until the writer
+    streams the tensor. Results are not cached: holding every weight twice is what the memory
+    targets forbid.
     """
 
     def __init__(
@@ -153,33 +258,24 @@ class Tensor:
         data: np.ndarray | None = None,
         loader: Callable[[], np.ndarray] | None = None,
         layout: str | None = None,
-        permuter: Callable[[tuple[int, ...]], np.ndarray] | None = None,
         missing: str | None = None,
         chunks: Callable[[], Iterator[np.ndarray]] | None = None,
         span: FileSpan | None = None,
+        source: TensorSource | None = None,
     ) -> None:
-        if (data is None) == (loader is None):
-            raise ValueError("a Tensor needs exactly one of data or loader")
+        if sum(x is not None for x in (data, loader, source)) != 1:
+            raise ValueError("a Tensor needs exactly one of data, loader or source")
         self.name = name
         self.dtype = dtype
         self.shape = tuple(int(d) for d in shape)
         self._data = data
-        self._loader = loader
+        self.source: TensorSource = source or Stored(loader or (lambda: data), chunks, span)  # type: ignore[arg-type,return-value]
+        """Where the elements come from (see TensorSource)."""
         self.layout = layout
         """The source axis order of a weight (e.g. "HWIO") until the layout pass permutes it."""
-        self.permuter = permuter
-        """Optional: the reader's own way to read this tensor transposed by given axes (e.g. chunk by
-        chunk, releasing pages); the layout pass uses it instead of transposing a full copy."""
         self.missing = missing
         """The file that should hold this tensor's bytes and is absent (ONNX external data): the
         graph can be shown, but `numpy()` raises naming it."""
-        self.chunks = chunks
-        """Optional: the tensor's C-order contents as consecutive arrays (their raveled elements in
-        order; each may be valid only until the next is asked for), so a writer can stream a big
-        weight without ever holding it whole."""
-        self.span = span
-        """Optional: the file bytes this tensor is, unchanged (see FileSpan). A tensor derived from
-        it (`map`, a permutation) has none."""
 
     @classmethod
     def from_array(cls, name: str, array: np.ndarray) -> Tensor:
@@ -198,20 +294,53 @@ class Tensor:
     def is_loaded(self) -> bool:
         return self._data is not None
 
+    @property
+    def storage_order(self) -> tuple[int, ...] | None:
+        """How the source holds the elements (see TensorSource); None for C order."""
+        return self.source.storage_order
+
+    @property
+    def stored_span(self) -> FileSpan | None:
+        return self.source.stored_span
+
+    @property
+    def span(self) -> FileSpan | None:
+        """The file bytes this tensor is, unchanged, in C order (see FileSpan), if any: a permutation
+        that moves no element keeps them, any other derived tensor has none."""
+        stored = self.source.stored_span
+        if stored is None or not same_bytes(self.shape, self.storage_order, tuple(range(len(self.shape)))):
+            return None
+        return stored
+
+    @span.setter
+    def span(self, span: FileSpan | None) -> None:
+        """Say the tensor's C-order contents are this run of a file (a reader's own tensor only)."""
+        if not isinstance(self.source, Stored) or isinstance(self.source, Permuted | Rows):
+            raise ValueError(f"tensor {self.name!r} is derived: its bytes are no run of a file")
+        self.source.stored_span, self.source.storage_order = span, None
+
     def numpy(self) -> np.ndarray:
         if self._data is not None:
             return self._data
-        array = np.asarray(self._loader())  # type: ignore[misc]
+        array = np.asarray(self.source.numpy())
         if tuple(array.shape) != self.shape:
             raise GraphError(f"tensor {self.name!r}: loader gave shape {array.shape}, declared {self.shape}")
         return array
 
-    def iter_chunks(self) -> Iterator[np.ndarray]:
-        """The tensor's contents in C order, piece by piece when the reader can (see `chunks`)."""
-        if self._data is None and self.chunks is not None:
-            yield from self.chunks()
-        else:
-            yield self.numpy()
+    def chunks(self) -> Iterator[np.ndarray] | None:
+        """The source's own pieces (see TensorSource.chunks), or None."""
+        return None if self._data is not None else self.source.chunks()
+
+    def permuted(self, axes: tuple[int, ...], name: str | None = None) -> Tensor:
+        """This tensor transposed by `axes`, lazily (its source's own way when it has one)."""
+        shape = tuple(self.shape[i] for i in axes)
+        source = self.source.permuted(self, tuple(axes))
+        return Tensor(name or self.name, self.dtype, shape, source=source, missing=self.missing)
+
+    def rows(self, order: np.ndarray, by_columns: bool = False, name: str | None = None) -> Tensor:
+        """This 2-D tensor with its rows (its columns, `by_columns`) in `order`, lazily."""
+        source = self.source.rows(self, order, by_columns)
+        return Tensor(name or self.name, self.dtype, self.shape, source=source, missing=self.missing)
 
     def map(
         self,

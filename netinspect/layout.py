@@ -22,18 +22,13 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
-import mmap
-import os
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
 
 from netinspect.build import fresh_name
-from netinspect.errors import ModelFormatError
-from netinspect.ir import Graph, Node, Provenance, Step, Tensor, Value
+from netinspect.ir import Graph, Node, Provenance, Step, Tensor, Value, same_bytes
+from netinspect.layout_metadata import AxisMove, write_io_layouts, write_value_moves
 
 ACTIVATION = "NCHW"
 MATLAB_ACTIVATION = "HWCN"
@@ -155,27 +150,39 @@ activations instead, at a cost per image of the activations' size, far below the
 Smaller weights are permuted and their graph stays as it was."""
 
 
+def stored_spatial_order(tensor: Tensor, src: str, dst: str) -> str | None:
+    """The layout, `dst` with only its spatial axes reordered, in which `tensor` (tagged `src`) is
+    already held by its source (Tensor.storage_order: MATLAB's column-major W×H, say), when `dst`
+    itself is not; None otherwise. Decided from the tensor's shape and the order its format stores
+    elements in, never from where the bytes lie, so every container of a model gives one graph."""
+    spatial = dst[2:]
+    if not set(spatial) <= set(SPATIAL):
+        return None
+    held = tensor.storage_order
+    if same_bytes(tensor.shape, held, perm(src, dst)):
+        return None  # nothing moves (a 1×1 filter bank): the plain permutation keeps the bytes
+    for order in itertools.permutations(spatial):
+        kept = dst[:2] + "".join(order)
+        if kept != dst and same_bytes(tensor.shape, held, perm(src, kept)):
+            return kept
+    return None
+
+
 def _filter_kept_as_stored(
     graph: Graph, conv: Node, tensor: Tensor, src: str, dst: str, kept_from: int
 ) -> bool:
-    """Rewrite `conv` to read `tensor` in its stored order, when that order is `dst` with only its
-    spatial axes reordered and the bytes can go to the output as they are (a FileSpan)."""
+    """Rewrite `conv` to read `tensor` in the order its source holds it, when that order is `dst`
+    with only its spatial axes reordered (`stored_spatial_order`)."""
     spatial = dst[2:]
-    if conv.op_type != "Conv" or tensor.nbytes < kept_from or not set(spatial) <= set(SPATIAL):
+    if conv.op_type != "Conv" or tensor.nbytes < kept_from:
         return False
     if sum(n.inputs.count(tensor.name) for n in graph.nodes) != 1:
         return False  # shared: every reader would need its own Transposes
-    if permuted(tensor, src, dst).span is not None:
-        return False  # nothing moves (a 1×1 filter bank): written as stored anyway
-    for order in itertools.permutations(spatial):
-        kept = dst[:2] + "".join(order)
-        if kept == dst:
-            continue
-        candidate = permuted(tensor, src, kept)
-        if candidate.span is not None:
-            break
-    else:
+    kept = stored_spatial_order(tensor, src, dst)
+    if kept is None:
         return False
+    order = kept[2:]
+    candidate = permuted(tensor, src, kept)
     q = tuple(spatial.index(a) for a in order)  # the stored order's spatial axis i is dst's q[i]
     p = (0, 1, *(2 + i for i in q))
     attrs = conv.attributes
@@ -225,89 +232,8 @@ def _weight_reader(graph: Graph, node: Node, index: int) -> tuple[list[Node], No
 
 
 def permuted(tensor: Tensor, src: str, dst: str) -> Tensor:
-    """A lazy `tensor` in layout `dst`; a reader's own permuter (chunked, say) is used when given."""
-    axes = perm(src, dst)
-    shape = tuple(tensor.shape[i] for i in axes)
-    if tensor.permuter is not None:
-        permuter = tensor.permuter
-        pieces = getattr(permuter, "chunks", None)  # a permuter may also stream its result
-        chunks = (lambda: pieces(axes)) if callable(pieces) else None
-        in_file = getattr(permuter, "span", None)  # …or say the result is the file's bytes as they are
-        span = in_file(axes) if callable(in_file) else None
-        return Tensor(
-            tensor.name, tensor.dtype, shape, loader=lambda: permuter(axes), chunks=chunks, span=span
-        )
-    result = tensor.map(lambda a: _transposed(a, axes), shape)
-    if tensor.nbytes >= _STREAMED_BYTES:
-        result.chunks = lambda: _ahead(_transposed_blocks(tensor.numpy(), axes, _BLOCK_BYTES))
-    return result
-
-
-_TRANSPOSE_BLOCK_BYTES = 16 << 20
-_STREAMED_BYTES = 4 << 20
-_BLOCK_BYTES = 1 << 20
-"""A streamed permutation's block: small enough to stay in cache between the permute and the write."""
-
-
-def _transposed(a: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-    """`np.transpose(a, axes)` as a C-ordered array (see `_transposed_blocks`)."""
-    out = np.empty(tuple(a.shape[i] for i in axes), a.dtype)
-    for _ in _transposed_blocks(a, axes, _TRANSPOSE_BLOCK_BYTES, into=out):
-        pass
-    return out
-
-
-def _transposed_blocks(
-    a: np.ndarray, axes: tuple[int, ...], block_bytes: int = _BLOCK_BYTES, into: np.ndarray | None = None
-) -> Iterator[np.ndarray]:
-    """`np.transpose(a, axes)` in C order, a block along its first axis at a time: written into
-    `into` when given, else into two buffers taken in turn (each block valid until the one after
-    next is computed, so a second thread may compute one while the caller writes the other).
-
-    A channels-last filter bank (…spatial, I, O) going to (O, I, …spatial) is done in two
-    cache-friendly passes: each spatial position's (I, O) slab to the back, then, a block of output
-    channels at a time, I and O swapped with the spatial run contiguous. NumPy's one-pass copy
-    walks the source a whole slab apart per element (3.0 ms instead of 10 ms for a 3×3×512×512
-    kernel here)."""
-    rank = a.ndim
-    shape = tuple(a.shape[i] for i in axes)
-    count = shape[0] if shape else 1
-    row_bytes = max(1, int(np.prod(shape[1:], dtype=np.int64)) * a.itemsize)
-    step = max(1, min(count, block_bytes // row_bytes))
-    buffers: list[np.ndarray] = []
-    if into is None:
-        buffers = [np.empty((step, *shape[1:]), a.dtype) for _ in range(min(2, -(-count // step)))]
-    filter_bank = rank >= 3 and tuple(axes) == (rank - 1, rank - 2, *range(rank - 2))
-    if filter_bank:  # first pass, whole rows of the source (a block of them read it 1.8× slower)
-        cin, cout = a.shape[-2], a.shape[-1]
-        spatial = a.size // max(1, cin * cout)
-        source = a.reshape(spatial, cin, cout)
-        staging = np.empty((cin, cout, spatial), a.dtype)
-        for position in range(spatial):
-            staging[:, :, position] = source[position]
-    for k, start in enumerate(range(0, count, step)):
-        stop = min(count, start + step)
-        out = into[start:stop] if into is not None else buffers[k % 2][: stop - start]
-        if filter_bank:
-            out.reshape(stop - start, cin, spatial)[...] = staging[:, start:stop].transpose(1, 0, 2)
-        elif rank:
-            index: list[slice] = [slice(None)] * rank
-            index[axes[0]] = slice(start, stop)
-            out[...] = np.transpose(a[tuple(index)], axes)
-        else:
-            out[...] = a
-        yield out
-
-
-def _ahead(blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
-    """`blocks`, each computed on a second thread while the caller uses the one before (the source
-    must keep two blocks valid at once): a conv filter is permuted while the previous block is
-    written instead of before it."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(next, blocks, None)
-        while (block := pending.result()) is not None:
-            pending = pool.submit(next, blocks, None)
-            yield block
+    """A lazy `tensor` in layout `dst` (its reader's own way of permuting it, when it has one)."""
+    return tensor.permuted(perm(src, dst))
 
 
 def _record(node: Node, step: Step) -> None:
@@ -344,42 +270,6 @@ def layout_name(p: Sequence[int]) -> str:
     canonical = "NC" + SPATIAL[3 - (len(p) - 2) :] if len(p) >= 2 else "N"
     return "".join(canonical[i] for i in p)
 
-
-@dataclass(frozen=True)
-class AxisMove:
-    """How a converted value holds a source value: transposed by `perm`, after unflattening the
-    trailing axis to `unflatten` (a Flatten whose Dense weights took the permutation) and flattening
-    it again. What `check` applies to a source layer's output before comparing it."""
-
-    perm: tuple[int, ...]
-    unflatten: tuple[int, ...] | None = None
-
-    def apply(self, array: np.ndarray) -> np.ndarray:
-        if self.unflatten is None:
-            return np.transpose(array, self.perm) if array.ndim == len(self.perm) else array
-        if array.ndim != 2 or array.shape[1] != int(np.prod(self.unflatten)):
-            return array
-        full = array.reshape((array.shape[0], *self.unflatten))
-        return np.transpose(full, self.perm).reshape(array.shape[0], -1)
-
-    def to_json(self) -> object:
-        return (
-            list(self.perm)
-            if self.unflatten is None
-            else {"perm": list(self.perm), "unflatten": list(self.unflatten)}
-        )
-
-    @classmethod
-    def from_json(cls, value: object) -> AxisMove:
-        if isinstance(value, dict):
-            return cls(tuple(int(a) for a in value["perm"]), tuple(int(d) for d in value["unflatten"]))
-        return cls(tuple(int(a) for a in value))  # type: ignore[union-attr]
-
-
-IO_LAYOUT = "netinspect.io_layout"
-"""metadata property: {graph input/output name: source layout} for tensors made channels-first."""
-VALUE_LAYOUTS = "netinspect.value_layouts"
-"""metadata property: {value name: AxisMove as JSON} — how the ONNX value holds the source value."""
 
 _UNARY = frozenset(
     [
@@ -618,19 +508,15 @@ class _ChannelsFirst:
                 value.layout = None
         for v in (*self.graph.inputs, *self.graph.outputs):
             v.layout = v.layout if self.keep and v.layout else None
-        if self.io_layout:
-            self.graph.metadata.properties[IO_LAYOUT] = json.dumps(self.io_layout, sort_keys=True)
-        # interface values are already seen through IO_LAYOUT by check: listed once, not twice
-        perms: dict[str, object] = {
-            k: list(v)
+        write_io_layouts(self.graph.metadata, self.io_layout)
+        # interface values are already seen through their IO layout by check: listed once, not twice
+        moves = {
+            k: AxisMove(v)
             for k, v in self.value_perm.items()
             if not _is_identity(v) and self.defined(k) and k not in self.io_layout
         }
-        perms.update(
-            {k: v.to_json() for k, v in self.flattened.items() if self.defined(k) and k not in self.io_layout}
-        )
-        if perms:
-            self.graph.metadata.properties[VALUE_LAYOUTS] = json.dumps(perms, sort_keys=True)
+        moves.update({k: v for k, v in self.flattened.items() if self.defined(k) and k not in self.io_layout})
+        write_value_moves(self.graph.metadata, moves)
 
     def defined(self, name: str) -> bool:
         return self.producer(name) is not None or any(v.name == name for v in self.graph.inputs)
@@ -1038,7 +924,7 @@ class _ChannelsFirst:
             by_columns = dense.op_type == "Gemm" and bool(dense.attributes.get("transB"))
             name = self.fresh(f"{weight.name}_nchw_rows")
 
-            self.graph.tensors[name] = _rows_permuted(weight, order, by_columns, name)
+            self.graph.tensors[name] = weight.rows(order, by_columns, name)
             self.replaced.add(weight.name)
             with self.editing(dense):
                 dense.inputs[1] = name
@@ -1060,87 +946,6 @@ class _ChannelsFirst:
         mib = self.graph.tensors[dense.inputs[1]].nbytes / (1 << 20)
         text = f"weight kept as stored ({mib:.0f} MiB): a Transpose to {layout_name(p)} before the Flatten"
         _record(dense, Step("layout", text + " instead of permuted rows"))
-
-
-_ROW_CHUNK_BYTES = 16 << 20
-
-
-def _rows_permuted(weight: Tensor, order: np.ndarray, by_columns: bool, name: str) -> Tensor:
-    """`weight` with its rows (columns, for a transposed Gemm weight) in `order`, lazily; the writer
-    streams it in pieces, so a 400 MB Dense kernel is never held twice."""
-
-    def whole() -> np.ndarray:
-        a = weight.numpy()
-        return np.ascontiguousarray(a[:, order] if by_columns else a[order])
-
-    def pieces() -> Iterator[np.ndarray]:
-        if weight.span is not None and not by_columns:
-            yield from _rows_read(weight, order)
-            return
-        a = weight.numpy()
-        step = max(1, _ROW_CHUNK_BYTES // max(1, a.nbytes // max(1, a.shape[0])))
-        for start in range(0, a.shape[0], step):
-            if by_columns:
-                yield np.ascontiguousarray(a[start : start + step][:, order])
-            else:
-                yield np.ascontiguousarray(a[order[start : start + step]])
-            _release(a)
-
-    return Tensor(name, weight.dtype, weight.shape, loader=whole, chunks=pieces)
-
-
-_IOV_MAX = 1024
-
-
-def _rows_read(weight: Tensor, order: np.ndarray) -> Iterator[np.ndarray]:
-    """The rows of a weight stored as a run of its file (Tensor.span), in `order`, read straight
-    into place: each piece's rows are sorted by where they lie in the file, and every run of
-    consecutive stored rows is one `preadv` scattering them to their places in the piece. A
-    Flatten→Dense permutation reads its 16 KB rows in runs (one per spatial position), so the
-    pages are read once and in order, where gathering from a memory map faulted them in at random.
-    The next piece is read on a second thread while the writer writes this one (two buffers, so a
-    piece is valid until the next is asked for)."""
-    span = weight.span
-    assert span is not None
-    rows = weight.shape[0]
-    row_bytes = span.length // max(1, rows)
-    step = max(1, _ROW_CHUNK_BYTES // max(1, row_bytes))
-    starts = list(range(0, rows, step))
-    buffers = [np.empty(min(step, rows) * row_bytes, np.uint8) for _ in range(min(2, len(starts)))]
-
-    def read(k: int, fd: int) -> np.ndarray:
-        wanted = order[starts[k] : starts[k] + step]
-        flat = memoryview(buffers[k % 2])
-        by_file = np.argsort(wanted, kind="stable")
-        stored = wanted[by_file]
-        for run in np.split(np.arange(len(stored)), np.flatnonzero(np.diff(stored) != 1) + 1):
-            for part in range(0, len(run), _IOV_MAX):
-                chunk = run[part : part + _IOV_MAX]
-                places = [flat[i * row_bytes : (i + 1) * row_bytes] for i in by_file[chunk].tolist()]
-                if (
-                    os.preadv(fd, places, span.offset + int(stored[chunk[0]]) * row_bytes)
-                    != len(places) * row_bytes
-                ):
-                    raise ModelFormatError(f"ends inside the rows of weight {weight.name!r}", span.path)
-        used = buffers[k % 2][: len(wanted) * row_bytes]
-        return used.view(weight.dtype).reshape(len(wanted), *weight.shape[1:])
-
-    with open(span.path, "rb", buffering=0) as f, ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(read, 0, f.fileno()) if starts else None
-        for k in range(len(starts)):
-            piece = pending.result()  # type: ignore[union-attr]
-            pending = pool.submit(read, k + 1, f.fileno()) if k + 1 < len(starts) else None
-            yield piece
-
-
-def _release(array: np.ndarray) -> None:
-    """Drop the pages a memory-mapped weight has brought into this process (the OS page cache keeps
-    them), so gathering its rows piece by piece never holds the whole file."""
-    base: object = array
-    while base is not None and not isinstance(base, mmap.mmap):
-        base = getattr(base, "_mmap", None) or getattr(base, "base", None)
-    if isinstance(base, mmap.mmap):
-        base.madvise(mmap.MADV_DONTNEED)
 
 
 def _topological(graph: Graph) -> list[Node]:

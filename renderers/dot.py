@@ -20,7 +20,7 @@ import graphviz
 
 from netinspect.analysis.summary import jsonable
 from netinspect.errors import MissingDependencyError, OutputError
-from netinspect.fileio import atomic_write, check_output
+from netinspect.io.files import atomic_write, check_output
 from netinspect.ir import Graph, Node
 from netinspect.renderers import ops
 from netinspect.renderers.formatting import format_shape, format_value

@@ -15,7 +15,7 @@ from netinspect._version import __version__
 from netinspect.check.compare import Comparison
 from netinspect.check.divergence import LayerCheck
 from netinspect.check.result import CheckResult, OutputResult, counts
-from netinspect.fileio import atomic_write
+from netinspect.io.files import atomic_write
 from netinspect.jsonsafe import finite
 
 SCHEMA_ID = "netinspect.check/1"

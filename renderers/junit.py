@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from netinspect.check.result import CheckResult, OutputResult
-from netinspect.fileio import atomic_write
+from netinspect.io.files import atomic_write
 
 
 def _failure_text(result: CheckResult, output: OutputResult) -> str:

@@ -21,7 +21,7 @@ PACKAGES = {"netinspect": ROOT / "netinspect", "netinspect.converters": ROOT / "
             "netinspect.renderers": ROOT / "renderers"}  # fmt: skip
 
 CORE = ("netinspect.ir", "netinspect.build", "netinspect.registry", "netinspect.layout", "netinspect.walk",
-        "netinspect.errors", "netinspect.fileio")  # fmt: skip
+        "netinspect.errors", "netinspect.io.files")  # fmt: skip
 SMALL_MODEL = ROOT / "fixtures" / "matconvnet" / "simplenn_beta11.mat"
 RUNTIMES = ("netinspect.check.runtimes", "onnxruntime", "tensorflow", "tf_keras", "keras", "ai_edge_litert",
             "cv2")  # fmt: skip

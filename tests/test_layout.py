@@ -9,7 +9,6 @@ pairs must cancel, so a plain CNN has none in its interior.
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import onnxruntime as ort
@@ -18,7 +17,8 @@ import pytest
 import netinspect
 from netinspect import layout
 from netinspect.build import GraphBuilder, LayerContext
-from netinspect.ir import Graph, Metadata, Tensor
+from netinspect.ir import Graph, Metadata, Rows
+from netinspect.layout_metadata import IO_LAYOUT, VALUE_LAYOUTS
 
 RNG = np.random.default_rng(7)
 ATOL = 1e-5
@@ -120,7 +120,7 @@ def test_channels_last_graph_becomes_nchw_without_interior_transposes(head: str)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=ATOL)
     assert graph.inputs[0].shape == ("N", 3, 6, 7)
     assert [n.op_type for n in graph.nodes].count("Transpose") == 0, [n.op_type for n in graph.nodes]
-    io = json.loads(graph.metadata.properties[layout.IO_LAYOUT])
+    io = json.loads(graph.metadata.properties[IO_LAYOUT])
     assert io["image"] == "NHWC"
     conv = next(n for n in graph.nodes if n.op_type == "Conv")
     texts = [s.text for s in conv.provenance.steps]
@@ -149,7 +149,7 @@ def test_flatten_dense_weight_rows_are_permuted_and_recorded() -> None:
 def test_values_that_moved_record_their_permutation() -> None:
     graph, _ = small_cnn("concat_softmax")
     layout.canonicalize(graph)
-    perms = json.loads(graph.metadata.properties[layout.VALUE_LAYOUTS])
+    perms = json.loads(graph.metadata.properties[VALUE_LAYOUTS])
     relu = next(n for n in graph.nodes if n.op_type == "Relu")
     assert perms[relu.outputs[0]] == [0, 3, 1, 2]
 
@@ -162,7 +162,7 @@ def test_untagged_graph_is_left_alone() -> None:
     before = [n.op_type for n in graph.nodes]
     layout.canonicalize(graph)
     assert [n.op_type for n in graph.nodes] == before
-    assert layout.IO_LAYOUT not in graph.metadata.properties
+    assert IO_LAYOUT not in graph.metadata.properties
 
 
 def test_layout_names_and_perms() -> None:
@@ -176,119 +176,24 @@ def test_layout_names_and_perms() -> None:
     assert layout.compose((0, 2, 3, 1), (0, 3, 1, 2)) == (0, 1, 2, 3)
 
 
-def test_dense_rows_are_streamed_in_pieces_that_equal_the_whole() -> None:
-    graph, _ = small_cnn("flatten_dense")
-    layout.canonicalize(graph)
+def test_dense_rows_are_a_lazy_row_permutation_of_the_stored_weight() -> None:
+    graph, params = small_cnn("flatten_dense")
     dense = next(n for n in graph.nodes if n.op_type == "MatMul")
+    stored = graph.tensors[dense.inputs[1]]
+    layout.canonicalize(graph)
     tensor = graph.tensors[dense.inputs[1]]
-    assert tensor.chunks is not None
-    layout._ROW_CHUNK_BYTES, saved = 40, layout._ROW_CHUNK_BYTES  # two rows a piece
-    try:
-        pieces = list(tensor.iter_chunks())
-    finally:
-        layout._ROW_CHUNK_BYTES = saved
-    assert len(pieces) == 18
-    np.testing.assert_array_equal(np.concatenate(pieces), tensor.numpy())
+    assert isinstance(tensor.source, Rows) and tensor.source.base is stored
+    order = np.arange(36).reshape(3, 3, 4).transpose(2, 0, 1).reshape(-1)  # NCHW flatten, NHWC rows
+    np.testing.assert_allclose(tensor.numpy(), params["w"][order].astype(np.float32))
 
 
 def test_interface_values_are_mapped_once_not_twice() -> None:
     """check transposes graph inputs/outputs through IO_LAYOUT; VALUE_LAYOUTS must not list them too."""
     graph, _ = small_cnn("concat_softmax")
     layout.canonicalize(graph)
-    io = json.loads(graph.metadata.properties[layout.IO_LAYOUT])
-    moved = json.loads(graph.metadata.properties[layout.VALUE_LAYOUTS])
+    io = json.loads(graph.metadata.properties[IO_LAYOUT])
+    moved = json.loads(graph.metadata.properties[VALUE_LAYOUTS])
     assert "softmax" in io and not set(io) & set(moved)
-
-
-def test_rows_of_a_memory_mapped_weight_are_gathered_and_its_pages_released(tmp_path) -> None:
-    """The Keras reader maps big weights; the row permutation drops their pages piece by piece."""
-    from netinspect.ir import Tensor
-
-    path = tmp_path / "w.bin"
-    values = RNG.normal(size=(12, 5)).astype(np.float32)
-    values.tofile(path)
-    weight = Tensor("w", "float32", (12, 5), loader=lambda: np.memmap(path, np.float32, "r", shape=(12, 5)))
-    order = RNG.permutation(12)
-    permuted = layout._rows_permuted(weight, order, False, "w_rows")
-    layout._ROW_CHUNK_BYTES, saved = 40, layout._ROW_CHUNK_BYTES
-    try:
-        pieces = list(permuted.iter_chunks())
-    finally:
-        layout._ROW_CHUNK_BYTES = saved
-    assert len(pieces) == 6
-    np.testing.assert_array_equal(np.concatenate(pieces), values[order])
-
-
-def test_rows_of_a_weight_stored_in_its_file_are_read_into_place(tmp_path) -> None:
-    """A weight that is a run of its file (Tensor.span, e.g. a Keras Dense kernel) has its rows
-    read with preadv straight into their permuted places, piece by piece, on a second thread."""
-    from netinspect.ir import FileSpan, Tensor
-
-    values = RNG.normal(size=(60, 7)).astype(np.float32)
-    path = tmp_path / "model.bin"
-    path.write_bytes(b"header" + values.tobytes() + b"trailer")
-    span = FileSpan(path, 6, values.nbytes)
-    weight = Tensor("w", "float32", values.shape, loader=lambda: values, span=span)
-    order = np.arange(60).reshape(12, 5).T.ravel()  # runs of 1 stored row, like NHWC → NCHW
-    shuffled = RNG.permutation(60)
-    for wanted in (order, shuffled):
-        permuted = layout._rows_permuted(weight, wanted, False, "w_rows")
-        assert permuted.span is None  # its bytes are not the file's any more
-        layout._ROW_CHUNK_BYTES, saved = 7 * 4 * 8, layout._ROW_CHUNK_BYTES  # eight rows a piece
-        try:
-            pieces = [piece.copy() for piece in permuted.iter_chunks()]  # each valid until the next
-        finally:
-            layout._ROW_CHUNK_BYTES = saved
-        assert len(pieces) == 8
-        np.testing.assert_array_equal(np.concatenate(pieces), values[wanted])
-
-
-def test_a_truncated_file_is_named_when_its_rows_are_read(tmp_path) -> None:
-    from netinspect.errors import ModelFormatError
-    from netinspect.ir import FileSpan, Tensor
-
-    path = tmp_path / "short.bin"
-    path.write_bytes(np.zeros((4, 3), np.float32).tobytes())
-    weight = Tensor("w", "float32", (8, 3), loader=lambda: np.zeros((8, 3), np.float32))
-    weight.span = FileSpan(path, 0, 8 * 3 * 4)
-    with pytest.raises(ModelFormatError, match=r"short\.bin.*ends inside the rows of weight 'w'"):
-        list(layout._rows_permuted(weight, np.arange(8)[::-1].copy(), False, "w").iter_chunks())
-
-
-@pytest.mark.parametrize("shape", [(3, 3, 5, 7), (2, 3, 3, 4, 6), (5, 3, 4), (1, 1, 8, 9)])
-def test_channels_last_filters_transpose_exactly_in_blocks(shape) -> None:
-    """The two-pass, blocked (…spatial, I, O) → (O, I, …spatial) equals NumPy's transpose."""
-    a = RNG.normal(size=shape).astype(np.float32)
-    axes = (a.ndim - 1, a.ndim - 2, *range(a.ndim - 2))
-    layout._TRANSPOSE_BLOCK_BYTES, saved = 64, layout._TRANSPOSE_BLOCK_BYTES  # a few channels a block
-    try:
-        np.testing.assert_array_equal(layout._transposed(a, axes), np.transpose(a, axes))
-    finally:
-        layout._TRANSPOSE_BLOCK_BYTES = saved
-    other = (0, 2, 1) if a.ndim == 3 else (0, 3, 1, 2, *range(4, a.ndim))
-    np.testing.assert_array_equal(layout._transposed(a, other), np.transpose(a, other))
-
-
-@pytest.mark.parametrize(
-    ("src", "shape"), [("HWIO", (3, 3, 64, 96)), ("OHWI", (96, 3, 3, 64)), ("DHWIO", (2, 3, 3, 16, 40))]
-)
-def test_a_big_filter_streams_its_permutation_block_by_block(src: str, shape, monkeypatch) -> None:
-    """A filter from _STREAMED_BYTES up is permuted a block of output channels at a time, on a
-    second thread while the writer takes the previous block; the blocks, in order, are the whole
-    transposed filter, each intact until the writer asks for the next."""
-    monkeypatch.setattr(layout, "_STREAMED_BYTES", 1)
-    monkeypatch.setattr(layout, "_BLOCK_BYTES", 3 * 3 * 64 * 4 * 7)  # HWIO: 7 channels a block, 14 blocks
-    a = RNG.normal(size=shape).astype(np.float32)
-    dst = "OI" + src.replace("O", "").replace("I", "")
-    tensor = layout.permuted(Tensor("w", "float32", a.shape, loader=lambda: a), src, dst)
-    expected = layout.permute(a, src, dst)
-    done = blocks = 0
-    for piece in tensor.iter_chunks():
-        time.sleep(0.002)  # meanwhile the next block is computed: not into this one
-        np.testing.assert_array_equal(piece, expected[done : done + len(piece)])
-        done, blocks = done + len(piece), blocks + 1
-    assert done == len(expected) and blocks > 2
-    np.testing.assert_array_equal(tensor.numpy(), expected)
 
 
 @pytest.mark.parametrize("per_axis", [False, True])

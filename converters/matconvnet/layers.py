@@ -16,7 +16,6 @@ is not divided by the window size; batch-norm moments hold the mean and sigma (e
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +24,8 @@ import numpy as np
 from netinspect import registry
 from netinspect.build import GraphBuilder, LayerContext
 from netinspect.converters.matconvnet.matfile import MatArray, MatCell, MatOpaque, MatStruct, MatValue
-from netinspect.ir import Dim, FileSpan, Step, Tensor
+from netinspect.io.blocks import BLOCK_BYTES
+from netinspect.ir import Dim, Permuted, Step, Stored, Tensor, TensorSource
 from netinspect.layout import ACTIVATION, MATLAB_ACTIVATION, permute, permute_shape
 from netinspect.layout import axis as layout_axis
 
@@ -38,8 +38,6 @@ LOSS_TYPES = {"softmaxloss", "loss", "pdist", "dagnn.loss", "dagnn.pdist"}
 """Training-only layer types (compared lower-case); any type ending in "loss" is one too."""
 
 _MISSING = object()
-_CHUNK_BYTES = 1 << 20
-"""Bytes per streamed slab: about one core's L2, so the writer copies each slab out of cache."""
 
 
 def is_loss_type(layer_type: str) -> bool:
@@ -199,8 +197,8 @@ class MatconvnetContext(LayerContext):
             index, role, dims, lambda a: a.load().reshape(dims, order="F"), layout, layout=layout
         )
         tensor = self.builder.tensors[name]
-        if tensor.permuter is None:
-            tensor.permuter = _KernelPermuter(array, dims)
+        if not isinstance(tensor.source, _KernelSource):
+            tensor.source = _KernelSource(tensor.source.numpy, array, dims)
         return name, dims  # type: ignore[return-value]
 
     def vector(self, index: int, role: str, length: int) -> str:
@@ -237,18 +235,32 @@ def _as_float32(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
-class _KernelPermuter:
-    """A MATLAB filter bank read transposed, slab by slab along its last (slowest) axis.
+class _KernelSource(Stored):
+    """A MATLAB filter bank: column-major, as its file holds it (a MAT v5 array's bytes lie as they
+    are; v7 compresses them and v7.3 keeps them in HDF5, in the same order), read transposed slab by
+    slab along its last (slowest) axis (`_KernelSlabs`)."""
 
-    A MAT v5 array is column-major on disk, so each slab along the last MATLAB axis is contiguous.
-    When that axis is also the result's first (a conv bank's Cout → OIHW's O), each slab's
-    permuted bytes are a contiguous piece of the result: `chunks` yields them one at a time and
-    drops the slab's mapped pages, so a writer streams the weight holding two slabs, never the
-    whole (the next slab is permuted on a second thread while the writer writes this one).
-    Called, it builds the full permuted array the same way (still releasing the source).
+    def __init__(self, loader: Callable[[], np.ndarray], array: MatArray, dims: tuple[int, ...]) -> None:
+        super().__init__(loader, stored_span=array.span, storage_order=tuple(reversed(range(len(dims)))))
+        self.array = array
+        self.dims = dims
+
+    def permuted(self, base: Tensor, axes: tuple[int, ...]) -> TensorSource:
+        return _KernelSlabs(base, axes, self.array, self.dims)
+
+
+class _KernelSlabs(Permuted):
+    """A MATLAB filter bank transposed by `axes`, slab by slab along its last (slowest) axis.
+
+    Each slab along the last MATLAB axis is contiguous in the file. When that axis is also the
+    result's first (a conv bank's Cout → OIHW's O), each slab's permuted bytes are a contiguous
+    piece of the result: `chunks` yields them one at a time and drops the slab's mapped pages, so a
+    writer streams the weight holding two slabs, never the whole. `numpy` builds the full permuted
+    array the same way (still releasing the source).
     """
 
-    def __init__(self, array: MatArray, dims: tuple[int, ...]) -> None:
+    def __init__(self, base: Tensor, axes: tuple[int, ...], array: MatArray, dims: tuple[int, ...]) -> None:
+        super().__init__(base, axes)
         self.array = array
         self.dims = dims
 
@@ -257,58 +269,48 @@ class _KernelPermuter:
         source = self.array.load().reshape(self.dims, order="F")
         count = self.dims[-1]
         slab_bytes = max(1, source.nbytes // max(1, count))
-        step = max(1, _CHUNK_BYTES // slab_bytes)
+        step = max(1, BLOCK_BYTES // slab_bytes)
         return source, [(a, min(count, a + step)) for a in range(0, count, step)], slab_bytes
-
-    def span(self, axes: tuple[int, ...]) -> FileSpan | None:
-        """The file's own bytes, when permuting by `axes` moves none (only size-1 axes move: a 1×1
-        filter bank's HWIO → OIHW)."""
-        if self.array.span is None:
-            return None
-        order = [a for a in reversed(axes) if self.dims[a] != 1]  # C order's fastest axis first
-        stored = [a for a in range(len(self.dims)) if self.dims[a] != 1]  # MATLAB's fastest first
-        return self.array.span if order == stored else None
 
     def _release(self, bounds: tuple[int, int], slab_bytes: int) -> None:
         self.array.release_range(bounds[0] * slab_bytes, (bounds[1] - bounds[0]) * slab_bytes)
 
-    def __call__(self, axes: tuple[int, ...]) -> np.ndarray:
+    def _load(self) -> np.ndarray:
         source, slabs, slab_bytes = self._plan()
-        out_axis = axes.index(len(self.dims) - 1)
-        result = np.empty(tuple(self.dims[i] for i in axes), dtype=np.float32)
+        out_axis = self.axes.index(len(self.dims) - 1)
+        result = np.empty(tuple(self.dims[i] for i in self.axes), dtype=np.float32)
         for bounds in slabs:
             index: list[Any] = [slice(None)] * len(self.dims)
             index[out_axis] = slice(*bounds)
-            result[tuple(index)] = np.transpose(source[..., bounds[0] : bounds[1]], axes)
+            result[tuple(index)] = np.transpose(source[..., bounds[0] : bounds[1]], self.axes)
             self._release(bounds, slab_bytes)
         return result
 
-    def chunks(self, axes: tuple[int, ...]) -> Iterator[np.ndarray]:
-        """The permuted bank in C order, one slab at a time (each valid until the next)."""
-        if axes[0] != len(self.dims) - 1:  # slabs are not contiguous pieces of the result
-            yield self(axes)
-            return
+    def chunks(self) -> Iterator[np.ndarray] | None:
+        """The permuted bank in C order, one slab at a time, two buffers taken in turn; None when
+        slabs are not contiguous pieces of the result."""
+        if self.axes[0] != len(self.dims) - 1:
+            return None
+        return self._slabs()
+
+    def _slabs(self) -> Iterator[np.ndarray]:
         source, slabs, slab_bytes = self._plan()
         buffers: list[np.ndarray | None] = [None, None]
-
-        def permute(k: int) -> np.ndarray:
-            view = np.transpose(source[..., slabs[k][0] : slabs[k][1]], axes)
+        for k, bounds in enumerate(slabs):
+            if k >= 2:  # the writer is done with slab k - 2 once it asks for k
+                self._release(slabs[k - 2], slab_bytes)
+            view = np.transpose(source[..., bounds[0] : bounds[1]], self.axes)
             if view.dtype == np.float32 and view.flags.c_contiguous:
-                return view  # nothing to move (e.g. a 1×1 filter bank): written straight from the file
+                yield view  # nothing to move (the order the file holds): written straight from it
+                continue
             buffer = buffers[k % 2]
             if buffer is None or buffer.size < view.size:
                 buffer = buffers[k % 2] = np.empty(view.size, np.float32)
             part = buffer[: view.size].reshape(view.shape)
             np.copyto(part, view, casting="unsafe")
-            return part
-
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(permute, 0) if slabs else None
-            for k in range(len(slabs)):
-                part = pending.result()  # type: ignore[union-attr]
-                pending = pool.submit(permute, k + 1) if k + 1 < len(slabs) else None
-                yield part
-                self._release(slabs[k], slab_bytes)
+            yield part
+        for bounds in slabs[-2:]:
+            self._release(bounds, slab_bytes)
 
 
 def _pair(values: list[float], what: str, ctx: MatconvnetContext) -> tuple[int, int]:

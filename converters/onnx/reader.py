@@ -19,7 +19,7 @@ from netinspect.converters.onnx import wire as onnx_wire
 from netinspect.converters.onnx.types import UnsupportedType, from_proto, value_from_proto
 from netinspect.dtypes import NUMPY_VIEWABLE, dtype_name
 from netinspect.errors import ModelFormatError, UnsupportedError
-from netinspect.fileio import resolve_inside
+from netinspect.io.files import resolve_inside
 from netinspect.ir import AttributeRef, FileSpan, Function, Graph, Node, Provenance, Tensor, Value
 from netinspect.registry import LoadOptions, Probe
 from netinspect.walk import op_name

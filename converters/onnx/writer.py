@@ -1,15 +1,15 @@
 """IR → ONNX. In memory for small models (`to_model_proto`), streamed to disk for any size
 (`save`): the protobuf skeleton is built without weights, its lengths computed up front, and each
-tensor is written into place one at a time, so peak memory is one tensor, not the whole model.
-Past 2 GB (protobuf's limit) weights go to an external data file beside the model."""
+tensor is written into place one at a time (netinspect.io.laid_out), so peak memory is one tensor,
+not the whole model. Past 2 GB (protobuf's limit) weights go to an external data file beside the
+model. This module only serializes protobuf; netinspect.io writes the bytes."""
 
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 import onnx
@@ -21,15 +21,13 @@ from netinspect.converters.onnx.opset import convert_opset, default_opset
 from netinspect.converters.onnx.types import to_proto, value_to_proto
 from netinspect.dtypes import elem_type
 from netinspect.errors import ModelFormatError, NetinspectError, OutputError
-from netinspect.fileio import atomic_write, check_output, copy_range_at
-from netinspect.ir import AttributeRef, FileSpan, Function, Graph, Node, Provenance, Tensor, Value, ValueType
+from netinspect.io.files import check_output
+from netinspect.io.laid_out import write_laid_out
+from netinspect.ir import AttributeRef, Function, Graph, Node, Provenance, Tensor, Value, ValueType
 from netinspect.walk import all_graphs
 
 PROTOBUF_LIMIT = 2**31 - 2**20  # leave room for the graph around the weights
 EXTERNAL_ALIGNMENT = 4096
-WRITE_BYTES = 1 << 20
-"""Bytes per write call. Writing 392 MB in 16 MB calls took 1.2 s instead of 0.09 s now and then
-here (the first time in a process); in 1 MB calls it never did, and each is copied out of cache."""
 _TYPE_OBJECTS = tuple(ValueType.__args__)
 
 
@@ -235,8 +233,7 @@ def save(
         converted = opset if opset is not None and opset != graph.opset.get("") else None
         _check_skeleton(model, streamed, graph.metadata.checker_error, source, converted)
     if model.ByteSize() + weight_bytes + 64 * len(streamed) < PROTOBUF_LIMIT:
-        with atomic_write(path) as f:
-            _write_inline(f, model, streamed)
+        _write_inline(path, model, streamed)
     else:
         _write_external(path, model, streamed)
     return path
@@ -287,79 +284,21 @@ def _check_skeleton(
         raise ExportError(f"the exported model fails onnx.checker: {first}") from e
 
 
-def _copied_span(tensor: Tensor) -> FileSpan | None:
-    """The run of its source file the tensor's bytes are (Tensor.span), if any: copied file to file."""
-    span = tensor.span
-    return span if span is not None and span.length == tensor.nbytes else None
-
-
-def _write_laid_out(f: BinaryIO, pieces: list[tuple[bytes, Tensor]]) -> None:
-    """Each tensor after the bytes that precede it, from the file's position on. Tensors copied
-    file to file go to a second thread, which writes them at their places (`copy_range_at`)
-    while this one writes the others in order and steps over those places."""
-    position = f.tell()
-    places = []
-    for before, tensor in pieces:
-        position += len(before)
-        places.append(position)
-        position += tensor.nbytes
-    spans = [_copied_span(t) for _, t in pieces]
-    copies = [(span, at) for span, at in zip(spans, places, strict=True) if span is not None]
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        copying = pool.submit(_copy_all, f.fileno(), copies) if copies else None
-        for (before, tensor), at, span in zip(pieces, places, spans, strict=True):
-            f.write(before)
-            if span is not None:
-                f.seek(at + tensor.nbytes)
-            else:
-                _write_tensor(f, tensor)
-        f.flush()
-        if copying is not None:
-            copying.result()
-
-
-def _copy_all(fd: int, copies: list[tuple[FileSpan, int]]) -> None:
-    for span, at in copies:
-        copy_range_at(fd, span.path, span.offset, span.length, at)
-
-
-def _write_tensor(f: BinaryIO, tensor: Tensor) -> None:
-    """Write a tensor's raw little-endian bytes, piece by piece when its reader streams them
-    (Tensor.chunks), so a big weight is never held whole."""
-    written = 0
-    for part in tensor.iter_chunks():
-        array = np.require(part, requirements="C")
-        if array.dtype.name != tensor.dtype:
-            array = array.astype(tensor.dtype)
-        if array.dtype.byteorder == ">":
-            array = array.astype(array.dtype.newbyteorder("<"))
-        data = memoryview(array).cast("B")
-        written += len(data)
-        if written > tensor.nbytes:
-            break
-        for start in range(0, len(data), WRITE_BYTES):
-            f.write(data[start : start + WRITE_BYTES])
-    if written != tensor.nbytes:
-        raise ExportError(f"tensor {tensor.name!r} gave {written} bytes, expected {tensor.nbytes}")
-
-
 def _header(tensor: Tensor) -> bytes:
     return onnx.TensorProto(
         name=tensor.name, dims=tensor.shape, data_type=elem_type(tensor.dtype)
     ).SerializeToString()
 
 
-def _write_inline(f: BinaryIO, model: onnx.ModelProto, streamed: list[Tensor]) -> None:
+def _write_inline(path: Path, model: onnx.ModelProto, streamed: list[Tensor]) -> None:
     graph_bytes = model.graph.SerializeToString()
     prefixes = [onnx_wire.initializer_prefix(_header(t), t.nbytes) for t in streamed]
     graph_length = len(graph_bytes) + sum(len(p) + t.nbytes for p, t in zip(prefixes, streamed, strict=True))
     outer = onnx.ModelProto()
     outer.CopyFrom(model)
     outer.ClearField("graph")
-    f.write(outer.SerializeToString())
-    f.write(onnx_wire.graph_field_prefix(graph_length))
-    f.write(graph_bytes)
-    _write_laid_out(f, list(zip(prefixes, streamed, strict=True)))
+    head = outer.SerializeToString() + onnx_wire.graph_field_prefix(graph_length) + graph_bytes
+    write_laid_out(path, head, list(zip(prefixes, streamed, strict=True)))
 
 
 def _write_external(path: Path, model: onnx.ModelProto, streamed: list[Tensor]) -> None:
@@ -380,9 +319,7 @@ def _write_external(path: Path, model: onnx.ModelProto, streamed: list[Tensor]) 
             proto.external_data.add(key=k, value=v)
         model.graph.initializer.append(proto)
         offset += tensor.nbytes
-    with atomic_write(data_path) as f:
-        _write_laid_out(f, pieces)
+    write_laid_out(data_path, b"", pieces)
     if model.ByteSize() >= PROTOBUF_LIMIT:
         raise OutputError("the graph itself (without weights) exceeds protobuf's 2 GB limit", path)
-    with atomic_write(path) as f:
-        f.write(model.SerializeToString())
+    write_laid_out(path, model.SerializeToString())

@@ -9,7 +9,6 @@ the graph's, so runners and the comparison never carry layout code of their own.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,30 +17,14 @@ import numpy as np
 from netinspect.check.data import InputSpec
 from netinspect.check.layers import Layer
 from netinspect.check.runtimes.base import Runner
-from netinspect.errors import ModelFormatError
 from netinspect.ir import Graph
 from netinspect.layout import channels_first, permute, permute_shape
-
-IO_LAYOUT = "netinspect.io_layout"
-
-
-def recorded_layouts(graph: Graph) -> dict[str, str]:
-    """The reader's record of interface values whose source layout is not the IR's."""
-    text = graph.metadata.properties.get(IO_LAYOUT)
-    if not text:
-        return {}
-    try:
-        layouts = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ModelFormatError(f"metadata {IO_LAYOUT} is not valid JSON: {e}") from e
-    if not isinstance(layouts, dict) or not all(isinstance(v, str) for v in layouts.values()):
-        raise ModelFormatError(f"metadata {IO_LAYOUT} must map value names to layouts")
-    return {str(k): v for k, v in layouts.items()}
+from netinspect.layout_metadata import io_layouts
 
 
 def in_ir_layout(runner: Runner, graph: Graph) -> Runner:
     """`runner` itself when it works in the IR layout, else wrapped to look as if it did."""
-    layouts = runner.source_layouts(recorded_layouts(graph))
+    layouts = runner.source_layouts(io_layouts(graph))
     moves = {}
     for name, layout in layouts.items():
         value = graph.value(name)

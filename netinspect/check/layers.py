@@ -9,12 +9,10 @@ any converter, only this rule.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 
-from netinspect.errors import ModelFormatError
 from netinspect.ir import Graph, Node, Step
-from netinspect.layout import VALUE_LAYOUTS, AxisMove
+from netinspect.layout_metadata import AxisMove, value_moves
 
 
 @dataclass(frozen=True)
@@ -38,7 +36,7 @@ class LayerPair:
     steps: tuple[Step, ...]
     source_move: AxisMove | None = None
     """How the converted value holds the source value (a channels-last source whose activation the
-    layout pass made NCHW; layout.VALUE_LAYOUTS); None when the axes agree."""
+    layout pass made NCHW; layout_metadata.VALUE_LAYOUTS); None when the axes agree."""
 
 
 def layer_key(node: Node) -> str:
@@ -83,7 +81,7 @@ def pair_layers(source_layers: list[Layer], target: Graph) -> list[LayerPair]:
     by_name = {layer.name: layer for layer in target_layers}
     produced = {out: node for node in target.nodes for out in node.outputs if out}
     target_steps = {layer.name: layer.steps for layer in target_layers}
-    moved = _moved_values(target)
+    moved = value_moves(target)
     pairs: list[LayerPair] = []
     seen_values: set[str] = set()
     for layer in source_layers:
@@ -110,14 +108,3 @@ def pair_layers(source_layers: list[Layer], target: Graph) -> list[LayerPair]:
             pair = replace(pair, source_move=moved[pair.target_value])
         pairs.append(pair)
     return pairs
-
-
-def _moved_values(graph: Graph) -> dict[str, AxisMove]:
-    text = graph.metadata.properties.get(VALUE_LAYOUTS)
-    if not text:
-        return {}
-    try:
-        recorded = json.loads(text)
-        return {str(name): AxisMove.from_json(move) for name, move in recorded.items()}
-    except (ValueError, TypeError, AttributeError, KeyError) as e:
-        raise ModelFormatError(f"metadata {VALUE_LAYOUTS} is not a map of value names to axes: {e}") from e

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from netinspect.errors import EXIT_CHECK_FAILED, EXIT_ERROR, NetinspectError
-from netinspect.fileio import check_output
+from netinspect.io.files import check_output
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from netinspect.cli.options import ModelArg, load, reads_model
-from netinspect.fileio import check_output
+from netinspect.io.files import check_output
 from netinspect.registry import LoadOptions
 
 

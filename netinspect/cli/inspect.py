@@ -10,7 +10,7 @@ import typer
 
 from netinspect import registry
 from netinspect.cli.options import ModelArg, UsageError, load, parse_dims, reads_model, sized_shapes
-from netinspect.fileio import atomic_write, check_output
+from netinspect.io.files import atomic_write, check_output
 
 
 @reads_model

@@ -16,7 +16,7 @@ from typing import Any
 
 from netinspect import __version__
 from netinspect.analysis.tensors import Budget
-from netinspect.fileio import atomic_write
+from netinspect.io.files import atomic_write
 from netinspect.ir import Graph
 from netinspect.renderers.html.data import page_data
 

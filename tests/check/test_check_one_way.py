@@ -15,10 +15,11 @@ import pytest
 import netinspect.registry
 from netinspect.check.api import check
 from netinspect.check.data import InputSpec
-from netinspect.check.io_layout import IO_LAYOUT, InIRLayout, in_ir_layout
+from netinspect.check.io_layout import InIRLayout, in_ir_layout
 from netinspect.check.runtimes import onnxruntime as ort_runtime
 from netinspect.check.runtimes.base import RUNTIMES, BaseRunner, Runner
 from netinspect.ir import Graph, Metadata, Value
+from netinspect.layout_metadata import IO_LAYOUT
 from tests.check.check_models import BROKEN, classifier, save
 
 

@@ -113,12 +113,13 @@ def test_convert_never_overwrites_its_input(cli, tmp_path: Path) -> None:
 
 def test_a_failed_write_leaves_no_partial_file(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from netinspect.converters.onnx import writer as onnx_writer
+    from netinspect.io import laid_out
 
     def explode(*args):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(onnx_writer, "_write_tensor", explode)  # a weight written…
-    monkeypatch.setattr(onnx_writer, "copy_range_at", explode)  # …or copied file to file
+    monkeypatch.setattr(laid_out, "write_tensor", explode)  # a weight written…
+    monkeypatch.setattr(laid_out, "copy_range_at", explode)  # …or copied file to file
     monkeypatch.setattr(onnx_writer.onnx_wire, "LAZY_THRESHOLD", 0)
     out = tmp_path / "out.onnx"
     result = cli("convert", RESNET, "-o", out)

@@ -13,7 +13,7 @@ from netinspect.check.data import InputSpec
 from netinspect.check.runtimes.base import BaseRunner, RuntimeFailure, import_runtime
 from netinspect.dtypes import dtype_name, elem_type
 from netinspect.errors import ModelFormatError
-from netinspect.fileio import resolve_inside
+from netinspect.io.files import resolve_inside
 
 if TYPE_CHECKING:
     import onnx

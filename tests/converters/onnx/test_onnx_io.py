@@ -69,10 +69,12 @@ def test_initializers_are_copied_file_to_file(
         onnx.save(model, str(path), save_as_external_data=True, location="m.bin", size_threshold=0)
     else:
         onnx.save(model, str(path))
+    from netinspect.io import laid_out
+
     copied: list[tuple[str, int]] = []
-    real = onnx_writer.copy_range_at
+    real = laid_out.copy_range_at
     monkeypatch.setattr(
-        onnx_writer,
+        laid_out,
         "copy_range_at",
         lambda fd, source, offset, length, at: (
             copied.append((Path(source).name, length)),

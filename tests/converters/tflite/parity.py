@@ -21,7 +21,8 @@ import onnxruntime as ort
 from netinspect.check.layers import graph_layers
 from netinspect.check.runtimes.litert import LiteRTRunner
 from netinspect.converters.onnx.writer import to_model_proto
-from netinspect.layout import IO_LAYOUT, VALUE_LAYOUTS, channels_first, permute
+from netinspect.layout import channels_first, permute
+from netinspect.layout_metadata import IO_LAYOUT, VALUE_LAYOUTS
 from netinspect.registry import load
 
 

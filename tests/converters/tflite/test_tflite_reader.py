@@ -201,15 +201,15 @@ def test_constants_stored_as_onnx_wants_them_are_copied_from_the_file(
     behind a DequantizeLinear) carries its FileSpan: the writer copies it file to file. Every
     initializer still equals the IR's tensor."""
     from netinspect import save_onnx
-    from netinspect.converters.onnx import writer as onnx_writer
+    from netinspect.io import laid_out
 
     graph = load(tflite_fixture("mobilenet_v2", mode))
     spanned = {name for name, t in graph.tensors.items() if t.span is not None}
     assert spanned, "no constant kept its place in the file"
     copied: list[int] = []
-    real = onnx_writer.copy_range_at
+    real = laid_out.copy_range_at
     monkeypatch.setattr(
-        onnx_writer,
+        laid_out,
         "copy_range_at",
         lambda fd, src, off, n, at: (copied.append(n), real(fd, src, off, n, at)),
     )

@@ -1,5 +1,6 @@
 """File-system rules shared by every reader and writer: stay inside the model's folder, write
-atomically, never overwrite an input."""
+atomically (write-back started as the bytes go out), never overwrite an input, copy a range of one
+file into another."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ import mmap
 import os
 import tempfile
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
 from netinspect.errors import ModelFormatError, OutputError, UnsafePathError
+from netinspect.io import blocks
+from netinspect.io.ahead import ahead
 
 
 def resolve_inside(base_dir: Path, relative: str, model: Path) -> Path:
@@ -45,7 +47,6 @@ def check_output(output: Path, inputs: list[Path]) -> None:
         raise OutputError("folder is not writable", output)
 
 
-WRITEBACK_STEP = 16 << 20
 _SYNC_FILE_RANGE_WRITE = 2
 
 
@@ -53,11 +54,9 @@ class _WritebackFile(io.BufferedWriter):
     """A file whose bytes are handed to the disk every WRITEBACK_STEP bytes, as they are written.
 
     Linux's sync_file_range(SYNC_FILE_RANGE_WRITE) starts writing a range out and returns, so the
-    closing fsync waits only for the tail instead of the whole file: 550 MB written and fsynced
-    took 0.16 s this way, 0.21 s with a second thread calling fdatasync every 64 MiB (each call
-    also flushes the disk's cache, and waits) and 0.27 s with one fsync at the end. The call
-    reports no write-back errors, so the closing fsync still sees every one. Where it does not
-    exist, that fsync does all the work.
+    closing fsync waits only for the tail instead of the whole file (a second thread calling
+    fdatasync would also flush the disk's cache, and wait). The call reports no write-back errors,
+    so the closing fsync still sees every one. Where it does not exist, that fsync does all the work.
     """
 
     def __init__(self, raw: io.FileIO) -> None:
@@ -68,7 +67,7 @@ class _WritebackFile(io.BufferedWriter):
     def write(self, data) -> int:  # type: ignore[no-untyped-def,override]
         written = super().write(data)
         self._position += written
-        if self._position - self._handed >= WRITEBACK_STEP:
+        if self._position - self._handed >= blocks.WRITEBACK_STEP:
             self.flush()
             _start_writeback(self.fileno(), self._handed, self._position - self._handed)
             self._handed = self._position
@@ -138,15 +137,12 @@ _NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, er
 
 def copy_range_at(fd: int, source: Path, offset: int, length: int, at: int) -> None:
     """Write `length` bytes of `source` from `offset` at position `at` of `fd`, each WRITEBACK_STEP
-    handed to the disk; other threads may write other ranges of `fd` meanwhile (the writer copies
-    the weights stored as ONNX wants them on one thread while it permutes and writes the rest:
-    VGG-19 .mat → ONNX 0.30 s instead of 0.33 s, Keras VGG19 0.34 s instead of 0.37 s, medians of
-    12, same run).
+    handed to the disk; other threads may write other ranges of `fd` meanwhile (`laid_out` copies
+    the weights stored as the output wants them on one thread while it permutes and writes the rest).
 
     The kernel copies it (copy_file_range, as `cp` does) when both offsets sit at the same place
     within a page. Otherwise it would shift every byte through a pipe, and reading into a buffer
-    and writing it is faster: 550 MB took 0.36 s that way against 0.26 s read and written (0.25 s
-    for an aligned kernel copy)."""
+    and writing it is faster."""
     with open(source, "rb", buffering=0) as src:
         done = 0
         if (offset - at) % mmap.PAGESIZE == 0:
@@ -159,7 +155,7 @@ def _kernel_copy(src: int, fd: int, offset: int, length: int, at: int, source: P
     done = 0
     try:
         while done < length:
-            step = min(length - done, WRITEBACK_STEP)
+            step = min(length - done, blocks.WRITEBACK_STEP)
             copied = os.copy_file_range(src, fd, step, offset + done, at + done)
             if copied == 0:
                 raise ModelFormatError(f"ends {length - done} bytes before the data it declares", source)
@@ -171,17 +167,15 @@ def _kernel_copy(src: int, fd: int, offset: int, length: int, at: int, source: P
     return done
 
 
-COPY_BYTES = 1 << 20
-
-
 def _copy_through(src: int, fd: int, offset: int, length: int, at: int, source: Path) -> None:
     """Read and write, the next piece read on a second thread while this one is written (two
-    buffers taken in turn): VGG-19's 392 MiB fc6 went out in 0.35 s instead of 0.41 s."""
-    starts = range(offset, offset + length, COPY_BYTES)
-    buffers = [memoryview(bytearray(min(length, COPY_BYTES))) for _ in range(min(2, len(starts)))]
+    buffers taken in turn)."""
+    size = blocks.COPY_BYTES
+    starts = range(offset, offset + length, size)
+    buffers = [memoryview(bytearray(min(length, size))) for _ in range(min(2, len(starts)))]
 
     def read(k: int) -> memoryview:
-        wanted = min(COPY_BYTES, offset + length - starts[k])
+        wanted = min(size, offset + length - starts[k])
         got = os.preadv(src, [buffers[k % 2][:wanted]], starts[k])
         if got != wanted:
             raise ModelFormatError(
@@ -189,18 +183,12 @@ def _copy_through(src: int, fd: int, offset: int, length: int, at: int, source: 
             )
         return buffers[k % 2][:got]
 
-    if not starts:
-        return
     handed = at
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(read, 0)
-        for k in range(len(starts)):
-            data = pending.result()
-            pending = pool.submit(read, k + 1) if k + 1 < len(starts) else None
-            place = at + starts[k] - offset
-            while data:
-                written = os.pwrite(fd, data, place)
-                data, place = data[written:], place + written
-            if place - handed >= WRITEBACK_STEP or k + 1 == len(starts):
-                _start_writeback(fd, handed, place - handed)
-                handed = place
+    for k, data in enumerate(ahead(read(k) for k in range(len(starts)))):
+        place = at + starts[k] - offset
+        while data:
+            written = os.pwrite(fd, data, place)
+            data, place = data[written:], place + written
+        if place - handed >= blocks.WRITEBACK_STEP or k + 1 == len(starts):
+            _start_writeback(fd, handed, place - handed)
+            handed = place

@@ -10,19 +10,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from netinspect import fileio
 from netinspect.errors import ModelFormatError, OutputError
+from netinspect.io import blocks, files
 
 
 def test_atomic_write_replaces_only_on_success(tmp_path: Path) -> None:
     target = tmp_path / "out.bin"
     target.write_bytes(b"old")
-    with pytest.raises(RuntimeError), fileio.atomic_write(target) as f:
+    with pytest.raises(RuntimeError), files.atomic_write(target) as f:
         f.write(b"new but broken")
         raise RuntimeError("writer failed halfway")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]  # no temporary left behind
-    with fileio.atomic_write(target) as f:
+    with files.atomic_write(target) as f:
         f.write(b"new")
     assert target.read_bytes() == b"new"
     assert target.stat().st_mode & 0o777 == 0o644
@@ -32,12 +32,12 @@ def test_large_output_is_handed_to_the_disk_while_it_is_written(tmp_path: Path, 
     """Every WRITEBACK_STEP bytes the range just written is handed to the disk (sync_file_range), so
     the closing fsync waits for the tail only; the ranges follow each other and the bytes are intact."""
     handed: list[tuple[int, int]] = []
-    real = fileio._start_writeback
-    monkeypatch.setattr(fileio, "WRITEBACK_STEP", 1000)
-    monkeypatch.setattr(fileio, "_start_writeback", lambda fd, o, n: (handed.append((o, n)), real(fd, o, n)))
+    real = files._start_writeback
+    monkeypatch.setattr(blocks, "WRITEBACK_STEP", 1000)
+    monkeypatch.setattr(files, "_start_writeback", lambda fd, o, n: (handed.append((o, n)), real(fd, o, n)))
     target = tmp_path / "big.bin"
     pieces = [bytes([i]) * 700 for i in range(10)]
-    with fileio.atomic_write(target) as f:
+    with files.atomic_write(target) as f:
         for piece in pieces:
             f.write(piece)
     assert target.read_bytes() == b"".join(pieces)
@@ -47,13 +47,13 @@ def test_large_output_is_handed_to_the_disk_while_it_is_written(tmp_path: Path, 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="sync_file_range is Linux's")
 def test_sync_file_range_is_called_for_real(tmp_path: Path) -> None:
-    call = fileio._sync_file_range()
+    call = files._sync_file_range()
     assert call is not None
     with open(tmp_path / "f", "wb") as f:
         f.write(b"x" * 10000)
         f.flush()
-        assert call(f.fileno(), 0, 10000, fileio._SYNC_FILE_RANGE_WRITE) == 0
-        assert call(-1, 0, 10000, fileio._SYNC_FILE_RANGE_WRITE) == -1  # a bad descriptor: refused
+        assert call(f.fileno(), 0, 10000, files._SYNC_FILE_RANGE_WRITE) == 0
+        assert call(-1, 0, 10000, files._SYNC_FILE_RANGE_WRITE) == -1  # a bad descriptor: refused
 
 
 def test_a_failing_fsync_fails_the_write(tmp_path: Path, monkeypatch) -> None:
@@ -62,10 +62,10 @@ def test_a_failing_fsync_fails_the_write(tmp_path: Path, monkeypatch) -> None:
     def failing(fd: int) -> None:
         raise OSError(errno.EIO, os.strerror(errno.EIO))
 
-    monkeypatch.setattr(fileio, "WRITEBACK_STEP", 10)
+    monkeypatch.setattr(blocks, "WRITEBACK_STEP", 10)
     monkeypatch.setattr(os, "fsync", failing)
     target = tmp_path / "out.bin"
-    with pytest.raises(OutputError, match="Input/output error"), fileio.atomic_write(target) as f:
+    with pytest.raises(OutputError, match="Input/output error"), files.atomic_write(target) as f:
         f.write(b"x" * 100)
     assert not target.exists()
     assert list(tmp_path.iterdir()) == []
@@ -95,16 +95,16 @@ def test_a_run_of_another_file_is_copied_into_the_place_the_writer_steps_over(
 
     monkeypatch.setattr(os, "copy_file_range", copy_file_range)
     handed: list[tuple[int, int]] = []
-    monkeypatch.setattr(fileio, "WRITEBACK_STEP", 100)
-    monkeypatch.setattr(fileio, "_start_writeback", lambda fd, o, n: handed.append((o, n)))
+    monkeypatch.setattr(blocks, "WRITEBACK_STEP", 100)
+    monkeypatch.setattr(files, "_start_writeback", lambda fd, o, n: handed.append((o, n)))
     source = tmp_path / "model.h5"
     source.write_bytes(bytes(range(256)) * 4)
     target = tmp_path / "out.onnx"
-    with fileio.atomic_write(target) as f:
+    with files.atomic_write(target) as f:
         f.write(b"head")
         f.seek(4 + 500)  # the copy's place, stepped over
         f.write(b"tail")
-        fileio.copy_range_at(f.fileno(), source, offset, 500, 4)
+        files.copy_range_at(f.fileno(), source, offset, 500, 4)
     assert target.read_bytes() == b"head" + (bytes(range(256)) * 4)[offset : offset + 500] + b"tail"
     assert bool(calls) == (kernel_copies or refused)
     if kernel_copies:
@@ -119,21 +119,21 @@ def test_copy_range_at_names_a_source_that_ends_early(tmp_path: Path, at: int) -
     source = tmp_path / "short.h5"
     source.write_bytes(b"x" * 100)
     target = tmp_path / "o"
-    with pytest.raises(ModelFormatError, match="ends 50 bytes before"), fileio.atomic_write(target) as f:
-        fileio.copy_range_at(f.fileno(), source, 0, 150, at)
+    with pytest.raises(ModelFormatError, match="ends 50 bytes before"), files.atomic_write(target) as f:
+        files.copy_range_at(f.fileno(), source, 0, 150, at)
     assert not (tmp_path / "o").exists()
 
 
 def test_a_long_run_is_read_ahead_while_written(tmp_path: Path, monkeypatch) -> None:
     """Read and written in COPY_BYTES pieces, each read on a second thread: every piece lands in
     order (two buffers taken in turn, none overwritten before it is written)."""
-    monkeypatch.setattr(fileio, "COPY_BYTES", 1000)
+    monkeypatch.setattr(blocks, "COPY_BYTES", 1000)
     data = np.random.default_rng(0).integers(0, 256, 25_500, dtype=np.uint8).tobytes()
     source = tmp_path / "model.mat"
     source.write_bytes(data)
     target = tmp_path / "out.onnx"
-    with fileio.atomic_write(target) as f:
+    with files.atomic_write(target) as f:
         f.write(b"h")  # misaligned against offset 7: read and written
         f.seek(1 + 25_000)
-        fileio.copy_range_at(f.fileno(), source, 7, 25_000, 1)
+        files.copy_range_at(f.fileno(), source, 7, 25_000, 1)
     assert target.read_bytes() == b"h" + data[7:25_007]
