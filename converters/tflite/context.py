@@ -71,6 +71,16 @@ def quant_params(tensor: TflTensor) -> tuple[np.ndarray, np.ndarray, int] | None
     return q.scale, q.zero_point, q.axis
 
 
+TYPE_PRESERVING = {
+    *("Slice", "Reshape", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Identity", "Gather", "GatherND"),
+    *("GatherElements", "Tile", "Pad", "Expand", "Flatten", "ReverseSequence", "DepthToSpace"),
+    *("SpaceToDepth", "Add", "Sub", "Mul", "Div", "Neg", "Abs", "Max", "Min", "Mod", "ReduceMax"),
+    *("ReduceMin", "ReduceSum", "ReduceProd", "CumSum", "Relu", "Clip"),
+}
+"""ONNX ops whose result has their first input's type: an intermediate node of a handler that moves
+int32 shapes (SHAPE → STRIDED_SLICE → PACK) or int8 bytes is typed from its data, not assumed float."""
+
+
 class TfliteContext(LayerContext):
     """The TFLite handlers' (and plugins') context: base LayerContext plus operator access."""
 
@@ -81,6 +91,25 @@ class TfliteContext(LayerContext):
         inputs = [state.stored[i] for i in op.inputs if i >= 0 and i in state.stored]
         outputs = [state.stored[i] for i in op.outputs if i >= 0]
         super().__init__(builder, name, op_type(op), inputs, outputs)
+
+    def node(
+        self,
+        op_type: str,
+        inputs: list[str],
+        shape: Any,
+        attributes: dict[str, Any] | None = None,
+        output: str | None = None,
+        domain: str = "",
+        dtype: str | None = None,
+        layout: str | None = None,
+    ) -> str:
+        """LayerContext.node with the result's type, when not given, taken from the data it is computed
+        from for type-preserving ops (Where: its second input), float32 otherwise."""
+        if dtype is None:
+            source = inputs[1] if op_type == "Where" and len(inputs) > 1 else inputs[0] if inputs else ""
+            known = self.builder.dtype(source) if source and op_type in {*TYPE_PRESERVING, "Where"} else None
+            dtype = known or "float32"
+        return super().node(op_type, inputs, shape, attributes, output, domain, dtype, layout)
 
     # -- reading the operator -------------------------------------------------------------------------
     def tensor(self, i: int) -> TflTensor | None:
@@ -176,15 +205,15 @@ class TfliteContext(LayerContext):
         quantized at run time to int8, one scale per row (FULLY_CONNECTED) or batch item (convolutions),
         then multiplied as integers. Emulated so the float product with the dequantized weights equals
         the kernel's integer one: symmetric ±127, or asymmetric (per-channel convolutions always;
-        FULLY_CONNECTED with AsymmetricQuantizeInputs) with ONNX's DynamicQuantizeLinear, whose uint8
-        scale and zero point are TFLite's int8 ones + 128 (one row)."""
+        FULLY_CONNECTED with AsymmetricQuantizeInputs): one row with ONNX's DynamicQuantizeLinear, whose
+        uint8 scale and zero point are TFLite's int8 ones + 128; several rows (a batch sized at run
+        time) each as AsymmetricQuantizeFloats."""
         t, w = self.need(0), self.need(weight)
         if t.dtype != "float32" or w.dtype != "int8" or quant_params(w) is None:
             return x
+        if asymmetric and shape[0] != 1:
+            return self._asymmetric_rows(x, shape)
         if asymmetric:
-            if shape[0] != 1:
-                self.step("param", "hybrid asymmetric run-time input quantization not emulated (batch > 1)")
-                return x
             q, scale, zero = self.node_multi(
                 "DynamicQuantizeLinear", [x], [(shape, "uint8"), ((), "float32"), ((), "uint8")]
             )
@@ -202,6 +231,39 @@ class TfliteContext(LayerContext):
         self.step("param", "float input quantized at run time to int8 (symmetric, per row), as LiteRT's "
                            "hybrid kernel does before its integer product")  # fmt: skip
         return self.node("Mul", [q, scale], shape)
+
+    def _asymmetric_rows(self, x: str, shape: tuple[int | None, ...]) -> str:
+        """TFLite's AsymmetricQuantizeFloats on each row (batch item) of `x`, dequantized again: range
+        [min(0, lo), max(0, hi)] over 255 steps, the zero point from whichever end errs less, clamped
+        to int8 and rounded; an all-zero row stays zero."""
+        axes = list(range(1, len(shape)))
+        reduced = (shape[0], *([1] * len(axes)))
+
+        def c(value: float) -> str:
+            return self.constant("c", np.float32(value))
+
+        def op(op_type: str, *inputs: str, attrs: dict[str, Any] | None = None) -> str:
+            return self.node(op_type, list(inputs), reduced, attrs,
+                             dtype="bool" if op_type in ("Equal", "Less") else "float32")  # fmt: skip
+
+        keep = {"axes": axes, "keepdims": 1}
+        low = op("Min", op("ReduceMin", x, attrs=keep), c(0.0))
+        high = op("Max", op("ReduceMax", x, attrs=keep), c(0.0))
+        scale = op("Div", op("Sub", high, low), c(255.0))
+        scale = op("Where", op("Equal", scale, c(0.0)), c(1.0), scale)
+        from_min = op("Sub", c(-128.0), op("Div", low, scale))
+        from_max = op("Sub", c(127.0), op("Div", high, scale))
+        error_min = op("Add", c(128.0), op("Abs", op("Div", low, scale)))
+        error_max = op("Add", c(127.0), op("Abs", op("Div", high, scale)))
+        zero = op("Where", op("Less", error_min, error_max), from_min, from_max)
+        zero = op("Round", op("Clip", zero, c(-128.0), c(127.0)))
+        inverse = op("Div", c(1.0), scale)
+        q = self.node("Add", [self.node("Mul", [x, inverse], shape), zero], shape)
+        q = self.node("Round", [q], shape)
+        q = self.node("Clip", [q, c(-128.0), c(127.0)], shape)
+        self.step("param", "float input quantized at run time to int8 per row (asymmetric), as LiteRT's "
+                           "hybrid kernel does (AsymmetricQuantizeFloats), then dequantized")  # fmt: skip
+        return self.node("Mul", [self.node("Sub", [q, zero], shape), scale], shape)
 
     def weight(self, i: int, layout: str | None = None, op_type: str | None = None) -> str:
         """Constant input `i` as a float value; `layout` tags a filter ("OHWI", "IHWO") for `op_type`."""

@@ -157,11 +157,13 @@ def fully_connected(ctx: TfliteContext) -> None:
         raise ctx.error("shuffled (SHUFFLED4x16INT8) weights are not supported")
     units, depth = ctx.need(1).shape
     in_shape = ctx.in_shape(0)
-    rows = math.prod(in_shape) // depth
+    size = math.prod(in_shape)
+    rows: int | None = size // depth if size % depth == 0 and size >= depth else None
     out_shape = ctx.out_shape()
     x = ctx.x(0)
     if tuple(in_shape) != (rows, depth):
-        x = ctx.node("Reshape", [x, ctx.ints([rows, depth])], (rows, depth))
+        # −1 rows: a tensor sized at run time is stored with a placeholder shape (Tensordot's (1, 1))
+        x = ctx.node("Reshape", [x, ctx.ints([-1, depth])], (rows, depth))
     weight = ctx.weight(1) if ctx.need(1).has_data or ctx.need(1).index in ctx.state.deferred else ctx.x(1)
     asymmetric = bool(ctx.option("AsymmetricQuantizeInputs", False))
     inputs = [ctx.hybrid(x, (rows, depth), asymmetric), weight, *bias(ctx, 2)]

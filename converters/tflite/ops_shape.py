@@ -23,6 +23,15 @@ def _axis(axis: int, rank: int) -> int:
 
 @layer(TFLITE, "RESHAPE")
 def reshape(ctx: TfliteContext) -> None:
+    """To the shape the file stores, unless that is only a placeholder (−1 in its signature) and the
+    new shape is computed at run time (Tensordot on a batch of unknown size): then to that one."""
+    target = ctx.tensor(1)
+    if target is not None and not target.has_data and None in ctx.out_tensor().dims:
+        rank = ctx.in_shape(1)
+        shape = ctx.node("Cast", [ctx.x(1)], rank, {"to": ONNX_TYPES["int64"]}, dtype="int64")
+        ctx.step("param", "shape computed at run time (the file stores a placeholder for it)")
+        ctx.emit("Reshape", [ctx.moved(0), shape])
+        return
     ctx.emit("Reshape", [ctx.moved(0), ctx.ints(ctx.out_shape())])
 
 

@@ -68,6 +68,7 @@ def run_both(
 ) -> list[Pair]:
     graph = load(path)
     model = to_model_proto(graph)
+    onnx.checker.check_model(model, full_check=True)  # what the writer demands before writing
     io = json.loads(graph.metadata.properties.get(IO_LAYOUT, "{}"))
     moved = json.loads(graph.metadata.properties.get(VALUE_LAYOUTS, "{}"))
     reference = LiteRTRunner(path)

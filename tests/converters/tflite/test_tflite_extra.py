@@ -1,0 +1,29 @@
+"""Patterns from real TFLite files (issue 20), on fixtures TensorFlow's converter makes
+(fixtures/tflite/models_extra.py), each against LiteRT on the file itself."""
+
+from __future__ import annotations
+
+import pytest
+
+from netinspect.check.layers import graph_layers
+from netinspect.registry import load
+from tests.converters.tflite.conftest import tflite_fixture
+from tests.converters.tflite.parity import run_both
+from tests.converters.tflite.test_tflite_parity import assert_close, assert_quantized
+
+
+def test_int8_transpose_conv_with_bias_on_a_run_time_batch() -> None:
+    """The output shape computed at run time (SHAPE → STRIDED_SLICE → PACK on int32 of an int8 input)
+    and an int32 bias: every intermediate node keeps its data's type, so the model passes
+    onnx.checker (it failed with "Slice: inferred elem type differs: (6) vs (1)") and matches."""
+    assert_quantized(run_both(tflite_fixture("transpose_conv_batch", "int8")))
+
+
+@pytest.mark.parametrize("mode", ["float32", "dynamic"])
+def test_unrolled_lstm_on_a_run_time_batch(mode: str) -> None:
+    """An unrolled LSTM whose zero states are FILLed to the run-time batch (refused for FILL alone
+    before), with Tensordot's RESHAPE to a computed shape; "dynamic": hybrid FULLY_CONNECTED with
+    int8 weights, whose run-time input quantization the ONNX model emulates."""
+    pairs = run_both(tflite_fixture("lstm_hybrid", mode))
+    assert_close(pairs, rtol=1e-4, atol=1e-5)
+    assert "FILL" in {layer.layer_type for layer in graph_layers(load(tflite_fixture("lstm_hybrid", mode)))}
