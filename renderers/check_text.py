@@ -57,6 +57,9 @@ def print_result(result: CheckResult, console: Console) -> None:
         table.add_row(*cells, "[green]pass[/]" if output.passed else "[bold red]FAIL[/]")
     console.print(table)
     for output in result.outputs:
+        if output.worst.kernels is not None:
+            console.print(f"{output.name}: {output.worst.kernels.describe()}", highlight=False)
+    for output in result.outputs:
         problem = next((c.problem for c in output.runs if c.problem), None)
         if problem:
             console.print(f"[red]{output.name}[/]: {problem}", highlight=False)

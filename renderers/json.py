@@ -41,6 +41,16 @@ def _figures(comparison: Comparison) -> dict[str, Any]:
         "top1_agreement": comparison.top1_agreement,
         "top5_agreement": comparison.top5_agreement,
         "max_error_steps": _number(comparison.max_error_steps),
+        "reference_kernels": None
+        if comparison.kernels is None
+        else {
+            "spread": _number(comparison.kernels.spread),
+            "spread_between": list(comparison.kernels.spread_between),
+            "spread_fraction": _number(comparison.kernels.spread_fraction),
+            "errors": {label: _number(e) for label, e in comparison.kernels.errors.items()},
+            "closest": comparison.kernels.closest,
+            "within_spread": comparison.kernels.within_spread,
+        },
     }
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from netinspect.converters.tflite.context import ONNX_TYPES, TFLITE, TfliteContext
+from netinspect.converters.tflite.ops_signal import COMPLEX, complex_reshape
 from netinspect.registry import layer
 
 INT64_MAX = np.iinfo(np.int64).max
@@ -25,6 +26,9 @@ def _axis(axis: int, rank: int) -> int:
 def reshape(ctx: TfliteContext) -> None:
     """To the shape the file stores, unless that is only a placeholder (−1 in its signature) and the
     new shape is computed at run time (Tensordot on a batch of unknown size): then to that one."""
+    if ctx.need(0).dtype == COMPLEX:
+        complex_reshape(ctx)
+        return
     target = ctx.tensor(1)
     if target is not None and not target.has_data and None in ctx.out_tensor().dims:
         rank = ctx.in_shape(1)

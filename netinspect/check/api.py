@@ -16,7 +16,14 @@ from typing import TypeVar
 import numpy as np
 
 from netinspect.check import data
-from netinspect.check.compare import Comparison, Tolerance, ToleranceRule, compare_values, tolerance_for
+from netinspect.check.compare import (
+    Comparison,
+    Tolerance,
+    ToleranceRule,
+    check_against_kernels,
+    compare_values,
+    tolerance_for,
+)
 from netinspect.check.divergence import DEFAULT_MEMORY_BUDGET, activation_sizes, compare_layers
 from netinspect.check.io_layout import in_ir_layout
 from netinspect.check.layers import graph_layers, pair_layers
@@ -284,16 +291,28 @@ def _compare_outputs(
     first_failing: int | None = None
     for run in range(plan.runs):
         feeds = plan.feeds(run)
-        source_outputs = source.run(feeds)
+        variants = _kernel_variants(source, feeds)
+        source_outputs = variants[next(iter(variants))] if variants else source.run(feeds)
         target_outputs = target.run(feeds_for_target(feeds))
         for source_name, target_name in output_map.items():
-            comparison = compare_values(
-                source_name, source_outputs.pop(source_name), target_outputs.pop(target_name), tolerance
-            )
+            expected, actual = source_outputs[source_name], target_outputs.pop(target_name)
+            comparison = compare_values(source_name, expected, actual, tolerance)
+            if variants and isinstance(expected, np.ndarray):
+                by_kernels = {label: outputs[source_name] for label, outputs in variants.items()}
+                comparison = check_against_kernels(
+                    comparison, by_kernels, actual, tolerance(expected.dtype.name)
+                )
             per_output[source_name].append(comparison)
             if not comparison.passed and first_failing is None:
                 first_failing = run
     return [OutputResult(name, output_map[name], runs) for name, runs in per_output.items()], first_failing
+
+
+def _kernel_variants(source: Runner, feeds: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    """The source's outputs under each of its runtime's kernel sets, when the runtime has several that
+    round differently (LiteRT on quantized models: runtimes/litert.py); {} otherwise."""
+    variants = getattr(source, "kernel_variants", None)
+    return variants(feeds) if variants is not None else {}
 
 
 def _pair_inputs(source: list[data.InputSpec], target: list[data.InputSpec]) -> dict[str, str]:

@@ -74,6 +74,13 @@ class InIRLayout:
     def run_values(self, feeds: Mapping[str, np.ndarray], names: Sequence[str]) -> dict[str, np.ndarray]:
         return self._back(self.runner.run_values(self._there(feeds), names))
 
+    def kernel_variants(self, feeds: Mapping[str, np.ndarray]) -> dict[str, dict[str, Any]]:
+        """The wrapped runner's outputs under each of its kernel sets (if it has several), moved back."""
+        variants = getattr(self.runner, "kernel_variants", None)
+        if variants is None:
+            return {}
+        return {label: self._back(outputs) for label, outputs in variants(self._there(feeds)).items()}
+
     def _there(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {name: self._move(name, array, back=False) for name, array in feeds.items()}
 

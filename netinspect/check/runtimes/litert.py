@@ -22,6 +22,11 @@ from netinspect.check.runtimes.base import RuntimeFailure, import_runtime
 
 EXTRA = "netinspect[tflite]"
 
+KERNEL_SETS = {"default kernels (XNNPACK)": "AUTO", "reference kernels": "BUILTIN_REF"}
+"""LiteRT's other kernel sets, run besides the builtin optimized kernels on quantized and hybrid
+models, whose outputs they round differently: their spread is the reference's own noise."""
+PRIMARY_KERNELS = "builtin kernels"
+
 
 def _first_line(error: BaseException) -> str:
     lines = [line for line in str(error).strip().splitlines() if line.strip()]
@@ -29,7 +34,8 @@ def _first_line(error: BaseException) -> str:
 
 
 class LiteRTRunner:
-    """A .tflite model in the LiteRT interpreter (CPU, XNNPACK off so kernels are the reference ones)."""
+    """A .tflite model in the LiteRT interpreter (CPU, XNNPACK off: the builtin optimized kernels).
+    On quantized models `kernel_variants` also runs the default (XNNPACK) and reference kernels."""
 
     def __init__(self, path: Path) -> None:
         module = import_runtime("ai_edge_litert.interpreter", EXTRA, path)
@@ -45,13 +51,16 @@ class LiteRTRunner:
         self._interpreter = self._build(preserve=False)
         self._details = {d["name"]: d for d in self._interpreter.get_tensor_details()}
         self._debug: Any = None
+        self._variants: dict[str, Any] | None = None
+        self.unavailable_kernels: dict[str, str] = {}
+        """Kernel sets that cannot run this model → why (LiteRT's first line)."""
 
     @classmethod
     def from_path(cls, path: Path, graph: Any = None) -> LiteRTRunner:
         return cls(path)
 
-    def _build(self, preserve: bool) -> Any:
-        resolver = self._module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    def _build(self, preserve: bool, kernels: str = "BUILTIN_WITHOUT_DEFAULT_DELEGATES") -> Any:
+        resolver = getattr(self._module.OpResolverType, kernels)
         try:
             interpreter = self._module.Interpreter(
                 model_content=self.content,
@@ -66,6 +75,34 @@ class LiteRTRunner:
                 self.path,
             ) from e
         return interpreter
+
+    def quantized(self) -> bool:
+        """Whether any tensor is stored as integers with a scale (full-integer, mixed or hybrid models)."""
+        return any(
+            np.dtype(d["dtype"]).kind in "iu" and len(d["quantization_parameters"]["scales"]) > 0
+            for d in self._interpreter.get_tensor_details()
+        )
+
+    def kernel_variants(self, feeds: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+        """The outputs under each of LiteRT's kernel sets (the builtin ones first) for a quantized or
+        hybrid model; {} for a float one, whose kernel sets agree to float rounding."""
+        if not self.quantized():
+            return {}
+        if self._variants is None:
+            self._variants = {}
+            for label, kernels in KERNEL_SETS.items():
+                try:
+                    self._variants[label] = self._build(False, kernels)
+                except RuntimeFailure as e:  # the reference kernels lack some ops (ELU, …)
+                    self.unavailable_kernels[label] = str(e).split(": ")[-1]
+        found = {PRIMARY_KERNELS: self.run(feeds)}
+        for label, interpreter in self._variants.items():
+            self._invoke(interpreter, feeds)
+            found[label] = {
+                d["name"]: np.array(interpreter.get_tensor(d["index"]))
+                for d in interpreter.get_output_details()
+            }
+        return found
 
     # -- the Runner protocol ----------------------------------------------------------------------------
     def prepare(self) -> None:

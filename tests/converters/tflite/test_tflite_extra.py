@@ -27,3 +27,10 @@ def test_unrolled_lstm_on_a_run_time_batch(mode: str) -> None:
     pairs = run_both(tflite_fixture("lstm_hybrid", mode))
     assert_close(pairs, rtol=1e-4, atol=1e-5)
     assert "FILL" in {layer.layer_type for layer in graph_layers(load(tflite_fixture("lstm_hybrid", mode)))}
+
+
+def test_spectra_rfft2d_complex_abs_real_imag() -> None:
+    """RFFT2D (2-D, 1-D through a length-1 axis cropped to a shorter length, and zero-padded) with
+    COMPLEX_ABS, REAL and IMAG: ONNX DFT on complex values held as float (…, 2). atol 1e-4 on spectra
+    up to ~270: two FFT implementations sum 512 terms in different orders (measured: 4e-5)."""
+    assert_close(run_both(tflite_fixture("spectrum")), rtol=1e-4, atol=1e-4)
