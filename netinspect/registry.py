@@ -1,10 +1,12 @@
 """The one registry: which reader opens a file, and which handler converts each layer type.
 
-Readers: each format's `detect` module (netinspect.converters.<format>.detect) exposes `READER`, a
-`Reader` whose `match` is cheap (looks at the probe's head bytes) and whose `open` imports the
-format's reader only when called: detecting a file's format imports no other format's converter,
-nor onnx (whose import costs more than the rest of a small `info`; benchmarks/bench_cli_latency.py).
-The format is decided by content, never by extension.
+Readers: each format's light `detect` module (netinspect.converters.<format>.detect) declares a
+`Reader` — its detection, companion files, own options, reading function and reference runtime —
+named in the entry-point group `netinspect.readers`, as an outside package does for a format of its
+own. `match` is cheap (looks at the probe's head bytes), and the reading module is imported only
+for a file it matched: detecting a file's format imports no converter, nor onnx (whose import costs
+more than the rest of a small `info`; benchmarks/bench_cli_latency.py). The format is decided by
+content, never by extension.
 
 Layer handlers: `@layer(format, type, ...)` registers netinspect's own; a user adds or overrides one
 with `register_layer(format, type, fn)` or through the entry-point group `netinspect.layers.<format>`
@@ -116,82 +118,142 @@ class Unsupported:
 
 @dataclass(frozen=True)
 class LoadOptions:
-    """What a user can tell a reader that the file does not say.
+    """What a user can tell a reader that the file does not say, for every command that reads one.
 
     `keep_source_layout`: leave a channels-last model's inputs and outputs channels-last (the
-    interior is still NCHW). `input_shapes`: pin input shapes (name → dims). `backend`: Keras
-    convolution semantics ("theano" | "tensorflow") when the file's evidence should be overridden.
-    `config`: an architecture JSON for weights-only Keras files. `fixed_size`: pin free spatial
-    dims to the size the file records as nominal (metadata.preprocessing.image_size).
+    interior is still NCHW). `input_shapes`: pin input shapes (name → dims). `fixed_size`: pin free
+    spatial dims to the size the file records as nominal (metadata.preprocessing.image_size).
     `permute_all_weights`: permute every weight for its op, even one the layout pass would keep as
     stored (layout.KEPT_WEIGHT_BYTES) and move the activations for instead.
-    `weights`: a companion weights file (Caffe's .caffemodel for a deploy .prototxt).
+    The per-format part is named by the readers: `companions` holds the extra files a format reads
+    beside the model (`Reader.companions`, e.g. Keras' "config"), `format_options` the values of
+    its own options (`Reader.options`, e.g. Keras' "backend"). A reader ignores the ones it does
+    not declare, so one LoadOptions can serve both sides of a `check` or `diff`.
     """
 
     keep_source_layout: bool = False
     input_shapes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
-    backend: str | None = None
-    config: Path | None = None
     fixed_size: bool = False
     permute_all_weights: bool = False
-    weights: Path | None = None
+    companions: dict[str, Path] = field(default_factory=dict)
+    format_options: dict[str, Any] = field(default_factory=dict)
 
 
 HEAD_BYTES = 4096
 
-READER_MODULES = (
-    "netinspect.converters.onnx.detect",
-    "netinspect.converters.tflite.detect",
-    "netinspect.converters.matconvnet.detect",
-    "netinspect.converters.keras.detect",
-    "netinspect.converters.caffe.detect",
-)
-"""Every format, in the order their `match` is tried (content checks are exclusive)."""
+READER_GROUP = "netinspect.readers"
+"""The entry-point group naming every reader, netinspect's own included: `name = "module:READER"`."""
 
 
 class Probe:
-    """A file under inspection: its size and head bytes, read once for every reader's `match`."""
+    """A file under inspection: its size and head bytes, read once for every reader's `match`, and
+    the companion files given with it (by `Companion.name`), which the matched reader may read."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, companions: dict[str, Path] | None = None) -> None:
         self.path = path
+        self.companions: dict[str, Path] = dict(companions or {})
         self.size = path.stat().st_size
         with path.open("rb") as f:
             self.head = f.read(HEAD_BYTES)
 
 
 @dataclass(frozen=True)
+class Companion:
+    """A file a format reads beside the model (Keras' architecture JSON for a weights-only .h5).
+
+    The CLI offers it as `--<name> FILE` on every command that reads a model; it reaches the reader
+    and the reference runtime as `probe.companions[name]`."""
+
+    name: str
+    help: str
+
+
+@dataclass(frozen=True)
+class FormatOption:
+    """A value only one format understands (Keras' `--backend`): `--<name> VALUE` on the CLI,
+    `LoadOptions.format_options[name]` in the API. `choices` limits the values when not empty."""
+
+    name: str
+    help: str
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A format's reference runtime for `check`: `factory` (a dotted attribute of `module`) is called
+    as `factory(probe, options)` and returns a check Runner that reads the source file itself.
+    `extra` is what to install when the runtime's package is missing; `packages` the third-party
+    modules it runs on, which no reader, renderer or core module may import (tests/test_architecture.py).
+    The module is imported only when a check needs it."""
+
+    name: str
+    module: str
+    factory: str
+    extra: str = "netinspect"
+    packages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Reader:
-    """One model format. `match` returns a tag naming the variant (or None); `open` reads it."""
+    """One model format, everything about it: how to recognise it, read it, check it.
+
+    `match` is cheap (it looks at the probe's head bytes) and returns a tag naming the variant, or
+    None; readers are tried by ascending `priority` (content checks are exclusive, so order only
+    keeps detection deterministic). `open` names the function `(probe, tag, options) -> Graph`
+    as "module:function": the reader's heavy module is imported only for a file it matched.
+    A Reader is declared in its format's light `detect` module and found through the entry-point
+    group `netinspect.readers`."""
 
     name: str
     description: str
     supports: str
-    runtime: str
     match: Callable[[Probe], str | None]
-    open: Callable[[Probe, str, LoadOptions], Graph]
+    open: str
+    runtime: Runtime
+    priority: int = 100
+    companions: tuple[Companion, ...] = ()
+    options: tuple[FormatOption, ...] = ()
 
-
-def opener(module: str, function: str = "open_graph") -> Callable[[Probe, str, LoadOptions], Graph]:
-    """A Reader's `open` that imports the format's reader module on first use, not at detection."""
-
-    def open_graph(probe: Probe, tag: str, options: LoadOptions) -> Graph:
+    def read(self, probe: Probe, tag: str, options: LoadOptions) -> Graph:
+        """The Graph of a file this reader matched, as its `open` function builds it."""
+        module, _, function = self.open.partition(":")
         return getattr(importlib.import_module(module), function)(probe, tag, options)
 
-    return open_graph
+
+_readers: list[Reader] | None = None
 
 
 def readers() -> list[Reader]:
-    return [importlib.import_module(m).READER for m in READER_MODULES]
+    """Every installed reader, in the order their `match` is tried (by priority, then name).
+
+    Loading one imports only its format's `detect` module (match function and declaration); the
+    reading code is imported when a file matches."""
+    global _readers
+    if _readers is None:
+        found = []
+        for entry in entry_points(group=READER_GROUP):
+            try:
+                reader = entry.load()
+            except Exception as e:  # a broken plugin package must not look like a broken model
+                raise NetinspectError(f"the reader {entry.name!r} ({entry.value}) failed to load: {e}") from e
+            if not isinstance(reader, Reader):
+                raise NetinspectError(f"the reader entry point {entry.name!r} ({entry.value}) is no Reader")
+            found.append(reader)
+        _readers = sorted(found, key=lambda r: (r.priority, r.name))
+    return _readers
 
 
-def open_probe(path: str | Path) -> Probe:
+def open_probe(path: str | Path, companions: dict[str, Path] | None = None) -> Probe:
     p = Path(path)
+    for name, companion in (companions or {}).items():
+        if not Path(companion).is_file():
+            raise ModelFormatError(f"its {name} file {companion} (--{name}) does not exist", p)
     if not p.exists():
         raise ModelFormatError("no such file", p)
     if p.is_dir():
         raise ModelFormatError("is a directory, not a model file", p)
     try:
-        probe = Probe(p)
+        probe = Probe(p, {name: Path(c) for name, c in (companions or {}).items()})
     except OSError as e:
         raise ModelFormatError(f"cannot read: {e.strerror}", p) from e
     if probe.size == 0:
@@ -199,15 +261,16 @@ def open_probe(path: str | Path) -> Probe:
     return probe
 
 
-def detect(path: str | Path) -> tuple[Reader, str, Probe]:
-    """The reader for a file, with the variant tag its `match` gave."""
-    probe = open_probe(path)
-    for module in READER_MODULES:
-        reader = importlib.import_module(module).READER
+def detect(path: str | Path, options: LoadOptions | None = None) -> tuple[Reader, str, Probe]:
+    """The reader for a file, with the variant tag its `match` gave; the probe carries the
+    companion files of `options`."""
+    probe = open_probe(path, (options or LoadOptions()).companions)
+    found = readers()
+    for reader in found:
         tag = reader.match(probe)
         if tag:
             return reader, tag, probe
-    known = ", ".join(r.name for r in readers())
+    known = ", ".join(r.name for r in found)
     raise ModelFormatError(f"unknown model format (not one of: {known})", probe.path)
 
 
@@ -216,14 +279,15 @@ def load(path: str | Path, options: LoadOptions | None = None) -> Graph:
 
     Readers raise NetinspectError for problems they recognise; anything else a hostile or corrupted
     file provokes in a parsing library is still the file's fault, and reported as such."""
-    return open_detected(*detect(path), options)
+    return open_detected(*detect(path, options), options)
 
 
 def open_detected(reader: Reader, tag: str, probe: Probe, options: LoadOptions | None = None) -> Graph:
     """`load` for a file already detected (`check` needs the reader too, and detects once)."""
     path = probe.path
+    options = options or LoadOptions()
     try:
-        graph = reader.open(probe, tag, options or LoadOptions())
+        graph = reader.read(probe, tag, options)
     except NetinspectError:
         raise
     except MemoryError as e:
@@ -237,6 +301,5 @@ def open_detected(reader: Reader, tag: str, probe: Probe, options: LoadOptions |
     graph.metadata.source_format = graph.metadata.source_format or reader.name
     from netinspect.layout import canonicalize
 
-    options = options or LoadOptions()
     canonicalize(graph, options.keep_source_layout, options.permute_all_weights)
     return graph

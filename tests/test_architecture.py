@@ -23,8 +23,15 @@ PACKAGES = {"netinspect": ROOT / "netinspect", "netinspect.converters": ROOT / "
 CORE = ("netinspect.ir", "netinspect.build", "netinspect.registry", "netinspect.layout", "netinspect.walk",
         "netinspect.errors", "netinspect.io.files")  # fmt: skip
 SMALL_MODEL = ROOT / "fixtures" / "matconvnet" / "simplenn_beta11.mat"
-RUNTIMES = ("netinspect.check.runtimes", "onnxruntime", "tensorflow", "tf_keras", "keras", "ai_edge_litert",
-            "cv2")  # fmt: skip
+
+def _readers() -> list:
+    from netinspect.registry import readers
+
+    return readers()
+
+
+RUNTIMES = ("netinspect.check.runtimes", *sorted({p for r in _readers() for p in r.runtime.packages}))
+"""The check runtimes and the packages they run on, as the readers declare them (Runtime.packages)."""
 
 
 def modules() -> dict[str, Path]:
@@ -106,14 +113,97 @@ def test_a_convert_loads_no_table_or_validation_library(tmp_path: Path) -> None:
     assert json.loads(out.stdout.splitlines()[-1]) == []
 
 
-def test_every_package_folder_is_packaged() -> None:
-    """pyproject lists packages explicitly (two folders are mapped under netinspect.): none forgotten."""
+def test_readers_are_found_through_the_entry_point_group() -> None:
+    from importlib.metadata import entry_points
+
+    from netinspect import registry
+
+    names = {entry.name for entry in entry_points(group="netinspect.readers")}
+    assert {"onnx", "keras", "tflite", "matconvnet"} <= names
+    assert {reader.name for reader in _readers()} == names
+    assert not hasattr(registry, "READER_MODULES")
+    priorities = [reader.priority for reader in _readers()]
+    assert priorities == sorted(priorities) and len(set(priorities)) == len(priorities)
+
+
+def test_detecting_a_file_imports_no_format_reading_code() -> None:
+    """Every reader's `match` lives in its package's light `__init__`: detection imports no reader
+    module and no format library; reading imports the matched reader only."""
+    code = (
+        "import sys, json\n"
+        "from netinspect import registry\n"
+        f"reader, tag, probe = registry.detect({str(SMALL_MODEL)!r})\n"
+        "readers = lambda: sorted(m for m in sys.modules if m.startswith('netinspect.converters.')"
+        " and m.endswith('.reader'))\n"
+        "detected = readers()\n"
+        "registry.open_detected(reader, tag, probe)\n"
+        "print(json.dumps([detected, readers(), 'onnx' in sys.modules, 'h5py' in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    detected, read, onnx_loaded, h5py_loaded = json.loads(out.stdout.splitlines()[-1])
+    assert detected == []
+    assert read == ["netinspect.converters.matconvnet.reader"]
+    assert not onnx_loaded and not h5py_loaded
+
+
+def _named_formats(path: Path, formats: set[str]) -> set[str]:
+    """The formats a module names in code (docstrings and comments aside): a string equal to a
+    format's name, or a reference to its package netinspect.converters.<format>."""
+    tree = ast.parse(path.read_text())
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)
+    }  # fmt: skip
+    named = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            named |= {f for f in formats if node.value == f or f"converters.{f}" in node.value}
+    named |= {f for name in imports(path) for f in formats if name.startswith(f"netinspect.converters.{f}")}
+    return named
+
+
+def test_a_new_format_touches_its_folder_its_runtime_module_and_one_entry_point() -> None:
+    """No list of formats outside the formats' own folders: not in the core, the CLI, `check` or the
+    renderers (each format is a reader entry point; its runtime module is named by its Reader), and
+    not in the packaging (setup.py derives the package list from the folders). ONNX, the format
+    everything is converted to, is exempt."""
     import tomllib
 
-    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    formats = {reader.name for reader in _readers()} - {"onnx"}
+    runtime_modules = {r.runtime.module for r in _readers() if r.name in formats}
+    helpers = {  # a runtime module may split its work (Keras: keras1_reference)
+        name for m in runtime_modules for name in imports(modules()[m])
+        if name.startswith("netinspect.check.runtimes.") and name.split(".")[3] != "base"
+    }  # fmt: skip
+    own = (*runtime_modules, *helpers)
+    found = {
+        module: sorted(named)
+        for module, path in modules().items()
+        if not module.startswith(("netinspect.converters.", *own))
+        and (named := _named_formats(path, formats))
+    }
+    assert found == {}
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "packages" not in setuptools, "the package list is derived from the folders (setup.py)"
+    assert "READER_MODULES" not in (ROOT / "netinspect" / "registry.py").read_text()
+
+
+def test_every_package_folder_is_packaged() -> None:
+    """setup.py derives the package list from pyproject's package-dir folders: none forgotten."""
+    from setuptools import find_packages
+
     folders = set()
     for package, folder in PACKAGES.items():
         for init in folder.rglob("__init__.py"):
             parts = init.parent.relative_to(folder).parts
             folders.add(".".join((package, *parts)))
-    assert folders - listed == set()
+    out = subprocess.run(
+        [sys.executable, "-c", "import runpy, setuptools, json, sys\n"
+         "setuptools.setup = lambda **kw: print(json.dumps(kw['packages']))\n"
+         "runpy.run_path('setup.py')"],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    )  # fmt: skip
+    assert set(json.loads(out.stdout)) == folders
+    assert find_packages  # setup.py's own tool

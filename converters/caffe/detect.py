@@ -8,7 +8,7 @@ import re
 
 from netinspect.converters.caffe.schema import MESSAGES
 from netinspect.converters.caffe.wire import LENGTH, WireError, fields, varint
-from netinspect.registry import Probe, Reader, opener
+from netinspect.registry import Companion, Probe, Reader, Runtime
 
 _NET_FIELDS = {name for name, _ in MESSAGES["NetParameter"].values()} | {"force_backward", "debug_info"}
 _TEXT_FIELD = re.compile(r"\s*([A-Za-z_]+)\s*(:|\{)")
@@ -90,7 +90,15 @@ READER = Reader(
     name="caffe",
     description="Caffe nets: deploy .prototxt (+ --weights .caffemodel) or a .caffemodel alone; V1, V2",
     supports="read, convert to ONNX, check against OpenCV's Caffe importer",
-    runtime="caffe-opencv",
     match=match,
-    open=opener("netinspect.converters.caffe.reader"),
+    open="netinspect.converters.caffe.reader:open_graph",
+    runtime=Runtime(
+        "caffe-opencv",
+        "netinspect.check.runtimes.caffe",
+        "OpenCVCaffeRunner.from_probe",
+        "netinspect[caffe]",
+        ("cv2",),
+    ),
+    priority=50,  # text and untagged protobuf: tried after every format with a signature
+    companions=(Companion("weights", "the .caffemodel holding a deploy prototxt's weights."),),
 )

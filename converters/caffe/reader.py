@@ -51,7 +51,7 @@ def read_caffemodel(path: Path) -> CaffeModelFile:
 
 
 def open_graph(probe: Probe, tag: str, options: LoadOptions) -> Graph:
-    weights_path = getattr(options, "weights", None)
+    weights_path = probe.companions.get("weights")
     if tag == "caffemodel":
         if weights_path is not None:
             raise ModelFormatError(
@@ -64,10 +64,7 @@ def open_graph(probe: Probe, tag: str, options: LoadOptions) -> Graph:
         return graph
     structure = read_prototxt(probe.path)
     weights = None
-    if weights_path is not None:
-        weights_path = Path(weights_path)
-        if not weights_path.is_file():
-            raise ModelFormatError("--weights: no such file", weights_path)
+    if weights_path is not None:  # registry.open_probe made sure the file exists
         weights = read_caffemodel(weights_path)
     net = build(structure, weights, probe.path)
     graph = convert(net, probe.path, options, weights is None)

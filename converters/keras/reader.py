@@ -32,6 +32,7 @@ from netinspect.build import GraphBuilder, LayerEntry, convert_layers
 from netinspect.converters.keras import layers as _layers  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import sequence as _sequence  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras.context import KERAS, Env, KerasContext
+from netinspect.converters.keras.detect import BACKENDS
 from netinspect.converters.keras.files import (
     KerasFile,
     KerasZipWeights,
@@ -46,7 +47,6 @@ from netinspect.ir import Dim, Graph, Metadata, Step
 from netinspect.layout import channels_first, permute_shape
 from netinspect.registry import LoadOptions, Probe
 
-BACKENDS = ("theano", "tensorflow")
 REFUSED = {
     "Lambda": "its function is Python bytecode, which netinspect never executes",
     "__lambda__": "its function is Python bytecode, which netinspect never executes",
@@ -57,10 +57,10 @@ REFUSED = {
 
 
 def open_graph(probe: Probe, tag: str, options: LoadOptions) -> Graph:
-    kf = open_keras_file(probe.path, tag, options.config)
+    kf = open_keras_file(probe.path, tag, probe.companions.get("config"))
     model = parse_model(kf.config, probe.path)
     _map_keras3_groups(kf, model)
-    env = _environment(kf, options.backend)
+    env = _environment(kf, options.format_options.get("backend"))
     graph = Converter(kf, env).convert(model)
     if not options.input_shapes:
         return graph

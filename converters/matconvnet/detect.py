@@ -4,7 +4,7 @@ Whether it holds a network is the reader's question (converters/matconvnet/netwo
 
 from __future__ import annotations
 
-from netinspect.registry import Probe, Reader, opener
+from netinspect.registry import Probe, Reader, Runtime
 
 
 def mat_version(head: bytes) -> str | None:
@@ -25,7 +25,10 @@ READER = Reader(
     name="matconvnet",
     description="MatConvNet .mat networks (SimpleNN and DagNN; MAT v5/v7 and v7.3)",
     supports="read, convert to ONNX, check against the NumPy MatConvNet reference",
-    runtime="matconvnet-reference",
     match=match,
-    open=opener("netinspect.converters.matconvnet.reader"),
+    open="netinspect.converters.matconvnet.reader:open_graph",
+    runtime=Runtime(
+        "matconvnet-reference", "netinspect.check.runtimes.matconvnet", "MatConvNetRunner.from_probe"
+    ),
+    priority=30,
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from netinspect.converters.onnx import wire as onnx_wire
-from netinspect.registry import Probe, Reader, opener
+from netinspect.registry import Probe, Reader, Runtime
 
 
 def match(probe: Probe) -> str | None:
@@ -36,7 +36,13 @@ READER = Reader(
     description="ONNX model (ModelProto protobuf)",
     supports="IR 3+, every opset the installed onnx knows; If/Loop/Scan subgraphs; sequence, map and "
     "optional values; local functions; external data (inside the model's folder only); weights read lazily",
-    runtime="onnxruntime",
     match=match,
-    open=opener("netinspect.converters.onnx.reader"),
+    open="netinspect.converters.onnx.reader:open_graph",
+    runtime=Runtime(
+        "onnxruntime",
+        "netinspect.check.runtimes.onnxruntime",
+        "OnnxRuntimeRunner.from_probe",
+        packages=("onnxruntime",),
+    ),
+    priority=10,
 )

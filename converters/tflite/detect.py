@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from netinspect.registry import Probe, Reader, opener
+from netinspect.registry import Probe, Reader, Runtime
 
 IDENTIFIER = b"TFL3"
 
@@ -16,7 +16,14 @@ READER = Reader(
     name="tflite",
     description="TensorFlow Lite flatbuffers (.tflite): float32, float16, dynamic-range and int8/uint8",
     supports="read, convert to ONNX (QDQ for quantized models), check against the LiteRT interpreter",
-    runtime="litert",
     match=match,
-    open=opener("netinspect.converters.tflite.reader"),
+    open="netinspect.converters.tflite.reader:open_graph",
+    runtime=Runtime(
+        "litert",
+        "netinspect.check.runtimes.litert",
+        "LiteRTRunner.from_probe",
+        "netinspect[tflite]",
+        ("ai_edge_litert",),
+    ),
+    priority=20,
 )

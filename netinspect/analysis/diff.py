@@ -20,7 +20,7 @@ import numpy as np
 
 from netinspect.ir import Function, Graph, Metadata, Node, Tensor
 from netinspect.jsonsafe import finite
-from netinspect.registry import load
+from netinspect.registry import LoadOptions, load
 from netinspect.renderers.formatting import format_shape
 from netinspect.walk import op_key, op_name
 
@@ -74,8 +74,11 @@ class DiffResult:
         return not differ and weights_equal
 
 
-def diff_files(a: str | Path, b: str | Path, weights: bool = True) -> DiffResult:
-    return diff_graphs(load(a), load(b), str(a), str(b), weights=weights)
+def diff_files(
+    a: str | Path, b: str | Path, weights: bool = True, options: LoadOptions | None = None
+) -> DiffResult:
+    """Two model files compared; `options` read both (as `convert` would read each)."""
+    return diff_graphs(load(a, options), load(b, options), str(a), str(b), weights=weights)
 
 
 def diff_graphs(a: Graph, b: Graph, name_a: str = "A", name_b: str = "B", weights: bool = True) -> DiffResult:

@@ -33,7 +33,7 @@ from netinspect.check.runtimes.onnxruntime import OnnxRuntimeRunner
 from netinspect.check.shapes import Choice, choose_sizes
 from netinspect.errors import NetinspectError
 from netinspect.ir import Graph, Preprocessing
-from netinspect.registry import detect, open_detected
+from netinspect.registry import LoadOptions, Probe, Reader, detect, open_detected
 
 LAYER_MODES = ("auto", "always", "never")
 """auto: compare layers only when an output fails; always: compare every layer; never: outputs only."""
@@ -52,6 +52,7 @@ def check(
     source: str | Path,
     target: str | Path | None = None,
     *,
+    options: LoadOptions | None = None,
     rtol: float | None = None,
     atol: float | None = None,
     quant_steps: float | None = None,
@@ -68,6 +69,9 @@ def check(
 ) -> CheckResult:
     """Check that TARGET (an ONNX file; SOURCE converted in memory when omitted) computes SOURCE.
 
+    `options` are the reading options (companion files such as a weights-only Keras file's
+    architecture JSON, the saving backend, pinned input shapes...): they read both sides and reach
+    the source's reference runtime, as they reach `convert`.
     Tolerances default by output dtype (compare.DEFAULT_TOLERANCES); `quant_steps` is the
     tolerance, in quantization steps, for int8/uint8 outputs. Given inputs (files or an image)
     make a single run; otherwise `runs` seeded random feeds are used. `dims` sizes free
@@ -82,11 +86,12 @@ def check(
     dims = dict(dims or {})
     clock = _Clock()
     source_path = Path(source)
-    source_reader, tag, probe = detect(source_path)
-    source_graph = open_detected(source_reader, tag, probe)
+    options = options or LoadOptions()
+    source_reader, tag, probe = detect(source_path, options)
+    source_graph = open_detected(source_reader, tag, probe, options)
     clock.lap("read_source")
     source_runner, target_runner, target_graph, target_side = _load_runners(
-        source_reader.runtime, source_path, source_graph, target
+        source_reader, probe, options, source_graph, target
     )
     clock.lap("prepare")
     result = CheckResult(
@@ -175,26 +180,26 @@ def _tolerance_rule(rtol: float | None, atol: float | None, quant_steps: float |
 
 
 def _load_runners(
-    runtime: str, source_path: Path, source_graph: Graph, target: str | Path | None
+    reader: Reader, probe: Probe, options: LoadOptions, source_graph: Graph, target: str | Path | None
 ) -> tuple[Runner, OnnxRuntimeRunner, Graph, ModelSide]:
     """Both runners, prepared side by side: reading a large source (VGG-19's 575 MB .mat) and
     building the ONNX Runtime session both spend most of their time outside the GIL."""
     with ThreadPoolExecutor(max_workers=1) as pool:
-        loading = pool.submit(_source_runner, runtime, source_path, source_graph)
-        target_runner, target_graph, target_side = _target_runner(target, source_graph, source_path)
+        loading = pool.submit(_source_runner, reader, probe, options, source_graph)
+        target_runner, target_graph, target_side = _target_runner(target, source_graph, probe.path, options)
         target_runner.prepare()
         return loading.result(), target_runner, target_graph, target_side
 
 
-def _source_runner(runtime: str, path: Path, graph: Graph) -> Runner:
+def _source_runner(reader: Reader, probe: Probe, options: LoadOptions, graph: Graph) -> Runner:
     """The source in its reference runtime, which reads the file itself, seen in the IR layout."""
-    runner = in_ir_layout(runner_for(runtime, path), graph)
+    runner = in_ir_layout(runner_for(reader, probe, options), graph)
     runner.prepare()
     return runner
 
 
 def _target_runner(
-    target: str | Path | None, source_graph: Graph, source_path: Path
+    target: str | Path | None, source_graph: Graph, source_path: Path, options: LoadOptions
 ) -> tuple[OnnxRuntimeRunner, Graph, ModelSide]:
     """The ONNX model to check, in onnxruntime: TARGET, or SOURCE converted in memory; either way
     built from the IR graph, so the target file is read once."""
@@ -202,10 +207,10 @@ def _target_runner(
         runner = OnnxRuntimeRunner.from_graph(source_graph, f"{source_path.name} (converted)")
         return runner, source_graph, ModelSide(None, "onnx", runner.label, converted_in_memory=True)
     target_path = Path(target)
-    reader, tag, probe = detect(target_path)
+    reader, tag, probe = detect(target_path, options)
     if reader.name != "onnx":
         raise CheckSetupError(f"the target must be an ONNX model, this is {reader.name}", target_path)
-    target_graph = open_detected(reader, tag, probe)
+    target_graph = open_detected(reader, tag, probe, options)
     runner = OnnxRuntimeRunner.from_graph(target_graph, target_path.name)
     return runner, target_graph, ModelSide(str(target_path), "onnx", runner.label)
 

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from netinspect.cli.options import reads_model
 from netinspect.errors import EXIT_CHECK_FAILED, EXIT_ERROR, NetinspectError
 from netinspect.io.files import check_output
+from netinspect.registry import LoadOptions
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -46,6 +48,7 @@ def report_console() -> Console:
     return Console(width=120, soft_wrap=True)
 
 
+@reads_model
 def check_command(
     source: Annotated[
         Path | None, typer.Argument(help="Source model, run in its reference runtime.", show_default=False)
@@ -115,6 +118,8 @@ def check_command(
             help="With --suite: check only shard I of N (every N-th model from the I-th), for CI matrices.",
         ),
     ] = None,
+    *,
+    options: LoadOptions,
 ) -> None:
     """Prove that a converted model computes what its source computes (exit 0 pass, 1 mismatch, 2 error)."""
     from netinspect.check.api import check
@@ -135,6 +140,8 @@ def check_command(
     if suite is not None:
         if target is not None or input_file or inputs or image:
             raise UsageError("with --suite, inputs and targets are given per model in the suite file")
+        if options != LoadOptions():
+            raise UsageError("reading options (--config, --input-shape, ...) read one SOURCE, not a --suite")
         part = Shard.parse(shard) if shard is not None else None
         results = run_suite(
             suite,
@@ -157,6 +164,7 @@ def check_command(
             result = check(
                 source,
                 target,
+                options=options,
                 rtol=rtol,
                 atol=atol,
                 quant_steps=quant_steps,
@@ -192,25 +200,31 @@ def _write_reports(
         write_junit(results, junit, junit_name or "netinspect check")
 
 
+@reads_model
 def diff_command(
     a: Annotated[Path, typer.Argument(help="First model (any supported format).", show_default=False)],
     b: Annotated[Path, typer.Argument(help="Second model (any supported format).", show_default=False)],
     json_out: Annotated[bool, typer.Option("--json", help="Print the differences as JSON.")] = False,
-    weights: Annotated[
-        bool, typer.Option("--weights/--no-weights", help="Compare weights (reads every weight of both).")
-    ] = True,
+    no_weights: Annotated[
+        bool, typer.Option("--no-weights", help="Compare the graphs only (default: also every weight).")
+    ] = False,
     exit_code: Annotated[
         bool,
         typer.Option("--exit-code", help="Exit with 1 when the models differ (as `git diff --exit-code`)."),
     ] = False,
+    *,
+    options: LoadOptions,
 ) -> None:
-    """Show how two models differ: nodes added, removed, changed; weight differences."""
+    """Show how two models differ: nodes added, removed, changed; weight differences.
+
+    The reading options read both models (two weights-only Keras files of one architecture share
+    their --config); `--no-weights` only, as a reader's companion file may be called `--weights`."""
     import json
 
     from netinspect.analysis.diff import diff_files, to_json
     from netinspect.renderers.diff_text import print_diff
 
-    result = diff_files(a, b, weights=weights)
+    result = diff_files(a, b, weights=not no_weights, options=options)
     if json_out:
         sys.stdout.write(json.dumps(to_json(result), indent=2, allow_nan=False) + "\n")
     else:

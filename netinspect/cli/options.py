@@ -7,6 +7,7 @@ import importlib.util
 import inspect
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, get_type_hints
@@ -20,11 +21,6 @@ from netinspect.ir import Graph
 ModelArg = Annotated[
     Path, typer.Argument(help="Model file (format detected from its content).", show_default=False)
 ]
-
-
-class Backend(StrEnum):
-    theano = "theano"
-    tensorflow = "tensorflow"
 
 
 KeepNhwc = Annotated[
@@ -55,18 +51,6 @@ FixedSize = Annotated[
         "--fixed-size",
         help="Pin free spatial dims to the size the model records as nominal (default: any size).",
     ),
-]
-BackendOpt = Annotated[
-    Backend | None,
-    typer.Option(
-        "--backend", help="Keras: convolution semantics of the saving backend (overrides the file)."
-    ),
-]
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", help="Keras: architecture JSON for a weights-only .h5 file.")
-]
-WeightsOpt = Annotated[
-    Path | None, typer.Option("--weights", help="Caffe: the .caffemodel holding a deploy prototxt's weights.")
 ]
 PluginOpt = Annotated[
     list[Path] | None,
@@ -122,22 +106,21 @@ def load_plugins(paths: list[Path] | None) -> None:
 def load_options(
     keep_nhwc: bool = False,
     input_shape: list[str] | None = None,
-    backend: Backend | None = None,
-    config: Path | None = None,
     plugin: list[Path] | None = None,
     fixed_size: bool = False,
     permute_all_weights: bool = False,
-    weights: Path | None = None,
+    companions: dict[str, Path | None] | None = None,
+    format_options: dict[str, Any] | None = None,
 ) -> registry.LoadOptions:
+    """The command line's reading flags as LoadOptions; unset companions and format options are left out."""
     load_plugins(plugin)
     return registry.LoadOptions(
         keep_source_layout=keep_nhwc,
         input_shapes=parse_input_shapes(input_shape),
-        backend=backend.value if backend else None,
-        config=config,
         fixed_size=fixed_size,
         permute_all_weights=permute_all_weights,
-        weights=weights,
+        companions={name: path for name, path in (companions or {}).items() if path is not None},
+        format_options={name: value for name, value in (format_options or {}).items() if value is not None},
     )
 
 
@@ -182,34 +165,93 @@ def load(model: Path, options: registry.LoadOptions) -> Graph:
 _LOAD_PARAMETERS: dict[str, tuple[Any, Any]] = {
     "keep_nhwc": (KeepNhwc, False),
     "input_shape": (InputShape, None),
-    "backend": (BackendOpt, None),
-    "config": (ConfigOpt, None),
     "plugin": (PluginOpt, None),
     "fixed_size": (FixedSize, False),
     "permute_all_weights": (PermuteAll, False),
-    "weights": (WeightsOpt, None),
 }
+"""The reading flags every format understands: parameter name → (annotation, default)."""
+
+
+@dataclass(frozen=True)
+class _FormatFlag:
+    """A flag some readers declare (a companion file or a format option), merged across readers."""
+
+    name: str
+    companion: bool
+    helps: tuple[str, ...]
+    choices: tuple[str, ...]
+
+    @property
+    def parameter(self) -> str:
+        return self.name.replace("-", "_")
+
+    def annotation(self) -> Any:
+        help_text = " ".join(self.helps)
+        if self.companion:
+            return Annotated[Path | None, typer.Option(f"--{self.name}", help=help_text, show_default=False)]
+        choices = StrEnum(self.parameter, {c: c for c in self.choices}) if self.choices else str  # type: ignore[misc]
+        return Annotated[choices | None, typer.Option(f"--{self.name}", help=help_text, show_default=False)]
+
+
+def _format_flags() -> list[_FormatFlag]:
+    """The companion files and format options every installed reader declares, one flag per name."""
+    flags: dict[str, _FormatFlag] = {}
+    for reader in registry.readers():
+        declared = [(c.name, True, c.help, ()) for c in reader.companions]
+        declared += [(o.name, False, o.help, o.choices) for o in reader.options]
+        for name, companion, help_text, choices in declared:
+            known = flags.get(name)
+            if known is not None and known.companion != companion:
+                raise NetinspectError(
+                    f"the reader {reader.name!r} declares --{name} as a "
+                    f"{'file' if companion else 'value'}, another reader as the other"
+                )
+            helps = (
+                (*known.helps, f"{reader.name}: {help_text}") if known else (f"{reader.name}: {help_text}",)
+            )
+            merged = tuple(dict.fromkeys((*known.choices, *choices))) if known else choices
+            flags[name] = _FormatFlag(name, companion, helps, merged)
+    return list(flags.values())
+
+
+def _plain(value: Any) -> Any:
+    """A choice typer hands over as an enum member, as the string a reader compares with."""
+    return value.value if isinstance(value, StrEnum) else value
 
 
 def reads_model(command: Callable[..., None]) -> Callable[..., None]:
     """Give a command every option that steers reading a model, handed to it as `options`.
 
-    The command declares `options: registry.LoadOptions`; typer sees the individual flags instead,
-    so info, view and convert take the same flags, defined once.
+    The command declares `options: registry.LoadOptions`; typer sees the individual flags instead:
+    the ones every format understands, and each installed reader's companion files and own options
+    (`Reader.companions`, `Reader.options`), so info, view, convert, check and diff take the same
+    flags, defined once, and a new format's flags appear on all of them.
     """
     hints = get_type_hints(command, include_extras=True)
     signature = inspect.signature(command)
     own = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values()
            if p.name != "options"]  # fmt: skip
+    format_flags = _format_flags()
+    taken = {p.name for p in own} & {f.parameter for f in format_flags}
+    if taken:
+        raise NetinspectError(f"a reader's flag clashes with {command.__name__}'s own: {', '.join(taken)}")
     added = [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
         for name, (annotation, default) in _LOAD_PARAMETERS.items()
+    ] + [
+        inspect.Parameter(
+            f.parameter, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=f.annotation()
+        )
+        for f in format_flags
     ]
 
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> None:
         flags = {name: kwargs.pop(name, default) for name, (_, default) in _LOAD_PARAMETERS.items()}
-        command(*args, options=load_options(**flags), **kwargs)
+        companions = {f.name: kwargs.pop(f.parameter, None) for f in format_flags if f.companion}
+        values = {f.name: _plain(kwargs.pop(f.parameter, None)) for f in format_flags if not f.companion}
+        options = load_options(**flags, companions=companions, format_options=values)
+        command(*args, options=options, **kwargs)
 
     del run.__wrapped__  # typer must read the new signature, not the command's
     run.__signature__ = signature.replace(parameters=[*own, *added])  # type: ignore[attr-defined]

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 from junitparser import Error, Failure, JUnitXml
 
-from netinspect.check.runtimes import base as runners
-from netinspect.check.runtimes.base import RuntimeEntry
+from netinspect import registry
 from tests.check.check_models import BROKEN, classifier, save
 
 SCHEMA = json.loads(
@@ -145,11 +144,11 @@ def test_bad_model_file_exits_2(cli: Callable, tmp_path: Path) -> None:
 def test_missing_runtime_exits_2_with_the_install_hint(
     cli: Callable, models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(
-        runners.RUNTIMES,
-        "onnxruntime",
-        RuntimeEntry("netinspect_absent_runtime", "Runner", "netinspect[absent]"),
-    )
+    from dataclasses import replace
+
+    absent = registry.Runtime("absent", "netinspect_absent_runtime", "Runner", "netinspect[absent]")
+    swapped = [replace(r, runtime=absent) if r.name == "onnx" else r for r in registry.readers()]
+    monkeypatch.setattr(registry, "_readers", swapped)
     result = cli("check", models["correct"])
     assert result.code == 2
     assert "pip install 'netinspect[absent]'" in result.err

@@ -9,10 +9,11 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from netinspect.check.runtimes.base import runner_for, runtime_entry
+from netinspect.check.runtimes.base import runner_for
 from netinspect.check.runtimes.matconvnet import MatConvNetRunner, from_matconvnet, to_matconvnet
 from netinspect.check.runtimes.onnxruntime import OnnxRuntimeRunner
-from netinspect.errors import MissingDependencyError, NetinspectError
+from netinspect.errors import MissingDependencyError
+from netinspect.registry import LoadOptions, Runtime, detect, readers
 from tests.check.check_models import classifier, save
 
 MATCONVNET = Path(__file__).resolve().parents[2] / "fixtures" / "matconvnet"
@@ -71,7 +72,8 @@ def test_matconvnet_runner_reads_layers_in_nchw() -> None:
     mat = MATCONVNET / "simplenn_pre_beta11.mat"
     if not mat.is_file():
         pytest.skip(f"{mat} is absent")
-    runner = runner_for("matconvnet-reference", mat)
+    reader, _, probe = detect(mat)
+    runner = runner_for(reader, probe, LoadOptions())
     assert isinstance(runner, MatConvNetRunner)
     (spec,) = runner.input_specs()
     assert spec.shape[0] == "N" and spec.shape[1:] == (3, 31, 29)
@@ -87,19 +89,26 @@ def test_matconvnet_runner_reads_layers_in_nchw() -> None:
 
 
 def test_runner_is_chosen_by_the_readers_runtime_field() -> None:
-    from netinspect.registry import readers
+    """Each reader names its runtime's factory; the check code holds no table of formats."""
+    import importlib
+
+    from netinspect.check.runtimes import base
 
     for reader in readers():
-        assert runtime_entry(reader.runtime, Path("m")).factory.endswith(".from_path")
-    assert runtime_entry("matconvnet-reference", Path("m")).factory.startswith("MatConvNet")
-    with pytest.raises(NetinspectError, match="no reference runtime"):
-        runtime_entry("caffe", Path("m.caffemodel"))
+        factory = importlib.import_module(reader.runtime.module)
+        for part in reader.runtime.factory.split("."):
+            factory = getattr(factory, part)
+        assert callable(factory), reader.name
+    assert not hasattr(base, "RUNTIMES")
+    reader, _, probe = detect(MATCONVNET / "simplenn_beta11.mat")
+    assert isinstance(runner_for(reader, probe, LoadOptions()), MatConvNetRunner)
 
 
-def test_runtime_not_installed_gives_the_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
-    from netinspect.check.runtimes import base as runners
+def test_runtime_not_installed_gives_the_install_hint(tmp_path: Path) -> None:
+    from dataclasses import replace
 
-    missing = runners.RuntimeEntry("netinspect_absent_runtime", "Runner.from_path", "netinspect[keras]")
-    monkeypatch.setitem(runners.RUNTIMES, "tensorflow", missing)
+    reader, _, probe = detect(save(classifier(), tmp_path / "m.onnx"))
+    runtime = Runtime("absent", "netinspect_absent_runtime", "Runner", "netinspect[keras]")
+    absent = replace(reader, runtime=runtime)
     with pytest.raises(MissingDependencyError, match=r"pip install 'netinspect\[keras\]'"):
-        runner_for("tensorflow", Path("model.keras"))
+        runner_for(absent, probe, LoadOptions())

@@ -1,21 +1,20 @@
 """Runners: one model in one runtime, and the table that picks a source's runtime.
 
 `Runner` is everything `check` asks of a runtime. A runner built from a file
-(`RuntimeEntry.factory(path)`) reads that file itself, sharing no code with the converter it
+(its Reader's `runtime.factory(probe, options)`) reads that file itself, sharing no code with the converter it
 checks; the ONNX side of a check is built from the IR graph instead (onnxruntime.py,
 `OnnxRuntimeRunner.from_graph`), so the converted model is read once.
 Runtimes are imported when a runner is built, never at module import, so `netinspect info`
 works without any of them and a missing one is a clear MissingDependencyError.
 
-Which runner runs a source is decided by its Reader's `runtime` field (registry.py): see
-`RUNTIMES`, where the Keras and LiteRT runners plug in.
+Which runner runs a source is decided by its Reader's `runtime` (registry.Runtime), declared with
+the format: a new format brings its runtime module and names it there, nothing here changes.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -23,6 +22,7 @@ import numpy as np
 
 from netinspect.check.data import InputSpec
 from netinspect.errors import MissingDependencyError, NetinspectError
+from netinspect.registry import LoadOptions, Probe, Reader
 
 if TYPE_CHECKING:
     from netinspect.check.layers import Layer
@@ -94,55 +94,23 @@ class BaseRunner:
         return {}
 
 
-@dataclass(frozen=True)
-class RuntimeEntry:
-    """How to build the runner for a Reader's `runtime`, and what to install when it is missing."""
-
-    module: str
-    factory: str
-    extra: str
-
-
-RUNTIMES: dict[str, RuntimeEntry] = {
-    "onnxruntime": RuntimeEntry(
-        "netinspect.check.runtimes.onnxruntime", "OnnxRuntimeRunner.from_path", "netinspect"
-    ),
-    "matconvnet-reference": RuntimeEntry(
-        "netinspect.check.runtimes.matconvnet", "MatConvNetRunner.from_path", "netinspect"
-    ),
-    "litert": RuntimeEntry(
-        "netinspect.check.runtimes.litert", "LiteRTRunner.from_path", "netinspect[tflite]"
-    ),
-    "keras": RuntimeEntry("netinspect.check.runtimes.keras", "KerasRunner.from_path", "netinspect[keras]"),
-    "caffe-opencv": RuntimeEntry(
-        "netinspect.check.runtimes.caffe", "OpenCVCaffeRunner.from_path", "netinspect[caffe]"
-    ),
-}
-"""Reader.runtime → runner factory `(path) -> Runner`: the runner reads the source file itself.
-Keras (TensorFlow) and TFLite (LiteRT) runners join here with their readers, each naming the
-optional extra that installs its runtime."""
-
-
-def runtime_entry(runtime: str, path: Path) -> RuntimeEntry:
-    if runtime not in RUNTIMES:
-        raise NetinspectError(f"no reference runtime for this format (runtime {runtime!r})", path)
-    return RUNTIMES[runtime]
-
-
-def runner_for(runtime: str, path: Path) -> Runner:
-    """The runner a Reader's `runtime` names, built for the file at `path`."""
-    entry = runtime_entry(runtime, path)
+def runner_for(reader: Reader, probe: Probe, options: LoadOptions) -> Runner:
+    """The runner of a reader's reference runtime (`Reader.runtime`), built for the probed file with
+    its companion files and the reading options (a weights-only Keras file needs its --config, a
+    Theano-saved one its --backend)."""
+    runtime = reader.runtime
     try:
-        module = importlib.import_module(entry.module)
+        module = importlib.import_module(runtime.module)
     except ImportError as e:
         raise MissingDependencyError(
-            f"checking this format needs the {runtime} runtime ({e.name or e}): pip install '{entry.extra}'",
-            path,
+            f"checking this format needs the {runtime.name} runtime ({e.name or e}): "
+            f"pip install '{runtime.extra}'",
+            probe.path,
         ) from e
     factory: Any = module
-    for part in entry.factory.split("."):
+    for part in runtime.factory.split("."):
         factory = getattr(factory, part)
-    return factory(path)
+    return factory(probe, options)
 
 
 def import_runtime(module: str, extra: str, path: Path | None = None) -> Any:

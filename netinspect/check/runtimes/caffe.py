@@ -20,6 +20,7 @@ import numpy as np
 from netinspect.check.data import InputSpec
 from netinspect.check.layers import Layer
 from netinspect.check.runtimes.base import BaseRunner, RuntimeFailure, import_runtime
+from netinspect.registry import LoadOptions, Probe
 
 EXTRA = "netinspect[caffe]"
 
@@ -103,11 +104,9 @@ class OpenCVCaffeRunner(BaseRunner):
         self._output_blob = {name: (tops.get(name) or [name])[-1] for name in self._outputs}
 
     @classmethod
-    def from_path(cls, path: Path, graph: Any = None, weights: Path | None = None) -> OpenCVCaffeRunner:
-        if weights is None and graph is not None:
-            recorded = graph.metadata.properties.get("caffe.weights")
-            weights = Path(recorded) if recorded else None
-        return cls(path, weights)
+    def from_probe(cls, probe: Probe, options: LoadOptions) -> OpenCVCaffeRunner:
+        """The reference for a probed prototxt, with its `--weights` companion."""
+        return cls(probe.path, probe.companions.get("weights"))
 
     def input_specs(self) -> list[InputSpec]:
         return [InputSpec(name, "float32", shape) for name, shape in self._inputs]

@@ -10,6 +10,7 @@ with netinspect's Keras reader. Inputs and outputs are in Keras' layout (channel
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -21,25 +22,93 @@ import numpy as np
 from netinspect.check.data import InputSpec
 from netinspect.check.layers import Layer
 from netinspect.check.runtimes.base import RuntimeFailure, import_runtime
+from netinspect.check.runtimes.keras1_reference import Keras1Runner
+from netinspect.registry import LoadOptions, Probe
 
 EXTRA = "netinspect[keras]"
 
 
-def stated_version(path: Path) -> str:
-    """The Keras version a file states: "3…" for a zip, the `keras_version` attr of HDF5 ("1" if none)."""
+def stated_version(path: Path, config: dict[str, Any] | None = None) -> str:
+    """The Keras version a file states: "3…" for a zip, the `keras_version` of the architecture JSON
+    given with a weights-only file, else the `keras_version` attr of HDF5 ("1" if none)."""
     with path.open("rb") as f:
         head = f.read(4)
     if head == b"PK\x03\x04":
         return "3"
+    if config is not None and config.get("keras_version"):
+        return str(config["keras_version"])
+    version = _hdf5_attr(path, "keras_version")
+    return version if version is not None else "1"
+
+
+def saved_backend(path: Path) -> str | None:
+    """The `backend` attr Keras ≥ 2 writes into HDF5 files (root or `model_weights`), if any."""
+    with path.open("rb") as f:
+        if f.read(4) == b"PK\x03\x04":
+            return None
+    return _hdf5_attr(path, "backend")
+
+
+def _hdf5_attr(path: Path, name: str) -> str | None:
     import h5py
 
     with h5py.File(path, "r") as h5:
-        version = h5.attrs.get("keras_version")
-        if version is None and "model_weights" in h5:
-            version = h5["model_weights"].attrs.get("keras_version")
-    if version is None:
-        return "1"
-    return version.decode() if isinstance(version, bytes) else str(version)
+        value = h5.attrs.get(name)
+        if value is None and "model_weights" in h5:
+            value = h5["model_weights"].attrs.get(name)
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def keras_runner(probe: Probe, options: LoadOptions) -> Any:
+    """The reference for a Keras file (`Reader.runtime` of the Keras reader).
+
+    Keras 1 files, and files saved on Theano whatever their version (`--backend theano` or the
+    file's `backend` attr), run in netinspect's NumPy reference: Keras 2 and 3 ignore the saving
+    backend and would compute Theano's true convolutions as cross-correlations. Others run in
+    tf-keras (Keras 2 files) or Keras 3. A weights-only file is built from its `--config` JSON."""
+    path = probe.path
+    config_path = probe.companions.get("config")
+    config = json.loads(config_path.read_text()) if config_path is not None else None
+    version = stated_version(path, config)
+    override = options.format_options.get("backend")
+    backend = override or saved_backend(path)
+    if version.startswith("1") or backend == "theano":
+        if backend == "theano":
+            given = "--backend theano" if override else "its backend attribute says theano"
+            reason = (
+                f"saved with the Theano backend ({given}): Theano convolves (kernels applied back to "
+                "front), which Keras 2/3 would compute as cross-correlation"
+            )
+        else:
+            reason = f"a Keras {version} file: no maintained Keras reads Keras 1 files faithfully"
+        theano = None if override is None else override == "theano"
+        return Keras1Runner(path, reason, config=config, theano=theano)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if version.startswith("2"):
+        module = import_runtime("tf_keras", EXTRA, path)
+        try:
+            model = _load(module, path, config, compile=False)
+        except Exception as e:
+            raise RuntimeFailure(f"tf-keras cannot load this model: {_line(e)}", path) from e
+        return KerasRunner(path, model, f"tf-keras {module.__version__} (Keras {version} file)")
+    module = import_runtime("keras", EXTRA, path)
+    try:
+        model = _load(module, path, config, compile=False, safe_mode=True)
+    except Exception as e:
+        raise RuntimeFailure(f"Keras cannot load this model: {_line(e)}", path) from e
+    return KerasRunner(path, model, f"Keras {module.__version__} ({module.backend.backend()})")
+
+
+def _load(module: Any, path: Path, config: dict[str, Any] | None, **flags: Any) -> Any:
+    """A full model file as Keras (tf_keras or keras) loads it, or a weights-only one into the model
+    its architecture JSON describes."""
+    if config is None:
+        return module.models.load_model(str(path), **flags)
+    model = module.models.model_from_json(json.dumps(config))
+    model.load_weights(str(path))
+    return model
 
 
 class KerasRunner:
@@ -51,28 +120,6 @@ class KerasRunner:
         self.label = label
         self.inference_seconds = 0.0
         self._probes: dict[tuple[str, ...], Any] = {}
-
-    @classmethod
-    def from_path(cls, path: Path, graph: Any = None) -> Any:
-        version = stated_version(path)
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        if version.startswith("1"):
-            from netinspect.check.runtimes.keras1_reference import Keras1Runner
-
-            return Keras1Runner(path)
-        if version.startswith("2"):
-            module = import_runtime("tf_keras", EXTRA, path)
-            try:
-                model = module.models.load_model(str(path), compile=False)
-            except Exception as e:
-                raise RuntimeFailure(f"tf-keras cannot load this model: {_line(e)}", path) from e
-            return cls(path, model, f"tf-keras {module.__version__} (Keras {version} file)")
-        module = import_runtime("keras", EXTRA, path)
-        try:
-            model = module.saving.load_model(str(path), compile=False, safe_mode=True)
-        except Exception as e:
-            raise RuntimeFailure(f"Keras cannot load this model: {_line(e)}", path) from e
-        return cls(path, model, f"Keras {module.__version__} ({module.backend.backend()})")
 
     # -- the Runner protocol ----------------------------------------------------------------------
     def prepare(self) -> None:

@@ -33,15 +33,20 @@ def _s(value: Any) -> str:
 class Keras1Model:
     """The layers of a Keras 1 Sequential file with their weights loaded, run one after the other."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, config: dict[str, Any] | None = None, theano: bool | None = None) -> None:
+        """`config`: the architecture of a weights-only file (the JSON given with --config);
+        `theano`: the backend when the user states it, else it is read from the weight names."""
         import h5py
 
         with h5py.File(path, "r") as h5:
-            config = json.loads(_s(h5.attrs["model_config"]))
+            if config is None:
+                if "model_config" not in h5.attrs:
+                    raise RuntimeFailure("a weights-only file: give its architecture JSON (--config)", path)
+                config = json.loads(_s(h5.attrs["model_config"]))
             version = _s(h5.attrs.get("keras_version", "1.0.8"))
             numbers = tuple(int(v) for v in version.split("-")[0].split(".")[:3] if v.isdigit())
             self.true_std = numbers < (1, 0, 8)  # Keras 1.0.0–1.0.7 BatchNormalization
-            group = h5["model_weights"]
+            group = h5.get("model_weights", h5)
             self.weights: dict[str, list[np.ndarray]] = {}
             names: list[str] = []
             for layer in group.attrs["layer_names"]:
@@ -49,7 +54,9 @@ class Keras1Model:
                 wn = [_s(n) for n in np.atleast_1d(g.attrs.get("weight_names", []))]
                 names += wn
                 self.weights[_s(layer)] = [np.asarray(g[n][()], dtype=np.float64) for n in wn]
-        self.theano = bool(names) and not all(n.endswith(":0") for n in names)
+        if theano is None:  # TensorFlow variable names end in ':0', Theano's do not
+            theano = bool(names) and not all(n.endswith(":0") for n in names)
+        self.theano = theano
         self.path = path
         body = config.get("config")
         if config.get("class_name") == "Sequential":
@@ -254,11 +261,19 @@ def activation(a: np.ndarray, name: str, th: bool) -> np.ndarray:
 class Keras1Runner:
     """`Keras1Model` as a runner: inputs and outputs in the file's own layout."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self,
+        path: Path,
+        reason: str | None = None,
+        config: dict[str, Any] | None = None,
+        theano: bool | None = None,
+    ) -> None:
+        """`reason`: why this file runs here rather than in Keras, said in the check's report."""
         self.path = path
-        self.model = Keras1Model(path)
+        self.model = Keras1Model(path, config, theano)
         backend = "Theano true convolution" if self.model.theano else "TensorFlow cross-correlation"
-        self.label = f"Keras 1 reference (netinspect, NumPy float64; {backend})"
+        because = f", because {reason}" if reason else ""
+        self.label = f"netinspect's NumPy Keras reference (float64; {backend}){because}"
         self.inference_seconds = 0.0
         self.input_name = self.model.input_name
 

@@ -12,13 +12,16 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from netinspect.check.data import InputSpec
 from netinspect.check.layers import Layer
 from netinspect.check.runtimes.base import RuntimeFailure, import_runtime
+
+if TYPE_CHECKING:
+    from netinspect.registry import LoadOptions, Probe
 
 EXTRA = "netinspect[tflite]"
 
@@ -56,8 +59,9 @@ class LiteRTRunner:
         """Kernel sets that cannot run this model → why (LiteRT's first line)."""
 
     @classmethod
-    def from_path(cls, path: Path, graph: Any = None) -> LiteRTRunner:
-        return cls(path)
+    def from_probe(cls, probe: Probe, options: LoadOptions) -> LiteRTRunner:
+        """The runner for a probed .tflite file (TFLite has no companion files or options)."""
+        return cls(probe.path)
 
     def _build(self, preserve: bool, kernels: str = "BUILTIN_WITHOUT_DEFAULT_DELEGATES") -> Any:
         resolver = getattr(self._module.OpResolverType, kernels)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import onnx
 
     from netinspect.ir import Graph, Tensor
+    from netinspect.registry import LoadOptions, Probe
 
 
 def _np_dtype(code: int) -> str:
@@ -202,6 +203,11 @@ class OnnxRuntimeRunner(BaseRunner):
     def from_path(cls, path: Path) -> OnnxRuntimeRunner:
         """The file as onnxruntime reads it, independent of netinspect's reader (an ONNX source)."""
         return cls(load_onnx_model(path), owned=True, name=path.name)
+
+    @classmethod
+    def from_probe(cls, probe: Probe, options: LoadOptions) -> OnnxRuntimeRunner:
+        """An ONNX source's reference runtime (`Reader.runtime`): the file as onnxruntime reads it."""
+        return cls.from_path(probe.path)
 
     @classmethod
     def from_graph(cls, graph: Graph, name: str) -> OnnxRuntimeRunner:

@@ -29,7 +29,7 @@ def make_caffe():
 
 
 def onnx_outputs(prototxt: Path, weights: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    graph = load(prototxt, LoadOptions(weights=weights))
+    graph = load(prototxt, LoadOptions(companions={"weights": weights}))
     session = ort.InferenceSession(
         to_model_proto(graph).SerializeToString(), providers=["CPUExecutionProvider"]
     )

@@ -41,7 +41,7 @@ def test_detected_by_content(pair: str) -> None:
 
 def test_weights_used_as_stored_keep_their_file_spans() -> None:
     prototxt, weights = (shared_model(p) for p in PAIRS["ultraface_slim320"])
-    graph = load(prototxt, LoadOptions(weights=weights))
+    graph = load(prototxt, LoadOptions(companions={"weights": weights}))
     spans = [t for t in graph.tensors.values() if t.span is not None]
     assert spans and all(t.span.path == weights for t in spans)
     first = spans[0]

@@ -100,7 +100,7 @@ def test_backend_override_decides_the_flip(tmp_path):
     """A TensorFlow-named file read with --backend theano is flipped (and then disagrees with the
     reference, which follows the file's evidence): the override is what the converter obeyed."""
     path = make_keras1.write(tmp_path / "k1.h5", "tf", "tensorflow")
-    graph, got, want = _reference_and_onnx(path, LoadOptions(backend="theano"))
+    graph, got, want = _reference_and_onnx(path, LoadOptions(format_options={"backend": "theano"}))
     steps = [s.text for n in graph.nodes if n.provenance for s in n.provenance.steps if s.kind == "flip"]
     assert steps and all("--backend theano" in t for t in steps)
     assert not np.allclose(got, want, rtol=1e-4, atol=1e-4)

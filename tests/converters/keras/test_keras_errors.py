@@ -62,7 +62,7 @@ def test_weights_only_with_config_converts_like_the_full_model(cli, tmp_path):
     assert result.code == 0, result.err
     x = np.random.default_rng(0).standard_normal((1, 8, 9, 3)).astype(np.float32)
     (a,) = run_onnx(netinspect.load(full), [x])
-    (b,) = run_onnx(netinspect.load(path, LoadOptions(config=arch)), [x])
+    (b,) = run_onnx(netinspect.load(path, LoadOptions(companions={"config": arch})), [x])
     np.testing.assert_array_equal(a, b)
 
 

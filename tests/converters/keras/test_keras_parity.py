@@ -115,4 +115,4 @@ def test_weights_only_h5_with_architecture_json(keras_cache, name, form):
     legacy layout (a group per layer) and from the attribute-walk layout of `*.weights.h5`."""
     stem, npz = make_keras.case_files(name, "tfk")
     weights, config = keras_cache / f"{stem}.{form}.h5", keras_cache / f"{stem}.json"
-    _compare(weights, keras_cache / npz, LoadOptions(config=config))
+    _compare(weights, keras_cache / npz, LoadOptions(companions={"config": config}))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,7 +16,7 @@ from netinspect.errors import MissingDependencyError
 from netinspect.layout import ACTIVATION, MATLAB_ACTIVATION, permute
 
 if TYPE_CHECKING:
-    from netinspect.ir import Graph
+    from netinspect.registry import LoadOptions, Probe
 
 
 MATCONVNET_ACTIVATION = MATLAB_ACTIVATION
@@ -47,7 +46,9 @@ class MatConvNetRunner(BaseRunner):
         self.inference_seconds = 0.0
 
     @classmethod
-    def from_path(cls, path: Path, graph: Graph | None = None) -> MatConvNetRunner:
+    def from_probe(cls, probe: Probe, options: LoadOptions) -> MatConvNetRunner:
+        """The reference for a probed .mat file (MatConvNet has no companion files or options)."""
+        path = probe.path
         try:
             module = importlib.import_module("netinspect.check.runtimes.matconvnet.reference")
         except ImportError as e:
