@@ -192,8 +192,6 @@ def test_a_new_format_touches_its_folder_its_runtime_module_and_one_entry_point(
 
 def test_every_package_folder_is_packaged() -> None:
     """setup.py derives the package list from pyproject's package-dir folders: none forgotten."""
-    from setuptools import find_packages
-
     folders = set()
     for package, folder in PACKAGES.items():
         for init in folder.rglob("__init__.py"):
@@ -205,5 +203,6 @@ def test_every_package_folder_is_packaged() -> None:
          "runpy.run_path('setup.py')"],
         capture_output=True, text=True, check=True, cwd=ROOT,
     )  # fmt: skip
-    assert set(json.loads(out.stdout)) == folders
-    assert find_packages  # setup.py's own tool
+    packaged = set(json.loads(out.stdout))
+    assert folders - packaged == set()
+    assert {"netinspect.schemas", "netinspect.renderers.html.assets"} <= packaged  # package-data folders

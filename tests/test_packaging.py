@@ -28,7 +28,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     source = tmp_path_factory.mktemp("source")
     for part in ("netinspect", "converters", "renderers"):
         shutil.copytree(ROOT / part, source / part, ignore=shutil.ignore_patterns("__pycache__"))
-    for part in ("pyproject.toml", "README.md"):
+    for part in ("pyproject.toml", "setup.py", "README.md"):
         shutil.copy2(ROOT / part, source / part)
     pip = [sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-build-isolation"]
     build = subprocess.run([*pip, "-w", str(out), str(source)], capture_output=True, text=True)
@@ -62,7 +62,9 @@ def test_info_and_convert_run_from_the_installed_wheel(wheel: tuple[Path, str], 
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
     # third-party dependencies come from this environment; netinspect itself only from the wheel
-    (Path(site) / "borrowed.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # (every site folder of this interpreter: a worktree's venv borrows its packages from another one)
+    borrowed = [sysconfig.get_paths()["purelib"], *(p for p in sys.path if p.endswith("site-packages"))]
+    (Path(site) / "borrowed.pth").write_text("\n".join(dict.fromkeys(borrowed)) + "\n")
     with zipfile.ZipFile(wheel[0]) as archive:
         archive.extractall(site)
     work = tmp_path / "elsewhere"
