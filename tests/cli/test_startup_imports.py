@@ -15,13 +15,29 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 MAT = ROOT / "fixtures" / "matconvnet" / "simplenn_beta17.mat"
-FORMATS = ("onnx", "tflite", "matconvnet", "keras")
-DETECTION = {
-    "netinspect.converters",
-    *(f"netinspect.converters.{f}" for f in FORMATS),
-    *(f"netinspect.converters.{f}.detect" for f in FORMATS),
-    "netinspect.converters.onnx.wire",  # the pure-Python protobuf scanner ONNX detection reads with
-}
+
+
+def _detection_modules() -> set[str]:
+    """The netinspect.converters modules that loading every reader's declaration imports (each
+    format's `detect` module and the light helpers it reads the head bytes with)."""
+    code = (
+        "import sys, json\n"
+        "from netinspect.registry import readers\n"
+        "readers()\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('netinspect.converters'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(json.loads(out.stdout.splitlines()[-1]))
+
+
+DETECTION = _detection_modules()
+
+
+def test_detection_loads_only_detect_modules_and_no_format_library() -> None:
+    heavy = [m for m in DETECTION if m.rsplit(".", 1)[-1] in ("reader", "layers", "files", "matfile")]
+    assert heavy == []
+    builtin = ("onnx", "tflite", "matconvnet", "keras")
+    assert {f"netinspect.converters.{f}.detect" for f in builtin} <= DETECTION
 
 
 def loaded_after(argv: list[str], prefixes: tuple[str, ...]) -> list[str]:
