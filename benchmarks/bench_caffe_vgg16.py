@@ -29,7 +29,7 @@ import netinspect
 from netinspect.registry import LoadOptions
 import netinspect.converters.caffe.reader, netinspect.converters.onnx.writer  # library start-up (onnx)
 ready = time.perf_counter()
-graph = netinspect.load(sys.argv[1], LoadOptions(weights=Path(sys.argv[2])))
+graph = netinspect.load(sys.argv[1], LoadOptions(companions={"weights": Path(sys.argv[2])}))
 weights = sum(t.nbytes for t in graph.tensors.values())
 netinspect.save_onnx(graph, sys.argv[3])
 end = time.perf_counter()

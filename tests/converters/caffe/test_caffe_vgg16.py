@@ -27,7 +27,7 @@ def vgg16():
 
 def test_every_weight_keeps_its_file_span(vgg16) -> None:
     prototxt, weights = vgg16
-    graph = load(prototxt, LoadOptions(weights=weights))
+    graph = load(prototxt, LoadOptions(companions={"weights": weights}))
     assert len(graph.tensors) == 32
     assert all(t.span is not None and t.span.path == weights for t in graph.tensors.values())
     assert sum(t.nbytes for t in graph.tensors.values()) == 138_357_544 * 4
@@ -36,7 +36,9 @@ def test_every_weight_keeps_its_file_span(vgg16) -> None:
 def test_matches_opencv(vgg16) -> None:
     pytest.importorskip("cv2")
     prototxt, weights = vgg16
-    graph = load(prototxt, LoadOptions(weights=weights, input_shapes={"data": (1, 3, 224, 224)}))
+    graph = load(
+        prototxt, LoadOptions(companions={"weights": weights}, input_shapes={"data": (1, 3, 224, 224)})
+    )
     x = np.random.default_rng(0).uniform(-1, 1, (1, 3, 224, 224)).astype(np.float32)
     runner = OpenCVCaffeRunner(prototxt, weights)
     expected = runner.run({"data": x})["prob"]
