@@ -7,12 +7,10 @@ ONNX does not define, are written here.
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any
 
-import onnx.defs
-import onnx.helper
+from netinspect.renderers.onnx_schemas import schema
 
 _CATEGORY_OPS = {
     "conv": "Conv ConvTranspose ConvInteger QLinearConv DeformConv",
@@ -72,34 +70,19 @@ def category(op_type: str) -> str:
     return CATEGORY.get(op_type, "other")
 
 
-@functools.cache
-def _schema(op_type: str, domain: str, version: int) -> onnx.defs.OpSchema | None:
-    try:
-        return onnx.defs.get_schema(op_type, version, "" if domain == "ai.onnx" else domain)
-    except onnx.defs.SchemaError:
-        return None
-
-
 def input_name(op_type: str, domain: str, version: int, index: int) -> str:
     """The schema's name for input `index` (X, W, B, scale, ...), or `in<index>` when unknown."""
-    schema = _schema(op_type, domain, version)
-    if schema is None or not schema.inputs:
+    record = schema(op_type, domain, version)
+    inputs = record["doc"]["inputs"] if record is not None else []
+    if not inputs:
         return f"in{index}"
-    formal = schema.inputs[min(index, len(schema.inputs) - 1)]
-    variadic = formal.option == onnx.defs.OpSchema.FormalParameterOption.Variadic
-    return f"{formal.name}{index}" if variadic else formal.name
+    formal = inputs[min(index, len(inputs) - 1)]
+    return f"{formal['name']}{index}" if formal["option"] == "variadic" else formal["name"]
 
 
-@functools.cache
 def _defaults(op_type: str, domain: str, version: int) -> dict[str, Any]:
-    schema = _schema(op_type, domain, version)
-    if schema is None:
-        return {}
-    return {
-        name: onnx.helper.get_attribute_value(attr.default_value)
-        for name, attr in schema.attributes.items()
-        if attr.default_value.name
-    }
+    record = schema(op_type, domain, version)
+    return record["defaults"] if record is not None else {}
 
 
 def _same(value: Any, default: Any) -> bool:

@@ -21,15 +21,10 @@ from pathlib import Path
 
 from netinspect._version import __version__
 from netinspect.errors import OutputError
+from netinspect.io.files import user_cache
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_PORT = 8080
-
-
-def cache_folder() -> Path:
-    """The per-user folder pages are written to (XDG base directories)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "netinspect" / "pages"
 
 
 def content_digest(path: Path) -> str:
@@ -44,7 +39,7 @@ def cached_page_path(model: Path, variant: str) -> Path:
     digest = hashlib.sha256()
     digest.update(content_digest(model).encode())
     digest.update(f"\0{__version__}\0{variant}".encode())
-    folder = cache_folder()
+    folder = user_cache("pages")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:

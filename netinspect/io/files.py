@@ -20,6 +20,12 @@ from netinspect.io import blocks
 from netinspect.io.ahead import ahead
 
 
+def user_cache(name: str) -> Path:
+    """netinspect's per-user cache folder `name` (XDG base directories; not created here)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "netinspect" / name
+
+
 def resolve_inside(base_dir: Path, relative: str, model: Path) -> Path:
     """The file `relative` names, refused if it lies (or links) outside `base_dir`."""
     if not relative or os.path.isabs(relative) or relative.startswith(("\\", "/")):

@@ -83,3 +83,20 @@ def test_detecting_any_format_imports_only_the_detectors() -> None:
     name, loaded = json.loads(out.stdout.splitlines()[-1])
     assert name == "matconvnet"
     assert set(loaded) <= DETECTION, sorted(set(loaded) - DETECTION)
+
+
+def test_drawing_a_matconvnet_model_imports_no_onnx_once_its_schemas_are_cached(tmp_path: Path) -> None:
+    """The page and the diagram read the operator schemas from the per-user cache, which the first
+    run fills from onnx; later runs (the cache is per onnx version) import no onnx."""
+    code = (
+        "import os, sys, json\n"
+        f"os.environ['XDG_CACHE_HOME'] = {str(tmp_path / 'cache')!r}\n"
+        "from netinspect.cli.app import main\n"
+        f"assert main(['view', {str(MAT)!r}, '-o', {str(tmp_path / 'page.html')!r}]) == 0\n"
+        f"assert main(['view', {str(MAT)!r}, '-o', {str(tmp_path / 'graph.dot')!r}]) == 0\n"
+        "print(json.dumps('onnx' in sys.modules))"
+    )
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+            for _ in range(2)]  # fmt: skip
+    assert [json.loads(run.stdout.splitlines()[-1]) for run in runs] == [True, False]
+    assert list((tmp_path / "cache" / "netinspect" / "onnx-schemas").glob("*.json"))
