@@ -213,6 +213,16 @@ class Reader:
     priority: int = 100
     companions: tuple[Companion, ...] = ()
     options: tuple[FormatOption, ...] = ()
+    operators: str | None = None
+    """"module:function" giving every operator the format defines → what netinspect does with it
+    (`netinspect formats NAME`); imported only when asked for."""
+
+    def operator_status(self) -> dict[str, str] | None:
+        if self.operators is None:
+            return None
+        module, _, function = self.operators.partition(":")
+        status: dict[str, str] = getattr(importlib.import_module(module), function)()
+        return status
 
     def read(self, probe: Probe, tag: str, options: LoadOptions) -> Graph:
         """The Graph of a file this reader matched, as its `open` function builds it."""

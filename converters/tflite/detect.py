@@ -26,4 +26,5 @@ READER = Reader(
         ("ai_edge_litert",),
     ),
     priority=20,
+    operators="netinspect.converters.tflite.operators:operator_status",
 )

@@ -181,11 +181,30 @@ def _write_view(
             print(f"netinspect: {note}", file=sys.stderr)
 
 
-def list_formats() -> None:
+def list_formats(
+    name: Annotated[
+        str | None, typer.Argument(help="A format: list every operator it defines and its status.")
+    ] = None,
+) -> None:
     """List the readers and what each supports."""
     from rich.console import Console
     from rich.table import Table
 
+    if name is not None:
+        reader = next((r for r in registry.readers() if r.name == name), None)
+        if reader is None:
+            raise UsageError(f"no format {name!r} (formats: {', '.join(r.name for r in registry.readers())})")
+        status = reader.operator_status()
+        if status is None:
+            raise UsageError(f"the {name} reader does not list its operators")
+        table = Table(title=f"{name} operators: {sum(s == 'converted' for s in status.values())} of "
+                            f"{len(status)} converted")  # fmt: skip
+        table.add_column("operator")
+        table.add_column("status")
+        for op, what in status.items():
+            table.add_row(op, what)
+        Console().print(table)
+        return
     table = Table(title="Supported formats")
     for column in ("format", "description", "supports", "reference runtime"):
         table.add_column(column)

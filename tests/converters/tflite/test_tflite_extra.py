@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 from netinspect.check.layers import graph_layers
+from netinspect.converters.tflite.operators import operator_status
 from netinspect.registry import load
 from tests.converters.tflite.conftest import tflite_fixture
 from tests.converters.tflite.parity import run_both
@@ -34,3 +38,25 @@ def test_spectra_rfft2d_complex_abs_real_imag() -> None:
     COMPLEX_ABS, REAL and IMAG: ONNX DFT on complex values held as float (…, 2). atol 1e-4 on spectra
     up to ~270: two FFT implementations sum 512 terms in different orders (measured: 4e-5)."""
     assert_close(run_both(tflite_fixture("spectrum")), rtol=1e-4, atol=1e-4)
+
+
+def test_formats_lists_every_builtin_with_its_status(cli: Callable[..., Any]) -> None:
+    """`netinspect formats tflite`: every builtin of the schema (LiteRT's registry draws from it) with
+    converted / refused (why) / not converted; a format that does not list its operators says so."""
+    from tflite.BuiltinOperator import BuiltinOperator
+
+    status = operator_status()
+    builtins = {k for k in vars(BuiltinOperator) if not k.startswith("_")}
+    assert set(status) == builtins - {"PLACEHOLDER_FOR_GREATER_OP_CODES"}
+    for op in ("FILL", "RFFT2D", "COMPLEX_ABS", "TRANSPOSE_CONV", "FULLY_CONNECTED"):
+        assert status[op] == "converted"
+    assert status["CUSTOM"].startswith("refused: custom operator")
+    assert "not converted" in status.values()
+    result = cli("formats", "tflite")
+    assert result.code == 0
+    converted = sum(s == "converted" for s in status.values())
+    assert f"tflite operators: {converted} of {len(status)} converted" in result.out
+    assert "RFFT2D" in result.out
+    refused = cli("formats", "keras")
+    assert refused.code == 2
+    assert "does not list its operators" in refused.err
