@@ -209,5 +209,5 @@ def list_formats(
     for column in ("format", "description", "supports", "reference runtime"):
         table.add_column(column)
     for reader in registry.readers():
-        table.add_row(reader.name, reader.description, reader.supports, reader.runtime)
+        table.add_row(reader.name, reader.description, reader.supports, reader.runtime.name)
     Console().print(table)

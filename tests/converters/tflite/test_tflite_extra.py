@@ -57,6 +57,7 @@ def test_formats_lists_every_builtin_with_its_status(cli: Callable[..., Any]) ->
     converted = sum(s == "converted" for s in status.values())
     assert f"tflite operators: {converted} of {len(status)} converted" in result.out
     assert "RFFT2D" in result.out
+    assert cli("formats").code == 0
     refused = cli("formats", "keras")
     assert refused.code == 2
     assert "does not list its operators" in refused.err
