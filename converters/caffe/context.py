@@ -77,7 +77,9 @@ class CaffeContext(LayerContext):
     def blob_tensor(self, index: int, role: str, shape: tuple[int, ...]) -> str:
         """Blob `index` as a lazy float32 constant of `shape` (its values in stored order)."""
         if self.structure_only:
-            return self.constant(role, Tensor(role, "float32", shape, loader=_no_weights, missing=NO_WEIGHTS))
+            name = self.constant(role, Tensor(role, "float32", shape, loader=_no_weights))
+            self.builder.tensors[name].missing = NO_WEIGHTS
+            return name
         blob = self.blob(index, role)
         size = int(np.prod(shape, dtype=np.int64)) if shape else 1
         if blob.count != size:
