@@ -36,7 +36,7 @@ def _net(tmp_path: Path) -> tuple[Path, Path]:
 def test_rules_and_training_layers(tmp_path: Path) -> None:
     prototxt, caffemodel = _net(tmp_path)
     prototxt.write_text(prototxt.read_text() + TRAINING_PARTS)
-    graph = load(prototxt, LoadOptions(weights=caffemodel))
+    graph = load(prototxt, LoadOptions(companions={"weights": caffemodel}))
     assert [n.op_type for n in graph.nodes] == ["Flatten", "Gemm"]
     assert [o.name for o in graph.outputs] == ["ip"]
     notes = " ".join(graph.metadata.notes)
@@ -48,7 +48,7 @@ def test_train_state_keeps_train_layers(tmp_path: Path) -> None:
     prototxt, caffemodel = _net(tmp_path)
     text = prototxt.read_text().replace('name: "n"', 'name: "n"\nstate { phase: TRAIN }', 1)
     prototxt.write_text(text + TRAINING_PARTS.replace("include { phase: TRAIN }", ""))
-    graph = load(prototxt, LoadOptions(weights=caffemodel))
+    graph = load(prototxt, LoadOptions(companions={"weights": caffemodel}))
     assert "Mul" in [n.op_type for n in graph.nodes]  # train_only_scale is part of the TRAIN net
 
 
