@@ -23,10 +23,6 @@ Shape = tuple[Dim, ...]
 NO_WEIGHTS = "the .caffemodel (pass it with --weights)"
 
 
-def _no_weights() -> np.ndarray:
-    raise ModelFormatError(f"the prototxt was read without weights: they are in {NO_WEIGHTS}")
-
-
 class CaffeContext(LayerContext):
     """`build.LayerContext` plus the layer's parameters (`param`, `value`, `values`) and blobs
     (`blob`, `blob_tensor`)."""
@@ -77,7 +73,14 @@ class CaffeContext(LayerContext):
     def blob_tensor(self, index: int, role: str, shape: tuple[int, ...]) -> str:
         """Blob `index` as a lazy float32 constant of `shape` (its values in stored order)."""
         if self.structure_only:
-            name = self.constant(role, Tensor(role, "float32", shape, loader=_no_weights))
+            path = self.builder.path
+
+            def no_weights() -> np.ndarray:
+                raise ModelFormatError(
+                    f"the prototxt was read without weights: they are in {NO_WEIGHTS}", path
+                )
+
+            name = self.constant(role, Tensor(role, "float32", shape, loader=no_weights))
             self.builder.tensors[name].missing = NO_WEIGHTS
             return name
         blob = self.blob(index, role)

@@ -88,7 +88,9 @@ class OpenCVCaffeRunner(BaseRunner):
                                  f"pip install '{EXTRA}'", prototxt)  # fmt: skip
         if weights is None:
             raise RuntimeFailure(
-                "checking a Caffe prototxt needs its weights: --weights model.caffemodel", prototxt
+                "checking a Caffe net needs its deploy prototxt and weights: "
+                "netinspect check deploy.prototxt --weights model.caffemodel",
+                prototxt,
             )
         self.path = prototxt
         self.label = f"OpenCV {cv2.__version__} (readNetFromCaffe)"
@@ -98,6 +100,8 @@ class OpenCVCaffeRunner(BaseRunner):
         except cv2.error as e:
             raise RuntimeFailure(f"OpenCV cannot load this Caffe net: {_first_line(e)}", prototxt) from e
         self._cv2 = cv2
+        self._files = (str(prototxt), str(weights))
+        self._debug: Any = None
         self._inputs, self._layers = scan_prototxt(prototxt)
         tops = {layer.get("name", [""])[0]: layer.get("top", []) for layer in self._layers}
         self._outputs = list(self._net.getUnconnectedOutLayersNames())
@@ -117,14 +121,17 @@ class OpenCVCaffeRunner(BaseRunner):
     def layers(self) -> list[Layer]:
         return [Layer(name, str(self._net.getLayer(name).type), name) for name in self._net.getLayerNames()]
 
-    def _forward(self, feeds: Mapping[str, np.ndarray], names: Sequence[str]) -> list[np.ndarray]:
+    def _forward(
+        self, feeds: Mapping[str, np.ndarray], names: Sequence[str], net: Any = None
+    ) -> list[np.ndarray]:
+        net = net if net is not None else self._net
         for name, _ in self._inputs:
             if name not in feeds:
                 raise RuntimeFailure(f"no feed for Caffe input {name!r}", self.path)
-            self._net.setInput(np.ascontiguousarray(feeds[name], dtype=np.float32), name)
+            net.setInput(np.ascontiguousarray(feeds[name], dtype=np.float32), name)
         start = time.perf_counter()
         try:
-            return list(self._net.forward(list(names)))
+            return list(net.forward(list(names)))
         except self._cv2.error as e:
             raise RuntimeFailure(
                 f"OpenCV failed running {self.path.name}: {_first_line(e)}", self.path
@@ -143,7 +150,11 @@ class OpenCVCaffeRunner(BaseRunner):
         missing = [n for n in names if n not in known]
         if missing:
             raise RuntimeFailure(f"OpenCV has no layer named {missing[0]!r}", self.path)
-        return {n: np.array(v) for n, v in zip(names, self._forward(feeds, names), strict=True)}
+        if self._debug is None:  # OpenCV fuses BatchNorm, Scale and ReLU into a convolution's output
+            self._debug = self._cv2.dnn.readNetFromCaffe(*self._files)
+            self._debug.enableFusion(False)
+        values = self._forward(feeds, names, self._debug)
+        return {n: np.array(v) for n, v in zip(names, values, strict=True)}
 
 
 def _first_line(error: BaseException) -> str:

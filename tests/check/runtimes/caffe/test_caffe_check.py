@@ -1,0 +1,60 @@
+"""`check` with OpenCV's Caffe importer as the reference: the real pairs pass, every layer compared;
+a converted model with one damaged weight is caught at that layer; a .caffemodel alone is refused
+with the reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from tests.conftest import shared_model
+
+pytest.importorskip("cv2")
+
+PAIRS = {
+    "lenet_v1": ("caffe/lenet_v1/lenet.prototxt", "caffe/lenet_v1/lenet_iter_10000.caffemodel"),
+    "resnet20_cifar": (
+        "caffe/resnet20_cifar/deploy.prototxt",
+        "caffe/resnet20_cifar/cifar10_res20_iter_100000.caffemodel",
+    ),
+    "ultraface_slim320": (
+        "caffe/ultraface_slim320/slim-320.prototxt",
+        "caffe/ultraface_slim320/slim-320.caffemodel",
+    ),
+}
+
+
+@pytest.mark.parametrize("pair", sorted(PAIRS))
+def test_real_pairs_pass_layer_by_layer(pair: str, cli) -> None:
+    prototxt, weights = (shared_model(p) for p in PAIRS[pair])
+    result = cli("check", prototxt, "--weights", weights, "--layers", "always")
+    assert result.code == 0, result.out[-2000:] + result.err
+    assert "OpenCV" in result.out and "compared layers are within tolerance" in result.out
+
+
+def test_damaged_weight_is_the_first_diverging_layer(cli, tmp_path: Path) -> None:
+    prototxt, weights = (shared_model(p) for p in PAIRS["resnet20_cifar"])
+    converted = tmp_path / "r20.onnx"
+    assert cli("convert", prototxt, "--weights", weights, "-o", converted).code == 0
+    model = onnx.load(converted)
+    target = next(t for t in model.graph.initializer if t.name.startswith("Convolution7_weights"))
+    values = numpy_helper.to_array(target).copy()
+    values.flat[0] += 0.5
+    target.CopyFrom(numpy_helper.from_array(values.astype(np.float32), target.name))
+    onnx.save(model, converted)
+    result = cli("check", prototxt, "--weights", weights, converted)
+    assert result.code == 1, result.out[-2000:] + result.err
+    assert "first diverging layer: Convolution7 (Convolution)" in result.out
+
+
+def test_caffemodel_alone_is_not_checkable(cli) -> None:
+    _, weights = (shared_model(p) for p in PAIRS["lenet_v1"])
+    result = cli("check", weights)
+    assert result.code == 2
+    assert "deploy prototxt and weights" in result.err and len(result.err.strip().splitlines()) == 1
+    result = cli("check", shared_model(PAIRS["lenet_v1"][0]))
+    assert result.code == 2 and "--weights" in result.err
