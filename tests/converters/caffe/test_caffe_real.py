@@ -68,5 +68,9 @@ def test_cli_info_view_convert_diff(pair: str, cli, tmp_path: Path) -> None:
     assert diff.code == 0, diff.err
     counts = re.search(r"weights: (\d+) matched, (\d+) identical", diff.out)
     assert counts and counts.group(1) == counts.group(2) != "0", diff.out
+    with_weights = cli("diff", prototxt, "--weights", weights, out)
+    assert with_weights.code == 0, with_weights.err
+    counts = re.search(r"weights: (\d+) matched, (\d+) identical", with_weights.out)
+    assert counts and counts.group(1) == counts.group(2) != "0", with_weights.out
     without_weights = cli("diff", prototxt, out)
     assert without_weights.code == 2 and "--weights" in without_weights.err
