@@ -312,6 +312,49 @@ CASES: dict[str, tuple[dict, Callable[[], list], dict]] = {
         lambda: [L("p", "Permute", ["data"], ["p"], "permute_param { order: 0 order: 2 order: 3 order: 1 }")],
         {},
     ),
+    "conv_two_bottoms_shared_weights": (
+        {"data": (1, 4, 9, 11), "other": (1, 4, 6, 5)},
+        lambda: [
+            L(
+                "c",
+                "Convolution",
+                ["data", "other"],
+                ["c1", "c2"],
+                "convolution_param { num_output: 3 kernel_size: 3 }",
+                [mk.rand(R, 3, 4, 3, 3), mk.rand(R, 3)],
+            )
+        ],
+        {},
+    ),
+    "slice_equal_concat_negative_axis": (
+        {"data": (1, 6, 4, 4)},
+        lambda: [
+            L("s", "Slice", ["data"], ["a", "b"], "slice_param { axis: 1 }"),
+            L("k", "Concat", ["b", "a"], ["k"], "concat_param { axis: -3 }"),
+        ],
+        {},
+    ),
+    "reshape_axis_num_axes": (
+        IMG,
+        lambda: [
+            L(
+                "r",
+                "Reshape",
+                ["data"],
+                ["r"],
+                "reshape_param { shape { dim: 2 dim: -1 } axis: 1 num_axes: 1 }",
+            )
+        ],
+        {},
+    ),
+    "flatten_default_crop_one_offset": (
+        {"data": (1, 3, 10, 12), "ref": (1, 3, 6, 7)},
+        lambda: [
+            L("c", "Crop", ["data", "ref"], ["c"], "crop_param { offset: 2 }"),
+            L("f", "Flatten", ["c"], ["f"]),
+        ],
+        {},
+    ),
     "normalize_across_shared": (IMG, lambda: [L("n", "Normalize", ["data"], ["n"], "", [mk.rand(R, 1)])], {}),
     "normalize_per_pixel_per_channel": (
         IMG,
