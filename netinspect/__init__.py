@@ -1,23 +1,27 @@
 """netinspect: open neural-network model files, show them, convert them to ONNX, prove it right.
 
-The Python API mirrors the CLI: `load` → Graph, `to_onnx`/`save_onnx` export, `summarize` is what
-`info` prints, `render` is `view`, `check` and `diff` are the parity commands.
+The Python API mirrors the CLI: `load` → Graph (reading options: `LoadOptions`), `to_onnx`/`save_onnx`
+export, `summarize` is what `info` prints, `render` is `view`, `check(source, target=None,
+options=..., rtol=...)` returns what `check --json` writes, and `netinspect.testing.assert_parity`
+fails a pytest test with the first diverging layer.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from netinspect import check  # the package is callable: netinspect.check(source, target, ...)
 from netinspect._version import __version__
 from netinspect.errors import NetinspectError
 from netinspect.ir import Graph, Metadata, Node, Preprocessing, Provenance, Step, Tensor, Value
-from netinspect.registry import load
+from netinspect.registry import LoadOptions, load
 
 if TYPE_CHECKING:
     import onnx
 
 __all__ = [
     "Graph",
+    "LoadOptions",
     "Metadata",
     "NetinspectError",
     "Node",
@@ -27,6 +31,7 @@ __all__ = [
     "Tensor",
     "Value",
     "__version__",
+    "check",
     "load",
     "render",
     "save_onnx",

@@ -83,7 +83,7 @@ def keras_runner(probe: Probe, options: LoadOptions) -> Any:
             )
         else:
             reason = f"a Keras {version} file: no maintained Keras reads Keras 1 files faithfully"
-        theano = None if override is None else override == "theano"
+        theano = None if backend is None else backend == "theano"  # Keras 1: from the weight names
         return Keras1Runner(path, reason, config=config, theano=theano)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if version.startswith("2"):

@@ -1,4 +1,5 @@
-"""An independent NumPy implementation of Keras 1 Sequential models, the reference for Keras 1 files.
+"""An independent NumPy implementation of Keras 1 Sequential models, the reference for Keras 1 files
+and for files saved on Theano by Keras 2 (whose layers it reads in Keras 1's terms).
 
 Written from Keras 1.2.2's layer definitions, not from netinspect's reader: it parses the HDF5 file
 itself (h5py + json) and computes in the file's own `dim_ordering`. Convolutions follow the
@@ -46,6 +47,7 @@ class Keras1Model:
             version = _s(h5.attrs.get("keras_version", "1.0.8"))
             numbers = tuple(int(v) for v in version.split("-")[0].split(".")[:3] if v.isdigit())
             self.true_std = numbers < (1, 0, 8)  # Keras 1.0.0–1.0.7 BatchNormalization
+            keras2 = numbers >= (2,)
             group = h5.get("model_weights", h5)
             self.weights: dict[str, list[np.ndarray]] = {}
             names: list[str] = []
@@ -61,16 +63,19 @@ class Keras1Model:
         body = config.get("config")
         if config.get("class_name") == "Sequential":
             entries = body if isinstance(body, list) else body["layers"]
+            source = entries[0] if entries and entries[0]["class_name"] == "InputLayer" else None
+            entries = entries[1:] if source else entries
             self.layers = [(e["class_name"], e["config"]) for e in entries]
-            self.input_name = f"{self.layers[0][1]['name']}_input"
-            self.input_shape = tuple(self.layers[0][1]["batch_input_shape"])
+            first = (source or entries[0])["config"]
+            self.input_name = first["name"] if source else f"{first['name']}_input"
+            self.input_shape = tuple(first["batch_input_shape"])
             previous = self.input_name
             self.reads: dict[str, list[str]] = {}
             for _, cfg in self.layers:
                 self.reads[cfg["name"]] = [previous]
                 previous = cfg["name"]
             self.output_name = previous
-        elif config.get("class_name") == "Model":  # Keras 1 functional: each layer called once
+        elif config.get("class_name") in ("Model", "Functional"):  # functional: each layer called once
             entries = [e for e in body["layers"] if e["class_name"] != "InputLayer"]
             (source,) = [e for e in body["layers"] if e["class_name"] == "InputLayer"]
             self.input_name = source["name"]
@@ -80,6 +85,48 @@ class Keras1Model:
             self.output_name = body["output_layers"][0][0]
         else:
             raise RuntimeFailure("the Keras 1 reference runs Sequential and Model configs only", path)
+        if keras2:
+            self.layers = [self._as_keras1(kind, cfg) for kind, cfg in self.layers]
+
+    def _as_keras1(self, kind: str, cfg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """A Keras 2 layer config in Keras 1's terms (keras@2.0.0 legacy/interfaces.py renamed them),
+        its kernel moved to Keras 1's layout: Keras 2 stores every kernel as (rows, cols, in, out),
+        Keras 1 as its `dim_ordering` says."""
+        if kind in _KERAS2_MERGES:
+            return "Merge", {**cfg, "mode": _KERAS2_MERGES[kind], "concat_axis": cfg.get("axis", -1)}
+        ordering = "th" if cfg.get("data_format") == "channels_first" else "tf"
+        renamed = {**cfg, "dim_ordering": ordering}
+        if kind == "Conv2D":
+            kind = "Convolution2D"
+            rows, cols = cfg["kernel_size"]
+            renamed.update(nb_filter=cfg["filters"], nb_row=rows, nb_col=cols, bias=cfg.get("use_bias", True))
+            renamed.update(border_mode=cfg.get("padding", "valid"), subsample=cfg.get("strides", (1, 1)))
+            if tuple(cfg.get("dilation_rate", (1, 1))) != (1, 1):
+                raise RuntimeFailure("the NumPy Keras reference has no dilated convolution", self.path)
+            weights = self.weights[cfg["name"]]
+            if ordering == "th":
+                weights[0] = weights[0].transpose(3, 2, 0, 1)
+        elif kind in ("MaxPooling2D", "AveragePooling2D"):
+            renamed["border_mode"] = cfg.get("padding", "valid")
+        elif kind == "Dense":
+            renamed.update(output_dim=cfg["units"], bias=cfg.get("use_bias", True))
+        elif kind == "BatchNormalization":
+            renamed["mode"] = 0
+            axis = cfg.get("axis", -1)
+            renamed["axis"] = axis[0] if isinstance(axis, list) else axis  # tf.keras writes [axis]
+            self.weights[cfg["name"]] = self._batch_norm_weights(cfg)
+        elif kind == "ZeroPadding2D":
+            (top, bottom), (left, right) = cfg["padding"]
+            renamed["padding"] = (top, bottom, left, right)
+        return kind, renamed
+
+    def _batch_norm_weights(self, cfg: dict[str, Any]) -> list[np.ndarray]:
+        """gamma, beta, mean, variance: Keras 2 leaves out gamma without `scale`, beta without `center`."""
+        stored = list(self.weights[cfg["name"]])
+        mean = stored[-2]
+        gamma = stored.pop(0) if cfg.get("scale", True) else np.ones_like(mean)
+        beta = stored.pop(0) if cfg.get("center", True) else np.zeros_like(mean)
+        return [gamma, beta, *stored]
 
     def run(self, x: np.ndarray) -> list[tuple[str, str, np.ndarray]]:
         """Every layer's output in order (the file lists a Keras 1 model's layers topologically)."""
@@ -224,6 +271,11 @@ class Keras1Model:
                 window = x[:, :, i * sh : i * sh + ph, j * sw : j * sw + pw]
                 y[:, :, i, j] = window.max(axis=(2, 3)) if is_max else window.mean(axis=(2, 3))
         return y if th else y.transpose(0, 2, 3, 1)
+
+
+_KERAS2_MERGES = {"Add": "sum", "Multiply": "mul", "Average": "ave", "Maximum": "max",
+                  "Concatenate": "concat"}  # fmt: skip
+"""Keras 2's merge layers, as the Keras 1 `Merge` mode computing the same."""
 
 
 def _pads(size: int, k: int, s: int, mode: str, theano: bool) -> tuple[tuple[int, int], int]:
