@@ -249,6 +249,10 @@ def readers() -> list[Reader]:
             if not isinstance(reader, Reader):
                 raise NetinspectError(f"the reader entry point {entry.name!r} ({entry.value}) is no Reader")
             found.append(reader)
+        if not found:  # an install from before the entry points (editable ones keep old metadata)
+            raise NetinspectError(
+                f"no model readers are registered (entry-point group {READER_GROUP}): reinstall netinspect"
+            )
         _readers = sorted(found, key=lambda r: (r.priority, r.name))
     return _readers
 
