@@ -38,6 +38,13 @@ PARAMS_V2: Schema = {
     142: ("scale_param", "msg:ScaleParameter"),
     143: ("input_param", "msg:InputParameter"),
     144: ("crop_param", "msg:CropParameter"),
+    120: ("mvn_param", "msg:MVNParameter"),
+    136: ("reduction_param", "msg:ReductionParameter"),
+    137: ("embed_param", "msg:EmbedParameter"),
+    138: ("tile_param", "msg:TileParameter"),
+    145: ("parameter_param", "msg:ParameterParameter"),
+    147: ("swish_param", "msg:SwishParameter"),
+    148: ("clip_param", "msg:ClipParameter"),
     202: ("permute_param", "msg:PermuteParameter"),
     203: ("prior_box_param", "msg:PriorBoxParameter"),
     204: ("detection_output_param", "msg:DetectionOutputParameter"),
@@ -58,6 +65,7 @@ PARAMS_V1: Schema = {
     30: ("relu_param", "msg:ReLUParameter"),
     31: ("slice_param", "msg:SliceParameter"),
     39: ("softmax_param", "msg:SoftmaxParameter"),
+    34: ("mvn_param", "msg:MVNParameter"),
     41: ("exp_param", "msg:ExpParameter"),
 }
 
@@ -183,6 +191,13 @@ MESSAGES: dict[str, Schema] = {
     "InputParameter": {1: ("shape", "msg:BlobShape")},
     "CropParameter": {1: ("axis", "int32"), 2: ("offset", "uint32")},
     "PermuteParameter": {1: ("order", "uint32")},
+    "MVNParameter": {1: ("normalize_variance", "bool"), 2: ("across_channels", "bool"), 3: ("eps", "float")},
+    "ReductionParameter": {1: ("operation", "enum:ReductionOp"), 2: ("axis", "int32"), 3: ("coeff", "float")},
+    "EmbedParameter": {1: ("num_output", "uint32"), 2: ("input_dim", "uint32"), 3: ("bias_term", "bool")},
+    "TileParameter": {1: ("axis", "int32"), 2: ("tiles", "int32")},
+    "ParameterParameter": {1: ("shape", "msg:BlobShape")},
+    "SwishParameter": {1: ("beta", "float")},
+    "ClipParameter": {1: ("min", "float"), 2: ("max", "float")},
     "NormalizeParameter": {
         1: ("across_spatial", "bool"),
         3: ("channel_shared", "bool"),
@@ -228,6 +243,7 @@ ENUMS: dict[str, dict[int, str]] = {
     "PoolMethod": {0: "MAX", 1: "AVE", 2: "STOCHASTIC"},
     "RoundMode": {0: "CEIL", 1: "FLOOR"},
     "CodeType": {1: "CORNER", 2: "CENTER_SIZE", 3: "CORNER_SIZE"},
+    "ReductionOp": {1: "SUM", 2: "ASUM", 3: "SUMSQ", 4: "MEAN"},
     "V1LayerType": {
         0: "NONE",
         1: "ACCURACY",

@@ -355,6 +355,15 @@ CASES: dict[str, tuple[dict, Callable[[], list], dict]] = {
         ],
         {},
     ),
+    "mvn_per_channel": (IMG, lambda: [L("m", "MVN", ["data"], ["m"])], {}),
+    "mvn_across_channels_mean_only": (
+        IMG,
+        lambda: [
+            L("m", "MVN", ["data"], ["m"], "mvn_param { across_channels: true normalize_variance: false }")
+        ],
+        {},
+    ),
+    "swish": (IMG, lambda: [L("s", "Swish", ["data"], ["s"])], {}),
     "normalize_across_shared": (IMG, lambda: [L("n", "Normalize", ["data"], ["n"], "", [mk.rand(R, 1)])], {}),
     "normalize_per_pixel_per_channel": (
         IMG,

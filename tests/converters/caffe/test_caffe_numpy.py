@@ -1,6 +1,7 @@
 """Layers and options OpenCV's Caffe importer lacks or ignores (Threshold, ArgMax, Bias, Log's base,
-InnerProduct's transpose, concat_dim, round_mode FLOOR, a constant Power), against NumPy written
-from BVLC Caffe's CPU code (src/caffe/layers/*.cpp), not from the converter."""
+InnerProduct's transpose, concat_dim, round_mode FLOOR, a constant Power, Clip, Tile, Reduction,
+Embed, Swish's beta, MVN's eps), against NumPy written from BVLC Caffe's CPU code
+(src/caffe/layers/*.cpp), not from the converter."""
 
 from __future__ import annotations
 
@@ -132,3 +133,57 @@ def test_ave_pooling_round_modes(mode: str, tmp_path: Path) -> None:
         close(out["p"], _ave_pool_floor(X, 3, 2, 1))
     else:  # 5×7 → ceil((5+2-3)/2)+1 = 3, ceil((7+2-3)/2)+1 = 4: no window past the pad here
         assert out["p"].shape == (2, 3, 3, 4)
+
+
+def test_clip_tile_swish_beta(tmp_path: Path) -> None:
+    layers = [
+        L("c", "Clip", ["data"], ["c"], "clip_param { min: -0.3 max: 0.5 }"),
+        L("t", "Tile", ["data"], ["t"], "tile_param { axis: 2 tiles: 3 }"),
+        L("s", "Swish", ["data"], ["s"], "swish_param { beta: 1.5 }"),
+    ]
+    out = run(tmp_path, layers, {"data": X})
+    close(out["c"], np.clip(X, -0.3, 0.5))
+    close(out["t"], np.tile(X, (1, 1, 3, 1)))
+    close(out["s"], X / (1 + np.exp(-1.5 * X)))
+
+
+@pytest.mark.parametrize("operation", ["SUM", "ASUM", "SUMSQ", "MEAN"])
+def test_reduction(operation: str, tmp_path: Path) -> None:
+    params = f"reduction_param {{ operation: {operation} axis: 1 coeff: 0.5 }}"
+    out = run(tmp_path, [L("r", "Reduction", ["data"], ["r"], params)], {"data": X})
+    flat = X.reshape(2, -1)
+    expected = {
+        "SUM": flat.sum(1),
+        "ASUM": np.abs(flat).sum(1),
+        "SUMSQ": (flat**2).sum(1),
+        "MEAN": flat.mean(1),
+    }
+    close(out["r"], 0.5 * expected[operation])
+
+
+def test_embed(tmp_path: Path) -> None:
+    weights, bias = mk.rand(R, 7, 3), mk.rand(R, 3)
+    ids = np.array([[0, 6, 2], [3, 3, 1]], np.float32)
+    params = "embed_param { num_output: 3 input_dim: 7 }"
+    out = run(tmp_path, [L("e", "Embed", ["data"], ["e"], params, [weights, bias])], {"data": ids})
+    close(out["e"], weights[ids.astype(int)] + bias)
+
+
+def test_mvn_eps_is_added_to_the_standard_deviation(tmp_path: Path) -> None:
+    """MVNLayer::Forward_cpu: variance^0.5, then + eps (OpenCV puts eps under the root)."""
+    params = "mvn_param { across_channels: true eps: 0.5 }"
+    out = run(tmp_path, [L("m", "MVN", ["data"], ["m"], params)], {"data": X})
+    flat = X.reshape(2, -1)
+    centred = flat - flat.mean(1, keepdims=True)
+    expected = centred / (np.sqrt((centred**2).mean(1, keepdims=True)) + 0.5)
+    close(out["m"], expected.reshape(X.shape))
+
+
+def test_parameter_layer(tmp_path: Path) -> None:
+    value = mk.rand(R, 2, 3, 5, 7)
+    layers = [
+        L("p", "Parameter", [], ["p"], "parameter_param { shape { dim: 2 dim: 3 dim: 5 dim: 7 } }", [value]),
+        L("s", "Eltwise", ["data", "p"], ["s"]),
+    ]
+    out = run(tmp_path, layers, {"data": X})
+    close(out["s"], X + value)
