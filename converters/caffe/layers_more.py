@@ -1,5 +1,5 @@
 """The rest of BVLC Caffe's inference layers (src/caffe/layers/*.cpp): MVN, Clip, Swish, Tile,
-Reduction, Embed and Parameter.
+Reduction, Embed, Parameter and SPP.
 
 MVN divides by the standard deviation plus eps (not by √(var + eps)); Reduction reduces every axis
 from `axis` on and scales by `coeff`; Embed looks rows up by indices given as floats.
@@ -8,7 +8,7 @@ from `axis` on and scales by `coeff`; Embed looks rows up by indices given as fl
 from __future__ import annotations
 
 from netinspect.converters.caffe.context import CAFFE, CaffeContext
-from netinspect.converters.caffe.layers_nn import canonical_axis, known
+from netinspect.converters.caffe.layers_nn import canonical_axis, emit_pool, known
 from netinspect.registry import layer
 
 
@@ -115,3 +115,34 @@ def parameter(ctx: CaffeContext) -> None:
         raise ctx.error("parameter_param needs a shape")
     value = ctx.blob_tensor(0, "value", dims)
     ctx.node("Identity", [value], dims, output=ctx.outputs[0])
+
+
+@layer(CAFFE, "SPP")
+def spp(ctx: CaffeContext) -> None:
+    """SPPLayer: level l pools into 2^l × 2^l bins (kernel ceil(H / bins), pad half the remainder
+    rounded up, stride = kernel, Caffe's pooling rules), each flattened, all concatenated; one level
+    is that pooling alone."""
+    p = ctx.param("spp_param")
+    height, method = int(p.get("pyramid_height", 0)), p.get("pool", "MAX")
+    shape = ctx.shape_of(0)
+    if height <= 0:
+        raise ctx.error("spp_param needs a positive pyramid_height")
+    if len(shape) != 4 or not known(*shape[1:]):
+        raise ctx.error("SPP needs a 4-D input of known channels and size")
+    n, c, h, w = shape
+    pieces, total = [], 0
+    for level in range(height):
+        bins = 2**level
+        kernel = [-(-int(h) // bins), -(-int(w) // bins)]  # type: ignore[call-overload]
+        pads = [(kernel[0] * bins - int(h) + 1) // 2, (kernel[1] * bins - int(w) + 1) // 2]  # type: ignore[call-overload]
+        last = height == 1
+        pooled = emit_pool(
+            ctx, ctx.inputs[0], shape, method, kernel, pads, kernel, False, ctx.outputs[0] if last else None
+        )
+        if last:
+            return
+        size = ctx.builder.shape(pooled)
+        features = int(c) * int(size[2]) * int(size[3])  # type: ignore[index, arg-type]
+        pieces.append(ctx.node("Reshape", [pooled, ctx.const("flat", [0, -1], "int64")], (n, features)))
+        total += features
+    ctx.node("Concat", pieces, (n, total), {"axis": 1}, output=ctx.outputs[0])

@@ -136,6 +136,22 @@ def pooling(ctx: CaffeContext) -> None:
     if not known(h, w):
         _pool_unsized(ctx, method, kernel, pads, strides, floor)
         return
+    emit_pool(ctx, x, (n, c, h, w), method, kernel, pads, strides, floor, ctx.outputs[0])
+
+
+def emit_pool(
+    ctx: CaffeContext,
+    x: str,
+    shape: Shape,
+    method: str,
+    kernel: list[int],
+    pads: list[int],
+    strides: list[int],
+    floor: bool,
+    output: str | None = None,
+) -> str:
+    """One Caffe pooling of a 4-D value of known spatial size (PoolingLayer::Forward_cpu)."""
+    n, c, h, w = shape
     size = [
         pooled_size(d, k, s, pad, floor) for d, k, s, pad in zip((h, w), kernel, strides, pads, strict=True)
     ]
@@ -147,9 +163,13 @@ def pooling(ctx: CaffeContext) -> None:
                         f"instead of {pads} (last window clipped)")  # fmt: skip
     attributes = {"kernel_shape": kernel, "strides": strides}
     if method == "MAX":
-        ctx.node("MaxPool", [x], (n, c, *size), {**attributes, "pads": pads + [max(e, 0) for e in ends]},
-                 output=ctx.outputs[0])  # fmt: skip
-        return
+        return ctx.node(
+            "MaxPool",
+            [x],
+            (n, c, *size),
+            {**attributes, "pads": pads + [max(e, 0) for e in ends]},
+            output=output,
+        )
     if method != "AVE":
         raise ctx.error(f"unknown pooling method {method}")
     # Caffe divides by the window clipped to [-pad, n + pad): zeros for the padding count, the
@@ -157,16 +177,16 @@ def pooling(ctx: CaffeContext) -> None:
     inner = [min(pad, max(e, 0)) for pad, e in zip(pads, ends, strict=True)]
     overhang = [max(e - pad, 0) for e, pad in zip(ends, pads, strict=True)]
     if any(pads) or any(inner):
-        padded_shape = (n, c, h + pads[0] + inner[0], w + pads[1] + inner[1])
+        padded_shape = (n, c, h + pads[0] + inner[0], w + pads[1] + inner[1])  # type: ignore[operator]
         pad_values = ctx.const("pads", [0, 0, pads[0], pads[1], 0, 0, inner[0], inner[1]], "int64")
         x = ctx.node("Pad", [x, pad_values], padded_shape)
         ctx.step("pad", f"zero padding {pads} made explicit: Caffe's AVE divisor counts it")
-    ctx.node(
+    return ctx.node(
         "AveragePool",
         [x],
         (n, c, *size),
         {**attributes, "pads": [0, 0, *overhang], "count_include_pad": 0},
-        output=ctx.outputs[0],
+        output=output,
     )
 
 

@@ -39,6 +39,7 @@ PARAMS_V2: Schema = {
     143: ("input_param", "msg:InputParameter"),
     144: ("crop_param", "msg:CropParameter"),
     120: ("mvn_param", "msg:MVNParameter"),
+    132: ("spp_param", "msg:SPPParameter"),
     136: ("reduction_param", "msg:ReductionParameter"),
     137: ("embed_param", "msg:EmbedParameter"),
     138: ("tile_param", "msg:TileParameter"),
@@ -197,6 +198,7 @@ MESSAGES: dict[str, Schema] = {
     "TileParameter": {1: ("axis", "int32"), 2: ("tiles", "int32")},
     "ParameterParameter": {1: ("shape", "msg:BlobShape")},
     "SwishParameter": {1: ("beta", "float")},
+    "SPPParameter": {1: ("pyramid_height", "uint32"), 2: ("pool", "enum:PoolMethod")},
     "ClipParameter": {1: ("min", "float"), 2: ("max", "float")},
     "NormalizeParameter": {
         1: ("across_spatial", "bool"),

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.converters.caffe.parity import compare, make_caffe
+from netinspect.check.runtimes.caffe import OpenCVCaffeRunner
+from tests.converters.caffe.parity import compare, feeds_for, make_caffe, onnx_outputs
 
 pytest.importorskip("cv2")
 
@@ -456,3 +457,25 @@ def test_v1_v2_mixes_and_legacy_inputs(v1_text, v1_binary, input_style, packed, 
         packed=packed,
     )
     assert compare(prototxt, weights) <= 1e-4
+
+
+@pytest.mark.parametrize("pool", ["MAX", "AVE"])
+def test_spp_is_its_pyramid_of_poolings(pool: str, tmp_path: Path) -> None:
+    """SPP (which OpenCV lacks) against OpenCV running the poolings SPPLayer builds, written out."""
+
+    inputs = {"data": (1, 3, 7, 10)}
+    spp = L("s", "SPP", ["data"], ["s"], f"spp_param {{ pyramid_height: 3 pool: {pool} }}")
+    spp_net = mk.write_net(tmp_path / "spp", "spp", inputs, [spp])
+    explicit = []
+    for level, (kh, kw, ph, pw) in enumerate([(7, 10, 0, 0), (4, 5, 1, 0), (2, 3, 1, 1)]):
+        params = f"pooling_param {{ pool: {pool} kernel_h: {kh} kernel_w: {kw} stride_h: {kh} stride_w: {kw} "
+        params += f"pad_h: {ph} pad_w: {pw} }}"
+        explicit += [L(f"p{level}", "Pooling", ["data"], [f"p{level}"], params),
+                     L(f"f{level}", "Flatten", [f"p{level}"], [f"f{level}"])]  # fmt: skip
+    explicit.append(L("s", "Concat", ["f0", "f1", "f2"], ["s"]))
+    reference = OpenCVCaffeRunner(*mk.write_net(tmp_path / "explicit", "explicit", inputs, explicit))
+    feeds = feeds_for(reference, 0)
+    expected = reference.run(feeds)["s"]
+    actual = onnx_outputs(*spp_net, feeds)["s"]
+    assert actual.shape == expected.shape == (1, 3 * (1 + 4 + 16))
+    np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-6)
