@@ -3,11 +3,13 @@
 The editable install the tests otherwise use hides packaging bugs (a package folder missing from the
 wheel, schemas not shipped, converters/ installed top-level). So: build the wheel, install it with
 no dependencies into a fresh venv that borrows this environment's third-party packages, and run
-`info` and `convert` from a folder outside the checkout.
+`info`, `convert`, `view` and the Python API (`netinspect.check`, `netinspect.testing.assert_parity`,
+the readers' entry points) from a folder outside the checkout.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -90,3 +92,18 @@ def test_info_and_convert_run_from_the_installed_wheel(wheel: tuple[Path, str], 
     )
     assert view.returncode == 0, view.stderr
     assert "<script" in page.read_text()
+    api = subprocess.run(
+        [str(python), "-c", "import json, sys, netinspect\n"
+         "from importlib.metadata import entry_points\n"
+         "from netinspect.testing import assert_parity\n"
+         "report = netinspect.check(sys.argv[1])\n"
+         "assert_parity(sys.argv[1], rtol=1e-4)\n"
+         "readers = sorted(e.name for e in entry_points(group='netinspect.readers'))\n"
+         "print(json.dumps([report['passed'], report['models'][0]['source']['runtime'], readers]))",
+         str(MODEL)],
+        capture_output=True, text=True, cwd=work,
+    )  # fmt: skip
+    assert api.returncode == 0, api.stderr
+    passed, runtime, readers = json.loads(api.stdout.splitlines()[-1])
+    assert passed and "MatConvNet reference" in runtime
+    assert {"onnx", "keras", "tflite", "matconvnet"} <= set(readers)
