@@ -22,6 +22,7 @@ import numpy as np
 
 from netinspect.build import GraphBuilder, LayerContext
 from netinspect.converters.tflite.flatbuffer import TflFile, TflOperator, TflSubgraph, TflTensor
+from netinspect.converters.tflite.variables import VariablePlan
 from netinspect.dtypes import ELEM_TYPES
 from netinspect.ir import Tensor
 
@@ -56,6 +57,8 @@ class SubgraphState:
     """Variables a CALL_ONCE subgraph assigns a constant, by shared name."""
     folded: dict[int, TflTensor] = field(default_factory=dict)
     """READ_VARIABLE outputs → the constant the variable holds when the model starts."""
+    variables: VariablePlan | None = None
+    """Variables the main graph assigns: folded or carried as state (variables.py)."""
 
 
 def op_type(op: TflOperator) -> str:
@@ -181,6 +184,10 @@ class TfliteContext(LayerContext):
         state = self.state
         if t.index in state.floats and output is None:
             return state.floats[t.index]
+        if state.variables is not None and t.index in state.variables.values:
+            self.step("fold", "variable read as the constant it holds in every run: its assignment "
+                              "gives it the same value again (evaluated from its initial value)")  # fmt: skip
+            return self.constant(_hint(t.name), state.variables.values[t.index])
         if (
             t.index in state.deferred
             or t.index in state.folded

@@ -107,8 +107,14 @@ def if_op(ctx: TfliteContext) -> None:
 
 @layer(TFLITE, "CALL_ONCE", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE")
 def variable(ctx: TfliteContext) -> None:
-    """Variables are folded where they only hold their initial constant (subgraph.defer); any other use
-    keeps state from one run to the next, which an ONNX model cannot."""
+    """Variables are folded where they hold a constant (subgraph.defer); a read of one carrying state
+    (variables.py) is its current value; anything else (no initial value) is refused."""
+    plan = ctx.state.variables
+    name = ctx.state.handles.get(ctx.op.inputs[0]) if ctx.op.inputs else None
+    if ctx.type == "READ_VARIABLE" and plan is not None and name in plan.current:
+        ctx.step("param", f"reads state variable {name!r} as it stands at this point of the run")
+        ctx.emit("Identity", [plan.current[name]])
+        return
     what = {"ASSIGN_VARIABLE": "assigns a resource variable", "READ_VARIABLE": "reads a variable that no "
             "CALL_ONCE initialiser sets to a constant"}.get(ctx.type, "uses resource variables")  # fmt: skip
     raise ctx.error(f"{what}: state kept across runs has no ONNX equivalent")

@@ -16,7 +16,9 @@ from netinspect.converters.tflite import ops_array, ops_flow, ops_math, ops_nn, 
 from netinspect.converters.tflite.context import TFLITE, SubgraphState
 from netinspect.converters.tflite.flatbuffer import TflFile
 from netinspect.converters.tflite.metadata import describe_model
-from netinspect.converters.tflite.subgraph import run_operators, survey
+from netinspect.converters.tflite.state import declare_state, final_state
+from netinspect.converters.tflite.subgraph import initial_values, run_operators, survey
+from netinspect.converters.tflite.variables import initial_of, plan_variables
 from netinspect.errors import ModelFormatError
 from netinspect.ir import Graph
 from netinspect.registry import LoadOptions, Probe
@@ -34,8 +36,11 @@ def convert(model: TflFile, path: Path) -> Graph:
     builder = GraphBuilder(TFLITE, path)
     state = SubgraphState(model, sub)
     _declare_inputs(builder, state)
+    state.variables = plan_variables(sub, initial_of(model, sub, initial_values))
+    declare_state(builder, state.variables)
     run_operators(builder, state, path, survey(model))
     outputs = [_output_value(builder, state, i) for i in sub.outputs]
+    outputs += final_state(builder, state.variables)
     graph = builder.finish(Path(path).stem, outputs)
     return graph
 

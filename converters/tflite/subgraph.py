@@ -16,6 +16,7 @@ from pathlib import Path
 from netinspect.build import GraphBuilder, LayerEntry, convert_layers
 from netinspect.converters.tflite.context import TFLITE, SubgraphState, TfliteContext, op_type
 from netinspect.converters.tflite.flatbuffer import TflFile, TflOperator, TflSubgraph, TflTensor
+from netinspect.converters.tflite.variables import VariablePlan
 from netinspect.errors import ModelFormatError, UnsupportedError
 from netinspect.ir import Graph, Node, Value
 
@@ -77,9 +78,11 @@ def check_order(sub: TflSubgraph, path: Path) -> list[TflOperator]:
 
 def defer(state: SubgraphState, op: TflOperator) -> bool:
     """Operators that make no node: a DEQUANTIZE or DENSIFY of a constant (folded into its consumer),
-    and resource variables that only hold what their CALL_ONCE initialiser assigns (CALL_ONCE and
-    VAR_HANDLE vanish, READ_VARIABLE becomes that constant). ASSIGN_VARIABLE is left to its handler,
-    which refuses it: state kept across runs has no ONNX equivalent."""
+    resource variables that only hold what their CALL_ONCE initialiser assigns (CALL_ONCE and
+    VAR_HANDLE vanish, READ_VARIABLE becomes that constant), and variables the main graph assigns
+    (variables.py: folded, or carried as state)."""
+    if state.variables is not None and _assigned_variable(state, state.variables, op):
+        return True
     if op.opcode == "CALL_ONCE":
         state.initial.update(initial_values(state.file, int(op.options.get("InitSubgraphIndex", 0))))
         return True
@@ -89,7 +92,8 @@ def defer(state: SubgraphState, op: TflOperator) -> bool:
         return True
     if op.opcode == "READ_VARIABLE" and len(op.inputs) == 1 and len(op.outputs) == 1:
         name = state.handles.get(op.inputs[0])
-        if name is None or name not in state.initial:
+        carried = state.variables is not None and name in state.variables.current
+        if name is None or name not in state.initial or carried:
             return False
         state.folded[op.outputs[0]] = state.initial[name]
         return True
@@ -100,6 +104,21 @@ def defer(state: SubgraphState, op: TflOperator) -> bool:
         return False
     state.deferred[op.outputs[0]] = state.deferred.get(source.index, source.index)
     return True
+
+
+def _assigned_variable(state: SubgraphState, plan: VariablePlan, op: TflOperator) -> bool:
+    """Operators of variables the main graph assigns (variables.py) that make no node: folded ones,
+    and assignments of state variables, which only rebind the variable's current value (a read of
+    one is an Identity of that value: ops_flow.variable)."""
+    if op.index in plan.skipped:
+        return True
+    name = state.handles.get(op.inputs[0]) if op.inputs else None
+    if name not in plan.current:
+        return False
+    if op.opcode == "ASSIGN_VARIABLE" and len(op.inputs) == 2 and op.inputs[1] in state.stored:
+        plan.current[name] = state.stored[op.inputs[1]]
+        return True
+    return False
 
 
 def initial_values(model: TflFile, index: int) -> dict[str, TflTensor]:

@@ -92,7 +92,7 @@ class LiteRTRunner:
         hybrid model; {} for a float one, whose kernel sets agree to float rounding."""
         if not self.quantized():
             return {}
-        if self._variants is None:
+        if self._variants is None or self.stateful:
             self._variants = {}
             for label, kernels in KERNEL_SETS.items():
                 try:
@@ -136,7 +136,15 @@ class LiteRTRunner:
                 found.append(Layer(name, str(op["op_name"]), name))
         return found
 
+    @property
+    def stateful(self) -> bool:
+        """Whether the model assigns resource variables, which keep their values from one invocation
+        to the next (reset_all_variables leaves them): each run then gets a fresh interpreter."""
+        return any(op["op_name"] == "ASSIGN_VARIABLE" for op in self._interpreter._get_ops_details())
+
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self.stateful:
+            self._interpreter = self._build(preserve=False)
         interpreter = self._interpreter
         self._invoke(interpreter, feeds)
         return {
@@ -146,7 +154,7 @@ class LiteRTRunner:
     def run_values(self, feeds: Mapping[str, np.ndarray], names: Sequence[str]) -> dict[str, np.ndarray]:
         if not names:
             return {}
-        if self._debug is None:
+        if self._debug is None or self.stateful:
             self._debug = self._build(preserve=True)
         self._invoke(self._debug, feeds)
         values = {}

@@ -6,9 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
+from ai_edge_litert.interpreter import Interpreter
 
 from netinspect.check.layers import graph_layers
+from netinspect.converters.onnx.writer import to_model_proto
 from netinspect.converters.tflite.operators import operator_status
 from netinspect.registry import load
 from tests.converters.tflite.conftest import tflite_fixture
@@ -61,3 +66,65 @@ def test_formats_lists_every_builtin_with_its_status(cli: Callable[..., Any]) ->
     refused = cli("formats", "keras")
     assert refused.code == 2
     assert "does not list its operators" in refused.err
+
+
+def test_pruning_wrapper_variables_fold_to_the_masked_kernel() -> None:
+    """TF-MOT-style: every call assigns kernel·mask to the kernel, then reads it (it was refused:
+    "assigns a resource variable"). Assigning it again changes nothing, so it folds to a constant:
+    no state input, and the same output as LiteRT on its first and on a later invocation."""
+    path = tflite_fixture("pruned")
+    graph = load(path)
+    assert [v.name for v in graph.inputs] == ["serving_default_x:0"]
+    assert any("folded to that constant" in note for note in graph.metadata.notes)
+    first = run_both(path)
+    assert_close(first, rtol=1e-6, atol=1e-6)
+    interpreter = Interpreter(model_path=str(path))  # one interpreter: its variables persist
+    interpreter.allocate_tensors()
+    x, y = interpreter.get_input_details()[0]["index"], interpreter.get_output_details()[0]["index"]
+    interpreter.set_tensor(x, np.ones((1, 6), np.float32))
+    outputs = []
+    for _ in range(3):
+        interpreter.invoke()
+        outputs.append(interpreter.get_tensor(y).copy())
+    model = to_model_proto(graph).SerializeToString()
+    session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    (onnx_y,) = session.run(None, {"serving_default_x:0": np.ones((1, 6), np.float32)})
+    for later in outputs:
+        np.testing.assert_allclose(onnx_y, later, rtol=1e-6, atol=1e-6)
+
+
+def test_state_carried_across_runs_is_an_input_and_an_output() -> None:
+    """A running sum assigned in the main graph really carries state: the ONNX model takes it as an
+    input (default: its initial value) and returns its new value; fed back, the second run equals
+    LiteRT's second invocation of the same interpreter."""
+    path = tflite_fixture("pruned_stateful")
+    graph = load(path)
+    model = to_model_proto(graph)
+    onnx.checker.check_model(model, full_check=True)
+    state_in = next(v.name for v in graph.inputs if v.name in graph.tensors)
+    state_out = f"{state_in}/final"
+    assert state_out in [v.name for v in graph.outputs]
+    assert any("carries state" in note for note in graph.metadata.notes)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    interpreter = Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    x_detail = interpreter.get_input_details()[0]
+    y_detail = interpreter.get_output_details()[0]
+    rng = np.random.default_rng(0)
+    state = None
+    for _ in range(3):
+        x = rng.uniform(-1, 1, (1, 6)).astype(np.float32)
+        interpreter.set_tensor(x_detail["index"], x)
+        interpreter.invoke()
+        feeds = {x_detail["name"]: x} if state is None else {x_detail["name"]: x, state_in: state}
+        y, state = session.run([y_detail["name"], state_out], feeds)
+        np.testing.assert_allclose(y, interpreter.get_tensor(y_detail["index"]), rtol=1e-6, atol=1e-6)
+
+
+def test_check_starts_each_run_of_a_stateful_model_fresh() -> None:
+    """`check` compares run by run from the initial state: LiteRT's interpreter is rebuilt for each
+    run of a model that assigns variables (its state would otherwise carry over)."""
+    from netinspect.check.api import check
+
+    result = check(tflite_fixture("pruned_stateful"), layers="never", runs=3)
+    assert result.passed, [o.worst.summary() for o in result.outputs]

@@ -1,5 +1,6 @@
 """Resource variables: read-only ones are folded to the constant their CALL_ONCE initialiser assigns;
-a model that assigns one keeps state across runs and is refused."""
+one the model assigns from its inputs carries state: a graph input and output (test_tflite_extra.py
+has the folded TF-MOT-style case)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,14 @@ def test_read_only_variable_folds_to_its_initial_value() -> None:
     assert_close(run_both(path), rtol=1e-6, atol=1e-6)
 
 
-def test_assigned_variable_is_refused(cli: Callable[..., CliResult]) -> None:
-    result = cli("info", tflite_fixture("variable_update", "float32"))
-    assert result.code == 2
-    assert "assigns a resource variable" in result.err and "no ONNX equivalent" in result.err
+def test_assigned_variable_carries_state(cli: Callable[..., CliResult]) -> None:
+    """`accumulate` assigns v + d to the variable and returns it: state from run to run (it was refused:
+    "assigns a resource variable"). Converted with the variable as an input defaulting to its initial
+    value and its new value as an output; `check` matches LiteRT run by run from that initial state."""
+    path = tflite_fixture("variable_update", "float32")
+    graph = load(path)
+    state = [v.name for v in graph.inputs if v.name in graph.tensors]
+    assert len(state) == 1
+    assert f"{state[0]}/final" in [v.name for v in graph.outputs]
+    result = cli("check", path, "--runs", "3")
+    assert result.code == 0, result.out + result.err
