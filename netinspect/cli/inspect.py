@@ -152,11 +152,13 @@ def view(
 
 
 def _page_variant(overlay: Path | None, expand: bool, options: registry.LoadOptions) -> str:
-    """Everything besides the model that shapes its page, for the cache's name."""
+    """Everything besides the model that shapes its page, for the cache's name: the options, and the
+    content of every other file read (the overlay report, companions such as Keras' --config)."""
     from netinspect.cli.browse import content_digest
 
     report = content_digest(overlay) if overlay is not None and overlay.is_file() else overlay
-    return repr((report, expand, options))
+    companions = {name: content_digest(path) for name, path in options.companions.items() if path.is_file()}
+    return repr((report, expand, options, companions))
 
 
 def _write_view(
