@@ -58,9 +58,14 @@ def pages(tmp_path: Path) -> list[Path]:
     return sorted((tmp_path / "cache" / "netinspect" / "pages").glob("*.html"))
 
 
-def test_view_without_output_opens_the_cached_page_in_the_browser(tmp_path: Path) -> None:
+@pytest.mark.parametrize("suffix", [".mat", ".onnx"])
+def test_view_without_output_opens_the_cached_page_in_the_browser(tmp_path: Path, suffix: str) -> None:
     browser, log = recording_browser(tmp_path)
-    result = run(["view", MAT], environment(tmp_path, browser))
+    model = MAT
+    if suffix == ".onnx":
+        model = tmp_path / "simplenn_beta17.onnx"
+        assert run(["convert", MAT, "-o", model], environment(tmp_path)).returncode == 0
+    result = run(["view", model], environment(tmp_path, browser))
     assert result.returncode == 0, result.stderr
     [page] = pages(tmp_path)
     assert page.name.startswith("simplenn_beta17-")
