@@ -67,10 +67,7 @@ def open_graph(probe: Probe, tag: str, options: LoadOptions) -> Graph:
     if weights_path is not None:  # registry.open_probe made sure the file exists
         weights = read_caffemodel(weights_path)
     net = build(structure, weights, probe.path)
-    graph = convert(net, probe.path, options, weights is None)
-    if weights is not None:
-        graph.metadata.properties["caffe.weights"] = str(weights_path)
-    return graph
+    return convert(net, probe.path, options, weights is None)
 
 
 def convert(net: CaffeNet, path: Path, options: LoadOptions, structure_only: bool = False) -> Graph:
