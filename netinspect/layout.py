@@ -11,18 +11,23 @@ Readers never permute. They tag what is not canonical and `canonicalize` rewrite
   (Conv: O I spatial; ConvTranspose: I O spatial), and the permutation recorded on the node;
 - a node whose `layout` is channels-last ("NHWC") is wrapped in Transposes, and graph inputs and
   outputs tagged channels-last become NCHW (unless the user keeps the source layout);
-- then Transposes are pushed through layout-agnostic ops until inverse pairs meet and vanish, and a
-  Transpose that only feeds a Flatten into a MatMul/Gemm becomes a permutation of that weight's rows.
+- then Transposes are pushed through layout-agnostic ops (one rule per op, PUSH_RULES) until
+  inverse pairs meet and vanish, and a Transpose that only feeds a Flatten into a MatMul/Gemm
+  becomes a permutation of that weight's rows.
 A weight of KEPT_WEIGHT_BYTES or more is not permuted where the activations can be instead (a
 filter needing only its spatial axes reordered, a Dense kernel after a Flatten): it is written as
 stored, and a Transpose of the activations, far cheaper per image than the op itself, stays.
+
+This module is the rule only: it reads no file and starts no thread. Weights are permuted lazily
+(`Tensor.permuted`, `Tensor.rows`); netinspect.io moves their bytes when the writer asks.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -137,17 +142,17 @@ def _permute_weights(graph: Graph, kept_from: int | None) -> None:
 
 
 KEPT_WEIGHT_BYTES = 64 << 20
-"""From this size a weight is written as stored when the permutation it needs can move to the
-activations instead, at a cost per image of the activations' size, far below the op's own work:
+"""From this size a weight is written as its source holds it when the permutation it needs can move
+to the activations instead, at a cost per image of the activations' size, far below the op's own
+work (benchmarks/README.md has the measurements: VGG-19's fc6, Keras VGG19's fc1):
 - a filter whose stored order differs from what Conv reads only in its spatial axes (MatConvNet's
-  column-major W×H): the Conv runs on its input transposed, and its output is transposed back.
-  Permuting VGG-19's 392 MiB fc6 filter made its conversion 0.47 s instead of 0.37 s (medians of
-  7, same run); transposing fc6's input moves 0.1 MB per image, 0.03 % of the Conv's work;
+  column-major W×H): the Conv runs on its input transposed, and its output is transposed back;
 - a Dense kernel after a Flatten of channels-last data (Keras): the Transpose to channels-last
-  stays before the Flatten instead of becoming a permutation of the kernel's rows. Gathering the
-  rows of Keras VGG19's 392 MiB fc1 kernel made its conversion 0.42 s instead of 0.37 s (medians
-  of 20, same run); the Transpose moves 0.1 MB per image, 0.02 % of the Dense's work.
-Smaller weights are permuted and their graph stays as it was."""
+  stays before the Flatten instead of becoming a permutation of the kernel's rows.
+Decided from the op, the weight's shape and size and the order its format stores elements in, so a
+model converts to the same graph from every container (MAT v5, compressed v7, v7.3; inline or
+external data). Smaller weights are permuted and their graph stays as it was; `--permute-all-weights`
+permutes every weight."""
 
 
 def stored_spatial_order(tensor: Tensor, src: str, dst: str) -> str | None:
@@ -387,10 +392,10 @@ class _ChannelsFirst:
         editing the node list in place at each rewrite made the pass quadratic too."""
 
     # -- who reads and who makes each value: kept up to date by every rewrite -----------------------
-    # (Scanning the graph at every question made the pass quadratic: NASNetMobile's 940 nodes took
-    # 4.4 s.) A rewrite changes a node inside `editing(node)`, and adds and drops nodes with
-    # `insert_after` and `remove`, which the node list sees at `settle()`; one that replaces the
-    # node list calls `changed()`.
+    # (Scanning the graph at every question made the pass quadratic: benchmarks/README.md.) A
+    # rewrite changes a node inside `editing(node)`, and adds and drops nodes with `insert_after`
+    # and `remove`, which the node list sees at `settle()`; one that replaces the node list calls
+    # `changed()`.
     def changed(self) -> None:
         self._readers = None
 
@@ -710,30 +715,9 @@ class _ChannelsFirst:
         return None
 
     def can_push(self, node: Node, p: Sequence[int]) -> bool:
-        rank = len(p)
-        op = node.op_type
-        if node.domain not in ("", "ai.onnx"):
-            return False
-        if op in _UNARY:
-            return all(i in self.graph.tensors or not i for i in node.inputs[1:]) and (
-                op != "Dropout" or len(node.outputs) == 1
-            )
-        if op in _ELEMENTWISE or op in ("Concat",):
-            return all(self._operand_ok(i, p, rank) for i in node.inputs if i)
-        if op in ("Softmax", "LogSoftmax", "Hardmax"):
-            return self.graph.opset.get("", 17) >= 13
-        if op == "Split":
-            return True
-        if op in _REDUCE:
-            axes = self._reduce_axes(node)
-            return axes is not None
-        if op == "Pad":
-            return len(node.inputs) < 2 or (
-                node.inputs[1] in self.graph.tensors and (len(node.inputs) < 4 or not node.inputs[3])
-            )
-        if op in _PER_AXIS:  # per-axis with constant parameters, or per-tensor (scalar scale) any way
-            return all(i in self.graph.tensors or self._scalar(i) for i in node.inputs[1:] if i)
-        return op == "DynamicQuantizeLinear"  # one scale for the whole tensor: its scalars stay
+        """Whether a Transpose by p can move past `node` (its op's rule in PUSH_RULES says)."""
+        rule = PUSH_RULES.get(node.op_type)
+        return node.domain in ("", "ai.onnx") and rule is not None and rule.can(self, node, tuple(p))
 
     def _scalar(self, name: str) -> bool:
         shape = self.shape(name)
@@ -790,52 +774,29 @@ class _ChannelsFirst:
         return None
 
     def push_through(self, node: Node, p: tuple[int, ...]) -> None:
-        """`node` read data transposed by p; make it read the untransposed data, transpose after it."""
+        """`node` read data transposed by p; make it read the untransposed data, transpose after it
+        (its op's rule in PUSH_RULES adjusts its axes)."""
+        rule = PUSH_RULES[node.op_type]
         rank = len(p)
         q = inverse(p)
-        op = node.op_type
         new_inputs = []
         replaced_dq: list[Node] = []
-        for index, name in enumerate(node.inputs):
+        for name in node.inputs:
             source = self.transposed_source(name, p) if name else None
             if source is not None:
                 new_inputs.append(source)
-            elif name in self.graph.tensors and (op in _ELEMENTWISE or op == "Concat"):
+            elif rule.operands and name in self.graph.tensors:
                 new_inputs.append(self._permuted_constant(name, q, rank))
-            elif (op in _ELEMENTWISE or op == "Concat") and (dq := self._dequantized_constant(name)):
+            elif rule.operands and (dq := self._dequantized_constant(name)):
                 new_inputs.append(self._permuted_dequantized(dq, q, rank))
                 replaced_dq.append(dq)
             else:
                 new_inputs.append(name)
-            del index
         with self.editing(node):
             node.inputs = new_inputs
         for dq in replaced_dq:
             self._drop_if_unread(dq)
-        out_perms: list[tuple[int, ...] | None] = [p] * len(node.outputs)
-        if op == "DynamicQuantizeLinear":
-            out_perms[1:] = [None] * (len(node.outputs) - 1)
-        attrs = node.attributes
-        if op in ("Concat", "Softmax", "LogSoftmax", "Hardmax", "Split"):
-            default = -1 if op != "Concat" and op != "Split" else 0
-            k = attrs.get("axis", default) % rank
-            attrs["axis"] = p[k]
-        elif op in _REDUCE:
-            axes = [a % rank for a in (self._reduce_axes(node) or [])]
-            new_axes = sorted(p[a] for a in axes)
-            if "axes" in attrs:
-                attrs["axes"] = new_axes
-            else:
-                with self.editing(node):
-                    node.inputs[1] = self._constant(node.inputs[1], np.array(new_axes, np.int64))
-            if not attrs.get("keepdims", 1):
-                kept_b = [k for k in range(rank) if k not in axes]
-                kept_a = sorted(p[k] for k in kept_b)
-                out_perms = [tuple(kept_a.index(p[k]) for k in kept_b)]
-        elif op == "Pad":
-            self._permute_pads(node, p)
-        elif op in _PER_AXIS and "axis" in attrs:
-            attrs["axis"] = p[attrs["axis"] % rank]
+        out_perms = rule.adjust(self, node, p)
         for index, out in enumerate(node.outputs):
             po = out_perms[index]
             if not out or po is None:
@@ -848,7 +809,9 @@ class _ChannelsFirst:
             after = self.transpose_node(inner, po, out, node)
             self.insert_after(node, after)
         if node.provenance is not None:
-            step = Step("layout", f"{op} computed channels-first (a source Transpose moved past it)")
+            step = Step(
+                "layout", f"{node.op_type} computed channels-first (a source Transpose moved past it)"
+            )
             if step not in node.provenance.steps:
                 node.provenance.steps.append(step)
 
@@ -946,6 +909,115 @@ class _ChannelsFirst:
         mib = self.graph.tensors[dense.inputs[1]].nbytes / (1 << 20)
         text = f"weight kept as stored ({mib:.0f} MiB): a Transpose to {layout_name(p)} before the Flatten"
         _record(dense, Step("layout", text + " instead of permuted rows"))
+
+
+# -------------------------------------------------------------------------------------------------
+# how a Transpose moves past each op: one rule per op says both whether it can and what changes
+
+OutPerms = list[tuple[int, ...] | None]
+"""The Transpose each output gets after a push (None: that output is not transposed)."""
+
+
+@dataclass(frozen=True)
+class PushRule:
+    """How a Transpose by p moves past one op: `can` says whether it may, `adjust` rewrites the op's
+    axes (attributes, axis operands) for untransposed data and gives each output's Transpose, and
+    `operands` says the op's other constant operands are permuted with the data (broadcasting ops)."""
+
+    can: Callable[[_ChannelsFirst, Node, tuple[int, ...]], bool]
+    adjust: Callable[[_ChannelsFirst, Node, tuple[int, ...]], OutPerms]
+    operands: bool = False
+
+
+def _every_output(cf: _ChannelsFirst, node: Node, p: tuple[int, ...]) -> OutPerms:
+    return [p] * len(node.outputs)
+
+
+def _axis_rule(default: int) -> Callable[[_ChannelsFirst, Node, tuple[int, ...]], OutPerms]:
+    def adjust(cf: _ChannelsFirst, node: Node, p: tuple[int, ...]) -> OutPerms:
+        node.attributes["axis"] = p[node.attributes.get("axis", default) % len(p)]
+        return _every_output(cf, node, p)
+
+    return adjust
+
+
+def _unary_can(cf: _ChannelsFirst, node: Node, p: tuple[int, ...]) -> bool:
+    constants = all(i in cf.graph.tensors or not i for i in node.inputs[1:])
+    return constants and (node.op_type != "Dropout" or len(node.outputs) == 1)
+
+
+def _operands_can(cf: _ChannelsFirst, node: Node, p: tuple[int, ...]) -> bool:
+    return all(cf._operand_ok(i, p, len(p)) for i in node.inputs if i)
+
+
+def _softmax_can(cf: _ChannelsFirst, node: Node, p: tuple[int, ...]) -> bool:
+    return cf.graph.opset.get("", 17) >= 13  # before 13 it flattens from `axis` on
+
+
+def _always(cf: _ChannelsFirst, node: Node, p: tuple[int, ...]) -> bool:
+    return True
+
+
+def _reduce_can(cf: _ChannelsFirst, node: Node, p: tuple[int, ...]) -> bool:
+    return cf._reduce_axes(node) is not None
+
+
+def _reduce_adjust(cf: _ChannelsFirst, node: Node, p: tuple[int, ...]) -> OutPerms:
+    rank = len(p)
+    attrs = node.attributes
+    axes = [a % rank for a in (cf._reduce_axes(node) or [])]
+    new_axes = sorted(p[a] for a in axes)
+    if "axes" in attrs:
+        attrs["axes"] = new_axes
+    else:
+        with cf.editing(node):
+            node.inputs[1] = cf._constant(node.inputs[1], np.array(new_axes, np.int64))
+    if attrs.get("keepdims", 1):
+        return _every_output(cf, node, p)
+    kept_b = [k for k in range(rank) if k not in axes]
+    kept_a = sorted(p[k] for k in kept_b)
+    return [tuple(kept_a.index(p[k]) for k in kept_b)]
+
+
+def _pad_can(cf: _ChannelsFirst, node: Node, p: tuple[int, ...]) -> bool:
+    return len(node.inputs) < 2 or (
+        node.inputs[1] in cf.graph.tensors and (len(node.inputs) < 4 or not node.inputs[3])
+    )
+
+
+def _pad_adjust(cf: _ChannelsFirst, node: Node, p: tuple[int, ...]) -> OutPerms:
+    cf._permute_pads(node, p)
+    return _every_output(cf, node, p)
+
+
+def _per_axis_can(cf: _ChannelsFirst, node: Node, p: tuple[int, ...]) -> bool:
+    """Per-axis with constant parameters, or per-tensor (a scalar scale) any way."""
+    return all(i in cf.graph.tensors or cf._scalar(i) for i in node.inputs[1:] if i)
+
+
+def _per_axis_adjust(cf: _ChannelsFirst, node: Node, p: tuple[int, ...]) -> OutPerms:
+    if "axis" in node.attributes:
+        node.attributes["axis"] = p[node.attributes["axis"] % len(p)]
+    return _every_output(cf, node, p)
+
+
+def _first_output(cf: _ChannelsFirst, node: Node, p: tuple[int, ...]) -> OutPerms:
+    """DynamicQuantizeLinear: one scale for the whole tensor, its scalar outputs stay as they are."""
+    return [p] + [None] * (len(node.outputs) - 1)
+
+
+PUSH_RULES: dict[str, PushRule] = {
+    **{op: PushRule(_unary_can, _every_output) for op in _UNARY},
+    **{op: PushRule(_operands_can, _every_output, operands=True) for op in _ELEMENTWISE},
+    "Concat": PushRule(_operands_can, _axis_rule(0), operands=True),
+    **{op: PushRule(_softmax_can, _axis_rule(-1)) for op in ("Softmax", "LogSoftmax", "Hardmax")},
+    "Split": PushRule(_always, _axis_rule(0)),
+    **{op: PushRule(_reduce_can, _reduce_adjust) for op in _REDUCE},
+    "Pad": PushRule(_pad_can, _pad_adjust),
+    **{op: PushRule(_per_axis_can, _per_axis_adjust) for op in _PER_AXIS},
+    "DynamicQuantizeLinear": PushRule(_always, _first_output),
+}
+"""op type → how a Transpose moves past it; an op not listed stops it."""
 
 
 def _topological(graph: Graph) -> list[Node]:

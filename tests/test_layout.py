@@ -8,7 +8,11 @@ pairs must cancel, so a plain CNN has none in its interior.
 
 from __future__ import annotations
 
+import ast
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -225,3 +229,27 @@ def test_a_dequantized_constant_operand_is_permuted_like_a_constant(per_axis: bo
     expected = conv_nhwc(y, k2, (0, 0, 0, 0))
     got = run(graph, np.transpose(xs, (0, 3, 1, 2)))
     np.testing.assert_allclose(got, np.transpose(expected, (0, 3, 1, 2)), rtol=1e-4, atol=ATOL)
+
+
+IO_MODULES = ("os", "mmap", "threading", "_thread", "concurrent", "queue", "ctypes", "tempfile", "io")
+
+
+def test_the_layout_rule_imports_no_io_module() -> None:
+    """layout.py is the rule only: its own imports name no I/O or thread module (not even `os`,
+    which Python itself always loads), and importing it loads no thread pool, memory map or module
+    of netinspect.io beyond the pure `blocks` (through the IR), in a fresh interpreter."""
+    tree = ast.parse(Path(layout.__file__).read_text())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not {m for m in imported if m.split(".")[0] in IO_MODULES or m.startswith("netinspect.io")}
+    code = (
+        "import json, sys; import netinspect; before = set(sys.modules); import netinspect.layout; "
+        "print(json.dumps([sorted(before), sorted(set(sys.modules) - before)]))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    package, added = json.loads(done.stdout)
+    assert "netinspect.layout" in added and "netinspect.layout" not in package
+    assert not [m for m in added if m.split(".")[0] in IO_MODULES or m.startswith("netinspect.io")], added
+    loaded = set(package) | set(added)  # the package itself (importlib.metadata) may load threading
+    assert not {"mmap", "concurrent.futures", "queue"} & loaded
+    assert not {m for m in loaded if m.startswith("netinspect.io.") and m != "netinspect.io.blocks"}
