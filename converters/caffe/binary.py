@@ -7,7 +7,6 @@ are copied file to file by the writer. Unknown fields are skipped by wire type, 
 
 from __future__ import annotations
 
-import mmap
 import struct
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from netinspect.converters.caffe.wire import (
     packed_varints,
     signed,
 )
+from netinspect.io.files import map_file
 
 INT_KINDS = {"int32": 32, "int64": 64}
 
@@ -33,8 +33,7 @@ class CaffeModelFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        with path.open("rb") as f:
-            self.buf: Any = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        self.buf: Any = map_file(path)
         self.net = decode(self.buf, 0, len(self.buf), "NetParameter")
 
 

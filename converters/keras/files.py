@@ -27,6 +27,7 @@ import numpy as np
 
 from netinspect.converters.keras.detect import ZIP_MAGIC
 from netinspect.errors import ModelFormatError, UnsafePathError
+from netinspect.io.files import mapped_array
 from netinspect.ir import FileSpan
 
 KERAS_MEMBERS = ("config.json", "model.weights.h5")
@@ -80,7 +81,7 @@ class LazyArray:
         if span is None:
             return None
         # mapped, not read: pages come in as the writer (or a permutation) asks for them
-        return np.memmap(span.path, dtype=self.dataset.dtype, mode="r", offset=span.offset, shape=self.shape)
+        return mapped_array(span, self.dataset.dtype, self.shape)
 
 
 @dataclass

@@ -14,7 +14,6 @@ for what is never executed or decoded: MATLAB objects (MCOS), function handles, 
 from __future__ import annotations
 
 import math
-import mmap
 import struct
 import zlib
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from netinspect.errors import ModelFormatError, UnsafePathError
+from netinspect.io.files import map_file, release_range
 from netinspect.ir import FileSpan
 
 MatValue = Any
@@ -36,8 +36,6 @@ MAX_DEPTH = 64
 MAX_VALUES = 2_000_000
 """Values a v7.3 file may expand to: references can share targets, so a small hostile file could
 otherwise describe an exponentially large tree."""
-
-_PAGE = mmap.PAGESIZE
 
 
 @dataclass
@@ -243,19 +241,15 @@ class _Buffer:
 
     def release(self, offset: int, length: int) -> None:
         """Drop the whole pages inside [offset, offset+length) from this process's mapping."""
-        start = -(-offset // _PAGE) * _PAGE
-        end = ((offset + length) // _PAGE) * _PAGE
-        if self.releasable and end > start and hasattr(self.data, "madvise"):
-            self.data.madvise(mmap.MADV_DONTNEED, start, end - start)
+        if self.releasable:
+            release_range(self.data, offset, length)
 
 
 def _open_v5(path: Path) -> MatFile:
     try:
-        with path.open("rb") as f:
-            size = path.stat().st_size
-            if size < 128:
-                raise ModelFormatError("truncated MAT file (shorter than its 128-byte header)", path)
-            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        if path.stat().st_size < 128:
+            raise ModelFormatError("truncated MAT file (shorter than its 128-byte header)", path)
+        data = map_file(path)
     except OSError as e:
         raise ModelFormatError(f"cannot read: {e.strerror}", path) from e
     order = "<" if data[126:128] == b"IM" else ">"

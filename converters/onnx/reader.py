@@ -4,7 +4,6 @@ provenance and metadata, if present, are restored; defects netinspect can infer 
 
 from __future__ import annotations
 
-import mmap
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from netinspect.converters.onnx import wire as onnx_wire
 from netinspect.converters.onnx.types import UnsupportedType, from_proto, value_from_proto
 from netinspect.dtypes import NUMPY_VIEWABLE, dtype_name
 from netinspect.errors import ModelFormatError, UnsupportedError
-from netinspect.io.files import resolve_inside
+from netinspect.io.files import MappedFile, map_file, resolve_inside
 from netinspect.ir import AttributeRef, FileSpan, Function, Graph, Node, Provenance, Tensor, Value
 from netinspect.registry import LoadOptions, Probe
 from netinspect.walk import op_name
@@ -31,8 +30,7 @@ def open_graph(probe: Probe, tag: str, options: LoadOptions) -> Graph:
 
 def read_onnx(path: Path) -> Graph:
     try:
-        with path.open("rb") as f:
-            buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        buf = map_file(path)
     except (OSError, ValueError) as e:
         raise ModelFormatError(f"cannot map file: {e}", path) from e
     try:
@@ -73,7 +71,7 @@ def _inferred_values(probe: onnx.ModelProto, graph: Graph) -> dict[str, Value]:
 
 
 class _ModelReader:
-    def __init__(self, path: Path, model: onnx.ModelProto, scanned: onnx_wire.ScannedModel, buf: mmap.mmap):
+    def __init__(self, path: Path, model: onnx.ModelProto, scanned: onnx_wire.ScannedModel, buf: MappedFile):
         self.path = path
         self.model = model
         self.scanned = scanned

@@ -8,9 +8,10 @@ mirrors this: the graph's lengths are computed up front, then each tensor is str
 
 from __future__ import annotations
 
-import mmap
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+from netinspect.io.files import MappedFile
 
 # Field numbers from onnx.proto.
 MODEL_GRAPH = 7
@@ -56,7 +57,7 @@ class ScannedModel:
     its index among the initializers left in the skeleton."""
 
 
-def read_varint(buf: mmap.mmap | bytes | memoryview, pos: int, end: int) -> tuple[int, int]:
+def read_varint(buf: MappedFile | bytes | memoryview, pos: int, end: int) -> tuple[int, int]:
     result = shift = 0
     while True:
         if pos >= end or shift > 63:
@@ -85,7 +86,7 @@ def key(field: int, wire_type: int) -> bytes:
     return encode_varint(field << 3 | wire_type)
 
 
-def iter_fields(buf: mmap.mmap | bytes, start: int, end: int) -> Iterator[tuple[int, int, int, int, int]]:
+def iter_fields(buf: MappedFile | bytes, start: int, end: int) -> Iterator[tuple[int, int, int, int, int]]:
     """Yield (field, wire_type, field_start, value_start, field_end) for each field in [start, end)."""
     pos = start
     while pos < end:
@@ -112,7 +113,7 @@ def iter_fields(buf: mmap.mmap | bytes, start: int, end: int) -> Iterator[tuple[
         yield field, wire_type, field_start, value_start, value_end
 
 
-def scan_model(buf: mmap.mmap | bytes) -> ScannedModel:
+def scan_model(buf: MappedFile | bytes) -> ScannedModel:
     """Split a serialized ModelProto into a skeleton and the locations of large payloads."""
     size = len(buf)
     skeleton = bytearray()
@@ -140,7 +141,7 @@ def scan_model(buf: mmap.mmap | bytes) -> ScannedModel:
     return ScannedModel(bytes(skeleton), initializers, order)
 
 
-def _scan_tensor(buf: mmap.mmap | bytes, start: int, end: int) -> ScannedInitializer | None:
+def _scan_tensor(buf: MappedFile | bytes, start: int, end: int) -> ScannedInitializer | None:
     header = bytearray()
     payload = None
     for field, wire_type, f_start, v_start, v_end in iter_fields(buf, start, end):

@@ -10,7 +10,6 @@ data stays in the mmap: `TflTensor.data()` is a NumPy view of it, made only when
 from __future__ import annotations
 
 import inspect
-import mmap
 import struct
 from dataclasses import dataclass, field
 from functools import cache
@@ -22,6 +21,7 @@ import numpy as np
 from netinspect.converters.tflite.detect import IDENTIFIER
 from netinspect.converters.tflite.sparse import Sparsity, densify, read_sparsity
 from netinspect.errors import ModelFormatError
+from netinspect.io.files import map_file
 from netinspect.ir import FileSpan
 
 DTYPES = {
@@ -172,11 +172,10 @@ class TflFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        with path.open("rb") as f:
-            try:
-                self.buf: Any = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-            except ValueError as e:
-                raise ModelFormatError("is empty", path) from e
+        try:
+            self.buf: Any = map_file(path)
+        except ValueError as e:
+            raise ModelFormatError("is empty", path) from e
         self.size = len(self.buf)
         self._check_header()
         import tflite

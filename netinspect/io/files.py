@@ -15,9 +15,36 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
+
 from netinspect.errors import ModelFormatError, OutputError, UnsafePathError
 from netinspect.io import blocks
 from netinspect.io.ahead import ahead
+from netinspect.ir import FileSpan
+
+MappedFile = mmap.mmap
+"""A file mapped read-only (`map_file`): its bytes are read only when touched."""
+
+
+def map_file(path: Path) -> MappedFile:
+    """`path` mapped read-only, so a reader parses a model without reading its weights. Raises
+    OSError as `open` does, and ValueError for an empty file (which cannot be mapped)."""
+    with path.open("rb") as f:
+        return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+def release_range(data: object, start: int, length: int) -> None:
+    """Drop the whole pages inside [start, start+length) of a mapped file from this process (the OS
+    page cache keeps them), so a reader streaming a big array never holds all of it."""
+    first = -(-start // mmap.PAGESIZE) * mmap.PAGESIZE
+    end = ((start + length) // mmap.PAGESIZE) * mmap.PAGESIZE
+    if end > first and isinstance(data, mmap.mmap):
+        data.madvise(mmap.MADV_DONTNEED, first, end - first)
+
+
+def mapped_array(span: FileSpan, dtype: np.dtype | str, shape: tuple[int, ...]) -> np.ndarray:
+    """The run of a file `span` names as a read-only array, its pages read only when touched."""
+    return np.memmap(span.path, dtype=dtype, mode="r", offset=span.offset, shape=shape)
 
 
 def user_cache(name: str) -> Path:

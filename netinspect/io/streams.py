@@ -88,11 +88,3 @@ def release(array: np.ndarray) -> None:
         base = getattr(base, "_mmap", None) or getattr(base, "base", None)
     if isinstance(base, mmap.mmap):
         base.madvise(mmap.MADV_DONTNEED)
-
-
-def release_range(data: object, start: int, length: int) -> None:
-    """Drop the whole pages inside [start, start+length) of a memory map from this process."""
-    first = -(-start // mmap.PAGESIZE) * mmap.PAGESIZE
-    end = ((start + length) // mmap.PAGESIZE) * mmap.PAGESIZE
-    if end > first and isinstance(data, mmap.mmap):
-        data.madvise(mmap.MADV_DONTNEED, first, end - first)

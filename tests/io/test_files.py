@@ -137,3 +137,23 @@ def test_a_long_run_is_read_ahead_while_written(tmp_path: Path, monkeypatch) -> 
         f.seek(1 + 25_000)
         files.copy_range_at(f.fileno(), source, 7, 25_000, 1)
     assert target.read_bytes() == b"h" + data[7:25_007]
+
+
+def test_a_mapped_file_reads_as_it_lies_and_released_pages_come_back(tmp_path: Path) -> None:
+    """Readers map their file (`map_file`) and drop pages they streamed (`release_range`, whole
+    pages only): the bytes read afterwards are still the file's; an empty file cannot be mapped."""
+    import mmap
+
+    data = np.random.default_rng(1).integers(0, 256, 3 * mmap.PAGESIZE + 100, dtype=np.uint8).tobytes()
+    path = tmp_path / "model.bin"
+    path.write_bytes(data)
+    mapped = files.map_file(path)
+    assert mapped[:] == data
+    files.release_range(mapped, 10, 2 * mmap.PAGESIZE + 50)
+    files.release_range(b"not a map", 0, len(data))  # nothing to drop
+    assert mapped[:] == data
+    array = files.mapped_array(files.FileSpan(path, 4, 8), np.uint8, (2, 4))
+    np.testing.assert_array_equal(array, np.frombuffer(data[4:12], np.uint8).reshape(2, 4))
+    (tmp_path / "empty").write_bytes(b"")
+    with pytest.raises(ValueError):
+        files.map_file(tmp_path / "empty")
