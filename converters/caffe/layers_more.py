@@ -146,3 +146,26 @@ def spp(ctx: CaffeContext) -> None:
         pieces.append(ctx.node("Reshape", [pooled, ctx.const("flat", [0, -1], "int64")], (n, features)))
         total += features
     ctx.node("Concat", pieces, (n, total), {"axis": 1}, output=ctx.outputs[0])
+
+
+@layer(CAFFE, "BatchReindex")
+def batch_reindex(ctx: CaffeContext) -> None:
+    """BatchReindexLayer: the rows of bottom[0] at the indices bottom[1] holds (as floats)."""
+    if len(ctx.inputs) != 2:
+        raise ctx.error("BatchReindex takes the data and the indices")
+    shape, index_shape = ctx.shape_of(0), ctx.shape_of(1)
+    index = ctx.node("Cast", [ctx.inputs[1]], index_shape, {"to": 7}, dtype="int64")
+    out = (index_shape[0], *shape[1:])
+    ctx.node("Gather", [ctx.inputs[0], index], out, {"axis": 0}, output=ctx.outputs[0])
+
+
+@layer(CAFFE, "Filter")
+def filter_layer(ctx: CaffeContext) -> None:
+    """FilterLayer: the items of each bottom whose selector (the last bottom) is non-zero."""
+    if len(ctx.inputs) < 2 or len(ctx.outputs) != len(ctx.inputs) - 1:
+        raise ctx.error("Filter takes data bottoms and a selector, and has one top per data bottom")
+    selector = ctx.node("Reshape", [ctx.inputs[-1], ctx.const("flat", [-1], "int64")], (None,))
+    kept = ctx.node("NonZero", [selector], (1, None), dtype="int64")
+    rows = ctx.node("Squeeze", [kept, ctx.const("axis0", [0], "int64")], (None,), dtype="int64")
+    for x, shape, out in zip(ctx.inputs[:-1], ctx.input_shapes[:-1], ctx.outputs, strict=True):
+        ctx.node("Gather", [x, rows], (None, *shape[1:]), {"axis": 0}, output=out)

@@ -187,3 +187,15 @@ def test_parameter_layer(tmp_path: Path) -> None:
     ]
     out = run(tmp_path, layers, {"data": X})
     close(out["s"], X + value)
+
+
+def test_batch_reindex_and_filter(tmp_path: Path) -> None:
+    index = np.array([1, 0, 1], np.float32)
+    selector = np.array([[0.0], [2.0]], np.float32)
+    layers = [
+        L("r", "BatchReindex", ["data", "index"], ["r"]),
+        L("f", "Filter", ["data", "selector"], ["f"]),
+    ]
+    out = run(tmp_path, layers, {"data": X, "index": index, "selector": selector})
+    close(out["r"], X[[1, 0, 1]])
+    close(out["f"], X[1:])
