@@ -15,7 +15,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from netinspect.build import GraphBuilder, LayerEntry, convert_layers
-from netinspect.converters.caffe import layers_math, layers_more, layers_nn, layers_shape, layers_ssd  # noqa: F401
+from netinspect.converters.caffe import (  # noqa: F401  (handlers)
+    layers_math,
+    layers_more,
+    layers_nn,
+    layers_recurrent,
+    layers_shape,
+    layers_ssd,
+)
 from netinspect.converters.caffe.binary import CaffeModelFile
 from netinspect.converters.caffe.context import CAFFE, CaffeContext
 from netinspect.converters.caffe.message import Msg

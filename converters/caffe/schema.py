@@ -44,6 +44,7 @@ PARAMS_V2: Schema = {
     137: ("embed_param", "msg:EmbedParameter"),
     138: ("tile_param", "msg:TileParameter"),
     145: ("parameter_param", "msg:ParameterParameter"),
+    146: ("recurrent_param", "msg:RecurrentParameter"),
     147: ("swish_param", "msg:SwishParameter"),
     148: ("clip_param", "msg:ClipParameter"),
     202: ("permute_param", "msg:PermuteParameter"),
@@ -198,6 +199,11 @@ MESSAGES: dict[str, Schema] = {
     "TileParameter": {1: ("axis", "int32"), 2: ("tiles", "int32")},
     "ParameterParameter": {1: ("shape", "msg:BlobShape")},
     "SwishParameter": {1: ("beta", "float")},
+    "RecurrentParameter": {
+        1: ("num_output", "uint32"),
+        4: ("debug_info", "bool"),
+        5: ("expose_hidden", "bool"),
+    },
     "SPPParameter": {1: ("pyramid_height", "uint32"), 2: ("pool", "enum:PoolMethod")},
     "ClipParameter": {1: ("min", "float"), 2: ("max", "float")},
     "NormalizeParameter": {

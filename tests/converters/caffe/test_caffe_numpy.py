@@ -199,3 +199,46 @@ def test_batch_reindex_and_filter(tmp_path: Path) -> None:
     out = run(tmp_path, layers, {"data": X, "index": index, "selector": selector})
     close(out["r"], X[[1, 0, 1]])
     close(out["f"], X[1:])
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-x))
+
+
+CONT = np.array([[0, 0], [1, 1], [1, 0], [1, 1]], np.float32)  # sample 1 starts a new sequence at t=2
+
+
+def test_lstm_with_sequence_restarts(tmp_path: Path) -> None:
+    steps, batch, features, hidden = 4, 2, 3, 5
+    x = R.uniform(-1, 1, (steps, batch, features)).astype(np.float32)
+    w_x, b, w_h = mk.rand(R, 4 * hidden, features), mk.rand(R, 4 * hidden), mk.rand(R, 4 * hidden, hidden)
+    layers = [
+        L("l", "LSTM", ["x", "cont"], ["l"], f"recurrent_param {{ num_output: {hidden} }}", [w_x, b, w_h])
+    ]
+    out = run(tmp_path, layers, {"x": x, "cont": CONT})
+    h = c = np.zeros((batch, hidden), np.float32)
+    expected = []
+    for t in range(steps):
+        keep = CONT[t][:, None]
+        g = x[t] @ w_x.T + b + (keep * h) @ w_h.T
+        i, f, o, gg = (g[:, k * hidden : (k + 1) * hidden] for k in range(4))
+        c = keep * _sigmoid(f) * c + _sigmoid(i) * np.tanh(gg)
+        h = _sigmoid(o) * np.tanh(c)
+        expected.append(h)
+    close(out["l"], np.stack(expected))
+
+
+def test_rnn_with_sequence_restarts(tmp_path: Path) -> None:
+    steps, batch, features, hidden = 4, 2, 3, 5
+    x = R.uniform(-1, 1, (steps, batch, features)).astype(np.float32)
+    blobs = [mk.rand(R, hidden, features), mk.rand(R, hidden), mk.rand(R, hidden, hidden),
+             mk.rand(R, hidden, hidden), mk.rand(R, hidden)]  # fmt: skip
+    layers = [L("r", "RNN", ["x", "cont"], ["r"], f"recurrent_param {{ num_output: {hidden} }}", blobs)]
+    out = run(tmp_path, layers, {"x": x, "cont": CONT})
+    w_x, b_h, w_h, w_o, b_o = blobs
+    h = np.zeros((batch, hidden), np.float32)
+    expected = []
+    for t in range(steps):
+        h = np.tanh(x[t] @ w_x.T + b_h + (CONT[t][:, None] * h) @ w_h.T)
+        expected.append(np.tanh(h @ w_o.T + b_o))
+    close(out["r"], np.stack(expected))
