@@ -45,10 +45,11 @@ class _Records:
 
     def get(self, op_type: str, domain: str, opset: int) -> dict[str, Any] | None:
         key = f"{domain}|{op_type}|{opset}"
-        if key not in self.records:
-            self.records[key] = _from_onnx(op_type, domain, opset)
+        record = self.records.get(key, ())
+        if not (record is None or _well_formed(record)):  # absent, or a damaged cache file
+            record = self.records[key] = _from_onnx(op_type, domain, opset)
             self.added = True
-        return self.records[key]
+        return record
 
     def save(self) -> None:
         """Write the records atomically; a cache that cannot be written is not an error."""
@@ -79,6 +80,16 @@ def schema(op_type: str, domain: str, opset: int) -> dict[str, Any] | None:
     outputs and type constraints, for the panel; `defaults`: attribute name → default value
     (plain JSON values; bytes as text)."""
     return _records().get(op_type, "" if domain == "ai.onnx" else domain, opset)
+
+
+def _well_formed(record: Any) -> bool:
+    return (
+        isinstance(record, dict)
+        and isinstance(record.get("defaults"), dict)
+        and isinstance(record.get("doc"), dict)
+        and isinstance(record["doc"].get("inputs"), list)
+        and all(isinstance(i, dict) and "name" in i and "option" in i for i in record["doc"]["inputs"])
+    )
 
 
 def _from_onnx(op_type: str, domain: str, opset: int) -> dict[str, Any] | None:

@@ -73,7 +73,7 @@ def open_in_browser(page: Path) -> str | None:
         opened = webbrowser.open(page.resolve().as_uri())
     except webbrowser.Error as e:
         return f"no browser found ({e})"
-    return None if opened else "the browser could not be started"
+    return None if opened else "no browser found"
 
 
 class _PageHandler(BaseHTTPRequestHandler):

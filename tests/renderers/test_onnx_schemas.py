@@ -54,3 +54,12 @@ def test_an_unwritable_cache_costs_only_the_import(tmp_path: Path, monkeypatch: 
         onnx_schemas._records().save()  # does not raise
     finally:
         onnx_schemas._records.cache_clear()
+
+
+def test_a_damaged_cache_file_is_read_again_from_onnx(fresh_cache: Path) -> None:
+    path = onnx_schemas._records().path
+    path.parent.mkdir(parents=True)
+    path.write_text('{"|Conv|17": {"doc": 3}, "|Relu|17": "x"}')
+    onnx_schemas._records.cache_clear()
+    assert ops.input_name("Conv", "ai.onnx", 17, 1) == "W"
+    assert onnx_schemas.schema("Relu", "", 17)["doc"]["name"] == "Relu"
