@@ -9,6 +9,7 @@ See protobuf.dev reference/protobuf/textformat-spec.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -20,8 +21,10 @@ MAX_DEPTH = 64
 
 _TOKEN = re.compile(
     r"""\s+|\#[^\n]*|(?P<str>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')"""
-    r"""|(?P<word>[A-Za-z0-9_.+\-]+)|(?P<punct>[{}<>:\[\],;])"""
+    r"""|(?P<word>[A-Za-z0-9_.+\-]+)|(?P<punct>[{}<>:\[\],;])|(?P<bad>.)""",
+    re.DOTALL,
 )
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "'": "'", "\\": "\\", "0": "\0"}
 
 
@@ -32,16 +35,17 @@ class TextFormatError(ValueError):
 class _Tokens:
     def __init__(self, text: str) -> None:
         self.items: list[tuple[str, str, int]] = []  # (kind, text, line)
-        line, pos = 1, 0
-        while pos < len(text):
-            m = _TOKEN.match(text, pos)
-            if m is None:
-                raise TextFormatError(f"line {line}: unexpected character {text[pos]!r}")
+        line, counted = 1, 0
+        for m in _TOKEN.finditer(text):
             kind = m.lastgroup
-            if kind is not None:
-                self.items.append((kind, m.group(kind), line))
-            line += text.count("\n", pos, m.end())
-            pos = m.end()
+            if kind is None:
+                continue
+            start = m.start()
+            line += text.count("\n", counted, start)
+            counted = start
+            if kind == "bad":
+                raise TextFormatError(f"line {line}: unexpected character {m.group()!r}")
+            self.items.append((kind, m.group(kind), line))
         self.pos = 0
 
     def peek(self) -> tuple[str, str, int] | None:
@@ -72,7 +76,7 @@ def parse(text: str, type_name: str = "NetParameter") -> Msg:
 def _message(tokens: _Tokens, type_name: str | None, close: str | None, depth: int) -> Msg:
     if depth > MAX_DEPTH:
         raise TextFormatError(f"line {tokens.take()[2]}: messages nested more than {MAX_DEPTH} deep")
-    schema = {name: kind for name, kind in MESSAGES.get(type_name or "", {}).values()}
+    schema = _schema(type_name)
     msg = Msg(type_name)
     while True:
         token = tokens.peek()
@@ -84,7 +88,7 @@ def _message(tokens: _Tokens, type_name: str | None, close: str | None, depth: i
         if kind == "punct" and text == close:
             tokens.take()
             return msg
-        if kind != "word" or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
+        if kind != "word" or not _FIELD_NAME.fullmatch(text):
             raise TextFormatError(f"line {line}: expected a field name, found {text!r}")
         tokens.take()
         field_kind = schema.get(text)
@@ -104,6 +108,12 @@ def _message(tokens: _Tokens, type_name: str | None, close: str | None, depth: i
             for value in _values(tokens):
                 msg.add(text, _typed(value, field_kind, text))
         tokens.accept(",") or tokens.accept(";")
+
+
+@functools.cache
+def _schema(type_name: str | None) -> dict[str, str]:
+    """Field name → kind for a message type (empty for an untyped one)."""
+    return {name: kind for name, kind in MESSAGES.get(type_name or "", {}).values()}
 
 
 def _values(tokens: _Tokens) -> list[tuple[str, str, int]]:
