@@ -20,7 +20,9 @@ L = mk.Layer
 CLASSES = 3
 
 
-def ssd_head(rng: np.random.Generator, keep_top_k: int, top_k: int, code: str, threshold: float) -> list:
+def ssd_head(
+    rng: np.random.Generator, keep_top_k: int, top_k: int, code: str, threshold: float, extra: str = ""
+) -> list:
     priors_per_cell = 4  # min, max, ar 2, ar 1/2
     return [
         L(
@@ -76,9 +78,10 @@ def ssd_head(rng: np.random.Generator, keep_top_k: int, top_k: int, code: str, t
             "DetectionOutput",
             ["loc_flat", "conf_flat", "priors"],
             ["detection_out"],
-            f"detection_output_param {{ num_classes: {CLASSES} share_location: true background_label_id: 0 "
+            f"detection_output_param {{ num_classes: {CLASSES} share_location: true "
+            f"background_label_id: {2 if 'background_label_id' in extra else 0} "
             f"nms_param {{ nms_threshold: 0.45 top_k: {top_k} }} code_type: {code} keep_top_k: {keep_top_k} "
-            f"confidence_threshold: {threshold} }}",
+            f"confidence_threshold: {threshold} {extra.replace('background_label_id: 2', '')} }}",
         ),
     ]
 
@@ -90,17 +93,22 @@ def rows(detections: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize(
-    "keep_top_k,top_k,code,threshold",
-    [(20, 400, "CENTER_SIZE", 0.3), (5, 10, "CENTER_SIZE", 0.2), (50, 400, "CORNER", 0.4)],
-    ids=["center_size", "top_k_and_keep_top_k", "corner"],
+    "keep_top_k,top_k,code,threshold,extra",
+    [
+        (20, 400, "CENTER_SIZE", 0.3, ""),
+        (5, 10, "CENTER_SIZE", 0.2, ""),
+        (50, 400, "CORNER", 0.4, ""),
+        (20, 400, "CENTER_SIZE", 0.3, "background_label_id: 2"),
+    ],
+    ids=["center_size", "top_k_and_keep_top_k", "corner", "background_last"],
 )
-def test_detection_output_matches_opencv(keep_top_k, top_k, code, threshold, tmp_path: Path) -> None:
+def test_detection_output_matches_opencv(keep_top_k, top_k, code, threshold, extra, tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
     prototxt, weights = mk.write_net(
         tmp_path,
         "ssd",
         {"data": (1, 4, 6, 6), "image": (1, 3, 48, 48)},
-        ssd_head(rng, keep_top_k, top_k, code, threshold),
+        ssd_head(rng, keep_top_k, top_k, code, threshold, extra),
     )
     feeds = {
         "data": rng.uniform(-1, 1, (1, 4, 6, 6)).astype(np.float32),
