@@ -10,6 +10,11 @@
     atol = 1e-4                # rtol, atol, quant_steps, seed, runs, layers
     dims = { N = 2, "data:2" = 64 }  # by name, or one axis of one input
     inputs = "data/batch.npz"  # or: input = { data = "x.npy" }, or: image = "cat.jpg"
+    read = { config = "arch.json", backend = "theano" }  # reading options, as on the command line
+
+`read` takes the reading options `convert` takes, by their flag names without dashes: the
+installed readers' companion files (paths) and own options (`config`, `backend`, `weights`...),
+and `keep-nhwc`, `fixed-size`, `permute-all-weights` (booleans), `input-shape` (a table of lists).
 
 Paths are relative to the suite file. A model that cannot be checked is reported as an error
 and the suite goes on, so one bad entry does not hide the results of the others. `--jobs N`
@@ -31,6 +36,7 @@ from typing import Any
 from netinspect.check.api import LAYER_MODES, check
 from netinspect.check.result import CheckResult
 from netinspect.errors import NetinspectError
+from netinspect.registry import LoadOptions, readers
 
 KEYS: dict[str, type | tuple[type, ...]] = {
     "name": str,
@@ -46,6 +52,7 @@ KEYS: dict[str, type | tuple[type, ...]] = {
     "input": dict,
     "image": str,
     "layers": str,
+    "read": dict,
 }
 PATH_KEYS = ("source", "target", "inputs", "image")
 
@@ -89,6 +96,8 @@ def load_suite(path: Path) -> list[dict[str, Any]]:
                 entry[key] = path.parent / entry[key]
         if isinstance(entry.get("input"), dict):
             entry["input"] = {k: path.parent / v for k, v in entry["input"].items() if isinstance(v, str)}
+        if isinstance(entry.get("read"), dict):
+            entry["read"] = reading_options(entry["read"], path.parent, f"models entry {index}", problems)
         entries.append(entry)
     if problems:
         raise SuiteError("; ".join(problems), path)
@@ -115,6 +124,38 @@ def _validate(
                 problems.append(
                     f"{where}: every value of {key} must be a{'n integer' if key == 'dims' else ' path'}"
                 )
+
+
+_FLAGS = {"keep-nhwc": "keep_source_layout", "fixed-size": "fixed_size",
+          "permute-all-weights": "permute_all_weights"}  # fmt: skip
+
+
+def reading_options(table: dict[str, Any], folder: Path, where: str, problems: list[str]) -> LoadOptions:
+    """A `read` table as LoadOptions: companion paths relative to the suite, format options checked
+    against the values their reader allows."""
+    found = readers()
+    companions = {c.name for r in found for c in r.companions}
+    choices = {o.name: o.choices for r in found for o in r.options}
+    flags: dict[str, Any] = {}
+    files: dict[str, Path] = {}
+    values: dict[str, Any] = {}
+    shapes: dict[str, tuple[Any, ...]] = {}
+    for key, value in table.items():
+        if key in _FLAGS and isinstance(value, bool):
+            flags[_FLAGS[key]] = value
+        elif key == "input-shape" and isinstance(value, dict) and _lists(value):
+            shapes = {name: tuple(dims) for name, dims in value.items()}
+        elif key in companions and isinstance(value, str):
+            files[key] = folder / value
+        elif key in choices and isinstance(value, str) and (not choices[key] or value in choices[key]):
+            values[key] = value
+        else:
+            problems.append(f"{where}: read.{key} is not a reading option or has a wrong value ({value!r})")
+    return LoadOptions(**flags, input_shapes=shapes, companions=files, format_options=values)
+
+
+def _lists(table: dict[str, Any]) -> bool:
+    return all(isinstance(v, list) for v in table.values())
 
 
 @dataclass(frozen=True)
@@ -227,6 +268,7 @@ def check_entry(entry: dict[str, Any]) -> CheckResult:
             image=entry.get("image"),
             layers=entry.get("layers", "auto"),
             name=name,
+            options=entry.get("read"),
         )
     except Exception as e:  # a broken model (or a bug it triggers) must not stop the other models
         return CheckResult.from_error(name, source, entry.get("target"), e)

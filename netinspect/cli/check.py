@@ -141,7 +141,7 @@ def check_command(
         if target is not None or input_file or inputs or image:
             raise UsageError("with --suite, inputs and targets are given per model in the suite file")
         if options != LoadOptions():
-            raise UsageError("reading options (--config, --input-shape, ...) read one SOURCE, not a --suite")
+            raise UsageError("with --suite, reading options are given per model: read = { config = ... }")
         part = Shard.parse(shard) if shard is not None else None
         results = run_suite(
             suite,

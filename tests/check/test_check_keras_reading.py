@@ -143,3 +143,29 @@ def test_diff_reads_both_models_with_the_options(
     assert "0 changed, 0 removed, 0 added" in result.out and "14 identical" in result.out
     copy = shutil.copy(weights, tmp_path / "copy.h5")
     assert cli("diff", weights, copy, "--config", arch, "--exit-code").code == 0
+
+
+def test_a_suite_gives_each_model_its_reading_options(
+    keras2: tuple[Path, Path], cli: Callable, tmp_path: Path
+) -> None:
+    tensorflow, theano = keras2
+    weights, arch = weights_only(tensorflow, tmp_path)
+    stripped = shutil.copy(theano, tmp_path / "stripped.h5")
+    with h5py.File(stripped, "r+") as f:
+        del f.attrs["backend"]
+    suite = tmp_path / "models.toml"
+    suite.write_text(
+        f'[[models]]\nsource = "{weights.name}"\nread = {{ config = "{arch.name}" }}\n\n'
+        f'[[models]]\nsource = "{stripped.name}"\nread = {{ backend = "theano", keep-nhwc = true }}\n'
+    )
+    report = tmp_path / "report.json"
+    result = cli("check", "--suite", suite, "--json", report)
+    assert result.code == 0, result.err + result.out
+    models = json.loads(report.read_text())["models"]
+    assert [m["status"] for m in models] == ["passed", "passed"]
+    assert "tf-keras" in models[0]["source"]["runtime"]
+    assert "(--backend theano)" in models[1]["source"]["runtime"]
+    suite.write_text(f'[[models]]\nsource = "{weights.name}"\nread = {{ backend = "cntk" }}\n')
+    refused = cli("check", "--suite", suite)
+    assert refused.code == 2 and "read.backend" in refused.err
+    assert cli("check", "--suite", suite, "--config", arch).code == 2  # per model, not on the command line
