@@ -23,10 +23,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 CONVERT = """
-import json, sys, time
+import importlib, json, sys, time
 start = time.perf_counter()
 import netinspect
-netinspect.registry.readers()  # library start-up: every format reader imported
+for reader in netinspect.registry.readers():  # library start-up: every format's reading code imported
+    importlib.import_module(reader.open.partition(":")[0])
 ready = time.perf_counter()
 graph = netinspect.load(sys.argv[1])
 weights = sum(t.nbytes for t in graph.tensors.values())
