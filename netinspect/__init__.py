@@ -13,7 +13,18 @@ from typing import TYPE_CHECKING, Any
 from netinspect import check  # the package is callable: netinspect.check(source, target, ...)
 from netinspect._version import __version__
 from netinspect.errors import NetinspectError
-from netinspect.ir import Graph, Metadata, Node, Preprocessing, Provenance, Step, Tensor, Value
+from netinspect.ir import (
+    Graph,
+    Metadata,
+    Node,
+    Preprocessing,
+    Provenance,
+    SourceLayer,
+    SourceTensor,
+    Step,
+    Tensor,
+    Value,
+)
 from netinspect.registry import LoadOptions, load
 
 if TYPE_CHECKING:
@@ -27,6 +38,8 @@ __all__ = [
     "Node",
     "Preprocessing",
     "Provenance",
+    "SourceLayer",
+    "SourceTensor",
     "Step",
     "Tensor",
     "Value",
@@ -40,18 +53,29 @@ __all__ = [
 ]
 
 
-def to_onnx(graph: Graph, opset: int | None = None, with_preprocessing: bool = False) -> onnx.ModelProto:
-    """The graph as an in-memory ONNX model (use `save_onnx` for large models: it streams)."""
+def to_onnx(
+    graph: Graph, opset: int | None = None, with_preprocessing: bool = False, keep_unsupported: bool = False
+) -> onnx.ModelProto:
+    """The graph as an in-memory ONNX model (use `save_onnx` for large models: it streams).
+    Layers without a translation are refused (`graph.refusal`) unless `keep_unsupported`."""
     from netinspect.converters.onnx.writer import to_model_proto
 
-    return to_model_proto(graph, opset=opset, with_preprocessing=with_preprocessing)
+    return to_model_proto(
+        graph, opset=opset, with_preprocessing=with_preprocessing, keep_unsupported=keep_unsupported
+    )
 
 
-def save_onnx(graph: Graph, path: Any, opset: int | None = None, with_preprocessing: bool = False) -> None:
+def save_onnx(
+    graph: Graph,
+    path: Any,
+    opset: int | None = None,
+    with_preprocessing: bool = False,
+    keep_unsupported: bool = False,
+) -> None:
     """Write the graph as an ONNX file atomically, with external data when it exceeds 2 GB."""
     from netinspect.converters.onnx.writer import save
 
-    save(graph, path, opset=opset, with_preprocessing=with_preprocessing)
+    save(graph, path, opset=opset, with_preprocessing=with_preprocessing, keep_unsupported=keep_unsupported)
 
 
 def summarize(graph: Graph, nodes: bool = False) -> dict[str, Any]:

@@ -14,6 +14,7 @@ makes the graph NCHW/OIHW afterwards.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +23,20 @@ from typing import Any
 import numpy as np
 
 from netinspect import registry
-from netinspect.errors import ModelFormatError, NetinspectError
-from netinspect.ir import Dim, Graph, Metadata, Node, Provenance, Step, Tensor, Value
+from netinspect.errors import ModelFormatError, NetinspectError, UnsupportedError
+from netinspect.ir import (
+    Dim,
+    Graph,
+    Metadata,
+    Node,
+    Provenance,
+    SourceLayer,
+    SourceTensor,
+    Step,
+    Tensor,
+    Value,
+)
+from netinspect.jsonsafe import plain
 
 Shape = tuple[Dim, ...]
 
@@ -54,6 +67,43 @@ class GraphBuilder:
         self.used: set[str] = set()
         self.node_names: set[str] = set()
         self._shared: dict[tuple[str, str], str] = {}
+        self.record = SourceRecord(framework, path)
+        self.nested = False
+
+    def nest_in(self, outer: GraphBuilder) -> None:
+        """Make this the builder of a subgraph of `outer` (a loop body, a branch): it shares the
+        names in use (ONNX forbids shadowing an outer value) and the record of source layers."""
+        self.used = outer.used
+        self.node_names = outer.node_names
+        self.record = outer.record
+        self.nested = True
+
+    def mark(self) -> tuple[int, int, set[str], set[str], dict[tuple[str, str], str]]:
+        """What exists now, for `rollback` (a layer whose handler failed is emitted again as itself)."""
+        return len(self.nodes), len(self.inputs), set(self.values), set(self.tensors), dict(self._shared)
+
+    def rollback(self, mark: tuple[int, int, set[str], set[str], dict[tuple[str, str], str]]) -> set[str]:
+        """Forget what was emitted since `mark`; returns the value and constant names dropped."""
+        nodes, inputs, values, tensors, shared = mark
+        del self.nodes[nodes:]
+        del self.inputs[inputs:]
+        dropped = (set(self.values) - values) | (set(self.tensors) - tensors)
+        for name in dropped:
+            self.values.pop(name, None)
+            self.tensors.pop(name, None)
+        self._shared = shared
+        return dropped
+
+    def attach_source(self, graph: Graph) -> Graph:
+        """Give a finished top-level graph the file's layer records, the refusal `convert` raises
+        for layers shown without a translation, and the opset of their custom domain."""
+        if self.nested:
+            return graph
+        graph.source_layers = self.record.layers
+        graph.refusal = self.record.refusal()
+        if graph.untranslated():
+            graph.opset = {**graph.opset, opaque_domain(self.framework): 1}
+        return graph
 
     def unique(self, hint: str) -> str:
         """A value or tensor name not used yet."""
@@ -127,7 +177,45 @@ class GraphBuilder:
         )
         if opset is not None:
             graph.opset = dict(opset)
-        return graph
+        return self.attach_source(graph)
+
+
+def opaque_domain(framework: str) -> str:
+    """The ONNX domain of layers kept without a translation, e.g. `netinspect.keras`."""
+    return f"netinspect.{framework}"
+
+
+class SourceRecord:
+    """What the layer loop learns about a file's own layers (shared by its nested builders): the
+    layer records, the layers without a handler (for the one refusal), and the values computed
+    from a layer shown without a translation (whose shapes may be unknown)."""
+
+    def __init__(self, framework: str, path: str | Path | None) -> None:
+        self.framework = framework
+        self.path = path
+        self.layers: list[SourceLayer] = []
+        self.items: list[str] = []
+        self.listed: set[tuple[str, str]] = set()
+        self.reasons: dict[tuple[str, str], str] = {}
+        self.hint = False
+        self.what = "layers"
+        self.untranslated: set[str] = set()
+
+    def unsupported(self, name: str, layer_type: str, refusal: str | None, registrable: bool) -> None:
+        if (name, layer_type) in self.listed:
+            return
+        self.listed.add((name, layer_type))
+        self.items.append(f"layer {name!r} (type {layer_type!r})" + (f": {refusal}" if refusal else ""))
+        if refusal:
+            self.reasons[(name, layer_type)] = refusal
+        self.hint = self.hint or refusal is None or registrable
+
+    def refusal(self) -> UnsupportedError | None:
+        """The error `convert` and `check` raise: every layer without a handler, at once."""
+        if not self.items:
+            return None
+        hint = registry.how_to_add(self.framework) if self.hint else None
+        return UnsupportedError(self.items, self.path, what=self.what, hint=hint)
 
 
 class LayerContext:
@@ -155,6 +243,10 @@ class LayerContext:
         self.input_shapes: list[Shape] = [self._known_shape(x) for x in inputs]
         self.steps: list[Step] = list(steps)
         self.emitted: list[Node] = []
+        self._given_steps = list(steps)
+        self._read = [SourceTensor(x, builder.shape(x), builder.dtype(x), value=x) for x in inputs]
+        self.weight_links: dict[str, tuple[str, str | None]] = {}
+        """Stored weight name → (the IR constant it became, the layout it is stored in)."""
 
     def _known_shape(self, name: str) -> Shape:
         shape = self.builder.shape(name)
@@ -242,6 +334,87 @@ class LayerContext:
             )
         return made
 
+    # -- the layer as its source describes it (formats override these) -----------------------------
+    def source_config(self) -> dict[str, Any]:
+        """The layer's configuration as the file states it (Keras config, TFLite options, …)."""
+        return {}
+
+    def stored_weights(self) -> list[tuple[SourceTensor, Tensor | None]]:
+        """The layer's stored weights, each with a lazy tensor of its values as stored (None when
+        netinspect cannot read it as an array)."""
+        return []
+
+    def source_inputs(self) -> list[SourceTensor]:
+        return list(self._read)
+
+    def source_outputs(self) -> list[SourceTensor]:
+        return [SourceTensor(o, self.builder.shape(o), self.builder.dtype(o), value=o) for o in self.outputs]
+
+    def opaque_results(self) -> list[tuple[Shape | None, str]]:
+        """Shape (in the source's layout) and dtype of each output of the layer when it is shown
+        without a translation: what the file records, or unknown."""
+        return [(None, "float32") for _ in self.outputs]
+
+    def opaque_inputs(self, weights: list[str]) -> list[str]:
+        """The inputs of the layer's opaque node: its data, then its weights (as stored)."""
+        return [*self.inputs, *weights]
+
+    def link_weight(self, stored: str, constant: str, layout: str | None = None) -> None:
+        """Say that stored weight `stored` became IR constant `constant` (laid out as `layout`)."""
+        self.weight_links.setdefault(stored, (constant, layout))
+
+    def rolled_back(self, dropped: set[str]) -> None:
+        """The handler's output was discarded (`dropped` names are gone): forget any cache of them."""
+        self.emitted = []
+        self.steps = list(self._given_steps)
+
+    def opaque(self, note: str) -> None:
+        """Emit the layer as one node of its own type in the domain `netinspect.<framework>`,
+        its configuration as attributes and its stored weights, as stored, as inputs: what `info`
+        and `view` show, and what `convert --keep-unsupported` writes for a custom kernel to run."""
+        weights: list[str] = []
+        for record, tensor in self.stored_weights():
+            if tensor is None:
+                continue
+            name = self.builder.add_tensor(f"{self.name}_{_hint(record.name)}", tensor)
+            self.link_weight(record.name, name, record.layout)
+            weights.append(name)
+        node_name = self.builder.node_name(self.name)
+        node = Node(
+            node_name,
+            self.type,
+            self.opaque_inputs(weights),
+            list(self.outputs),
+            onnx_attributes(self.source_config()),
+            domain=opaque_domain(self.framework),
+        )
+        node.provenance = Provenance(self.framework, self.name, self.type, list(self.steps))
+        self.builder.nodes.append(node)
+        self.emitted.append(node)
+        for name, (shape, dtype) in zip(self.outputs, self.opaque_results(), strict=True):
+            self.builder.used.add(name)
+            self.builder.values[name] = Value(name, dtype, None if shape is None else tuple(shape))
+
+    def source_layer(self, supported: bool, note: str | None) -> SourceLayer:
+        """The record of this layer as its file describes it, and what it became."""
+        weights = []
+        for record, _tensor in self.stored_weights():
+            constant, layout = self.weight_links.get(record.name, (None, None))
+            record.value = constant
+            record.layout = record.layout or layout
+            weights.append(record)
+        return SourceLayer(
+            self.name,
+            self.type,
+            plain(self.source_config()),
+            self.source_inputs(),
+            self.source_outputs(),
+            weights,
+            [n.name for n in self.emitted],
+            supported,
+            note,
+        )
+
     def step(self, kind: str, text: str) -> None:
         """Record a transform in the provenance of every node of this layer."""
         self.steps.append(Step(kind, text))
@@ -324,22 +497,74 @@ def convert_layers(
 ) -> None:
     """The one loop over a file's layers, for every format.
 
-    `survey` is every layer of the file (nested models and subgraphs included), gone through before
-    any is converted so that all the layers without a handler are refused in one error naming each
-    (`what` says what they are: "Keras layers", "TFLite operators"). `contexts` yields one context
-    per layer in execution order; it may be a generator that makes each after the previous one is
-    converted (its inputs then exist). A layer's handler is the registry's: a user's, then a plugin
-    package's, then netinspect's own.
+    `survey` is every layer of the file (nested models and subgraphs included): those without a
+    handler are listed before any is converted, for the one error `convert` and `check` raise
+    naming them all (`what` says what they are: "Keras layers", "TFLite operators"); `info` and
+    `view` show them. `contexts` yields one context per layer in execution order; it may be a
+    generator that makes each after the previous one is converted (its inputs then exist).
+    A layer's handler is the registry's: a user's, then a plugin package's, then netinspect's own.
+    A layer without one becomes one node of its own type (`LayerContext.opaque`); so does a layer
+    whose handler fails on what such a node computes (its shapes may be unknown). Every layer is
+    recorded as its file describes it (`SourceLayer`), with the IR nodes it became.
     """
+    record = builder.record
     if survey is not None:
-        unsupported = registry.Unsupported(builder.framework, builder.path)
+        record.what = what
         for entry in survey:
             if registry.handler(builder.framework, entry.type) is None:
-                unknown = entry.refusal is None or entry.registrable
-                unsupported.add(entry.name, entry.type, entry.refusal, unknown=unknown)
-        unsupported.check(what)
+                record.unsupported(entry.name, entry.type, entry.refusal, entry.registrable)
     for ctx in contexts:
         handler = registry.handler(ctx.framework, ctx.type)
+        downstream = any(x in record.untranslated for x in ctx.inputs)
+        note = None
         if handler is None:
-            raise ctx.error("no handler is registered for this layer type")
-        run_handler(ctx, handler)
+            record.unsupported(ctx.name, ctx.type, None, True)
+            note = record.reasons.get((ctx.name, ctx.type), "no handler for this layer type")
+            ctx.opaque(note)
+        else:
+            mark = builder.mark()
+            try:
+                run_handler(ctx, handler)
+            except NetinspectError as e:
+                if not downstream:
+                    raise
+                ctx.rolled_back(builder.rollback(mark))
+                note = f"reads a layer shown without a translation, and its converter said: {e.message}"
+                ctx.opaque(note)
+        if note is not None or downstream:
+            record.untranslated.update(ctx.outputs)
+        record.layers.append(ctx.source_layer(note is None, note))
+
+
+def onnx_attributes(config: dict[str, Any]) -> dict[str, Any]:
+    """A layer configuration as ONNX attribute values: numbers, text and lists of one kind of
+    them as they are (booleans as 0/1), anything else (nested configs, mixed lists) as JSON text;
+    absent (null) and empty entries left out."""
+    attributes: dict[str, Any] = {}
+    for key, raw in plain(config).items():
+        value = _attribute_value(raw)
+        if value is not None:
+            attributes[str(key)] = value
+    return attributes
+
+
+def _attribute_value(value: Any) -> Any:
+    if value is None or value == [] or value == {}:
+        return None
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int | float | str):
+        return value
+    if isinstance(value, list):
+        if all(isinstance(v, int) for v in value):  # booleans as 0/1
+            return [int(v) for v in value]
+        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+            return [float(v) for v in value]
+        if all(isinstance(v, str) for v in value):
+            return value
+    return json.dumps(value, sort_keys=True)
+
+
+def _hint(name: str) -> str:
+    """A short constant-name hint from a stored weight's name (Keras' `conv/kernel:0`)."""
+    return name.split(":")[0].replace("/", "_")[-48:] or "weight"

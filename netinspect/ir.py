@@ -470,6 +470,51 @@ class Metadata:
 
 
 @dataclass
+class SourceTensor:
+    """A tensor as the source file describes it: a layer's input or output, or a stored weight.
+
+    `shape` and `dtype` are as stored (a Keras kernel HWIO, a MatConvNet filter in MATLAB's
+    H×W×Cin×Cout, a TFLite filter OHWI), `layout` names that axis order when it is known, and
+    `quantization` is TFLite's {"scale", "zero_point", "quantized_dimension"} (lists; None when
+    the tensor is not quantized). `value` is the IR value (an edge) or constant (a weight, whose
+    values and statistics `info --tensor` shows) it is; None when it became none.
+    """
+
+    name: str
+    shape: tuple[Dim, ...] | None = None
+    dtype: str | None = None
+    layout: str | None = None
+    quantization: dict[str, Any] | None = None
+    value: str | None = None
+
+
+@dataclass
+class SourceLayer:
+    """One layer of a Keras, TFLite or MatConvNet (or Caffe) file as its framework describes it.
+
+    `type` is the framework's own name (Keras class `Conv2D`, TFLite builtin `FULLY_CONNECTED` or
+    `CUSTOM:<code>`, MatConvNet `conv` / `dagnn.Conv`); `config` the layer's configuration as the
+    file states it, JSON-safe (Keras config, TFLite builtin options, MatConvNet fields). `inputs`
+    and `outputs` are the source edges: a layer reads what another's output `value` names (or a
+    graph input). `weights` are the stored parameters. `nodes` names the IR nodes the layer became
+    (in `Graph.nodes`; none for a layer that is an identity at inference, such as Dropout).
+    `supported` is False for a layer shown without a translation: one node of its own type, in
+    the domain `netinspect.<framework>`, that `convert` refuses; `note` says why.
+    An ONNX file has no separate source: its `Graph.source_layers` is empty.
+    """
+
+    name: str
+    type: str
+    config: dict[str, Any] = field(default_factory=dict)
+    inputs: list[SourceTensor] = field(default_factory=list)
+    outputs: list[SourceTensor] = field(default_factory=list)
+    weights: list[SourceTensor] = field(default_factory=list)
+    nodes: list[str] = field(default_factory=list)
+    supported: bool = True
+    note: str | None = None
+
+
+@dataclass
 class Graph:
     """A model: inputs, outputs, nodes in topological order, constants, and what we know of it.
 
@@ -488,6 +533,35 @@ class Graph:
     doc: str = ""
     functions: list[Function] = field(default_factory=list)
     """Model-local functions (top-level graph only)."""
+    source_layers: list[SourceLayer] = field(default_factory=list)
+    """The file's own layers, in execution order (empty for an ONNX file: the graph is its source)."""
+    refusal: Exception | None = None
+    """Why `convert` and `check` refuse this graph though `info` and `view` show it (layers without
+    a translation, all listed), or None. The ONNX writer raises it unless told to keep them."""
+
+    def untranslated(self) -> list[SourceLayer]:
+        """The source layers shown without a translation (one opaque node each)."""
+        return [layer for layer in self.source_layers if not layer.supported]
+
+    def relink_source_layers(self) -> None:
+        """Bring the layer records up to date after a pass rewrote the graph: node names it
+        removed are dropped, nodes it added with a layer's provenance (the layout pass's
+        Transposes) are added to that layer, and weight links to constants it replaced are cut."""
+        order = {n.name: k for k, n in enumerate(self.nodes)}
+        claimed = {n for layer in self.source_layers for n in layer.nodes if n in order}
+        names = [layer.name for layer in self.source_layers]
+        added: dict[str, list[str]] = {}
+        for node in self.nodes:
+            if node.provenance is not None and node.name not in claimed:
+                added.setdefault(node.provenance.layer, []).append(node.name)
+        for layer in self.source_layers:
+            kept = [n for n in layer.nodes if n in order]
+            if kept and names.count(layer.name) == 1:  # a shared layer's calls cannot be told apart
+                kept += added.get(layer.name, [])
+            layer.nodes = sorted(kept, key=order.__getitem__)
+            for weight in layer.weights:
+                if weight.value is not None and weight.value not in self.tensors:
+                    weight.value = None
 
     def value(self, name: str) -> Value | None:
         """What is known of a value: graph input/output, constant, or intermediate."""

@@ -316,4 +316,5 @@ def open_detected(reader: Reader, tag: str, probe: Probe, options: LoadOptions |
     from netinspect.layout import canonicalize
 
     canonicalize(graph, options.keep_source_layout, options.permute_all_weights)
+    graph.relink_source_layers()
     return graph

@@ -28,6 +28,7 @@ def print_summary(summary: dict[str, Any], console: Console, nodes: bool = False
     tables = [
         _overview(summary),
         _io(summary),
+        _source_layers(summary),
         _ops(summary),
         _parameters(summary),
         _compute(summary),
@@ -110,8 +111,45 @@ def _overview(summary: dict[str, Any]) -> Table:
         count = f"{missing['tensors']} tensor{'s' if missing['tensors'] > 1 else ''}"
         _row(table, ("Missing data", f"{count} ({human_bytes(missing['bytes'])}) in {files}: {names}"))
     _row(table, ("Compute", _compute_line(compute)))
+    line = untranslated_line(summary)
+    if line:
+        _row(table, ("Untranslated", line))
     if summary["model"]["doc"]:
         _row(table, ("Doc", summary["model"]["doc"]))
+    return table
+
+
+def untranslated_line(summary: dict[str, Any]) -> str | None:
+    """One line on the layers shown without a translation, or None when there is none."""
+    source = summary.get("source")
+    if not source or not source["untranslated"]["count"]:
+        return None
+    untranslated = source["untranslated"]
+    count = untranslated["count"]
+    types = ", ".join(f"{t} ×{n}" if n > 1 else t for t, n in untranslated["types"].items())
+    return (
+        f"{count} layer{'s are' if count > 1 else ' is'} shown without a translation ({types}): "
+        "`convert` refuses them (`convert --keep-unsupported` writes them as custom-domain ops)"
+    )
+
+
+SOURCE_ROWS = 500
+"""Source layers listed by the text view (`--json` carries every one)."""
+
+
+def _source_layers(summary: dict[str, Any]) -> Table | None:
+    """The file's own layers as its framework names them, beside the ONNX operator table."""
+    source = summary.get("source")
+    if not source:
+        return None
+    title = f"Source layers ({source['framework']}, {len(source['layers'])})"
+    table = _table(title, "Layer", "Type", "Configuration", "Output shape", "Parameters")
+    for layer in source["layers"][:SOURCE_ROWS]:
+        kind = layer["type"] if layer["supported"] else f"{layer['type']} (no translation)"
+        shapes = " ".join(format_shape(t["shape"]) for t in layer["outputs"]) or "—"
+        _row(table, (layer["name"], kind, layer["summary"], shapes, f"{layer['parameters']:,}"))
+    if len(source["layers"]) > SOURCE_ROWS:
+        table.caption = f"first {SOURCE_ROWS} of {len(source['layers'])} layers (info --json lists all)"
     return table
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from netinspect.build import GraphBuilder, LayerContext
 from netinspect.converters.keras.files import LazyArray
-from netinspect.ir import Tensor
+from netinspect.ir import SourceTensor, Tensor
 
 KERAS = "keras"
 _MISSING = object()
@@ -55,6 +55,19 @@ class KerasContext(LayerContext):
         self.env = env
         self.call_kwargs: dict[str, Any] = {}
         """Keyword arguments of this call in the model config (e.g. `training`, `mask`)."""
+
+    # -- the layer as the file states it ----------------------------------------------------------
+    def source_config(self) -> dict[str, Any]:
+        return self.config
+
+    def stored_weights(self) -> list[tuple[SourceTensor, Tensor | None]]:
+        return [
+            (
+                SourceTensor(a.name, a.shape, a.dtype),
+                Tensor(a.name, a.dtype, a.shape, loader=a.load),
+            )
+            for a in self.arrays
+        ]
 
     # -- config -----------------------------------------------------------------------------------
     def cfg(self, *keys: str, default: Any = _MISSING) -> Any:
@@ -127,9 +140,11 @@ class KerasContext(LayerContext):
         tensor = Tensor(
             role, "float32", final, loader=load, layout=layout, span=array.span() if as_stored else None
         )
-        return self.builder.shared_tensor(
+        name = self.builder.shared_tensor(
             (array.name, repr((role, layout, final))), lambda: tensor, f"{self.name}_{role}"
         )
+        self.link_weight(array.name, name, layout)
+        return name
 
     def scalar(self, hint: str, value: float | list[float], dtype: Any = np.float32) -> str:
         return self.constant(hint, np.asarray(value, dtype=dtype))

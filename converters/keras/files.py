@@ -89,8 +89,8 @@ class KerasFile:
     """What a Keras file says: architecture JSON, version, backend, and where its weights are."""
 
     path: Path
-    kind: str  # "h5", "h5-weights" (weights-only with --config), "keras" (zip)
-    config: dict[str, Any]
+    kind: str  # "h5", "h5-weights" (weights-only with --config), "weights" (without), "keras" (zip)
+    config: dict[str, Any] | None  # None: a weights-only file given no architecture
     keras_version: str | None
     backend: str | None
     weights: WeightStore
@@ -119,6 +119,10 @@ class WeightStore:
     def arrays(self, scope: tuple[str, ...], group: str | None, class_name: str) -> list[LazyArray]:
         raise NotImplementedError
 
+    def layers(self) -> list[tuple[str, list[LazyArray]]]:
+        """Every layer that stores weights, with them: what a weights-only file shows by itself."""
+        raise NotImplementedError
+
 
 class LegacyH5Weights(WeightStore):
     """`model_weights` (or a weights-only file's root): one group per top-level layer, `weight_names`."""
@@ -143,6 +147,10 @@ class LegacyH5Weights(WeightStore):
                 raise ModelFormatError(f"layer {top!r} lists weight {n!r}, which the file lacks", self.path)
             out.append(LazyArray(n, inside(g, n, self.path), self.located))
         return out
+
+    def layers(self) -> list[tuple[str, list[LazyArray]]]:
+        found = [(name, self.arrays((name,), None, "")) for name in layer_names(self.root)]
+        return [(name, arrays) for name, arrays in found if arrays]
 
 
 class KerasZipWeights(WeightStore):
@@ -179,6 +187,17 @@ class KerasZipWeights(WeightStore):
         for child in children:
             out.extend(self._collect(g[child], f"{where}/{child}", class_name))
         return out
+
+    def layers(self) -> list[tuple[str, list[LazyArray]]]:
+        if "layers" not in self.root:
+            return []
+        found = []
+        for key in self.root["layers"]:
+            group = f"layers/{key}"
+            arrays = self._collect(self.root[group], group, "")
+            if arrays:
+                found.append((self.name_of(group) or key, arrays))
+        return found
 
     def name_of(self, group: str) -> str | None:
         """The layer name newer Keras writes as the `name` attr of `<group>/vars`."""
@@ -247,15 +266,14 @@ def _open_h5(path: Path, config_path: Path | None) -> KerasFile:
             "is HDF5 but not a Keras model: no model_config attribute and no layer_names of saved weights",
             path,
         )
-    if config_path is None:
-        raise ModelFormatError(
-            "holds only weights (no model_config): give the architecture with --config arch.json", path
-        )
+    store: WeightStore = KerasZipWeights(h5, path, 0) if walk_layout else LegacyH5Weights(root, path)
+    if config_path is None:  # shown as its weights; converting needs the architecture
+        version = _opt_text(root.attrs.get("keras_version"))
+        return KerasFile(path, "weights", None, version, _opt_text(root.attrs.get("backend")), store, [h5])
     config = _read_config_file(config_path)
     stated = config if isinstance(config, dict) else {}
     version = _opt_text(root.attrs.get("keras_version")) or _opt_text(stated.get("keras_version"))
     backend = _opt_text(root.attrs.get("backend")) or _opt_text(stated.get("backend"))
-    store: WeightStore = KerasZipWeights(h5, path, 0) if walk_layout else LegacyH5Weights(root, path)
     return KerasFile(path, "h5-weights", config, version, backend, store, [h5])
 
 

@@ -58,6 +58,8 @@ REFUSED = {
 
 def open_graph(probe: Probe, tag: str, options: LoadOptions) -> Graph:
     kf = open_keras_file(probe.path, tag, probe.companions.get("config"))
+    if kf.config is None:
+        return _weights_only(kf)
     model = parse_model(kf.config, probe.path)
     _map_keras3_groups(kf, model)
     env = _environment(kf, options.format_options.get("backend"))
@@ -65,6 +67,35 @@ def open_graph(probe: Probe, tag: str, options: LoadOptions) -> Graph:
     if not options.input_shapes:
         return graph
     return Converter(kf, env, _pinned(graph, options, probe.path)).convert(model)
+
+
+WEIGHTS_ONLY = "Weights"
+"""The type a layer of a weights-only file is shown with: the file names no layer classes."""
+
+
+def _weights_only(kf: KerasFile) -> Graph:
+    """A weights-only file given no architecture, shown as its weights: one node per layer that
+    stores any (type `Weights`), each weight as stored. Converting it needs `--config`."""
+    builder = GraphBuilder(KERAS, kf.path)
+    env = Env(kf.major, "tensorflow", "weights only: no layer is computed")
+    layers = kf.weights.layers()
+    for name, _arrays in layers:
+        builder.used.add(name)
+    contexts = (
+        KerasContext(builder, name, WEIGHTS_ONLY, {}, arrays, env, [], [name]) for name, arrays in layers
+    )
+    convert_layers(builder, contexts)
+    graph = builder.finish(kf.path.stem, [])
+    graph.refusal = ModelFormatError(
+        "holds only weights (no model_config): give the architecture with --config arch.json", kf.path
+    )
+    graph.metadata = Metadata(
+        source_format=KERAS,
+        format_version=f"Keras {kf.keras_version or '1'} HDF5 weights only (no architecture)",
+        producer=f"Keras {kf.keras_version or '1.x'}",
+        notes=["the file holds only weights: `--config arch.json` gives the graph"],
+    )
+    return graph
 
 
 def _pinned(graph: Graph, options: LoadOptions, path: Path) -> dict[str, tuple[Dim, ...]]:

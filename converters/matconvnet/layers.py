@@ -25,7 +25,7 @@ from netinspect import registry
 from netinspect.build import GraphBuilder, LayerContext
 from netinspect.converters.matconvnet.matfile import MatArray, MatCell, MatOpaque, MatStruct, MatValue
 from netinspect.io.blocks import BLOCK_BYTES
-from netinspect.ir import Dim, Permuted, Step, Stored, Tensor, TensorSource
+from netinspect.ir import Dim, Permuted, SourceTensor, Step, Stored, Tensor, TensorSource
 from netinspect.layout import ACTIVATION, MATLAB_ACTIVATION, permute, permute_shape
 from netinspect.layout import axis as layout_axis
 
@@ -84,6 +84,30 @@ class MatconvnetContext(LayerContext):
         self.spec = spec
         self.noise_levels = noise_levels
         """FFDNet's noise level map's channel count (the reader works it out from the first conv)."""
+
+    # -- the layer as the file states it ------------------------------------------------------------
+    def source_config(self) -> dict[str, Any]:
+        """The layer's fields (SimpleNN struct or DagNN block), its parameters left to `weights`."""
+        fields = self.spec.fields
+        if fields is None or not fields.elements:
+            return {}
+        skipped = ("name", "type", "weights", "filters", "biases", "precious")
+        return {k: _plain(v) for k, v in fields.elements[0].items() if k not in skipped}
+
+    def _param_name(self, index: int) -> str:
+        return self.spec.params[index].name or f"weights{{{index + 1}}}"
+
+    def stored_weights(self) -> list[tuple[SourceTensor, Tensor | None]]:
+        found: list[tuple[SourceTensor, Tensor | None]] = []
+        for index, param in enumerate(self.spec.params):
+            value, name = param.value, self._param_name(index)
+            if isinstance(value, MatArray):
+                described = SourceTensor(name, value.shape, np.dtype(value.dtype).name)
+                tensor = Tensor(name, np.dtype(value.dtype).name, value.shape, loader=value.load)
+                found.append((described, tensor if value.size else None))
+            else:
+                found.append((SourceTensor(name), None))
+        return found
 
     # -- fields ---------------------------------------------------------------------------------
     def has(self, field: str) -> bool:
@@ -168,8 +192,11 @@ class MatconvnetContext(LayerContext):
             return Tensor(role, "float32", shape, loader=load, layout=layout, span=span)
 
         if param_name is None:
-            return self.builder.add_tensor(f"{self.name}_{role}", make())
+            name = self.builder.add_tensor(f"{self.name}_{role}", make())
+            self.link_weight(self._param_name(index), name, layout)
+            return name
         name = self.builder.shared_tensor((param_name, key), make, param_name)
+        self.link_weight(param_name, name, layout)
         if self.builder.tensors[name].shape != tuple(shape):
             raise self.error(
                 f"shared parameter {param_name!r} has shape {self.builder.tensors[name].shape} here"
@@ -212,6 +239,24 @@ class MatconvnetContext(LayerContext):
 
 # -------------------------------------------------------------------------------------------------
 # helpers
+
+
+def _plain(value: MatValue) -> Any:
+    """A MATLAB field value as JSON data: numbers (a list when several; the shape past 64 values),
+    text, cells as lists, structs as objects, MATLAB objects by their description."""
+    if isinstance(value, MatArray):
+        if value.size > 64:
+            return {"shape": list(value.shape), "class": value.matlab_class or np.dtype(value.dtype).name}
+        numbers: list[Any] = [int(v) if float(v).is_integer() else v for v in value.values()]
+        return numbers[0] if len(numbers) == 1 else numbers
+    if isinstance(value, MatCell):
+        return [_plain(v) for v in value.items]
+    if isinstance(value, MatStruct):
+        items = [{k: _plain(v) for k, v in element.items()} for element in value.elements]
+        return items[0] if len(items) == 1 else items
+    if isinstance(value, MatOpaque):
+        return value.describe()
+    return value
 
 
 def _is_empty(value: MatValue) -> bool:

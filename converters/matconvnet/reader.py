@@ -93,6 +93,7 @@ def convert(network: Network, path: Path, options: LoadOptions | None = None) ->
         values=builder.values,
         metadata=Metadata(source_format=MATCONVNET, notes=network.notes + builder.notes),
     )
+    builder.attach_source(graph)
     _metadata(network, graph, path)
     if nominal is not None:
         graph.metadata.preprocessing.image_size = nominal

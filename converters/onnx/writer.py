@@ -44,9 +44,14 @@ def to_model_proto(
     opset: int | None = None,
     with_preprocessing: bool = False,
     include_weights: bool = True,
+    keep_unsupported: bool = False,
 ) -> onnx.ModelProto:
     """Build the ModelProto; with include_weights=False large tensors are left out of the graph
-    (the caller streams them)."""
+    (the caller streams them). A graph with layers shown without a translation is refused (all
+    of them named) unless `keep_unsupported`: they are then written as ops of the custom domain
+    `netinspect.<framework>`, for the user's own kernels to run."""
+    if graph.refusal is not None and not keep_unsupported:
+        raise graph.refusal
     if with_preprocessing:
         graph = _with_preprocessing(graph)
     provenance: dict[str, Any] = {}
@@ -218,14 +223,17 @@ def save(
     with_preprocessing: bool = False,
     inputs: list[Path] | None = None,
     check: bool = True,
+    keep_unsupported: bool = False,
 ) -> Path:
     """Write the graph to `path` (atomically), streaming weights; external data past 2 GB."""
     path = Path(path)
     check_output(path, inputs or [])
+    if graph.refusal is not None and not keep_unsupported:
+        raise graph.refusal
     _refuse_missing_data(graph, inputs[0] if inputs else None)
     if with_preprocessing:
         graph = _with_preprocessing(graph)
-    model = to_model_proto(graph, opset=opset, include_weights=False)
+    model = to_model_proto(graph, opset=opset, include_weights=False, keep_unsupported=keep_unsupported)
     streamed = [t for t in graph.tensors.values() if _raw_streamable(t)]
     weight_bytes = sum(t.nbytes for t in streamed)
     if check:

@@ -24,7 +24,7 @@ from netinspect.build import GraphBuilder, LayerContext
 from netinspect.converters.tflite.flatbuffer import TflFile, TflOperator, TflSubgraph, TflTensor
 from netinspect.converters.tflite.variables import VariablePlan
 from netinspect.dtypes import ELEM_TYPES
-from netinspect.ir import Tensor
+from netinspect.ir import SourceTensor, Tensor
 
 TFLITE = "tflite"
 
@@ -64,6 +64,18 @@ class SubgraphState:
 def op_type(op: TflOperator) -> str:
     """The registry key and layer type: the builtin name, or CUSTOM:<code> so a user can map a custom op."""
     return f"CUSTOM:{op.custom_code}" if op.opcode == "CUSTOM" else op.opcode
+
+
+def quantization(tensor: TflTensor) -> dict[str, Any] | None:
+    """A tensor's quantization as the file states it: per-tensor or per-axis scales and zero points."""
+    q = tensor.quant
+    if q is None:
+        return None
+    return {
+        "scale": [float(v) for v in np.asarray(q.scale).reshape(-1)],
+        "zero_point": [int(v) for v in np.asarray(q.zero_point).reshape(-1)],
+        "quantized_dimension": int(q.axis),
+    }
 
 
 def quant_params(tensor: TflTensor) -> tuple[np.ndarray, np.ndarray, int] | None:
@@ -113,6 +125,73 @@ class TfliteContext(LayerContext):
             known = self.builder.dtype(source) if source and op_type in {*TYPE_PRESERVING, "Where"} else None
             dtype = known or "float32"
         return super().node(op_type, inputs, shape, attributes, output, domain, dtype, layout)
+    # -- the operator as the file states it ----------------------------------------------------------
+    def source_config(self) -> dict[str, Any]:
+        config = dict(self.options)
+        if self.op.custom_code is not None:
+            config = {"custom_code": self.op.custom_code, **config}
+        return config
+
+    def _tensors(self, indices: list[int]) -> list[TflTensor]:
+        return [self.state.graph.tensors[i] for i in indices if i >= 0]
+
+    def _described(self, t: TflTensor) -> SourceTensor:
+        value = self.state.stored.get(t.index) or self.weight_links.get(t.name, (None, None))[0]
+        return SourceTensor(t.name, t.shape, t.dtype, quantization=quantization(t), value=value)
+
+    def source_inputs(self) -> list[SourceTensor]:
+        return [self._described(t) for t in self._tensors(self.op.inputs)]
+
+    def source_outputs(self) -> list[SourceTensor]:
+        return [self._described(t) for t in self._tensors(self.op.outputs)]
+
+    def _stored(self, t: TflTensor) -> TflTensor | None:
+        """The constant an input holds, as stored (a folded DEQUANTIZE's source), or None."""
+        state = self.state
+        if t.index in state.deferred:
+            return state.graph.tensors[state.deferred[t.index]]
+        if t.index in state.folded:
+            return state.folded[t.index]
+        return t if t.has_data and t.index not in state.stored else None
+
+    def stored_weights(self) -> list[tuple[SourceTensor, Tensor | None]]:
+        found = []
+        for t in self._tensors(self.op.inputs):
+            source = self._stored(t)
+            if source is None:
+                continue
+            readable = source.dtype != "string"
+            tensor = Tensor(source.name, source.dtype, source.shape, loader=source.data) if readable else None
+            described = SourceTensor(t.name, source.shape, source.dtype, quantization=quantization(source))
+            found.append((described, tensor))
+        return found
+
+    def opaque_inputs(self, weights: list[str]) -> list[str]:
+        """The operator's inputs in its own order (an omitted one as ""), constants as stored."""
+        names = []
+        for i in self.op.inputs:
+            t = self.state.graph.tensors[i] if i >= 0 else None
+            if t is None:
+                names.append("")
+            elif t.index in self.state.stored:
+                names.append(self.state.stored[t.index])
+            else:
+                names.append(self.weight_links.get(t.name, ("", None))[0])
+        while names and not names[-1]:
+            names.pop()
+        return names
+
+    def opaque_results(self) -> list[tuple[tuple | None, str]]:
+        return [
+            (tuple(d if d >= 0 else None for d in t.signature or t.shape), t.dtype)
+            for t in self._tensors(self.op.outputs)
+        ]
+
+    def rolled_back(self, dropped: set[str]) -> None:
+        super().rolled_back(dropped)
+        for cache in (self.state.floats, self.state.weights):
+            for key in [k for k, v in cache.items() if v in dropped]:
+                del cache[key]
 
     # -- reading the operator -------------------------------------------------------------------------
     def tensor(self, i: int) -> TflTensor | None:
@@ -286,6 +365,8 @@ class TfliteContext(LayerContext):
             )
         key = (id(source), layout, op_type)
         if key in state.weights:
+            if state.weights[key] in self.builder.tensors:
+                self.link_weight(t.name, state.weights[key], layout)
             return state.weights[key]
         if not source.has_data:
             raise self.error(f"weight {source.name!r} has no data (a model input or a variable)")
@@ -307,6 +388,7 @@ class TfliteContext(LayerContext):
                 assert params is not None
                 name = self._dequantize(stored, source, (params[0], params[1], axis), tensor.shape)
         state.weights[key] = name
+        self.link_weight(t.name, stored if params is not None or source.dtype == "float16" else name, layout)
         return name
 
     def _dequantize(

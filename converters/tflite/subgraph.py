@@ -197,8 +197,7 @@ def nested_graph(
     evaluated on the outputs and its result goes first (a Loop body's continue flag)."""
     sub = subgraph_at(ctx, index, role)
     builder = GraphBuilder(TFLITE, ctx.builder.path)
-    builder.used = ctx.builder.used
-    builder.node_names = ctx.builder.node_names
+    builder.nest_in(ctx.builder)
     for name, dtype, shape in formal or []:
         builder.add_input(name, shape, dtype)
     state = SubgraphState(ctx.state.file, sub)

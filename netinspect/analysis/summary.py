@@ -25,6 +25,8 @@ from netinspect.ir import (
     OptionalType,
     Preprocessing,
     SequenceType,
+    SourceLayer,
+    SourceTensor,
     Tensor,
     TensorType,
     Value,
@@ -41,7 +43,8 @@ from netinspect.walk import (
     walk_scoped,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: `source` (the file's own layers) added."""
 COMPUTE_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 LABELS_SHOWN = 5
 UNKNOWN_NODES_LISTED = 20
@@ -449,6 +452,82 @@ def _node_json(index: int, node: Node, scope: Scope) -> dict[str, Any]:
     }
 
 
+CONFIG_HIDDEN = (
+    "name", "trainable", "dtype", "batch_input_shape", "batch_shape", "build_config", "module",
+    "registered_name", "input_dtype", "sparse", "ragged", "input_dim", "input_length",
+    "learningRate", "weightDecay", "opts",
+)  # fmt: skip
+CONFIG_HIDDEN_ENDINGS = ("_initializer", "_regularizer", "_constraint", "_init")
+CONFIG_SUMMARY_CHARS = 72
+
+
+def config_summary(config: dict[str, Any]) -> str:
+    """The entries of a layer configuration a reader scans first (filters=16, kernel_size=[3, 3],
+    padding=same…), skipping names, initializers, regularizers, nested configs and long lists."""
+    parts: list[str] = []
+    for key, value in config.items():
+        if key in CONFIG_HIDDEN or key.endswith(CONFIG_HIDDEN_ENDINGS) or value is None:
+            continue
+        if isinstance(value, dict) or (isinstance(value, list) and (len(value) > 8 or any(
+            isinstance(v, dict | list) for v in value
+        ))):  # fmt: skip
+            continue
+        shown = "[" + ", ".join(map(str, value)) + "]" if isinstance(value, list) else str(value)
+        if not shown.isprintable():  # a Lambda's marshalled bytecode, binary options
+            continue
+        parts.append(f"{key}={shown[:40]}")
+    text = ", ".join(parts)
+    return text if len(text) <= CONFIG_SUMMARY_CHARS else text[: CONFIG_SUMMARY_CHARS - 1] + "…"
+
+
+def _source_tensor_json(tensor: SourceTensor) -> dict[str, Any]:
+    return {
+        "name": tensor.name,
+        "shape": _shape_json(tensor.shape),
+        "dtype": tensor.dtype,
+        "layout": tensor.layout,
+        "quantization": None if tensor.quantization is None else jsonable(tensor.quantization),
+        "value": tensor.value,
+    }
+
+
+def _source_layer_json(layer: SourceLayer) -> dict[str, Any]:
+    parameters = sum(
+        math.prod(d for d in w.shape if isinstance(d, int))
+        for w in layer.weights
+        if w.shape is not None and all(isinstance(d, int) for d in w.shape)
+    )
+    return {
+        "name": layer.name,
+        "type": layer.type,
+        "config": jsonable(layer.config),
+        "summary": config_summary(layer.config),
+        "inputs": [_source_tensor_json(t) for t in layer.inputs],
+        "outputs": [_source_tensor_json(t) for t in layer.outputs],
+        "weights": [_source_tensor_json(t) for t in layer.weights],
+        "parameters": parameters,
+        "nodes": list(layer.nodes),
+        "supported": layer.supported,
+        "note": layer.note,
+    }
+
+
+def _source(graph: Graph) -> dict[str, Any] | None:
+    """The file's own layers (None for an ONNX file, whose graph is its source)."""
+    if not graph.source_layers:
+        return None
+    untranslated = graph.untranslated()
+    return {
+        "framework": graph.metadata.source_format,
+        "layers": [_source_layer_json(layer) for layer in graph.source_layers],
+        "untranslated": {
+            "count": len(untranslated),
+            "types": dict(Counter(layer.type for layer in untranslated)),
+            "convert_refuses": None if graph.refusal is None else str(graph.refusal),
+        },
+    }
+
+
 def _evaluated_at(graph: Graph, sized: Graph) -> dict[str, int]:
     """The symbolic input dims `sized` gives a size to, e.g. {"H": 224, "W": 224}."""
     at: dict[str, int] = {}
@@ -491,6 +570,7 @@ def summarize(graph: Graph, nodes: bool = False, sized: Graph | None = None) -> 
         "compute": _compute(measured),
         "metadata": _metadata(graph),
         "provenance": _provenance(graph),
+        "source": _source(graph),
     }
     if nodes:
         summary["nodes"]["list"] = [_node_json(i, node, scope) for i, (node, scope) in enumerate(measured)]

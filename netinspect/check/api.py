@@ -89,6 +89,8 @@ def check(
     options = options or LoadOptions()
     source_reader, tag, probe = detect(source_path, options)
     source_graph = open_detected(source_reader, tag, probe, options)
+    if source_graph.refusal is not None:  # layers `info` shows without a translation: nothing to check
+        raise source_graph.refusal
     clock.lap("read_source")
     source_runner, target_runner, target_graph, target_side = _load_runners(
         source_reader, probe, options, source_graph, target

@@ -31,6 +31,14 @@ def convert(
             "--with-preprocessing", help="Put the model's recorded mean/std subtraction in the graph."
         ),
     ] = False,
+    keep_unsupported: Annotated[
+        bool,
+        typer.Option(
+            "--keep-unsupported",
+            help="Write layers without a translation as ops of the domain netinspect.<format> "
+            "(attributes from their configuration), for custom onnxruntime kernels, instead of refusing.",
+        ),
+    ] = False,
     *,
     options: LoadOptions,
 ) -> None:
@@ -40,5 +48,15 @@ def convert(
 
     check_output(output, [model])
     graph = load(model, options)
-    save(graph, output, opset=opset, with_preprocessing=with_preprocessing, inputs=[model])
-    print(f"wrote {output} ({len(graph.nodes)} nodes, {parameter_count(graph):,} parameters)")
+    save(
+        graph,
+        output,
+        opset=opset,
+        with_preprocessing=with_preprocessing,
+        inputs=[model],
+        keep_unsupported=keep_unsupported,
+    )
+    kept = graph.untranslated()
+    types = ", ".join(sorted({layer.type for layer in kept}))
+    custom = f", {len(kept)} layers kept as custom-domain ops: {types}" if kept else ""
+    print(f"wrote {output} ({len(graph.nodes)} nodes, {parameter_count(graph):,} parameters{custom})")

@@ -47,9 +47,25 @@ def _weights_only(tmp_path):
     return full, path, arch
 
 
-def test_weights_only_needs_config(cli, tmp_path):
+def test_weights_only_opens_as_its_weights_and_converts_only_with_config(cli, tmp_path):
+    import netinspect
+
     _, path, _ = _weights_only(tmp_path)
-    _refused(cli("info", path), path, "--config")
+    shown = cli("info", path)
+    assert shown.code == 0, shown.err
+    assert "Weights" in shown.out and "convolution2d_1" in shown.out
+    graph = netinspect.load(path)
+    records = {layer.name: layer for layer in graph.source_layers}
+    kernel = records["convolution2d_1"].weights[0]
+    assert kernel.name == "convolution2d_1_W:0" and kernel.dtype == "float32"
+    stored = netinspect.load(tmp_path / "full.h5")  # the same array, in the full model's file
+    tensor = graph.tensors[kernel.value]
+    assert tensor.shape == kernel.shape
+    full = next(t for t in stored.source_layers if t.name == "convolution2d_1").weights[0]
+    assert full.shape == kernel.shape
+    statistics = cli("info", path, "--tensor", kernel.value)
+    assert statistics.code == 0 and "mean" in statistics.out.lower(), statistics.err
+    _refused(cli("convert", path, "-o", tmp_path / "w.onnx"), path, "--config")
 
 
 def test_weights_only_with_config_converts_like_the_full_model(cli, tmp_path):
@@ -121,7 +137,9 @@ def test_unknown_layers_are_listed_at_once(cli, tmp_path):
         config["config"][2]["class_name"] = "MyActivation"
         config["config"][7]["class_name"] = "MyFlatten"
         f.attrs["model_config"] = json.dumps(config).encode()
-    _refused(cli("info", path), path, "2 unsupported", "'activation_1' (type 'MyActivation')", "MyFlatten")
+    assert cli("info", path).code == 0
+    converted = cli("convert", path, "-o", tmp_path / "k1.onnx")
+    _refused(converted, path, "2 unsupported", "'activation_1' (type 'MyActivation')", "MyFlatten")
 
 
 def test_weight_linking_outside_the_file_is_refused(cli, tmp_path):

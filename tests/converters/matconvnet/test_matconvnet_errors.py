@@ -19,8 +19,6 @@ BAD = Path(__file__).resolve().parents[3] / "fixtures" / "matconvnet" / "bad"
 CASES = {
     "no_network.mat": "holds no MatConvNet network",
     "truncated.mat": "truncated or corrupted MAT file",
-    "unknown_layers.mat": "2 unsupported MatConvNet layers: layer 'mystery1' (type 'frobnicate'); "
-    "layer 'mystery2' (type 'warp')",
     "filter_depth.mat": "layer 'conv2' (conv): filter depth 3 matches no input depth: "
     "the input has 4 channels",
     "missing_weight.mat": "layer 'conv2' (conv): missing weight",
@@ -38,10 +36,22 @@ def test_bad_file_exits_2_with_one_line(cli: Callable, name: str, message: str) 
     assert str(path) in lines[0] and message in lines[0]
 
 
-def test_unknown_types_are_all_listed_in_the_exception() -> None:
+def test_unknown_types_are_shown_and_all_listed_when_converting(cli: Callable, tmp_path: Path) -> None:
+    path = BAD / "unknown_layers.mat"
+    graph = netinspect.load(path)
+    assert [(n.op_type, n.domain) for n in graph.nodes if n.domain] == [
+        ("frobnicate", "netinspect.matconvnet"),
+        ("warp", "netinspect.matconvnet"),
+    ]
     with pytest.raises(UnsupportedError) as caught:
-        netinspect.load(BAD / "unknown_layers.mat")
+        netinspect.to_onnx(graph)
     assert caught.value.items == ["layer 'mystery1' (type 'frobnicate')", "layer 'mystery2' (type 'warp')"]
+    assert cli("info", path).code == 0
+    result = cli("convert", path, "-o", tmp_path / "x.onnx")
+    lines = result.err.strip().splitlines()
+    assert result.code == 2 and len(lines) == 1 and "Traceback" not in result.err, result.err
+    message = "2 unsupported MatConvNet layers: layer 'mystery1' (type 'frobnicate'); layer 'mystery2'"
+    assert str(path) in lines[0] and message in lines[0]
 
 
 def test_every_truncation_point_is_a_clean_error(tmp_path: Path) -> None:
@@ -84,7 +94,8 @@ def test_function_handles_and_objects_are_refused_never_run(tmp_path: Path, cli:
     with h5py.File(custom, "r+") as f:  # mark the 'forward' field as MATLAB stores a function handle
         forward = next(f[r] for r in f["layers"][()].ravel() if "forward" in f[r])["forward"]
         forward.attrs["MATLAB_class"] = np.bytes_("function_handle")
-    result = cli("info", custom)
+    assert cli("info", custom).code == 0  # shown, its fields as text: nothing in it is run
+    result = cli("convert", custom, "-o", tmp_path / "custom.onnx")
     assert result.code == 2 and len(result.err.strip().splitlines()) == 1
     assert "layer 'mine' (type 'custom')" in result.err and "function handles" in result.err
 
@@ -172,7 +183,7 @@ def test_control_characters_from_the_file_are_escaped_in_messages(tmp_path: Path
     write_v73(
         path, {"layers": lambda m: m.Cell([m.simple("relu", "r\x1b[2J"), m.simple("warp\x07", "w\x00x")])}
     )
-    result = cli("info", path)
+    result = cli("convert", path, "-o", tmp_path / "names.onnx")
     assert result.code == 2
     line = result.err.rstrip("\n")
     assert "\n" not in line and line.isprintable(), repr(line)

@@ -112,7 +112,7 @@ def test_without_plugins_the_built_in_ffdnet_layers_are_used() -> None:
 def test_unknown_layer_types_are_refused_all_at_once_saying_how_to_add_them() -> None:
     path = FIXTURES / "bad" / "unknown_layers.mat"
     with pytest.raises(UnsupportedError) as caught:
-        netinspect.load(path)
+        netinspect.to_onnx(netinspect.load(path))
     message = str(caught.value)
     assert str(path) in message and "'frobnicate'" in message and "'warp'" in message
     assert "register_layer" in message and "--plugin" in message

@@ -13,9 +13,15 @@ from tests.conftest import CliResult
 from tests.converters.tflite.handmade import Op, Spec, T, build, relu_chain, weighted_add
 
 
-def refused(cli: Callable[..., CliResult], path: Path, data: bytes, *expected: str) -> str:
+def refused(
+    cli: Callable[..., CliResult],
+    path: Path,
+    data: bytes,
+    *expected: str,
+    command: tuple[str, ...] = ("info",),
+) -> str:
     path.write_bytes(data)
-    result = cli("info", path)
+    result = cli(*command, path, *(("-o", path.with_suffix(".onnx")) if command == ("convert",) else ()))
     assert result.code == 2, result.out + result.err
     lines = result.err.strip().splitlines()
     assert len(lines) == 1, result.err
@@ -87,8 +93,11 @@ def test_cycle(cli: Callable[..., CliResult], tmp_path: Path) -> None:
 
 def test_custom_and_flex_ops_listed_at_once(cli: Callable[..., CliResult], tmp_path: Path) -> None:
     spec = relu_chain(3, ["RELU", ("CUSTOM", "TFLite_Detection_PostProcess"), ("CUSTOM", "FlexErfc")])
-    line = refused(cli, tmp_path / "custom.tflite", build(spec), "TFLite_Detection_PostProcess", "FlexErfc")
-    assert "Flex" in line and "custom operator" in line
+    path = tmp_path / "custom.tflite"
+    line = refused(cli, path, build(spec), "TFLite_Detection_PostProcess", "FlexErfc", command=("convert",))
+    assert "Flex" in line and "custom operator" in line and "register_layer" in line
+    shown = cli("info", path)
+    assert shown.code == 0 and "CUSTOM:FlexErfc" in shown.out, shown.err
 
 
 def test_custom_op_with_a_user_mapping_converts(tmp_path: Path) -> None:
