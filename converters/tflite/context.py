@@ -125,6 +125,7 @@ class TfliteContext(LayerContext):
             known = self.builder.dtype(source) if source and op_type in {*TYPE_PRESERVING, "Where"} else None
             dtype = known or "float32"
         return super().node(op_type, inputs, shape, attributes, output, domain, dtype, layout)
+
     # -- the operator as the file states it ----------------------------------------------------------
     def source_config(self) -> dict[str, Any]:
         config = dict(self.options)
