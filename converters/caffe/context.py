@@ -14,7 +14,7 @@ from netinspect.build import GraphBuilder, LayerContext
 from netinspect.converters.caffe.message import Msg
 from netinspect.converters.caffe.net import Blob, LayerSpec
 from netinspect.errors import ModelFormatError
-from netinspect.ir import Dim, Tensor
+from netinspect.ir import Dim, SourceTensor, Tensor
 
 CAFFE = "caffe"
 
@@ -89,7 +89,9 @@ class CaffeContext(LayerContext):
             raise self.error(f"{role} holds {blob.count} values, expected {size} for shape {list(shape)}")
         if blob.double:
             self.step("param", f"{role} cast from double_data (float64) to float32")
-        return self.constant(role, blob.tensor(role, tuple(shape)))
+        name = self.constant(role, blob.tensor(role, tuple(shape)))
+        self.link_weight(f"blobs[{index}]", name)
+        return name
 
     def blob_array(self, index: int, role: str, default: np.ndarray) -> np.ndarray:
         """A small blob's values, read now (a BatchNorm factor); `default` without weights."""
@@ -100,3 +102,28 @@ class CaffeContext(LayerContext):
 
     def const(self, hint: str, values: Any, dtype: str = "float32") -> str:
         return self.constant(hint, np.asarray(values, dtype=dtype))
+
+    # -- the layer as the file states it ------------------------------------------------------
+    def source_config(self) -> dict[str, Any]:
+        """The layer's `*_param` messages (and V1's), as the prototxt states them."""
+        return {k: _message(v) for k, v in self.spec.msg.fields.items() if k not in LAYER_FIELDS}
+
+    def stored_weights(self) -> list[tuple[SourceTensor, Tensor | None]]:
+        found: list[tuple[SourceTensor, Tensor | None]] = []
+        for index, blob in enumerate(self.spec.blobs):
+            name = f"blobs[{index}]"
+            tensor = None if self.structure_only else blob.tensor(name, tuple(blob.shape))
+            stored = SourceTensor(name, tuple(blob.shape), "float64" if blob.double else "float32")
+            found.append((stored, tensor))
+        return found
+
+
+LAYER_FIELDS = {"name", "type", "bottom", "top", "blobs", "param", "blobs_lr", "weight_decay", "include",
+                "exclude", "phase", "loss_weight", "propagate_down", "layer"}  # fmt: skip
+"""LayerParameter fields that are wiring or training, not the layer's configuration."""
+
+
+def _message(values: list[Any]) -> Any:
+    """A message field as JSON data: one value or a list, nested messages as objects."""
+    plain = [{k: _message(v) for k, v in x.fields.items()} if isinstance(x, Msg) else x for x in values]
+    return plain[0] if len(plain) == 1 else plain

@@ -465,7 +465,11 @@ def config_summary(config: dict[str, Any]) -> str:
     """The entries of a layer configuration a reader scans first (filters=16, kernel_size=[3, 3],
     padding=same…), skipping names, initializers, regularizers, nested configs and long lists."""
     parts: list[str] = []
-    for key, value in config.items():
+    entries = []
+    for key, value in config.items():  # Caffe's convolution_param { … } and the like: its fields
+        nested = isinstance(value, dict) and key.endswith("_param")
+        entries.extend(value.items() if nested else [(key, value)])
+    for key, value in entries:
         if key in CONFIG_HIDDEN or key.endswith(CONFIG_HIDDEN_ENDINGS) or value is None:
             continue
         if isinstance(value, dict) or (isinstance(value, list) and (len(value) > 8 or any(

@@ -242,3 +242,15 @@ def test_matconvnet_info_json_carries_conv_stride_and_pad(cli: Callable[..., Cli
 def test_an_onnx_file_is_its_own_source(cli: Callable[..., CliResult]) -> None:
     summary = _info_json(cli, shared_model("onnx_cntk_mnist_ir3.onnx"))
     assert summary["source"] is None
+
+
+def test_caffe_info_json_carries_convolution_param_and_blobs(cli: Callable[..., CliResult]) -> None:
+    folder = shared_model("caffe/lenet_v1/lenet.prototxt").parent
+    summary = _info_json(cli, folder / "lenet.prototxt", "--weights", folder / "lenet_iter_10000.caffemodel")
+    conv = _layer(summary, "conv1")
+    assert conv["type"] == "Convolution" and conv["config"]["convolution_param"]["num_output"] == 20
+    assert "num_output=20" in conv["summary"]
+    filters, bias = conv["weights"]
+    # as stored: a V1 blob is 4-D (num, channels, height, width), its bias too
+    assert filters["shape"] == [20, 1, 5, 5] and bias["shape"] == [1, 1, 1, 20]
+    assert filters["value"] is not None
