@@ -75,8 +75,6 @@ class LayerSpec:
     msg: Msg
     version: str
     blobs: list[Blob] = field(default_factory=list)
-    weights_from: str | None = None
-    """Which layer of the .caffemodel the blobs came from (same name; None if none)."""
 
     def param(self, name: str) -> Msg:
         return self.msg.sub(name)
@@ -193,7 +191,6 @@ def bind_weights(specs: list[LayerSpec], weights: CaffeModelFile | None, own: bo
         spec.blobs = [
             blob_of(b, weights, f"blob {i} of layer {spec.name!r}") for i, b in enumerate(source.all("blobs"))
         ]
-        spec.weights_from = spec.name
 
 
 def declared_inputs(net: Msg, specs: list[LayerSpec], path: Path) -> list[InputSpec]:

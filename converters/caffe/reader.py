@@ -116,7 +116,7 @@ def _declare_inputs(inputs: list[InputSpec], builder: GraphBuilder, options: Loa
     for spec in inputs:
         shape: tuple[Dim, ...] = tuple(options.input_shapes.get(spec.name, spec.shape))
         builder.used.add(spec.name)
-        value = Value(spec.name, "float32", shape)
+        value = Value(spec.name, "float32", shape, doc=f"declared by {spec.origin}")
         builder.inputs.append(value)
         builder.values[spec.name] = value
 

@@ -323,11 +323,3 @@ DATA_TYPES = {"Data", "ImageData", "HDF5Data", "MemoryData", "WindowData", "Dumm
 
 def is_training_only(layer_type: str) -> bool:
     return layer_type in TRAINING_ONLY or layer_type.endswith("Loss")
-
-
-def field_by_name(message: str, name: str) -> tuple[int, str] | None:
-    """(number, kind) of a field by name, for typing prototxt values."""
-    for number, (field_name, kind) in MESSAGES.get(message, {}).items():
-        if field_name == name:
-            return number, kind
-    return None
