@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, distributions, entry_points
 from pathlib import Path
 from typing import Any
 
@@ -241,7 +241,7 @@ def readers() -> list[Reader]:
     global _readers
     if _readers is None:
         found = []
-        for entry in entry_points(group=READER_GROUP):
+        for entry in _reader_entry_points():
             try:
                 reader = entry.load()
             except Exception as e:  # a broken plugin package must not look like a broken model
@@ -255,6 +255,20 @@ def readers() -> list[Reader]:
             )
         _readers = sorted(found, key=lambda r: (r.priority, r.name))
     return _readers
+
+
+def _reader_entry_points() -> list[EntryPoint]:
+    """The group's entry points of every installed distribution, the first of each name kept.
+
+    Not `entry_points(group=...)`: it reads one distribution per name, the first on sys.path, and a
+    stale `netinspect.egg-info` left in a checkout (found first when Python runs there) would hide
+    the installed package's readers."""
+    chosen: dict[str, EntryPoint] = {}
+    for dist in distributions():
+        for entry in dist.entry_points:
+            if entry.group == READER_GROUP:
+                chosen.setdefault(entry.name, entry)
+    return list(chosen.values())
 
 
 def open_probe(path: str | Path, companions: dict[str, Path] | None = None) -> Probe:

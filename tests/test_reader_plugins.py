@@ -139,7 +139,8 @@ def test_the_entry_point_group_lists_the_outside_reader(plugin: tuple[Path, dict
         "print(json.dumps([sorted(e.name for e in entry_points(group='netinspect.readers')),"
         " [r.name for r in readers()]]))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=plugin[1])
+    root, env = plugin  # run outside any checkout, whose stale egg-info would shadow the installed metadata
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=root)
     assert out.returncode == 0, out.stderr
     names, ordered = json.loads(out.stdout)
     assert {"onnx", "keras", "tflite", "matconvnet", "toy"} <= set(names)
@@ -183,3 +184,18 @@ def test_a_missing_companion_file_is_one_clear_line(
     assert result.stderr.strip().splitlines() == [
         f"netinspect: {model}: its toy-bias file {tmp_path / 'absent.txt'} (--toy-bias) does not exist"
     ]
+
+
+def test_stale_netinspect_metadata_first_on_the_path_hides_no_reader(tmp_path: Path) -> None:
+    """A `netinspect.egg-info` from an old build, left in a checkout Python runs in, comes first on
+    sys.path: the readers are still found (entry points are read from every distribution)."""
+    stale = tmp_path / "netinspect.egg-info"
+    stale.mkdir()
+    (stale / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: netinspect\nVersion: 0.0.1\n")
+    (stale / "entry_points.txt").write_text("[console_scripts]\nnetinspect = netinspect.cli:main\n")
+    code = "import json\n"
+    code += "from netinspect.registry import readers\n"
+    code += "print(json.dumps([r.name for r in readers()]))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert {"onnx", "keras", "tflite", "matconvnet"} <= set(json.loads(out.stdout))
