@@ -56,7 +56,7 @@ def test_missing_layer_and_weights(net, tmp_path: Path, cli) -> None:
     _clean(result)
 
 
-def test_unknown_layer_types_listed_at_once(tmp_path: Path, cli) -> None:
+def test_unknown_layer_types_shown_by_info_and_refused_by_convert_at_once(tmp_path: Path, cli) -> None:
     layers = [mk.Layer("a", "Sigmoid", ["data"], ["a"])]
     prototxt, weights = mk.write_net(tmp_path, "odd", {"data": (1, 2, 3, 3)}, layers)
     text = prototxt.read_text().replace('type: "Sigmoid"', 'type: "Frobnicate"')
@@ -65,6 +65,10 @@ def test_unknown_layer_types_listed_at_once(tmp_path: Path, cli) -> None:
     result = cli("convert", prototxt, "--weights", weights, "-o", tmp_path / "x.onnx")
     _clean(result)
     assert "Frobnicate" in result.err and "Wibble" in result.err
+    shown = cli("info", prototxt, "--weights", weights)  # info and view show them, untranslated
+    assert shown.code == 0, shown.err
+    assert "Frobnicate (no translation)" in shown.out and "Wibble (no translation)" in shown.out
+    assert cli("view", prototxt, "--weights", weights, "-o", tmp_path / "odd.html").code == 0
 
 
 @pytest.mark.parametrize("which", ["prototxt", "caffemodel"])
