@@ -69,6 +69,14 @@ class KerasContext(LayerContext):
             for a in self.arrays
         ]
 
+    def opaque_results(self) -> list[tuple[tuple | None, str]]:
+        """A Lambda's `output_shape`, when its config states one (without the batch axis)."""
+        stated = self.config.get("output_shape")
+        batch = self.input_shapes[0][0] if self.inputs else None
+        if isinstance(stated, list) and all(d is None or isinstance(d, int) for d in stated):
+            return [((batch, *stated), "float32")] + [(None, "float32")] * (len(self.outputs) - 1)
+        return super().opaque_results()
+
     # -- config -----------------------------------------------------------------------------------
     def cfg(self, *keys: str, default: Any = _MISSING) -> Any:
         """The first of `keys` present (and not null) in the layer config."""

@@ -254,3 +254,36 @@ def test_caffe_info_json_carries_convolution_param_and_blobs(cli: Callable[..., 
     # as stored: a V1 blob is 4-D (num, channels, height, width), its bias too
     assert filters["shape"] == [20, 1, 5, 5] and bias["shape"] == [1, 1, 1, 20]
     assert filters["value"] is not None
+
+
+def test_a_lambda_output_shape_stated_in_its_config_is_used(tmp_path: Path) -> None:
+    import shutil
+
+    import h5py
+
+    path = tmp_path / "lambda.h5"
+    shutil.copy(shared_model(LAMBDA), path)
+    with h5py.File(path, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        layers = config["config"]["layers"] if isinstance(config["config"], dict) else config["config"]
+        lambda_1 = next(layer for layer in layers if layer["config"]["name"] == "lambda_1")
+        lambda_1["config"]["output_shape"] = [64]
+        f.attrs["model_config"] = json.dumps(config).encode()
+    graph = netinspect.load(path)
+    assert graph.values["lambda_1"].shape == ("N", 64)
+    assert graph.values["lambda_2"].shape is None  # states none: unknown
+
+
+def test_an_onnx_op_of_an_unknown_domain_is_shown(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("Foo", ["x"], ["y"], domain="com.example", alpha=1.5)
+    graph = helper.make_graph(
+        [node, helper.make_node("Relu", ["y"], ["z"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 3])],
+    )
+    path = tmp_path / "foo.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    _shown(cli, path, tmp_path, "Foo")
