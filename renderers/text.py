@@ -129,7 +129,8 @@ def untranslated_line(summary: dict[str, Any]) -> str | None:
     types = ", ".join(f"{t} ×{n}" if n > 1 else t for t, n in untranslated["types"].items())
     return (
         f"{count} layer{'s are' if count > 1 else ' is'} shown without a translation ({types}): "
-        "`convert` refuses them (`convert --keep-unsupported` writes them as custom-domain ops)"
+        f"`convert` refuses {'them' if count > 1 else 'it'} (`convert --keep-unsupported` writes "
+        f"{'them' if count > 1 else 'it'} as custom-domain ops)"
     )
 
 

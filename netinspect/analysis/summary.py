@@ -458,7 +458,12 @@ CONFIG_HIDDEN = (
     "learningRate", "weightDecay", "opts",
 )  # fmt: skip
 CONFIG_HIDDEN_ENDINGS = ("_initializer", "_regularizer", "_constraint", "_init")
-CONFIG_SUMMARY_CHARS = 72
+CONFIG_SUMMARY_CHARS = 80
+CONFIG_FIRST = (
+    "filters", "units", "num_output", "kernel_size", "pool_size", "strides", "stride", "pad",
+    "padding", "method", "activation", "use_bias", "rate", "axis",
+)  # fmt: skip
+"""Entries a reader of the configuration looks for first; the others follow in the file's order."""
 
 
 def config_summary(config: dict[str, Any]) -> str:
@@ -469,6 +474,8 @@ def config_summary(config: dict[str, Any]) -> str:
     for key, value in config.items():  # Caffe's convolution_param { … } and the like: its fields
         nested = isinstance(value, dict) and key.endswith("_param")
         entries.extend(value.items() if nested else [(key, value)])
+    rank = {key: k for k, key in enumerate(CONFIG_FIRST)}
+    entries.sort(key=lambda entry: rank.get(entry[0], len(rank)))
     for key, value in entries:
         if key in CONFIG_HIDDEN or key.endswith(CONFIG_HIDDEN_ENDINGS) or value is None:
             continue
