@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,20 +10,12 @@ import onnxruntime as ort
 from netinspect.check.runtimes.caffe import OpenCVCaffeRunner
 from netinspect.converters.onnx.writer import to_model_proto
 from netinspect.registry import LoadOptions, load
-
-ROOT = Path(__file__).resolve().parents[3]
+from tests.conftest import fixture_generator
 
 
 def make_caffe():
     """fixtures/caffe/make_caffe.py, the writer of the test nets."""
-    name = "make_caffe"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "fixtures" / "caffe" / "make_caffe.py")
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return fixture_generator("caffe/make_caffe.py")
 
 
 def onnx_outputs(prototxt: Path, weights: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
