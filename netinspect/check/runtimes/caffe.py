@@ -119,7 +119,24 @@ class OpenCVCaffeRunner(BaseRunner):
         return [self._output_blob[name] for name in self._outputs]
 
     def layers(self) -> list[Layer]:
-        return [Layer(name, str(self._net.getLayer(name).type), name) for name in self._net.getLayerNames()]
+        """OpenCV's layers under their Caffe names (it names a Convolution after its top blob),
+        each read back by OpenCV's own name."""
+        caffe_name = self._caffe_names()
+        return [
+            Layer(caffe_name.get(name, name), str(self._net.getLayer(name).type), name)
+            for name in self._net.getLayerNames()
+        ]
+
+    def _caffe_names(self) -> dict[str, str]:
+        """OpenCV layer name → the prototxt's layer name, where they differ."""
+        names: dict[str, str] = {}
+        for layer in self._layers:
+            name = str(layer.get("name", [""])[0])
+            tops = layer.get("top", [])
+            kind = str(layer.get("type", [""])[0])
+            if kind in ("Convolution", "CONVOLUTION", "4") and tops and tops[0] != name:
+                names[str(tops[0])] = name
+        return names
 
     def _forward(
         self, feeds: Mapping[str, np.ndarray], names: Sequence[str], net: Any = None

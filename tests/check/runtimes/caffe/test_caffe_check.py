@@ -58,3 +58,29 @@ def test_caffemodel_alone_is_not_checkable(cli) -> None:
     assert "deploy prototxt and weights" in result.err and len(result.err.strip().splitlines()) == 1
     result = cli("check", shared_model(PAIRS["lenet_v1"][0]))
     assert result.code == 2 and "--weights" in result.err
+
+
+def test_layers_found_when_a_convolution_is_named_unlike_its_top(cli, tmp_path: Path) -> None:
+    """OpenCV names a Convolution after its top blob; an in-place ReLU then writes that blob again."""
+    from tests.converters.caffe.parity import make_caffe
+
+    mk = make_caffe()
+    rng = np.random.default_rng(0)
+    layers = [
+        mk.Layer(
+            "conv_a",
+            "Convolution",
+            ["data"],
+            ["feat"],
+            "convolution_param { num_output: 4 kernel_size: 3 }",
+            [mk.rand(rng, 4, 3, 3, 3), mk.rand(rng, 4)],
+        ),
+        mk.Layer("relu_a", "ReLU", ["feat"], ["feat"]),
+        mk.Layer(
+            "pool", "Pooling", ["feat"], ["pool"], "pooling_param { pool: MAX kernel_size: 2 stride: 2 }"
+        ),
+    ]
+    prototxt, weights = mk.write_net(tmp_path, "named", {"data": (1, 3, 10, 10)}, layers)
+    result = cli("check", prototxt, "--weights", weights, "--layers", "always")
+    assert result.code == 0, result.out[-2000:] + result.err
+    assert "all 3 compared layers are within tolerance" in result.out
