@@ -10,8 +10,8 @@ content, never by extension.
 
 Layer handlers: `@layer(format, type, ...)` registers netinspect's own; a user adds or overrides one
 with `register_layer(format, type, fn)` or through the entry-point group `netinspect.layers.<format>`
-(entry names are layer types, values handler functions). Readers look handlers up with `handler`
-and report every layer without one at once through `Unsupported`.
+(entry names are layer types, values handler functions). `netinspect.build.convert_layers` looks
+handlers up with `handler`, and names every layer without one at once (`how_to_add` ends that error).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from importlib.metadata import EntryPoint, distributions, entry_points
 from pathlib import Path
 from typing import Any
 
-from netinspect.errors import ModelFormatError, NetinspectError, UnsupportedError
+from netinspect.errors import ModelFormatError, NetinspectError
 from netinspect.ir import Graph
 
 Handler = Callable[[Any], None]
@@ -92,28 +92,6 @@ def how_to_add(format_name: str) -> str:
         f"({format_name!r}, TYPE, fn), the entry-point group {ENTRY_POINT_GROUP.format(format=format_name)}"
         ", or --plugin module.py"
     )
-
-
-@dataclass
-class Unsupported:
-    """Collects every layer a reader cannot convert, so the error lists them all at once."""
-
-    format_name: str
-    path: Path | str | None
-    items: list[str] = field(default_factory=list)
-    unknown_types: bool = False
-
-    def add(self, name: str, layer_type: str, reason: str | None = None, unknown: bool = True) -> None:
-        self.items.append(f"layer {name!r} (type {layer_type!r})" + (f": {reason}" if reason else ""))
-        self.unknown_types = self.unknown_types or unknown
-
-    def check(self, what: str | None = None) -> None:
-        """Raise UnsupportedError naming every collected layer, if there is any."""
-        if self.items:
-            hint = how_to_add(self.format_name) if self.unknown_types else None
-            raise UnsupportedError(
-                self.items, self.path, what=what or f"{self.format_name} layers", hint=hint
-            )
 
 
 @dataclass(frozen=True)
