@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -12,17 +10,14 @@ import pytest
 from netinspect.check.runtimes.caffe import OpenCVCaffeRunner
 from netinspect.converters.onnx.writer import to_model_proto
 from netinspect.registry import LoadOptions, load
-from tests.converters.caffe.parity import ROOT
+from tests.conftest import fixture_generator
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def vgg16():
-    sys.path.insert(0, str(ROOT / "fixtures" / "caffe"))
-    from make_vgg16 import vgg16_paths
-
-    return vgg16_paths()
+    return fixture_generator("caffe/make_vgg16.py").vgg16_paths()
 
 
 def test_every_weight_keeps_its_file_span(vgg16) -> None:
