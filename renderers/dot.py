@@ -7,6 +7,11 @@ its `<g class="node">`):
   * `in<g>_<i>` / `out<g>_<i>`  input/output i of graph g, where g is 0 for the model and
                 1, 2, ... for subgraphs in walk order (drawn inside their cluster `cluster_<g>`).
 Constant inputs (weights) are folded into their consumer's label, never drawn as nodes.
+
+A model read from another format is drawn as its source by default (`drawing="source"`): one box per
+source layer labelled with the file's own type (`Conv2D`, `CONV_2D`, `conv`), its configuration and
+stored weights, ids `s<k>` / `sin<i>` / `sout<i>` (renderers.source_graph). `drawing="onnx"` draws the
+converted graph; an ONNX file has only that one.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from netinspect.ir import Graph, Node
 from netinspect.renderers import ops
 from netinspect.renderers.formatting import format_shape, format_value
 from netinspect.renderers.groups import build_tree, describe_ops, expanded_within, visible
+from netinspect.renderers.source_graph import SourceGraph, layer_id, source_graph
 from netinspect.walk import Scope, constant_inputs, node_id, op_key, subgraph_attributes, walk_scoped
 
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": None, ".gv": None}
@@ -37,6 +43,8 @@ LARGE_GRAPH = 1000
 pass dominates on big graphs: 49 s for 3000 nodes unbounded, 7 s capped), and put edge shapes
 in xlabels, so layout stays in seconds; the layout is then valid but less compact."""
 SIMPLEX_ITERATIONS = 500
+SOURCE_COLOUR = {"untranslated": "#e9d5ff"}
+"""A source layer shown without a translation (as in the HTML page)."""
 TOOLTIP_ATTRIBUTES = 12
 COLLAPSED_BOXES = 200
 """Above LARGE_GRAPH nodes (unless expand=True), name scopes are drawn as group nodes, opened breadth
@@ -79,13 +87,41 @@ class _Drawing:
         return None
 
 
-def to_dot(graph: Graph, expand: bool = True) -> str:
-    """The graph as DOT text (no Graphviz binary needed); expand=False collapses large graphs."""
-    return _to_dot(graph, expand)[0]
+DRAWINGS = ("source", "onnx")
+CONFIG_SHOWN = 5
 
 
-def _to_dot(graph: Graph, expand: bool) -> tuple[str, str | None]:
+def to_dot(graph: Graph, expand: bool = True, drawing: str = "source") -> str:
+    """The graph as DOT text (no Graphviz binary needed); expand=False collapses large graphs;
+    `drawing` is "source" (the file's own layers, when it is not ONNX) or "onnx"."""
+    return _to_dot(graph, expand, drawing)[0]
+
+
+def _to_dot(graph: Graph, expand: bool, drawing: str = "source") -> tuple[str, str | None]:
     """DOT text, and a note saying what was collapsed (None when every node is drawn)."""
+    drawn = source_graph(graph) if drawing == "source" else None
+    if drawn is not None:
+        return _source_dot(graph, drawn), None
+    dot = _digraph(graph, "")
+    count = sum(1 for _ in graph.walk())
+    _bound(dot, count)
+    state = _Drawing(graph.opset, label_key="xlabel" if count > LARGE_GRAPH else "label")
+    note = None
+    if count > LARGE_GRAPH and not expand:
+        alias, groups = _draw_collapsed(dot, graph, state)
+        note = (
+            f"{count:,} nodes (over {LARGE_GRAPH:,}): name scopes drawn as {groups} group nodes; "
+            "--expand draws every node"
+        )
+        state.edges = _merge_edges(state.edges, alias)
+    else:
+        _draw_graph(dot, graph, Scope((graph,)), state)
+    for tail, head, attrs in state.edges:
+        dot.edge(tail, head, **attrs)
+    return dot.source, note
+
+
+def _digraph(graph: Graph, what: str) -> graphviz.Digraph:
     dot = graphviz.Digraph(name="netinspect")
     dot.attr(
         "graph",
@@ -93,30 +129,61 @@ def _to_dot(graph: Graph, expand: bool) -> tuple[str, str | None]:
         fontname="DejaVu Sans",
         fontsize="11",
         labelloc="t",
-        label=_label([f"{graph.name or 'model'} ({graph.metadata.source_format or 'graph'})"]),
+        label=_label([f"{graph.name or 'model'} ({graph.metadata.source_format or 'graph'}){what}"]),
         nodesep="0.25",
         ranksep="0.35",
     )
-    count = sum(1 for _ in graph.walk())
+    dot.attr("node", fontname="DejaVu Sans", fontsize="9", shape="box", style="rounded,filled")
+    dot.attr("edge", fontname="DejaVu Sans", fontsize="8", color="#555555", arrowsize="0.6")
+    return dot
+
+
+def _bound(dot: graphviz.Digraph, count: int) -> None:
+    """Keep dot's layout in seconds on a graph of `count` boxes (see LARGE_GRAPH)."""
     if count > LARGE_GRAPH:
         per_node = f"{SIMPLEX_ITERATIONS / count:.4f}"  # Graphviz multiplies nslimit by the node count
         dot.attr("graph", mclimit="0.2", nslimit=per_node, nslimit1=per_node, remincross="false")
-    dot.attr("node", fontname="DejaVu Sans", fontsize="9", shape="box", style="rounded,filled")
-    dot.attr("edge", fontname="DejaVu Sans", fontsize="8", color="#555555", arrowsize="0.6")
-    drawing = _Drawing(graph.opset, label_key="xlabel" if count > LARGE_GRAPH else "label")
-    note = None
-    if count > LARGE_GRAPH and not expand:
-        alias, groups = _draw_collapsed(dot, graph, drawing)
-        note = (
-            f"{count:,} nodes (over {LARGE_GRAPH:,}): name scopes drawn as {groups} group nodes; "
-            "--expand draws every node"
+
+
+def _source_dot(graph: Graph, drawn: SourceGraph) -> str:
+    """The source layers: type, name, the first configuration entries, stored weights (shape as
+    stored, with its layout), output shape; the tooltip has the whole configuration and the ONNX
+    nodes the layer became."""
+    dot = _digraph(graph, " · source layers")
+    _bound(dot, len(drawn.layers))
+    for i, tensor in enumerate(drawn.inputs):
+        label = _label([tensor.name, f"{tensor.dtype or '?'} {format_shape(tensor.shape)}"])
+        dot.node(f"sin{i}", label, shape="invhouse", fillcolor="#dbeafe", style="filled")
+    for k, (layer, category) in enumerate(zip(drawn.layers, drawn.categories, strict=True)):
+        lines = [layer.type] + ([layer.name] if layer.name != layer.type else [])
+        settings = [f"{key}={_attribute(value)}" for key, value in layer.config.items() if key != "name"]
+        lines += settings[:CONFIG_SHOWN]
+        if len(settings) > CONFIG_SHOWN:
+            lines.append(f"(+{len(settings) - CONFIG_SHOWN} settings)")
+        for w in layer.weights:
+            lines.append(
+                f"{w.name.rsplit('/', 1)[-1]} ⟨{format_shape(w.shape)}⟩{' ' + w.layout if w.layout else ''}"
+            )
+        if not layer.supported:
+            lines.append("(no translation: convert refuses it)")
+        tooltip = [f"{layer.type} {layer.name} ({layer_id(k)})", *settings[:TOOLTIP_ATTRIBUTES]]
+        tooltip.append("ONNX: " + (", ".join(layer.nodes) or "none (an identity at inference)"))
+        dot.node(
+            layer_id(k),
+            _label(lines),
+            fillcolor=SOURCE_COLOUR.get(category, ops.COLOUR.get(category, ops.COLOUR["other"])),
+            tooltip=graphviz.nohtml("\\n".join(_escape(t) for t in tooltip)),
         )
-        drawing.edges = _merge_edges(drawing.edges, alias)
-    else:
-        _draw_graph(dot, graph, Scope((graph,)), drawing)
-    for tail, head, attrs in drawing.edges:
+    for i, tensor in enumerate(drawn.outputs):
+        label = _label([tensor.name, f"{tensor.dtype or '?'} {format_shape(tensor.shape)}"])
+        dot.node(f"sout{i}", label, shape="house", fillcolor="#fee2e2", style="filled")
+    shapes = {t.name: t.shape for layer in drawn.layers for t in layer.outputs}
+    shapes.update({t.name: t.shape for t in drawn.inputs})
+    for tail, head, name in drawn.edges:
+        shape = shapes.get(name)
+        attrs = {} if shape is None else {"label": _label([format_shape(shape)])}
         dot.edge(tail, head, **attrs)
-    return dot.source, note
+    return dot.source
 
 
 def _draw_collapsed(dot: graphviz.Digraph, graph: Graph, drawing: _Drawing) -> tuple[dict[str, str], int]:
@@ -315,8 +382,9 @@ def _attribute(value: object) -> str:
     return text
 
 
-def render(graph: Graph, path: str | Path, expand: bool = False) -> str | None:
-    """Draw the graph to `path`; its suffix (.svg .png .pdf .dot .gv) picks the format.
+def render(graph: Graph, path: str | Path, expand: bool = False, drawing: str = "source") -> str | None:
+    """Draw the graph to `path`; its suffix (.svg .png .pdf .dot .gv) picks the format; `drawing`
+    is "source" (the file's own layers, when it is not ONNX) or "onnx" (the converted graph).
 
     Graphs over LARGE_GRAPH nodes are drawn with name scopes collapsed unless `expand`; the
     returned note says so (None when every node was drawn)."""
@@ -326,7 +394,7 @@ def render(graph: Graph, path: str | Path, expand: bool = False) -> str | None:
         known = " ".join(FORMATS)
         raise OutputError(f"unknown output format {suffix or '(none)'!r}; use one of {known}", path)
     check_output(path, [])
-    source, note = _to_dot(graph, expand)
+    source, note = _to_dot(graph, expand, drawing)
     fmt = FORMATS[suffix]
     data = source.encode("utf-8") if fmt is None else _run_dot(source, fmt, path)
     with atomic_write(path) as f:

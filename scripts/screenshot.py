@@ -1,7 +1,14 @@
-"""Make the README's picture of the HTML viewer: `netinspect view` of a bundled model, opened in
-headless Chromium (Debian's, through selenium), a node searched and selected, saved as a small PNG.
+"""Make the README's pictures of the HTML viewer: `netinspect view` of a model, opened in headless
+Chromium (Debian's, through selenium) on its source layers or its ONNX graph, a node or layer
+searched and selected, saved as a small PNG.
 
-    .venv/bin/python scripts/screenshot.py [MODEL] [-o docs/viewer.png] [--search conv2b]
+    .venv/bin/python scripts/screenshot.py [MODEL] [-o docs/viewer.png] [--search conv2b] [--graph onnx]
+        [--switch]
+
+The README's two, of the MobileNetV2.keras that fixtures/keras/make_keras.py makes:
+    M=fixtures/cache/keras/*/MobileNetV2.keras
+    scripts/screenshot.py $M --search block_1_expand -o docs/viewer-source.png
+    scripts/screenshot.py $M --search block_1_expand --switch
 """
 
 from __future__ import annotations
@@ -31,11 +38,18 @@ def main() -> None:
     )
     parser.add_argument("-o", "--output", type=Path, default=ROOT / "docs" / "viewer.png")
     parser.add_argument("--search", default="conv2b", help="select the first node matching this")
+    parser.add_argument(
+        "--graph", choices=("source", "onnx"), default="source", help="the drawing the page opens on"
+    )
+    parser.add_argument(
+        "--switch", action="store_true", help="then switch drawings: the selection's counterparts marked"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         page = Path(tmp) / "page.html"
         netinspect = Path(sys.executable).with_name("netinspect")
-        subprocess.run([str(netinspect), "view", str(args.model), "-o", str(page)], check=True)
+        command = [str(netinspect), "view", str(args.model), "-o", str(page), "--graph", args.graph]
+        subprocess.run(command, check=True)
         driver = chromium.start(Path(tmp) / "profile", size=(1280, 760), extra=["--hide-scrollbars"])
         try:
             driver.get(page.as_uri())
@@ -43,6 +57,8 @@ def main() -> None:
                 time.sleep(0.05)
             box = driver.find_element(By.ID, "search")
             box.send_keys(args.search, Keys.ENTER)
+            if args.switch:
+                driver.find_element(By.ID, "switch").click()
             driver.execute_script("document.activeElement.blur()")  # no caret in the picture
             raw = Path(tmp) / "raw.png"
             driver.save_screenshot(str(raw))

@@ -120,24 +120,34 @@ def view(
     port: Annotated[
         int, typer.Option("--port", help="With --serve: the port (0 picks a free one).", min=0, max=65535)
     ] = 8080,
+    drawing: Annotated[
+        str,
+        typer.Option(
+            "--graph",
+            help="source: the file's own layers (their Keras, TFLite, MatConvNet, Caffe types); onnx: the "
+            "converted graph. Graphviz draws that one; the page opens on it and switches to the other.",
+        ),
+    ] = "source",
     *,
     options: registry.LoadOptions,
 ) -> None:
     """Draw a model's graph: an interactive offline page (.html) or a Graphviz diagram."""
     from netinspect.cli import browse
 
+    if drawing not in ("source", "onnx"):
+        raise UsageError(f"--graph is 'source' or 'onnx', not {drawing!r}")
     if output is None:
-        page = browse.cached_page_path(model, _page_variant(overlay, expand, options))
+        page = browse.cached_page_path(model, _page_variant(overlay, expand, options) + drawing)
         if page.exists():
             print(f"page {page} (cached: the model is unchanged)")
         else:
-            _write_view(model, page, overlay, expand, options)
+            _write_view(model, page, overlay, expand, options, drawing)
             print(f"wrote {page}")
     else:
         check_output(output, [model])
         if serve and output.suffix.lower() not in (".html", ".htm"):
             raise UsageError("--serve needs an .html page (or no -o)")
-        _write_view(model, output, overlay, expand, options)
+        _write_view(model, output, overlay, expand, options, drawing)
         print(f"wrote {output}")
         page = output
     if serve:
@@ -162,9 +172,14 @@ def _page_variant(overlay: Path | None, expand: bool, options: registry.LoadOpti
 
 
 def _write_view(
-    model: Path, output: Path, overlay: Path | None, expand: bool, options: registry.LoadOptions
+    model: Path,
+    output: Path,
+    overlay: Path | None,
+    expand: bool,
+    options: registry.LoadOptions,
+    drawing: str = "source",
 ) -> None:
-    """Render the model to `output`: the HTML page, or Graphviz for any other suffix."""
+    """Render the model to `output`: the HTML page (opening on `drawing`), or Graphviz (of it)."""
     if output.suffix.lower() in (".html", ".htm"):
         from netinspect.renderers.html import render_html
         from netinspect.renderers.html.overlay import overlay as paint
@@ -172,13 +187,14 @@ def _write_view(
 
         report = read_report(overlay) if overlay is not None else None
         graph = load(model, options)
-        render_html(graph, output, paint(report, graph, model) if report is not None else None, expand)
+        painted = paint(report, graph, model) if report is not None else None
+        render_html(graph, output, painted, expand, start=drawing)
     else:
         from netinspect.renderers.dot import render
 
         if overlay is not None:
             raise UsageError("--overlay needs an .html output")
-        note = render(load(model, options), output, expand=expand)
+        note = render(load(model, options), output, expand=expand, drawing=drawing)
         if note:
             print(f"netinspect: {note}", file=sys.stderr)
 

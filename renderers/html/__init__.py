@@ -39,14 +39,19 @@ def _asset(name: str) -> str:
 
 
 def html_page(
-    graph: Graph, overlay: dict[str, Any] | None = None, budget: Budget | None = None, expand: bool = False
+    graph: Graph,
+    overlay: dict[str, Any] | None = None,
+    budget: Budget | None = None,
+    expand: bool = False,
+    start: str = "source",
 ) -> str:
     """The page as text; `overlay` is renderers.html.overlay.overlay()'s result, or None; `expand`
-    opens every group from the start (large graphs otherwise open collapsed)."""
+    opens every group from the start (large graphs otherwise open collapsed); `start` is the drawing
+    the page opens on: "source" (the file's own layers, when it is not ONNX) or "onnx"."""
     collecting = gc.isenabled()
     gc.disable()  # the page data is hundreds of thousands of small acyclic objects: collections only cost
     try:
-        view, details = page_data(graph, budget, expand)
+        view, details = page_data(graph, budget, expand, start)
     finally:
         if collecting:
             gc.enable()
@@ -75,6 +80,7 @@ def _blocks(details: dict[str, Any], chunk: int) -> list[tuple[str, Any]]:
         ("values", details["values"]),
         ("weights", details["weights"]),
         ("operators", details["operators"]),
+        ("layers", details["layers"]),
     ]
 
 
@@ -83,9 +89,13 @@ def _escape_html(text: str) -> str:
 
 
 def render_html(
-    graph: Graph, path: str | Path, overlay: dict[str, Any] | None = None, expand: bool = False
+    graph: Graph,
+    path: str | Path,
+    overlay: dict[str, Any] | None = None,
+    expand: bool = False,
+    start: str = "source",
 ) -> None:
     """Write the page to `path` atomically."""
-    page = html_page(graph, overlay, expand=expand)
+    page = html_page(graph, overlay, expand=expand, start=start)
     with atomic_write(Path(path)) as f:
         f.write(page.encode("utf-8"))

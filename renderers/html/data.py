@@ -10,173 +10,46 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from netinspect.analysis.summary import jsonable
 from netinspect.analysis.tensors import Budget, many_stats
-from netinspect.ir import Graph, Node, Tensor, Value
+from netinspect.ir import Graph, Node, SourceTensor, Tensor, Value
 from netinspect.renderers import ops
 from netinspect.renderers.formatting import format_shape, format_value
 from netinspect.renderers.groups import build_tree, describe_ops, expanded_within
 from netinspect.renderers.html.graph_layout import layout
 from netinspect.renderers.html.op_docs import operator_doc
+from netinspect.renderers.html.records import (
+    RECORDS,
+    WEIGHT_FIELDS,
+    AttributeRow,
+    EdgeRow,
+    GroupRow,
+    InputRow,
+    Item,
+    LayerRow,
+    NodeRow,
+    OutputRow,
+    ProvenanceRow,
+    SettingRow,
+    SourceTensorRow,
+    StepRow,
+    SubgraphRow,
+    ValueRow,
+)
+from netinspect.renderers.source_graph import (
+    UNTRANSLATED,
+    SourceGraph,
+    layer_id,
+    layers_of_nodes,
+    source_graph,
+)
 from netinspect.walk import Scope, constant_inputs, node_id, op_key, subgraph_attributes, walk_scoped
 
-WEIGHT_FIELDS = (
-    "dtype",
-    "shape",
-    "size",
-    "bytes",
-    "sampled",
-    "counted",
-    "all_values",
-    "values",
-    "zeros",
-    "nan",
-    "inf",
-    "min",
-    "max",
-    "mean",
-    "std",
-    "histogram",
-    "problem",
-)
-"""Weight statistics go to the page as rows in this order (the page reads them by these names); the
-histogram as its counts alone (its range is min..max)."""
-
-
-class Item(NamedTuple):
-    """A drawn box of one graph: a node, or a graph input or output. `lines` are its label (the op
-    first for a node, the value's name first for an input or output); w and h its size in pixels."""
-
-    id: str
-    kind: str
-    """"node", "input" or "output"."""
-    lines: list[str]
-    category: str
-    w: int
-    h: int
-
-
-class GroupRow(NamedTuple):
-    """A name scope of one graph with its level layout (graph_layout.Level): `members` are item
-    indices, or -(group index + 1) for a child group; rank and order per member slot; `virtual`
-    holds (rank, order) points of long edges and `edges` (source slot, target slot, virtual points)."""
-
-    name: str
-    lines: list[str]
-    parent: int | None
-    w: int
-    h: int
-    members: list[int]
-    rank: list[int]
-    order: list[int]
-    virtual: list[list[int]]
-    edges: list[list[Any]]
-
-
-class EdgeRow(NamedTuple):
-    """An edge between two items, the value it carries, and where it is drawn: the group whose level
-    holds it and the index of its level edge there."""
-
-    source: int
-    target: int
-    value: str
-    level: int
-    level_edge: int
-
-
-class InputRow(NamedTuple):
-    role: str
-    name: str
-    dtype: str | None
-    shape: str
-    kind: str
-    """"value", "weight", "outer" (from an enclosing graph) or "omitted"."""
-    weight: str | None = None
-    """The key of its statistics in the weights block, for a weight."""
-
-
-class OutputRow(NamedTuple):
-    name: str
-    dtype: str | None
-    shape: str
-
-
-class AttributeRow(NamedTuple):
-    name: str
-    text: str
-    default: bool
-    weight: str | None = None
-    """The key of its statistics in the weights block, for a tensor attribute."""
-
-
-class StepRow(NamedTuple):
-    kind: str
-    text: str
-
-
-class ProvenanceRow(NamedTuple):
-    framework: str
-    layer: str
-    layer_type: str
-    steps: list[StepRow]
-
-
-class SubgraphRow(NamedTuple):
-    attribute: str
-    graph: int
-    """The index of the subgraph in `view.graphs`."""
-
-
-class ValueRow(NamedTuple):
-    """A value of one graph: its type, the node making it (None for a weight) and the ids using it."""
-
-    dtype: str | None
-    shape: str
-    producer: str | None
-    users: list[str]
-
-
-class NodeRow(NamedTuple):
-    """What the side panel shows of one node; rows go in chunks, each parsed on first use."""
-
-    id: str
-    name: str
-    op: str
-    domain: str
-    graph: int
-    scope: str
-    attributes: list[AttributeRow]
-    inputs: list[InputRow]
-    outputs: list[OutputRow]
-    provenance: ProvenanceRow | None
-    layout: str | None
-    doc: str
-    metadata: dict[str, str]
-    operator: str | None
-    subgraphs: list[SubgraphRow]
-
-
-RECORDS: dict[str, tuple[str, ...]] = {
-    "item": Item._fields,
-    "group": GroupRow._fields,
-    "virtual_point": ("rank", "order"),
-    "level_edge": ("source", "target", "chain"),
-    "edge": EdgeRow._fields,
-    "node": NodeRow._fields,
-    "input": InputRow._fields,
-    "output": OutputRow._fields,
-    "attribute": AttributeRow._fields,
-    "provenance": ProvenanceRow._fields,
-    "step": StepRow._fields,
-    "subgraph": SubgraphRow._fields,
-    "value": ValueRow._fields,
-    "weight": WEIGHT_FIELDS,
-}
-"""Field names per record kind. Records travel as JSON arrays (named tuples), with these names sent
-once in the page's header (`view.fields`): the page reads every field by name, and a page of 50,000
-nodes does not repeat its keys 50,000 times."""
+UNTRANSLATED_COLOUR = "#e9d5ff"
+"""A source layer shown without a translation (convert refuses it)."""
+SETTING_WIDTH = 400
 CHUNK = 1000
 """Node rows per script element: a click parses one such chunk."""
 NAME_WIDTH = 30
@@ -226,6 +99,8 @@ class _Builder:
     """Weights to measure, by panel key; measured together at the end (analysis.tensors.many_stats)."""
     operators: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     values: dict[str, ValueRow] = field(default_factory=dict)
+    owners: dict[str, list[int]] = field(default_factory=dict)
+    """Top-level node name → the source layers it came from (source_graph.layers_of_nodes)."""
 
     def version(self, domain: str) -> int:
         opset = self.root.opset
@@ -233,25 +108,35 @@ class _Builder:
 
 
 def page_data(
-    graph: Graph, budget: Budget | None = None, expand: bool = False
+    graph: Graph, budget: Budget | None = None, expand: bool = False, start: str = "source"
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(view, details): `view` is what the first paint and the model panel need; `details` feeds the
-    side panel and search, and the page parses it only when first asked (a click, a search)."""
+    side panel and search, and the page parses it only when first asked (a click, a search).
+
+    A model read from another format gets a second drawing, its source layers (`view.source`, the
+    index of that graph); the page opens on it unless `start` is "onnx". An ONNX file has none."""
     walked = list(walk_scoped(graph))
     builder = _Builder(graph, budget or Budget(), {id(node): k for k, (node, _) in enumerate(walked)})
     builder.nodes = [None] * len(walked)
+    builder.owners = layers_of_nodes(graph)
     _describe(builder, graph, Scope((graph,)), "model", None, None)
+    drawn = source_graph(graph)
+    source = None if drawn is None else len(builder.graphs)
+    layers = [] if drawn is None else _describe_source(builder, graph, drawn)
     view = {
         "model": {
             "name": graph.name or "model",
             "format": graph.metadata.source_format,
             "nodes": len(walked),
+            "layers": len(layers),
         },
         "summary": _model_summary(graph, builder),
         "fields": RECORDS,
         "chunk": CHUNK,
-        "categories": ops.COLOUR,
+        "categories": {**ops.COLOUR, UNTRANSLATED: UNTRANSLATED_COLOUR},
         "graphs": [_graph_view(g, expand) for g in builder.graphs],
+        "source": source,
+        "start": source if source is not None and start == "source" else 0,
     }
     measured = many_stats(list(builder.pending.values()), builder.budget)
     details = {
@@ -266,6 +151,7 @@ def page_data(
             for key, stats in zip(builder.pending, measured, strict=True)
         },
         "operators": builder.operators,
+        "layers": layers,
     }
     return view, details
 
@@ -343,10 +229,82 @@ def _describe(
             known.users.append(ident)
 
 
-def _add_item(g: _Graph, ident: str, kind: str, lines: list[str]) -> None:
-    shown = [_short(line) for line in lines]
+def _add_item(g: _Graph, ident: str, kind: str, lines: list[str], category: str | None = None) -> None:
+    shown = [_short(line) for line in lines if line]
     w, h = box_size(shown)
-    g.items.append(Item(ident, kind, shown, kind, w, h))
+    g.items.append(Item(ident, kind, shown, category or kind, w, h))
+
+
+def _describe_source(builder: _Builder, graph: Graph, drawn: SourceGraph) -> list[LayerRow]:
+    """Add the source graph (one box per source layer) to the builder; the layers' panel rows."""
+    g = _Graph(len(builder.graphs), graph, Scope((graph,)), "source layers", None, None)
+    builder.graphs.append(g)
+    where: dict[str, int] = {}
+
+    def add(ident: str, kind: str, lines: list[str], name: str, op: str | None, category: str | None) -> None:
+        where[ident] = len(g.items)
+        _add_item(g, ident, kind, lines, category)
+        g.names.append(name)
+        g.item_ops.append(op)
+
+    for i, tensor in enumerate(drawn.inputs):
+        add(
+            f"sin{i}",
+            "input",
+            [tensor.name, f"{tensor.dtype or '?'} {format_shape(tensor.shape)}"],
+            "",
+            None,
+            None,
+        )
+    node_ids = {node.name: node_id(builder.ids[id(node)]) for node in graph.nodes}
+    rows = []
+    for k, (layer, category) in enumerate(zip(drawn.layers, drawn.categories, strict=True)):
+        shape = layer.outputs[0].shape if layer.outputs else None
+        lines = [
+            layer.type,
+            layer.name if layer.name != layer.type else "",
+            format_shape(shape) if shape else "",
+        ]
+        add(layer_id(k), "layer", lines, layer.name, layer.type, category)
+        rows.append(
+            LayerRow(
+                id=layer_id(k),
+                name=layer.name,
+                type=layer.type,
+                config=[SettingRow(str(key), _setting_text(value)) for key, value in layer.config.items()],
+                inputs=[_source_tensor(builder, graph, t, False) for t in layer.inputs],
+                outputs=[_source_tensor(builder, graph, t, False) for t in layer.outputs],
+                weights=[_source_tensor(builder, graph, t, True) for t in layer.weights],
+                nodes=[node_ids[n] for n in layer.nodes if n in node_ids],
+                supported=layer.supported,
+                note=layer.note,
+            )
+        )
+    for i, tensor in enumerate(drawn.outputs):
+        lines = [tensor.name, f"{tensor.dtype or '?'} {format_shape(tensor.shape)}"]
+        add(f"sout{i}", "output", lines, "", None, None)
+    for source, target, name in drawn.edges:
+        g.edges.append((where[source], where[target]))
+        g.edge_values.append(name)
+    return rows
+
+
+def _source_tensor(builder: _Builder, graph: Graph, tensor: SourceTensor, stored: bool) -> SourceTensorRow:
+    """A source tensor's row; a stored weight that became an IR constant gets that constant's
+    statistics (the same values, whatever order the layout pass put them in)."""
+    key = None
+    if stored and tensor.value and tensor.value in graph.tensors:
+        key = f"0:{tensor.value}"
+        builder.pending.setdefault(key, graph.tensors[tensor.value])
+    shape = format_shape(tensor.shape) if tensor.shape is not None else "?"
+    return SourceTensorRow(
+        tensor.name, tensor.dtype, shape, tensor.layout, jsonable(tensor.quantization), tensor.value, key
+    )
+
+
+def _setting_text(value: Any) -> str:
+    text = _attribute_text(value)
+    return text if len(text) <= SETTING_WIDTH else text[: SETTING_WIDTH - 1] + "…"
 
 
 def _add_node(builder: _Builder, g: _Graph, node: Node, k: int) -> None:
@@ -433,6 +391,7 @@ def _add_node(builder: _Builder, g: _Graph, node: Node, k: int) -> None:
         metadata={str(k): str(v) for k, v in node.metadata.items()},
         operator=schema_key if builder.operators[schema_key] else None,
         subgraphs=[],
+        layers=[layer_id(j) for j in builder.owners.get(node.name, [])] if g.index == 0 else [],
     )
 
 
@@ -466,7 +425,9 @@ def _sources_late(g: _Graph) -> None:
     for u, v in g.edges:
         fed[v] = True
         first_user[u] = min(first_user[u], v)
-    late = [g.items[i].kind == "node" and not fed[i] and first_user[i] < count for i in range(count)]
+    late = [
+        g.items[i].kind in ("node", "layer") and not fed[i] and first_user[i] < count for i in range(count)
+    ]
     waiting: dict[int, list[int]] = {}
     for i in range(count):
         if late[i]:

@@ -14,8 +14,10 @@ const RANK = { pass: 1, fail: 2, first: 3 };
 function overlayStatus(g) {
   if (!OVERLAY) return;
   g.status = { items: new Array(g.items.length).fill(null), groups: new Array(g.groups.length).fill(null) };
-  g.items.forEach((it, i) => {
-    const mark = OVERLAY.nodes[it.id];
+  const worst = (ids) => ids.map((id) => OVERLAY.nodes[id]).filter(Boolean)
+    .reduce((a, b) => (!a || RANK[b.status] > RANK[a.status] ? b : a), null);
+  g.items.forEach((it, i) => {     // a source layer shows the worst mark of the nodes it became
+    const mark = it.kind === 'layer' ? worst(layerDetails(it.id).nodes) : OVERLAY.nodes[it.id];
     if (!mark) return;
     g.status.items[i] = mark.status;
     for (const j of ancestors(g, i)) {
@@ -71,6 +73,7 @@ function draw() {
   const inView = (x, y, w, h) => x < vx1 && x + w > vx0 && y < vy1 && y + h > vy0;
   const text = s >= 0.45, g = G;
   const hits = new Set(matches.filter((m) => m.g === g.index).map((m) => g.itemBox[m.item]));
+  for (const id of partners) { const i = itemIndex(g, id); if (i !== undefined) hits.add(g.itemBox[i]); }
   ctx.lineWidth = 1 / Math.max(s, 0.5);
   for (const b of g.boxes) {
     if (b.t !== FRAME || !inView(b.x, b.y, b.w, b.h)) continue;

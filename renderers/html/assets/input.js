@@ -93,7 +93,7 @@ window.addEventListener('keydown', (ev) => {
     ArrowLeft: () => { view.tx += step; }, ArrowRight: () => { view.tx -= step; },
     ArrowUp: () => { view.ty += step; }, ArrowDown: () => { view.ty -= step; },
     '+': () => zoomAt(1.25, W, H), '=': () => zoomAt(1.25, W, H), '-': () => zoomAt(0.8, W, H),
-    '0': fit, f: fit, Escape: () => select(null),
+    '0': fit, f: fit, g: switchGraph, Escape: () => select(null),
     Backspace: () => { if (G.data.up !== null) showGraph(G.data.up); },
     Enter: () => { if (selected && selected.type === 'group') toggleGroup(selected.group); },
   };
@@ -106,6 +106,7 @@ window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () 
 });
 
 $('fit').onclick = fit;
+$('switch').onclick = switchGraph;
 $('zoom-in').onclick = () => zoomAt(1.25, stage.clientWidth / 2, stage.clientHeight / 2);
 $('zoom-out').onclick = () => zoomAt(0.8, stage.clientWidth / 2, stage.clientHeight / 2);
 $('expand-all').onclick = () => { G.groups.forEach((_, j) => G.open.add(j)); relayout(G); fit(); status(); };

@@ -26,8 +26,11 @@ function centreOn(x, y, s) {
   redraw();
 }
 function showGraph(index, keepView) {
-  if (G && G.index !== index) selected = null;  // item and edge references belong to one graph
+  if (G && G.index !== index) { selected = null; partners = new Set(); }  // references of one graph
   G = graphs[index];
+  if (VIEW.source !== null) {
+    $('switch').textContent = G.index === VIEW.source ? 'ONNX graph' : 'Source layers';
+  }
   if (!G.boxes.length) { overlayStatus(G); relayout(G); } else drawMinimapBase();
   crumbs();
   if (!keepView) initialView();
@@ -41,7 +44,10 @@ function crumbs() {
     if (i) {
       const s = document.createElement('span'); s.className = 'sep'; s.textContent = '›'; nav.append(s);
     }
-    const label = g.index === 0 ? `${VIEW.model.name} (${VIEW.model.format || 'graph'})` : g.data.title;
+    const model = `${VIEW.model.name} (${VIEW.model.format || 'graph'})`;
+    let drawing = '';
+    if (VIEW.source !== null) drawing = g.index === VIEW.source ? ' · source layers' : ' · ONNX graph';
+    const label = g.data.up === null && g.data.owner === null ? model + drawing : g.data.title;
     if (g === G) { nav.append(document.createTextNode(label)); return; }
     const a = document.createElement('a'); a.textContent = label; a.onclick = () => showGraph(g.index);
     nav.append(a);
@@ -49,8 +55,9 @@ function crumbs() {
 }
 function status() {
   const shown = G.boxes.filter((b) => b.t !== FRAME).length;
+  const count = G.index === VIEW.source ? `${VIEW.model.layers} layers` : `${VIEW.model.nodes} nodes`;
   const zoom = Math.round(view.scale * 100);
-  $('status').textContent = `${VIEW.model.nodes} nodes · ${shown} boxes shown · ${zoom}%`;
+  $('status').textContent = `${count} · ${shown} boxes shown · ${zoom}%`;
 }
 function toggleGroup(j) {
   if (G.open.has(j)) G.open.delete(j); else G.open.add(j);
@@ -71,4 +78,38 @@ function reveal(g, item) {
   const b = g.boxes[g.itemBox[item]];
   centreOn(b.x + b.w / 2, b.y + b.h / 2, Math.max(view.scale, 0.9));
   status();
+}
+
+// ---------- the two drawings of a model read from another format ----------
+/** Ids in the other drawing standing for item `id`: a source layer's ONNX nodes, a node's layers. */
+function counterparts(id) {
+  if (/^s\d+$/.test(id)) return layerDetails(id).nodes;
+  if (/^n\d+$/.test(id)) return nodeDetails(id).layers;
+  return [];
+}
+/** Show the other drawing (source layers ⇄ ONNX graph) with the selection's counterparts marked. */
+function switchGraph() {
+  if (VIEW.source === null) return;
+  const from = selected && selected.type === 'item' ? G.items[selected.item].id : null;
+  const ids = from ? counterparts(from) : [];
+  showGraph(G.index === VIEW.source ? 0 : VIEW.source);
+  if (ids.length) markPartners(ids);
+}
+/** Open `ids` in the drawing shown: the first selected and centred, all of them marked. */
+function markPartners(ids) {
+  const first = itemIndex(G, ids[0]);
+  if (first === undefined) return;
+  for (const id of ids.slice(1)) {       // every counterpart drawn, not hidden in a closed group
+    const i = itemIndex(G, id);
+    if (i !== undefined) for (const j of ancestors(G, i)) G.open.add(j);
+  }
+  reveal(G, first);
+  select({ type: 'item', item: first });
+  partners = new Set(ids);
+  redraw();
+}
+/** A link to counterparts in the other drawing: switches to it and marks them. */
+function partnerLink(ids, text) {
+  const go = () => { showGraph(G.index === VIEW.source ? 0 : VIEW.source); markPartners(ids); };
+  return el('a', { 'data-id': ids[0], onclick: go }, text);
 }

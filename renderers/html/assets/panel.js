@@ -28,6 +28,13 @@ function nodeDetails(id) {
   if (d.provenance) d.provenance.steps = d.provenance.steps.map(asStep);
   return d;
 }
+/** Everything the panel shows of source layer `id` (s<k>), its parts named. */
+function layerDetails(id) {
+  const d = asLayer(block('layers')[parseInt(id.slice(1), 10)]);
+  d.config = d.config.map(asSetting);
+  for (const part of ['inputs', 'outputs', 'weights']) d[part] = d[part].map(asSourceTensor);
+  return d;
+}
 function findItem(id) {
   for (const g of graphs) { const i = g.items.findIndex((it) => it.id === id); if (i >= 0) return [g, i]; }
   return null;
@@ -43,6 +50,7 @@ function link(id, label) {
 }
 function select(sel) {
   selected = sel;
+  partners = new Set();
   panel.textContent = '';
   if (!sel) showModel();
   else if (sel.type === 'item') showItem(sel.item);
@@ -69,6 +77,7 @@ function showModel() {
     ['Stored weights', `${fmt(S.parameters.count)} values in ${fmt(S.parameters.tensors)} tensors`],
   ];
   if (S.labels) rows.push(['Labels', fmt(S.labels)]);
+  if (VIEW.source !== null) rows.push(['Source layers', fmt(m.layers)]);
   panel.append(table(rows));
   panel.append(el('h3', {}, 'Inputs and outputs'),
     table([...S.inputs.map((v) => ['in ' + v.name, typed(v)]),
@@ -88,6 +97,7 @@ function showModel() {
 }
 function showItem(i) {
   const it = G.items[i];
+  if (it.kind === 'layer') { showLayer(it.id); return; }
   if (it.kind !== 'node') {             // a graph input or output: its value's name, then its type
     const [name, type] = it.lines;
     panel.append(el('h2', {}, name),
@@ -99,6 +109,12 @@ function showItem(i) {
   const d = nodeDetails(it.id);
   panel.append(el('h2', {}, d.op),
     el('div', { class: 'sub' }, `${d.name} · ${d.id}${d.scope ? ' · in ' + d.scope : ''}`));
+  if (d.layers.length) {
+    panel.append(el('h3', {}, 'Source layer'), el('div', {}, ...d.layers.flatMap((id, n) => {
+      const layer = layerDetails(id);
+      return [n ? ', ' : '', partnerLink([id], `${layer.name} (${layer.type})`)];
+    })));
+  }
   const mark = OVERLAY && OVERLAY.nodes[d.id];
   if (mark) panel.append(el('h3', {}, 'Parity'), figures(mark));
   if (d.subgraphs.length) {
@@ -147,6 +163,41 @@ function showItem(i) {
   }
   const op = d.operator && block('operators')[d.operator];
   if (op) panel.append(operatorDoc(op));
+}
+function showLayer(id) {
+  const d = layerDetails(id);
+  panel.append(el('h2', {}, d.type), el('div', { class: 'sub' }, `${d.name} · ${id} · source layer`));
+  if (!d.supported) {
+    panel.append(el('div', { class: 'note' },
+      'shown without a translation: convert refuses it' + (d.note ? ` (${d.note})` : '')));
+  }
+  const mark = OVERLAY && d.nodes.map((n) => OVERLAY.nodes[n]).find(Boolean);
+  if (mark) panel.append(el('h3', {}, 'Parity'), figures(mark));
+  if (d.config.length) {
+    panel.append(el('h3', {}, 'Configuration'), table(d.config.map((c) => [c.key, c.text])));
+  }
+  const quantized = (t) => (t.quantization
+    ? ' · ' + Object.entries(t.quantization).map(([k, v]) => `${k} ${JSON.stringify(v)}`).join(', ') : '');
+  const about = (t) => `${typed(t)}${t.layout ? ' ' + t.layout : ''}${quantized(t)}`;
+  const tensors = (list) => table(list.map((t) => [t.name, about(t)]));
+  if (d.inputs.length) panel.append(el('h3', {}, 'Inputs'), tensors(d.inputs));
+  if (d.outputs.length) panel.append(el('h3', {}, 'Outputs'), tensors(d.outputs));
+  if (d.weights.length) {
+    panel.append(el('h3', {}, 'Stored weights'), tensors(d.weights));
+    for (const w of d.weights) {
+      const stored = `${w.name}: stored ${w.shape}${w.layout ? ' ' + w.layout : ''}`;
+      if (w.weight) panel.append(weight(stored, weightStats(w.weight)));
+    }
+  }
+  panel.append(el('h3', {}, 'ONNX nodes'));
+  if (!d.nodes.length) {
+    panel.append(el('div', { class: 'note' }, 'none: the layer is an identity at inference'));
+  }
+  else {
+    const named = d.nodes.map((n) => { const node = nodeDetails(n); return `${node.op} ${node.name}`; });
+    panel.append(el('div', {}, partnerLink(d.nodes, `show ${d.nodes.length} in the ONNX graph`)),
+      table(d.nodes.map((n, k) => [n, partnerLink([n], named[k])])));
+  }
 }
 function tensorLink(name) {
   const go = () => {
@@ -241,7 +292,9 @@ function showGroup(j) {
   const grp = G.groups[j];
   const ops = {};
   G.items.forEach((it, i) => {
-    if (it.kind === 'node' && ancestors(G, i).includes(j)) ops[it.lines[0]] = (ops[it.lines[0]] || 0) + 1;
+    if (it.kind !== 'input' && it.kind !== 'output' && ancestors(G, i).includes(j)) {
+      ops[it.lines[0]] = (ops[it.lines[0]] || 0) + 1;
+    }
   });
   panel.append(el('h2', {}, grp.name || 'model'),
     el('div', { class: 'sub' }, `group · ${grp.lines[1]} · ${G.open.has(j) ? 'open' : 'closed'}`));

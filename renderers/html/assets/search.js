@@ -14,7 +14,7 @@ function runSearch(q) {
     };
     for (const g of graphs) {
       g.items.forEach((it, i) => {
-        if (it.kind !== 'node') return;
+        if (it.kind !== 'node' && it.kind !== 'layer') return;
         const name = g.data.names[i].toLowerCase();
         if (it.lines[0].toLowerCase().includes(q) || it.id === q || name.includes(q)) add(g.index, i);
       });
@@ -26,7 +26,8 @@ function runSearch(q) {
       const who = byId.has(v.producer) ? v.producer : v.users[0];   // a weight: its first user
       if (name.toLowerCase().includes(q) && byId.has(who)) { const [g, i] = byId.get(who); add(g, i); }
     }
-    matches.sort((a, b) => a.g - b.g || a.item - b.item);
+    const away = (m) => (m.g === G.index ? 0 : 1);    // the drawing shown first, then the others
+    matches.sort((a, b) => away(a) - away(b) || a.g - b.g || a.item - b.item);
   }
   $('count').textContent = q ? (matches.length ? `0/${matches.length}` : 'none') : '';
   redraw();

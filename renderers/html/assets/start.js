@@ -15,7 +15,8 @@ function legend() {
 
 readColours();
 resize();
-showGraph(0);
+$('switch').hidden = VIEW.source === null;
+showGraph(VIEW.start);
 legend();
 requestAnimationFrame(() => {
   draw();
@@ -44,7 +45,14 @@ window.netinspect = {
   },
   centre(id) { const f = findItem(id); if (f) reveal(f[0], f[1]); draw(); },
   shown() { return G.boxes.filter((b) => b.t !== FRAME).map(boxName); },
+  /** The first label line (op, layer type, value name) of every item box drawn. */
+  labels() { return G.boxes.filter((b) => b.t === ITEM).map((b) => G.items[b.i].lines[0]); },
   graph() { return G.index; },
+  /** The index of the source layers' drawing (null for an ONNX file). */
+  source() { return VIEW.source; },
+  /** The counterparts marked after a switch of drawing. */
+  partners() { return [...partners]; },
+  layers() { return Array.from({ length: VIEW.model.layers }, (_, k) => layerDetails('s' + k)); },
   /** The drawn edges ending at a node: where they come from, their points, the node's box. */
   into(id) {
     const f = findItem(id);

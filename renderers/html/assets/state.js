@@ -21,6 +21,7 @@ const asVirtual = named('virtual_point'), asLevelEdge = named('level_edge');
 const asNode = named('node'), asInput = named('input'), asOutput = named('output');
 const asAttribute = named('attribute'), asProvenance = named('provenance'), asStep = named('step');
 const asSubgraph = named('subgraph'), asValue = named('value'), asWeight = named('weight');
+const asLayer = named('layer'), asSetting = named('setting'), asSourceTensor = named('source_tensor');
 
 // Details are parsed only when first needed, each block on its own (nodes in chunks), so a
 // click on a 50,000-node graph parses one chunk, not the whole model.
@@ -42,6 +43,7 @@ const view = { scale: 1, tx: 0, ty: 0 };
 let G = null;                 // the graph shown
 let selected = null;          // {type: 'item'|'group'|'edge'|'value', ...}
 let matches = [], matchAt = -1;
+let partners = new Set();     // ids of the selection's counterparts, marked after a switch of drawing
 const colours = {};
 
 function readGroup(row) {
@@ -56,6 +58,11 @@ const graphs = VIEW.graphs.map((data, index) => ({
   edges: [], vabs: [], bounds: { x: 0, y: 0, w: 1, h: 1 }, status: null,
 }));
 
+/** The index of item `id` in graph g, or undefined. */
+function itemIndex(g, id) {
+  if (!g.byId) g.byId = new Map(g.items.map((it, i) => [it.id, i]));
+  return g.byId.get(id);
+}
 function ancestors(g, item) {
   const out = [];
   for (let j = g.parent[item]; j !== null && j !== undefined; j = g.groups[j].parent) out.push(j);

@@ -15,14 +15,14 @@ from netinspect import registry
 from netinspect.renderers.html import render_html
 from netinspect.renderers.html.data import OPEN_BUDGET
 from tests.check.check_models import BROKEN, classifier, save
-from tests.conftest import FIXTURES, ONNX_TEST_DATA
+from tests.conftest import FIXTURES, ONNX_TEST_DATA, fixture_generator
 from tests.renderers.html.conftest import Browser
 from tests.renderers.html.models import if_model, scoped_resnet
 
 
-def page_of(model: Path, tmp_path: Path) -> Path:
+def page_of(model: Path, tmp_path: Path, start: str = "source") -> Path:
     page = tmp_path / f"{model.stem}.html"
-    render_html(registry.load(model), page)
+    render_html(registry.load(model), page, start=start)
     return page
 
 
@@ -39,8 +39,9 @@ def search(browser: Browser, text: str) -> None:
 
 
 def test_matconvnet_page_search_attributes_and_provenance(browser: Browser, tmp_path: Path) -> None:
-    page = page_of(FIXTURES / "matconvnet" / "dagnn_residual.mat", tmp_path)
+    page = page_of(FIXTURES / "matconvnet" / "dagnn_residual.mat", tmp_path, start="onnx")
     browser.open(page)
+    assert browser.js("return window.netinspect.graph()") == 0, "--graph onnx: the page opens on ONNX"
     assert_clean(browser, page)
     assert "dagnn_residual" in browser.panel()  # the model panel before any click
 
@@ -53,7 +54,7 @@ def test_matconvnet_page_search_attributes_and_provenance(browser: Browser, tmp_
     box = browser.js("return window.netinspect.locate('n6')")
     width, height = browser.js("return [innerWidth, innerHeight]")
     assert 0 < box["x"] < width and 0 < box["y"] < height, "the match is centred on screen"
-    assert browser.driver.find_element(By.ID, "count").text == "1/1"
+    assert browser.driver.find_element(By.ID, "count").text == "1/2"  # then the source layer conv2b
     browser.screenshot(tmp_path / "search.png")
     search(browser, "LeakyRelu")  # typed and entered at once: the new words are searched, not the old
     assert browser.panel().startswith("LeakyRelu") and "relu2" in browser.panel()
@@ -170,4 +171,41 @@ def test_overlay_colours_the_first_diverging_layer(browser: Browser, cli, tmp_pa
     panel = browser.panel()
     assert "PARITY" in panel.upper() and "first diverging layer" in panel and "max abs error" in panel
     browser.screenshot(tmp_path / "overlay.png")
+    assert_clean(browser, page)
+
+
+def test_keras_page_opens_on_its_layers_and_switches_to_onnx(browser: Browser, tmp_path: Path) -> None:
+    page = page_of(fixture_generator("keras/make_keras.py").ensure() / "conv_layers.keras", tmp_path)
+    browser.open(page)
+    source = browser.js("return window.netinspect.source()")
+    assert source is not None and browser.js("return window.netinspect.graph()") == source
+    labels = browser.js("return window.netinspect.labels()")
+    assert "Conv2D" in labels and "DepthwiseConv2D" in labels and "Conv2DTranspose" in labels
+    assert "Conv" not in labels and "Transpose" not in labels, "the default view is the Keras file's"
+    assert "source layers" in browser.driver.find_element(By.ID, "crumbs").text
+    browser.screenshot(tmp_path / "source.png")
+
+    layers = browser.js("return window.netinspect.layers()")
+    first = next(k for k, layer in enumerate(layers) if layer["type"] == "Conv2D" and len(layer["nodes"]) > 1)
+    browser.click_box(f"s{first}")
+    panel = browser.panel()
+    assert panel.startswith("Conv2D") and "kernel_size" in panel and "HWIO" in panel
+    assert "ONNX NODES" in panel.upper() and "min / max" in panel  # the stored kernel's statistics
+    switch = browser.driver.find_element(By.ID, "switch")
+    assert switch.text == "ONNX graph"
+    switch.click()
+    assert browser.js("return window.netinspect.graph()") == 0
+    nodes = layers[first]["nodes"]
+    assert browser.js("return window.netinspect.partners()") == nodes, "the layer's nodes are marked"
+    assert all(browser.js("return window.netinspect.locate(arguments[0])", n) for n in nodes)
+    assert browser.panel().startswith("Conv") and "SOURCE LAYER" in browser.panel().upper()
+    assert "Conv" in browser.js("return window.netinspect.labels()")
+    browser.screenshot(tmp_path / "onnx.png")
+
+    browser.click_box(nodes[-1])  # a node the layer became (e.g. its fused activation)
+    assert switch.text == "Source layers"
+    switch.click()
+    assert browser.js("return window.netinspect.graph()") == source
+    assert browser.js("return window.netinspect.partners()") == [f"s{first}"]
+    assert browser.panel().startswith("Conv2D")
     assert_clean(browser, page)

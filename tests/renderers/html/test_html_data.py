@@ -21,8 +21,9 @@ from netinspect.ir import Tensor
 from netinspect.renderers.groups import MAX_LEVEL, build_tree, expanded_within, visible
 from netinspect.renderers.html import graph_layout as html_layout
 from netinspect.renderers.html import html_page
-from netinspect.renderers.html.data import CHUNK, RECORDS, page_data
+from netinspect.renderers.html.data import CHUNK, page_data
 from netinspect.renderers.html.graph_layout import layout
+from netinspect.renderers.html.records import RECORDS
 from tests.check.check_models import BROKEN, classifier, save
 from tests.conftest import FIXTURES
 from tests.renderers.html.models import STACK_TRACE, if_model, scoped_resnet
@@ -335,7 +336,7 @@ def test_every_record_has_its_headers_fields(tmp_path: Path) -> None:
     for view in views:
         for g in view["graphs"]:
             for item in g["items"]:
-                assert check("item", item)["kind"] in {"node", "input", "output"}
+                assert check("item", item)["kind"] in {"node", "layer", "input", "output"}
             for group in (check("group", row) for row in g["groups"]):
                 for point in group["virtual"]:
                     check("virtual_point", point)
@@ -350,6 +351,17 @@ def test_every_record_has_its_headers_fields(tmp_path: Path) -> None:
         if node["provenance"] is not None:
             for step in check("provenance", node["provenance"])["steps"]:
                 check("step", step)
+    layers = [
+        check("layer", row)
+        for m in re.findall(r'id="nv-layers">(.*?)</script>', page, re.S)
+        for row in json.loads(m)
+    ]
+    assert layers, "MatConvNet layers are drawn as the file describes them"
+    for layer in layers:
+        for setting in layer["config"]:
+            check("setting", setting)
+        for tensor in layer["inputs"] + layer["outputs"] + layer["weights"]:
+            check("source_tensor", tensor)
     for block, kind in (("nv-values", "value"), ("nv-weights", "weight")):
         for match in re.findall(rf'id="{block}">(.*?)</script>', page, re.S):
             rows = json.loads(match).values()
