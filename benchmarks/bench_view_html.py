@@ -7,13 +7,18 @@ channel counts so the files stay small) and cached in fixtures/cache/. Two parts
      of the graph (the `netinspect-first-paint` performance mark), with no prompt on the way.
 The goal (issue 13): part 1 + part 2 <= 4 s for 10,000 nodes and <= 15 s for 50,000.
 
-    .venv/bin/python benchmarks/bench_view_html.py [--nodes 10000 50000]
+`--source` also times a MatConvNet SimpleNN of as many layers (1×1 conv and ReLU, the same scoped
+names), whose page holds two drawings — its source layers, drawn first, and the ONNX graph — to
+show the source view as the default costs what the issue allows (issue 19: 10k ≤ 3 s, 50k ≤ 12 s).
+
+    .venv/bin/python benchmarks/bench_view_html.py [--nodes 10000 50000] [--source]
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import inspect
 import os
 import resource
@@ -128,6 +133,41 @@ def resnet_path(nodes: int) -> Path:
     return path
 
 
+SEARCHES = {"ONNX": ("layer3.17/conv2", "Conv"), "MatConvNet": ("layer1.17/conv", "conv")}
+"""Per model kind: what the first search looks for and how its panel starts (the MatConvNet page
+opens on its source layers, so the match is a layer of type `conv`)."""
+
+
+def simplenn_path(layers: int) -> Path:
+    """A MatConvNet SimpleNN of `layers` layers (conv 1×1 then ReLU, in scoped blocks), cached."""
+    spec = importlib.util.spec_from_file_location("make_matconvnet", ROOT / "fixtures" / "make_matconvnet.py")
+    assert spec and spec.loader
+    make = importlib.util.module_from_spec(spec)
+    sys.modules["make_matconvnet"] = make  # dataclasses look their module up
+    spec.loader.exec_module(make)
+    key = hashlib.sha256(inspect.getsource(simplenn_path).encode()).hexdigest()[:10]
+    path = CACHE / f"bench_simplenn_{layers}_{key}.mat"
+    if path.exists():
+        return path
+    rng = np.random.default_rng(0)
+    cells = []
+    for i in range(layers):
+        scope = f"/layer{i // 2000 + 1}/layer{i // 2000 + 1}.{i % 2000 // 20}"
+        if i % 2 == 0:
+            weights = [
+                rng.standard_normal((1, 1, CHANNELS, CHANNELS)).astype(np.float32),
+                np.zeros((1, CHANNELS), np.float32),
+            ]
+            cells.append(make.conv(f"{scope}/conv{i}", weights, pad=0, stride=1))
+        else:
+            cells.append(make.simple("relu", f"{scope}/relu{i}"))
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.mat")
+    make.write_v5(tmp, {"layers": make.Cell(cells)})
+    tmp.replace(path)
+    return path
+
+
 def time_view(model: Path, page: Path) -> tuple[float, float]:
     """Wall seconds and CPU seconds of `netinspect view` (CPU says more on a shared, busy machine)."""
     netinspect = Path(sys.executable).with_name("netinspect")
@@ -139,8 +179,9 @@ def time_view(model: Path, page: Path) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def first_paint(page: Path) -> dict[str, float]:
-    """Milliseconds from navigation to the graph's first paint, and the page's own phases."""
+def first_paint(page: Path, search: str = "layer3.17/conv2", expect: str = "Conv") -> dict[str, float]:
+    """Milliseconds from navigation to the graph's first paint, and the page's own phases; then the
+    first search for `search`, whose panel must start with `expect`."""
     from selenium.webdriver.support.ui import WebDriverWait
 
     sys.path.insert(0, str(ROOT))
@@ -161,10 +202,10 @@ def first_paint(page: Path) -> dict[str, float]:
             # match's groups, centres it and fills the panel: the slowest interaction there is.
             interact = driver.execute_script(
                 "const box = document.getElementById('search'), t = performance.now();"
-                "box.value = 'layer3.17/conv2';"
+                f"box.value = {search!r};"
                 "box.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter'}));"
                 "const panel = document.getElementById('panel').innerText;"
-                "if (!panel.startsWith('Conv')) throw new Error('not found');"
+                f"if (!panel.startsWith({expect!r})) throw new Error('not found');"
                 "return performance.now() - t;"
             )
         finally:
@@ -177,17 +218,21 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--nodes", type=int, nargs="+", default=[10_000, 50_000])
+    parser.add_argument("--source", action="store_true", help="also a MatConvNet model of as many layers")
     args = parser.parse_args()
-    for nodes in args.nodes:
-        model = resnet_path(nodes)
+    models = [(nodes, "ONNX", resnet_path(nodes)) for nodes in args.nodes]
+    if args.source:
+        models += [(nodes, "MatConvNet", simplenn_path(nodes)) for nodes in args.nodes]
+    for nodes, kind, model in models:
         with tempfile.TemporaryDirectory() as tmp:
             page = Path(tmp) / "page.html"
             view_s, view_cpu = time_view(model, page)
             size = page.stat().st_size
-            paint = first_paint(page)
+            paint = first_paint(page, *SEARCHES[kind])
         total = view_s + paint["first_paint_ms"] / 1000
         print(
-            f"{nodes:>6,} nodes: view {view_s:.2f} s (CPU {view_cpu:.2f} s; {size / 2**20:.1f} MiB page), "
+            f"{nodes:>6,} {kind} nodes: view {view_s:.2f} s "
+            f"(CPU {view_cpu:.2f} s; {size / 2**20:.1f} MiB page), "
             f"first paint {paint['first_paint_ms'] / 1000:.2f} s (FCP {paint['fcp_ms'] / 1000:.2f} s), "
             f"total {total:.2f} s; first search {paint['search_ms']:.0f} ms; "
             f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
