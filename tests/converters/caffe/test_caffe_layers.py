@@ -365,6 +365,53 @@ CASES: dict[str, tuple[dict, Callable[[], list], dict]] = {
         {},
     ),
     "swish": (IMG, lambda: [L("s", "Swish", ["data"], ["s"])], {}),
+    "conv_kernel_size_per_axis": (
+        IMG,
+        lambda: [
+            L(
+                "c",
+                "Convolution",
+                ["data"],
+                ["c"],
+                "convolution_param { num_output: 3 kernel_size: 3 kernel_size: 1 pad: 1 pad: 0 "
+                "stride: 2 stride: 1 }",
+                [mk.rand(R, 3, 4, 3, 1), mk.rand(R, 3)],
+            )
+        ],
+        {},
+    ),
+    "pool_max_pad_h_w": (
+        IMG,
+        lambda: [
+            L(
+                "p",
+                "Pooling",
+                ["data"],
+                ["p"],
+                "pooling_param { pool: MAX kernel_h: 3 kernel_w: 2 stride_h: 2 stride_w: 3 "
+                "pad_h: 1 pad_w: 0 }",
+            )
+        ],
+        {},
+    ),
+    "inner_product_no_bias_eltwise_three": (
+        {"data": (2, 6)},
+        lambda: [
+            L(
+                "a",
+                "InnerProduct",
+                ["data"],
+                ["a"],
+                "inner_product_param { num_output: 4 bias_term: false }",
+                [mk.rand(R, 4, 6)],
+            ),
+            L("b", "TanH", ["a"], ["b"]),
+            L("c", "Sigmoid", ["a"], ["c"]),
+            L("e", "Eltwise", ["a", "b", "c"], ["e"], "eltwise_param { coeff: 1 coeff: 2 coeff: -1 }"),
+            L("s", "Softmax", ["e"], ["s"]),
+        ],
+        {},
+    ),
     "normalize_across_shared": (IMG, lambda: [L("n", "Normalize", ["data"], ["n"], "", [mk.rand(R, 1)])], {}),
     "normalize_per_pixel_per_channel": (
         IMG,

@@ -1,7 +1,7 @@
 """Layers and options OpenCV's Caffe importer lacks or ignores (Threshold, ArgMax, Bias, Log's base,
 InnerProduct's transpose, concat_dim, round_mode FLOOR, a constant Power, Clip, Tile, Reduction,
-Embed, Swish's beta, MVN's eps), against NumPy written from BVLC Caffe's CPU code
-(src/caffe/layers/*.cpp), not from the converter."""
+Embed, Swish's beta, MVN's eps, LRN's default alpha, a dilated Deconvolution's size), against NumPy
+written from BVLC Caffe's CPU code (src/caffe/layers/*.cpp), not from the converter."""
 
 from __future__ import annotations
 
@@ -242,3 +242,28 @@ def test_rnn_with_sequence_restarts(tmp_path: Path) -> None:
         h = np.tanh(x[t] @ w_x.T + b_h + (CONT[t][:, None] * h) @ w_h.T)
         expected.append(np.tanh(h @ w_o.T + b_o))
     close(out["r"], np.stack(expected))
+
+
+def test_lrn_defaults(tmp_path: Path) -> None:
+    """local_size 5, alpha 1, beta 0.75, k 1 (LRNParameter's defaults; OpenCV assumes another alpha)."""
+    out = run(tmp_path, [L("n", "LRN", ["data"], ["n"])], {"data": X})
+    squares = np.pad(X**2, ((0, 0), (2, 2), (0, 0), (0, 0)))
+    window = sum(squares[:, i : i + X.shape[1]] for i in range(5))
+    close(out["n"], X / (1 + window / 5) ** 0.75)
+
+
+def test_deconvolution_dilated_without_bias(tmp_path: Path) -> None:
+    """Output s(in−1) + d(k−1) + 1 − 2p (OpenCV leaves the dilation out of the size)."""
+    w = mk.rand(R, 3, 2, 3, 3)
+    params = (
+        "convolution_param { num_output: 2 kernel_size: 3 stride: 2 dilation: 2 pad: 1 bias_term: false }"
+    )
+    out = run(tmp_path, [L("d", "Deconvolution", ["data"], ["d"], params, [w])], {"data": X})
+    n, _, h, wd = X.shape
+    full = np.zeros((n, 2, 2 * (h - 1) + 5, 2 * (wd - 1) + 5), np.float32)
+    for i in range(h):
+        for j in range(wd):
+            for a in range(3):
+                for b in range(3):
+                    full[:, :, 2 * i + 2 * a, 2 * j + 2 * b] += X[:, :, i, j] @ w[:, :, a, b]
+    close(out["d"], full[:, :, 1:-1, 1:-1])
