@@ -74,3 +74,9 @@ def test_cli_info_view_convert_diff(pair: str, cli, tmp_path: Path) -> None:
     assert counts and counts.group(1) == counts.group(2) != "0", with_weights.out
     without_weights = cli("diff", prototxt, out)
     assert without_weights.code == 2 and "--weights" in without_weights.err
+
+
+def test_formats_lists_caffe(cli) -> None:
+    result = cli("formats")
+    assert result.code == 0
+    assert "caffe" in result.out and "OpenCV" in result.out and "--weights" in result.out
