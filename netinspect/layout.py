@@ -845,8 +845,8 @@ class _ChannelsFirst:
     def flatten_into_dense(self, node: Node, flatten: Node, p: tuple[int, ...]) -> bool:
         """Transpose → Flatten/Reshape(N, K) → MatMul/Gemm with constant weights: permute the rows."""
         source_shape = self.shape(node.outputs[0])
-        if flatten.op_type not in ("Flatten", "Reshape") or source_shape is None:
-            return False
+        if flatten.op_type not in ("Flatten", "Reshape") or source_shape is None or p[0] != 0:
+            return False  # a transpose that moves the batch axis (time-major RNN input) is no layout move
         if not all(isinstance(d, int) for d in source_shape[1:]):
             return False
         if flatten.op_type == "Flatten" and flatten.attributes.get("axis", 1) != 1:

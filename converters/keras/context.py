@@ -55,6 +55,8 @@ class KerasContext(LayerContext):
         self.env = env
         self.call_kwargs: dict[str, Any] = {}
         """Keyword arguments of this call in the model config (e.g. `training`, `mask`)."""
+        self.call_args: list[Any] = []
+        """An operation node's positional arguments (tensors as `opcalls.TensorArg`)."""
 
     # -- the layer as the file states it ----------------------------------------------------------
     def source_config(self) -> dict[str, Any]:

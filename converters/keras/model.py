@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from netinspect.converters.keras import opcalls
 from netinspect.errors import ModelFormatError
 
 MODEL_CLASSES = {"Sequential", "Functional", "Model"}
@@ -32,6 +33,9 @@ class LayerSpec:
     config: dict[str, Any]
     calls: list[list[Ref]] = field(default_factory=list)
     call_kwargs: list[dict[str, Any]] = field(default_factory=list)
+    call_args: list[list[Any]] = field(default_factory=list)
+    """An operation node's positional arguments per call (tensors as `opcalls.TensorArg`); its
+    `call_kwargs` keep every keyword argument, tensors included."""
     model: ModelSpec | None = None
     keras3_nodes: bool = False
     """Its inbound nodes are Keras 3 `{"args", "kwargs"}` records."""
@@ -83,13 +87,15 @@ def _layer(entry: Any, path: Path) -> LayerSpec:
     name = entry.get("name") or cfg.get("name")
     if not isinstance(name, str):
         raise ModelFormatError(f"a {entry['class_name']} layer in the model config has no name", path)
-    return LayerSpec(name, str(entry["class_name"]), cfg)
+    return LayerSpec(name, opcalls.op_class(entry) or str(entry["class_name"]), cfg)
 
 
 def _assign_groups(layers: list[LayerSpec], group: str) -> None:
     """Keras 3 names weight groups `layers/<snake_case(class)>` uniquified `_1, _2…` in layer order."""
     seen: dict[str, int] = {}
     for spec in layers:
+        if opcalls.is_op(spec.class_name):
+            continue  # an operation is no layer: it has no weights and takes no group name
         base = snake_case(spec.class_name)
         k = seen.get(base, 0)
         seen[base] = k + 1
@@ -167,7 +173,14 @@ def _functional(body: Any, path: Path, group: str) -> ModelSpec:
         _nested(spec, entry, path)
         spec.keras3_nodes = any(isinstance(n, dict) for n in entry.get("inbound_nodes") or [])
         for node in entry.get("inbound_nodes") or []:
-            refs, kwargs = _inbound(node, path, spec.name)
+            if opcalls.is_op(spec.class_name):
+                if isinstance(node, dict):
+                    refs, args, kwargs = opcalls.keras3_call(node)
+                else:
+                    refs, args, kwargs = opcalls.tf_keras_call(node, path, spec.name)
+                spec.call_args.append(args)
+            else:
+                refs, kwargs = _inbound(node, path, spec.name)
             spec.calls.append(refs)
             spec.call_kwargs.append(kwargs)
     by_name = {s.name: s for s in specs}

@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from netinspect.build import GraphBuilder, LayerEntry, convert_layers
+from netinspect.converters.keras import applications as _applications  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import layers as _layers  # noqa: F401  (registers the handlers)
+from netinspect.converters.keras import ops as _ops  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import sequence as _sequence  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras.context import KERAS, Env, KerasContext
 from netinspect.converters.keras.detect import BACKENDS
@@ -42,6 +44,7 @@ from netinspect.converters.keras.files import (
     open_keras_file,
 )
 from netinspect.converters.keras.model import ModelSpec, Ref, parse_model
+from netinspect.converters.keras.opcalls import is_op
 from netinspect.errors import ModelFormatError
 from netinspect.ir import Dim, Graph, Metadata, Step
 from netinspect.layout import channels_first, permute_shape
@@ -50,10 +53,11 @@ from netinspect.registry import LoadOptions, Probe
 REFUSED = {
     "Lambda": "its function is Python bytecode, which netinspect never executes",
     "__lambda__": "its function is Python bytecode, which netinspect never executes",
-    "TFOpLambda": "a raw TensorFlow op recorded by tf.keras, not a Keras layer",
-    "SlicingOpLambda": "a raw TensorFlow op recorded by tf.keras, not a Keras layer",
+    "TFOpLambda": "a TensorFlow op recorded by tf.keras without the function it calls",
+    "SlicingOpLambda": "a TensorFlow op recorded by tf.keras without the function it calls",
     "Masking": "a mask changes what the following layers compute; not converted",
 }
+OP_REFUSAL = "an operation netinspect has no ONNX mapping for"
 
 
 def open_graph(probe: Probe, tag: str, options: LoadOptions) -> Graph:
@@ -184,7 +188,8 @@ def _survey(model: ModelSpec) -> Iterator[LayerEntry]:
         if spec.model is not None:
             yield from _survey(spec.model)
         elif spec.class_name != "InputLayer":
-            yield LayerEntry(spec.name, spec.class_name, REFUSED.get(spec.class_name))
+            refusal = REFUSED.get(spec.class_name) or (OP_REFUSAL if is_op(spec.class_name) else None)
+            yield LayerEntry(spec.name, spec.class_name, refusal)
 
 
 # -------------------------------------------------------------------------------------------------
@@ -343,6 +348,7 @@ class Converter:
                 self.builder, spec.name, spec.class_name, spec.config, arrays, self.env, inputs, outputs
             )
             ctx.call_kwargs = spec.call_kwargs[k] if k < len(spec.call_kwargs) else {}
+            ctx.call_args = spec.call_args[k] if k < len(spec.call_args) else []
             yield ctx
             values.update({(spec.name, k, t): out for t, out in enumerate(outputs)})
 

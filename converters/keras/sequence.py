@@ -328,7 +328,7 @@ def convert_time_distributed(ctx: KerasContext) -> None:
     inner = ctx.cfg("layer")
     inner_type = str(inner.get("class_name"))
     handler = registry.handler(KERAS, inner_type)
-    if handler is None or inner_type in ("TimeDistributed", "Bidirectional") or inner_type in _GATES:
+    if handler is None or inner_type == "TimeDistributed":
         raise ctx.error(f"TimeDistributed({inner_type}) is not supported")
     ctx.config = {**inner.get("config", {})}
     if inner_type == "Dense":

@@ -1,0 +1,141 @@
+"""Functional-graph nodes that are operations on tensors rather than layers, parsed as data.
+
+Keras 3 records `x + 3.0`, `keras.ops.mean(x, axis=1)`, `x[:, 1:]` as operation nodes (`module`
+`keras.src.ops.*`, class `Add`, `Mean`, `GetItem`…) whose inbound node is the call itself:
+`{"args": [...], "kwargs": {...}}` with tensors as `__keras_tensor__` records and constants as
+plain JSON, `__tensor__`/`__numpy__` arrays, `__slice__` and `__ellipsis__`. tf-keras records the
+TensorFlow function a functional model called as a `TFOpLambda` (`SlicingOpLambda` for `x[...]`)
+layer naming the function (`math.multiply`, `__operators__.add`, `nn.relu6`), with its first
+argument as the inbound node (a tensor reference, a list of them, or `["_CONSTANT_VALUE", -1, v]`)
+and every other argument as keyword arguments, tensors among them as `[layer, node, tensor]`.
+(tf_keras/src/engine/node.py `Node.serialize`, functional.py `process_node`; keras/src/saving/
+serialization_lib.py `serialize_keras_object`.)
+
+Both become a layer spec whose class is the operation's name (`keras.ops.Add`, `tf.math.multiply`)
+with the call's positional arguments and keyword arguments kept, each tensor replaced by a
+`TensorArg` (its index among the call's input tensors). Nothing is evaluated: an operation netinspect
+has no ONNX mapping for is an unsupported layer like any other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from netinspect.errors import ModelFormatError
+
+KERAS3_OP_PREFIX = "keras.ops."
+TF_OP_PREFIX = "tf."
+TF_OP_LAYERS = ("TFOpLambda", "SlicingOpLambda")
+_CONSTANT = "_CONSTANT_VALUE"
+
+Ref = tuple[str, int, int]
+
+
+@dataclass(frozen=True)
+class TensorArg:
+    """A tensor argument of an operation call: the `index`-th of the call's input tensors."""
+
+    index: int
+
+
+def op_class(entry: dict[str, Any]) -> str | None:
+    """The operation name a config entry stands for, or None when it is an ordinary layer."""
+    class_name = str(entry.get("class_name"))
+    module = str(entry.get("module") or "")
+    if module.startswith(("keras.src.ops", "keras.ops")):
+        return KERAS3_OP_PREFIX + class_name
+    if class_name in TF_OP_LAYERS:
+        function = (entry.get("config") or {}).get("function")
+        if isinstance(function, str):
+            return TF_OP_PREFIX + function
+    return None
+
+
+def is_op(class_name: str) -> bool:
+    return class_name.startswith((KERAS3_OP_PREFIX, TF_OP_PREFIX))
+
+
+def keras3_call(node: dict[str, Any]) -> tuple[list[Ref], list[Any], dict[str, Any]]:
+    """(input tensors, positional args, keyword args) of a Keras 3 operation node."""
+    refs: list[Ref] = []
+    args = [_keras3_value(a, refs) for a in node.get("args") or []]
+    kwargs = {str(k): _keras3_value(v, refs) for k, v in (node.get("kwargs") or {}).items()}
+    return refs, args, kwargs
+
+
+def _keras3_value(value: Any, refs: list[Ref]) -> Any:
+    if isinstance(value, list):
+        return [_keras3_value(v, refs) for v in value]
+    if not isinstance(value, dict):
+        return value
+    kind = value.get("class_name")
+    config = value.get("config") or {}
+    if kind == "__keras_tensor__":
+        history = config.get("keras_history")
+        refs.append((str(history[0]), int(history[1]), int(history[2])))
+        return TensorArg(len(refs) - 1)
+    if kind in ("__tensor__", "__numpy__"):
+        return np.asarray(config.get("value"), dtype=config.get("dtype") or None)
+    if kind == "__slice__":
+        return slice(config.get("start"), config.get("stop"), config.get("step"))
+    if kind == "__ellipsis__":
+        return Ellipsis
+    if kind == "__tuple__":
+        return [_keras3_value(v, refs) for v in config.get("value") or []]
+    return {k: _keras3_value(v, refs) for k, v in value.items()}
+
+
+def tf_keras_call(node: Any, path: Path, layer: str) -> tuple[list[Ref], list[Any], dict[str, Any]]:
+    """(input tensors, positional args, keyword args) of a tf-keras TFOpLambda/SlicingOpLambda call."""
+    refs: list[Ref] = []
+    kwargs: dict[str, Any] = {}
+
+    def first_arg(item: Any) -> Any:
+        if _is_ref(item):
+            if len(item) > 3 and isinstance(item[3], dict):
+                kwargs.update(item[3])
+            if item[0] == _CONSTANT:
+                return item[2]
+            refs.append((str(item[0]), int(item[1]), int(item[2])))
+            return TensorArg(len(refs) - 1)
+        if isinstance(item, list):
+            return [first_arg(i) for i in item]
+        raise ModelFormatError(f"layer {layer!r} has a malformed inbound node", path)
+
+    first = first_arg(node)
+    args = [first]
+    decoded = {str(k): _tf_keras_value(v, refs) for k, v in kwargs.items()}
+    if "slice_spec" in decoded:
+        decoded["slice_spec"] = [_tf_slice(s) for s in _as_list(decoded["slice_spec"])]
+    return refs, args, decoded
+
+
+def _is_ref(item: Any) -> bool:
+    return isinstance(item, list) and len(item) >= 3 and isinstance(item[0], str) and isinstance(item[1], int)
+
+
+def _tf_keras_value(value: Any, refs: list[Ref]) -> Any:
+    if _is_ref(value) and len(value) == 3 and value[0] != _CONSTANT:
+        refs.append((str(value[0]), int(value[1]), int(value[2])))
+        return TensorArg(len(refs) - 1)
+    if isinstance(value, list):
+        return [_tf_keras_value(v, refs) for v in value]
+    if isinstance(value, dict):
+        return {k: _tf_keras_value(v, refs) for k, v in value.items()}
+    return value
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _tf_slice(item: Any) -> Any:
+    if isinstance(item, dict) and set(item) <= {"start", "stop", "step"}:
+        return slice(item.get("start"), item.get("stop"), item.get("step"))
+    if item == "...":
+        return Ellipsis
+    return item
