@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from netinspect.converters.keras.detect import ZIP_MAGIC
+from netinspect.converters.keras.h5paths import normalized
 from netinspect.errors import ModelFormatError, UnsafePathError
 from netinspect.io.files import mapped_array
 from netinspect.ir import FileSpan
@@ -161,7 +162,7 @@ class KerasZipWeights(WeightStore):
     }
 
     def __init__(self, root: Any, path: Path, member_offset: int | None) -> None:
-        self.root = root
+        self.root = normalized(root)  # Keras 3.0's names (and Windows backslashes) as today's
         self.path = path
         self.located = None if member_offset is None else (path, member_offset)
 
@@ -178,7 +179,7 @@ class KerasZipWeights(WeightStore):
             v = g["vars"]
             keys = sorted((k for k in v if k.isdigit()), key=int)
             out.extend(LazyArray(f"{where}/vars/{k}", inside(v, k, self.path), self.located) for k in keys)
-        children = [k for k in g if k != "vars" and isinstance(g[k], h5py.Group) and k != "layers"]
+        children = [k for k in g if k not in ("vars", "layers") and not isinstance(g[k], h5py.Dataset)]
         order = self.SUBOBJECT_ORDER.get(class_name)
         if order:
             children = [c for c in order if c in children] + [c for c in children if c not in order]

@@ -209,42 +209,21 @@ def _ref(value: Any, path: Path) -> Ref:
 
 
 def _inbound(node: Any, path: Path, layer: str) -> tuple[list[Ref], dict[str, Any]]:
-    """One call's inputs: Keras 1/2 `[[name, node, tensor(, kwargs)], …]`, Keras 3 `{"args", "kwargs"}`."""
+    """One call's inputs: Keras 1/2 `[[name, node, tensor(, kwargs)], …]`, Keras 3 `{"args", "kwargs"}`.
+    Tensors passed by keyword (MultiHeadAttention's `value`, `key`) are inputs too, after the
+    positional ones; the keyword arguments name them by `opcalls.TensorArg`."""
     if isinstance(node, dict):
-        refs: list[Ref] = []
-        _keras_tensors(node.get("args", []), refs)
-        kwargs = node.get("kwargs") or {}
-        extra: list[Ref] = []
-        _keras_tensors(kwargs, extra)
-        return refs + extra, {k: v for k, v in kwargs.items() if not _holds_tensor(v)}
+        refs, _, kwargs = opcalls.keras3_call(node)
+        return refs, kwargs
     if isinstance(node, list):
         refs = []
-        kwargs = {}
+        merged: dict[str, Any] = {}
         for item in node:
             refs.append(_ref(item, path))
             if isinstance(item, list) and len(item) > 3 and isinstance(item[3], dict):
-                kwargs.update(item[3])
-        return refs, kwargs
+                merged.update(item[3])
+        return refs, opcalls.tf_keras_kwargs(merged, refs)
     raise ModelFormatError(f"layer {layer!r} has a malformed inbound node", path)
-
-
-def _keras_tensors(value: Any, out: list[Ref]) -> None:
-    if isinstance(value, dict):
-        if value.get("class_name") == "__keras_tensor__":
-            history = value.get("config", {}).get("keras_history")
-            out.append((history[0], int(history[1]), int(history[2])))
-            return
-        for v in value.values():
-            _keras_tensors(v, out)
-    elif isinstance(value, list):
-        for v in value:
-            _keras_tensors(v, out)
-
-
-def _holds_tensor(value: Any) -> bool:
-    found: list[Ref] = []
-    _keras_tensors(value, found)
-    return bool(found)
 
 
 def _renumber_model_calls(

@@ -108,10 +108,16 @@ def tf_keras_call(node: Any, path: Path, layer: str) -> tuple[list[Ref], list[An
 
     first = first_arg(node)
     args = [first]
-    decoded = {str(k): _tf_keras_value(v, refs) for k, v in kwargs.items()}
+    decoded = tf_keras_kwargs(kwargs, refs)
     if "slice_spec" in decoded:
         decoded["slice_spec"] = [_tf_slice(s) for s in _as_list(decoded["slice_spec"])]
     return refs, args, decoded
+
+
+def tf_keras_kwargs(kwargs: dict[str, Any], refs: list[Ref]) -> dict[str, Any]:
+    """Keyword arguments of a tf-keras call, each `[layer, node, tensor]` appended to `refs` and
+    replaced by its `TensorArg`."""
+    return {str(k): _tf_keras_value(v, refs) for k, v in kwargs.items()}
 
 
 def _is_ref(item: Any) -> bool:

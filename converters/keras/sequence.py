@@ -34,6 +34,21 @@ def _rnn_activation(ctx: KerasContext, value: Any) -> tuple[str, float | None, f
     return _ONNX_ACTIVATIONS[name], None, None
 
 
+CELLS = {"LSTMCell": "LSTM", "GRUCell": "GRU", "SimpleRNNCell": "SimpleRNN"}
+_RNN_FLAGS = ("return_sequences", "return_state", "go_backwards", "stateful")
+
+
+def unwrap_cell(ctx: KerasContext, cfg: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """`RNN(LSTMCell(…))` as the LSTM layer it computes: the cell's config with the RNN's flags."""
+    cell = cfg.get("cell")
+    name = cell.get("class_name") if isinstance(cell, dict) else None
+    if name not in CELLS:
+        raise ctx.error(f"an RNN around a {name or type(cell).__name__} is not supported")
+    if cfg.get("time_major"):
+        raise ctx.error("a time-major RNN is not supported")
+    return {**cell.get("config", {}), **{k: cfg[k] for k in _RNN_FLAGS if k in cfg}}, CELLS[name]
+
+
 def _rnn_kind(class_name: str) -> str:
     for kind in _GATES:
         if class_name.startswith(kind) or class_name == f"CuDNN{kind}":
@@ -164,6 +179,8 @@ def convert_rnn(ctx: KerasContext) -> None:
     else:
         cfg, class_name = ctx.config, ctx.type
         merge = "concat"
+    if class_name == "RNN":
+        cfg, class_name = unwrap_cell(ctx, cfg)
     cudnn = class_name.startswith("CuDNN")
     try:
         kind = _rnn_kind(class_name)
