@@ -142,6 +142,6 @@ def _as_list(value: Any) -> list[Any]:
 def _tf_slice(item: Any) -> Any:
     if isinstance(item, dict) and set(item) <= {"start", "stop", "step"}:
         return slice(item.get("start"), item.get("stop"), item.get("step"))
-    if item == "...":
+    if item == "..." or (isinstance(item, dict) and item.get("class_name") == "__ellipsis__"):
         return Ellipsis
     return item

@@ -176,7 +176,7 @@ def not_equal(c: Call) -> None:
     c.node("Not", [c.node("Equal", [x, y], shape, dtype="bool")], shape, dtype="bool", final=True)
 
 
-@op(("FloorDivide",), ("math.floordiv", "math.floor_div", "__operators__.floordiv"))
+@op(("FloorDivide",), ("math.floordiv", "math.floor_div", "compat.v1.floor_div", "__operators__.floordiv"))
 def floor_divide(c: Call) -> None:
     (x, xs, xt), (y, ys, _) = c.operands(c.arg(0, "x", "x1", "a"), c.arg(1, "y", "x2", "b"))
     if not xt.startswith("float"):
@@ -307,7 +307,7 @@ def softmax(c: Call) -> None:
         if len(axis) != 1:
             raise c.ctx.error("softmax over several axes is not supported")
         axis = axis[0]
-    op_type = "LogSoftmax" if "og_softmax" in c.ctx.type else "Softmax"
+    op_type = "LogSoftmax" if "logsoftmax" in c.ctx.type.lower().replace("_", "") else "Softmax"
     c.node(op_type, [x], shape, {"axis": int(axis) % len(shape)}, final=True)
 
 
@@ -376,11 +376,7 @@ def argmax(c: Call) -> None:
     a = int(axis) % len(shape)
     out = tuple(1 if i == a else d for i, d in enumerate(shape) if keep or i != a)
     op_type = "ArgMin" if c.ctx.type.lower().endswith("argmin") else "ArgMax"
-    y = c.node(op_type, [x], out if keep else tuple(1 if i == a else d for i, d in enumerate(shape)),
-               {"axis": a, "keepdims": int(keep)}, dtype="int64", final=keep)  # fmt: skip
-    if not keep:
-        axes_c = c.ctx.constant("axes", np.array([a], np.int64))
-        c.node("Squeeze", [y, axes_c], out, dtype="int64", final=True)
+    c.node(op_type, [x], out, {"axis": a, "keepdims": int(keep)}, dtype="int64", final=True)
 
 
 # -------------------------------------------------------------------------------------------------
