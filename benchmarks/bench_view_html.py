@@ -5,11 +5,12 @@ channel counts so the files stay small) and cached in fixtures/cache/. Two parts
   1. `netinspect view MODEL -o page.html` as a user runs it (a fresh process, wall time);
   2. headless Chromium (Debian's, through selenium) from navigation to the page's first paint
      of the graph (the `netinspect-first-paint` performance mark), with no prompt on the way.
-The goal (issue 13): part 1 + part 2 <= 4 s for 10,000 nodes and <= 15 s for 50,000.
+The goal (issue 19, tighter than issue 13's 4 s / 15 s): part 1 + part 2 <= 3 s for 10,000 nodes
+and <= 12 s for 50,000.
 
 `--source` also times a MatConvNet SimpleNN of as many layers (1×1 conv and ReLU, the same scoped
 names), whose page holds two drawings — its source layers, drawn first, and the ONNX graph — to
-show the source view as the default costs what the issue allows (issue 19: 10k ≤ 3 s, 50k ≤ 12 s).
+show what the source view as the default costs.
 
     .venv/bin/python benchmarks/bench_view_html.py [--nodes 10000 50000] [--source]
 """
