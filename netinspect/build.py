@@ -376,7 +376,8 @@ class LayerContext:
         for record, tensor in self.stored_weights():
             if tensor is None:
                 continue
-            name = self.builder.add_tensor(f"{self.name}_{_hint(record.name)}", tensor)
+            hint = _hint(record.name)
+            name = self.builder.add_tensor(hint if self.name in hint else f"{self.name}_{hint}", tensor)
             self.link_weight(record.name, name, record.layout)
             weights.append(name)
         node_name = self.builder.node_name(self.name)

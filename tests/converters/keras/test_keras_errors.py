@@ -54,6 +54,8 @@ def test_weights_only_opens_as_its_weights_and_converts_only_with_config(cli, tm
     shown = cli("info", path)
     assert shown.code == 0, shown.err
     assert "Weights" in shown.out and "convolution2d_1" in shown.out
+    page = tmp_path / "weights.html"
+    assert cli("view", path, "-o", page).code == 0 and "convolution2d_1_W" in page.read_text()
     graph = netinspect.load(path)
     records = {layer.name: layer for layer in graph.source_layers}
     kernel = records["convolution2d_1"].weights[0]
