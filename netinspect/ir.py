@@ -499,7 +499,8 @@ class SourceLayer:
     graph input). `weights` are the stored parameters. `nodes` names the IR nodes the layer became
     (in `Graph.nodes`; none for a layer that is an identity at inference, such as Dropout).
     `supported` is False for a layer shown without a translation: one node of its own type, in
-    the domain `netinspect.<framework>`, that `convert` refuses; `note` says why.
+    the domain `netinspect.<framework>`, that `convert` refuses; `note` says why, or, for a layer
+    that became no node of its own (a TFLite DEQUANTIZE of a constant, folded), what became of it.
     An ONNX file has no separate source: its `Graph.source_layers` is empty.
     """
 

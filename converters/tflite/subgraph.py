@@ -14,11 +14,12 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from netinspect.build import GraphBuilder, LayerEntry, convert_layers
-from netinspect.converters.tflite.context import TFLITE, SubgraphState, TfliteContext, op_type
+from netinspect.converters.tflite.context import TFLITE, SubgraphState, TfliteContext, op_type, quantization
 from netinspect.converters.tflite.flatbuffer import TflFile, TflOperator, TflSubgraph, TflTensor
 from netinspect.converters.tflite.variables import VariablePlan
 from netinspect.errors import ModelFormatError, UnsupportedError
-from netinspect.ir import Graph, Node, Value
+from netinspect.ir import Graph, Node, SourceLayer, SourceTensor, Value
+from netinspect.jsonsafe import plain
 
 CONSTANT_FOLDED = {"DEQUANTIZE", "DENSIFY"}
 """Ops whose output, when their input is a constant, is materialised by the consumer instead."""
@@ -153,6 +154,7 @@ def run_operators(
         sub = state.graph
         for op in check_order(sub, path):
             if defer(state, op):
+                builder.record.layers.append(_folded(state, op))
                 continue
             for i in op.outputs:
                 if i >= 0:
@@ -160,6 +162,25 @@ def run_operators(
             yield TfliteContext(builder, state, op, layer_name(sub, op))
 
     convert_layers(builder, contexts(), every, "TFLite operators")
+
+
+def _folded(state: SubgraphState, op: TflOperator) -> SourceLayer:
+    """The record of an operator that makes no node (a DEQUANTIZE of a constant, a variable's
+    handle or read): its consumers read what it computes directly."""
+    sub = state.graph
+
+    def described(i: int) -> SourceTensor:
+        t = sub.tensors[i]
+        return SourceTensor(t.name, t.shape, t.dtype, quantization=quantization(t), value=state.stored.get(i))
+
+    return SourceLayer(
+        layer_name(sub, op),
+        op_type(op),
+        plain(op.options),
+        [described(i) for i in op.inputs if i >= 0],
+        [described(i) for i in op.outputs if i >= 0],
+        note="folded: the operators that read its output read the constant or variable it stands for",
+    )
 
 
 def subgraph_at(ctx: TfliteContext, index: int, role: str) -> TflSubgraph:
