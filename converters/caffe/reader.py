@@ -27,10 +27,11 @@ from netinspect.converters.caffe.binary import CaffeModelFile
 from netinspect.converters.caffe.context import CAFFE, CaffeContext
 from netinspect.converters.caffe.message import Msg
 from netinspect.converters.caffe.net import CaffeNet, InputSpec, build
+from netinspect.converters.caffe.schema import DATA_TYPES
 from netinspect.converters.caffe.text import TextFormatError, parse
 from netinspect.converters.caffe.wire import WireError
 from netinspect.errors import ModelFormatError
-from netinspect.ir import Dim, Graph, Metadata, Value
+from netinspect.ir import Dim, Graph, Metadata, Preprocessing, Value
 from netinspect.registry import LoadOptions, Probe
 
 MAX_PROTOTXT_BYTES = 64 << 20
@@ -94,6 +95,7 @@ def convert(net: CaffeNet, path: Path, options: LoadOptions, structure_only: boo
     if not outputs:
         raise ModelFormatError("the net has no layers to convert", path)
     metadata = Metadata(source_format=CAFFE, notes=[*net.notes])
+    metadata.preprocessing = preprocessing(net, {v.name: v.shape for v in builder.inputs})
     metadata.format_version = "+".join(sorted(net.versions)) + " layers"
     metadata.producer = "Caffe"
     if structure_only:
@@ -102,6 +104,37 @@ def convert(net: CaffeNet, path: Path, options: LoadOptions, structure_only: boo
     for value in graph.outputs:
         value.shape = builder.values[value.name].shape
     return graph
+
+
+def preprocessing(net: CaffeNet, shapes: dict[str, tuple[Dim, ...] | None]) -> Preprocessing:
+    """What the data layer feeding the net's one image input did to it (its transform_param):
+    `(x − mean_value) · scale`, cropped to crop_size. Caffe reads images with OpenCV, so BGR and
+    0–255 are stated as assumed; a mean_file is named, not read."""
+    image = [i for i in net.inputs if len(i.shape) == 4]
+    sources = [s for s, _ in net.dropped if s.type in DATA_TYPES and image and image[0].name in s.tops]
+    transform = sources[0].param("transform_param") if sources else None
+    if transform is None or not transform.fields:
+        return Preprocessing()
+    channels = (shapes.get(image[0].name) or image[0].shape)[1]  # as the first filter refined it
+    pre = Preprocessing(input_layout="NCHW", value_range=(0.0, 255.0))
+    pre.extra["assumed"] = ["value_range"]
+    if channels == 3:
+        pre.channel_order = "BGR"
+        pre.extra["assumed"].insert(0, "channel_order")
+    means = [float(v) for v in transform.all("mean_value")]
+    if means:
+        pre.mean = means * channels if len(means) == 1 and isinstance(channels, int) else means
+    scale = float(transform.get("scale", 1.0))
+    if scale not in (0.0, 1.0):
+        count = channels if isinstance(channels, int) else len(pre.mean or [1])
+        pre.std = [1.0 / scale] * count
+    if transform.has("crop_size"):
+        size = int(transform.get("crop_size"))
+        pre.image_size = (size, size)
+    if transform.has("mean_file"):
+        pre.extra["mean_file"] = str(transform.get("mean_file"))
+    pre.extra["from"] = f"transform_param of {sources[0].type} layer {sources[0].name!r}"
+    return pre
 
 
 def _declare_inputs(inputs: list[InputSpec], builder: GraphBuilder, options: LoadOptions, path: Path) -> None:

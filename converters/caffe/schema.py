@@ -100,6 +100,13 @@ MESSAGES: dict[str, Schema] = {
         8: ("double_data", "blob data"),
     },
     "ParamSpec": {1: ("name", "string")},
+    "TransformationParameter": {
+        1: ("scale", "float"),
+        2: ("mirror", "bool"),
+        3: ("crop_size", "uint32"),
+        4: ("mean_file", "string"),
+        5: ("mean_value", "float"),
+    },
     "LayerParameter": {
         1: ("name", "string"),
         2: ("type", "string"),
@@ -110,6 +117,7 @@ MESSAGES: dict[str, Schema] = {
         8: ("include", "msg:NetStateRule"),
         9: ("exclude", "msg:NetStateRule"),
         10: ("phase", "enum:Phase"),
+        100: ("transform_param", "msg:TransformationParameter"),
         **PARAMS_V2,
     },
     "V1LayerParameter": {
@@ -120,6 +128,7 @@ MESSAGES: dict[str, Schema] = {
         6: ("blobs", "msg:BlobProto"),
         32: ("include", "msg:NetStateRule"),
         33: ("exclude", "msg:NetStateRule"),
+        36: ("transform_param", "msg:TransformationParameter"),
         **PARAMS_V1,
     },
     "ArgMaxParameter": {1: ("out_max_val", "bool"), 2: ("top_k", "uint32"), 3: ("axis", "int32")},

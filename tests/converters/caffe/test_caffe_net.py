@@ -85,3 +85,24 @@ def test_detection_by_content(tmp_path: Path) -> None:
         other.write_text(text)
         with pytest.raises(Exception, match="unknown model format"):
             detect(other)
+
+
+def test_data_layer_transform_becomes_preprocessing(tmp_path: Path) -> None:
+    """A training net's data layer: `(x − mean_value) · scale`, cropped (its tops are the inputs)."""
+    text = """name: "train"
+layer { name: "d" type: "Data" top: "data" top: "label" include { phase: TEST }
+        transform_param { mean_value: 104 mean_value: 117 mean_value: 123 scale: 0.5 crop_size: 8 }
+        data_param { source: "val_lmdb" batch_size: 10 } }
+layer { name: "c" type: "Convolution" bottom: "data" top: "c"
+        convolution_param { num_output: 2 kernel_size: 3 } }
+layer { name: "loss" type: "SoftmaxWithLoss" bottom: "c" bottom: "label" top: "loss" }
+"""
+    prototxt = tmp_path / "train_val.prototxt"
+    prototxt.write_text(text)
+    graph = load(prototxt, LoadOptions(input_shapes={"data": (1, 3, 8, 8)}))
+    pre = graph.metadata.preprocessing
+    assert pre.mean == [104, 117, 123] and pre.std == [2.0, 2.0, 2.0] and pre.image_size == (8, 8)
+    assert pre.channel_order == "BGR" and "channel_order" in pre.extra["assumed"]
+    shared = Path(__file__).resolve().parents[4] / "shared" / "models" / "caffe" / "lenet_v1"
+    if shared.is_dir():  # LeNet's own net: transform_param { scale: 0.00390625 }
+        assert load(shared / "lenet_iter_10000.caffemodel").metadata.preprocessing.std == [256.0]
