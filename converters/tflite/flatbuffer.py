@@ -393,10 +393,19 @@ def _quantization(q: Any) -> Quantization | None:
 
 
 def _options(op: Any) -> tuple[dict[str, Any], str | None]:
-    """The operator's builtin options as {FieldName: value}; vectors as NumPy arrays."""
+    """The operator's builtin options as {FieldName: value}; vectors as NumPy arrays. A custom
+    operator's options (a FlexBuffers map, as TFLite_Detection_PostProcess has) as that map."""
     code = int(op.BuiltinOptionsType())
     table = op.BuiltinOptions()
     cls = _options_classes().get(code)
+    if (cls is None or table is None) and op.CustomOptionsLength() > 0:
+        from flatbuffers import flexbuffers
+
+        try:
+            custom = flexbuffers.Loads(bytes(op.CustomOptionsAsNumpy()))
+        except Exception:  # not FlexBuffers: an opaque blob only its kernel reads
+            return {}, None
+        return (dict(custom), "custom") if isinstance(custom, dict) else ({}, None)
     if cls is None or table is None:
         return {}, None
     options = cls()

@@ -12,7 +12,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from netinspect.build import GraphBuilder
-from netinspect.converters.tflite import ops_array, ops_flow, ops_math, ops_nn, ops_shape, ops_signal  # noqa: F401
+from netinspect.converters.tflite import (  # noqa: F401  (handlers)
+    ops_array,
+    ops_detection,
+    ops_flow,
+    ops_math,
+    ops_nn,
+    ops_shape,
+    ops_signal,
+)
 from netinspect.converters.tflite.context import TFLITE, SubgraphState
 from netinspect.converters.tflite.flatbuffer import TflFile
 from netinspect.converters.tflite.metadata import describe_model

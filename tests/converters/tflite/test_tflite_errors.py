@@ -92,9 +92,9 @@ def test_cycle(cli: Callable[..., CliResult], tmp_path: Path) -> None:
 
 
 def test_custom_and_flex_ops_listed_at_once(cli: Callable[..., CliResult], tmp_path: Path) -> None:
-    spec = relu_chain(3, ["RELU", ("CUSTOM", "TFLite_Detection_PostProcess"), ("CUSTOM", "FlexErfc")])
+    spec = relu_chain(3, ["RELU", ("CUSTOM", "ethos-u"), ("CUSTOM", "FlexErfc")])
     path = tmp_path / "custom.tflite"
-    line = refused(cli, path, build(spec), "TFLite_Detection_PostProcess", "FlexErfc", command=("convert",))
+    line = refused(cli, path, build(spec), "ethos-u", "FlexErfc", command=("convert",))
     assert "Flex" in line and "custom operator" in line and "register_layer" in line
     shown = cli("info", path)
     assert shown.code == 0 and "CUSTOM:FlexErfc" in shown.out, shown.err

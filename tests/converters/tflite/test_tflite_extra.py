@@ -128,3 +128,20 @@ def test_check_starts_each_run_of_a_stateful_model_fresh() -> None:
 
     result = check(tflite_fixture("pruned_stateful"), layers="never", runs=3)
     assert result.passed, [o.worst.summary() for o in result.outputs]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_ssd_detection_postprocess_matches_litert(seed: int) -> None:
+    """TFLite_Detection_PostProcess (fast NMS) after an SSD-shaped detector, on random images: the same
+    number of detections, the same classes, boxes and scores within float rounding (LiteRT decodes in
+    double); rows past the count are unwritten by LiteRT, zeros here, so they are not compared."""
+    pairs = {p.name.split(":")[-1]: p for p in run_both(tflite_fixture("ssd"), seed=seed)}
+    count = pairs["3"]
+    np.testing.assert_array_equal(count.actual, count.expected)
+    n = int(count.expected[0])
+    assert n > 0
+    np.testing.assert_array_equal(pairs["1"].actual[0, :n], pairs["1"].expected[0, :n])
+    for key in ("0", "2"):
+        np.testing.assert_allclose(pairs[key].actual[0, :n], pairs[key].expected[0, :n], rtol=1e-6, atol=1e-6)
+    assert not pairs["2"].actual[0, n:].any()
+    print(f"seed {seed}: {n} detections")
