@@ -57,6 +57,8 @@ class SubgraphState:
     """Variables a CALL_ONCE subgraph assigns a constant, by shared name."""
     folded: dict[int, TflTensor] = field(default_factory=dict)
     """READ_VARIABLE outputs → the constant the variable holds when the model starts."""
+    exact_int8: bool = False
+    """--exact-int8 on: int8 convolutions and FULLY_CONNECTED in TFLite's integer arithmetic (exact.py)."""
     variables: VariablePlan | None = None
     """Variables the main graph assigns: folded or carried as state (variables.py)."""
 

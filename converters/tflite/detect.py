@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from netinspect.registry import Probe, Reader, Runtime
+from netinspect.registry import FormatOption, Probe, Reader, Runtime
 
 IDENTIFIER = b"TFL3"
 
@@ -27,4 +27,13 @@ READER = Reader(
     ),
     priority=20,
     operators="netinspect.converters.tflite.operators:operator_status",
+    options=(
+        FormatOption(
+            "exact-int8",
+            "on: int8 convolutions and FULLY_CONNECTED computed as TFLite's reference integer kernels "
+            "(int64 fixed-point requantization); check then compares against LiteRT's reference kernels "
+            "and demands 0 steps.",
+            ("on", "off"),
+        ),
+    ),
 )

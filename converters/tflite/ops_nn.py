@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from netinspect.build import same_pads
+from netinspect.converters.tflite import exact
 from netinspect.converters.tflite.context import TFLITE, TfliteContext
 from netinspect.registry import layer
 
@@ -66,6 +67,9 @@ def conv_2d(ctx: TfliteContext) -> None:
     attrs = spatial_attrs(ctx, (h, w), (kh, kw), (oh, ow), dilated=True)
     if c // i != 1:
         attrs["group"] = c // i
+    if exact.applies(ctx):
+        exact.conv(ctx, attrs, "OHWI")
+        return
     weight = ctx.weight(1, "OHWI", "Conv")
     x = ctx.hybrid(ctx.x(0), ctx.in_shape(0), asymmetric=True)  # per-channel hybrid kernels: asymmetric
     activation = ctx.option("FusedActivationFunction", 0)
@@ -83,6 +87,9 @@ def depthwise_conv_2d(ctx: TfliteContext) -> None:
     attrs["group"] = c
     if oc // c > 1:
         ctx.step("param", f"depth multiplier {oc // c} (from the filter's {oc} channels): group={c}")
+    if exact.applies(ctx):
+        exact.conv(ctx, attrs, "IHWO")
+        return
     weight = ctx.weight(1, "IHWO", "Conv")
     x = ctx.hybrid(ctx.x(0), ctx.in_shape(0), asymmetric=True)  # per-channel hybrid kernels: asymmetric
     activation = ctx.option("FusedActivationFunction", 0)
@@ -160,10 +167,13 @@ def fully_connected(ctx: TfliteContext) -> None:
     size = math.prod(in_shape)
     rows: int | None = size // depth if size % depth == 0 and size >= depth else None
     out_shape = ctx.out_shape()
-    x = ctx.x(0)
+    x = ctx.state.stored[ctx.need(0).index] if exact.applies(ctx) else ctx.x(0)
     if tuple(in_shape) != (rows, depth):
         # −1 rows: a tensor sized at run time is stored with a placeholder shape (Tensordot's (1, 1))
         x = ctx.node("Reshape", [x, ctx.ints([-1, depth])], (rows, depth))
+    if exact.applies(ctx):
+        exact.fully_connected(ctx, x, rows, depth, units)
+        return
     weight = ctx.weight(1) if ctx.need(1).has_data or ctx.need(1).index in ctx.state.deferred else ctx.x(1)
     asymmetric = bool(ctx.option("AsymmetricQuantizeInputs", False))
     inputs = [ctx.hybrid(x, (rows, depth), asymmetric), weight, *bias(ctx, 2)]

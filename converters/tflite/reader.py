@@ -34,15 +34,15 @@ from netinspect.registry import LoadOptions, Probe
 
 def open_graph(probe: Probe, tag: str, options: LoadOptions) -> Graph:
     model = TflFile(probe.path)
-    graph = convert(model, probe.path)
+    graph = convert(model, probe.path, exact_int8=options.format_options.get("exact-int8") == "on")
     describe_model(model, graph)
     return graph
 
 
-def convert(model: TflFile, path: Path) -> Graph:
+def convert(model: TflFile, path: Path, exact_int8: bool = False) -> Graph:
     sub = model.subgraphs[0]
     builder = GraphBuilder(TFLITE, path)
-    state = SubgraphState(model, sub)
+    state = SubgraphState(model, sub, exact_int8=exact_int8)
     _declare_inputs(builder, state)
     state.variables = plan_variables(sub, initial_of(model, sub, initial_values))
     declare_state(builder, state.variables)

@@ -121,6 +121,8 @@ def check(
         image,
     )
     result.inputs = plan
+    if quant_steps is None:  # a runner may demand exactness (LiteRT with --exact-int8 on: 0 steps)
+        quant_steps = getattr(source_runner, "demanded_steps", None)
     tolerance = _tolerance_rule(rtol, atol, quant_steps)
 
     result.outputs, first_failing = _compare_outputs(

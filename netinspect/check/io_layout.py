@@ -74,6 +74,10 @@ class InIRLayout:
     def run_values(self, feeds: Mapping[str, np.ndarray], names: Sequence[str]) -> dict[str, np.ndarray]:
         return self._back(self.runner.run_values(self._there(feeds), names))
 
+    @property
+    def demanded_steps(self) -> float | None:
+        return getattr(self.runner, "demanded_steps", None)
+
     def kernel_variants(self, feeds: Mapping[str, np.ndarray]) -> dict[str, dict[str, Any]]:
         """The wrapped runner's outputs under each of its kernel sets (if it has several), moved back."""
         variants = getattr(self.runner, "kernel_variants", None)

@@ -40,8 +40,11 @@ class LiteRTRunner:
     """A .tflite model in the LiteRT interpreter (CPU, XNNPACK off: the builtin optimized kernels).
     On quantized models `kernel_variants` also runs the default (XNNPACK) and reference kernels."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, exact_int8: bool = False) -> None:
         module = import_runtime("ai_edge_litert.interpreter", EXTRA, path)
+        self.exact_int8 = exact_int8
+        """--exact-int8 on: the reference kernels alone, and 0 steps demanded (`demanded_steps`)."""
+        self._kernels = "BUILTIN_REF" if exact_int8 else "BUILTIN_WITHOUT_DEFAULT_DELEGATES"
         self._module = module
         self.path = path
         self.content = path.read_bytes()
@@ -49,7 +52,7 @@ class LiteRTRunner:
             version = __import__("ai_edge_litert").__version__
         except AttributeError:
             version = "?"
-        self.label = f"LiteRT {version}"
+        self.label = f"LiteRT {version}" + (" (reference kernels)" if exact_int8 else "")
         self.inference_seconds = 0.0
         self._interpreter = self._build(preserve=False)
         self._details = {d["name"]: d for d in self._interpreter.get_tensor_details()}
@@ -60,11 +63,16 @@ class LiteRTRunner:
 
     @classmethod
     def from_probe(cls, probe: Probe, options: LoadOptions) -> LiteRTRunner:
-        """The runner for a probed .tflite file (TFLite has no companion files or options)."""
-        return cls(probe.path)
+        """The runner for a probed .tflite file; `--exact-int8 on` runs the reference kernels."""
+        return cls(probe.path, exact_int8=options.format_options.get("exact-int8") == "on")
 
-    def _build(self, preserve: bool, kernels: str = "BUILTIN_WITHOUT_DEFAULT_DELEGATES") -> Any:
-        resolver = getattr(self._module.OpResolverType, kernels)
+    @property
+    def demanded_steps(self) -> float | None:
+        """Quantization steps `check` allows when the user gives none: 0 in exact mode."""
+        return 0.0 if self.exact_int8 else None
+
+    def _build(self, preserve: bool, kernels: str | None = None) -> Any:
+        resolver = getattr(self._module.OpResolverType, kernels or self._kernels)
         try:
             interpreter = self._module.Interpreter(
                 model_content=self.content,
@@ -90,7 +98,7 @@ class LiteRTRunner:
     def kernel_variants(self, feeds: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
         """The outputs under each of LiteRT's kernel sets (the builtin ones first) for a quantized or
         hybrid model; {} for a float one, whose kernel sets agree to float rounding."""
-        if not self.quantized():
+        if not self.quantized() or self.exact_int8:
             return {}
         if self._variants is None or self.stateful:
             self._variants = {}

@@ -15,7 +15,7 @@ from ai_edge_litert.interpreter import Interpreter
 from netinspect.check.layers import graph_layers
 from netinspect.converters.onnx.writer import to_model_proto
 from netinspect.converters.tflite.operators import operator_status
-from netinspect.registry import load
+from netinspect.registry import LoadOptions, load
 from tests.converters.tflite.conftest import tflite_fixture
 from tests.converters.tflite.parity import run_both
 from tests.converters.tflite.test_tflite_parity import assert_close, assert_quantized
@@ -145,3 +145,34 @@ def test_ssd_detection_postprocess_matches_litert(seed: int) -> None:
         np.testing.assert_allclose(pairs[key].actual[0, :n], pairs[key].expected[0, :n], rtol=1e-6, atol=1e-6)
     assert not pairs["2"].actual[0, n:].any()
     print(f"seed {seed}: {n} detections")
+
+
+EXACT = LoadOptions(format_options={"exact-int8": "on"})
+
+
+def test_exact_int8_equals_the_reference_kernels_bit_for_bit() -> None:
+    """`--exact-int8 on`: int8 CONV_2D, DEPTHWISE_CONV_2D (multiplier 2) and FULLY_CONNECTED with fused
+    RELU/RELU6 in int64 fixed-point arithmetic: every layer equals LiteRT's reference kernels, 0 steps,
+    over 5 random inputs — where the QDQ conversion of the same file is a step off them."""
+    from netinspect.check.api import check
+
+    path = tflite_fixture("int8_convolutions", "int8")
+    exact = check(path, layers="always", runs=5, options=EXACT)
+    assert exact.source.runtime.endswith("(reference kernels)")
+    assert exact.passed, [o.worst.summary() for o in exact.outputs]
+    assert all(o.tolerance.steps == 0 for o in exact.outputs)
+    assert exact.layers is not None and all(c.comparison.passed for c in exact.layers.checks)
+    plain = check(path, layers="never", runs=5)
+    steps = [c.kernels.errors["reference kernels"] for o in plain.outputs for c in o.runs if c.kernels]
+    assert max(steps) >= 1
+
+
+def test_exact_int8_check_demands_zero_steps_where_ops_are_not_exact() -> None:
+    """MobileNetV2's MEAN (and softmax) keep the QDQ form: `check --exact-int8 on` fails and names the
+    first layer that is not bit-exact, after every convolution before it matched."""
+    from netinspect.check.api import check
+
+    result = check(tflite_fixture("mobilenet_v2", "int8"), runs=1, options=EXACT)
+    assert not result.passed
+    assert result.layers is not None and result.layers.divergence is not None
+    assert result.layers.divergence.pair.layer_type == "MEAN"

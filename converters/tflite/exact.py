@@ -1,0 +1,168 @@
+"""`--exact-int8 on`: int8 CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED as TFLite's reference
+integer kernels compute them (reference_integer_ops: ConvPerChannel, DepthwiseConvPerChannel,
+FullyConnected), so the ONNX model equals LiteRT's reference kernels bit for bit on them.
+
+- accumulation: Σ (q_in − zp_in)·q_w + bias in integers: ConvInteger (int32, its filter laid out OIHW
+  here), FULLY_CONNECTED in float64 Gemm (exact: integer products, sums far below 2⁵³), then int64;
+- requantization: the real multiplier in_scale·w_scale/out_scale becomes a Q31 multiplier M and a
+  shift (QuantizeMultiplier, `TfLiteRound` = half away from zero), applied as
+  MultiplyByQuantizedMultiplier does: SaturatingRoundingDoublingHighMul (a nudge of ±2³⁰, integer
+  division truncating toward zero) then RoundingDivideByPOT (round half away from zero), in int64;
+- then + out_zp, clamped to the fused activation's range (CalculateActivationRangeQuantized), int8.
+Other operators keep the QDQ form (their float kernels in onnxruntime round differently).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from netinspect.converters.tflite.context import ONNX_TYPES, TfliteContext, quant_params
+from netinspect.converters.tflite.flatbuffer import TflTensor
+
+EXACT_OPTION = "exact-int8"
+
+
+def applies(ctx: TfliteContext) -> bool:
+    """Exact mode asked for, and an int8 operator with int8 weights and quantized input and output."""
+    if not ctx.state.exact_int8:
+        return False
+    if ctx.type not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+        return False
+    tensors = (ctx.need(0), ctx.need(1), ctx.out_tensor())
+    return all(t.dtype == "int8" and quant_params(t) is not None for t in tensors) and tensors[1].has_data
+
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """TFLite's QuantizeMultiplier: real = M·2^(shift−31), M in [2³⁰, 2³¹)."""
+    if real == 0.0:
+        return 0, 0
+    fraction, shift = math.frexp(real)
+    fixed = math.floor(fraction * (1 << 31) + 0.5)  # TfLiteRound of a positive value
+    if fixed == 1 << 31:
+        fixed //= 2
+        shift += 1
+    if shift < -31:
+        return 0, 0
+    return fixed, shift
+
+
+def conv(ctx: TfliteContext, attrs: dict, layout: str) -> None:
+    """CONV_2D / DEPTHWISE_CONV_2D (`layout`: the filter's, OHWI or IHWO) in exact integer arithmetic."""
+    x_t, w_t, out = ctx.need(0), ctx.need(1), ctx.out_tensor()
+    stored = np.asarray(w_t.data(), np.int8)
+    oihw = np.ascontiguousarray(stored.transpose((0, 3, 1, 2) if layout == "OHWI" else (3, 0, 1, 2)))
+    zero = np.int8(_zero(x_t))
+    inputs = [ctx.state.stored[x_t.index], ctx.constant("weight", oihw), ctx.constant("zero_point", zero)]
+    attrs = {k: v for k, v in attrs.items() if k != "dilations" or any(d != 1 for d in v)}
+    summed = ctx.node("ConvInteger", inputs, out.dims, attrs, dtype="int32", layout="NHWC")
+    acc = ctx.node("Cast", [summed], out.dims, {"to": ONNX_TYPES["int64"]}, dtype="int64")
+    if ctx.tensor(2) is not None:
+        acc = ctx.node("Add", [acc, ctx.constant("bias", np.asarray(ctx.const(2), np.int64).reshape(-1))],
+                       out.dims, dtype="int64")  # fmt: skip
+    w_scales = _params(w_t)[0].astype(np.float64)
+    real = float(_scale(x_t)) * w_scales / float(_scale(out))
+    _requantize(ctx, acc, real.reshape(-1), out.dims)
+
+
+def fully_connected(ctx: TfliteContext, x: str, rows: int | None, depth: int, units: int) -> None:
+    """FULLY_CONNECTED on `x` (the stored int8 input viewed as [rows, depth]) in exact integer arithmetic;
+    the multiplier from the float product of the scales, as GetQuantizedConvolutionMultipler."""
+    x_t, w_t, out = ctx.need(0), ctx.need(1), ctx.out_tensor()
+    centred = _centred(ctx, x, (rows, depth))
+    inputs = [centred, ctx.constant("weight", np.asarray(w_t.data(), np.float64))]
+    if ctx.tensor(2) is not None:
+        inputs.append(ctx.constant("bias", np.asarray(ctx.const(2), np.float64).reshape(-1)))
+    acc = ctx.node("Gemm", inputs, (rows, units), {"transB": 1}, dtype="float64")
+    w_scales = _params(w_t)[0].astype(np.float32)
+    product = (_scale(x_t) * w_scales).astype(np.float64)
+    real = product / float(_scale(out))
+    value = _requantize(ctx, acc, real.reshape(-1), (rows, units), final=tuple(out.dims) == (rows, units))
+    if tuple(out.dims) != (rows, units):
+        ctx.node("Reshape", [value, ctx.ints(ctx.out_shape())], out.dims, output=ctx.outputs[0], dtype="int8")
+
+
+def _centred(ctx: TfliteContext, value: str | None = None, shape: tuple | None = None) -> str:
+    """The stored int8 input minus its zero point, as float64 (exact)."""
+    tensor = ctx.need(0)
+    stored = value if value is not None else ctx.state.stored[tensor.index]
+    zero = float(_zero(tensor))
+    dims = shape if shape is not None else tensor.dims
+    wide = ctx.node("Cast", [stored], dims, {"to": ONNX_TYPES["float64"]}, dtype="float64")
+    return ctx.node("Sub", [wide, ctx.constant("zero_point", np.float64(zero))], dims, dtype="float64")
+
+
+def _requantize(ctx: TfliteContext, acc: str, real: np.ndarray, shape: tuple, final: bool = True) -> str:
+    """int8 output = clamp(MultiplyByQuantizedMultiplier(acc, M, shift) + zp_out), per channel (last axis)."""
+    out = ctx.out_tensor()
+    fixed = np.array([quantize_multiplier(float(r)) for r in real], np.int64)
+    multiplier, shift = fixed[:, 0], fixed[:, 1]
+    left = np.left_shift(1, np.maximum(shift, 0)).astype(np.int64)
+    right = np.maximum(-shift, 0)
+    divisor = np.left_shift(1, right).astype(np.int64)
+
+    def i64(name: str, values: np.ndarray | int) -> str:
+        array = np.asarray(values, np.int64)
+        return ctx.constant(name, array.reshape(()) if array.size == 1 else array)
+
+    def op(op_type: str, *inputs: str, dtype: str = "int64") -> str:
+        attrs = {"to": ONNX_TYPES["int64"]} if op_type == "Cast" else None
+        return ctx.node(op_type, list(inputs), shape, attrs, dtype=dtype)
+
+    exact = acc if ctx.builder.dtype(acc) == "int64" else op("Cast", acc)
+    product = op("Mul", op("Mul", exact, i64("left_shift", left)), i64("multiplier", multiplier))
+    positive = op("GreaterOrEqual", product, i64("zero", 0), dtype="bool")
+    nudge = op("Where", positive, i64("nudge", 1 << 30), i64("nudge_negative", 1 - (1 << 30)))
+    high = op("Div", op("Add", product, nudge), i64("two_31", 1 << 31))  # truncates toward zero
+    remainder = ctx.node("Mod", [high, i64("divisor", divisor)], shape, {"fmod": 0}, dtype="int64")
+    negative = op("Cast", op("Less", high, i64("zero", 0), dtype="bool"))
+    threshold = op("Add", i64("half_mask", (divisor - 1) >> 1), negative)
+    floor = op("Div", op("Sub", high, remainder), i64("divisor", divisor))
+    up = op("Cast", op("Greater", remainder, threshold, dtype="bool"))
+    scaled = op("Add", op("Add", floor, up), i64("output_zero_point", _zero(out)))
+    low, high_bound = _activation_range(ctx)
+    clamped = op("Clip", scaled, i64("act_min", low), i64("act_max", high_bound))
+    ctx.step("param", f"exact int8: int64 requantization, Q31 multipliers {_brief(multiplier)}, shifts "
+                      f"{_brief(shift)} (as the reference kernel), clamp [{low}, {high_bound}]")  # fmt: skip
+    target = ctx.outputs[0] if final else None
+    return ctx.node("Cast", [clamped], shape, {"to": ONNX_TYPES["int8"]}, output=target, dtype="int8")
+
+
+def _activation_range(ctx: TfliteContext) -> tuple[int, int]:
+    """CalculateActivationRangeQuantized for the fused activation, on int8."""
+    s = _scale(ctx.out_tensor())
+    zp = _zero(ctx.out_tensor())
+
+    def q(value: float) -> int:
+        v = float(np.float32(value) / s)
+        return zp + math.floor(abs(v) + 0.5) * (1 if v >= 0 else -1)
+
+    act = int(ctx.option("FusedActivationFunction", 0))
+    low, high = -128, 127
+    if act == 1:
+        low = max(low, q(0.0))
+    elif act == 3:
+        low, high = max(low, q(0.0)), min(high, q(6.0))
+    elif act == 2:
+        low, high = max(low, q(-1.0)), min(high, q(1.0))
+    return low, high
+
+
+def _params(t: TflTensor) -> tuple[np.ndarray, np.ndarray, int]:
+    params = quant_params(t)
+    assert params is not None  # applies() checked it
+    return params
+
+
+def _scale(t: TflTensor) -> np.float32:
+    return np.float32(_params(t)[0].reshape(-1)[0])
+
+
+def _zero(t: TflTensor) -> int:
+    return int(_params(t)[1].reshape(-1)[0])
+
+
+def _brief(values: np.ndarray) -> str:
+    flat = np.asarray(values).reshape(-1)
+    return str(int(flat[0])) if flat.size == 1 else f"[{int(flat[0])}, …] ({flat.size})"
