@@ -102,9 +102,29 @@ class _Builder:
     owners: dict[str, list[int]] = field(default_factory=dict)
     """Top-level node name → the source layers it came from (source_graph.layers_of_nodes)."""
 
+    roles: dict[tuple[str, str, int, int], str] = field(default_factory=dict)
+    defaults: dict[tuple[str, str, int, str, str], bool] = field(default_factory=dict)
+    """Schema answers by op and opset: a 50,000-node graph asks about a handful of distinct ops."""
+
     def version(self, domain: str) -> int:
         opset = self.root.opset
         return int(opset.get("" if domain == "ai.onnx" else domain, opset.get("", 17)))
+
+    def role(self, node: Node, version: int, position: int) -> str:
+        """The schema's name of input `position` (X, W, B…)."""
+        key = (node.op_type, node.domain, version, position)
+        role = self.roles.get(key)
+        if role is None:
+            role = self.roles[key] = ops.input_name(node.op_type, node.domain, version, position)
+        return role
+
+    def is_default(self, node: Node, version: int, attr: str, value: Any, text: str) -> bool:
+        """Whether the attribute holds its schema default; `text` (its shown text) stands for its value."""
+        key = (node.op_type, node.domain, version, attr, text)
+        known = self.defaults.get(key)
+        if known is None:
+            known = self.defaults[key] = ops.is_default(node.op_type, node.domain, version, attr, value)
+        return known
 
 
 def page_data(
@@ -323,7 +343,7 @@ def _add_node(builder: _Builder, g: _Graph, node: Node, k: int) -> None:
 
     inputs = []
     for position, name in enumerate(node.inputs):
-        role = ops.input_name(node.op_type, node.domain, version, position)
+        role = builder.role(node, version, position)
         if not name:
             inputs.append(InputRow(role, "", None, "", "omitted"))
             continue
@@ -361,12 +381,15 @@ def _add_node(builder: _Builder, g: _Graph, node: Node, k: int) -> None:
     for attr, value in node.attributes.items():
         if isinstance(value, Graph) or (isinstance(value, list) and any(isinstance(v, Graph) for v in value)):
             continue
-        default = ops.is_default(node.op_type, node.domain, version, attr, value)
+        text = _attribute_text(value)
         key = None
         if isinstance(value, Tensor):
             key = f"{g.index}:{node_id(k)}.{attr}"
             builder.pending[key] = value
-        attributes.append(AttributeRow(attr, _attribute_text(value), default, key))
+            default = ops.is_default(node.op_type, node.domain, version, attr, value)
+        else:
+            default = builder.is_default(node, version, attr, value, text)
+        attributes.append(AttributeRow(attr, text, default, key))
     schema_key = f"{node.domain}:{node.op_type}:{version}"
     if schema_key not in builder.operators:
         builder.operators[schema_key] = operator_doc(node.op_type, node.domain, version)
