@@ -19,7 +19,7 @@ from netinspect.converters.onnx import metadata as onnx_metadata
 from netinspect.converters.onnx import wire as onnx_wire
 from netinspect.converters.onnx.opset import convert_opset, default_opset
 from netinspect.converters.onnx.types import to_proto, value_to_proto
-from netinspect.dtypes import elem_type
+from netinspect.dtypes import ELEM_TYPES, elem_type
 from netinspect.errors import ModelFormatError, NetinspectError, OutputError
 from netinspect.io.files import check_output
 from netinspect.io.laid_out import write_laid_out
@@ -80,7 +80,11 @@ def _graph_proto(graph: Graph, provenance: dict[str, Any], include_weights: bool
         _tensor_proto(t) for t in graph.tensors.values() if include_weights or not _raw_streamable(t)
     ]
     known = {v.name for v in (*graph.inputs, *graph.outputs)}
-    value_info = [value_to_proto(v) for name, v in graph.values.items() if name not in known and v.dtype]
+    value_info = [  # a type ONNX has no name for (a TFLite resource handle kept as is) stays undeclared
+        value_to_proto(v)
+        for name, v in graph.values.items()
+        if name not in known and v.dtype and (v.type is not None or v.dtype in ELEM_TYPES)
+    ]
     proto = helper.make_graph(
         nodes,
         graph.name or "graph",

@@ -157,6 +157,16 @@ def test_tflite_flex_ops_and_hash_table(cli: Callable[..., CliResult], tmp_path:
     assert graph.values[cumprod.outputs[0]].shape == (1, 4)  # the shape the file records
     converted = cli("convert", path, "-o", tmp_path / "flex.onnx")
     _refused(converted, path, "6 unsupported TFLite operators", "HASHTABLE_IMPORT", "Flex (TensorFlow) op")
+    kept = tmp_path / "kept.onnx"  # a hash table's resource handle has no ONNX type: left undeclared
+    assert cli("convert", path, "-o", kept, "--keep-unsupported").code == 0
+    model = onnx.load(kept)
+    onnx.checker.check_model(model, full_check=True)
+    assert {n.op_type for n in model.graph.node if n.domain == "netinspect.tflite"} == {
+        "HASHTABLE",
+        "HASHTABLE_FIND",
+        "CUSTOM:FlexStringLength",
+        "CUSTOM:FlexCumprod",
+    }
 
 
 def test_ethos_u_custom_op(cli: Callable[..., CliResult], tmp_path: Path) -> None:
