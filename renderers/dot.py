@@ -51,9 +51,15 @@ COLLAPSED_BOXES = 200
 first while at most this many boxes are drawn: a diagram a person can read, laid out in seconds."""
 
 
+CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), 127]}
+"""Control characters as `\\x..`: a Keras Lambda's config holds marshalled bytecode, and Graphviz
+refuses a NUL in a label."""
+
+
 def _escape(text: str) -> str:
-    """User text (layer names, shapes) as a DOT string piece: backslashes lose their meaning."""
-    return text.replace("\\", "\\\\")
+    """User text (layer names, shapes, configs) as a DOT string piece: backslashes lose their
+    meaning, control characters are spelled out."""
+    return text.translate(CONTROL).replace("\\", "\\\\")
 
 
 def _label(lines: list[str]) -> str:
@@ -145,6 +151,15 @@ def _bound(dot: graphviz.Digraph, count: int) -> None:
         dot.attr("graph", mclimit="0.2", nslimit=per_node, nslimit1=per_node, remincross="false")
 
 
+def _telling(key: str, value: object) -> bool:
+    """Whether a setting says what the layer computes (the label's few lines): not its name, not
+    what only training uses (initializers, regularizers, constraints, trainable), not an empty one."""
+    training = key in ("name", "trainable", "dtype") or key.endswith(
+        ("_initializer", "_regularizer", "_constraint")
+    )
+    return not training and value not in (None, "", [], {})
+
+
 def _source_dot(graph: Graph, drawn: SourceGraph) -> str:
     """The source layers: type, name, the first configuration entries, stored weights (shape as
     stored, with its layout), output shape; the tooltip has the whole configuration and the ONNX
@@ -157,9 +172,12 @@ def _source_dot(graph: Graph, drawn: SourceGraph) -> str:
     for k, (layer, category) in enumerate(zip(drawn.layers, drawn.categories, strict=True)):
         lines = [layer.type] + ([layer.name] if layer.name != layer.type else [])
         settings = [f"{key}={_attribute(value)}" for key, value in layer.config.items() if key != "name"]
-        lines += settings[:CONFIG_SHOWN]
-        if len(settings) > CONFIG_SHOWN:
-            lines.append(f"(+{len(settings) - CONFIG_SHOWN} settings)")
+        telling = [
+            f"{key}={_attribute(value)}" for key, value in layer.config.items() if _telling(key, value)
+        ]
+        lines += telling[:CONFIG_SHOWN]
+        if len(settings) > min(len(telling), CONFIG_SHOWN):
+            lines.append(f"(+{len(settings) - min(len(telling), CONFIG_SHOWN)} settings)")
         for w in layer.weights:
             lines.append(
                 f"{w.name.rsplit('/', 1)[-1]} ⟨{format_shape(w.shape)}⟩{' ' + w.layout if w.layout else ''}"

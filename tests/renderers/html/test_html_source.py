@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 
 from netinspect import registry
-from netinspect.renderers.dot import to_dot
+from netinspect.renderers.dot import render, to_dot
 from netinspect.renderers.html.data import page_data
 from netinspect.renderers.html.records import RECORDS
 from netinspect.renderers.source_graph import source_graph
@@ -115,3 +116,12 @@ def test_tflite_layers_carry_quantization_and_weights_are_not_drawn_as_inputs() 
     dense = next(layer for layer in layers if layer["type"] == "FULLY_CONNECTED")
     tensors = [named("source_tensor", t) for t in dense["inputs"] + dense["outputs"]]
     assert all({"scale", "zero_point"} <= set(t["quantization"] or {}) for t in tensors[:1] + tensors[-1:])
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'dot' is not installed")
+def test_graphviz_takes_control_characters_in_a_config(keras_conv: Path, tmp_path: Path) -> None:
+    """A Keras Lambda's config holds marshalled bytecode: Graphviz refuses a NUL in a label."""
+    graph = registry.load(keras_conv)
+    graph.source_layers[0].config["activation"] = "c\x00\x01\x7fs"
+    render(graph, tmp_path / "lambda.svg")
+    assert "c\\x00\\x01\\x7fs" in (tmp_path / "lambda.svg").read_text(encoding="utf-8")
