@@ -185,7 +185,8 @@ function showLayer(id) {
   if (d.weights.length) {
     panel.append(el('h3', {}, 'Stored weights'), tensors(d.weights));
     for (const w of d.weights) {
-      const stored = `${w.name}: stored ${w.shape}${w.layout ? ' ' + w.layout : ''}`;
+      // the figures are the ONNX constant's (the same values, in the order the layout pass gave them)
+      const stored = `${w.name} (stored ${w.shape}${w.layout ? ' ' + w.layout : ''}) → ONNX ${w.value}`;
       if (w.weight) panel.append(weight(stored, weightStats(w.weight)));
     }
   }
