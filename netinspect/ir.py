@@ -548,11 +548,11 @@ class Graph:
         """Bring the layer records up to date after a pass rewrote the graph: node names it
         removed are dropped, nodes it added with a layer's provenance (the layout pass's
         Transposes) are added to that layer, and weight links to constants it replaced are cut."""
-        order = {n.name: k for k, n in enumerate(self.nodes)}
+        order = {n.name: k for k, n in enumerate(self.walk())}  # a loop body's layers are in subgraphs
         claimed = {n for layer in self.source_layers for n in layer.nodes if n in order}
         names = [layer.name for layer in self.source_layers]
         added: dict[str, list[str]] = {}
-        for node in self.nodes:
+        for node in self.walk():
             if node.provenance is not None and node.name not in claimed:
                 added.setdefault(node.provenance.layer, []).append(node.name)
         for layer in self.source_layers:
