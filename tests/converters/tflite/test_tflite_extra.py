@@ -176,3 +176,16 @@ def test_exact_int8_check_demands_zero_steps_where_ops_are_not_exact() -> None:
     assert not result.passed
     assert result.layers is not None and result.layers.divergence is not None
     assert result.layers.divergence.pair.layer_type == "MEAN"
+
+
+@pytest.mark.parametrize("low", [-1.0, 0.1])
+def test_less_common_builtins(low: float) -> None:
+    """REDUCE_ANY, REDUCE_ALL, ATAN2 (all four quadrants), REVERSE_SEQUENCE, SCATTER_ND, MATRIX_DIAG;
+    inputs in [low, 1): signed, then all positive so REDUCE_ALL is true somewhere."""
+    path = tflite_fixture("more_ops")
+    rng = np.random.default_rng(0)
+    specs = Interpreter(model_path=str(path)).get_input_details()
+    feeds = {d["name"]: rng.uniform(low, 1, d["shape"]).astype(np.float32) for d in specs}
+    pairs = run_both(path, feeds=feeds)
+    assert_close(pairs, rtol=1e-6, atol=1e-6)
+    assert any(p.expected.any() for p in pairs if p.expected.shape == (1, 1)) == (low > 0)
