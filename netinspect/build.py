@@ -523,11 +523,13 @@ def convert_layers(
             note = record.reasons.get((ctx.name, ctx.type), "no handler for this layer type")
             ctx.opaque(note)
         else:
-            mark = builder.mark()
+            # Only a layer reading an untranslated one may be rolled back; marking every layer
+            # copied every name so far, quadratic in the layer count.
+            mark = builder.mark() if downstream else None
             try:
                 run_handler(ctx, handler)
             except NetinspectError as e:
-                if not downstream:
+                if mark is None:
                     raise
                 ctx.rolled_back(builder.rollback(mark))
                 note = f"reads a layer shown without a translation, and its converter said: {e.message}"

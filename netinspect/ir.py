@@ -7,6 +7,7 @@ node the provenance of what an importer did to get there.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -550,14 +551,14 @@ class Graph:
         Transposes) are added to that layer, and weight links to constants it replaced are cut."""
         order = {n.name: k for k, n in enumerate(self.walk())}  # a loop body's layers are in subgraphs
         claimed = {n for layer in self.source_layers for n in layer.nodes if n in order}
-        names = [layer.name for layer in self.source_layers]
+        calls = Counter(layer.name for layer in self.source_layers)
         added: dict[str, list[str]] = {}
         for node in self.walk():
             if node.provenance is not None and node.name not in claimed:
                 added.setdefault(node.provenance.layer, []).append(node.name)
         for layer in self.source_layers:
             kept = [n for n in layer.nodes if n in order]
-            if kept and names.count(layer.name) == 1:  # a shared layer's calls cannot be told apart
+            if kept and calls[layer.name] == 1:  # a shared layer's calls cannot be told apart
                 kept += added.get(layer.name, [])
             layer.nodes = sorted(kept, key=order.__getitem__)
             for weight in layer.weights:
