@@ -25,13 +25,48 @@ EXACT_OPTION = "exact-int8"
 
 
 def applies(ctx: TfliteContext) -> bool:
-    """Exact mode asked for, and an int8 operator with int8 weights and quantized input and output."""
+    """Exact mode asked for, and an int8 operator this module computes: its quantized input and output
+    int8 (and for the convolutions and FULLY_CONNECTED, constant int8 weights)."""
     if not ctx.state.exact_int8:
         return False
+    if ctx.type == "MEAN":
+        return _int8(ctx.need(0), ctx.out_tensor()) and _mean_in_general_form(ctx)
     if ctx.type not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
         return False
-    tensors = (ctx.need(0), ctx.need(1), ctx.out_tensor())
-    return all(t.dtype == "int8" and quant_params(t) is not None for t in tensors) and tensors[1].has_data
+    return _int8(ctx.need(0), ctx.need(1), ctx.out_tensor()) and ctx.need(1).has_data
+
+
+def _int8(*tensors: TflTensor) -> bool:
+    return all(t.dtype == "int8" and quant_params(t) is not None for t in tensors)
+
+
+def _mean_in_general_form(ctx: TfliteContext) -> bool:
+    """The reduction reaches QuantizedMeanOrSum: not the 4-D keep_dims mean over H and W
+    (reference_integer_ops::Mean) nor the same-quantization integer average (other kernels)."""
+    x_t, out = ctx.need(0), ctx.out_tensor()
+    rank = len(x_t.dims)
+    axes = {int(a) % rank for a in ctx.const(1).reshape(-1)} if rank else set()
+    spatial = bool(ctx.option("KeepDims", False)) and rank == 4 and axes == {1, 2} and ctx.const(1).size == 2
+    same = _scale(x_t) == _scale(out) and _zero(x_t) == _zero(out)
+    return not spatial and not same
+
+
+def mean(ctx: TfliteContext, axes: list[int], keep: int) -> None:
+    """MEAN as QuantizedMeanOrSum: the int32 sum of the stored values less n·zp_in, requantized by the
+    multiplier of in_scale/out_scale with 1/n folded into it in integers — M' = (M·2^k) div n with
+    k = min(⌊log₂ n⌋, 32, 31 + shift), shift' = shift − k — then + out_zp, clamped."""
+    x_t, out = ctx.need(0), ctx.out_tensor()
+    count = math.prod(int(x_t.dims[a]) for a in axes)
+    to_int64 = {"to": ONNX_TYPES["int64"]}
+    wide = ctx.node("Cast", [ctx.state.stored[x_t.index]], x_t.dims, to_int64, dtype="int64")
+    summed = ctx.node("ReduceSum", [wide, ctx.ints(axes, "axes")], out.dims, {"keepdims": keep},
+                      dtype="int64")  # fmt: skip
+    centred = ctx.node("Sub", [summed, ctx.constant("zero_sum", np.int64(_zero(x_t) * count))], out.dims,
+                       dtype="int64")  # fmt: skip
+    multiplier, shift = quantize_multiplier(float(_scale(x_t)) / float(_scale(out)))
+    folded = min(count.bit_length() - 1, 32, 31 + shift)
+    fixed = np.array([[(multiplier << folded) // count, shift - folded]], np.int64)
+    _fixed_point(ctx, centred, fixed, out.dims, (-128, 127))
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
@@ -95,8 +130,16 @@ def _centred(ctx: TfliteContext, value: str | None = None, shape: tuple | None =
 
 def _requantize(ctx: TfliteContext, acc: str, real: np.ndarray, shape: tuple, final: bool = True) -> str:
     """int8 output = clamp(MultiplyByQuantizedMultiplier(acc, M, shift) + zp_out), per channel (last axis)."""
-    out = ctx.out_tensor()
     fixed = np.array([quantize_multiplier(float(r)) for r in real], np.int64)
+    return _fixed_point(ctx, acc, fixed, shape, _activation_range(ctx), final)
+
+
+def _fixed_point(
+    ctx: TfliteContext, acc: str, fixed: np.ndarray, shape: tuple, bounds: tuple[int, int], final: bool = True
+) -> str:
+    """MultiplyByQuantizedMultiplier(acc, M, shift) + out_zp clamped to `bounds`, as int8; `fixed` holds
+    rows (M, shift), one per channel of the last axis or a single one."""
+    out = ctx.out_tensor()
     multiplier, shift = fixed[:, 0], fixed[:, 1]
     left = np.left_shift(1, np.maximum(shift, 0)).astype(np.int64)
     right = np.maximum(-shift, 0)
@@ -121,7 +164,7 @@ def _requantize(ctx: TfliteContext, acc: str, real: np.ndarray, shape: tuple, fi
     floor = op("Div", op("Sub", high, remainder), i64("divisor", divisor))
     up = op("Cast", op("Greater", remainder, threshold, dtype="bool"))
     scaled = op("Add", op("Add", floor, up), i64("output_zero_point", _zero(out)))
-    low, high_bound = _activation_range(ctx)
+    low, high_bound = bounds
     clamped = op("Clip", scaled, i64("act_min", low), i64("act_max", high_bound))
     ctx.step("param", f"exact int8: int64 requantization, Q31 multipliers {_brief(multiplier)}, shifts "
                       f"{_brief(shift)} (as the reference kernel), clamp [{low}, {high_bound}]")  # fmt: skip

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from netinspect.converters.tflite import exact
 from netinspect.converters.tflite.context import ONNX_TYPES, TFLITE, TfliteContext
 from netinspect.converters.tflite.ops_signal import COMPLEX, complex_reshape
 from netinspect.registry import layer
@@ -175,6 +176,9 @@ def reduce(ctx: TfliteContext) -> None:
     axes = sorted({_axis(int(a), rank) for a in ctx.const(1).reshape(-1)})
     keep = 1 if ctx.option("KeepDims", False) else 0
     op_type = REDUCE[ctx.type]
+    if exact.applies(ctx):
+        exact.mean(ctx, axes, keep)
+        return
     if op_type == "ReduceSum":
         ctx.emit(op_type, [ctx.x(0), ctx.ints(axes, "axes")], {"keepdims": keep})
     else:

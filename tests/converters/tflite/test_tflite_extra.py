@@ -167,15 +167,29 @@ def test_exact_int8_equals_the_reference_kernels_bit_for_bit() -> None:
     assert max(steps) >= 1
 
 
-def test_exact_int8_check_demands_zero_steps_where_ops_are_not_exact() -> None:
-    """MobileNetV2's MEAN (and softmax) keep the QDQ form: `check --exact-int8 on` fails and names the
-    first layer that is not bit-exact, after every convolution before it matched."""
+def test_exact_int8_mobilenet_v2_equals_the_reference_kernels_end_to_end() -> None:
+    """int8 MobileNetV2 under `--exact-int8 on`: its MEAN (the global average pool, QuantizedMeanOrSum:
+    1/n folded into the Q31 multiplier in integers) joins the exact convolutions, and every layer and
+    the output equal LiteRT's reference kernels, 0 steps, over 3 random inputs (it diverged at MEAN)."""
     from netinspect.check.api import check
 
-    result = check(tflite_fixture("mobilenet_v2", "int8"), runs=1, options=EXACT)
+    result = check(tflite_fixture("mobilenet_v2", "int8"), runs=3, layers="always", options=EXACT)
+    assert result.passed, [o.worst.summary() for o in result.outputs]
+    assert all(o.tolerance.steps == 0 for o in result.outputs)
+    assert result.layers is not None and result.layers.divergence is None
+    assert all(c.comparison.passed for c in result.layers.checks)
+    assert "MEAN" in {c.pair.layer_type for c in result.layers.checks}
+
+
+def test_exact_int8_check_demands_zero_steps_where_ops_are_not_exact() -> None:
+    """RESIZE_BILINEAR keeps the QDQ form (onnxruntime's float kernel, a step off TFLite's integer one on
+    some cells): `check --exact-int8 on` fails and names the first layer that is not bit-exact."""
+    from netinspect.check.api import check
+
+    result = check(tflite_fixture("resize", "int8"), runs=1, options=EXACT)
     assert not result.passed
     assert result.layers is not None and result.layers.divergence is not None
-    assert result.layers.divergence.pair.layer_type == "MEAN"
+    assert result.layers.divergence.pair.layer_type == "RESIZE_BILINEAR"
 
 
 @pytest.mark.parametrize("low", [-1.0, 0.1])
