@@ -31,6 +31,9 @@ def applies(ctx: TfliteContext) -> bool:
         return False
     if ctx.type == "MEAN":
         return _int8(ctx.need(0), ctx.out_tensor()) and _mean_in_general_form(ctx)
+    if ctx.type in ("ADD", "MUL"):
+        tensors = (ctx.need(0), ctx.need(1), ctx.out_tensor())
+        return _int8(*tensors) and all(_params(t)[0].size == 1 for t in tensors)
     if ctx.type not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
         return False
     return _int8(ctx.need(0), ctx.need(1), ctx.out_tensor()) and ctx.need(1).has_data
@@ -139,15 +142,40 @@ def _fixed_point(
 ) -> str:
     """MultiplyByQuantizedMultiplier(acc, M, shift) + out_zp clamped to `bounds`, as int8; `fixed` holds
     rows (M, shift), one per channel of the last axis or a single one."""
-    out = ctx.out_tensor()
+    scaled = _multiply(ctx, acc, fixed, shape)
+    shifted = ctx.node("Add", [scaled, _i64(ctx, "output_zero_point", _zero(ctx.out_tensor()))], shape,
+                       dtype="int64")  # fmt: skip
+    return _saturate(ctx, shifted, shape, bounds, final, f"Q31 multipliers {_brief(fixed[:, 0])}, shifts "
+                     f"{_brief(fixed[:, 1])}")  # fmt: skip
+
+
+def _saturate(
+    ctx: TfliteContext, value: str, shape: tuple, bounds: tuple[int, int], final: bool, what: str
+) -> str:
+    """The int64 result clamped to `bounds` and stored as int8 (the operator's output when `final`)."""
+    low, high = bounds
+    clamped = ctx.node("Clip", [value, _i64(ctx, "act_min", low), _i64(ctx, "act_max", high)], shape,
+                       dtype="int64")  # fmt: skip
+    ctx.step("param", f"exact int8: int64 fixed-point arithmetic as the reference kernel, {what}, "
+                      f"clamp [{low}, {high}]")  # fmt: skip
+    target = ctx.outputs[0] if final else None
+    return ctx.node("Cast", [clamped], shape, {"to": ONNX_TYPES["int8"]}, output=target, dtype="int8")
+
+
+def _i64(ctx: TfliteContext, name: str, values: np.ndarray | int) -> str:
+    array = np.asarray(values, np.int64)
+    return ctx.constant(name, array.reshape(()) if array.size == 1 else array)
+
+
+def _multiply(ctx: TfliteContext, acc: str, fixed: np.ndarray, shape: tuple) -> str:
+    """MultiplyByQuantizedMultiplier in int64: x·2^max(shift,0)·M, SaturatingRoundingDoublingHighMul (a
+    nudge of ±2³⁰, division by 2³¹ truncating toward zero), RoundingDivideByPOT by 2^max(−shift,0)."""
     multiplier, shift = fixed[:, 0], fixed[:, 1]
     left = np.left_shift(1, np.maximum(shift, 0)).astype(np.int64)
-    right = np.maximum(-shift, 0)
-    divisor = np.left_shift(1, right).astype(np.int64)
+    divisor = np.left_shift(1, np.maximum(-shift, 0)).astype(np.int64)
 
     def i64(name: str, values: np.ndarray | int) -> str:
-        array = np.asarray(values, np.int64)
-        return ctx.constant(name, array.reshape(()) if array.size == 1 else array)
+        return _i64(ctx, name, values)
 
     def op(op_type: str, *inputs: str, dtype: str = "int64") -> str:
         attrs = {"to": ONNX_TYPES["int64"]} if op_type == "Cast" else None
@@ -163,13 +191,52 @@ def _fixed_point(
     threshold = op("Add", i64("half_mask", (divisor - 1) >> 1), negative)
     floor = op("Div", op("Sub", high, remainder), i64("divisor", divisor))
     up = op("Cast", op("Greater", remainder, threshold, dtype="bool"))
-    scaled = op("Add", op("Add", floor, up), i64("output_zero_point", _zero(out)))
-    low, high_bound = bounds
-    clamped = op("Clip", scaled, i64("act_min", low), i64("act_max", high_bound))
-    ctx.step("param", f"exact int8: int64 requantization, Q31 multipliers {_brief(multiplier)}, shifts "
-                      f"{_brief(shift)} (as the reference kernel), clamp [{low}, {high_bound}]")  # fmt: skip
-    target = ctx.outputs[0] if final else None
-    return ctx.node("Cast", [clamped], shape, {"to": ONNX_TYPES["int8"]}, output=target, dtype="int8")
+    return op("Add", floor, up)
+
+
+def binary(ctx: TfliteContext) -> None:
+    """ADD and MUL as the reference integer kernels. ADD: each input less its zero point, shifted left
+    by 20 and scaled by its multiplier of scale_i / (2·max scale), summed, then scaled by
+    2·max scale / (2²⁰·out_scale); MUL: the product of the centred inputs scaled by the multiplier of
+    in1_scale·in2_scale/out_scale (its float32 product, as the kernel computes it). Then + out_zp and
+    the fused activation's clamp."""
+    out = ctx.out_tensor()
+    shape = out.dims
+    a, b = _centred_input(ctx, 0), _centred_input(ctx, 1)
+    s1, s2, s_out = _scale(ctx.need(0)), _scale(ctx.need(1)), _scale(out)
+    if ctx.type == "MUL":
+        product = ctx.node("Mul", [a, b], shape, dtype="int64")
+        real = float(np.float32(np.float32(s1 * s2) / s_out))
+        _fixed_point(
+            ctx, product, np.array([quantize_multiplier(real)], np.int64), shape, _activation_range(ctx)
+        )
+        return
+    twice = 2 * max(float(s1), float(s2))
+    scaled = [
+        _multiply(ctx, ctx.node("Mul", [x, _i64(ctx, "left_shift", 1 << ADD_LEFT_SHIFT)], ctx.in_shape(i),
+                                dtype="int64"), np.array([quantize_multiplier(float(s) / twice)], np.int64),
+                  ctx.in_shape(i))
+        for i, (x, s) in enumerate(((a, s1), (b, s2)))
+    ]  # fmt: skip
+    raw = ctx.node("Add", scaled, shape, dtype="int64")
+    real_out = twice / ((1 << ADD_LEFT_SHIFT) * float(s_out))
+    _fixed_point(ctx, raw, np.array([quantize_multiplier(real_out)], np.int64), shape, _activation_range(ctx))
+
+
+ADD_LEFT_SHIFT = 20
+"""The headroom bits int8 ADD gives its inputs before rescaling (20; 15 for int16)."""
+
+
+def _centred_input(ctx: TfliteContext, i: int) -> str:
+    """Input `i` as stored, less its zero point, in int64 (a constant folded here)."""
+    t = ctx.need(i)
+    zero = _zero(t)
+    if t.index in ctx.state.stored:
+        wide = ctx.node(
+            "Cast", [ctx.state.stored[t.index]], t.dims, {"to": ONNX_TYPES["int64"]}, dtype="int64"
+        )
+        return ctx.node("Sub", [wide, _i64(ctx, "zero_point", zero)], t.dims, dtype="int64")
+    return ctx.constant("centred", np.asarray(t.data()).astype(np.int64) - zero)
 
 
 def _activation_range(ctx: TfliteContext) -> tuple[int, int]:

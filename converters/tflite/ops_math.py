@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from netinspect.converters.tflite import exact
 from netinspect.converters.tflite.context import ONNX_TYPES, TFLITE, TfliteContext
 from netinspect.registry import layer
 
@@ -19,6 +20,9 @@ BINARY = {"ADD": "Add", "SUB": "Sub", "MUL": "Mul", "DIV": "Div", "MAXIMUM": "Ma
 
 @layer(TFLITE, *BINARY)
 def binary(ctx: TfliteContext) -> None:
+    if exact.applies(ctx):
+        exact.binary(ctx)
+        return
     a, b = ctx.x(0), ctx.x(1)
     act = ctx.option("FusedActivationFunction", 0)
     if ctx.type == "SQUARED_DIFFERENCE":

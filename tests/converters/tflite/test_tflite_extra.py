@@ -169,8 +169,9 @@ def test_exact_int8_equals_the_reference_kernels_bit_for_bit() -> None:
 
 def test_exact_int8_mobilenet_v2_equals_the_reference_kernels_end_to_end() -> None:
     """int8 MobileNetV2 under `--exact-int8 on`: its MEAN (the global average pool, QuantizedMeanOrSum:
-    1/n folded into the Q31 multiplier in integers) joins the exact convolutions, and every layer and
-    the output equal LiteRT's reference kernels, 0 steps, over 3 random inputs (it diverged at MEAN)."""
+    1/n folded into the Q31 multiplier in integers) and residual ADDs join the exact convolutions; every
+    layer and the output equal LiteRT's reference kernels, 0 steps, over 3 random inputs (it diverged at
+    MEAN)."""
     from netinspect.check.api import check
 
     result = check(tflite_fixture("mobilenet_v2", "int8"), runs=3, layers="always", options=EXACT)
@@ -179,6 +180,21 @@ def test_exact_int8_mobilenet_v2_equals_the_reference_kernels_end_to_end() -> No
     assert result.layers is not None and result.layers.divergence is None
     assert all(c.comparison.passed for c in result.layers.checks)
     assert "MEAN" in {c.pair.layer_type for c in result.layers.checks}
+
+
+def test_exact_int8_add_and_mul_equal_the_reference_kernels() -> None:
+    """int8 MUL and ADD (a batch norm folded to a per-channel constant of each, broadcast over NHWC) in
+    the reference kernels' arithmetic — ADD's 20-bit left shift and two input multipliers, MUL's
+    multiplier of the float32 scale product: every layer 0 steps over 5 random inputs (1 step off on
+    some cells in the QDQ form)."""
+    from netinspect.check.api import check
+
+    result = check(tflite_fixture("conv_groups", "int8"), runs=5, layers="always", options=EXACT)
+    assert result.passed, [o.worst.summary() for o in result.outputs]
+    assert result.layers is not None and result.layers.divergence is None
+    checked = {c.pair.layer_type for c in result.layers.checks if c.comparison.passed}
+    assert {"ADD", "MUL"} <= checked
+    assert all(c.comparison.passed for c in result.layers.checks)
 
 
 def test_exact_int8_check_demands_zero_steps_where_ops_are_not_exact() -> None:
