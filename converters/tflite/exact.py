@@ -31,6 +31,9 @@ def applies(ctx: TfliteContext) -> bool:
         return False
     if ctx.type == "MEAN":
         return _int8(ctx.need(0), ctx.out_tensor()) and _mean_in_general_form(ctx)
+    if ctx.type == "AVERAGE_POOL_2D":
+        x_t, out = ctx.need(0), ctx.out_tensor()
+        return _int8(x_t, out) and (_scale(x_t), _zero(x_t)) == (_scale(out), _zero(out))
     if ctx.type in ("ADD", "MUL"):
         tensors = (ctx.need(0), ctx.need(1), ctx.out_tensor())
         return _int8(*tensors) and all(_params(t)[0].size == 1 for t in tensors)
@@ -221,6 +224,37 @@ def binary(ctx: TfliteContext) -> None:
     raw = ctx.node("Add", scaled, shape, dtype="int64")
     real_out = twice / ((1 << ADD_LEFT_SHIFT) * float(s_out))
     _fixed_point(ctx, raw, np.array([quantize_multiplier(real_out)], np.int64), shape, _activation_range(ctx))
+
+
+def average_pool(ctx: TfliteContext, attrs: dict) -> None:
+    """AVERAGE_POOL_2D as the reference integer kernel (input and output share their quantization): the
+    int32 sum of the stored values over the window's cells inside the input, divided by their count
+    rounding half away from zero, clamped to the fused activation's range. The sum is a depthwise
+    Conv of ones in float32 (exact: integers far below 2²⁴); the counts are constants of the geometry."""
+    x_t, out = ctx.need(0), ctx.out_tensor()
+    _n, h, w, c = x_t.dims
+    _, oh, ow, _ = out.dims
+    kh, kw = attrs["kernel_shape"]
+    sh, sw = attrs["strides"]
+    top, left = attrs["pads"][0], attrs["pads"][1]
+
+    def counts(size: int, kernel: int, stride: int, pad: int, cells: int) -> np.ndarray:
+        origin = np.arange(cells) * stride - pad
+        return np.minimum(kernel, size - origin) - np.maximum(0, -origin)
+
+    count = np.outer(counts(h, kh, sh, top, oh), counts(w, kw, sw, left, ow)).astype(np.int64)
+    wide = ctx.node("Cast", [ctx.state.stored[x_t.index]], x_t.dims, {"to": ONNX_TYPES["float32"]})
+    ones = ctx.constant("ones", np.ones((c, 1, kh, kw), np.float32))
+    summed = ctx.node("Conv", [wide, ones], out.dims, {**attrs, "group": c}, layout="NHWC")
+    acc = ctx.node("Cast", [summed], out.dims, {"to": ONNX_TYPES["int64"]}, dtype="int64")
+    divisor = _i64(ctx, "window_count", count.reshape(1, oh, ow, 1))
+    half = _i64(ctx, "half_count", (count // 2).reshape(1, oh, ow, 1))
+    negative = ctx.node("Less", [acc, _i64(ctx, "zero", 0)], out.dims, dtype="bool")
+    nudged = ctx.node("Where", [negative, ctx.node("Sub", [acc, half], out.dims, dtype="int64"),
+                                ctx.node("Add", [acc, half], out.dims, dtype="int64")], out.dims,
+                      dtype="int64")  # fmt: skip
+    mean = ctx.node("Div", [nudged, divisor], out.dims, dtype="int64")  # truncates toward zero
+    _saturate(ctx, mean, out.dims, _activation_range(ctx), True, "window sums divided by their cell counts")
 
 
 ADD_LEFT_SHIFT = 20

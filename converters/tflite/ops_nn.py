@@ -125,6 +125,9 @@ def _pool(ctx: TfliteContext, op_type: str) -> None:
     _, oh, ow, _ = ctx.out_shape()
     kernel = (ctx.option("FilterHeight", 1), ctx.option("FilterWidth", 1))
     attrs = spatial_attrs(ctx, (h, w), kernel, (oh, ow), dilated=False)
+    if op_type == "AveragePool" and exact.applies(ctx):
+        exact.average_pool(ctx, attrs)
+        return
     if op_type == "AveragePool":
         attrs["count_include_pad"] = 0
     if op_type == "LpPool":

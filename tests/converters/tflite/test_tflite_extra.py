@@ -197,6 +197,23 @@ def test_exact_int8_add_and_mul_equal_the_reference_kernels() -> None:
     assert all(c.comparison.passed for c in result.layers.checks)
 
 
+def test_exact_int8_average_pools_equal_the_reference_kernels() -> None:
+    """int8 AVERAGE_POOL_2D (VALID 2×2, SAME 3×3, SAME (2, 3) with strides (1, 2)): window sums divided by
+    their cell counts rounding half away from zero, as the reference kernel — every layer 0 steps over 5
+    random inputs, where the QDQ form (onnxruntime rounds ties to even) is a step off."""
+    from netinspect.check.api import check
+
+    path = tflite_fixture("int8_pools", "int8")
+    exact = check(path, runs=5, layers="always", options=EXACT)
+    assert exact.passed, [o.worst.summary() for o in exact.outputs]
+    assert all(o.tolerance.steps == 0 for o in exact.outputs)
+    assert exact.layers is not None and all(c.comparison.passed for c in exact.layers.checks)
+    assert [c.pair.layer_type for c in exact.layers.checks].count("AVERAGE_POOL_2D") == 3
+    plain = check(path, layers="never", runs=5)
+    steps = [c.kernels.errors["reference kernels"] for o in plain.outputs for c in o.runs if c.kernels]
+    assert max(steps) >= 1
+
+
 def test_exact_int8_check_demands_zero_steps_where_ops_are_not_exact() -> None:
     """RESIZE_BILINEAR keeps the QDQ form (onnxruntime's float kernel, a step off TFLite's integer one on
     some cells): `check --exact-int8 on` fails and names the first layer that is not bit-exact."""
