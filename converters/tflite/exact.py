@@ -117,9 +117,13 @@ def fully_connected(ctx: TfliteContext, x: str, rows: int | None, depth: int, un
         inputs.append(ctx.constant("bias", np.asarray(ctx.const(2), np.float64).reshape(-1)))
     acc = ctx.node("Gemm", inputs, (rows, units), {"transB": 1}, dtype="float64")
     w_scales = _params(w_t)[0].astype(np.float32)
-    product = (_scale(x_t) * w_scales).astype(np.float64)
+    if w_scales.size > 1:  # per channel: PopulateConvolutionQuantizationParams multiplies in double
+        product = float(_scale(x_t)) * w_scales.astype(np.float64)
+    else:
+        product = (_scale(x_t) * w_scales).astype(np.float64)
     real = product / float(_scale(out))
-    value = _requantize(ctx, acc, real.reshape(-1), (rows, units), final=tuple(out.dims) == (rows, units))
+    final = tuple(out.dims) == (rows, units)
+    value = _requantize(ctx, acc, real.reshape(-1), (rows, units), final, single=w_scales.size > 1)
     if tuple(out.dims) != (rows, units):
         ctx.node("Reshape", [value, ctx.ints(ctx.out_shape())], out.dims, output=ctx.outputs[0], dtype="int8")
 
@@ -134,18 +138,27 @@ def _centred(ctx: TfliteContext, value: str | None = None, shape: tuple | None =
     return ctx.node("Sub", [wide, ctx.constant("zero_point", np.float64(zero))], dims, dtype="float64")
 
 
-def _requantize(ctx: TfliteContext, acc: str, real: np.ndarray, shape: tuple, final: bool = True) -> str:
+def _requantize(
+    ctx: TfliteContext, acc: str, real: np.ndarray, shape: tuple, final: bool = True, single: bool = False
+) -> str:
     """int8 output = clamp(MultiplyByQuantizedMultiplier(acc, M, shift) + zp_out), per channel (last axis)."""
     fixed = np.array([quantize_multiplier(float(r)) for r in real], np.int64)
-    return _fixed_point(ctx, acc, fixed, shape, _activation_range(ctx), final)
+    return _fixed_point(ctx, acc, fixed, shape, _activation_range(ctx), final, single)
 
 
 def _fixed_point(
-    ctx: TfliteContext, acc: str, fixed: np.ndarray, shape: tuple, bounds: tuple[int, int], final: bool = True
+    ctx: TfliteContext,
+    acc: str,
+    fixed: np.ndarray,
+    shape: tuple,
+    bounds: tuple[int, int],
+    final: bool = True,
+    single: bool = False,
 ) -> str:
     """MultiplyByQuantizedMultiplier(acc, M, shift) + out_zp clamped to `bounds`, as int8; `fixed` holds
-    rows (M, shift), one per channel of the last axis or a single one."""
-    scaled = _multiply(ctx, acc, fixed, shape)
+    rows (M, shift), one per channel of the last axis or a single one. `single`: its single-rounding
+    form (per-channel FULLY_CONNECTED in LiteRT's reference kernels)."""
+    scaled = _multiply_single(ctx, acc, fixed, shape) if single else _multiply(ctx, acc, fixed, shape)
     shifted = ctx.node("Add", [scaled, _i64(ctx, "output_zero_point", _zero(ctx.out_tensor()))], shape,
                        dtype="int64")  # fmt: skip
     return _saturate(ctx, shifted, shape, bounds, final, f"Q31 multipliers {_brief(fixed[:, 0])}, shifts "
@@ -195,6 +208,23 @@ def _multiply(ctx: TfliteContext, acc: str, fixed: np.ndarray, shape: tuple) -> 
     floor = op("Div", op("Sub", high, remainder), i64("divisor", divisor))
     up = op("Cast", op("Greater", remainder, threshold, dtype="bool"))
     return op("Add", floor, up)
+
+
+def _multiply_single(ctx: TfliteContext, acc: str, fixed: np.ndarray, shape: tuple) -> str:
+    """MultiplyByQuantizedMultiplier rounding once: ⌊(x·M + 2^(30−shift)) / 2^(31−shift)⌋ in int64 — what
+    LiteRT's reference per-channel FULLY_CONNECTED computes (its double-rounding form, as the convolutions
+    use, is a step off on 1 output in ~10 of MobileNetV2's 1000-class layer)."""
+    total = 31 - fixed[:, 1]
+    divisor = np.left_shift(1, total).astype(np.int64)
+    to_int64 = {"to": ONNX_TYPES["int64"]}
+    wide = acc
+    if ctx.builder.dtype(acc) != "int64":
+        wide = ctx.node("Cast", [acc], shape, to_int64, dtype="int64")
+    product = ctx.node("Mul", [wide, _i64(ctx, "multiplier", fixed[:, 0])], shape, dtype="int64")
+    rounded = ctx.node("Add", [product, _i64(ctx, "half", divisor >> 1)], shape, dtype="int64")
+    remainder = ctx.node("Mod", [rounded, _i64(ctx, "divisor", divisor)], shape, {"fmod": 0}, dtype="int64")
+    floor = ctx.node("Sub", [rounded, remainder], shape, dtype="int64")
+    return ctx.node("Div", [floor, _i64(ctx, "divisor", divisor)], shape, dtype="int64")
 
 
 def binary(ctx: TfliteContext) -> None:

@@ -214,6 +214,20 @@ def test_exact_int8_average_pools_equal_the_reference_kernels() -> None:
     assert max(steps) >= 1
 
 
+def test_exact_int8_per_channel_fully_connected_rounds_once() -> None:
+    """LiteRT's reference per-channel FULLY_CONNECTED rounds x·M·2^shift once (the convolutions round
+    twice): on the `conv` fixture's Dense after SAME pools, a separable conv and TANH, every layer
+    `--exact-int8` computes matches over 5 random inputs (the FULLY_CONNECTED was a step off)."""
+    from netinspect.check.api import check
+
+    result = check(tflite_fixture("conv", "int8"), runs=5, layers="always", options=EXACT)
+    assert result.layers is not None
+    exact = [c for c in result.layers.checks if any("exact int8" in s.text for s in c.pair.steps)]
+    assert {"FULLY_CONNECTED", "AVERAGE_POOL_2D", "CONV_2D"} <= {c.pair.layer_type for c in exact}
+    failed = [c.pair.layer_type for c in exact if not c.comparison.passed]
+    assert not failed, failed
+
+
 def test_exact_int8_check_demands_zero_steps_where_ops_are_not_exact() -> None:
     """RESIZE_BILINEAR keeps the QDQ form (onnxruntime's float kernel, a step off TFLite's integer one on
     some cells): `check --exact-int8 on` fails and names the first layer that is not bit-exact."""
