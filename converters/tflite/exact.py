@@ -34,6 +34,8 @@ def applies(ctx: TfliteContext) -> bool:
     if ctx.type == "AVERAGE_POOL_2D":
         x_t, out = ctx.need(0), ctx.out_tensor()
         return _int8(x_t, out) and (_scale(x_t), _zero(x_t)) == (_scale(out), _zero(out))
+    if ctx.type in TABLES:
+        return _int8(ctx.need(0), ctx.out_tensor())
     if ctx.type in ("ADD", "MUL"):
         tensors = (ctx.need(0), ctx.need(1), ctx.out_tensor())
         return _int8(*tensors) and all(_params(t)[0].size == 1 for t in tensors)
@@ -285,6 +287,31 @@ def average_pool(ctx: TfliteContext, attrs: dict) -> None:
                       dtype="int64")  # fmt: skip
     mean = ctx.node("Div", [nudged, divisor], out.dims, dtype="int64")  # truncates toward zero
     _saturate(ctx, mean, out.dims, _activation_range(ctx), True, "window sums divided by their cell counts")
+
+
+TABLES = {
+    "LOGISTIC": lambda v: np.float32(1) / (np.float32(1) + np.exp(-v)),
+    "TANH": np.tanh,
+}
+"""The int8 activations LiteRT's reference kernels compute through a 256-entry table built in float32."""
+
+
+def table(ctx: TfliteContext) -> None:
+    """LOGISTIC / TANH as the reference kernel: a table over the 256 stored values, each dequantized,
+    transformed in float32, divided by the output scale, rounded half away from zero, + out_zp,
+    saturated; the ONNX model gathers from it by the stored value."""
+    x_t, out = ctx.need(0), ctx.out_tensor()
+    stored = np.arange(-128, 128)
+    real = (_scale(x_t) * (stored - _zero(x_t)).astype(np.float32)).astype(np.float32)
+    inverse = np.float32(1) / _scale(out)
+    scaled = (TABLES[ctx.type](real).astype(np.float32) * inverse).astype(np.float32).astype(np.float64)
+    magnitude = np.floor(np.abs(scaled)) + (np.abs(scaled) - np.floor(np.abs(scaled)) >= 0.5)
+    values = np.clip(np.copysign(magnitude, scaled).astype(np.int64) + _zero(out), -128, 127).astype(np.int8)
+    to_int64 = {"to": ONNX_TYPES["int64"]}
+    wide = ctx.node("Cast", [ctx.state.stored[x_t.index]], x_t.dims, to_int64, dtype="int64")
+    index = ctx.node("Add", [wide, _i64(ctx, "offset", 128)], x_t.dims, dtype="int64")
+    ctx.step("param", f"exact int8: {ctx.type} as the reference kernel's 256-entry table (float32 transform)")
+    ctx.node("Gather", [ctx.constant("table", values), index], out.dims, output=ctx.outputs[0], dtype="int8")
 
 
 ADD_LEFT_SHIFT = 20

@@ -42,6 +42,9 @@ UNARY = {"RELU": "Relu", "TANH": "Tanh", "LOGISTIC": "Sigmoid", "HARD_SWISH": "H
 
 @layer(TFLITE, *UNARY)
 def unary(ctx: TfliteContext) -> None:
+    if exact.applies(ctx):
+        exact.table(ctx)
+        return
     ctx.emit(UNARY[ctx.type], [ctx.x(0)])
 
 

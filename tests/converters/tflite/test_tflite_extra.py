@@ -228,6 +228,29 @@ def test_exact_int8_per_channel_fully_connected_rounds_once() -> None:
     assert not failed, failed
 
 
+def test_exact_int8_logistic_and_tanh_are_the_reference_tables() -> None:
+    """int8 LOGISTIC and TANH as the reference kernels' 256-entry tables (float32 transform, rounding
+    half away from zero): fed every stored int8 value, the ONNX model (Gather, no float Sigmoid/Tanh)
+    equals LiteRT's reference kernels on each output element (171 distinct values reach each op)."""
+    from ai_edge_litert.interpreter import OpResolverType
+
+    path = tflite_fixture("int8_activations", "int8")
+    model = to_model_proto(load(path, EXACT))
+    assert not {"Sigmoid", "Tanh"} & {n.op_type for n in model.graph.node}
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    feed = np.arange(-128, 128).astype(np.int8).reshape(1, 16, 16)
+    actual = session.run(None, {session.get_inputs()[0].name: feed})
+    reference = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    reference.allocate_tensors()
+    reference.set_tensor(reference.get_input_details()[0]["index"], feed)
+    reference.invoke()
+    expected = [reference.get_tensor(d["index"]) for d in reference.get_output_details()]
+    assert len(actual) == len(expected) == 2
+    for got, want in zip(actual, expected, strict=True):
+        assert got.dtype == np.int8 and len(np.unique(want)) > 50
+        np.testing.assert_array_equal(got, want)
+
+
 def test_exact_int8_check_demands_zero_steps_where_ops_are_not_exact() -> None:
     """RESIZE_BILINEAR keeps the QDQ form (onnxruntime's float kernel, a step off TFLite's integer one on
     some cells): `check --exact-int8 on` fails and names the first layer that is not bit-exact."""
