@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from netinspect.converters.tflite import exact
+from netinspect.converters.tflite import exact, exact_softmax
 from netinspect.converters.tflite.context import ONNX_TYPES, TFLITE, TfliteContext
 from netinspect.registry import layer
 
@@ -98,6 +98,9 @@ def gelu(ctx: TfliteContext) -> None:
 
 @layer(TFLITE, "SOFTMAX")
 def softmax(ctx: TfliteContext) -> None:
+    if exact_softmax.applies(ctx):
+        exact_softmax.softmax(ctx)
+        return
     x = ctx.x(0)
     beta = float(ctx.option("Beta", 1.0))
     if beta != 1.0:

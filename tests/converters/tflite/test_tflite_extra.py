@@ -228,27 +228,31 @@ def test_exact_int8_per_channel_fully_connected_rounds_once() -> None:
     assert not failed, failed
 
 
-def test_exact_int8_logistic_and_tanh_are_the_reference_tables() -> None:
-    """int8 LOGISTIC and TANH as the reference kernels' 256-entry tables (float32 transform, rounding
-    half away from zero): fed every stored int8 value, the ONNX model (Gather, no float Sigmoid/Tanh)
-    equals LiteRT's reference kernels on each output element (171 distinct values reach each op)."""
+def test_exact_int8_logistic_tanh_and_softmax_equal_the_reference_kernels() -> None:
+    """int8 LOGISTIC and TANH as the reference kernels' 256-entry tables (float32 transform, rounding half
+    away from zero) and SOFTMAX in their gemmlowp fixed point (exp tables, Newton–Raphson reciprocal):
+    fed every stored int8 value, then 20 random inputs, the ONNX model (no float Sigmoid/Tanh/Softmax)
+    equals LiteRT's reference kernels on every output element."""
     from ai_edge_litert.interpreter import OpResolverType
 
     path = tflite_fixture("int8_activations", "int8")
     model = to_model_proto(load(path, EXACT))
-    assert not {"Sigmoid", "Tanh"} & {n.op_type for n in model.graph.node}
+    assert not {"Sigmoid", "Tanh", "Softmax"} & {n.op_type for n in model.graph.node}
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    feed = np.arange(-128, 128).astype(np.int8).reshape(1, 16, 16)
-    actual = session.run(None, {session.get_inputs()[0].name: feed})
     reference = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
     reference.allocate_tensors()
-    reference.set_tensor(reference.get_input_details()[0]["index"], feed)
-    reference.invoke()
-    expected = [reference.get_tensor(d["index"]) for d in reference.get_output_details()]
-    assert len(actual) == len(expected) == 2
-    for got, want in zip(actual, expected, strict=True):
-        assert got.dtype == np.int8 and len(np.unique(want)) > 50
-        np.testing.assert_array_equal(got, want)
+    rng = np.random.default_rng(0)
+    randoms = [rng.integers(-128, 128, (1, 16, 16)) for _ in range(20)]
+    feeds = [np.arange(-128, 128).reshape(1, 16, 16), *randoms]
+    for feed in feeds:
+        actual = session.run(None, {session.get_inputs()[0].name: feed.astype(np.int8)})
+        reference.set_tensor(reference.get_input_details()[0]["index"], feed.astype(np.int8))
+        reference.invoke()
+        expected = {d["name"]: reference.get_tensor(d["index"]) for d in reference.get_output_details()}
+        assert len(actual) == len(expected) == 3
+        for output, got in zip(session.get_outputs(), actual, strict=True):
+            assert got.dtype == np.int8 and len(np.unique(expected[output.name])) > 10
+            np.testing.assert_array_equal(got, expected[output.name], err_msg=output.name)
 
 
 def test_exact_int8_check_demands_zero_steps_where_ops_are_not_exact() -> None:
