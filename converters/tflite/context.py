@@ -58,7 +58,7 @@ class SubgraphState:
     folded: dict[int, TflTensor] = field(default_factory=dict)
     """READ_VARIABLE outputs → the constant the variable holds when the model starts."""
     exact_int8: bool = False
-    """--exact-int8 on: int8 convolutions and FULLY_CONNECTED in TFLite's integer arithmetic (exact.py)."""
+    """--exact-int8 on: int8 operators in TFLite's integer arithmetic (exact.py, exact_softmax.py)."""
     variables: VariablePlan | None = None
     """Variables the main graph assigns: folded or carried as state (variables.py)."""
 

@@ -9,7 +9,10 @@ FullyConnected), so the ONNX model equals LiteRT's reference kernels bit for bit
   MultiplyByQuantizedMultiplier does: SaturatingRoundingDoublingHighMul (a nudge of ±2³⁰, integer
   division truncating toward zero) then RoundingDivideByPOT (round half away from zero), in int64;
 - then + out_zp, clamped to the fused activation's range (CalculateActivationRangeQuantized), int8.
-Other operators keep the QDQ form (their float kernels in onnxruntime round differently).
+The same fixed point serves MEAN (QuantizedMeanOrSum), ADD and MUL; AVERAGE_POOL_2D divides window sums
+by their counts; LOGISTIC and TANH are the kernels' 256-entry float32 tables; SOFTMAX is in
+exact_softmax.py. Other operators keep the QDQ form (their float kernels in onnxruntime may round
+differently, and `check --exact-int8 on` says where).
 """
 
 from __future__ import annotations
