@@ -16,6 +16,7 @@ from netinspect.check.layers import graph_layers
 from netinspect.converters.onnx.writer import to_model_proto
 from netinspect.converters.tflite.operators import operator_status
 from netinspect.registry import LoadOptions, load
+from tests.conftest import shared_model
 from tests.converters.tflite.conftest import tflite_fixture
 from tests.converters.tflite.parity import run_both
 from tests.converters.tflite.test_tflite_parity import assert_close, assert_quantized
@@ -215,7 +216,7 @@ def test_exact_int8_average_pools_equal_the_reference_kernels() -> None:
 
 
 def test_exact_int8_per_channel_fully_connected_rounds_once() -> None:
-    """LiteRT's reference per-channel FULLY_CONNECTED rounds x·M·2^shift once (the convolutions round
+    """LiteRT's reference FULLY_CONNECTED (here per channel) rounds x·M·2^shift once (the convolutions round
     twice): on the `conv` fixture's Dense after SAME pools, a separable conv and TANH, every layer
     `--exact-int8` computes matches over 5 random inputs (the FULLY_CONNECTED was a step off)."""
     from netinspect.check.api import check
@@ -253,6 +254,29 @@ def test_exact_int8_logistic_tanh_and_softmax_equal_the_reference_kernels() -> N
         for output, got in zip(session.get_outputs(), actual, strict=True):
             assert got.dtype == np.int8 and len(np.unique(expected[output.name])) > 10
             np.testing.assert_array_equal(got, expected[output.name], err_msg=output.name)
+
+
+def test_exact_int8_fully_connected_on_a_real_file_for_every_input() -> None:
+    """The real hello_world int8 model (three per-tensor FULLY_CONNECTED): LiteRT's reference kernel
+    rounds x·M·2^shift once; fed each of the 256 stored input values, the ONNX model equals it on all
+    (the double-rounding form the convolutions use was a step off on 23 of them)."""
+    from ai_edge_litert.interpreter import OpResolverType
+
+    path = shared_model("tfl_hello_world_int8.tflite")
+    session = ort.InferenceSession(to_model_proto(load(path, EXACT)).SerializeToString())
+    reference = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    reference.allocate_tensors()
+    spec = reference.get_input_details()[0]
+    outputs = set()
+    for value in range(-128, 128):
+        feed = np.full(spec["shape"], value, np.int8)
+        reference.set_tensor(spec["index"], feed)
+        reference.invoke()
+        expected = reference.get_tensor(reference.get_output_details()[0]["index"])
+        actual = session.run(None, {session.get_inputs()[0].name: feed})[0]
+        np.testing.assert_array_equal(actual, expected, err_msg=f"input {value}")
+        outputs.add(int(expected.reshape(-1)[0]))
+    assert len(outputs) > 100
 
 
 def test_exact_int8_check_demands_zero_steps_where_ops_are_not_exact() -> None:
