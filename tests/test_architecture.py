@@ -21,7 +21,7 @@ PACKAGES = {"netinspect": ROOT / "netinspect", "netinspect.converters": ROOT / "
             "netinspect.renderers": ROOT / "renderers"}  # fmt: skip
 
 CORE = ("netinspect.ir", "netinspect.build", "netinspect.registry", "netinspect.layout", "netinspect.walk",
-        "netinspect.errors", "netinspect.io.files")  # fmt: skip
+        "netinspect.errors", "netinspect.io.files", "netinspect.protowire")  # fmt: skip
 SMALL_MODEL = ROOT / "fixtures" / "matconvnet" / "simplenn_beta11.mat"
 
 def _readers() -> list:

@@ -13,7 +13,8 @@ from typing import Any
 
 from netinspect.converters.caffe.message import BlobData, Msg, Segment
 from netinspect.converters.caffe.schema import ENUMS, MESSAGES
-from netinspect.converters.caffe.wire import (
+from netinspect.io.files import map_file
+from netinspect.protowire import (
     FIXED32,
     FIXED64,
     LENGTH,
@@ -23,7 +24,6 @@ from netinspect.converters.caffe.wire import (
     packed_varints,
     signed,
 )
-from netinspect.io.files import map_file
 
 INT_KINDS = {"int32": 32, "int64": 64}
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from netinspect.converters.caffe.schema import MESSAGES
-from netinspect.converters.caffe.wire import LENGTH, WireError, fields, varint
+from netinspect.protowire import LENGTH, WireError, fields, varint
 from netinspect.registry import Companion, Probe, Reader, Runtime
 
 _NET_FIELDS = {name for name, _ in MESSAGES["NetParameter"].values()} | {"force_backward", "debug_info"}

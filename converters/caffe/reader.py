@@ -29,9 +29,9 @@ from netinspect.converters.caffe.message import Msg
 from netinspect.converters.caffe.net import CaffeNet, InputSpec, build
 from netinspect.converters.caffe.schema import DATA_TYPES
 from netinspect.converters.caffe.text import TextFormatError, parse
-from netinspect.converters.caffe.wire import WireError
 from netinspect.errors import ModelFormatError
 from netinspect.ir import Dim, Graph, Metadata, Preprocessing, Value
+from netinspect.protowire import WireError
 from netinspect.registry import LoadOptions, Probe
 
 MAX_PROTOTXT_BYTES = 64 << 20

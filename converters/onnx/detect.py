@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from netinspect.converters.onnx import wire as onnx_wire
+from netinspect.protowire import WireError, fields
 from netinspect.registry import Probe, Reader, Runtime
 
 
@@ -14,19 +14,19 @@ def match(probe: Probe) -> str | None:
     if not head or head[0] not in (0x08, 0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42):
         return None
     try:
-        fields = []
-        for field, wire, *_ in onnx_wire.iter_fields(head, 0, len(head)):
-            fields.append((field, wire))
-            if len(fields) >= 3:
+        leading = []
+        for field in fields(head, 0, len(head)):
+            leading.append((field.number, field.wire))
+            if len(leading) >= 3:
                 break
-    except onnx_wire.WireError as e:
+    except WireError as e:
         # A field that runs past the head is fine (the graph usually does); garbage is not.
-        if "runs past the end" not in str(e):
+        if "runs past" not in str(e):
             return None
     wire_of = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2}
-    if fields and all(wire_of.get(f) == w for f, w in fields):
+    if leading and all(wire_of.get(f) == w for f, w in leading):
         return "onnx"
-    if not fields and head[0] == 0x3A:  # a lone graph field larger than the head
+    if not leading and head[0] == 0x3A:  # a lone graph field larger than the head
         return "onnx"
     return None
 

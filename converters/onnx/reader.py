@@ -12,6 +12,7 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import helper, numpy_helper
 
+from netinspect import protowire
 from netinspect.converters.onnx import metadata as onnx_metadata
 from netinspect.converters.onnx import repair as onnx_repair
 from netinspect.converters.onnx import wire as onnx_wire
@@ -37,7 +38,7 @@ def read_onnx(path: Path) -> Graph:
         scanned = onnx_wire.scan_model(buf)
         model = onnx.ModelProto.FromString(scanned.skeleton)
         headers = [onnx.TensorProto.FromString(s.header) for s in scanned.initializers]
-    except (onnx_wire.WireError, DecodeError, RuntimeError) as e:
+    except (protowire.WireError, DecodeError, RuntimeError) as e:
         raise ModelFormatError(f"not a valid ONNX file (truncated or corrupted): {e}", path) from e
     if not model.HasField("graph") or not model.opset_import:
         raise ModelFormatError("not a valid ONNX file: it has no graph or no opset_import", path)
@@ -239,8 +240,8 @@ class _ModelReader:
                 proto.raw_data = data
             else:  # float_data/double_data used for a type numpy cannot view (e.g. complex)
                 proto.MergeFromString(
-                    onnx_wire.key(payload.field, onnx_wire.WIRE_LEN)
-                    + onnx_wire.encode_varint(len(data))
+                    protowire.key(payload.field, protowire.LENGTH)
+                    + protowire.encode_varint(len(data))
                     + data
                 )
             return numpy_helper.to_array(proto)

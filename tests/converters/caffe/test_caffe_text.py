@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from netinspect.converters.caffe.text import TextFormatError, parse
-from netinspect.converters.caffe.wire import WireError, fields, signed, varint
+from netinspect.protowire import WireError, fields, signed, varint
 
 TEXT = r"""
 # comment before anything

@@ -1,8 +1,8 @@
-"""The protobuf wire format, read without generated code: varints, tags and field spans.
+"""The protobuf wire format, read and written without generated code: varints, tags, field spans.
 
-A .caffemodel is one binary `NetParameter`; weights are its largest length-delimited fields. This
-module walks fields over any buffer (an mmap of the file) and hands out where each field's bytes
-lie, so a reader decodes the small fields and leaves packed float blobs in the file.
+ONNX files and other formats' weight files are protobuf messages whose weights are their largest
+length-delimited fields. Readers walk fields over any buffer (an mmap of the file) and learn where
+each field's bytes lie, so they decode the small fields and leave packed weights in the file.
 See protobuf.dev, programming-guides/encoding.
 """
 
@@ -22,13 +22,15 @@ class WireError(ValueError):
 @dataclass(frozen=True)
 class Field:
     """One field occurrence: its number, wire type, and either the varint/fixed value or, for a
-    length-delimited field, the [start, end) of its payload in the buffer."""
+    length-delimited field, its length; [start, end) is its value's bytes in the buffer (a varint's
+    too), and `tag` where the field begins, so that [tag, end) copies the whole field."""
 
     number: int
     wire: int
     value: int
     start: int
     end: int
+    tag: int
 
 
 def varint(buf: Any, pos: int, end: int) -> tuple[int, int]:
@@ -51,28 +53,30 @@ def fields(buf: Any, start: int, end: int) -> Iterator[Field]:
     """Every field of the message occupying buf[start:end], in order."""
     pos = start
     while pos < end:
+        tag = pos
         key, pos = varint(buf, pos, end)
         number, wire = key >> 3, key & 7
         if number == 0:
             raise WireError(f"field number 0 at byte {pos}")
         if wire == VARINT:
-            value, pos = varint(buf, pos, end)
-            yield Field(number, wire, value, pos, pos)
+            value, after = varint(buf, pos, end)
+            yield Field(number, wire, value, pos, after, tag)
+            pos = after
         elif wire == FIXED32:
             if pos + 4 > end:
                 raise WireError(f"truncated 32-bit field at byte {pos}")
-            yield Field(number, wire, int.from_bytes(buf[pos : pos + 4], "little"), pos, pos + 4)
+            yield Field(number, wire, int.from_bytes(buf[pos : pos + 4], "little"), pos, pos + 4, tag)
             pos += 4
         elif wire == FIXED64:
             if pos + 8 > end:
                 raise WireError(f"truncated 64-bit field at byte {pos}")
-            yield Field(number, wire, int.from_bytes(buf[pos : pos + 8], "little"), pos, pos + 8)
+            yield Field(number, wire, int.from_bytes(buf[pos : pos + 8], "little"), pos, pos + 8, tag)
             pos += 8
         elif wire == LENGTH:
             length, pos = varint(buf, pos, end)
             if pos + length > end:
                 raise WireError(f"field {number} of {length} bytes at byte {pos} runs past its message")
-            yield Field(number, wire, length, pos, pos + length)
+            yield Field(number, wire, length, pos, pos + length, tag)
             pos += length
         else:
             raise WireError(f"unsupported wire type {wire} (field {number}) at byte {pos}")
@@ -95,3 +99,20 @@ def packed_varints(buf: Any, start: int, end: int) -> list[int]:
         value, pos = varint(buf, pos, end)
         values.append(value)
     return values
+
+
+def encode_varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        bits = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(bits | 0x80)
+        else:
+            out.append(bits)
+            return bytes(out)
+
+
+def key(number: int, wire: int) -> bytes:
+    """A field's tag, as it precedes the field's value."""
+    return encode_varint(number << 3 | wire)
