@@ -31,7 +31,7 @@ def convert_stochastic_depth(ctx: KerasContext) -> None:
     ctx.node("Identity", [x], shape, output=ctx.outputs[0])
 
 
-@layer("CustomScaleLayer")
+@layer("CustomScaleLayer", "Custom>CustomScaleLayer")  # tf-keras registers it as Custom>…
 def convert_custom_scale(ctx: KerasContext) -> None:
     if len(ctx.inputs) != 2:
         raise ctx.error(f"adds a scaled second input to the first; it has {len(ctx.inputs)} inputs")

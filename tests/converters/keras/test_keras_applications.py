@@ -1,0 +1,44 @@
+"""Every model in `keras.applications` (issue 20, item 2), random weights, saved by Keras 3 as
+`.keras` and by tf-keras as `.h5` (tf-keras also ships RegNet and ResNetRS), at the smallest input
+size each accepts: converted by netinspect, run in onnxruntime and compared with what Keras
+computed (rtol = atol = 1e-4). The fixtures are generated once into fixtures/cache/keras-apps
+(fixtures/keras/make_applications.py). Only the smallest model of each family runs by default in
+`-m "not slow"`; the rest are marked slow, and the README's test command runs them all."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.converters.keras.conftest import compare, make_applications
+
+QUICK = {
+    "ConvNeXtTiny", "DenseNet121", "EfficientNetB0", "EfficientNetV2B0", "InceptionResNetV2", "InceptionV3",
+    "MobileNet", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large", "NASNetMobile", "ResNet50",
+    "ResNet50V2", "ResNetRS50", "RegNetX002", "RegNetY002", "VGG16", "Xception",
+}  # fmt: skip
+"""One model per family (the smallest), and every family's own layers and operations."""
+
+CASES = [
+    pytest.param(name, saver, id=f"{name}-{saver}", marks=() if name in QUICK else pytest.mark.slow)
+    for name, saver in make_applications.cases()
+]
+
+
+@pytest.fixture(scope="session")
+def applications_cache() -> Callable[[str], Path]:
+    """A saver's cache folder, everything missing in it generated the first time it is asked
+    for (TensorFlow in a subprocess)."""
+    return functools.cache(make_applications.ensure)
+
+
+@pytest.mark.parametrize(("name", "saver"), CASES)
+def test_application_matches_keras(applications_cache, name, saver):
+    path, npz = make_applications.case_files(name, saver, applications_cache(saver))
+    worst = compare(path, npz)
+    scale = float(np.max(np.abs(np.load(npz)["y0"])))
+    print(f"\n{name} {saver}: max abs error {worst:.3g} (outputs up to {scale:.3g})")
