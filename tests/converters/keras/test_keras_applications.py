@@ -23,8 +23,31 @@ QUICK = {
 }  # fmt: skip
 """One model per family (the smallest), and every family's own layers and operations."""
 
+AMPLIFIED = {
+    *((name, "k3") for name in ("EfficientNetV2S", "EfficientNetV2M", "EfficientNetV2L")),
+    *((name, "tfk") for name in ("EfficientNetV2M", "EfficientNetV2L")),
+    *((f"ResNetRS{depth}", "tfk") for depth in (152, 200, 270, 350, 420)),
+    *((f"RegNetX{size}", "tfk") for size in ("004", "006", "008", "016", "032", "040", "080", "160", "320")),
+    *((f"RegNetY{size}", "tfk") for size in ("016", "032", "040", "064")),
+}
+"""Random-weight models that amplify float32 rounding past the tolerance, all among those whose
+random statistics made their outputs grow past 50 (their fixtures' statistics are set from data,
+which tames the growth but not the sensitivity). Compared layer by layer (`check --layers
+always`) the error grows smoothly block after block with cosine 1.000000 everywhere and no layer
+jumping: EfficientNetV2S (Keras 3) from 2e-7 at the stem to 1.5e-3 at the logits, RegNetX004
+(tf-keras) to 1.2e-3. Expected to fail until their fixtures are better conditioned (strict: a
+pass is reported)."""
+
+
+def _marks(name: str, saver: str) -> list[pytest.MarkDecorator]:
+    marks = [] if name in QUICK else [pytest.mark.slow]
+    if (name, saver) in AMPLIFIED:
+        marks.append(pytest.mark.xfail(strict=True, reason="random weights amplify float32 rounding"))
+    return marks
+
+
 CASES = [
-    pytest.param(name, saver, id=f"{name}-{saver}", marks=() if name in QUICK else pytest.mark.slow)
+    pytest.param(name, saver, id=f"{name}-{saver}", marks=_marks(name, saver))
     for name, saver in make_applications.cases()
 ]
 
