@@ -19,10 +19,10 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib.metadata import EntryPoint, distributions, entry_points
 from pathlib import Path
 from typing import Any
 
+from netinspect.entry_points import EntryPoint, entry_points
 from netinspect.errors import ModelFormatError, NetinspectError
 from netinspect.ir import Graph
 
@@ -74,7 +74,7 @@ def _entry_point_handlers(format_name: str) -> dict[str, Handler]:
     if format_name not in _from_entry_points:
         group = ENTRY_POINT_GROUP.format(format=format_name)
         found: dict[str, Handler] = {}
-        for entry in entry_points(group=group):
+        for entry in entry_points(group):
             try:
                 found[entry.name] = entry.load()
             except Exception as e:  # a broken plugin package must not look like a broken model
@@ -238,15 +238,10 @@ def readers() -> list[Reader]:
 def _reader_entry_points() -> list[EntryPoint]:
     """The group's entry points of every installed distribution, the first of each name kept.
 
-    Not `entry_points(group=...)`: it reads one distribution per name, the first on sys.path, and a
-    stale `netinspect.egg-info` left in a checkout (found first when Python runs there) would hide
-    the installed package's readers."""
-    chosen: dict[str, EntryPoint] = {}
-    for dist in distributions():
-        for entry in dist.entry_points:
-            if entry.group == READER_GROUP:
-                chosen.setdefault(entry.name, entry)
-    return list(chosen.values())
+    Not `importlib.metadata.entry_points(group=...)`: it reads one distribution per name, the first
+    on sys.path, and a stale `netinspect.egg-info` left in a checkout (found first when Python runs
+    there) would hide the installed package's readers; netinspect.entry_points reads them all."""
+    return entry_points(READER_GROUP)
 
 
 def open_probe(path: str | Path, companions: dict[str, Path] | None = None) -> Probe:
