@@ -10,12 +10,13 @@ from __future__ import annotations
 from netinspect import registry
 from netinspect.converters.tflite import reader  # noqa: F401  (registers the handlers)
 from netinspect.converters.tflite.context import TFLITE
+from netinspect.converters.tflite.schema import generated
 from netinspect.converters.tflite.subgraph import REFUSED
 
 
 def operator_status() -> dict[str, str]:
     """Builtin name → "converted", "refused: why" or "not converted", in the schema's code order."""
-    from tflite.BuiltinOperator import BuiltinOperator
+    BuiltinOperator = generated("BuiltinOperator")
 
     codes = {v: k for k, v in vars(BuiltinOperator).items() if not k.startswith("_") and isinstance(v, int)}
     status = {}

@@ -35,9 +35,9 @@ class Sparsity:
 
 def read_sparsity(params: Any) -> Sparsity:
     """The `tflite.SparsityParameters` table as plain values."""
-    import tflite
+    from netinspect.converters.tflite.schema import generated
 
-    vector_types = {1: tflite.Int32Vector, 2: tflite.Uint16Vector, 3: tflite.Uint8Vector}
+    vector_types = {1: generated("Int32Vector"), 2: generated("Uint16Vector"), 3: generated("Uint8Vector")}
 
     def index_vector(kind: int, table: Any) -> np.ndarray:
         if kind == 0 or table is None:
