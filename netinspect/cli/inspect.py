@@ -132,10 +132,10 @@ def view(
     options: registry.LoadOptions,
 ) -> None:
     """Draw a model's graph: an interactive offline page (.html) or a Graphviz diagram."""
-    from netinspect.cli import browse
-
     if drawing not in ("source", "onnx"):
         raise UsageError(f"--graph is 'source' or 'onnx', not {drawing!r}")
+    if output is None or serve:  # only then: browse imports webbrowser and http.server (~10 ms)
+        from netinspect.cli import browse
     if output is None:
         page = browse.cached_page_path(model, _page_variant(overlay, expand, options) + drawing)
         if page.exists():
