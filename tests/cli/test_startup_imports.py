@@ -100,3 +100,21 @@ def test_drawing_a_matconvnet_model_imports_no_onnx_once_its_schemas_are_cached(
             for _ in range(2)]  # fmt: skip
     assert [json.loads(run.stdout.splitlines()[-1]) for run in runs] == [True, False]
     assert list((tmp_path / "cache" / "netinspect" / "onnx-schemas").glob("*.json"))
+
+
+def test_info_and_view_import_neither_importlib_metadata_nor_the_browser(tmp_path: Path) -> None:
+    """Entry points and the onnx version are read from the metadata folders (netinspect.entry_points);
+    `view -o` needs no browser or HTTP server."""
+    prefixes = ("importlib.metadata", "email", "webbrowser", "http.server")
+    assert loaded_after(["info", str(MAT)], prefixes) == []
+    assert loaded_after(["view", str(MAT), "-o", str(tmp_path / "page.html")], prefixes) == []
+
+
+def test_reading_a_tflite_model_imports_only_the_schema_modules_it_reads() -> None:
+    """The `tflite` package's __init__ imports all ~190 generated modules; the reader imports the few
+    tables the file holds (converters/tflite/schema.py)."""
+    from tests.converters.tflite.conftest import tflite_fixture
+
+    loaded = loaded_after(["info", str(tflite_fixture("conv"))], ("tflite.",))
+    assert "tflite.Model" in loaded and "tflite.Conv2DOptions" in loaded
+    assert len(loaded) < 30, loaded
