@@ -2,12 +2,15 @@
 `.keras` and by tf-keras as `.h5` (tf-keras also ships RegNet and ResNetRS), at the smallest input
 size each accepts: converted by netinspect, run in onnxruntime and compared with what Keras
 computed (rtol = atol = 1e-4). The fixtures are generated once into fixtures/cache/keras-apps
-(fixtures/keras/make_applications.py). Only the smallest model of each family runs by default in
-`-m "not slow"`; the rest are marked slow, and the README's test command runs them all."""
+(fixtures/keras/make_applications.py). The README's test command runs the smallest model of each
+family, both savers (33 cases: every family's own layers and operations); the whole matrix (111
+cases, about 40 minutes and 19 GB of fixtures to generate once) runs with
+NETINSPECT_ALL_APPLICATIONS=1, as a benchmark would: it does not fit CI's time."""
 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -39,8 +42,15 @@ jumping: EfficientNetV2S (Keras 3) from 2e-7 at the stem to 1.5e-3 at the logits
 pass is reported)."""
 
 
+ALL = os.environ.get("NETINSPECT_ALL_APPLICATIONS") == "1"
+"""The whole matrix, not only the smallest model of each family."""
+
+
 def _marks(name: str, saver: str) -> list[pytest.MarkDecorator]:
     marks = [] if name in QUICK else [pytest.mark.slow]
+    if name not in QUICK and not ALL:
+        marks.append(pytest.mark.skip(reason="the whole keras.applications matrix (about 40 minutes of "
+                                      "fixture generation) runs with NETINSPECT_ALL_APPLICATIONS=1"))
     if (name, saver) in AMPLIFIED:
         marks.append(pytest.mark.xfail(strict=True, reason="random weights amplify float32 rounding"))
     return marks
@@ -54,9 +64,14 @@ CASES = [
 
 @pytest.fixture(scope="session")
 def applications_cache() -> Callable[[str], Path]:
-    """A saver's cache folder, everything missing in it generated the first time it is asked
-    for (TensorFlow in a subprocess)."""
-    return functools.cache(make_applications.ensure)
+    """A saver's cache folder, every case that will run generated the first time it is asked for
+    (TensorFlow in one subprocess per saver)."""
+
+    def ensure(saver: str) -> Path:
+        names = None if ALL else sorted(QUICK & set(make_applications.MODELS[saver]))
+        return make_applications.ensure(saver, names)
+
+    return functools.cache(ensure)
 
 
 @pytest.mark.parametrize(("name", "saver"), CASES)
