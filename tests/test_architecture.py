@@ -207,3 +207,20 @@ def test_every_package_folder_is_packaged() -> None:
     packaged = set(json.loads(out.stdout))
     assert folders - packaged == set()
     assert {"netinspect.schemas", "netinspect.renderers.html.assets"} <= packaged  # package-data folders
+
+
+def test_threads_and_file_tricks_live_only_in_netinspect_io() -> None:
+    """One home for the I/O tricks: every thread, memory map and kernel copy goes through
+    netinspect.io, so a speed-up never spreads into readers, writers, the layout rule or check.
+    (`check --jobs` runs models in worker processes: that is parallel work, not an I/O trick.)"""
+    tricks = ("threading", "concurrent.futures.ThreadPoolExecutor", "mmap", "ctypes")
+    calls = ("os.preadv(", "os.pwrite(", "os.copy_file_range(", "sync_file_range")
+    found = []
+    for module, path in modules().items():
+        if module == "netinspect.io" or module.startswith("netinspect.io."):
+            continue
+        found += [f"{module} imports {name}" for name in imports(path)
+                  if any(name == t or name.startswith(t + ".") for t in tricks)]  # fmt: skip
+        text = path.read_text()
+        found += [f"{module} calls {call}" for call in calls if call in text]
+    assert found == []

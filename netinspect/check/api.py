@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -32,6 +31,7 @@ from netinspect.check.runtimes.base import Runner, runner_for
 from netinspect.check.runtimes.onnxruntime import OnnxRuntimeRunner
 from netinspect.check.shapes import Choice, choose_sizes
 from netinspect.errors import NetinspectError
+from netinspect.io.ahead import alongside
 from netinspect.ir import Graph, Preprocessing
 from netinspect.registry import LoadOptions, Probe, Reader, detect, open_detected
 
@@ -188,8 +188,7 @@ def _load_runners(
 ) -> tuple[Runner, OnnxRuntimeRunner, Graph, ModelSide]:
     """Both runners, prepared side by side: reading a large source (VGG-19's 575 MB .mat) and
     building the ONNX Runtime session both spend most of their time outside the GIL."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        loading = pool.submit(_source_runner, reader, probe, options, source_graph)
+    with alongside(_source_runner, reader, probe, options, source_graph) as loading:
         target_runner, target_graph, target_side = _target_runner(target, source_graph, probe.path, options)
         target_runner.prepare()
         return loading.result(), target_runner, target_graph, target_side

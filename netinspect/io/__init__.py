@@ -5,7 +5,8 @@ memory maps, `preadv`, `copy_file_range`, `sync_file_range` or block sizes:
   write atomically with write-back started as bytes go out, copy ranges file to file);
 - `blocks`: block sizes and the blocked transposes (pure NumPy, no threads: the IR computes a
   permuted weight's `numpy()` with them);
-- `ahead`: the one "a second thread prepares the next piece" loop;
+- `ahead`: the second thread: `ahead` prepares the next piece while the one before is used,
+  `alongside` runs one job beside the caller's (`check` reads the source while onnxruntime builds);
 - `streams`: a lazy tensor's C-order contents piece by piece, as the writer takes them (its
   reader's own pieces, a permutation in blocks, a row gather read with `preadv`);
 - `laid_out`: `write_laid_out(path, head, pieces)`, which writes a file of bytes and tensors at

@@ -1,10 +1,12 @@
-"""The one loop that overlaps preparing a piece of data with using the one before."""
+"""The second thread: preparing the next piece of data while the one before is used, or one job
+beside the caller's."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+import contextlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -21,3 +23,12 @@ def ahead(items: Iterator[T]) -> Iterator[T]:
 
 
 _END: object = object()
+
+
+@contextlib.contextmanager
+def alongside(job: Callable[..., T], *args: Any) -> Iterator[Future[T]]:
+    """`job(*args)` on a second thread while the caller does its own work; its result (or error)
+    is the future's. Worth it where both spend their time outside the GIL: reading a model file
+    while another runtime builds its session."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        yield pool.submit(job, *args)
