@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -389,9 +389,19 @@ def _metadata(graph: Graph) -> dict[str, Any]:
     }
 
 
+def transform_counts(nodes: Iterable[Node | None]) -> list[tuple[str, str, int]]:
+    """Each distinct transform (kind, text) and how many nodes it was applied to, most applied
+    first and ties by kind and text, so one model always lists them in one order."""
+    transforms: Counter[tuple[str, str]] = Counter()
+    for node in nodes:
+        if node is not None and node.provenance is not None:
+            transforms.update({(step.kind, step.text) for step in node.provenance.steps})
+    ordered = sorted(transforms.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [(kind, text, count) for (kind, text), count in ordered]
+
+
 def _provenance(graph: Graph) -> dict[str, Any]:
     frameworks: dict[str, dict[str, Any]] = {}
-    transforms: Counter[tuple[str, str]] = Counter()
     for node in graph.walk():
         prov = node.provenance
         if prov is None:
@@ -403,7 +413,6 @@ def _provenance(graph: Graph) -> dict[str, Any]:
         row["nodes_with_steps"] += bool(prov.steps)
         row["layer_types"][prov.layer_type] += 1
         row["steps"].update(step.kind for step in prov.steps)
-        transforms.update({(step.kind, step.text) for step in prov.steps})
     return {
         "nodes": sum(r["nodes"] for r in frameworks.values()),
         "frameworks": {
@@ -416,7 +425,7 @@ def _provenance(graph: Graph) -> dict[str, Any]:
         },
         "transforms": [
             {"kind": kind, "text": text, "nodes": count}
-            for (kind, text), count in sorted(transforms.items(), key=lambda kv: (-kv[1], kv[0]))
+            for kind, text, count in transform_counts(graph.walk())
         ],
     }
 

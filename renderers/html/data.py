@@ -8,11 +8,10 @@ Node ids are `walk.node_id` in `walk_scoped` order and graph input/output ids ar
 from __future__ import annotations
 
 import math
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from netinspect.analysis.summary import jsonable
+from netinspect.analysis.summary import jsonable, transform_counts
 from netinspect.analysis.tensors import Budget, many_stats
 from netinspect.ir import Graph, Node, SourceTensor, Tensor, Value
 from netinspect.renderers import ops
@@ -179,10 +178,6 @@ def page_data(
 def _model_summary(graph: Graph, builder: _Builder) -> dict[str, Any]:
     """What the model panel shows; the cheap parts of `info` (its FLOPs estimate is left to `info`)."""
     meta = graph.metadata
-    transforms: Counter[tuple[str, str]] = Counter()
-    for node in builder.nodes:
-        if node is not None and node.provenance is not None:
-            transforms.update({(kind, text) for kind, text in node.provenance.steps})
     weights = builder.pending.values()
     return {
         "format": {
@@ -199,7 +194,8 @@ def _model_summary(graph: Graph, builder: _Builder) -> dict[str, Any]:
         "notes": [str(n) for n in meta.notes],
         "labels": None if meta.labels is None else len(meta.labels),
         "transforms": [
-            {"kind": kind, "text": text, "count": count} for (kind, text), count in transforms.most_common()
+            {"kind": kind, "text": text, "count": count}
+            for kind, text, count in transform_counts(builder.nodes)
         ],
     }
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -383,3 +386,17 @@ def test_page_script_is_split_by_job_and_inlined_whole() -> None:
         lines = path.read_text(encoding="utf-8").splitlines()
         long = [n for n, line in enumerate(lines, 1) if len(line) > 110]
         assert long == [], f"{path.name}: lines over 110 characters: {long}"
+
+
+def test_the_same_model_gives_the_same_page_whatever_the_hash_seed(tmp_path: Path) -> None:
+    """A page is a function of the model: Python's per-process string hashing (set order) must not
+    reorder anything in it (the model panel's transforms once came out in either order)."""
+    model = FIXTURES / "matconvnet" / "simplenn_beta17.mat"
+    pages = []
+    for seed in ("1", "2"):
+        page = tmp_path / f"page{seed}.html"
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        subprocess.run([sys.executable, "-m", "netinspect", "view", str(model), "-o", str(page)],
+                       env=env, check=True, capture_output=True)  # fmt: skip
+        pages.append(page.read_bytes())
+    assert pages[0] == pages[1]
