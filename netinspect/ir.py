@@ -567,9 +567,10 @@ class Graph:
 
     def value(self, name: str) -> Value | None:
         """What is known of a value: graph input/output, constant, or intermediate."""
-        for v in (*self.inputs, *self.outputs):
-            if v.name == name:
-                return v
+        for values in (self.inputs, self.outputs):
+            for v in values:
+                if v.name == name:
+                    return v
         if name in self.tensors:
             t = self.tensors[name]
             return Value(name, t.dtype, t.shape)

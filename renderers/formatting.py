@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -15,6 +16,13 @@ def format_shape(shape: Sequence[Any] | None) -> str:
     """`1×3×224×224`, symbolic dims by name, unknown dims as `?`; a scalar is `scalar`."""
     if shape is None:
         return "?"
+    if isinstance(shape, tuple):  # the IR's shapes: a big page formats the same few thousand times
+        return _format_dims(shape)
+    return _format_dims(tuple(shape))
+
+
+@functools.lru_cache(maxsize=4096)
+def _format_dims(shape: tuple[Any, ...]) -> str:
     if len(shape) == 0:
         return "scalar"
     return "×".join("?" if d is None else str(d) for d in shape)

@@ -347,11 +347,10 @@ def _add_node(builder: _Builder, g: _Graph, node: Node, k: int) -> None:
         if tensor is not None:
             key = f"{g.index}:{name}"
             builder.pending.setdefault(key, tensor)
-            record = builder.values.setdefault(
-                key, ValueRow(tensor.dtype, format_shape(tensor.shape), None, [])
-            )
+            shape = format_shape(tensor.shape)
+            record = builder.values.setdefault(key, ValueRow(tensor.dtype, shape, None, []))
             record.users.append(node_id(k))  # a weight: no producer, its users (so search finds them)
-            inputs.append(InputRow(role, name, tensor.dtype, format_shape(tensor.shape), "weight", key))
+            inputs.append(InputRow(role, name, tensor.dtype, shape, "weight", key))
             continue
         value = scope.value(name)
         dtype = value.dtype if value else None
@@ -491,8 +490,8 @@ def _graph_view(g: _Graph, expand: bool) -> dict[str, Any]:
                 members,
                 level.rank,
                 level.order,
-                [list(v) for v in level.virtual],
-                [[a, b, chain] for a, b, chain in level.edges],
+                level.virtual,
+                level.edges,
             )
         )
     edges = [

@@ -57,8 +57,8 @@ class GroupRow(NamedTuple):
     members: list[int]
     rank: list[int]
     order: list[int]
-    virtual: list[list[int]]
-    edges: list[list[Any]]
+    virtual: list[tuple[int, int]]
+    edges: list[tuple[int, int, list[int]]]
 
 
 class EdgeRow(NamedTuple):
