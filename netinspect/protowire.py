@@ -9,8 +9,7 @@ See protobuf.dev, programming-guides/encoding.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 VARINT, FIXED64, LENGTH, START_GROUP, END_GROUP, FIXED32 = 0, 1, 2, 3, 4, 5
 
@@ -19,11 +18,12 @@ class WireError(ValueError):
     """The bytes are not a well-formed protobuf message (truncated, bad tag, overlong varint)."""
 
 
-@dataclass(frozen=True)
-class Field:
+class Field(NamedTuple):
     """One field occurrence: its number, wire type, and either the varint/fixed value or, for a
     length-delimited field, its length; [start, end) is its value's bytes in the buffer (a varint's
-    too), and `tag` where the field begins, so that [tag, end) copies the whole field."""
+    too), and `tag` where the field begins, so that [tag, end) copies the whole field. A named
+    tuple: an ONNX model's scan makes one per node and initializer, and a frozen dataclass took
+    twice the time."""
 
     number: int
     wire: int
@@ -51,33 +51,39 @@ def varint(buf: Any, pos: int, end: int) -> tuple[int, int]:
 
 def fields(buf: Any, start: int, end: int) -> Iterator[Field]:
     """Every field of the message occupying buf[start:end], in order."""
+    make = tuple.__new__  # a Field without its Python-level __new__: this loop runs per node
     pos = start
     while pos < end:
         tag = pos
-        key, pos = varint(buf, pos, end)
+        if buf[pos] < 0x80:  # most tags are one byte
+            key, pos = buf[pos], pos + 1
+        else:
+            key, pos = varint(buf, pos, end)
         number, wire = key >> 3, key & 7
         if number == 0:
             raise WireError(f"field number 0 at byte {pos}")
         if wire == VARINT:
             value, after = varint(buf, pos, end)
-            yield Field(number, wire, value, pos, after, tag)
+            yield make(Field, (number, wire, value, pos, after, tag))
             pos = after
-        elif wire == FIXED32:
-            if pos + 4 > end:
-                raise WireError(f"truncated 32-bit field at byte {pos}")
-            yield Field(number, wire, int.from_bytes(buf[pos : pos + 4], "little"), pos, pos + 4, tag)
-            pos += 4
-        elif wire == FIXED64:
-            if pos + 8 > end:
-                raise WireError(f"truncated 64-bit field at byte {pos}")
-            yield Field(number, wire, int.from_bytes(buf[pos : pos + 8], "little"), pos, pos + 8, tag)
-            pos += 8
         elif wire == LENGTH:
             length, pos = varint(buf, pos, end)
             if pos + length > end:
                 raise WireError(f"field {number} of {length} bytes at byte {pos} runs past its message")
-            yield Field(number, wire, length, pos, pos + length, tag)
+            yield make(Field, (number, wire, length, pos, pos + length, tag))
             pos += length
+        elif wire == FIXED32:
+            if pos + 4 > end:
+                raise WireError(f"truncated 32-bit field at byte {pos}")
+            value = int.from_bytes(buf[pos : pos + 4], "little")
+            yield make(Field, (number, wire, value, pos, pos + 4, tag))
+            pos += 4
+        elif wire == FIXED64:
+            if pos + 8 > end:
+                raise WireError(f"truncated 64-bit field at byte {pos}")
+            value = int.from_bytes(buf[pos : pos + 8], "little")
+            yield make(Field, (number, wire, value, pos, pos + 8, tag))
+            pos += 8
         else:
             raise WireError(f"unsupported wire type {wire} (field {number}) at byte {pos}")
 
