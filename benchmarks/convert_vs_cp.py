@@ -24,12 +24,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 CONVERT = """
 import importlib, json, sys, time
+from pathlib import Path
 start = time.perf_counter()
 import netinspect
 for reader in netinspect.registry.readers():  # library start-up: every format's reading code imported
     importlib.import_module(reader.open.partition(":")[0])
 ready = time.perf_counter()
-graph = netinspect.load(sys.argv[1])
+companions = {name: Path(path) for name, path in json.loads(sys.argv[3]).items()}
+graph = netinspect.load(sys.argv[1], netinspect.LoadOptions(companions=companions))
 weights = sum(t.nbytes for t in graph.tensors.values())
 netinspect.save_onnx(graph, sys.argv[2])
 end = time.perf_counter()
@@ -51,9 +53,10 @@ def copy(source: Path, target: Path, durable: bool = False) -> float:
     return seconds
 
 
-def run(code: str, source: Path, target: Path) -> dict[str, float]:
+def run(code: str, source: Path, target: Path, companions: dict[str, Path]) -> dict[str, float]:
+    named = json.dumps({name: str(path) for name, path in companions.items()})
     done = subprocess.run(
-        [sys.executable, "-c", code, str(source), str(target)],
+        [sys.executable, "-c", code, str(source), str(target), named],
         capture_output=True,
         text=True,
         check=True,
@@ -63,15 +66,18 @@ def run(code: str, source: Path, target: Path) -> dict[str, float]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def measure(model: Path, repeat: int = 3) -> int:
-    """Print the figures for `model`; scratch files go beside it (same disk as the source)."""
-    with tempfile.TemporaryDirectory(dir=model.parent) as tmp:
+def measure(model: Path, repeat: int = 3, companions: dict[str, Path] | None = None) -> int:
+    """Print the figures for `model` (with its companion files, e.g. Caffe's weights), against `cp`
+    of the file that holds the weights (the largest); scratch files go beside it (same disk)."""
+    companions = companions or {}
+    weights_file = max([model, *companions.values()], key=lambda p: p.stat().st_size)
+    with tempfile.TemporaryDirectory(dir=weights_file.parent) as tmp:
         out = Path(tmp)
-        copy(model, out / "warm")
-        run(CONVERT, model, out / "warm.onnx")
-        converts = [run(CONVERT, model, out / "model.onnx") for _ in range(repeat)]
-        copies = [copy(model, out / "copy") for _ in range(repeat)]
-        durable = [copy(model, out / "copy", durable=True) for _ in range(repeat)]
+        copy(weights_file, out / "warm")
+        run(CONVERT, model, out / "warm.onnx", companions)
+        converts = [run(CONVERT, model, out / "model.onnx", companions) for _ in range(repeat)]
+        copies = [copy(weights_file, out / "copy") for _ in range(repeat)]
+        durable = [copy(weights_file, out / "copy", durable=True) for _ in range(repeat)]
     weights = converts[0]["weights"]
     convert_s = statistics.median(r["seconds"] for r in converts)
     copy_s = statistics.median(copies)
@@ -79,7 +85,8 @@ def measure(model: Path, repeat: int = 3) -> int:
     convert_peak = statistics.median(r["peak"] for r in converts)
     process_s = statistics.median(r["process"] for r in converts)
     mb = 1 << 20
-    print(f"model: {model} ({model.stat().st_size / mb:.0f} MiB, weights {weights / mb:.0f} MiB)")
+    size = weights_file.stat().st_size
+    print(f"model: {weights_file} ({size / mb:.0f} MiB, weights {weights / mb:.0f} MiB)")
     print(f"convert to ONNX : {convert_s:6.2f} s (load + save), peak RSS {convert_peak / mb:6.0f} MiB")
     print(f"  with start-up : {process_s:6.2f} s (Python, numpy, onnx and every reader imported)")
     print(f"cp              : {copy_s:6.2f} s ({durable_s:.2f} s with fsync of the copy)")

@@ -12,21 +12,9 @@ import pytest
 from onnx import numpy_helper
 
 from tests.conftest import shared_model
+from tests.converters.caffe.real_pairs import PAIRS
 
 pytest.importorskip("cv2")
-
-PAIRS = {
-    "lenet_v1": ("caffe/lenet_v1/lenet.prototxt", "caffe/lenet_v1/lenet_iter_10000.caffemodel"),
-    "resnet20_cifar": (
-        "caffe/resnet20_cifar/deploy.prototxt",
-        "caffe/resnet20_cifar/cifar10_res20_iter_100000.caffemodel",
-    ),
-    "ultraface_slim320": (
-        "caffe/ultraface_slim320/slim-320.prototxt",
-        "caffe/ultraface_slim320/slim-320.caffemodel",
-    ),
-}
-
 
 @pytest.mark.parametrize("pair", sorted(PAIRS))
 def test_real_pairs_pass_layer_by_layer(pair: str, cli) -> None:
