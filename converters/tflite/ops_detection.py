@@ -3,9 +3,20 @@ box decoding against anchors, then non-maximum suppression, as ONNX NonMaxSuppre
 
 Inputs: box encodings [1, N, 4] (ty, tx, th, tw), class scores [1, N, classes (+ background)],
 anchors [N, 4] (ycenter, xcenter, h, w). Outputs: boxes [1, D, 4] (ymin, xmin, ymax, xmax), classes
-[1, D], scores [1, D], number of detections [1], D = max_detections. The fast mode (the default and
-what the Object Detection API exports) is converted: each box scored by its best class, one
-class-agnostic NMS. Rows past the number of detections are zeros here; LiteRT leaves them unwritten.
+[1, D], scores [1, D], number of detections [1], D = max_detections. Both modes are converted:
+- fast (the default, what the Object Detection API exports): each box scored by its best class, one
+  class-agnostic NMS keeping at most D boxes;
+- regular (`use_regular_nms`): one NMS per class keeping at most `detections_per_class` boxes, then
+  the D best of all classes' survivors by score.
+Rows past the number of detections are zeros (the regular kernel writes zeros, the fast one leaves
+them unwritten).
+
+LiteRT orders each NMS's candidates by a stable sort (equal scores: lower anchor first) and keeps
+scores ≥ the threshold; ONNX NonMaxSuppression keeps scores above it and leaves the order of equal
+scores to the runtime. So NonMaxSuppression is given ranks instead of scores: each candidate's place
+in a TopK order (ONNX TopK breaks ties by lower index), N for the best down to 1, and 0 below the
+threshold — distinct, so every runtime orders them alike, and compared with 0.5. The scores reported
+are gathered from the input.
 """
 
 from __future__ import annotations
@@ -18,58 +29,123 @@ from netinspect.registry import layer
 
 @layer(TFLITE, "CUSTOM:TFLite_Detection_PostProcess")
 def detection_postprocess(ctx: TfliteContext) -> None:
-    if ctx.option("use_regular_nms", False):
-        raise ctx.error("regular (per-class) NMS is not supported; the fast mode is")
     if int(ctx.option("max_classes_per_detection", 1)) != 1:
         raise ctx.error("max_classes_per_detection other than 1 is not supported")
     _n, boxes_count, _four = ctx.in_shape(0)
     with_background = ctx.in_shape(1)[2]
     classes = int(ctx.option("num_classes", with_background))
     detections = int(ctx.option("max_detections", 10))
+    regular = bool(ctx.option("use_regular_nms", False))
+    per_class = int(ctx.option("detections_per_class", 100))
+    if regular and per_class <= 0:
+        raise ctx.error(f"detections_per_class must be positive (it is {per_class})")
     boxes = _decode(ctx, boxes_count)
     scores = ctx.x(1)
     offset = with_background - classes
     if offset:
         scores = ctx.node("Slice", [scores, ctx.ints([offset]), ctx.ints([with_background]), ctx.ints([2])],
                           (1, boxes_count, classes))  # fmt: skip
-    best = ctx.node("ReduceMax", [scores], (1, boxes_count), {"axes": [2], "keepdims": 0})
-    label = ctx.node("ArgMax", [scores], (1, boxes_count), {"axis": 2, "keepdims": 0}, dtype="int64")
-    threshold = np.float32(ctx.option("nms_score_threshold", 0.0))
-    # TFLite keeps scores ≥ the threshold, ONNX NonMaxSuppression those above it: the float just below
-    below = np.nextafter(threshold, np.float32(-np.inf), dtype=np.float32)
-    selected = ctx.node(
-        "NonMaxSuppression",
-        [boxes, ctx.node("Unsqueeze", [best, ctx.ints([1], "axes")], (1, 1, boxes_count)),
-         ctx.ints([detections], "max_detections"),
-         ctx.constant("iou_threshold", np.float32(ctx.option("nms_iou_threshold", 0.5))),
-         ctx.constant("score_threshold", np.array([below], np.float32))],
-        (None, 3), dtype="int64",
-    )  # fmt: skip
-    ctx.step("split", f"decoded boxes, best of {classes} classes per box, NonMaxSuppression (IoU > "
-                      f"{float(ctx.option('nms_iou_threshold', 0.5)):g} suppressed, score ≥ {threshold:g}), "
-                      f"at most {detections} detections padded with zeros")  # fmt: skip
-    chosen = ctx.node("Gather", [selected, ctx.constant("box_column", np.int64(2))], (None,), {"axis": 1})
-    count = ctx.node("Shape", [chosen], (1,), dtype="int64")
-    padding = ctx.node("Sub", [ctx.ints([detections], "max_detections"), count], (1,))
+    threshold = float(ctx.option("nms_score_threshold", 0.0))
+    iou = float(ctx.option("nms_iou_threshold", 0.5))
+    if regular:
+        chosen, picked_labels, picked_scores, kept = _regular(ctx, boxes, scores, per_class, detections)
+        ctx.step("split", f"decoded boxes, NonMaxSuppression per class of {classes} (IoU > {iou:g} "
+                          f"suppressed, score ≥ {threshold:g}, at most {per_class} each), the {detections} "
+                          f"best of all classes by score (TopK), padded with zeros")  # fmt: skip
+    else:
+        chosen, picked_labels, picked_scores, kept = _fast(ctx, boxes, scores, detections)
+        ctx.step("split", f"decoded boxes, best of {classes} classes per box, NonMaxSuppression (IoU > "
+                          f"{iou:g} suppressed, score ≥ {threshold:g}), at most {detections} detections "
+                          f"padded with zeros")  # fmt: skip
     flat_boxes = ctx.node("Squeeze", [boxes, ctx.ints([0], "axes")], (boxes_count, 4))
     picked_boxes = ctx.node("Gather", [flat_boxes, chosen], (None, 4), {"axis": 0})
-    picked_scores = ctx.node("Gather", [ctx.node("Squeeze", [best, ctx.ints([0], "axes")], (boxes_count,)),
-                                        chosen], (None,), {"axis": 0})  # fmt: skip
-    labels = ctx.node("Squeeze", [label, ctx.ints([0], "axes")], (boxes_count,))
-    picked_labels = ctx.node("Cast", [ctx.node("Gather", [labels, chosen], (None,), {"axis": 0})], (None,),
-                             {"to": ONNX_TYPES["float32"]})  # fmt: skip
+    as_float = ctx.node("Cast", [picked_labels], (None,), {"to": ONNX_TYPES["float32"]})
+    padding = ctx.node("Sub", [ctx.ints([detections], "max_detections"), kept], (1,), dtype="int64")
     zeros = ctx.ints([0], "zero")
-    rows_pad = ctx.node("Concat", [zeros, zeros, padding, zeros], (4,), {"axis": 0})
-    vector_pad = ctx.node("Concat", [zeros, padding], (2,), {"axis": 0})
+    rows_pad = ctx.node("Concat", [zeros, zeros, padding, zeros], (4,), {"axis": 0}, dtype="int64")
+    vector_pad = ctx.node("Concat", [zeros, padding], (2,), {"axis": 0}, dtype="int64")
     results = [
         (picked_boxes, rows_pad, (detections, 4)),
-        (picked_labels, vector_pad, (detections,)),
+        (as_float, vector_pad, (detections,)),
         (picked_scores, vector_pad, (detections,)),
     ]
     for k, (value, pads, shape) in enumerate(results):
         padded = ctx.node("Pad", [value, pads], shape)
         ctx.node("Unsqueeze", [padded, ctx.ints([0], "axes")], (1, *shape), output=ctx.outputs[k])
-    ctx.node("Cast", [count], (1,), {"to": ONNX_TYPES["float32"]}, output=ctx.outputs[3])
+    ctx.node("Cast", [kept], (1,), {"to": ONNX_TYPES["float32"]}, output=ctx.outputs[3])
+
+
+Picked = tuple[str, str, str, str]
+"""Anchor of each detection, its class (int64) and score, and how many there are ([1], int64)."""
+
+
+def _fast(ctx: TfliteContext, boxes: str, scores: str, detections: int) -> Picked:
+    """Each box scored by its best class (ArgMax: the first of equal scores, as LiteRT's ArgMaxVector),
+    one class-agnostic NMS keeping at most `detections`: already best first."""
+    count = ctx.in_shape(0)[1]
+    best = ctx.node("ReduceMax", [scores], (1, count), {"axes": [2], "keepdims": 0})
+    label = ctx.node("ArgMax", [scores], (1, count), {"axis": 2, "keepdims": 0}, dtype="int64")
+    ranked = ctx.node("Unsqueeze", [best, ctx.ints([1], "axes")], (1, 1, count))
+    chosen = _column(ctx, _suppress(ctx, boxes, ranked, 1, count, detections), 2)
+    flat_best = ctx.node("Squeeze", [best, ctx.ints([0], "axes")], (count,))
+    picked_scores = ctx.node("Gather", [flat_best, chosen], (None,), {"axis": 0})
+    labels = ctx.node("Squeeze", [label, ctx.ints([0], "axes")], (count,), dtype="int64")
+    picked_labels = ctx.node("Gather", [labels, chosen], (None,), {"axis": 0}, dtype="int64")
+    return chosen, picked_labels, picked_scores, ctx.node("Shape", [chosen], (1,), dtype="int64")
+
+
+def _regular(ctx: TfliteContext, boxes: str, scores: str, per_class: int, detections: int) -> Picked:
+    """One NMS per class (at most `per_class` each), then the `detections` best survivors of all
+    classes by score. LiteRT merges class by class with std::partial_sort, which leaves the order of
+    equal scores unspecified; TopK here puts the lower class first, then the lower anchor."""
+    _one, count, _four = ctx.in_shape(0)
+    classes = int(ctx.option("num_classes", ctx.in_shape(1)[2]))
+    by_class = ctx.node("Transpose", [scores], (1, classes, count), {"perm": [0, 2, 1]})
+    selected = _suppress(ctx, boxes, by_class, classes, count, per_class)
+    label, anchor = _column(ctx, selected, 1), _column(ctx, selected, 2)
+    times = ctx.node("Mul", [anchor, ctx.ints([classes], "classes")], (None,), dtype="int64")
+    flat = ctx.node("Add", [times, label], (None,), dtype="int64")
+    every = ctx.node("Reshape", [scores, ctx.ints([count * classes])], (count * classes,))
+    survivors = ctx.node("Gather", [every, flat], (None,), {"axis": 0})
+    total = ctx.node("Shape", [survivors], (1,), dtype="int64")
+    kept = ctx.node("Min", [total, ctx.ints([detections], "max_detections")], (1,), dtype="int64")
+    picked_scores, order = ctx.node_multi(
+        "TopK", [survivors, kept], [((None,), "float32"), ((None,), "int64")],
+        {"axis": 0, "largest": 1, "sorted": 1},
+    )  # fmt: skip
+    chosen = ctx.node("Gather", [anchor, order], (None,), {"axis": 0}, dtype="int64")
+    picked_labels = ctx.node("Gather", [label, order], (None,), {"axis": 0}, dtype="int64")
+    return chosen, picked_labels, picked_scores, kept
+
+
+def _column(ctx: TfliteContext, selected: str, k: int) -> str:
+    """Column k of NonMaxSuppression's [K, 3] (batch, class, anchor) selection."""
+    column = ctx.constant("column", np.int64(k))
+    return ctx.node("Gather", [selected, column], (None,), {"axis": 1}, dtype="int64")
+
+
+def _suppress(ctx: TfliteContext, boxes: str, scores: str, classes: int, count: int, most: int) -> str:
+    """NonMaxSuppression of `boxes` [1, N, 4] under each class's row of `scores` [1, classes, N], as
+    LiteRT's NonMaxSuppressionSingleClassHelper: candidates in stable descending order of score, those
+    ≥ the threshold, IoU > the IoU threshold suppressed, at most `most` per class. Returns the selected
+    [K, 3] (0, class, anchor), class by class, best first within each."""
+    shape = (1, classes, count)
+    values, order = ctx.node_multi("TopK", [scores, ctx.ints([count], "anchors")],
+                                   [(shape, "float32"), (shape, "int64")],
+                                   {"axis": 2, "largest": 1, "sorted": 1})  # fmt: skip
+    above = ctx.node("GreaterOrEqual", [values, ctx.constant("score_threshold", np.float32(
+        ctx.option("nms_score_threshold", 0.0)))], shape, dtype="bool")  # fmt: skip
+    places = ctx.constant("ranks", np.arange(count, 0, -1, dtype=np.float32))
+    ranked = ctx.node("Where", [above, places, ctx.constant("zero_rank", np.float32(0.0))], shape)
+    # `order` is a permutation of each row: every place is written once, so the data given is overwritten
+    ranks = ctx.node("ScatterElements", [ranked, order, ranked], shape, {"axis": 2})
+    return ctx.node(
+        "NonMaxSuppression",
+        [boxes, ranks, ctx.ints([most], "max_per_class"),
+         ctx.constant("iou_threshold", np.float32(ctx.option("nms_iou_threshold", 0.5))),
+         ctx.constant("rank_threshold", np.array([0.5], np.float32))],
+        (None, 3), dtype="int64",
+    )  # fmt: skip
 
 
 def _decode(ctx: TfliteContext, count: int) -> str:

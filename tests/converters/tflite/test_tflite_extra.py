@@ -13,10 +13,11 @@ import pytest
 from ai_edge_litert.interpreter import Interpreter
 
 from netinspect.check.layers import graph_layers
+from netinspect.check.runtimes.litert import LiteRTRunner
 from netinspect.converters.onnx.writer import to_model_proto
 from netinspect.converters.tflite.operators import operator_status
 from netinspect.registry import LoadOptions, load
-from tests.conftest import shared_model
+from tests.conftest import fixture_generator, shared_model
 from tests.converters.tflite.conftest import tflite_fixture
 from tests.converters.tflite.parity import run_both
 from tests.converters.tflite.test_tflite_parity import assert_close, assert_quantized
@@ -301,3 +302,51 @@ def test_less_common_builtins(low: float) -> None:
     pairs = run_both(path, feeds=feeds)
     assert_close(pairs, rtol=1e-6, atol=1e-6)
     assert any(p.expected.any() for p in pairs if p.expected.shape == (1, 1)) == (low > 0)
+
+
+def _regular_nms_inputs(case: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Box encodings and class scores (background first) for the ssd_regular fixture's 24 anchors."""
+    rng = np.random.default_rng(seed)
+    sizes = fixture_generator("tflite/models_extra.py").REGULAR_NMS
+    count, classes = sizes["anchors"], sizes["classes"] + 1
+    encodings = rng.normal(0, 1, (1, count, 4)).astype(np.float32)
+    scores = rng.uniform(0, 1, (1, count, classes)).astype(np.float32)
+    if case == "ties":  # four score levels: equal scores within and across classes, at the top-k cut too
+        scores = np.round(scores * 4) / 4
+    elif case == "shared boxes":  # the best box of every class is the same anchor, its neighbours overlap it
+        encodings[0, 8:12] = 0.0
+        scores = scores * 0.5
+        scores[0, 9, 1:] = 0.9
+        scores[0, 8, 1:], scores[0, 10, 1:], scores[0, 11, 1:] = 0.8, 0.7, 0.85
+    elif case == "few":  # 3 survivors, one exactly at the threshold (0.3: kept): the other rows are zeros
+        scores = scores * 0.29
+        scores[0, 3, 1], scores[0, 15, 2], scores[0, 20, 3] = 0.3, 0.6, 0.45
+    return encodings, scores.astype(np.float32)
+
+
+@pytest.mark.parametrize("case", ["random", "ties", "shared boxes", "few"])
+@pytest.mark.parametrize("seed", range(3))
+def test_regular_nms_detection_postprocess_matches_litert(case: str, seed: int) -> None:
+    """TFLite_Detection_PostProcess with use_regular_nms (it was refused): NMS class by class (at most
+    detections_per_class each), then the max_detections best of all classes. Compared with LiteRT on
+    every row: the same count, classes and scores exactly (ties included: equal scores within a class
+    keep the lower anchor, as LiteRT's stable sort), boxes within float rounding (LiteRT decodes in
+    double: measured ≤ 1.2e-7); rows past the count are zeros on both sides (the regular kernel
+    writes them)."""
+    path = tflite_fixture("ssd_regular")
+    runner = LiteRTRunner(path)
+    encodings, scores = _regular_nms_inputs(case, seed)
+    feeds = {d["name"]: scores if "class_scores" in d["name"] else encodings
+             for d in runner._interpreter.get_input_details()}  # fmt: skip
+    pairs = {p.name.split(":")[-1]: p for p in run_both(path, feeds=feeds)}
+    for key in ("1", "2", "3"):
+        np.testing.assert_array_equal(pairs[key].actual, pairs[key].expected, err_msg=f"{case}: output {key}")
+    np.testing.assert_allclose(pairs["0"].actual, pairs["0"].expected, rtol=0, atol=2e-7)
+    n = int(pairs["3"].expected[0])
+    detected = pairs["0"].expected[0, :n]
+    if case == "few":
+        assert n == 3
+    elif case == "shared boxes":  # one box reported once per class: what class-agnostic NMS cannot give
+        assert len({tuple(row) for row in detected}) < n
+    else:
+        assert n == 8
