@@ -1,14 +1,17 @@
-"""`--exact-int8 on`: int8 CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED as TFLite's reference
+"""`--exact-int8 on`: int8 and uint8 CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED as TFLite's reference
 integer kernels compute them (reference_integer_ops: ConvPerChannel, DepthwiseConvPerChannel,
-FullyConnected), so the ONNX model equals LiteRT's reference kernels bit for bit on them.
+FullyConnected; for legacy uint8 models, per tensor with weight zero points: reference_ops' Conv,
+DepthwiseConv, FullyConnected), so the ONNX model equals LiteRT's reference kernels bit for bit on them.
 
-- accumulation: Σ (q_in − zp_in)·q_w + bias in integers: ConvInteger (int32, its filter laid out OIHW
-  here), FULLY_CONNECTED in float64 Gemm (exact: integer products, sums far below 2⁵³), then int64;
+- accumulation: Σ (q_in − zp_in)·(q_w − zp_w) + bias in integers: ConvInteger (int32, its filter laid out
+  OIHW here), FULLY_CONNECTED in float64 Gemm (exact: integer products, sums far below 2⁵³), then int64;
 - requantization: the real multiplier in_scale·w_scale/out_scale becomes a Q31 multiplier M and a
   shift (QuantizeMultiplier, `TfLiteRound` = half away from zero), applied as
   MultiplyByQuantizedMultiplier does: SaturatingRoundingDoublingHighMul (a nudge of ±2³⁰, integer
   division truncating toward zero) then RoundingDivideByPOT (round half away from zero), in int64;
-- then + out_zp, clamped to the fused activation's range (CalculateActivationRangeQuantized), int8.
+  FULLY_CONNECTED instead rounds acc·(in_scale·w_scale/out_scale) once in double (its reference kernel
+  requantizes in floating point since 2025);
+- then + out_zp, clamped to the fused activation's range (CalculateActivationRangeQuantized), int8/uint8.
 The same fixed point serves MEAN (QuantizedMeanOrSum), ADD and MUL; AVERAGE_POOL_2D divides window sums
 by their counts; LOGISTIC and TANH are the kernels' 256-entry float32 tables; SOFTMAX is in
 exact_softmax.py. Other operators keep the QDQ form (their float kernels in onnxruntime may round
@@ -28,38 +31,36 @@ EXACT_OPTION = "exact-int8"
 
 
 def applies(ctx: TfliteContext) -> bool:
-    """Exact mode asked for, and an int8 operator this module computes: its quantized input and output
-    int8 (and for the convolutions and FULLY_CONNECTED, constant int8 weights)."""
+    """Exact mode asked for, and an 8-bit operator this module computes: its quantized input and output
+    both int8 or both uint8 (and for the convolutions and FULLY_CONNECTED, constant weights of that type)."""
     if not ctx.state.exact_int8:
         return False
     if ctx.type == "MEAN":
-        return _int8(ctx.need(0), ctx.out_tensor()) and _mean_in_general_form(ctx)
+        return _eight_bit(ctx.need(0), ctx.out_tensor())  # the reference kernel: QuantizedMeanOrSum always
     if ctx.type == "AVERAGE_POOL_2D":
         x_t, out = ctx.need(0), ctx.out_tensor()
-        return _int8(x_t, out) and (_scale(x_t), _zero(x_t)) == (_scale(out), _zero(out))
+        return _eight_bit(x_t, out) and (_scale(x_t), _zero(x_t)) == (_scale(out), _zero(out))
     if ctx.type in TABLES:
-        return _int8(ctx.need(0), ctx.out_tensor())
+        return _eight_bit(ctx.need(0), ctx.out_tensor())
     if ctx.type in ("ADD", "MUL"):
         tensors = (ctx.need(0), ctx.need(1), ctx.out_tensor())
-        return _int8(*tensors) and all(_params(t)[0].size == 1 for t in tensors)
+        return _eight_bit(*tensors) and all(_params(t)[0].size == 1 for t in tensors)
     if ctx.type not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
         return False
-    return _int8(ctx.need(0), ctx.need(1), ctx.out_tensor()) and ctx.need(1).has_data
+    return _eight_bit(ctx.need(0), ctx.need(1), ctx.out_tensor()) and ctx.need(1).has_data
 
 
-def _int8(*tensors: TflTensor) -> bool:
-    return all(t.dtype == "int8" and quant_params(t) is not None for t in tensors)
+def _eight_bit(*tensors: TflTensor) -> bool:
+    """All quantized, all int8 or all uint8."""
+    return len({t.dtype for t in tensors}) == 1 and all(
+        t.dtype in ("int8", "uint8") and quant_params(t) is not None for t in tensors
+    )
 
 
-def _mean_in_general_form(ctx: TfliteContext) -> bool:
-    """The reduction reaches QuantizedMeanOrSum: not the 4-D keep_dims mean over H and W
-    (reference_integer_ops::Mean) nor the same-quantization integer average (other kernels)."""
-    x_t, out = ctx.need(0), ctx.out_tensor()
-    rank = len(x_t.dims)
-    axes = {int(a) % rank for a in ctx.const(1).reshape(-1)} if rank else set()
-    spatial = bool(ctx.option("KeepDims", False)) and rank == 4 and axes == {1, 2} and ctx.const(1).size == 2
-    same = _scale(x_t) == _scale(out) and _zero(x_t) == _zero(out)
-    return not spatial and not same
+def _limits(t: TflTensor) -> tuple[int, int]:
+    """The stored type's range: int8 [−128, 127], uint8 [0, 255]."""
+    info = np.iinfo(t.dtype)
+    return int(info.min), int(info.max)
 
 
 def mean(ctx: TfliteContext, axes: list[int], keep: int) -> None:
@@ -77,7 +78,7 @@ def mean(ctx: TfliteContext, axes: list[int], keep: int) -> None:
     multiplier, shift = quantize_multiplier(float(_scale(x_t)) / float(_scale(out)))
     folded = min(count.bit_length() - 1, 32, 31 + shift)
     fixed = np.array([[(multiplier << folded) // count, shift - folded]], np.int64)
-    _fixed_point(ctx, centred, fixed, out.dims, (-128, 127))
+    _fixed_point(ctx, centred, fixed, out.dims, _limits(out))
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
@@ -95,12 +96,15 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
 
 
 def conv(ctx: TfliteContext, attrs: dict, layout: str) -> None:
-    """CONV_2D / DEPTHWISE_CONV_2D (`layout`: the filter's, OHWI or IHWO) in exact integer arithmetic."""
+    """CONV_2D / DEPTHWISE_CONV_2D (`layout`: the filter's, OHWI or IHWO) in exact integer arithmetic;
+    a uint8 filter's zero point is ConvInteger's (int8 filters are symmetric)."""
     x_t, w_t, out = ctx.need(0), ctx.need(1), ctx.out_tensor()
-    stored = np.asarray(w_t.data(), np.int8)
+    stored = np.asarray(w_t.data(), w_t.dtype)
     oihw = np.ascontiguousarray(stored.transpose((0, 3, 1, 2) if layout == "OHWI" else (3, 0, 1, 2)))
-    zero = np.int8(_zero(x_t))
+    zero = np.asarray(_zero(x_t), x_t.dtype)
     inputs = [ctx.state.stored[x_t.index], ctx.constant("weight", oihw), ctx.constant("zero_point", zero)]
+    if w_t.dtype == "uint8":
+        inputs.append(ctx.constant("weight_zero_point", np.asarray(_zero(w_t), np.uint8)))
     attrs = {k: v for k, v in attrs.items() if k != "dilations" or any(d != 1 for d in v)}
     summed = ctx.node("ConvInteger", inputs, out.dims, attrs, dtype="int32", layout="NHWC")
     acc = ctx.node("Cast", [summed], out.dims, {"to": ONNX_TYPES["int64"]}, dtype="int64")
@@ -113,28 +117,45 @@ def conv(ctx: TfliteContext, attrs: dict, layout: str) -> None:
 
 
 def fully_connected(ctx: TfliteContext, x: str, rows: int | None, depth: int, units: int) -> None:
-    """FULLY_CONNECTED on `x` (the stored int8 input viewed as [rows, depth]) in exact integer arithmetic;
-    the multiplier from the float product of the scales, as GetQuantizedConvolutionMultipler."""
+    """FULLY_CONNECTED on `x` (the stored input viewed as [rows, depth]) as the reference kernels (int8 per
+    tensor and per channel, uint8): the exact integer sum Σ (q_in − zp_in)·(q_w − zp_w) + bias, then
+    round(acc · (double)in_scale·(double)w_scale/(double)out_scale) half away from zero, in float64."""
     x_t, w_t, out = ctx.need(0), ctx.need(1), ctx.out_tensor()
     centred = _centred(ctx, x, (rows, depth))
-    inputs = [centred, ctx.constant("weight", np.asarray(w_t.data(), np.float64))]
+    weight = np.asarray(w_t.data(), np.float64) - (_zero(w_t) if w_t.dtype == "uint8" else 0)
+    inputs = [centred, ctx.constant("weight", weight)]
     if ctx.tensor(2) is not None:
         inputs.append(ctx.constant("bias", np.asarray(ctx.const(2), np.float64).reshape(-1)))
     acc = ctx.node("Gemm", inputs, (rows, units), {"transB": 1}, dtype="float64")
-    w_scales = _params(w_t)[0].astype(np.float32)
-    if w_scales.size > 1:  # per channel: PopulateConvolutionQuantizationParams multiplies in double
-        product = float(_scale(x_t)) * w_scales.astype(np.float64)
-    else:
-        product = (_scale(x_t) * w_scales).astype(np.float64)
-    real = product / float(_scale(out))
-    final = tuple(out.dims) == (rows, units)
-    value = _requantize(ctx, acc, real.reshape(-1), (rows, units), final, single=True)
-    if tuple(out.dims) != (rows, units):
-        ctx.node("Reshape", [value, ctx.ints(ctx.out_shape())], out.dims, output=ctx.outputs[0], dtype="int8")
+    real = float(_scale(x_t)) * _params(w_t)[0].astype(np.float32).astype(np.float64) / float(_scale(out))
+    shape = (rows, units)
+    scaled = ctx.node("Mul", [acc, ctx.constant("scale", real.reshape(-1))], shape, dtype="float64")
+    rounded = _round_half_away(ctx, scaled, shape)
+    shifted = ctx.node("Add", [rounded, _i64(ctx, "output_zero_point", _zero(out))], shape, dtype="int64")
+    final = tuple(out.dims) == shape
+    what = f"acc·{_brief_float(real)} rounded once in double"
+    value = _saturate(ctx, shifted, shape, _activation_range(ctx), final, what)
+    if not final:
+        target = ctx.outputs[0]
+        ctx.node("Reshape", [value, ctx.ints(ctx.out_shape())], out.dims, output=target, dtype=out.dtype)
+
+
+def _round_half_away(ctx: TfliteContext, value: str, shape: tuple) -> str:
+    """C's round() of float64 values, as int64: ⌊|v|⌋ + (|v| − ⌊|v|⌋ ≥ ½), the sign put back (each step
+    exact, where ⌊|v| + ½⌋ could round in the addition)."""
+    magnitude = ctx.node("Abs", [value], shape, dtype="float64")
+    whole = ctx.node("Floor", [magnitude], shape, dtype="float64")
+    fraction = ctx.node("Sub", [magnitude, whole], shape, dtype="float64")
+    half = ctx.node("GreaterOrEqual", [fraction, ctx.constant("half", np.float64(0.5))], shape, dtype="bool")
+    up = ctx.node("Cast", [half], shape, {"to": ONNX_TYPES["float64"]}, dtype="float64")
+    signed = ctx.node("Mul", [ctx.node("Add", [whole, up], shape, dtype="float64"),
+                              ctx.node("Sign", [value], shape, dtype="float64")], shape,
+                      dtype="float64")  # fmt: skip
+    return ctx.node("Cast", [signed], shape, {"to": ONNX_TYPES["int64"]}, dtype="int64")
 
 
 def _centred(ctx: TfliteContext, value: str | None = None, shape: tuple | None = None) -> str:
-    """The stored int8 input minus its zero point, as float64 (exact)."""
+    """The stored input minus its zero point, as float64 (exact)."""
     tensor = ctx.need(0)
     stored = value if value is not None else ctx.state.stored[tensor.index]
     zero = float(_zero(tensor))
@@ -143,12 +164,10 @@ def _centred(ctx: TfliteContext, value: str | None = None, shape: tuple | None =
     return ctx.node("Sub", [wide, ctx.constant("zero_point", np.float64(zero))], dims, dtype="float64")
 
 
-def _requantize(
-    ctx: TfliteContext, acc: str, real: np.ndarray, shape: tuple, final: bool = True, single: bool = False
-) -> str:
-    """int8 output = clamp(MultiplyByQuantizedMultiplier(acc, M, shift) + zp_out), per channel (last axis)."""
+def _requantize(ctx: TfliteContext, acc: str, real: np.ndarray, shape: tuple) -> str:
+    """output = clamp(MultiplyByQuantizedMultiplier(acc, M, shift) + zp_out), per channel (last axis)."""
     fixed = np.array([quantize_multiplier(float(r)) for r in real], np.int64)
-    return _fixed_point(ctx, acc, fixed, shape, _activation_range(ctx), final, single)
+    return _fixed_point(ctx, acc, fixed, shape, _activation_range(ctx))
 
 
 def _fixed_point(
@@ -158,12 +177,10 @@ def _fixed_point(
     shape: tuple,
     bounds: tuple[int, int],
     final: bool = True,
-    single: bool = False,
 ) -> str:
-    """MultiplyByQuantizedMultiplier(acc, M, shift) + out_zp clamped to `bounds`, as int8; `fixed` holds
-    rows (M, shift), one per channel of the last axis or a single one. `single`: its single-rounding
-    form (FULLY_CONNECTED in LiteRT's reference kernels)."""
-    scaled = _multiply_single(ctx, acc, fixed, shape) if single else _multiply(ctx, acc, fixed, shape)
+    """MultiplyByQuantizedMultiplier(acc, M, shift) + out_zp clamped to `bounds`, in the output's type;
+    `fixed` holds rows (M, shift), one per channel of the last axis or a single one."""
+    scaled = _multiply(ctx, acc, fixed, shape)
     shifted = ctx.node("Add", [scaled, _i64(ctx, "output_zero_point", _zero(ctx.out_tensor()))], shape,
                        dtype="int64")  # fmt: skip
     return _saturate(ctx, shifted, shape, bounds, final, f"Q31 multipliers {_brief(fixed[:, 0])}, shifts "
@@ -173,14 +190,15 @@ def _fixed_point(
 def _saturate(
     ctx: TfliteContext, value: str, shape: tuple, bounds: tuple[int, int], final: bool, what: str
 ) -> str:
-    """The int64 result clamped to `bounds` and stored as int8 (the operator's output when `final`)."""
+    """The int64 result clamped to `bounds` and stored in the output's type (its output when `final`)."""
     low, high = bounds
     clamped = ctx.node("Clip", [value, _i64(ctx, "act_min", low), _i64(ctx, "act_max", high)], shape,
                        dtype="int64")  # fmt: skip
-    ctx.step("param", f"exact int8: int64 fixed-point arithmetic as the reference kernel, {what}, "
+    dtype = ctx.out_tensor().dtype
+    ctx.step("param", f"exact {dtype}: integer arithmetic as the reference kernel, {what}, "
                       f"clamp [{low}, {high}]")  # fmt: skip
     target = ctx.outputs[0] if final else None
-    return ctx.node("Cast", [clamped], shape, {"to": ONNX_TYPES["int8"]}, output=target, dtype="int8")
+    return ctx.node("Cast", [clamped], shape, {"to": ONNX_TYPES[dtype]}, output=target, dtype=dtype)
 
 
 def _i64(ctx: TfliteContext, name: str, values: np.ndarray | int) -> str:
@@ -213,23 +231,6 @@ def _multiply(ctx: TfliteContext, acc: str, fixed: np.ndarray, shape: tuple) -> 
     floor = op("Div", op("Sub", high, remainder), i64("divisor", divisor))
     up = op("Cast", op("Greater", remainder, threshold, dtype="bool"))
     return op("Add", floor, up)
-
-
-def _multiply_single(ctx: TfliteContext, acc: str, fixed: np.ndarray, shape: tuple) -> str:
-    """MultiplyByQuantizedMultiplier rounding once: ⌊(x·M + 2^(30−shift)) / 2^(31−shift)⌋ in int64 — what
-    LiteRT's reference FULLY_CONNECTED computes, per tensor and per channel (the double-rounding form the
-    convolutions use was a step off on 23 of the 256 inputs of the real hello_world int8 model)."""
-    total = 31 - fixed[:, 1]
-    divisor = np.left_shift(1, total).astype(np.int64)
-    to_int64 = {"to": ONNX_TYPES["int64"]}
-    wide = acc
-    if ctx.builder.dtype(acc) != "int64":
-        wide = ctx.node("Cast", [acc], shape, to_int64, dtype="int64")
-    product = ctx.node("Mul", [wide, _i64(ctx, "multiplier", fixed[:, 0])], shape, dtype="int64")
-    rounded = ctx.node("Add", [product, _i64(ctx, "half", divisor >> 1)], shape, dtype="int64")
-    remainder = ctx.node("Mod", [rounded, _i64(ctx, "divisor", divisor)], shape, {"fmod": 0}, dtype="int64")
-    floor = ctx.node("Sub", [rounded, remainder], shape, dtype="int64")
-    return ctx.node("Div", [floor, _i64(ctx, "divisor", divisor)], shape, dtype="int64")
 
 
 def binary(ctx: TfliteContext) -> None:
@@ -296,7 +297,7 @@ TABLES = {
     "LOGISTIC": lambda v: np.float32(1) / (np.float32(1) + np.exp(-v)),
     "TANH": np.tanh,
 }
-"""The int8 activations LiteRT's reference kernels compute through a 256-entry table built in float32."""
+"""The 8-bit activations LiteRT's reference kernels compute through a 256-entry table built in float32."""
 
 
 def table(ctx: TfliteContext) -> None:
@@ -304,21 +305,25 @@ def table(ctx: TfliteContext) -> None:
     transformed in float32, divided by the output scale, rounded half away from zero, + out_zp,
     saturated; the ONNX model gathers from it by the stored value."""
     x_t, out = ctx.need(0), ctx.out_tensor()
-    stored = np.arange(-128, 128)
+    low, high = _limits(out)
+    stored = np.arange(low, high + 1)
     real = (_scale(x_t) * (stored - _zero(x_t)).astype(np.float32)).astype(np.float32)
     inverse = np.float32(1) / _scale(out)
     scaled = (TABLES[ctx.type](real).astype(np.float32) * inverse).astype(np.float32).astype(np.float64)
     magnitude = np.floor(np.abs(scaled)) + (np.abs(scaled) - np.floor(np.abs(scaled)) >= 0.5)
-    values = np.clip(np.copysign(magnitude, scaled).astype(np.int64) + _zero(out), -128, 127).astype(np.int8)
+    signed = np.copysign(magnitude, scaled).astype(np.int64)
+    values = np.clip(signed + _zero(out), low, high).astype(out.dtype)
     to_int64 = {"to": ONNX_TYPES["int64"]}
     wide = ctx.node("Cast", [ctx.state.stored[x_t.index]], x_t.dims, to_int64, dtype="int64")
-    index = ctx.node("Add", [wide, _i64(ctx, "offset", 128)], x_t.dims, dtype="int64")
-    ctx.step("param", f"exact int8: {ctx.type} as the reference kernel's 256-entry table (float32 transform)")
-    ctx.node("Gather", [ctx.constant("table", values), index], out.dims, output=ctx.outputs[0], dtype="int8")
+    index = ctx.node("Add", [wide, _i64(ctx, "offset", -low)], x_t.dims, dtype="int64")
+    ctx.step("param", f"exact {out.dtype}: {ctx.type} as the reference kernel's 256-entry table "
+                      "(float32 transform)")  # fmt: skip
+    table = ctx.constant("table", values)
+    ctx.node("Gather", [table, index], out.dims, output=ctx.outputs[0], dtype=out.dtype)
 
 
 ADD_LEFT_SHIFT = 20
-"""The headroom bits int8 ADD gives its inputs before rescaling (20; 15 for int16)."""
+"""The headroom bits 8-bit ADD gives its inputs before rescaling (20; 15 for int16)."""
 
 
 def _centred_input(ctx: TfliteContext, i: int) -> str:
@@ -334,7 +339,7 @@ def _centred_input(ctx: TfliteContext, i: int) -> str:
 
 
 def _activation_range(ctx: TfliteContext) -> tuple[int, int]:
-    """CalculateActivationRangeQuantized for the fused activation, on int8."""
+    """CalculateActivationRangeQuantized for the fused activation, within the output type's range."""
     s = _scale(ctx.out_tensor())
     zp = _zero(ctx.out_tensor())
 
@@ -343,7 +348,7 @@ def _activation_range(ctx: TfliteContext) -> tuple[int, int]:
         return zp + math.floor(abs(v) + 0.5) * (1 if v >= 0 else -1)
 
     act = int(ctx.option("FusedActivationFunction", 0))
-    low, high = -128, 127
+    low, high = _limits(ctx.out_tensor())
     if act == 1:
         low = max(low, q(0.0))
     elif act == 3:
@@ -365,6 +370,11 @@ def _scale(t: TflTensor) -> np.float32:
 
 def _zero(t: TflTensor) -> int:
     return int(_params(t)[1].reshape(-1)[0])
+
+
+def _brief_float(values: np.ndarray) -> str:
+    flat = np.asarray(values).reshape(-1)
+    return f"{flat[0]:.6g}" if flat.size == 1 else f"[{flat[0]:.6g}, …] ({flat.size})"
 
 
 def _brief(values: np.ndarray) -> str:

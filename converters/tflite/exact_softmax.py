@@ -1,4 +1,5 @@
-"""`--exact-int8 on`: int8 SOFTMAX as LiteRT's reference kernel computes it, in gemmlowp's fixed point.
+"""`--exact-int8 on`: int8 and uint8 SOFTMAX as LiteRT's reference kernel computes it, in gemmlowp's fixed
+point.
 
 Per row: diff = q − max(q) (an integer in [−255, 0]); where diff ≥ diff_min, exp(diff·β·scale) in Q0.31 —
 diff rescaled to Q5.26 by MultiplyByQuantizedMultiplierGreaterThanOne, then exp_on_negative_values
@@ -6,7 +7,8 @@ diff rescaled to Q5.26 by MultiplyByQuantizedMultiplierGreaterThanOne, then exp_
 so they are computed here, once per possible diff, and the ONNX model gathers them. The row's sum of
 exps in Q12.19, its reciprocal (GetReciprocal: the sum normalised by its leading zeros, then
 one_over_one_plus_x_for_x_in_0_1's three Newton–Raphson steps) and each output
-RoundingDivideByPOT(exp·reciprocal, bits over unit + 23) − 128 depend on the row and are int64 nodes.
+RoundingDivideByPOT(exp·reciprocal, bits over unit + 23) + the type's minimum (−128 or 0) depend on the
+row and are int64 nodes.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import math
 import numpy as np
 
 from netinspect.converters.tflite.context import ONNX_TYPES, TfliteContext
-from netinspect.converters.tflite.exact import _i64, _int8, _scale, _zero, quantize_multiplier
+from netinspect.converters.tflite.exact import _eight_bit, _i64, _limits, _scale, _zero, quantize_multiplier
 
 INT32_MAX = (1 << 31) - 1
 INT32_MIN = -(1 << 31)
@@ -27,9 +29,10 @@ SUM_BITS = 12
 
 
 def applies(ctx: TfliteContext) -> bool:
-    """int8 in and out, the output at the scale 1/256 and zero point −128 the kernel writes."""
+    """int8 or uint8 in and out, the output at the scale 1/256 and the zero point the kernel writes (the
+    type's minimum: −128 or 0)."""
     out = ctx.out_tensor()
-    return ctx.state.exact_int8 and _int8(ctx.need(0), out) and _zero(out) == -128
+    return ctx.state.exact_int8 and _eight_bit(ctx.need(0), out) and _zero(out) == _limits(out)[0]
 
 
 def _srdhm(a: int, b: int) -> int:
@@ -128,13 +131,14 @@ def softmax(ctx: TfliteContext) -> None:
     counted = node("Cast", [above], wide_row, to=ONNX_TYPES["int64"])
     bits = ctx.node("ReduceSum", [counted, ctx.ints([-1], "axes")], row, {"keepdims": 0}, dtype="int64")
     reciprocal, over_unit = _reciprocal(ctx, total, bits, row)
-    product = _srdhm_node(ctx, reciprocal, exp, shape)  # exp is 0 below diff_min: the output is then −128
+    product = _srdhm_node(ctx, reciprocal, exp, shape)  # exp is 0 below diff_min: the output is the minimum
     exponent = ctx.node("Add", [over_unit, c("out_bits", 31 - 8)], row, dtype="int64")
     scaled = _divide_by_pot_node(ctx, product, exponent, shape, row)
-    clamped = node("Clip", [node("Add", [scaled, c("output_zero_point", -128)]), c("lo", -128), c("hi", 127)])
-    ctx.step("param", "exact int8: SOFTMAX in the reference kernel's gemmlowp fixed point (exp tables over "
-                      "the 256 differences from the row maximum, Newton–Raphson reciprocal)")  # fmt: skip
-    ctx.node("Cast", [clamped], shape, {"to": ONNX_TYPES["int8"]}, output=ctx.outputs[0], dtype="int8")
+    low, high = _limits(out)
+    clamped = node("Clip", [node("Add", [scaled, c("output_zero_point", low)]), c("lo", low), c("hi", high)])
+    what = "exp tables over the 256 differences from the row maximum, Newton–Raphson reciprocal"
+    ctx.step("param", f"exact {out.dtype}: SOFTMAX in the reference kernel's gemmlowp fixed point ({what})")
+    ctx.node("Cast", [clamped], shape, {"to": ONNX_TYPES[out.dtype]}, output=ctx.outputs[0], dtype=out.dtype)
 
 
 def _srdhm_node(ctx: TfliteContext, a: str, b: str, shape: tuple) -> str:

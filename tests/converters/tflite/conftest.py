@@ -41,3 +41,24 @@ def tflite_fixture(name: str, mode: str = "float32") -> Path:
             if done.returncode != 0:
                 raise RuntimeError(f"generating {name}:{mode} failed:\n{done.stderr[-3000:]}")
     return path
+
+
+def legacy_fixture(name: str) -> Path:
+    """A legacy uint8 model (fixtures/tflite/make_legacy.py: TF1's converter on a fake-quantized graph),
+    cached in fixtures/cache/tflite/, generated in a subprocess when missing."""
+    generator = fixture_generator("tflite/make_legacy.py")
+    path = generator.cached_path(name)
+    if path.exists():
+        return path
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("generating TFLite fixtures needs tensorflow (pip install 'netinspect[keras]')")
+    generator.CACHE.mkdir(parents=True, exist_ok=True)
+    with (generator.CACHE / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+            script = generator.__file__
+            done = subprocess.run([sys.executable, script, name], capture_output=True, text=True, env=env)
+            if done.returncode != 0:
+                raise RuntimeError(f"generating legacy {name} failed:\n{done.stderr[-3000:]}")
+    return path
