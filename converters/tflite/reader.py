@@ -19,6 +19,8 @@ from netinspect.converters.tflite import (  # noqa: F401  (handlers)
     ops_math,
     ops_more,
     ops_nn,
+    ops_segments,
+    ops_selection,
     ops_shape,
     ops_signal,
 )

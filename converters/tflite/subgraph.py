@@ -27,6 +27,8 @@ CONSTANT_FOLDED = {"DEQUANTIZE", "DENSIFY"}
 REFUSED = {
     "CUSTOM": "custom operator: its semantics are not in the file",
     "DELEGATE": "delegate operator: runs in an accelerator, not a TFLite kernel",
+    "CALL": "LiteRT registers no kernel for it (its interpreter cannot run the model); subgraphs are "
+    "called through WHILE, IF and CALL_ONCE",
 }
 
 

@@ -55,9 +55,11 @@ def test_formats_lists_every_builtin_with_its_status(cli: Callable[..., Any]) ->
     status = operator_status()
     builtins = {k for k in vars(BuiltinOperator) if not k.startswith("_")}
     assert set(status) == builtins - {"PLACEHOLDER_FOR_GREATER_OP_CODES"}
-    for op in ("FILL", "RFFT2D", "COMPLEX_ABS", "TRANSPOSE_CONV", "FULLY_CONNECTED"):
+    for op in ("FILL", "RFFT2D", "COMPLEX_ABS", "TRANSPOSE_CONV", "FULLY_CONNECTED", "SEGMENT_SUM", "WHERE",
+               "UNSORTED_SEGMENT_MAX", "NON_MAX_SUPPRESSION_V4", "NON_MAX_SUPPRESSION_V5"):  # fmt: skip
         assert status[op] == "converted"
     assert status["CUSTOM"].startswith("refused: custom operator")
+    assert status["CALL"].startswith("refused: LiteRT registers no kernel")
     assert "not converted" in status.values()
     result = cli("formats", "tflite")
     assert result.code == 0
@@ -350,3 +352,51 @@ def test_regular_nms_detection_postprocess_matches_litert(case: str, seed: int) 
         assert len({tuple(row) for row in detected}) < n
     else:
         assert n == 8
+
+
+def _boxes_and_scores(rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Overlapping boxes (every third with its corners given max-first, which the kernel accepts) and
+    distinct scores: the order of equal scores is the runtimes' priority queues', unspecified."""
+    centres, sizes = rng.uniform(0, 1, (count, 2)), rng.uniform(0.1, 0.5, (count, 2))
+    boxes = np.concatenate([centres - sizes / 2, centres + sizes / 2], 1).astype(np.float32)
+    boxes[::3] = boxes[::3][:, [2, 3, 0, 1]]
+    return boxes, rng.permutation(np.linspace(0.05, 0.95, count)).astype(np.float32)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_segments_where_and_nms_match_litert_exactly(seed: int) -> None:
+    """SEGMENT_SUM, UNSORTED_SEGMENT_SUM/MAX/MIN/PROD (empty segments keep the kernel's 0, 1, lowest,
+    highest; a negative id is skipped), WHERE (coordinates [count, rank] int64) and
+    NON_MAX_SUPPRESSION_V4/V5 (σ = 0; indices padded with zeros, the valid count) — each refused
+    before ("not converted"): every output equal to LiteRT's, element for element. Seed 0 also puts
+    two boxes at IoU exactly 0.5, V4's threshold: the kernel suppresses at IoU ≥ it; odd seeds leave
+    fewer boxes than max_output_size."""
+    rng = np.random.default_rng(seed)
+    boxes, scores = _boxes_and_scores(rng, 10)
+    if seed == 0:
+        boxes[0], boxes[1] = [0, 0, 1, 1], [0, 0, 1, 0.5]
+        scores[0], scores[1] = 0.97, 0.96
+    if seed % 2:  # few above the score thresholds (0.2, 0.1): the indices padded with zeros
+        scores = scores * np.float32(0.3)
+    feeds = {"data": rng.normal(0, 1, (6, 3)).astype(np.float32), "boxes": boxes, "scores": scores}
+    pairs = run_both(tflite_fixture("segments_nms"), feeds=feeds)
+    assert len(pairs) == 11
+    for pair in pairs:
+        assert pair.actual.dtype == pair.expected.dtype, pair.name
+        np.testing.assert_array_equal(pair.actual, pair.expected, err_msg=pair.name)
+    outputs = [pair.expected for pair in pairs]  # in the function's return order: Identity, Identity_1, …
+    assert (outputs[2][[1, 3]] == np.finfo(np.float32).min).all()  # empty segments of the max
+    v4, v4_valid = outputs[6], int(outputs[7])
+    if seed == 0:
+        assert 0 in v4[:v4_valid] and 1 not in v4[:v4_valid]
+    if seed % 2:
+        assert v4_valid < 6 and not v4[v4_valid:].any()
+    print(f"seed {seed}: V4 kept {v4_valid} of 6, V5 {int(outputs[10])} of 5, WHERE {len(outputs[5])} true")
+
+
+def test_soft_nms_is_refused_with_its_sigma() -> None:
+    """NON_MAX_SUPPRESSION_V5 with σ > 0 decays scores (Soft-NMS): one clear refusal naming σ."""
+    from netinspect.errors import ModelFormatError
+
+    with pytest.raises(ModelFormatError, match=r"soft_nms_sigma 0\.5 > 0 is Soft-NMS"):
+        load(tflite_fixture("soft_nms"))

@@ -1,0 +1,92 @@
+"""Builtins whose result is the indices of chosen elements: WHERE (tf.where with one argument) and
+NON_MAX_SUPPRESSION_V4 / V5 (tensorflow/lite/kernels/where.cc, non_max_suppression.cc)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from netinspect.converters.tflite.context import ONNX_TYPES, TFLITE, TfliteContext
+from netinspect.registry import layer
+
+
+@layer(TFLITE, "WHERE")
+def where(ctx: TfliteContext) -> None:
+    """The coordinates of the true (non-zero) elements, [count, rank] int64 in row-major order: ONNX
+    NonZero gives them as [rank, count], so transposed."""
+    if len([i for i in ctx.op.inputs if i >= 0]) != 1:
+        raise ctx.error("WHERE with three inputs is SELECT's job; this one has more than a condition")
+    rank = len(ctx.in_shape(0))
+    found = ctx.node("NonZero", [ctx.x(0)], (rank, None), dtype="int64")
+    ctx.emit("Transpose", [found], {"perm": [1, 0]})
+
+
+@layer(TFLITE, "NON_MAX_SUPPRESSION_V4", "NON_MAX_SUPPRESSION_V5")
+def non_max_suppression(ctx: TfliteContext) -> None:
+    """Inputs: boxes [n, 4] (y1, x1, y2, x2, corners in either order), scores [n], max_output_size,
+    iou_threshold, score_threshold (V5: soft_nms_sigma). Outputs: the selected indices (int32) padded
+    with zeros to max_output_size, V5 their scores (padded with zeros), then how many are valid.
+
+    The kernel takes boxes scoring above the threshold, best first, and drops a box whose IoU with
+    one already chosen is ≥ the IoU threshold; ONNX drops it when the IoU is above its threshold, so
+    it is given the float just below (at least 0, which ONNX requires). Equal scores are taken in
+    the order of the runtime's priority queue on both sides, which neither specifies."""
+    soft = ctx.type == "NON_MAX_SUPPRESSION_V5"
+    if soft:
+        _require_hard(ctx)
+    count = ctx.in_shape(0)[0]
+    boxes = ctx.node("Unsqueeze", [ctx.x(0), ctx.ints([0], "axes")], (1, count, 4))
+    scores = ctx.node("Unsqueeze", [ctx.x(1), ctx.ints([0, 1], "axes")], (1, 1, count))
+    most = _as_int64_vector(ctx, 2)
+    limit = int(ctx.const(2).reshape(-1)[0]) if ctx.need(2).has_data else None
+    selected = ctx.node(
+        "NonMaxSuppression",
+        [boxes, scores, most, _iou_threshold(ctx), ctx.node("Reshape", [ctx.x(4), ctx.ints([1])], (1,))],
+        (None, 3), dtype="int64",
+    )  # fmt: skip
+    ctx.step("split", f"{ctx.type} as NonMaxSuppression (one batch, one class; IoU ≥ threshold "
+                      "suppressed, score > threshold kept), indices padded with zeros to "
+                      "max_output_size")  # fmt: skip
+    chosen = ctx.node("Gather", [selected, ctx.constant("box_column", np.int64(2))], (None,), {"axis": 1},
+                      dtype="int64")  # fmt: skip
+    found = ctx.node("Shape", [chosen], (1,), dtype="int64")
+    missing = ctx.node("Sub", [most, found], (1,), dtype="int64")
+    pads = ctx.node("Concat", [ctx.ints([0], "zero"), missing], (2,), {"axis": 0}, dtype="int64")
+    padded = ctx.node("Pad", [chosen, pads], (limit,), dtype="int64")
+    ctx.emit("Cast", [padded], {"to": ONNX_TYPES["int32"]}, shape=(limit,))
+    if soft:
+        picked = ctx.node("Gather", [ctx.x(1), chosen], (None,), {"axis": 0})
+        ctx.emit("Pad", [picked, pads], k=1, shape=(limit,))
+    valid = ctx.node("Squeeze", [found, ctx.ints([0], "axes")], (), dtype="int64")
+    ctx.emit("Cast", [valid], {"to": ONNX_TYPES["int32"]}, k=2 if soft else 1, shape=())
+
+
+def _require_hard(ctx: TfliteContext) -> None:
+    """V5 with soft_nms_sigma > 0 decays overlapping boxes' scores (Soft-NMS) instead of dropping them:
+    ONNX NonMaxSuppression cannot, so only σ = 0 (plain NMS) is converted."""
+    if not ctx.need(5).has_data:
+        raise ctx.error("soft_nms_sigma is computed at run time: only σ = 0 (plain NMS) can be converted")
+    sigma = float(ctx.const(5).reshape(-1)[0])
+    if sigma != 0.0:
+        raise ctx.error(f"soft_nms_sigma {sigma:g} > 0 is Soft-NMS (scores decayed by exp(−IoU²/2σ)), "
+                        "which ONNX NonMaxSuppression cannot express; only σ = 0 (plain NMS) is "
+                        "converted")  # fmt: skip
+
+
+def _as_int64_vector(ctx: TfliteContext, i: int) -> str:
+    """A scalar integer input as the int64 [1] ONNX NonMaxSuppression and Pad take."""
+    if ctx.need(i).has_data:
+        return ctx.ints(ctx.const(i).reshape(-1)[:1], "max_output_size")
+    wide = ctx.node("Cast", [ctx.x(i)], ctx.in_shape(i), {"to": ONNX_TYPES["int64"]}, dtype="int64")
+    return ctx.node("Reshape", [wide, ctx.ints([1])], (1,), dtype="int64")
+
+
+def _iou_threshold(ctx: TfliteContext) -> str:
+    """The float just below the kernel's IoU threshold (ONNX suppresses IoU > it, the kernel ≥), never
+    below 0; computed in the graph (× (1 − 2⁻²⁴), the float below any normal positive float) when
+    the file does not store it."""
+    if ctx.need(3).has_data:
+        t = np.float32(ctx.const(3).reshape(-1)[0])
+        below = max(np.nextafter(t, np.float32(-np.inf), dtype=np.float32), np.float32(0.0))
+        return ctx.constant("iou_threshold", np.array([below], np.float32))
+    t = ctx.node("Reshape", [ctx.x(3), ctx.ints([1])], (1,))
+    return ctx.node("Mul", [t, ctx.constant("just_below_one", np.array([1 - 2**-24], np.float32))], (1,))
