@@ -19,10 +19,12 @@ from netinspect.converters.tflite import (  # noqa: F401  (handlers)
     ops_math,
     ops_more,
     ops_nn,
+    ops_placement,
     ops_segments,
     ops_selection,
     ops_shape,
     ops_signal,
+    ops_values,
 )
 from netinspect.converters.tflite.context import TFLITE, SubgraphState
 from netinspect.converters.tflite.flatbuffer import TflFile

@@ -55,8 +55,12 @@ def test_formats_lists_every_builtin_with_its_status(cli: Callable[..., Any]) ->
     status = operator_status()
     builtins = {k for k in vars(BuiltinOperator) if not k.startswith("_")}
     assert set(status) == builtins - {"PLACEHOLDER_FOR_GREATER_OP_CODES"}
-    for op in ("FILL", "RFFT2D", "COMPLEX_ABS", "TRANSPOSE_CONV", "FULLY_CONNECTED", "SEGMENT_SUM", "WHERE",
-               "UNSORTED_SEGMENT_MAX", "NON_MAX_SUPPRESSION_V4", "NON_MAX_SUPPRESSION_V5"):  # fmt: skip
+    converted_here = (
+        "FILL", "RFFT2D", "COMPLEX_ABS", "TRANSPOSE_CONV", "FULLY_CONNECTED", "SEGMENT_SUM", "WHERE",
+        "UNSORTED_SEGMENT_MAX", "NON_MAX_SUPPRESSION_V4", "NON_MAX_SUPPRESSION_V5", "BUCKETIZE", "UNIQUE",
+        "RIGHT_SHIFT", "SPARSE_TO_DENSE", "DYNAMIC_UPDATE_SLICE", "MATRIX_SET_DIAG", "BROADCAST_ARGS",
+    )  # fmt: skip
+    for op in converted_here:
         assert status[op] == "converted"
     assert status["CUSTOM"].startswith("refused: custom operator")
     assert status["CALL"].startswith("refused: LiteRT registers no kernel")
@@ -400,3 +404,23 @@ def test_soft_nms_is_refused_with_its_sigma() -> None:
 
     with pytest.raises(ModelFormatError, match=r"soft_nms_sigma 0\.5 > 0 is Soft-NMS"):
         load(tflite_fixture("soft_nms"))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_placements_and_integer_builtins_match_litert_exactly(seed: int) -> None:
+    """BUCKETIZE, UNIQUE (first-occurrence order, inverse indices), RIGHT_SHIFT (negative int32 values
+    shifted arithmetically, shifts past 31 clamped), SPARSE_TO_DENSE, DYNAMIC_UPDATE_SLICE (start
+    clamped so the update fits), MATRIX_SET_DIAG (wide and tall matrices) and BROADCAST_ARGS of a
+    SHAPE the file computes at run time — each "not converted" before: every output equal to
+    LiteRT's."""
+    rng = np.random.default_rng(seed)
+    v = rng.uniform(0, 1, (4, 6)).astype(np.float32)
+    v[0, 0] = (0.99, 0.1, 0.5)[seed]  # the update's first row: 4 (clamped to 2), 0, 2
+    feeds = {"x": np.zeros((1, 3), np.float32), "v": v}
+    pairs = run_both(tflite_fixture("placements"), feeds=feeds)
+    assert len(pairs) == 9
+    for pair in pairs:
+        assert pair.actual.dtype == pair.expected.dtype, pair.name
+        np.testing.assert_array_equal(pair.actual, pair.expected, err_msg=pair.name)
+    assert pairs[-1].expected.shape == (1, 3)
+    assert (pairs[3].expected < 0).any()  # arithmetic shifts of negative values
