@@ -35,8 +35,8 @@ def applies(ctx: TfliteContext) -> bool:
     both int8 or both uint8 (and for the convolutions and FULLY_CONNECTED, constant weights of that type)."""
     if not ctx.state.exact_int8:
         return False
-    if ctx.type == "MEAN":
-        return _eight_bit(ctx.need(0), ctx.out_tensor())  # the reference kernel: QuantizedMeanOrSum always
+    if ctx.type in ("MEAN", "SUM"):
+        return _eight_bit(ctx.need(0), ctx.out_tensor())  # the reference kernels: QuantizedMeanOrSum always
     if ctx.type == "AVERAGE_POOL_2D":
         x_t, out = ctx.need(0), ctx.out_tensor()
         return _eight_bit(x_t, out) and (_scale(x_t), _zero(x_t)) == (_scale(out), _zero(out))
@@ -64,9 +64,11 @@ def _limits(t: TflTensor) -> tuple[int, int]:
 
 
 def mean(ctx: TfliteContext, axes: list[int], keep: int) -> None:
-    """MEAN as QuantizedMeanOrSum: the int32 sum of the stored values less n·zp_in, requantized by the
-    multiplier of in_scale/out_scale with 1/n folded into it in integers — M' = (M·2^k) div n with
-    k = min(⌊log₂ n⌋, 32, 31 + shift), shift' = shift − k — then + out_zp, clamped."""
+    """MEAN and SUM as QuantizedMeanOrSum: the int32 sum of the stored values less n·zp_in, requantized by
+    the multiplier of in_scale/out_scale (for MEAN with 1/n folded into it in integers: M' = (M·2^k) div n,
+    k = min(⌊log₂ n⌋, 32, 31 + shift), shift' = shift − k), then + out_zp, clamped. (int8 SUM: LiteRT's
+    reference kernel reads the int8 bytes as uint8, a bug; this is the arithmetic it means, which its
+    builtin kernel computes.)"""
     x_t, out = ctx.need(0), ctx.out_tensor()
     count = math.prod(int(x_t.dims[a]) for a in axes)
     to_int64 = {"to": ONNX_TYPES["int64"]}
@@ -76,8 +78,10 @@ def mean(ctx: TfliteContext, axes: list[int], keep: int) -> None:
     centred = ctx.node("Sub", [summed, ctx.constant("zero_sum", np.int64(_zero(x_t) * count))], out.dims,
                        dtype="int64")  # fmt: skip
     multiplier, shift = quantize_multiplier(float(_scale(x_t)) / float(_scale(out)))
-    folded = min(count.bit_length() - 1, 32, 31 + shift)
-    fixed = np.array([[(multiplier << folded) // count, shift - folded]], np.int64)
+    fixed = np.array([[multiplier, shift]], np.int64)
+    if ctx.type == "MEAN":
+        folded = min(count.bit_length() - 1, 32, 31 + shift)
+        fixed = np.array([[(multiplier << folded) // count, shift - folded]], np.int64)
     _fixed_point(ctx, centred, fixed, out.dims, _limits(out))
 
 

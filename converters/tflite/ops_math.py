@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from netinspect.converters.tflite import exact, exact_softmax
+from netinspect.converters.tflite import exact, exact_quantize, exact_softmax
 from netinspect.converters.tflite.context import ONNX_TYPES, TFLITE, TfliteContext
 from netinspect.registry import layer
 
@@ -125,6 +125,9 @@ def cast(ctx: TfliteContext) -> None:
 @layer(TFLITE, "QUANTIZE")
 def quantize(ctx: TfliteContext) -> None:
     """Float (or another quantization) → the output's int8/uint8: the emitter's QuantizeLinear."""
+    if exact_quantize.applies(ctx):
+        exact_quantize.quantize(ctx)
+        return
     ctx.finish_float(ctx.x(0))
 
 

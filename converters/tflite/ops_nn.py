@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from netinspect.build import same_pads
-from netinspect.converters.tflite import exact
+from netinspect.converters.tflite import exact, exact_transpose_conv
 from netinspect.converters.tflite.context import TFLITE, TfliteContext
 from netinspect.registry import layer
 
@@ -107,6 +107,9 @@ def transpose_conv(ctx: TfliteContext) -> None:
         total = max(0, (size - 1) * s + k - out) if ctx.option("Padding", 0) == 0 else 0
         pads.append((total // 2, total - total // 2))
         extra.append(max(0, out - ((size - 1) * s + k - total)))
+    if exact_transpose_conv.applies(ctx, (pads[0][0], pads[1][0])):
+        exact_transpose_conv.transpose_conv(ctx, (pads[0][0], pads[1][0]), strides)
+        return
     attrs: dict[str, Any] = {
         "kernel_shape": [kh, kw],
         "strides": list(strides),

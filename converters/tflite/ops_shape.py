@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from netinspect.converters.tflite import exact
+from netinspect.converters.tflite import exact, exact_quantize, exact_resize
 from netinspect.converters.tflite.context import ONNX_TYPES, TFLITE, TfliteContext
 from netinspect.converters.tflite.ops_signal import COMPLEX, complex_reshape
 from netinspect.registry import layer
@@ -63,6 +63,9 @@ def transpose(ctx: TfliteContext) -> None:
 @layer(TFLITE, "CONCATENATION")
 def concatenation(ctx: TfliteContext) -> None:
     rank = len(ctx.out_shape())
+    if exact_quantize.applies(ctx):
+        exact_quantize.concatenation(ctx, _axis(int(ctx.option("Axis", 0)), rank))
+        return
     inputs = [ctx.x(i) for i in range(len(ctx.op.inputs))]
     ctx.emit("Concat", inputs, {"axis": _axis(int(ctx.option("Axis", 0)), rank)},
              activation=ctx.option("FusedActivationFunction", 0))  # fmt: skip
@@ -187,6 +190,9 @@ def reduce(ctx: TfliteContext) -> None:
 
 @layer(TFLITE, "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR")
 def resize(ctx: TfliteContext) -> None:
+    if exact_resize.applies(ctx):
+        exact_resize.resize(ctx)
+        return
     align = bool(ctx.option("AlignCorners", False))
     half = bool(ctx.option("HalfPixelCenters", False))
     bilinear = ctx.type == "RESIZE_BILINEAR"

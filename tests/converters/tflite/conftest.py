@@ -43,10 +43,11 @@ def tflite_fixture(name: str, mode: str = "float32") -> Path:
     return path
 
 
-def legacy_fixture(name: str) -> Path:
-    """A legacy uint8 model (fixtures/tflite/make_legacy.py: TF1's converter on a fake-quantized graph),
-    cached in fixtures/cache/tflite/, generated in a subprocess when missing."""
-    generator = fixture_generator("tflite/make_legacy.py")
+def exact_fixture(name: str) -> Path:
+    """A model of fixtures/tflite/make_exact.py (legacy uint8 from TF1's converter on a fake-quantized
+    graph, or int8 with float I/O), cached in fixtures/cache/tflite/, generated in a subprocess when
+    missing."""
+    generator = fixture_generator("tflite/make_exact.py")
     path = generator.cached_path(name)
     if path.exists():
         return path
@@ -60,5 +61,5 @@ def legacy_fixture(name: str) -> Path:
             script = generator.__file__
             done = subprocess.run([sys.executable, script, name], capture_output=True, text=True, env=env)
             if done.returncode != 0:
-                raise RuntimeError(f"generating legacy {name} failed:\n{done.stderr[-3000:]}")
+                raise RuntimeError(f"generating {name} failed:\n{done.stderr[-3000:]}")
     return path

@@ -4,10 +4,15 @@ inputs — where the QDQ conversion of the same file is steps off them."""
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+import onnxruntime as ort
 import pytest
 
-from netinspect.registry import LoadOptions
-from tests.converters.tflite.conftest import legacy_fixture
+from netinspect.converters.onnx.writer import to_model_proto
+from netinspect.registry import LoadOptions, load
+from tests.converters.tflite.conftest import exact_fixture, tflite_fixture
 
 EXACT = LoadOptions(format_options={"exact-int8": "on"})
 
@@ -20,28 +25,162 @@ def _assert_exact(path: object, runs: int, types: set[str]) -> None:
     exact = check(path, runs=runs, layers="always", options=EXACT)
     assert exact.source.runtime.endswith("(reference kernels)")
     assert exact.passed, [o.worst.summary() for o in exact.outputs]
-    assert all(o.tolerance.steps == 0 for o in exact.outputs)
+    assert all(c.max_abs_error == 0 for o in exact.outputs for c in o.runs)  # float outputs too
     assert exact.layers is not None and exact.layers.divergence is None
     failed = [c.pair.layer_type for c in exact.layers.checks if not c.comparison.passed]
     assert not failed, failed
     assert types <= {c.pair.layer_type for c in exact.layers.checks}
     plain = check(path, runs=runs, layers="never")
     steps = [c.kernels.errors["reference kernels"] for o in plain.outputs for c in o.runs if c.kernels]
-    assert max(steps) >= 1
+    assert max(steps) > 0
 
 
 @pytest.mark.parametrize(
     ("name", "types"),
     [
-        ("net", {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MUL", "LOGISTIC", "TANH", "AVERAGE_POOL_2D", "MEAN",
-                 "FULLY_CONNECTED", "SOFTMAX", "QUANTIZE"}),
-        ("mobilenet", {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MEAN", "FULLY_CONNECTED", "SOFTMAX"}),
+        ("legacy_net", {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MUL", "LOGISTIC", "TANH", "AVERAGE_POOL_2D",
+                        "MEAN", "FULLY_CONNECTED", "SOFTMAX", "QUANTIZE", "CONCATENATION", "RESIZE_BILINEAR",
+                        "RESIZE_NEAREST_NEIGHBOR", "SUM"}),
+        ("legacy_mobilenet", {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MEAN", "FULLY_CONNECTED", "SOFTMAX"}),
     ],
 )  # fmt: skip
 def test_exact_legacy_uint8_equals_the_reference_kernels(name: str, types: set[str]) -> None:
     """Legacy uint8 models (TF1's converter on fake-quantized graphs: uint8 weights with zero points, per
     tensor): reference_ops' uint8 Conv/DepthwiseConv (the same double-rounding fixed point as int8, plus
     the filter's zero point), FullyConnected (acc·in·w/out rounded once in double), and the uint8 forms of
-    ADD, MUL, LOGISTIC, TANH (256-entry tables over 0…255), AVERAGE_POOL_2D, MEAN and SOFTMAX (output
-    zero point 0): every layer 0 steps over 5 random inputs (the QDQ form: 1–14 steps off)."""
-    _assert_exact(legacy_fixture(name), 5, types)
+    ADD, MUL, LOGISTIC, TANH (256-entry tables over 0…255), AVERAGE_POOL_2D, MEAN, SUM and SOFTMAX (output
+    zero point 0); QUANTIZE uint8→uint8 (Requantize) and CONCATENATION of inputs at other scales
+    (ConcatenationWithScaling's float32 rounding), tabulated; RESIZE_BILINEAR in float32 in the kernel's
+    order and RESIZE_NEAREST_NEIGHBOR at its indices: every layer 0 steps over 5 random inputs (the QDQ
+    form: 1–14 steps off)."""
+    _assert_exact(exact_fixture(name), 5, types)
+
+
+def test_exact_int8_resize_transpose_conv_and_quantize_equal_the_reference_kernels() -> None:
+    """int8 with float input and output: QUANTIZE from float (x/scale rounded half away from zero),
+    MAX_POOL_2D, MEAN over H and W with keep_dims, broadcast MUL, RESIZE_BILINEAR half-pixel and
+    align-corners (ResizeBilinearInteger's 10-bit fixed point), RESIZE_NEAREST_NEIGHBOR, TRANSPOSE_CONV
+    (the scatter as ConvInteger over the stride-spread input with the filter flipped), CONCATENATION,
+    DEQUANTIZE: every layer 0 steps over 5 random inputs, where the QDQ form is steps off."""
+    types = {"QUANTIZE", "MAX_POOL_2D", "MEAN", "MUL", "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR",
+             "TRANSPOSE_CONV", "CONCATENATION", "DEQUANTIZE"}  # fmt: skip
+    _assert_exact(exact_fixture("int8_more"), 5, types)
+
+
+def test_exact_float_input_quantization_rounds_ties_away_from_zero() -> None:
+    """Float inputs exactly halfway between two steps (x/scale = k + ½ in float32): LiteRT's QUANTIZE
+    rounds them away from zero, onnxruntime's QuantizeLinear to even; under `--exact-int8 on` every output
+    equals the reference kernels on such inputs (the QDQ form differs)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    path = exact_fixture("int8_more")
+    reference = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    reference.allocate_tensors()
+    spec = reference.get_input_details()[0]
+    (quantize,) = [o for o in reference._get_ops_details() if o["op_name"] == "QUANTIZE"]
+    scale = np.float32(reference.get_tensor_details()[quantize["outputs"][0]]["quantization"][0])
+    rng = np.random.default_rng(5)
+    halves = rng.integers(-60, 60, spec["shape"]).astype(np.float32) + np.float32(0.5)
+    feed = (halves * scale).astype(np.float32)
+    ties = (feed / scale).astype(np.float32) == halves
+    assert ties.mean() > 0.5
+    reference.set_tensor(spec["index"], feed)
+    reference.invoke()
+    expected = {d["name"]: reference.get_tensor(d["index"]) for d in reference.get_output_details()}
+    differs = False
+    for options in (EXACT, LoadOptions()):
+        session = ort.InferenceSession(to_model_proto(load(path, options)).SerializeToString())
+        nchw = {i.name: feed.transpose(0, 3, 1, 2) for i in session.get_inputs()}
+        for output, got in zip(session.get_outputs(), session.run(None, nchw), strict=True):
+            want = expected[output.name]
+            got = got.transpose(0, 2, 3, 1) if got.ndim == 4 else got
+            if options is EXACT:
+                np.testing.assert_array_equal(got, want, err_msg=output.name)
+            else:
+                differs = differs or not np.array_equal(got, want)
+    assert differs
+
+
+def test_exact_int8_sum_is_the_arithmetic_the_reference_kernel_means() -> None:
+    """int8 SUM: LiteRT's reference kernel (QuantizedMeanOrSum<int8_t, kReference>) reads the int8 bytes
+    as uint8 — a bug, its builtin kernel reads them as int8. `--exact-int8 on` computes the intended
+    arithmetic (the int32 sum less n·zp_in, MultiplyByQuantizedMultiplier, + zp_out) bit for bit, and the
+    reference kernel is shown to be the uint8 misreading of the same input, so `check --exact-int8 on`
+    reports that layer off (the model's output is that SUM dequantized)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    path = exact_fixture("int8_sum")
+    reference = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+                            experimental_preserve_all_tensors=True)  # fmt: skip
+    reference.allocate_tensors()
+    spec = reference.get_input_details()[0]
+    feed = np.random.default_rng(6).uniform(-1, 1, spec["shape"]).astype(np.float32)
+    reference.set_tensor(spec["index"], feed)
+    reference.invoke()
+    details = reference.get_tensor_details()
+    (op,) = [o for o in reference._get_ops_details() if o["op_name"] == "SUM"]
+    x_d, out_d = details[op["inputs"][0]], details[op["outputs"][0]]
+    x = reference.get_tensor(x_d["index"])
+    (s_in, zp_in), (s_out, zp_out) = x_d["quantization"], out_d["quantization"]
+
+    def quantized_sum(values: np.ndarray, low: int, high: int) -> np.ndarray:
+        total = values.astype(np.int64).sum(-1, keepdims=True) - zp_in * values.shape[-1]
+        real = float(np.float32(s_in)) / float(np.float32(s_out))
+        mantissa, exponent = math.frexp(real)
+        multiplier = math.floor(mantissa * (1 << 31) + 0.5)
+        if multiplier == 1 << 31:
+            multiplier, exponent = multiplier // 2, exponent + 1
+        scaled = np.vectorize(lambda t: _fixed_point_multiply(int(t), multiplier, exponent))(total)
+        return np.clip(scaled + zp_out, low, high)
+
+    intended = quantized_sum(x, -128, 127).astype(np.int8)
+    misread = quantized_sum(x.view(np.uint8), 0, 255).astype(np.uint8).view(np.int8)
+    np.testing.assert_array_equal(reference.get_tensor(out_d["index"]), misread)
+    assert not np.array_equal(intended, misread)
+
+    session = ort.InferenceSession(to_model_proto(load(path, EXACT)).SerializeToString())
+    (got,) = session.run(None, {session.get_inputs()[0].name: feed.transpose(0, 3, 1, 2)})
+    dequantized = (intended.astype(np.float32) - np.float32(zp_out)) * np.float32(s_out)  # the DEQUANTIZE
+    np.testing.assert_array_equal(got.transpose(0, 2, 3, 1), dequantized)
+
+
+def _fixed_point_multiply(x: int, multiplier: int, shift: int) -> int:
+    """MultiplyByQuantizedMultiplier as gemmlowp writes it: a rounding doubling high multiply of
+    x·2^max(shift, 0) by the Q31 multiplier (nudge ±2³⁰, truncating division by 2³¹), then a rounding
+    right shift by max(−shift, 0) (half away from zero)."""
+    product = x * (1 << max(shift, 0)) * multiplier
+    nudged = product + ((1 << 30) if product >= 0 else 1 - (1 << 30))
+    high = abs(nudged) >> 31 if nudged >= 0 else -(abs(nudged) >> 31)
+    exponent = max(-shift, 0)
+    mask = (1 << exponent) - 1
+    threshold = (mask >> 1) + (1 if high < 0 else 0)
+    return (high >> exponent) + (1 if (high & mask) > threshold else 0)
+
+
+def test_exact_check_demands_zero_steps_and_names_the_layer() -> None:
+    """Where the converted model cannot equal the reference kernels (int8 SUM, whose reference kernel
+    misreads its input), `check --exact-int8 on` fails and names that layer as the first to diverge."""
+    from netinspect.check.api import check
+
+    result = check(exact_fixture("int8_sum"), runs=1, options=EXACT)
+    assert not result.passed
+    assert result.layers is not None and result.layers.divergence is not None
+    assert result.layers.divergence.pair.layer_type == "SUM"
+
+
+@pytest.mark.parametrize(
+    ("name", "mode"),
+    [("conv", "int8"), ("conv", "uint8"), ("conv_groups", "int8"), ("transpose_conv_batch", "int8"),
+     ("legacy_uint8", "uint8")],
+)  # fmt: skip
+def test_exact_fixtures_of_the_parity_suite_equal_the_reference_kernels(name: str, mode: str) -> None:
+    """The parity suite's quantized fixtures whose every operator `--exact-int8` computes: the `conv`
+    fixture (CONV_2D, DEPTHWISE ×2, TRANSPOSE_CONV with and without bias, pools, FULLY_CONNECTED, TANH,
+    SOFTMAX) with int8 and with uint8 I/O (QUANTIZE uint8↔int8 at the ends), `conv_groups`, TRANSPOSE_CONV
+    on a run-time batch, the small legacy uint8 model: every layer and output 0 steps over 5 inputs."""
+    from netinspect.check.api import check
+
+    result = check(tflite_fixture(name, mode), runs=5, layers="always", options=EXACT)
+    assert result.passed, [o.worst.summary() for o in result.outputs]
+    assert all(c.max_abs_error == 0 for o in result.outputs for c in o.runs)
+    assert result.layers is not None and all(c.comparison.passed for c in result.layers.checks)

@@ -286,15 +286,17 @@ def test_exact_int8_fully_connected_on_a_real_file_for_every_input() -> None:
     assert len(outputs) > 100
 
 
-def test_exact_int8_check_demands_zero_steps_where_ops_are_not_exact() -> None:
-    """RESIZE_BILINEAR keeps the QDQ form (onnxruntime's float kernel, a step off TFLite's integer one on
-    some cells): `check --exact-int8 on` fails and names the first layer that is not bit-exact."""
+def test_exact_int8_resize_fixture_equals_the_reference_kernels() -> None:
+    """The `resize` fixture's int8 RESIZE_BILINEAR and RESIZE_NEAREST_NEIGHBOR (align-corners, half-pixel):
+    in the kernels' own arithmetic every layer is 0 steps (the QDQ form, onnxruntime's float Resize, was a
+    step off the integer kernel on 9–19 % of cells, and `check --exact-int8 on` failed there)."""
     from netinspect.check.api import check
 
-    result = check(tflite_fixture("resize", "int8"), runs=1, options=EXACT)
-    assert not result.passed
-    assert result.layers is not None and result.layers.divergence is not None
-    assert result.layers.divergence.pair.layer_type == "RESIZE_BILINEAR"
+    result = check(tflite_fixture("resize", "int8"), runs=3, layers="always", options=EXACT)
+    assert result.passed, [o.worst.summary() for o in result.outputs]
+    assert result.layers is not None and result.layers.divergence is None
+    assert {"RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR"} <= {c.pair.layer_type for c in result.layers.checks}
+    assert all(c.comparison.passed for c in result.layers.checks)
 
 
 @pytest.mark.parametrize("low", [-1.0, 0.1])
