@@ -15,12 +15,13 @@ those to the Conv that reads them, permutes the stored weight and remaps a per-c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from netinspect.build import GraphBuilder, LayerContext
+from netinspect.build import GraphBuilder, LayerContext, Shape
 from netinspect.converters.tflite.flatbuffer import TflFile, TflOperator, TflSubgraph, TflTensor
 from netinspect.converters.tflite.variables import VariablePlan
 from netinspect.dtypes import ELEM_TYPES
@@ -127,6 +128,32 @@ class TfliteContext(LayerContext):
             known = self.builder.dtype(source) if source and op_type in {*TYPE_PRESERVING, "Where"} else None
             dtype = known or "float32"
         return super().node(op_type, inputs, shape, attributes, output, domain, dtype, layout)
+
+    def node_multi(
+        self,
+        op_type: str,
+        inputs: list[str],
+        results: Sequence[tuple[Shape | None, str]],
+        attributes: dict[str, Any] | None = None,
+        outputs: Sequence[str | None] | None = None,
+        domain: str = "",
+        layout: str | None = None,
+    ) -> list[str]:
+        """LayerContext.node_multi with each result shape that is the file's placeholder for one of the
+        operator's tensors sized at run time (its stored shape, where the signature says −1) declared
+        with those sizes unknown: declared as stored, a loop body's values would tell onnxruntime's
+        memory planner the wrong sizes ("Shape mismatch attempting to re-use buffer")."""
+        declared = [(self._declared(shape), dtype) for shape, dtype in results]
+        return super().node_multi(op_type, inputs, declared, attributes, outputs, domain, layout)
+
+    def _declared(self, shape: Shape | None) -> Shape | None:
+        if shape is None:
+            return None
+        for i in (*self.op.inputs, *self.op.outputs):
+            t = self.state.graph.tensors[i] if i >= 0 else None
+            if t is not None and tuple(shape) == t.shape and t.dims != t.shape:
+                return t.dims
+        return shape
 
     # -- the operator as the file states it ----------------------------------------------------------
     def source_config(self) -> dict[str, Any]:

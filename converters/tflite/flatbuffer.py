@@ -99,6 +99,9 @@ class TflTensor:
     is_variable: bool
     sparsity: Sparsity | None
     _source: TflFile = field(repr=False)
+    empty_constant: bool = False
+    """A constant with no elements (shape [0], as TF writes for an empty shape operand): its buffer
+    is empty like an activation's, but nothing writes it — set by the subgraph that finds so."""
 
     @property
     def sparse(self) -> bool:
@@ -113,7 +116,7 @@ class TflTensor:
 
     @property
     def has_data(self) -> bool:
-        return self._source.buffer_size(self.buffer) > 0
+        return self.empty_constant or self._source.buffer_size(self.buffer) > 0
 
     @property
     def span(self) -> FileSpan | None:
@@ -282,14 +285,12 @@ class TflFile:
                     options_type,
                 )
             )
-        return TflSubgraph(
-            index,
-            _text(graph.Name()),
-            tensors,
-            indices(graph.InputsAsNumpy(), "input"),
-            indices(graph.OutputsAsNumpy(), "output"),
-            operators,
-        )
+        inputs = indices(graph.InputsAsNumpy(), "input")
+        written = {*inputs, *(i for op in operators for i in op.outputs)}
+        for t in tensors:
+            t.empty_constant = 0 in t.signature and not t.is_variable and t.index not in written
+        outputs = indices(graph.OutputsAsNumpy(), "output")
+        return TflSubgraph(index, _text(graph.Name()), tensors, inputs, outputs, operators)
 
     def _tensor(self, tensor: Any, index: int, subgraph: int) -> TflTensor:
         where = f"subgraph {subgraph} tensor {index}"

@@ -86,7 +86,7 @@ def while_loop(ctx: TfliteContext) -> None:
     body = nested_graph(ctx, body_index, "body", formal=formal, then=cond_index)
     ctx.step("split", f"WHILE → Loop: condition subgraph {cond_index} inlined before the loop and at "
                       f"the end of body subgraph {body_index}")  # fmt: skip
-    results = [(ctx.out_shape(k), ctx.out_tensor(k).dtype) for k in range(len(ctx.op.outputs))]
+    results = [(ctx.out_tensor(k).dims, ctx.out_tensor(k).dtype) for k in range(len(ctx.op.outputs))]
     ctx.node_multi("Loop", ["", first, *carried], results, {"body": body}, list(ctx.outputs))
 
 
@@ -101,7 +101,7 @@ def if_op(ctx: TfliteContext) -> None:
     condition = ctx.x(0)
     if ctx.in_shape(0) != ():
         condition = ctx.node("Reshape", [condition, ctx.ints([], "scalar")], ())
-    results = [(ctx.out_shape(k), ctx.out_tensor(k).dtype) for k in range(len(ctx.op.outputs))]
+    results = [(ctx.out_tensor(k).dims, ctx.out_tensor(k).dtype) for k in range(len(ctx.op.outputs))]
     ctx.node_multi("If", [condition], results, branches, list(ctx.outputs))
 
 

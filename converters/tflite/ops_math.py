@@ -28,6 +28,11 @@ def binary(ctx: TfliteContext) -> None:
     if ctx.type == "SQUARED_DIFFERENCE":
         diff = ctx.node("Sub", [a, b], ctx.out_shape())
         ctx.emit("Mul", [diff, diff], activation=act)
+    elif ctx.type == "FLOOR_DIV" and np.dtype(ctx.compute_dtype()).kind in "iu":
+        # integers: ONNX Div truncates and Floor takes floats; (a − a mod b) / b is exact, Mod (fmod 0)
+        # having the divisor's sign as Python's and TFLite's floor division
+        remainder = ctx.node("Mod", [a, b], ctx.out_shape(), {"fmod": 0})
+        ctx.emit("Div", [ctx.node("Sub", [a, remainder], ctx.out_shape()), b])
     elif ctx.type == "FLOOR_DIV":
         quotient = ctx.node("Div", [a, b], ctx.out_shape())
         ctx.emit("Floor", [quotient])

@@ -25,8 +25,9 @@ def _axis(axis: int, rank: int) -> int:
 
 @layer(TFLITE, "RESHAPE")
 def reshape(ctx: TfliteContext) -> None:
-    """To the shape the file stores, unless that is only a placeholder (−1 in its signature) and the
-    new shape is computed at run time (Tensordot on a batch of unknown size): then to that one."""
+    """To the shape the file stores, unless that is only a placeholder (−1 in its signature): then to
+    the new shape computed at run time (Tensordot on a batch of unknown size) or stored (with its −1,
+    which ONNX Reshape reads alike)."""
     if ctx.need(0).dtype == COMPLEX:
         complex_reshape(ctx)
         return
@@ -36,6 +37,10 @@ def reshape(ctx: TfliteContext) -> None:
         shape = ctx.node("Cast", [ctx.x(1)], rank, {"to": ONNX_TYPES["int64"]}, dtype="int64")
         ctx.step("param", "shape computed at run time (the file stores a placeholder for it)")
         ctx.emit("Reshape", [ctx.moved(0), shape])
+        return
+    if target is not None and None in ctx.out_tensor().dims and 0 not in (stored := ctx.const(1).reshape(-1)):
+        ctx.step("param", f"to the stored new shape {[int(d) for d in stored]} (the output's: a placeholder)")
+        ctx.emit("Reshape", [ctx.moved(0), ctx.ints(stored)])
         return
     ctx.emit("Reshape", [ctx.moved(0), ctx.ints(ctx.out_shape())])
 
@@ -299,10 +304,39 @@ def slice_op(ctx: TfliteContext) -> None:
 
 @layer(TFLITE, "GATHER")
 def gather(ctx: TfliteContext) -> None:
-    if ctx.option("BatchDims", 0):
-        raise ctx.error("GATHER with batch_dims is not supported")
     rank = len(ctx.in_shape(0))
-    ctx.emit("Gather", [ctx.moved(0), ctx.x(1)], {"axis": _axis(int(ctx.option("Axis", 0)), rank)})
+    axis = _axis(int(ctx.option("Axis", 0)), rank)
+    batch = _axis(int(ctx.option("BatchDims", 0)), len(ctx.in_shape(1)))
+    if not batch:
+        ctx.emit("Gather", [ctx.moved(0), ctx.x(1)], {"axis": axis})
+        return
+    _gather_batched(ctx, axis, batch)
+
+
+def _gather_batched(ctx: TfliteContext, axis: int, batch: int) -> None:
+    """GATHER with batch_dims b: for each of the first b (shared) axes' positions, a gather along
+    `axis` of the params by the indices there. ONNX GatherND with batch_dims gathers along the axis
+    right after the batch axes, so `axis` is moved there first, and its result axes moved back
+    behind the axes between (params [B, P, A, Q] → [B, A, P, Q] → [B, I, P, Q] → [B, P, I, Q])."""
+    params, indices = ctx.in_shape(0), ctx.in_shape(1)
+    data = ctx.moved(0)
+    between = list(range(batch, axis))
+    if between:
+        order = [*range(batch), axis, *between, *range(axis + 1, len(params))]
+        data = ctx.node("Transpose", [data], tuple(params[i] for i in order), {"perm": order})
+    index = ctx.node("Cast", [ctx.x(1)], indices, {"to": ONNX_TYPES["int64"]}, dtype="int64")
+    index = ctx.node("Unsqueeze", [index, ctx.ints([len(indices)], "axes")], (*indices, 1), dtype="int64")
+    picked = indices[batch:]
+    gathered_shape = (*params[:batch], *picked, *(params[i] for i in between), *params[axis + 1 :])
+    moved = f", axis {axis} moved behind the batch axes and back" if between else ""
+    ctx.step("split", f"GATHER with batch_dims {batch} as GatherND (batch_dims {batch}){moved}")
+    if not between:
+        ctx.emit("GatherND", [data, index], {"batch_dims": batch})
+        return
+    gathered = ctx.node("GatherND", [data, index], gathered_shape, {"batch_dims": batch})
+    first, middle = batch + len(picked), batch + len(picked) + len(between)
+    back = [*range(batch), *range(first, middle), *range(batch, first), *range(middle, len(gathered_shape))]
+    ctx.emit("Transpose", [gathered], {"perm": back})
 
 
 @layer(TFLITE, "SHAPE")

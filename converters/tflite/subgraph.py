@@ -229,12 +229,12 @@ def nested_graph(
         if outer is not None:
             state.stored[i] = outer[k]
         else:
-            state.stored[i] = builder.add_input(t.name, t.shape, t.dtype)
+            state.stored[i] = builder.add_input(t.name, t.dims, t.dtype)
     run_operators(builder, state, Path(str(ctx.builder.path)))
     outputs = [_output(builder, state, i, ctx) for i in sub.outputs]
     if then is not None:
         outputs = [*inline(ctx, then, outputs, "condition", builder), *outputs]
-    outputs = _distinct(builder, outputs)
+    outputs = _distinct(builder, outputs, ctx.builder)
     graph = builder.finish(f"{ctx.name}/{role}", outputs)
     channels_last = [n.op_type for n in graph.nodes if n.layout] + [
         n for n, t in graph.tensors.items() if t.layout
@@ -262,13 +262,18 @@ def _output(builder: GraphBuilder, state: SubgraphState, i: int, ctx: TfliteCont
     raise ctx.error(f"subgraph {state.graph.index} output {t.name!r} is never computed")
 
 
-def _distinct(builder: GraphBuilder, outputs: list[str]) -> list[str]:
-    """ONNX graph outputs must be computed by the graph and distinct: inputs and repeats get an Identity."""
+def _distinct(builder: GraphBuilder, outputs: list[str], outer: GraphBuilder) -> list[str]:
+    """ONNX graph outputs must be computed by the graph and distinct: inputs, repeats and values of the
+    enclosing graph (an If branch that hands its arguments back, as TF's canonicalize_coordinates
+    does) get an Identity."""
     inputs = {v.name for v in builder.inputs}
     result: list[str] = []
     for name in outputs:
-        if name in inputs or name in result or name in builder.tensors:
-            value = builder.values.get(name) or Value(name, builder.dtype(name), builder.shape(name))
+        if name in inputs or name in result or name in builder.tensors or name not in builder.values:
+            value = builder.values.get(name) or outer.values.get(name)
+            if value is None:
+                source = builder if name in builder.tensors else outer
+                value = Value(name, source.dtype(name), source.shape(name))
             copy = builder.unique(f"{name}_out")
             builder.nodes.append(Node(builder.node_name(copy), "Identity", [name], [copy]))
             builder.values[copy] = Value(copy, value.dtype, value.shape)
