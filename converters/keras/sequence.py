@@ -218,8 +218,11 @@ def convert_rnn(ctx: KerasContext) -> None:
     acts = [_rnn_activation(ctx, a) for a in names] * dirs
     attrs: dict[str, Any] = {"hidden_size": units, "activations": [a for a, _, _ in acts]}
     if any(alpha is not None for _, alpha, _ in acts):
-        attrs["activation_alpha"] = [alpha if alpha is not None else 1.0 for _, alpha, _ in acts]
-        attrs["activation_beta"] = [beta if beta is not None else 0.0 for _, _, beta in acts]
+        # one value per activation that takes one, in order: onnxruntime consumes the list that way
+        # (as keras2onnx wrote it), so padding Tanh's slot would hand the backward direction's
+        # HardSigmoid the forward Tanh's value
+        attrs["activation_alpha"] = [alpha for _, alpha, _ in acts if alpha is not None]
+        attrs["activation_beta"] = [beta for _, _, beta in acts if beta is not None]
     backwards = bool(cfg.get("go_backwards", False)) and not bidirectional
     attrs["direction"] = "bidirectional" if bidirectional else ("reverse" if backwards else "forward")
     if kind == "GRU":

@@ -16,6 +16,7 @@ from tests.conftest import fixture_generator
 make_keras = fixture_generator("keras/make_keras.py")
 make_graphs = fixture_generator("keras/make_graphs.py")
 make_applications = fixture_generator("keras/make_applications.py")
+make_wild = fixture_generator("keras/make_wild.py")
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +29,12 @@ def keras_cache() -> Path:
 def graphs_cache() -> Path:
     """fixtures/cache/keras-graphs/<hash>: operation nodes, cells, attention, TimeDistributed."""
     return make_graphs.ensure()
+
+
+@pytest.fixture(scope="session")
+def wild_cache() -> Path:
+    """fixtures/cache/keras-wild/<hash>: the patterns real third-party files showed wrong."""
+    return make_wild.ensure()
 
 
 def compare(path: Path, npz: Path, options: object = None, tolerance: float = 1e-4) -> float:
