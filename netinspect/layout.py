@@ -225,11 +225,13 @@ def _filter_kept_as_stored(
 
 
 def _weight_reader(graph: Graph, node: Node, index: int) -> tuple[list[Node], Node, int]:
-    """The op that reads a stored weight, past the Cast/DequantizeLinear nodes that lead to it."""
+    """The op that reads a stored weight, past the Cast/DequantizeLinear nodes that lead to it; a
+    dequantized weight several ops of one type read at one input (a filter shared by two Convs)
+    is laid out once for all of them."""
     chain: list[Node] = []
     while node.op_type in _WEIGHT_PASSTHROUGH and index == 0:
         readers = [(n, n.inputs.index(node.outputs[0])) for n in graph.nodes if node.outputs[0] in n.inputs]
-        if len(readers) != 1:
+        if not readers or len({(n.op_type, i) for n, i in readers}) != 1:
             break
         chain.append(node)
         node, index = readers[0]

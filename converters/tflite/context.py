@@ -320,7 +320,8 @@ class TfliteContext(LayerContext):
         """`x` as LiteRT's hybrid kernels see it when the weights are int8 and the input float:
         quantized at run time to int8, one scale per row (FULLY_CONNECTED) or batch item (convolutions),
         then multiplied as integers. Emulated so the float product with the dequantized weights equals
-        the kernel's integer one: symmetric ±127, or asymmetric (per-channel convolutions always;
+        the kernel's integer one: symmetric ±127, or asymmetric (DEPTHWISE_CONV_2D always, CONV_2D
+        with distinct per-channel scales or groups;
         FULLY_CONNECTED with AsymmetricQuantizeInputs): one row with ONNX's DynamicQuantizeLinear, whose
         uint8 scale and zero point are TFLite's int8 ones + 128; several rows (a batch sized at run
         time) each as AsymmetricQuantizeFloats."""
@@ -336,8 +337,9 @@ class TfliteContext(LayerContext):
             self.step("param", "float input quantized at run time (asymmetric, 8 bits), as LiteRT's hybrid "
                                "kernel does, with DynamicQuantizeLinear")  # fmt: skip
             return self.node("DequantizeLinear", [q, scale, zero], shape)
-        reduced = (shape[0], 1)
-        peak = self.node("ReduceMax", [self.node("Abs", [x], shape)], reduced, {"axes": [1], "keepdims": 1})
+        axes = list(range(1, len(shape)))  # a row of FULLY_CONNECTED, a batch item of CONV_2D
+        reduced = (shape[0], *([1] * len(axes)))
+        peak = self.node("ReduceMax", [self.node("Abs", [x], shape)], reduced, {"axes": axes, "keepdims": 1})
         peak = self.node("Max", [peak, self.constant("tiny", np.float32(1e-30))], reduced)
         inverse = self.node("Div", [self.constant("levels", np.float32(127)), peak], reduced)
         q = self.node("Round", [self.node("Mul", [x, inverse], shape)], shape)

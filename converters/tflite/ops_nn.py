@@ -17,7 +17,7 @@ import numpy as np
 
 from netinspect.build import same_pads
 from netinspect.converters.tflite import exact, exact_transpose_conv
-from netinspect.converters.tflite.context import TFLITE, TfliteContext
+from netinspect.converters.tflite.context import TFLITE, TfliteContext, quant_params
 from netinspect.registry import layer
 
 
@@ -71,9 +71,17 @@ def conv_2d(ctx: TfliteContext) -> None:
         exact.conv(ctx, attrs, "OHWI")
         return
     weight = ctx.weight(1, "OHWI", "Conv")
-    x = ctx.hybrid(ctx.x(0), ctx.in_shape(0), asymmetric=True)  # per-channel hybrid kernels: asymmetric
+    x = ctx.hybrid(ctx.x(0), ctx.in_shape(0), asymmetric=_hybrid_per_channel(ctx, c // i))
     activation = ctx.option("FusedActivationFunction", 0)
     ctx.emit("Conv", [x, weight, *bias(ctx, 2)], attrs, layout="NHWC", activation=activation)
+
+
+def _hybrid_per_channel(ctx: TfliteContext, groups: int) -> bool:
+    """Whether LiteRT's hybrid CONV_2D takes its per-channel path (input quantized asymmetrically per
+    batch item): distinct per-channel filter scales, or groups; otherwise (conv.cc EvalHybrid) each
+    batch item is quantized symmetrically, ±127."""
+    params = quant_params(ctx.need(1))
+    return groups != 1 or (params is not None and np.unique(params[0]).size > 1)
 
 
 @layer(TFLITE, "DEPTHWISE_CONV_2D")

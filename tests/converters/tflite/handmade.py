@@ -13,7 +13,7 @@ import tflite
 from tflite.BuiltinOperator import BuiltinOperator
 from tflite.BuiltinOptions import BuiltinOptions
 
-TYPES = {"float32": 0, "int32": 2, "int8": 9}
+TYPES = {"float32": 0, "float16": 1, "int32": 2, "int8": 9}
 
 
 @dataclass
@@ -22,6 +22,8 @@ class T:
     shape: list[int]
     dtype: str = "float32"
     buffer: int = 0
+    quant: tuple[list[float], list[int], int] | None = None
+    """(scales, zero points, quantized_dimension): QuantizationParameters, per tensor or per axis."""
 
 
 @dataclass
@@ -71,6 +73,22 @@ def _options(b: flatbuffers.Builder, table: str, fields: dict[str, Any]) -> int:
     return getattr(tflite, f"{table}End")(b)
 
 
+def _quantization(b: flatbuffers.Builder, scales: list[float], zeros: list[int], axis: int) -> int:
+    tflite.QuantizationParametersStartScaleVector(b, len(scales))
+    for value in reversed(scales):
+        b.PrependFloat32(value)
+    scale = b.EndVector()
+    tflite.QuantizationParametersStartZeroPointVector(b, len(zeros))
+    for zero in reversed(zeros):
+        b.PrependInt64(zero)
+    zero_point = b.EndVector()
+    tflite.QuantizationParametersStart(b)
+    tflite.QuantizationParametersAddScale(b, scale)
+    tflite.QuantizationParametersAddZeroPoint(b, zero_point)
+    tflite.QuantizationParametersAddQuantizedDimension(b, axis)
+    return tflite.QuantizationParametersEnd(b)
+
+
 def build(spec: Spec) -> bytes:
     b = flatbuffers.Builder(1024)
     metadata_buffers = {name: len(spec.buffers) + k for k, name in enumerate(spec.metadata)}
@@ -89,7 +107,10 @@ def build(spec: Spec) -> bytes:
     for t in spec.tensors:
         name = b.CreateString(t.name)
         shape = _ints(b, tflite.TensorStartShapeVector, t.shape)
+        quant = _quantization(b, *t.quant) if t.quant else None
         tflite.TensorStart(b)
+        if quant is not None:
+            tflite.TensorAddQuantization(b, quant)
         tflite.TensorAddShape(b, shape)
         tflite.TensorAddType(b, TYPES[t.dtype])
         tflite.TensorAddBuffer(b, t.buffer)

@@ -1,0 +1,71 @@
+"""Patterns met in real third-party .tflite files (MediaPipe, TF Hub, tflite-micro, PINTO-style
+exports), rebuilt by hand so each is small and checked against LiteRT on the file itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tests.converters.tflite.handmade import Op, Spec, T, build
+from tests.converters.tflite.parity import run_both
+from tests.converters.tflite.test_tflite_parity import assert_close, assert_quantized
+
+CONV = {"Padding": 0, "StrideW": 1, "StrideH": 1, "FusedActivationFunction": 0}
+
+
+def _write(tmp_path: Path, spec: Spec) -> Path:
+    path = tmp_path / "model.tflite"
+    path.write_bytes(build(spec))
+    return path
+
+
+def shared_int8_filter() -> Spec:
+    """Two int8 CONV_2D reading one filter and bias tensor (the converter deduplicates equal
+    constants: DBFace's conv2d_13 and conv2d_65 share theirs)."""
+    rng = np.random.default_rng(0)
+    filt = rng.integers(-127, 128, (3, 3, 3, 2), dtype=np.int8)
+    scales = [0.01, 0.02, 0.015]
+    bias = rng.integers(-200, 200, 3, dtype=np.int32)
+    tensors = [
+        T("x", [1, 6, 5, 2], "int8", quant=([0.05], [-3], 0)),
+        T("w", [3, 3, 3, 2], "int8", 1, quant=(scales, [0, 0, 0], 0)),
+        T("b", [3], "int32", 2, quant=([0.05 * s for s in scales], [0, 0, 0], 0)),
+        T("relu", [1, 6, 5, 3], "int8", quant=([0.1], [-128], 0)),
+        T("plain", [1, 6, 5, 3], "int8", quant=([0.2], [5], 0)),
+    ]
+    same = ("Conv2DOptions", dict(CONV))
+    relu = ("Conv2DOptions", {**CONV, "FusedActivationFunction": 1})
+    ops = [Op(0, [0, 1, 2], [3], relu), Op(0, [0, 1, 2], [4], same)]
+    buffers = [b"", filt.tobytes(), bias.tobytes()]
+    return Spec(tensors, ops, [0], [3, 4], ["CONV_2D"], buffers, op_version=3)
+
+
+def test_int8_filter_shared_by_two_convolutions(tmp_path: Path) -> None:
+    """One DequantizeLinear feeds both Convs: the layout pass permutes the shared filter once (it
+    stopped with "internal error: … DequantizeLinear input 0 takes no laid-out weight")."""
+    assert_quantized(run_both(_write(tmp_path, shared_int8_filter())))
+
+
+def hybrid_conv(scales: list[float]) -> Spec:
+    """A float CONV_2D with an int8 filter (dynamic-range quantization), batch 2: YAMNet's and the
+    Magenta style-transfer models' pointwise convolutions carry one scale per filter."""
+    rng = np.random.default_rng(1)
+    filt = rng.integers(-127, 128, (4, 3, 3, 3), dtype=np.int8)
+    bias = rng.uniform(-0.5, 0.5, 4).astype(np.float32)
+    tensors = [
+        T("x", [2, 5, 6, 3]),
+        T("w", [4, 3, 3, 3], "int8", 1, quant=(scales, [0] * len(scales), 0)),
+        T("b", [4], "float32", 2),
+        T("y", [2, 5, 6, 4]),
+    ]
+    ops = [Op(0, [0, 1, 2], [3], ("Conv2DOptions", {**CONV, "Padding": 0}))]
+    return Spec(tensors, ops, [0], [3], ["CONV_2D"], [b"", filt.tobytes(), bias.tobytes()], op_version=2)
+
+
+def test_hybrid_conv_with_one_filter_scale_quantizes_its_input_symmetrically(tmp_path: Path) -> None:
+    """LiteRT's hybrid CONV_2D quantizes each batch item symmetrically (±127) unless the filter has
+    distinct per-channel scales (conv.cc EvalHybrid vs EvalHybridPerChannel); emulated the
+    asymmetric way it was 1e-2 off on YAMNet's second pointwise conv."""
+    assert_close(run_both(_write(tmp_path, hybrid_conv([0.01]))), rtol=1e-5, atol=1e-5)
+    assert_close(run_both(_write(tmp_path, hybrid_conv([0.01, 0.02, 0.01, 0.03]))), rtol=1e-5, atol=1e-5)
