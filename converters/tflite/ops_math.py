@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from netinspect.converters.tflite import exact, exact_quantize, exact_softmax
+from netinspect.converters.tflite import exact, exact_quantize, exact_softmax, exact_tables
 from netinspect.converters.tflite.context import ONNX_TYPES, TFLITE, TfliteContext
 from netinspect.registry import layer
 
@@ -50,6 +50,9 @@ def unary(ctx: TfliteContext) -> None:
     if exact.applies(ctx):
         exact.table(ctx)
         return
+    if exact_tables.applies(ctx):
+        exact_tables.activation(ctx)
+        return
     ctx.emit(UNARY[ctx.type], [ctx.x(0)])
 
 
@@ -65,6 +68,9 @@ def rsqrt_square(ctx: TfliteContext) -> None:
 
 @layer(TFLITE, "RELU6", "RELU_N1_TO_1", "RELU_0_TO_1")
 def clipped_relu(ctx: TfliteContext) -> None:
+    if exact_tables.applies(ctx):
+        exact_tables.activation(ctx)
+        return
     low, high = {"RELU6": (0.0, 6.0), "RELU_N1_TO_1": (-1.0, 1.0), "RELU_0_TO_1": (0.0, 1.0)}[ctx.type]
     bounds = [ctx.constant("min", np.float32(low)), ctx.constant("max", np.float32(high))]
     ctx.emit("Clip", [ctx.x(0), *bounds])
@@ -72,6 +78,9 @@ def clipped_relu(ctx: TfliteContext) -> None:
 
 @layer(TFLITE, "LEAKY_RELU")
 def leaky_relu(ctx: TfliteContext) -> None:
+    if exact_tables.applies(ctx):
+        exact_tables.activation(ctx)
+        return
     ctx.emit("LeakyRelu", [ctx.x(0)], {"alpha": float(ctx.option("Alpha", 0.0))})
 
 

@@ -67,6 +67,22 @@ def test_exact_int8_resize_transpose_conv_and_quantize_equal_the_reference_kerne
     _assert_exact(exact_fixture("int8_more"), 5, types)
 
 
+def test_exact_int8_activations_computed_per_stored_value_equal_the_reference_kernels() -> None:
+    """int8 HARD_SWISH (the kernel's int16 fixed point), LEAKY_RELU (two fixed-point multipliers from
+    float32 scale ratios), and RELU, RELU6, RELU_N1_TO_1 standing alone (ReluX: rescale, clamp), each a
+    256-entry table computed with the kernel's arithmetic: every layer 0 steps over 5 random inputs."""
+    types = {"HARD_SWISH", "LEAKY_RELU", "RELU", "RELU6", "RELU_N1_TO_1"}
+    _assert_exact(exact_fixture("int8_relus"), 5, types)
+
+
+def test_exact_int8_mobilenet_v3_equals_the_reference_kernels_end_to_end() -> None:
+    """keras.applications' MobileNetV3Small in full int8 (random weights, batch norms calibrated on random
+    images so the output depends on the input): HARD_SWISH, squeeze-and-excitation MEAN/MUL, ADD, the
+    convolutions, SOFTMAX — all 111 layers and the output 0 steps from the reference kernels over 3
+    random inputs."""
+    _assert_exact(exact_fixture("mobilenet_v3"), 3, {"HARD_SWISH", "MEAN", "MUL", "ADD", "SOFTMAX"})
+
+
 def test_exact_float_input_quantization_rounds_ties_away_from_zero() -> None:
     """Float inputs exactly halfway between two steps (x/scale = k + ½ in float32): LiteRT's QUANTIZE
     rounds them away from zero, onnxruntime's QuantizeLinear to even; under `--exact-int8 on` every output

@@ -1,0 +1,163 @@
+"""`--exact-int8 on`: 8-bit elementwise activations whose reference kernels are integer arithmetic on one
+stored value — RELU, RELU6, RELU_N1_TO_1, RELU_0_TO_1 (ReluX), LEAKY_RELU (QuantizeLeakyRelu) and
+HARD_SWISH (its int16 fixed point) — computed here in Python for each of the 256 values a tensor can
+hold, exactly as the kernel does, and gathered by the stored value in the ONNX model.
+
+- ReluX: zp_out + MultiplyByQuantizedMultiplier(q − zp_in, M, shift) (M, shift of in/out scale divided in
+  float32),
+  clamped to [zp_out + roundf(low/scale), zp_out + roundf(high/scale)] within the type;
+- LEAKY_RELU: q − zp_in ≥ 0 → identity multiplier, else the multiplier of in_scale·α/out_scale (both
+  computed in float32, as its Prepare does), + zp_out, saturated;
+- HARD_SWISH: x·2⁷ in int16, its output-scale and "relu-ish" multipliers rounded to int16
+  (DownScaleInt32ToInt16Multiplier), gemmlowp's int16 SaturatingRoundingDoublingHighMul, saturating
+  shifts, the non-rounding SaturatingDoublingHighMul, RoundingDivideByPOT, + zp_out, saturated.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from netinspect.converters.tflite.context import TfliteContext
+from netinspect.converters.tflite.exact import _eight_bit, _limits, _scale, _zero, quantize_multiplier
+from netinspect.converters.tflite.exact_quantize import _gather, _multiply_by_quantized_multiplier
+from netinspect.converters.tflite.exact_softmax import _divide_by_pot
+
+RELU_BOUNDS = {
+    "RELU": (0.0, math.inf),
+    "RELU6": (0.0, 6.0),
+    "RELU_N1_TO_1": (-1.0, 1.0),
+    "RELU_0_TO_1": (0.0, 1.0),
+}
+INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
+
+
+def applies(ctx: TfliteContext) -> bool:
+    """Exact mode and one of these operators on 8-bit input and output of one type."""
+    return (
+        ctx.state.exact_int8
+        and ctx.type in (*RELU_BOUNDS, "LEAKY_RELU", "HARD_SWISH")
+        and _eight_bit(ctx.need(0), ctx.out_tensor())
+        and ctx.need(0).index in ctx.state.stored
+    )
+
+
+def activation(ctx: TfliteContext) -> None:
+    """The operator's 256-entry table, gathered by the stored value."""
+    x_t, out = ctx.need(0), ctx.out_tensor()
+    low, high = _limits(out)
+    if ctx.type in RELU_BOUNDS:
+        function, what = _relu(ctx), "ReluX (fixed-point rescale, clamp)"
+    elif ctx.type == "LEAKY_RELU":
+        function, what = _leaky_relu(ctx), "QuantizeLeakyRelu (two fixed-point multipliers)"
+    else:
+        function, what = _hard_swish(ctx), "the reference kernel's int16 fixed point"
+    values = [min(max(function(q - _zero(x_t)), low), high) for q in range(low, high + 1)]
+    table = np.array(values, out.dtype)
+    _gather(ctx, 0, table, ctx.outputs[0], f"{ctx.type} as {what}, tabulated over the 256 stored values")
+
+
+def _relu(ctx: TfliteContext) -> Callable[[int], int]:
+    x_t, out = ctx.need(0), ctx.out_tensor()
+    multiplier, shift = quantize_multiplier(float(np.float32(_scale(x_t) / _scale(out))))  # float32 division
+    low_real, high_real = RELU_BOUNDS[ctx.type]
+    zero, (low, high) = _zero(out), _limits(out)
+    floor = max(low, zero + _roundf(np.float32(low_real) / _scale(out)))
+    if not math.isinf(high_real):
+        high = min(high, zero + _roundf(np.float32(high_real) / _scale(out)))
+    ceiling = high
+
+    def relu(x: int) -> int:
+        return min(max(zero + _multiply_by_quantized_multiplier(x, multiplier, shift), floor), ceiling)
+
+    return relu
+
+
+def _leaky_relu(ctx: TfliteContext) -> Callable[[int], int]:
+    x_t, out = ctx.need(0), ctx.out_tensor()
+    alpha = np.float32(ctx.option("Alpha", 0.0))
+    alpha_real = float(np.float32(np.float32(_scale(x_t) * alpha) / _scale(out)))
+    identity = quantize_multiplier(float(np.float32(_scale(x_t) / _scale(out))))
+    negative_alpha = alpha_real < 0
+    alpha_multiplier = quantize_multiplier(abs(alpha_real))
+    zero = _zero(out)
+
+    def leaky(x: int) -> int:
+        if x >= 0:
+            return zero + _multiply_by_quantized_multiplier(x, *identity)
+        scaled = _multiply_by_quantized_multiplier(x, *alpha_multiplier)
+        return zero + (-scaled if negative_alpha else scaled)
+
+    return leaky
+
+
+def _hard_swish(ctx: TfliteContext) -> Callable[[int], int]:
+    x_t, out = ctx.need(0), ctx.out_tensor()
+    hires = np.float32(np.float32(1.0 / 128.0) * _scale(x_t))
+    output_multiplier, output_exponent = _int16_multiplier(float(np.float32(hires / _scale(out))))
+    reluish_scale = np.float32(3.0 / 32768.0)
+    reluish_multiplier, reluish_exponent = _int16_multiplier(float(np.float32(hires / reluish_scale)))
+    zero = _zero(out)
+
+    def hard_swish(x: int) -> int:
+        hires_input = _int16(x * (1 << 7))
+        preshift_output = _srdhm16(hires_input, output_multiplier)
+        reluish = hires_input
+        if reluish_exponent > 0:
+            reluish = _saturating_left_shift(reluish, reluish_exponent - 1)
+        reluish = _srdhm16(reluish, reluish_multiplier)
+        if reluish_exponent > 0:
+            reluish = _saturating_left_shift(reluish, 1)
+        if reluish_exponent < 0:
+            reluish = _divide_by_pot(reluish, -reluish_exponent)
+        reluish = _int16((reluish + (1 << 15)) >> 1)
+        product = _doubling_high_mul16(reluish, preshift_output)
+        return _int16(_divide_by_pot(product, -output_exponent) + zero)
+
+    return hard_swish
+
+
+def _int16_multiplier(real: float) -> tuple[int, int]:
+    """QuantizeMultiplier, then DownScaleInt32ToInt16Multiplier."""
+    multiplier, exponent = quantize_multiplier(real)
+    if multiplier >= (1 << 31) - 1 - (1 << 15):
+        return INT16_MAX, exponent
+    return (multiplier + (1 << 15)) >> 16, exponent
+
+
+def _int16(value: int) -> int:
+    """C's conversion to int16_t (two's complement wrap)."""
+    return ((value + (1 << 15)) & 0xFFFF) - (1 << 15)
+
+
+def _srdhm16(a: int, b: int) -> int:
+    """gemmlowp's SaturatingRoundingDoublingHighMul on int16."""
+    if a == b == INT16_MIN:
+        return INT16_MAX
+    product = a * b
+    nudge = (1 << 14) if product >= 0 else 1 - (1 << 14)
+    total = product + nudge
+    quotient = abs(total) >> 15
+    return quotient if total >= 0 else -quotient
+
+
+def _doubling_high_mul16(a: int, b: int) -> int:
+    """SaturatingDoublingHighMul: (a·b) / 2¹⁵ truncating toward zero, no rounding."""
+    if a == b == INT16_MIN:
+        return INT16_MAX
+    product = a * b
+    quotient = abs(product) >> 15
+    return _int16(quotient if product >= 0 else -quotient)
+
+
+def _saturating_left_shift(value: int, amount: int) -> int:
+    return min(max(value * (1 << amount), INT16_MIN), INT16_MAX)
+
+
+def _roundf(value: np.float32) -> int:
+    """C's roundf: half away from zero."""
+    magnitude = abs(float(value))
+    whole = math.floor(magnitude)
+    return int(math.copysign(whole + (magnitude - whole >= 0.5), float(value)))
