@@ -16,11 +16,12 @@ biases); ONNX LSTM stacks them i, o, f, c."""
 
 
 def _float_const(ctx: TfliteContext, i: int) -> np.ndarray:
-    """A constant input's values as float32 (float16 and int8 weights dequantized here)."""
+    """A constant input's values as float32 (float16 weights widened; int8 weights, and the int32
+    biases and int16 cell state of a full-integer LSTM, dequantized here)."""
     t = ctx.need(i)
     source = ctx.state.graph.tensors[ctx.state.deferred.get(t.index, t.index)]
     values = np.asarray(ctx.const_of(source), dtype=np.float32)
-    if source.quant is not None and source.dtype in ("int8", "uint8"):
+    if source.quant is not None and source.dtype in ("int8", "uint8", "int16", "int32"):
         scale = source.quant.scale.astype(np.float32)
         zero = source.quant.zero_point.astype(np.float32)
         shape = [1] * values.ndim

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.converters.tflite.conftest import tflite_fixture
 from tests.converters.tflite.handmade import Op, Spec, T, build
 from tests.converters.tflite.parity import run_both
 from tests.converters.tflite.test_tflite_parity import assert_close, assert_quantized
@@ -69,3 +70,10 @@ def test_hybrid_conv_with_one_filter_scale_quantizes_its_input_symmetrically(tmp
     asymmetric way it was 1e-2 off on YAMNet's second pointwise conv."""
     assert_close(run_both(_write(tmp_path, hybrid_conv([0.01]))), rtol=1e-5, atol=1e-5)
     assert_close(run_both(_write(tmp_path, hybrid_conv([0.01, 0.02, 0.01, 0.03]))), rtol=1e-5, atol=1e-5)
+
+
+def test_full_integer_lstm_dequantizes_its_int32_biases() -> None:
+    """A full-integer UNIDIRECTIONAL_SEQUENCE_LSTM (int8 weights, int32 biases, an int16 cell state:
+    LiteRT's 8x8_16 kernel), as tflite-micro's mnist_lstm_int8, micro_speech_lstm and DTLN carry: the
+    biases were read as their raw int32 values (48 steps off here, 255 on mnist_lstm_int8)."""
+    assert_quantized(run_both(tflite_fixture("lstm", "int8")))
