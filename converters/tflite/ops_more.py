@@ -1,5 +1,5 @@
 """Less common TFLite builtins ONNX can express: REDUCE_ANY / REDUCE_ALL, ATAN2, REVERSE_SEQUENCE,
-SCATTER_ND and MATRIX_DIAG (listed with their status by `netinspect formats tflite`)."""
+SCATTER_ND, MATRIX_DIAG, RANK and FAKE_QUANT (listed with their status by `netinspect formats tflite`)."""
 
 from __future__ import annotations
 
@@ -69,3 +69,43 @@ def matrix_diag(ctx: TfliteContext) -> None:
     n = shape[-1]
     rows = ctx.node("Unsqueeze", [ctx.x(0), ctx.ints([len(shape) - 1], "axes")], (*shape[:-1], 1, n))
     ctx.emit("Mul", [rows, ctx.constant("eye", np.eye(n, dtype=np.dtype(ctx.out_tensor().dtype)))])
+
+
+@layer(TFLITE, "RANK")
+def rank(ctx: TfliteContext) -> None:
+    """The input's rank, which the file states: a constant."""
+    value = ctx.constant("rank", np.array(len(ctx.in_shape(0)), np.dtype(ctx.out_tensor().dtype)))
+    ctx.emit("Identity", [value], shape=())
+
+
+@layer(TFLITE, "FAKE_QUANT")
+def fake_quant(ctx: TfliteContext) -> None:
+    """Quantize and dequantize on min/max nudged so that 0 is exact (Nudge, FakeQuantizeArray in
+    LiteRT's quantization_util): clamp to [nudged min, nudged max], subtract the nudged min, scale by
+    1/scale, round half away from zero (⌊v⌋ + (v − ⌊v⌋ ≥ ½): v ≥ 0 here), rescale, add the nudged
+    min — float32 throughout, the nudging computed here in float32 as the kernel does."""
+    f = np.float32
+    bits, narrow = int(ctx.option("NumBits", 8)), bool(ctx.option("NarrowRange", False))
+    if narrow:
+        raise ctx.error("narrow_range: LiteRT's kernel refuses it at run time (meant for weights only)")
+    low, high = f(0), f((1 << bits) - 1)
+    lowest, highest = f(ctx.option("Min", 0.0)), f(ctx.option("Max", 0.0))
+    scale = f((highest - lowest) / (high - low))
+    zero_from_min = f(low - lowest / scale)
+    zero = f(min(max(math.floor(zero_from_min + 0.5), low), high))  # in range: rounded half away from 0
+    nudged_min, nudged_max = f((low - zero) * scale), f((high - zero) * scale)
+    shape = ctx.out_shape()
+
+    def c(name: str, value: np.float32) -> str:
+        return ctx.constant(name, np.array(value, np.float32))
+
+    clamped = ctx.node("Clip", [ctx.x(0), c("nudged_min", nudged_min), c("nudged_max", nudged_max)], shape)
+    shifted = ctx.node("Sub", [clamped, c("nudged_min", nudged_min)], shape)
+    steps = ctx.node("Mul", [shifted, c("inverse_scale", f(f(1.0) / scale))], shape)
+    whole = ctx.node("Floor", [steps], shape)
+    up = ctx.node("GreaterOrEqual", [ctx.node("Sub", [steps, whole], shape), c("half", f(0.5))], shape,
+                  dtype="bool")  # fmt: skip
+    rounded = ctx.node("Add", [whole, ctx.node("Cast", [up], shape, {"to": ONNX_TYPES["float32"]})], shape)
+    ctx.step("split", f"FAKE_QUANT {bits} bits on [{lowest:g}, {highest:g}]: "
+                      f"nudged to [{nudged_min:g}, {nudged_max:g}], scale {scale:g}")  # fmt: skip
+    ctx.emit("Add", [ctx.node("Mul", [rounded, c("scale", scale)], shape), c("nudged_min", nudged_min)])

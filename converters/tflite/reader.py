@@ -24,6 +24,7 @@ from netinspect.converters.tflite import (  # noqa: F401  (handlers)
     ops_selection,
     ops_shape,
     ops_signal,
+    ops_stablehlo,
     ops_values,
 )
 from netinspect.converters.tflite.context import TFLITE, SubgraphState

@@ -1,6 +1,7 @@
 """Operators and file features TensorFlow's converter rarely emits, written by hand and checked against
 LiteRT: SQUEEZE/EXPAND_DIMS, L2_POOL_2D, a fused TANH, softmax beta, RELU_N1_TO_1 / RELU_0_TO_1,
-data stored after the flatbuffer (Buffer.offset/size), and a labels file packed after the model."""
+STABLEHLO element-wise ops, RANK, DILATE, FAKE_QUANT, data stored after the flatbuffer
+(Buffer.offset/size), and a labels file packed after the model."""
 
 from __future__ import annotations
 
@@ -54,6 +55,43 @@ def test_handmade_operator_matches_litert(tmp_path: Path, make: object) -> None:
     path = tmp_path / "model.tflite"
     path.write_bytes(build(make()))  # type: ignore[operator]
     assert_close(run_both(path), rtol=1e-4, atol=1e-5)
+
+
+def stablehlo_elementwise() -> Spec:
+    ops = ["STABLEHLO_ADD", "STABLEHLO_MULTIPLY", "STABLEHLO_MAXIMUM", "STABLEHLO_MINIMUM"]
+    tensors = [T("a", [2, 3]), T("b", [2, 3]), *(T(f"y{k}", [2, 3]) for k in range(4))]
+    return Spec(tensors, [Op(k, [0, 1], [2 + k]) for k in range(4)], [0, 1], [2, 3, 4, 5], ops)
+
+
+def rank_and_dilate() -> Spec:
+    tensors = [T("x", [2, 3]), T("rank", [], "int32"), T("dilations", [2], "int32", 1),
+               T("padding", [], "float32", 2), T("y", [3, 7])]  # fmt: skip
+    ops = [Op(0, [0], [1], ("RankOptions", {})), Op(1, [0, 2, 3], [4])]
+    values = [b"", np.array([2, 3], np.int32).tobytes(), np.array(7.0, np.float32).tobytes()]
+    return Spec(tensors, ops, [0], [1, 4], ["RANK", "DILATE"], values)
+
+
+def fake_quant() -> Spec:
+    """Two FAKE_QUANTs on inputs in [0, 1): 4 bits on [0.2, 0.7] (clamping below and above; the zero
+    point nudged to 0, so the range moves), 8 bits on [−0.3, 0.9] (LiteRT refuses narrow_range at
+    run time, and so does the converter)."""
+    tensors = [T("x", [4, 16]), T("q4", [4, 16]), T("q8", [4, 16])]
+    ops = [
+        Op(0, [0], [1], ("FakeQuantOptions", {"Min": 0.2, "Max": 0.7, "NumBits": 4, "NarrowRange": False})),
+        Op(0, [0], [2], ("FakeQuantOptions", {"Min": -0.3, "Max": 0.9, "NumBits": 8, "NarrowRange": False})),
+    ]
+    return Spec(tensors, ops, [0], [1, 2], ["FAKE_QUANT"])
+
+
+@pytest.mark.parametrize("make", [stablehlo_elementwise, rank_and_dilate, fake_quant])
+def test_builtins_litert_runs_that_converters_rarely_write(tmp_path: Path, make: object) -> None:
+    """STABLEHLO_ADD/MULTIPLY/MAXIMUM/MINIMUM, RANK, DILATE and FAKE_QUANT (each "not converted"
+    before; LiteRT has kernels for them, TensorFlow's converter does not write them from TF code):
+    every output equal to LiteRT's."""
+    path = tmp_path / "model.tflite"
+    path.write_bytes(build(make()))  # type: ignore[operator]
+    for pair in run_both(path):
+        np.testing.assert_array_equal(pair.actual, pair.expected, err_msg=pair.name)
 
 
 def test_buffer_stored_after_the_flatbuffer(tmp_path: Path) -> None:
