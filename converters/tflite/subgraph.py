@@ -102,10 +102,10 @@ def defer(state: SubgraphState, op: TflOperator) -> bool:
         return True
     if op.opcode not in CONSTANT_FOLDED or len(op.inputs) != 1 or len(op.outputs) != 1:
         return False
-    source = state.graph.tensors[op.inputs[0]]
+    source = state.graph.tensors[state.deferred.get(op.inputs[0], op.inputs[0])]  # DENSIFY → DEQUANTIZE
     if not source.has_data:
         return False
-    state.deferred[op.outputs[0]] = state.deferred.get(source.index, source.index)
+    state.deferred[op.outputs[0]] = source.index
     return True
 
 

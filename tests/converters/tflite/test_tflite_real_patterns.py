@@ -77,3 +77,10 @@ def test_full_integer_lstm_dequantizes_its_int32_biases() -> None:
     LiteRT's 8x8_16 kernel), as tflite-micro's mnist_lstm_int8, micro_speech_lstm and DTLN carry: the
     biases were read as their raw int32 values (48 steps off here, 255 on mnist_lstm_int8)."""
     assert_quantized(run_both(tflite_fixture("lstm", "int8")))
+
+
+def test_sparse_float16_filter_densified_then_dequantized() -> None:
+    """DENSIFY of a sparse float16 constant read by a DEQUANTIZE (MediaPipe's
+    face_detection_full_range_sparse): both fold into one float16 initializer and a Cast (the
+    DEQUANTIZE was left reading the DENSIFY's output, "has no data")."""
+    assert_close(run_both(tflite_fixture("sparse_float16")), rtol=1e-5, atol=1e-5)
