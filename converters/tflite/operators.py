@@ -10,8 +10,8 @@ from __future__ import annotations
 from netinspect import registry
 from netinspect.converters.tflite import reader  # noqa: F401  (registers the handlers)
 from netinspect.converters.tflite.context import TFLITE
+from netinspect.converters.tflite.refused import REFUSED
 from netinspect.converters.tflite.schema import generated
-from netinspect.converters.tflite.subgraph import REFUSED
 
 
 def operator_status() -> dict[str, str]:

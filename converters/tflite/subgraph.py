@@ -16,6 +16,7 @@ from pathlib import Path
 from netinspect.build import GraphBuilder, LayerEntry, convert_layers
 from netinspect.converters.tflite.context import TFLITE, SubgraphState, TfliteContext, op_type, quantization
 from netinspect.converters.tflite.flatbuffer import TflFile, TflOperator, TflSubgraph, TflTensor
+from netinspect.converters.tflite.refused import REFUSED
 from netinspect.converters.tflite.variables import VariablePlan
 from netinspect.errors import ModelFormatError, UnsupportedError
 from netinspect.ir import Graph, Node, SourceLayer, SourceTensor, Value
@@ -23,13 +24,6 @@ from netinspect.jsonsafe import plain
 
 CONSTANT_FOLDED = {"DEQUANTIZE", "DENSIFY"}
 """Ops whose output, when their input is a constant, is materialised by the consumer instead."""
-
-REFUSED = {
-    "CUSTOM": "custom operator: its semantics are not in the file",
-    "DELEGATE": "delegate operator: runs in an accelerator, not a TFLite kernel",
-    "CALL": "LiteRT registers no kernel for it (its interpreter cannot run the model); subgraphs are "
-    "called through WHILE, IF and CALL_ONCE",
-}
 
 
 def layer_name(sub: TflSubgraph, op: TflOperator) -> str:

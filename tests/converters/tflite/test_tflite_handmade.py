@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from netinspect.converters.tflite.refused import NO_KERNEL
 from netinspect.registry import load
 from tests.converters.tflite.handmade import Op, Spec, T, build, weighted_add
 from tests.converters.tflite.parity import run_both
@@ -215,3 +216,16 @@ def test_support_metadata_gives_preprocessing_and_labels(tmp_path: Path) -> None
     assert graph.metadata.doc == "a handmade image model"
     assert graph.metadata.properties["tflite.model_author"] == "netinspect"
     assert_close(run_both(path), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", NO_KERNEL)
+def test_builtins_refused_for_want_of_a_litert_kernel_have_none(tmp_path: Path, name: str) -> None:
+    """`formats tflite` refuses these as "no LiteRT kernel": the installed LiteRT must indeed fail to
+    resolve a one-operator file holding one (a newer LiteRT that runs it makes this fail: then it can
+    be converted and compared)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    path = tmp_path / "model.tflite"
+    path.write_bytes(build(Spec([T("x", [2, 3]), T("y", [2, 3])], [Op(0, [0], [1])], [0], [1], [name])))
+    with pytest.raises(ValueError, match="Didn't find op for builtin opcode"):
+        Interpreter(model_path=str(path)).allocate_tensors()
