@@ -29,6 +29,9 @@ class InputSpec:
     name: str
     dtype: str
     shape: tuple[Dim, ...]
+    index_bound: int | None = None
+    """Token ids for an Embedding of this many rows: random values stay below it (an id past the
+    table stops Keras and onnxruntime alike), integers even where the input is float."""
 
 
 def parse_dims(assignments: Sequence[str]) -> dict[str, int]:
@@ -214,7 +217,9 @@ def random_feeds(
         shape = concrete_shape(spec, dims or {})
         dtype = np.dtype("float32" if spec.dtype == "bfloat16" else spec.dtype)
         low, high = default_range(spec.dtype, preprocessing)
-        if dtype.kind == "f":
+        if spec.index_bound is not None:
+            feeds[spec.name] = rng.integers(0, spec.index_bound, size=shape).astype(dtype)
+        elif dtype.kind == "f":
             raw = rng.uniform(low, high, size=shape)
             if preprocessed and preprocessing is not None and _is_image(shape, preprocessing):
                 raw = apply_preprocessing(raw, preprocessing)

@@ -10,6 +10,7 @@ the graph's, so runners and the comparison never carry layout code of their own.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -58,7 +59,7 @@ class InIRLayout:
         for spec in self.runner.input_specs():
             move = self.moves.get(spec.name)
             if move is not None and len(spec.shape) == len(move[0]):
-                spec = InputSpec(spec.name, spec.dtype, permute_shape(spec.shape, *move))
+                spec = replace(spec, shape=permute_shape(spec.shape, *move))
             specs.append(spec)
         return specs
 

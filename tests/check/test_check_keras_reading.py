@@ -83,6 +83,39 @@ def test_the_numpy_reference_computes_what_tf_keras_computes(keras2: tuple[Path,
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
+@pytest.fixture(scope="module")
+def keras2_sequence(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(sequence_tensorflow.h5, sequence_theano.h5): a Keras 2 text model, and as saved on Theano."""
+    return make_keras2_theano.write(tmp_path_factory.mktemp("keras2_sequence"), "sequence")
+
+
+def test_the_numpy_reference_runs_keras2_sequence_layers_as_tf_keras(keras2_sequence) -> None:
+    """Keras 2 recurrent configs (`units`, `recurrent_activation`, fused weights, GRU `reset_after`),
+    Bidirectional, Conv1D (flipped on Theano), Reshape, Permute and integer token ids: the reference
+    on the Theano file gives what tf-keras gives on the TensorFlow twin (real Keras 2.1.3 Theano
+    files stopped it with "KeyError: 'output_dim'" or "has no Bidirectional layer")."""
+    import tf_keras
+
+    from netinspect.check.runtimes.keras1_reference import Keras1Runner
+
+    tensorflow, theano = keras2_sequence
+    tokens = make_keras2_theano.TOKENS
+    x = np.random.default_rng(3).integers(0, make_keras2_theano.VOCABULARY, (2, tokens)).astype(np.int32)
+    want = tf_keras.models.load_model(tensorflow, compile=False)(x, training=False).numpy()
+    runner = Keras1Runner(theano, theano=True)
+    (spec,) = runner.input_specs()
+    assert (spec.dtype, spec.index_bound) == ("int32", make_keras2_theano.VOCABULARY)
+    (got,) = runner.run({runner.input_name: x}).values()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_a_keras2_theano_text_model_checks_against_the_numpy_reference(cli: Callable, keras2_sequence):
+    _, theano = keras2_sequence
+    result = cli("check", theano)
+    assert result.code == 0, result.out + result.err
+    assert "NumPy Keras reference" in result.out and "PASS" in result.out
+
+
 def test_a_theano_file_without_its_backend_attribute_checks_with_backend_theano(
     keras2: tuple[Path, Path], cli: Callable, tmp_path: Path
 ) -> None:

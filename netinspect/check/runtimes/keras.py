@@ -133,8 +133,22 @@ class KerasRunner:
                 for i, d in enumerate(tensor.shape)
             )
             dtype = getattr(tensor.dtype, "name", None) or str(tensor.dtype)
-            specs.append(InputSpec(name, np.dtype(dtype).name, dims))
+            specs.append(InputSpec(name, np.dtype(dtype).name, dims, self._embedding_rows(tensor)))
         return specs
+
+    def _embedding_rows(self, tensor: Any) -> int | None:
+        """The fewest rows of the Embeddings an input feeds directly: its token ids stay below."""
+        rows = []
+        for layer in self.model.layers:
+            if type(layer).__name__ != "Embedding":
+                continue
+            try:
+                source = layer.input
+            except (AttributeError, ValueError):  # a layer called several times has no one input
+                continue
+            if source is tensor:
+                rows.append(int(layer.input_dim))
+        return min(rows) if rows else None
 
     def _input_names(self) -> list[str]:
         return [_history(t)[0] for t in self.model.inputs]

@@ -7,9 +7,11 @@ backend the file was trained with: TensorFlow's cross-correlation, or Theano's t
 (the kernel applied back to front, `out[i] = Σ_m x[i·s + K−1−m]·w[m]`), with Theano's 'same'
 (half padding, trailing outputs cropped). The backend is read from the weight names (TensorFlow
 variable names end in ':0'). Models: Sequential, and functional `Model`s whose layers are each
-called once. Layers: Convolution2D, Dense, Activation, MaxPooling2D, AveragePooling2D, Flatten,
-Dropout, BatchNormalization (mode 0), ZeroPadding2D, Merge (sum, mul, concat, ave, max),
-Embedding, LSTM, GRU and SimpleRNN (per-gate or fused weights).
+called once. Layers: Convolution1D/2D, Dense, TimeDistributedDense, Activation, MaxPooling2D,
+AveragePooling2D, Flatten, Reshape, Permute, Dropout, BatchNormalization (mode 0), ZeroPadding2D,
+Merge (sum, mul, concat, ave, max), Embedding, LSTM, GRU and SimpleRNN (per-gate or fused weights;
+Keras 2's `reset_after` GRU), Bidirectional around them. The input takes the dtype the file gives
+it (Keras 1 `input_dtype`, Keras 2 `dtype`): token ids for an Embedding are integers.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ class Keras1Model:
             first = (source or entries[0])["config"]
             self.input_name = first["name"] if source else f"{first['name']}_input"
             self.input_shape = tuple(first["batch_input_shape"])
+            self.input_dtype = _dtype(first)
             previous = self.input_name
             self.reads: dict[str, list[str]] = {}
             for _, cfg in self.layers:
@@ -80,6 +83,7 @@ class Keras1Model:
             (source,) = [e for e in body["layers"] if e["class_name"] == "InputLayer"]
             self.input_name = source["name"]
             self.input_shape = tuple(source["config"]["batch_input_shape"])
+            self.input_dtype = _dtype(source["config"])
             self.layers = [(e["class_name"], e["config"]) for e in entries]
             self.reads = {e["name"]: [ref[0] for ref in e["inbound_nodes"][0]] for e in entries}
             self.output_name = body["output_layers"][0][0]
@@ -92,6 +96,21 @@ class Keras1Model:
         """A Keras 2 layer config in Keras 1's terms (keras@2.0.0 legacy/interfaces.py renamed them),
         its kernel moved to Keras 1's layout: Keras 2 stores every kernel as (rows, cols, in, out),
         Keras 1 as its `dim_ordering` says."""
+        if kind in ("LSTM", "GRU", "SimpleRNN"):
+            return kind, _recurrent_as_keras1(cfg)
+        if kind == "Bidirectional":
+            inner = cfg["layer"]
+            layer = {"class_name": inner["class_name"], "config": _recurrent_as_keras1(inner["config"])}
+            return kind, {**cfg, "layer": layer}
+        if kind == "Conv1D":
+            if tuple(cfg.get("dilation_rate", (1,))) != (1,):
+                raise RuntimeFailure("the NumPy Keras reference has no dilated convolution", self.path)
+            renamed = {**cfg, "nb_filter": cfg["filters"], "filter_length": cfg["kernel_size"][0],
+                       "subsample_length": cfg.get("strides", (1,))[0], "bias": cfg.get("use_bias", True),
+                       "border_mode": cfg.get("padding", "valid")}  # fmt: skip
+            weights = self.weights[cfg["name"]]
+            weights[0] = weights[0][:, None]  # (length, in, out) → Keras 1's (length, 1, in, out)
+            return "Convolution1D", renamed
         if kind in _KERAS2_MERGES:
             return "Merge", {**cfg, "mode": _KERAS2_MERGES[kind], "concat_axis": cfg.get("axis", -1)}
         ordering = "th" if cfg.get("data_format") == "channels_first" else "tf"
@@ -130,7 +149,8 @@ class Keras1Model:
 
     def run(self, x: np.ndarray) -> list[tuple[str, str, np.ndarray]]:
         """Every layer's output in order (the file lists a Keras 1 model's layers topologically)."""
-        values = {self.input_name: np.asarray(x, dtype=np.float64)}
+        x = np.asarray(x)
+        values = {self.input_name: x.astype(np.float64) if x.dtype.kind == "f" else x}
         out = []
         for kind, cfg in self.layers:
             args = [values[name] for name in self.reads[cfg["name"]]]
@@ -159,9 +179,16 @@ class Keras1Model:
         if kind == "Convolution2D":
             y = self.conv(a, w, cfg)
             return activation(y, cfg.get("activation", "linear"), th=cfg.get("dim_ordering") == "th")
-        if kind == "Dense":
+        if kind == "Convolution1D":
+            y = self.conv1d(a, w, cfg)
+            return activation(y, cfg.get("activation", "linear"), th=False)
+        if kind in ("Dense", "TimeDistributedDense"):  # the last axis, each time step alike
             y = a @ w[0] + (w[1] if cfg.get("bias", True) else 0.0)
             return activation(y, cfg.get("activation", "linear"), th=False)
+        if kind == "Reshape":
+            return a.reshape(a.shape[0], *cfg["target_shape"])
+        if kind == "Permute":
+            return a.transpose(0, *cfg["dims"])
         if kind == "Activation":
             return activation(a, cfg["activation"], th=False)
         if kind in ("MaxPooling2D", "AveragePooling2D"):
@@ -191,6 +218,8 @@ class Keras1Model:
             return w[0][np.asarray(a, dtype=np.int64)]
         if kind in ("LSTM", "GRU", "SimpleRNN"):
             return self.recurrent(kind, cfg, w, a)
+        if kind == "Bidirectional":
+            return self.bidirectional(cfg, w, a)
         raise RuntimeFailure(f"the Keras 1 reference has no {kind} layer", self.path)
 
     def recurrent(self, kind: str, cfg: dict[str, Any], w: list[np.ndarray], a: np.ndarray) -> np.ndarray:
@@ -198,6 +227,8 @@ class Keras1Model:
         act = cfg.get("activation", "tanh")
         inner = cfg.get("inner_activation", "hard_sigmoid")
         units = cfg["output_dim"]
+        if len(w) == 2:  # fused weights without a bias (Keras 2 use_bias=False)
+            w = [*w, np.zeros(w[1].shape[-1])]
         steps = a[:, ::-1] if cfg.get("go_backwards") else a
         h = np.zeros((a.shape[0], units))
         c = np.zeros_like(h)
@@ -206,8 +237,12 @@ class Keras1Model:
             gate = {g: (k[0][j], k[1][j], k[2][j]) for j, g in enumerate("ifco")}
         elif kind == "LSTM":  # W_i U_i b_i W_c U_c b_c W_f U_f b_f W_o U_o b_o
             gate = {g: tuple(w[3 * j : 3 * j + 3]) for j, g in enumerate("icfo")}
+        elif kind == "GRU" and len(w) == 3:  # fused z, r, h: Keras 1 consume_less='gpu', Keras 2
+            bias = w[2] if w[2].ndim == 2 else np.stack([w[2], np.zeros_like(w[2])])
+            k = [np.split(m, 3, axis=-1) for m in (w[0], w[1], bias[0], bias[1])]
+            gate = {g: (k[0][j], k[1][j], k[2][j], k[3][j]) for j, g in enumerate("zrh")}
         elif kind == "GRU":  # W_z U_z b_z W_r U_r b_r W_h U_h b_h
-            gate = {g: tuple(w[3 * j : 3 * j + 3]) for j, g in enumerate("zrh")}
+            gate = {g: (*w[3 * j : 3 * j + 3], 0.0) for j, g in enumerate("zrh")}
         else:
             gate = {"h": tuple(w)}
         outputs = []
@@ -215,8 +250,8 @@ class Keras1Model:
             x = steps[:, t]
 
             def pre(g: str, state: np.ndarray, x: np.ndarray = x) -> np.ndarray:
-                wx, uh, b = gate[g]
-                return x @ wx + state @ uh + b
+                wx, uh, *biases = gate[g]  # GRU: the input bias, and reset_after's recurrent one
+                return x @ wx + state @ uh + sum(biases)
 
             if kind == "LSTM":
                 i = activation(pre("i", h), inner, th=False)
@@ -226,12 +261,47 @@ class Keras1Model:
             elif kind == "GRU":
                 z = activation(pre("z", h), inner, th=False)
                 r = activation(pre("r", h), inner, th=False)
-                hh = activation(pre("h", r * h), act, th=False)
+                if cfg.get("reset_after"):  # Keras ≥ 2.1.5: r scales U_h·h + its own bias
+                    wx, uh, b, recurrent_bias = gate["h"]
+                    hh = activation(x @ wx + b + r * (h @ uh + recurrent_bias), act, th=False)
+                else:
+                    hh = activation(pre("h", r * h), act, th=False)
                 h = z * h + (1 - z) * hh
             else:
                 h = activation(pre("h", h), act, th=False)
             outputs.append(h)
         return np.stack(outputs, axis=1) if cfg.get("return_sequences") else h
+
+    def bidirectional(self, cfg: dict[str, Any], w: list[np.ndarray], a: np.ndarray) -> np.ndarray:
+        """Keras 1.2.2 wrappers.py Bidirectional (Keras 2 alike): the forward layer's weights, then
+        the backward copy's, which runs `go_backwards`; its sequence is turned back to input order."""
+        inner = cfg["layer"]
+        kind, layer = inner["class_name"], inner["config"]
+        if layer.get("go_backwards"):
+            raise RuntimeFailure("the Keras 1 reference has no Bidirectional around go_backwards", self.path)
+        half = len(w) // 2
+        forward = self.recurrent(kind, layer, w[:half], a)
+        backward = self.recurrent(kind, {**layer, "go_backwards": True}, w[half:], a)
+        if layer.get("return_sequences"):
+            backward = backward[:, ::-1]
+        mode = cfg.get("merge_mode", "concat")
+        if mode == "concat":
+            return np.concatenate([forward, backward], axis=-1)
+        merged = {"sum": forward + backward, "mul": forward * backward, "ave": (forward + backward) / 2}
+        if mode not in merged:
+            raise RuntimeFailure(f"the Keras 1 reference has no Bidirectional merge_mode {mode!r}", self.path)
+        return merged[mode]
+
+    def conv1d(self, a: np.ndarray, w: list[np.ndarray], cfg: dict[str, Any]) -> np.ndarray:
+        """Keras 1.2.2 Convolution1D: (steps, input_dim) in, kernel (length, 1, input_dim, nb_filter)
+        as a 2-D convolution over (steps, 1) — true convolution on Theano, as conv2d."""
+        image = a[:, :, None, :]  # (N, steps, 1, in): 'tf' ordering, as Keras 1 calls conv2d
+        mode = cfg.get("border_mode", "valid")
+        if mode == "causal":  # Keras 2: left padding by (length - 1), then 'valid'
+            image = np.pad(image, ((0, 0), (w[0].shape[0] - 1, 0), (0, 0), (0, 0)))
+            mode = "valid"
+        step = {"subsample": (cfg.get("subsample_length", 1), 1), "border_mode": mode, "dim_ordering": "tf"}
+        return self.conv(image, w, {**cfg, **step})[:, :, 0, :]
 
     def conv(self, a: np.ndarray, w: list[np.ndarray], cfg: dict[str, Any]) -> np.ndarray:
         th = cfg.get("dim_ordering") == "th"
@@ -276,6 +346,23 @@ class Keras1Model:
 _KERAS2_MERGES = {"Add": "sum", "Multiply": "mul", "Average": "ave", "Maximum": "max",
                   "Concatenate": "concat"}  # fmt: skip
 """Keras 2's merge layers, as the Keras 1 `Merge` mode computing the same."""
+
+
+def _recurrent_as_keras1(cfg: dict[str, Any]) -> dict[str, Any]:
+    """A Keras 2 LSTM/GRU/SimpleRNN config in Keras 1's names: its weights are already Keras 1's
+    fused ones (kernel, recurrent kernel, bias; gates i,f,c,o and z,r,h)."""
+    renamed = dict(cfg)
+    if "units" in cfg:
+        renamed.update(output_dim=cfg["units"], bias=cfg.get("use_bias", True))
+    if "recurrent_activation" in cfg:
+        renamed["inner_activation"] = cfg["recurrent_activation"]
+    return renamed
+
+
+def _dtype(cfg: dict[str, Any]) -> str:
+    """An input's dtype as the file gives it (Keras 1 `input_dtype`, Keras 2 `dtype`)."""
+    value = cfg.get("input_dtype") or cfg.get("dtype") or "float32"
+    return str(np.dtype(value).name) if isinstance(value, str) else "float32"
 
 
 def _pads(size: int, k: int, s: int, mode: str, theano: bool) -> tuple[tuple[int, int], int]:
@@ -334,7 +421,10 @@ class Keras1Runner:
 
     def input_specs(self) -> list[InputSpec]:
         shape = tuple("N" if i == 0 and d is None else d for i, d in enumerate(self.model.input_shape))
-        return [InputSpec(self.input_name, "float32", shape)]
+        rows = [cfg["input_dim"] for kind, cfg in self.model.layers
+                if kind == "Embedding" and self.model.reads[cfg["name"]] == [self.input_name]]  # fmt: skip
+        bound = min(rows) if rows else None
+        return [InputSpec(self.input_name, self.model.input_dtype, shape, bound)]
 
     def output_names(self) -> list[str]:
         return [self.model.output_name]
