@@ -42,7 +42,7 @@ def applies(ctx: TfliteContext) -> bool:
         return _eight_bit(x_t, out) and (_scale(x_t), _zero(x_t)) == (_scale(out), _zero(out))
     if ctx.type in TABLES:
         return _eight_bit(ctx.need(0), ctx.out_tensor())
-    if ctx.type in ("ADD", "MUL"):
+    if ctx.type in ("ADD", "SUB", "MUL"):
         tensors = (ctx.need(0), ctx.need(1), ctx.out_tensor())
         return _eight_bit(*tensors) and all(_params(t)[0].size == 1 for t in tensors)
     if ctx.type not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
@@ -238,8 +238,8 @@ def _multiply(ctx: TfliteContext, acc: str, fixed: np.ndarray, shape: tuple) -> 
 
 
 def binary(ctx: TfliteContext) -> None:
-    """ADD and MUL as the reference integer kernels. ADD: each input less its zero point, shifted left
-    by 20 and scaled by its multiplier of scale_i / (2·max scale), summed, then scaled by
+    """ADD, SUB and MUL as the reference integer kernels. ADD/SUB: each input less its zero point, shifted
+    left by 20 and scaled by its multiplier of scale_i / (2·max scale), summed (subtracted), then scaled by
     2·max scale / (2²⁰·out_scale); MUL: the product of the centred inputs scaled by the multiplier of
     in1_scale·in2_scale/out_scale (its float32 product, as the kernel computes it). Then + out_zp and
     the fused activation's clamp."""
@@ -261,7 +261,7 @@ def binary(ctx: TfliteContext) -> None:
                   ctx.in_shape(i))
         for i, (x, s) in enumerate(((a, s1), (b, s2)))
     ]  # fmt: skip
-    raw = ctx.node("Add", scaled, shape, dtype="int64")
+    raw = ctx.node("Sub" if ctx.type == "SUB" else "Add", scaled, shape, dtype="int64")
     real_out = twice / ((1 << ADD_LEFT_SHIFT) * float(s_out))
     _fixed_point(ctx, raw, np.array([quantize_multiplier(real_out)], np.int64), shape, _activation_range(ctx))
 

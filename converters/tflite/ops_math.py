@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from netinspect.converters.tflite import exact, exact_quantize, exact_softmax, exact_tables
+from netinspect.converters.tflite import exact, exact_prelu, exact_quantize, exact_softmax, exact_tables
 from netinspect.converters.tflite.context import ONNX_TYPES, TFLITE, TfliteContext
 from netinspect.registry import layer
 
@@ -86,6 +86,9 @@ def leaky_relu(ctx: TfliteContext) -> None:
 
 @layer(TFLITE, "PRELU")
 def prelu(ctx: TfliteContext) -> None:
+    if exact_prelu.applies(ctx):
+        exact_prelu.prelu(ctx)
+        return
     ctx.emit("PRelu", [ctx.x(0), ctx.x(1)])
 
 

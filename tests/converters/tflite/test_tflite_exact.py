@@ -40,7 +40,7 @@ def _assert_exact(path: object, runs: int, types: set[str]) -> None:
     [
         ("legacy_net", {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MUL", "LOGISTIC", "TANH", "AVERAGE_POOL_2D",
                         "MEAN", "FULLY_CONNECTED", "SOFTMAX", "QUANTIZE", "CONCATENATION", "RESIZE_BILINEAR",
-                        "RESIZE_NEAREST_NEIGHBOR", "SUM"}),
+                        "RESIZE_NEAREST_NEIGHBOR", "SUM", "TRANSPOSE_CONV"}),
         ("legacy_mobilenet", {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MEAN", "FULLY_CONNECTED", "SOFTMAX"}),
     ],
 )  # fmt: skip
@@ -50,7 +50,8 @@ def test_exact_legacy_uint8_equals_the_reference_kernels(name: str, types: set[s
     the filter's zero point), FullyConnected (acc·in·w/out rounded once in double), and the uint8 forms of
     ADD, MUL, LOGISTIC, TANH (256-entry tables over 0…255), AVERAGE_POOL_2D, MEAN, SUM and SOFTMAX (output
     zero point 0); QUANTIZE uint8→uint8 (Requantize) and CONCATENATION of inputs at other scales
-    (ConcatenationWithScaling's float32 rounding), tabulated; RESIZE_BILINEAR in float32 in the kernel's
+    (ConcatenationWithScaling's float32 rounding), tabulated; TRANSPOSE_CONV with the filter's zero point;
+    RESIZE_BILINEAR in float32 in the kernel's
     order and RESIZE_NEAREST_NEIGHBOR at its indices: every layer 0 steps over 5 random inputs (the QDQ
     form: 1–14 steps off)."""
     _assert_exact(exact_fixture(name), 5, types)
@@ -73,6 +74,13 @@ def test_exact_int8_activations_computed_per_stored_value_equal_the_reference_ke
     256-entry table computed with the kernel's arithmetic: every layer 0 steps over 5 random inputs."""
     types = {"HARD_SWISH", "LEAKY_RELU", "RELU", "RELU6", "RELU_N1_TO_1"}
     _assert_exact(exact_fixture("int8_relus"), 5, types)
+
+
+def test_exact_int8_prelu_and_sub_equal_the_reference_kernels() -> None:
+    """int8 PRELU (a Keras PReLU, slopes of both signs: one Q31 multiplier for x ≥ 0, another for
+    x·(α − zp_α)) and SUB (ADD's arithmetic with the second scaled input subtracted; two convolutions,
+    and a broadcast constant): every layer 0 steps over 5 random inputs."""
+    _assert_exact(exact_fixture("int8_prelu_sub"), 5, {"PRELU", "SUB"})
 
 
 def test_exact_int8_mobilenet_v3_equals_the_reference_kernels_end_to_end() -> None:
