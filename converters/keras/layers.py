@@ -174,7 +174,7 @@ def _spatial_attrs(
 # core
 
 
-@layer("Dense")
+@layer("Dense", "TimeDistributedDense")  # Keras 1: a Dense on every time step
 def convert_dense(ctx: KerasContext) -> None:
     x, shape = single_input(ctx)
     units = int(ctx.cfg("units", "output_dim"))

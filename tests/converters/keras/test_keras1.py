@@ -96,6 +96,15 @@ def test_keras1_text_model_with_recurrent_layers(tmp_path, consume_less):
     assert {"LSTM", "GRU", "Gather"} <= {n.op_type for n in graph.nodes}
 
 
+def test_keras1_time_distributed_dense(tmp_path):
+    """Keras 1's TimeDistributedDense (dl4j's lstm_tf_model.h5, Keras 1.1.0): a Dense on every time
+    step, its (in, out) kernel on the last axis."""
+    path = make_keras1.write_text_model(tmp_path / "text.h5", time_dense=True)
+    graph, got, want = _reference_and_onnx(path)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    assert "TimeDistributedDense" in {n.provenance.layer_type for n in graph.nodes if n.op_type == "MatMul"}
+
+
 def test_backend_override_decides_the_flip(tmp_path):
     """A TensorFlow-named file read with --backend theano is flipped (and then disagrees with the
     reference, which follows the file's evidence): the override is what the converter obeyed."""
