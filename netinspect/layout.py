@@ -359,6 +359,11 @@ _PER_AXIS = {"QuantizeLinear", "DequantizeLinear"}
 _MAX_ROUNDS = 10_000
 
 
+_LAID_OUT_INPUTS = {"MaxUnpool": (0, 1)}
+"""Inputs of a channels-last op, other than its first, that hold data in the op's layout (MaxUnpool's
+indices, which MaxPool computed in the same layout)."""
+
+
 class _ChannelsFirst:
     """Rewrites a graph tagged channels-last into NCHW with as few Transposes as the graph allows.
 
@@ -539,10 +544,11 @@ class _ChannelsFirst:
             assert layout is not None
             canonical = channels_first(layout)
             to_c, to_l = perm(layout, canonical), perm(canonical, layout)
-            data = node.inputs[0]
-            moved = self.fresh(f"{data}_{canonical.lower()}")
-            nodes.append(self.transpose_node(data, to_c, moved, node))
-            node.inputs[0] = moved
+            for index in _LAID_OUT_INPUTS.get(node.op_type, (0,)):
+                data = node.inputs[index]
+                moved = self.fresh(f"{data}_{canonical.lower()}")
+                nodes.append(self.transpose_node(data, to_c, moved, node))
+                node.inputs[index] = moved
             self._adjust_layout_operands(node, layout, canonical)
             after: list[Node] = []
             for index, out in enumerate(node.outputs):

@@ -153,6 +153,9 @@ class TflOperator:
     outputs: list[int]
     options: dict[str, Any]
     options_type: str | None
+    custom_options: bytes = b""
+    """A custom operator's options as stored: FlexBuffers (read into `options`) or a C struct its
+    kernel casts (MediaPipe's TfLiteTransposeConvParams / TfLitePoolParams)."""
 
 
 @dataclass
@@ -283,6 +286,9 @@ class TflFile:
                     indices(op.OutputsAsNumpy(), f"operator {i} ({name}) output", optional=True),
                     options,
                     options_type,
+                    bytes(op.CustomOptionsAsNumpy())
+                    if custom is not None and op.CustomOptionsLength()
+                    else b"",
                 )
             )
         inputs = indices(graph.InputsAsNumpy(), "input")

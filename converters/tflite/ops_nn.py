@@ -106,18 +106,41 @@ def depthwise_conv_2d(ctx: TfliteContext) -> None:
 
 @layer(TFLITE, "TRANSPOSE_CONV")
 def transpose_conv(ctx: TfliteContext) -> None:
-    _n, h, w, _c = ctx.in_shape(2)
-    _o, kh, kw, _i = ctx.need(1).shape
-    _, oh, ow, _oc = ctx.out_shape()
     strides = (ctx.option("StrideH", 1), ctx.option("StrideW", 1))
-    pads, extra = [], []
-    for size, k, s, out in ((h, kh, strides[0], oh), (w, kw, strides[1], ow)):
-        total = max(0, (size - 1) * s + k - out) if ctx.option("Padding", 0) == 0 else 0
-        pads.append((total // 2, total - total // 2))
-        extra.append(max(0, out - ((size - 1) * s + k - total)))
+    pads, extra = transpose_conv_pads(ctx, 2, strides, same=ctx.option("Padding", 0) == 0)
     if exact_transpose_conv.applies(ctx, (pads[0][0], pads[1][0])):
         exact_transpose_conv.transpose_conv(ctx, (pads[0][0], pads[1][0]), strides)
         return
+    conv_transpose(ctx, 2, 3, strides, pads, extra, ctx.option("FusedActivationFunction", 0))
+
+
+def transpose_conv_pads(
+    ctx: TfliteContext, x: int, strides: tuple[int, int], same: bool
+) -> tuple[list[tuple[int, int]], list[int]]:
+    """Begin/end pads per spatial axis (SAME: the total split with the extra cell at the end) and
+    the output rows past the last stride, for a transposed convolution of input `x` (filter input 1)."""
+    _n, h, w, _c = ctx.in_shape(x)
+    _o, kh, kw, _i = ctx.need(1).shape
+    _, oh, ow, _oc = ctx.out_shape()
+    pads, extra = [], []
+    for size, k, s, out in ((h, kh, strides[0], oh), (w, kw, strides[1], ow)):
+        total = max(0, (size - 1) * s + k - out) if same else 0
+        pads.append((total // 2, total - total // 2))
+        extra.append(max(0, out - ((size - 1) * s + k - total)))
+    return pads, extra
+
+
+def conv_transpose(
+    ctx: TfliteContext,
+    x: int,
+    bias_input: int,
+    strides: tuple[int, int],
+    pads: list[tuple[int, int]],
+    extra: list[int],
+    activation: int,
+) -> None:
+    """ConvTranspose of input `x` by the OHWI filter at input 1 (and the bias at `bias_input`)."""
+    _o, kh, kw, _i = ctx.need(1).shape
     attrs: dict[str, Any] = {
         "kernel_shape": [kh, kw],
         "strides": list(strides),
@@ -127,8 +150,8 @@ def transpose_conv(ctx: TfliteContext) -> None:
         attrs["output_padding"] = extra
         ctx.step("pad", f"output grows by {extra} past the last stride (output_padding)")
     weight = ctx.weight(1, "OHWI", "ConvTranspose")
-    ctx.emit("ConvTranspose", [ctx.x(2), weight, *bias(ctx, 3)], attrs, layout="NHWC",
-             activation=ctx.option("FusedActivationFunction", 0))  # fmt: skip
+    ctx.emit("ConvTranspose", [ctx.x(x), weight, *bias(ctx, bias_input)], attrs, layout="NHWC",
+             activation=activation)  # fmt: skip
 
 
 def _pool(ctx: TfliteContext, op_type: str) -> None:

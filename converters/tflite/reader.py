@@ -17,6 +17,7 @@ from netinspect.converters.tflite import (  # noqa: F401  (handlers)
     ops_detection,
     ops_flow,
     ops_math,
+    ops_mediapipe,
     ops_more,
     ops_nn,
     ops_placement,

@@ -54,7 +54,7 @@ class LiteRTRunner:
             version = "?"
         self.label = f"LiteRT {version}" + (" (reference kernels)" if exact_int8 else "")
         self.inference_seconds = 0.0
-        self._interpreter = self._build(preserve=False)
+        self._interpreter = self._primary()
         self._details = {d["name"]: d for d in self._interpreter.get_tensor_details()}
         self._debug: Any = None
         self._variants: dict[str, Any] | None = None
@@ -70,6 +70,23 @@ class LiteRTRunner:
     def demanded_steps(self) -> float | None:
         """Quantization steps `check` allows when the user gives none: 0 in exact mode."""
         return 0.0 if self.exact_int8 else None
+
+    def _primary(self) -> Any:
+        """The builtin kernels; a model using a custom operator only the XNNPACK delegate implements
+        (MediaPipe's Convolution2DTransposeBias, MaxPoolingWithArgmax2D, MaxUnpooling2D) runs on the
+        default kernels instead, and the label says so."""
+        try:
+            return self._build(preserve=False)
+        except RuntimeFailure as e:
+            if self.exact_int8 or "unresolved custom op" not in str(e):
+                raise
+            try:
+                interpreter = self._build(preserve=False, kernels="AUTO")
+            except RuntimeFailure:
+                raise e from None
+            self._kernels = "AUTO"
+            self.label += " (default kernels: XNNPACK implements its custom operators)"
+            return interpreter
 
     def _build(self, preserve: bool, kernels: str | None = None) -> Any:
         resolver = getattr(self._module.OpResolverType, kernels or self._kernels)

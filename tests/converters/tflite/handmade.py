@@ -33,6 +33,8 @@ class Op:
     outputs: list[int]
     options: tuple[str, dict[str, Any]] | None = None
     """("Pool2DOptions", {"Padding": 0, "StrideW": 2, …}): a BuiltinOptions table and its fields."""
+    custom: bytes = b""
+    """A custom operator's options, stored as they are (FlexBuffers, or a C struct)."""
 
 
 @dataclass
@@ -121,7 +123,10 @@ def build(spec: Spec) -> bytes:
         options = _options(b, *op.options) if op.options else None
         ins = _ints(b, tflite.OperatorStartInputsVector, op.inputs)
         outs = _ints(b, tflite.OperatorStartOutputsVector, op.outputs)
+        custom_options = b.CreateNumpyVector(np.frombuffer(op.custom, np.uint8)) if op.custom else None
         tflite.OperatorStart(b)
+        if custom_options is not None:
+            tflite.OperatorAddCustomOptions(b, custom_options)
         tflite.OperatorAddOpcodeIndex(b, op.code)
         tflite.OperatorAddInputs(b, ins)
         tflite.OperatorAddOutputs(b, outs)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from netinspect.check.runtimes.litert import LiteRTRunner
 from tests.converters.tflite.conftest import tflite_fixture
 from tests.converters.tflite.handmade import Op, Spec, T, build
 from tests.converters.tflite.parity import run_both
@@ -84,3 +85,44 @@ def test_sparse_float16_filter_densified_then_dequantized() -> None:
     face_detection_full_range_sparse): both fold into one float16 initializer and a Cast (the
     DEQUANTIZE was left reading the DENSIFY's output, "has no data")."""
     assert_close(run_both(tflite_fixture("sparse_float16")), rtol=1e-5, atol=1e-5)
+
+
+def mediapipe_ops() -> Spec:
+    """MediaPipe's custom operators with their C-struct options (TfLitePoolParams: padding, strides,
+    window, activation; TfLiteTransposeConvParams: padding, strides): MaxPoolingWithArgmax2D →
+    MaxUnpooling2D → Convolution2DTransposeBias, as the hair and selfie segmentation models chain them."""
+    rng = np.random.default_rng(2)
+    pool = np.array([2, 2, 2, 2, 2, 0, 0, 0], "<i4").tobytes()  # VALID, stride 2×2, window 2×2
+    deconv = np.array([1, 2, 2], "<i4").tobytes()  # SAME, stride 2×2
+    filt = rng.uniform(-1, 1, (5, 3, 3, 3)).astype(np.float32)
+    bias = rng.uniform(-1, 1, 5).astype(np.float32)
+    tensors = [
+        T("x", [1, 4, 6, 3]),
+        T("pooled", [1, 2, 3, 3]),
+        T("argmax", [1, 2, 3, 3]),
+        T("unpooled", [1, 4, 6, 3]),
+        T("w", [5, 3, 3, 3], buffer=1),
+        T("b", [5], buffer=2),
+        T("up", [1, 8, 12, 5]),
+    ]
+    ops = [
+        Op(0, [0], [1, 2], custom=pool),
+        Op(1, [1, 2], [3], custom=pool),
+        Op(2, [3, 4, 5], [6], custom=deconv),
+    ]
+    codes: list[str | tuple[str, str]] = [
+        ("CUSTOM", "MaxPoolingWithArgmax2D"),
+        ("CUSTOM", "MaxUnpooling2D"),
+        ("CUSTOM", "Convolution2DTransposeBias"),
+    ]
+    return Spec(tensors, ops, [0], [3, 6], codes, [b"", filt.tobytes(), bias.tobytes()])
+
+
+def test_mediapipe_custom_operators_match_xnnpack(tmp_path: Path) -> None:
+    """Converted (MaxPool with indices, MaxUnpool, ConvTranspose) and checked against LiteRT's default
+    kernels, whose XNNPACK delegate implements these operators (the builtin kernels do not have them);
+    they were refused as "custom operator: its semantics are not in the file"."""
+    path = _write(tmp_path, mediapipe_ops())
+    runner = LiteRTRunner(path)
+    assert "XNNPACK" in runner.label
+    assert_close(run_both(path), rtol=1e-5, atol=1e-5)
