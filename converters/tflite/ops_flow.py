@@ -1,5 +1,6 @@
-"""TFLite's recurrent and control-flow operators: the fused LSTM, WHILE and IF over subgraphs, and
-resource variables (folded where they only hold their initial value, refused otherwise).
+"""TFLite's recurrent and control-flow operators: the fused LSTM, RNN and its sequence form, WHILE and
+IF over subgraphs, and resource variables (folded where they only hold their initial value, refused
+otherwise).
 """
 
 from __future__ import annotations
@@ -73,6 +74,49 @@ def unidirectional_sequence_lstm(ctx: TfliteContext) -> None:
         return
     y = ctx.node("Squeeze", [y, ctx.ints([1], "axes")], (steps, batch, hidden))
     ctx.emit("Transpose", [y], {"perm": [1, 0, 2]})
+
+
+@layer(TFLITE, "RNN", "UNIDIRECTIONAL_SEQUENCE_RNN")
+def simple_rnn(ctx: TfliteContext) -> None:
+    """h ← act(x·Wᵀ + h·Rᵀ + b) per step (RnnBatchStep) → ONNX RNN; RNN is one step of it on [batch, in].
+    Inputs: x, W [units, in], R [units, units], b [units], the hidden state (a variable: zeros until
+    a run writes it, so a converted run is LiteRT's first)."""
+    if ctx.need(1).dtype != "float32" or ctx.need(2).dtype != "float32":
+        raise ctx.error(f"{ctx.need(1).dtype} weights (hybrid RNN, inputs quantized at run time) are not "
+                        "supported")  # fmt: skip
+    act = {1: "Relu", 4: "Tanh"}.get(int(ctx.option("FusedActivationFunction", 0)))
+    if act is None:
+        raise ctx.error(f"activation {ctx.option('FusedActivationFunction', 0)}: ONNX RNN takes Tanh or Relu")
+    units = ctx.need(1).shape[0]
+    sequence = ctx.type == "UNIDIRECTIONAL_SEQUENCE_RNN"
+    x_shape = ctx.in_shape(0)
+    batch_major = sequence and not ctx.option("TimeMajor", False)
+    if sequence:
+        steps, batch = (x_shape[1], x_shape[0]) if batch_major else (x_shape[0], x_shape[1])
+    else:
+        steps, batch = 1, x_shape[0]
+    state = ctx.need(4)
+    initial = _float_const(ctx, 4) if state.has_data else np.zeros((batch, units), np.float32)
+    x = ctx.x(0)
+    if batch_major:
+        x = ctx.node("Transpose", [x], (steps, batch, x_shape[2]), {"perm": [1, 0, 2]})
+    elif not sequence:
+        x = ctx.node("Unsqueeze", [x, ctx.ints([0], "axes")], (1, *x_shape))
+    bias = np.concatenate([_float_const(ctx, 3), np.zeros(units, np.float32)])[None]
+    weights = [ctx.constant(name, _float_const(ctx, i)[None]) for name, i in (("W", 1), ("R", 2))]
+    start = ctx.constant("initial_h", initial.reshape(1, batch, units))
+    inputs = [x, *weights, ctx.constant("B", bias), "", start]
+    ctx.step("param", f"hidden state starts at {'its stored value' if state.has_data else 'zeros'} (LiteRT's "
+                      "first run; later runs of one interpreter carry it over)")  # fmt: skip
+    y = ctx.node("RNN", inputs, (steps, 1, batch, units), {"hidden_size": units, "activations": [act]})
+    if not sequence:
+        ctx.emit("Reshape", [y, ctx.ints([batch, units])])
+        return
+    y = ctx.node("Squeeze", [y, ctx.ints([1], "axes")], (steps, batch, units))
+    if batch_major:
+        ctx.emit("Transpose", [y], {"perm": [1, 0, 2]})
+    else:
+        ctx.emit("Identity", [y])
 
 
 @layer(TFLITE, "WHILE")

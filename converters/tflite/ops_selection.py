@@ -1,5 +1,5 @@
-"""Builtins whose result is the indices of chosen elements: WHERE (tf.where with one argument) and
-NON_MAX_SUPPRESSION_V4 / V5 (tensorflow/lite/kernels/where.cc, non_max_suppression.cc)."""
+"""Builtins that choose elements: WHERE (tf.where with one argument), NON_MAX_SUPPRESSION_V4 / V5 and
+HASHTABLE_LOOKUP (tensorflow/lite/kernels/where.cc, non_max_suppression.cc, hashtable_lookup.cc)."""
 
 from __future__ import annotations
 
@@ -90,3 +90,27 @@ def _iou_threshold(ctx: TfliteContext) -> str:
         return ctx.constant("iou_threshold", np.array([below], np.float32))
     t = ctx.node("Reshape", [ctx.x(3), ctx.ints([1])], (1,))
     return ctx.node("Mul", [t, ctx.constant("just_below_one", np.array([1 - 2**-24], np.float32))], (1,))
+
+
+@layer(TFLITE, "HASHTABLE_LOOKUP")
+def hashtable_lookup(ctx: TfliteContext) -> None:
+    """Inputs: lookups [n] int32, keys [k] int32, values [k, …]. Outputs: the value row of each lookup's
+    key (zeros when absent) and hits [n] uint8. Each lookup compared with every key (Equal [n, k]):
+    hit where any matches, the row of the first match (ArgMax) gathered."""
+    if ctx.need(2).dtype not in ("float32", "uint8", "int8", "int32"):
+        raise ctx.error(f"{ctx.need(2).dtype} values: ONNX has no string tensors to gather them into")
+    count, keys = ctx.in_shape(0)[0], ctx.in_shape(1)[0]
+    row = tuple(ctx.in_shape(2)[1:])
+    lookups = ctx.node("Unsqueeze", [ctx.x(0), ctx.ints([1], "axes")], (count, 1), dtype="int32")
+    matches = ctx.node("Equal", [lookups, ctx.x(1)], (count, keys), dtype="bool")
+    as_bytes = ctx.node("Cast", [matches], (count, keys), {"to": ONNX_TYPES["uint8"]}, dtype="uint8")
+    hits = ctx.node("ReduceMax", [as_bytes], (count,), {"axes": [1], "keepdims": 0}, dtype="uint8")
+    first = ctx.node("ArgMax", [as_bytes], (count,), {"axis": 1, "keepdims": 0}, dtype="int64")
+    rows = ctx.node("Gather", [ctx.moved(2), first], (count, *row), {"axis": 0})
+    found = ctx.node("Cast", [hits], (count,), {"to": ONNX_TYPES["bool"]}, dtype="bool")
+    if row:
+        found = ctx.node("Unsqueeze", [found, ctx.ints(list(range(1, len(row) + 1)), "axes")],
+                         (count, *([1] * len(row))), dtype="bool")  # fmt: skip
+    zero = ctx.constant("absent", np.zeros((), np.dtype(ctx.compute_dtype())))
+    ctx.emit("Where", [found, rows, zero])
+    ctx.emit("Identity", [hits], k=1)

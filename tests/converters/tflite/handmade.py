@@ -13,7 +13,7 @@ import tflite
 from tflite.BuiltinOperator import BuiltinOperator
 from tflite.BuiltinOptions import BuiltinOptions
 
-TYPES = {"float32": 0, "float16": 1, "int32": 2, "int8": 9}
+TYPES = {"float32": 0, "float16": 1, "int32": 2, "uint8": 3, "int8": 9}
 
 
 @dataclass
@@ -22,6 +22,7 @@ class T:
     shape: list[int]
     dtype: str = "float32"
     buffer: int = 0
+    variable: bool = False
     quant: tuple[list[float], list[int], int] | None = None
     """(scales, zero points, quantized_dimension): QuantizationParameters, per tensor or per axis."""
 
@@ -117,6 +118,7 @@ def build(spec: Spec) -> bytes:
         tflite.TensorAddType(b, TYPES[t.dtype])
         tflite.TensorAddBuffer(b, t.buffer)
         tflite.TensorAddName(b, name)
+        tflite.TensorAddIsVariable(b, t.variable)
         tensors.append(tflite.TensorEnd(b))
     ops = []
     for op in spec.ops:

@@ -229,3 +229,50 @@ def test_builtins_refused_for_want_of_a_litert_kernel_have_none(tmp_path: Path, 
     path.write_bytes(build(Spec([T("x", [2, 3]), T("y", [2, 3])], [Op(0, [0], [1])], [0], [1], [name])))
     with pytest.raises(ValueError, match="Didn't find op for builtin opcode"):
         Interpreter(model_path=str(path)).allocate_tensors()
+
+
+def _rnn(sequence: bool, activation: int, time_major: bool = False) -> Spec:
+    """x → (UNIDIRECTIONAL_SEQUENCE_)RNN with 5 units, float weights, a zero hidden-state variable."""
+    rng = np.random.default_rng(3)
+    x_shape = ([4, 2, 3] if time_major else [2, 4, 3]) if sequence else [2, 3]
+    y_shape = [*x_shape[:-1], 5]
+    weights = [rng.normal(0, 0.6, s).astype(np.float32) for s in ((5, 3), (5, 5), (5,))]
+    tensors = [T("x", x_shape), T("W", [5, 3], buffer=1), T("R", [5, 5], buffer=2), T("b", [5], buffer=3),
+               T("h", [2, 5], variable=True), T("y", y_shape)]  # fmt: skip
+    if sequence:
+        options = ("SequenceRNNOptions", {"TimeMajor": time_major, "FusedActivationFunction": activation})
+    else:
+        options = ("RNNOptions", {"FusedActivationFunction": activation})
+    op = "UNIDIRECTIONAL_SEQUENCE_RNN" if sequence else "RNN"
+    buffers = [b"", *(w.tobytes() for w in weights)]
+    return Spec(tensors, [Op(0, [0, 1, 2, 3, 4], [5], options)], [0], [5], [op], buffers)
+
+
+@pytest.mark.parametrize(
+    ("sequence", "activation", "time_major"),
+    [(True, 4, False), (True, 1, False), (True, 4, True), (False, 4, False), (False, 1, False)],
+)
+def test_rnn_cells_match_litert(tmp_path: Path, sequence: bool, activation: int, time_major: bool) -> None:
+    """UNIDIRECTIONAL_SEQUENCE_RNN (batch- and time-major, TANH and RELU) and the one-step RNN, each "not
+    converted" before → ONNX RNN from a zero hidden state: LiteRT's first run, within float rounding
+    (two implementations sum the products in different orders)."""
+    path = tmp_path / "rnn.tflite"
+    path.write_bytes(build(_rnn(sequence, activation, time_major)))
+    assert_close(run_both(path), rtol=1e-5, atol=1e-6)
+
+
+def test_hashtable_lookup_matches_litert(tmp_path: Path) -> None:
+    """HASHTABLE_LOOKUP ("not converted" before): rows of the values by key, zeros and hit 0 for a key
+    the table lacks, duplicates and the first and last key included — equal to LiteRT's."""
+    keys = np.array([-4, 1, 3, 8, 20], np.int32)
+    values = np.arange(10, dtype=np.float32).reshape(5, 2) - 2.5
+    tensors = [T("lookups", [6], "int32"), T("keys", [5], "int32", 1), T("values", [5, 2], buffer=2),
+               T("rows", [6, 2]), T("hits", [6], "uint8")]  # fmt: skip
+    spec = Spec(tensors, [Op(0, [0, 1, 2], [3, 4])], [0], [3, 4], ["HASHTABLE_LOOKUP"],
+                [b"", keys.tobytes(), values.tobytes()])  # fmt: skip
+    path = tmp_path / "lookup.tflite"
+    path.write_bytes(build(spec))
+    pairs = run_both(path, feeds={"lookups": np.array([3, 7, -4, 20, 3, 0], np.int32)})
+    for pair in pairs:
+        np.testing.assert_array_equal(pair.actual, pair.expected, err_msg=pair.name)
+    assert pairs[1].expected.tolist() == [1, 0, 1, 1, 1, 0]
