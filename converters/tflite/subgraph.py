@@ -38,6 +38,9 @@ def survey(model: TflFile) -> Iterator[LayerEntry]:
         if op.opcode == "CUSTOM":
             flex = (op.custom_code or "").startswith("Flex")
             refusal = "Flex (TensorFlow) op" if flex else REFUSED["CUSTOM"]
+            if op.custom_code == "ethos-u":
+                refusal = ("custom operator: an Arm Ethos-U NPU command stream compiled by Vela; the "
+                           "layers it replaced exist only as NPU commands")  # fmt: skip
         else:
             refusal = REFUSED.get(op.opcode)
         yield LayerEntry(layer_name(sub, op), op_type(op), refusal, registrable=True)
@@ -48,8 +51,11 @@ def check_order(sub: TflSubgraph, path: Path) -> list[TflOperator]:
     or written twice."""
     available = set(sub.inputs) | {t.index for t in sub.tensors if t.has_data or t.is_variable}
     written: set[int] = set()
+    writers = {i for op in sub.operators for i in op.outputs}
     for op in sub.operators:
         for i in op.inputs:
+            if op.opcode == "CUSTOM" and i >= 0 and i not in writers:
+                continue  # the kernel's own memory (Ethos-U's `_scratch` tensors): nothing writes it
             if i >= 0 and i not in available:
                 producer = next((o.index for o in sub.operators if i in o.outputs), None)
                 why = (

@@ -100,6 +100,32 @@ def test_custom_and_flex_ops_listed_at_once(cli: Callable[..., CliResult], tmp_p
     assert shown.code == 0 and "CUSTOM:FlexErfc" in shown.out, shown.err
 
 
+def test_vela_compiled_model_is_shown_and_refused_as_ethos_u(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """What Vela writes (tflite-micro's person_detect_vela.tflite): one ethos-u operator reading its
+    command stream, its weights ("flash") and scratch tensors nothing writes and no buffer holds.
+    `info` shows it (it stopped with "not a valid TFLite model: … reads tensor 3 ('_split_1_scratch'),
+    which nothing writes"); `convert` refuses it, naming the NPU."""
+    tensors = [
+        T("out", [1, 2], "int8"),
+        T("_split_1_command_stream", [8], "int8", 1),
+        T("_split_1_flash", [16], "int8", 2),
+        T("_split_1_scratch", [32], "int8"),
+        T("_split_1_scratch_fast", [32], "int8"),
+        T("input", [1, 4, 4, 1], "int8"),
+    ]
+    spec = Spec(
+        tensors, [Op(0, [1, 2, 3, 4, 5], [0])], [5], [0], [("CUSTOM", "ethos-u")], [b"", bytes(8), bytes(16)]
+    )
+    path = tmp_path / "vela.tflite"
+    path.write_bytes(build(spec))
+    shown = cli("info", path)
+    assert shown.code == 0 and "CUSTOM:ethos-u" in shown.out, shown.err
+    line = refused(cli, path, build(spec), "Ethos-U", "Vela", command=("convert",))
+    assert "_scratch" not in line
+
+
 def test_custom_op_with_a_user_mapping_converts(tmp_path: Path) -> None:
     """A custom op is refused only while nothing maps it: register_layer('tflite', 'CUSTOM:<code>', fn)."""
     from netinspect.converters.tflite.context import TfliteContext
