@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from netinspect.converters.keras import opcalls
+from netinspect.converters.keras import opcalls, tfnodes
 from netinspect.errors import ModelFormatError
 
 MODEL_CLASSES = {"Sequential", "Functional", "Model"}
@@ -87,7 +87,8 @@ def _layer(entry: Any, path: Path) -> LayerSpec:
     name = entry.get("name") or cfg.get("name")
     if not isinstance(name, str):
         raise ModelFormatError(f"a {entry['class_name']} layer in the model config has no name", path)
-    return LayerSpec(name, opcalls.op_class(entry) or str(entry["class_name"]), cfg)
+    class_name = tfnodes.op_class(entry) or opcalls.op_class(entry) or str(entry["class_name"])
+    return LayerSpec(name, class_name, cfg)
 
 
 def _assign_groups(layers: list[LayerSpec], group: str) -> None:
@@ -176,6 +177,8 @@ def _functional(body: Any, path: Path, group: str) -> ModelSpec:
             if opcalls.is_op(spec.class_name):
                 if isinstance(node, dict):
                     refs, args, kwargs = opcalls.keras3_call(node)
+                elif entry.get("class_name") == tfnodes.LAYER:
+                    refs, args, kwargs = tfnodes.call(spec.config, node, path, spec.name)
                 else:
                     refs, args, kwargs = opcalls.tf_keras_call(node, path, spec.name)
                 spec.call_args.append(args)

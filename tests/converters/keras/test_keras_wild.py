@@ -3,9 +3,14 @@ Keras itself (fixtures/keras/make_wild.py) and matched against Keras' own output
 
 from __future__ import annotations
 
+import json
+import shutil
+
+import h5py
 import pytest
 
 import netinspect
+from netinspect.errors import UnsupportedError
 from tests.converters.keras.conftest import compare, make_wild
 
 
@@ -27,3 +32,24 @@ def test_token_ids_stay_inside_a_small_embedding(wild_cache, tmp_path, flavour):
     netinspect.save_onnx(netinspect.load(source), converted)
     report = netinspect.check(source, converted, rtol=1e-4, atol=1e-4)
     assert report["passed"], report["models"][0].get("error")
+
+
+def test_tensorflow_op_layers_match_keras(wild_cache):
+    """tf.keras 2.0–2.3 `TensorFlowOpLayer`s (a NodeDef and constants: AddV2, Mul and Relu6 around a
+    Conv2D, Mean with keep_dims, ConcatV2, Reshape, Transpose, Squeeze) convert as the TensorFlow
+    functions that emit them (refused before: "unsupported Keras layers: … 'TensorFlowOpLayer'")."""
+    stem, npz = make_wild.case_files("tensorflow_op_layers", "tfk")
+    worst = compare(wild_cache / stem, wild_cache / npz)
+    print(f"{stem}: max abs error {worst:.3g}")
+
+
+def test_an_unmapped_tensorflow_op_is_named_among_the_unsupported(wild_cache, tmp_path):
+    path = tmp_path / "cumsum.h5"
+    shutil.copy(wild_cache / make_wild.case_files("tensorflow_op_layers", "tfk")[0], path)
+    with h5py.File(path, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        layer = next(e for e in config["config"]["layers"] if e["config"]["name"] == "relu6")
+        layer["config"]["node_def"]["op"] = "Cumsum"
+        f.attrs["model_config"] = json.dumps(config)
+    with pytest.raises(UnsupportedError, match=r"'tf_op_layer_relu6' \(type 'tf.raw_ops.Cumsum'\)"):
+        netinspect.to_onnx(netinspect.load(path))
