@@ -451,3 +451,25 @@ def test_tf2_padded_nms_graph_matches_litert(seed: int) -> None:
         np.testing.assert_array_equal(pair.actual, pair.expected, err_msg=pair.name)
     counts = next(p.expected for p in pairs if p.expected.size == 1)
     assert 0 < int(counts.reshape(-1)[0]) <= 6
+
+
+@pytest.mark.parametrize("mode", ["fast", "regular"])
+@pytest.mark.parametrize("seed", range(3))
+def test_ssd_mobilenet_coco_sized_postprocess_matches_litert(mode: str, seed: int) -> None:
+    """TFLite_Detection_PostProcess with SSD MobileNet v1 COCO's own options and sizes (1917 anchors as
+    the Object Detection API lays them out, 90 classes + background, score threshold 1e-8, IoU 0.6, 100
+    per class, 10 in all), both NMS modes, on sigmoid scores of random logits: count, classes and
+    scores equal to LiteRT's, boxes within float rounding of its double-precision decoding."""
+    path = tflite_fixture(f"ssd_coco_{mode}")
+    runner = LiteRTRunner(path)
+    rng = np.random.default_rng(seed)
+    encodings = rng.normal(0, 1, (1, 1917, 4)).astype(np.float32)
+    scores = (1 / (1 + np.exp(-rng.normal(-4, 2, (1, 1917, 91))))).astype(np.float32)
+    feeds = {d["name"]: scores if "class_scores" in d["name"] else encodings
+             for d in runner._interpreter.get_input_details()}  # fmt: skip
+    pairs = {p.name.split(":")[-1]: p for p in run_both(path, feeds=feeds)}
+    for key in ("1", "2", "3"):
+        np.testing.assert_array_equal(pairs[key].actual, pairs[key].expected, err_msg=f"{mode}: output {key}")
+    assert int(pairs["3"].expected[0]) == 10
+    np.testing.assert_allclose(pairs["0"].actual, pairs["0"].expected, rtol=0, atol=5e-7)
+    print(f"{mode} seed {seed}: boxes max abs {np.abs(pairs['0'].actual - pairs['0'].expected).max():.2g}")
