@@ -42,7 +42,7 @@ def applies(ctx: TfliteContext) -> bool:
         return _eight_bit(x_t, out) and (_scale(x_t), _zero(x_t)) == (_scale(out), _zero(out))
     if ctx.type in TABLES:
         return _eight_bit(ctx.need(0), ctx.out_tensor())
-    if ctx.type in ("ADD", "SUB", "MUL"):
+    if ctx.type in ("ADD", "SUB", "MUL", "SQUARED_DIFFERENCE"):
         tensors = (ctx.need(0), ctx.need(1), ctx.out_tensor())
         return _eight_bit(*tensors) and all(_params(t)[0].size == 1 for t in tensors)
     if ctx.type not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
@@ -238,11 +238,12 @@ def _multiply(ctx: TfliteContext, acc: str, fixed: np.ndarray, shape: tuple) -> 
 
 
 def binary(ctx: TfliteContext) -> None:
-    """ADD, SUB and MUL as the reference integer kernels. ADD/SUB: each input less its zero point, shifted
-    left by 20 and scaled by its multiplier of scale_i / (2·max scale), summed (subtracted), then scaled by
-    2·max scale / (2²⁰·out_scale); MUL: the product of the centred inputs scaled by the multiplier of
-    in1_scale·in2_scale/out_scale (its float32 product, as the kernel computes it). Then + out_zp and
-    the fused activation's clamp."""
+    """ADD, SUB, MUL and SQUARED_DIFFERENCE as the reference integer kernels. ADD/SUB: each input less its
+    zero point, shifted left by 20 and scaled by its multiplier of scale_i / (2·max scale), summed
+    (subtracted), then scaled by 2·max scale / (2²⁰·out_scale); SQUARED_DIFFERENCE: the same with a shift
+    of 7, the difference squared and scaled by (2·max scale)² / (2¹⁴·out_scale); MUL: the product of the
+    centred inputs scaled by the multiplier of in1_scale·in2_scale/out_scale (its float32 product, as the
+    kernel computes it). Then + out_zp and the fused activation's clamp."""
     out = ctx.out_tensor()
     shape = out.dims
     a, b = _centred_input(ctx, 0), _centred_input(ctx, 1)
@@ -255,14 +256,18 @@ def binary(ctx: TfliteContext) -> None:
         )
         return
     twice = 2 * max(float(s1), float(s2))
+    bits = 7 if ctx.type == "SQUARED_DIFFERENCE" else ADD_LEFT_SHIFT
     scaled = [
-        _multiply(ctx, ctx.node("Mul", [x, _i64(ctx, "left_shift", 1 << ADD_LEFT_SHIFT)], ctx.in_shape(i),
+        _multiply(ctx, ctx.node("Mul", [x, _i64(ctx, "left_shift", 1 << bits)], ctx.in_shape(i),
                                 dtype="int64"), np.array([quantize_multiplier(float(s) / twice)], np.int64),
                   ctx.in_shape(i))
         for i, (x, s) in enumerate(((a, s1), (b, s2)))
     ]  # fmt: skip
-    raw = ctx.node("Sub" if ctx.type == "SUB" else "Add", scaled, shape, dtype="int64")
-    real_out = twice / ((1 << ADD_LEFT_SHIFT) * float(s_out))
+    raw = ctx.node("Add" if ctx.type == "ADD" else "Sub", scaled, shape, dtype="int64")
+    real_out = twice / ((1 << bits) * float(s_out))
+    if ctx.type == "SQUARED_DIFFERENCE":
+        raw = ctx.node("Mul", [raw, raw], shape, dtype="int64")
+        real_out = twice * twice / ((1 << 2 * bits) * float(s_out))
     _fixed_point(ctx, raw, np.array([quantize_multiplier(real_out)], np.int64), shape, _activation_range(ctx))
 
 

@@ -10,7 +10,11 @@ hold, exactly as the kernel does, and gathered by the stored value in the ONNX m
   computed in float32, as its Prepare does), + zp_out, saturated;
 - HARD_SWISH: x·2⁷ in int16, its output-scale and "relu-ish" multipliers rounded to int16
   (DownScaleInt32ToInt16Multiplier), gemmlowp's int16 SaturatingRoundingDoublingHighMul, saturating
-  shifts, the non-rounding SaturatingDoublingHighMul, RoundingDivideByPOT, + zp_out, saturated.
+  shifts, the non-rounding SaturatingDoublingHighMul, RoundingDivideByPOT, + zp_out, saturated;
+- RSQRT (int8): GetInvSqrtQuantizedMultiplierExp of q − zp_in (gemmlowp fixed-point Newton–Raphson, five
+  steps in Q3.28), applied to 1 with 20 bits of headroom, then the multiplier of
+  1/(sqrtf(in_scale)·out_scale); q = zp_in gives the maximum;
+- ABS (int8): |q − zp_in|, rescaled by the multiplier of in/out scale when they differ, + zp_out.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import numpy as np
 from netinspect.converters.tflite.context import TfliteContext
 from netinspect.converters.tflite.exact import _eight_bit, _limits, _scale, _zero, quantize_multiplier
 from netinspect.converters.tflite.exact_quantize import _gather, _multiply_by_quantized_multiplier
-from netinspect.converters.tflite.exact_softmax import _divide_by_pot
+from netinspect.converters.tflite.exact_softmax import _divide_by_pot, _shift_left_saturating, _srdhm
 
 RELU_BOUNDS = {
     "RELU": (0.0, math.inf),
@@ -35,13 +39,12 @@ INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
 
 
 def applies(ctx: TfliteContext) -> bool:
-    """Exact mode and one of these operators on 8-bit input and output of one type."""
-    return (
-        ctx.state.exact_int8
-        and ctx.type in (*RELU_BOUNDS, "LEAKY_RELU", "HARD_SWISH")
-        and _eight_bit(ctx.need(0), ctx.out_tensor())
-        and ctx.need(0).index in ctx.state.stored
-    )
+    """Exact mode and one of these operators on 8-bit input and output of one type (int8 for some)."""
+    if not ctx.state.exact_int8 or ctx.type not in (*RELU_BOUNDS, "LEAKY_RELU", "HARD_SWISH", *INT8_ONLY):
+        return False
+    if ctx.type in INT8_ONLY and ctx.need(0).dtype != "int8":
+        return False
+    return _eight_bit(ctx.need(0), ctx.out_tensor()) and ctx.need(0).index in ctx.state.stored
 
 
 def activation(ctx: TfliteContext) -> None:
@@ -52,6 +55,10 @@ def activation(ctx: TfliteContext) -> None:
         function, what = _relu(ctx), "ReluX (fixed-point rescale, clamp)"
     elif ctx.type == "LEAKY_RELU":
         function, what = _leaky_relu(ctx), "QuantizeLeakyRelu (two fixed-point multipliers)"
+    elif ctx.type == "RSQRT":
+        function, what = _rsqrt(ctx), "GetInvSqrtQuantizedMultiplierExp's fixed-point Newton–Raphson"
+    elif ctx.type == "ABS":
+        function, what = _abs(ctx), "|q − zp|, rescaled"
     else:
         function, what = _hard_swish(ctx), "the reference kernel's int16 fixed point"
     values = [min(max(function(q - _zero(x_t)), low), high) for q in range(low, high + 1)]
@@ -117,6 +124,70 @@ def _hard_swish(ctx: TfliteContext) -> Callable[[int], int]:
         return _int16(_divide_by_pot(product, -output_exponent) + zero)
 
     return hard_swish
+
+
+INT8_ONLY = ("RSQRT", "ABS")
+"""Operators whose 8-bit reference kernel exists for int8 only."""
+
+
+def _abs(ctx: TfliteContext) -> Callable[[int], int]:
+    x_t, out = ctx.need(0), ctx.out_tensor()
+    rescale = _scale(x_t) != _scale(out)
+    multiplier, shift = quantize_multiplier(float(np.float32(_scale(x_t) / _scale(out))))
+
+    def absolute(x: int) -> int:
+        value = abs(x)
+        return _zero(out) + (
+            _multiply_by_quantized_multiplier(value, multiplier, shift) if rescale else value
+        )
+
+    return absolute
+
+
+def _rsqrt(ctx: TfliteContext) -> Callable[[int], int]:
+    x_t, out = ctx.need(0), ctx.out_tensor()
+    root = np.float32(np.sqrt(_scale(x_t), dtype=np.float32))
+    multiplier, shift = quantize_multiplier(1.0 / float(np.float32(root * _scale(out))))
+    headroom = 20
+
+    def rsqrt(x: int) -> int:
+        if x == 0:
+            return _limits(out)[1]
+        inverse, inverse_shift = inv_sqrt_multiplier(x)
+        data = _multiply_by_quantized_multiplier(1, inverse, inverse_shift + headroom)
+        return _multiply_by_quantized_multiplier(data, multiplier, shift - headroom) + _zero(out)
+
+    return rsqrt
+
+
+def inv_sqrt_multiplier(value: int) -> tuple[int, int]:
+    """GetInvSqrtQuantizedMultiplierExp(value, kReverseShift = −1): (multiplier, left shift) with
+    1/√value ≈ multiplier·2^(shift − 31)."""
+    if value <= 1:
+        return (1 << 31) - 1, 0
+    shift = 11
+    while value >= 1 << 29:
+        value //= 4
+        shift += 1
+    pairs = (32 - value.bit_length() - 1) // 2 - 1
+    shift -= pairs
+    value <<= 2 * pairs
+    half_input = _divide_by_pot(value >> 1, 1)
+    half_three = (1 << 28) + (1 << 27)
+    x = 1 << 28  # F3::One()
+    for _ in range(5):
+        cube = _shift_left_saturating(_srdhm(_srdhm(x, x), x), 6)  # Rescale<3> of an F9
+        difference = _wrap32(_srdhm(half_three, x) - _srdhm(half_input, cube))
+        x = _shift_left_saturating(difference, 3)  # Rescale<3> of an F6
+    x = _srdhm(x, 1518500250)  # × √2/2 in Q0.31
+    if shift < 0:
+        x <<= -shift
+        shift = 0
+    return x, -shift
+
+
+def _wrap32(value: int) -> int:
+    return ((value + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
 
 
 def _int16_multiplier(real: float) -> tuple[int, int]:

@@ -10,7 +10,14 @@ import math
 
 import numpy as np
 
-from netinspect.converters.tflite import exact, exact_prelu, exact_quantize, exact_softmax, exact_tables
+from netinspect.converters.tflite import (
+    exact,
+    exact_matmul,
+    exact_prelu,
+    exact_quantize,
+    exact_softmax,
+    exact_tables,
+)
 from netinspect.converters.tflite.context import ONNX_TYPES, TFLITE, TfliteContext
 from netinspect.registry import layer
 
@@ -58,6 +65,9 @@ def unary(ctx: TfliteContext) -> None:
 
 @layer(TFLITE, "RSQRT", "SQUARE")
 def rsqrt_square(ctx: TfliteContext) -> None:
+    if exact_tables.applies(ctx):
+        exact_tables.activation(ctx)
+        return
     x = ctx.x(0)
     if ctx.type == "SQUARE":
         ctx.emit("Mul", [x, x])
@@ -166,6 +176,9 @@ def dequantize(ctx: TfliteContext) -> None:
 
 @layer(TFLITE, "BATCH_MATMUL")
 def batch_matmul(ctx: TfliteContext) -> None:
+    if exact_matmul.applies(ctx):
+        exact_matmul.batch_matmul(ctx)
+        return
     operands = []
     for i, flag in ((0, "AdjX"), (1, "AdjY")):
         x = ctx.x(i)

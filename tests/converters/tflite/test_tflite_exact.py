@@ -91,6 +91,43 @@ def test_exact_int8_mobilenet_v3_equals_the_reference_kernels_end_to_end() -> No
     _assert_exact(exact_fixture("mobilenet_v3"), 3, {"HARD_SWISH", "MEAN", "MUL", "ADD", "SOFTMAX"})
 
 
+def test_exact_int8_transformer_block_equals_the_reference_kernels() -> None:
+    """A Keras transformer block in int8 (MultiHeadAttention, two LayerNormalizations, a feed-forward):
+    BATCH_MATMUL (float64 MatMul of the centred operands, the double-rounding fixed point), SOFTMAX, the
+    layer norms' SQUARED_DIFFERENCE (ADD's arithmetic with a 7-bit shift, the difference squared), MEAN,
+    RSQRT, the float NEG between DEQUANTIZE and QUANTIZE, FULLY_CONNECTED on 3-D input: every layer 0
+    steps over 3 random inputs (BATCH_MATMUL was the first to diverge in QDQ form)."""
+    types = {"BATCH_MATMUL", "SOFTMAX", "SQUARED_DIFFERENCE", "MEAN", "RSQRT", "FULLY_CONNECTED"}
+    _assert_exact(exact_fixture("int8_attention"), 3, types)
+
+
+@pytest.mark.parametrize("name", ["int8_rsqrt", "int8_abs_neg"])
+def test_exact_int8_elementwise_ops_for_every_stored_value(name: str) -> None:
+    """int8 RSQRT (GetInvSqrtQuantizedMultiplierExp's Newton–Raphson, tabulated) and ABS (rescaled), fed
+    every stored value their kernels accept: the ONNX model (gathers from tables, no float Sqrt) equals
+    the reference kernels on all of them (onnxruntime's float forms happen to agree on these fixtures too;
+    the tables are exact by construction). The converter leaves `-x` in float (DEQUANTIZE, NEG,
+    QUANTIZE), which the exact QUANTIZE then rounds as LiteRT does."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    path = exact_fixture(name)
+    reference = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    reference.allocate_tensors()
+    spec = reference.get_input_details()[0]
+    low = spec["quantization"][1] if name == "int8_rsqrt" else -128  # RSQRT refuses values below zero
+    values = np.arange(low, 128, dtype=np.int8)
+    feed = np.resize(values, spec["shape"])  # every value at least twice, in the (1, 16, 16, 3) input
+    reference.set_tensor(spec["index"], feed)
+    reference.invoke()
+    expected = [reference.get_tensor(d["index"]) for d in reference.get_output_details()]
+    model = to_model_proto(load(path, EXACT))
+    assert not {"Sqrt", "Reciprocal"} & {n.op_type for n in model.graph.node}
+    session = ort.InferenceSession(model.SerializeToString())
+    got = session.run(None, {session.get_inputs()[0].name: feed.transpose(0, 3, 1, 2)})  # NCHW input
+    for g, e in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(g if g.shape == e.shape else g.transpose(0, 2, 3, 1), e)
+
+
 def test_exact_float_input_quantization_rounds_ties_away_from_zero() -> None:
     """Float inputs exactly halfway between two steps (x/scale = k + ½ in float32): LiteRT's QUANTIZE
     rounds them away from zero, onnxruntime's QuantizeLinear to even; under `--exact-int8 on` every output
