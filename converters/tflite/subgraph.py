@@ -26,6 +26,15 @@ CONSTANT_FOLDED = {"DEQUANTIZE", "DENSIFY"}
 """Ops whose output, when their input is a constant, is materialised by the consumer instead."""
 
 
+COMPILED = {
+    "ethos-u": "custom operator: an Arm Ethos-U NPU command stream compiled by Vela; the layers it "
+    "replaced exist only as NPU commands",
+    "edgetpu-custom-op": "custom operator: a Coral Edge TPU program compiled by edgetpu_compiler; the "
+    "layers it replaced exist only as Edge TPU instructions",
+}
+"""Custom operators that hold a whole compiled accelerator program instead of layers."""
+
+
 def layer_name(sub: TflSubgraph, op: TflOperator) -> str:
     """A TFLite operator has no name: it is known by its last output tensor."""
     outputs = [i for i in op.outputs if i >= 0]
@@ -38,9 +47,7 @@ def survey(model: TflFile) -> Iterator[LayerEntry]:
         if op.opcode == "CUSTOM":
             flex = (op.custom_code or "").startswith("Flex")
             refusal = "Flex (TensorFlow) op" if flex else REFUSED["CUSTOM"]
-            if op.custom_code == "ethos-u":
-                refusal = ("custom operator: an Arm Ethos-U NPU command stream compiled by Vela; the "
-                           "layers it replaced exist only as NPU commands")  # fmt: skip
+            refusal = COMPILED.get(op.custom_code or "", refusal)
         else:
             refusal = REFUSED.get(op.opcode)
         yield LayerEntry(layer_name(sub, op), op_type(op), refusal, registrable=True)

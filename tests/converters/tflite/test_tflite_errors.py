@@ -126,6 +126,13 @@ def test_vela_compiled_model_is_shown_and_refused_as_ethos_u(
     assert "_scratch" not in line
 
 
+def test_edge_tpu_compiled_model_refused_naming_it(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    """edgetpu_compiler's output (mattn/go-tflite's fizzbuzz_model_quant_edgetpu.tflite): one custom
+    operator holding the Edge TPU program."""
+    spec = relu_chain(2, ["RELU", ("CUSTOM", "edgetpu-custom-op")])
+    refused(cli, tmp_path / "edgetpu.tflite", build(spec), "Edge TPU", command=("convert",))
+
+
 def test_custom_op_with_a_user_mapping_converts(tmp_path: Path) -> None:
     """A custom op is refused only while nothing maps it: register_layer('tflite', 'CUSTOM:<code>', fn)."""
     from netinspect.converters.tflite.context import TfliteContext
