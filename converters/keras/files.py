@@ -163,6 +163,8 @@ class KerasZipWeights(WeightStore):
 
     def __init__(self, root: Any, path: Path, member_offset: int | None) -> None:
         self.root = normalized(root)  # Keras 3.0's names (and Windows backslashes) as today's
+        self.old_names = self.root is not root
+        """The archive names layer lists `_layer_checkpoint_dependencies` (Keras 3.0, tf.keras 2.13–2.15)."""
         self.path = path
         self.located = None if member_offset is None else (path, member_offset)
 

@@ -45,7 +45,7 @@ from netinspect.converters.keras.files import (
     _text,
     open_keras_file,
 )
-from netinspect.converters.keras.model import ModelSpec, Ref, parse_model
+from netinspect.converters.keras.model import ModelSpec, Ref, parse_model, snake_case
 from netinspect.converters.keras.opcalls import is_op
 from netinspect.errors import ModelFormatError
 from netinspect.ir import Dim, Graph, Metadata, Step
@@ -67,6 +67,7 @@ def open_graph(probe: Probe, tag: str, options: LoadOptions) -> Graph:
     if kf.config is None:
         return _weights_only(kf)
     model = parse_model(kf.config, probe.path)
+    _map_tf_keras_groups(kf, model)
     _map_keras3_groups(kf, model)
     env = _environment(kf, options.format_options.get("backend"))
     graph = Converter(kf, env).convert(model)
@@ -182,6 +183,30 @@ def _map_keras3_groups(kf: KerasFile, model: ModelSpec) -> None:
     for spec in model.layers:
         if spec.name in by_name and spec.model is None:
             spec.group = by_name[spec.name]
+
+
+def _map_tf_keras_groups(kf: KerasFile, model: ModelSpec, prefix: str = "") -> None:
+    """tf.keras 2.13–2.15 wrote `.keras` archives too (metadata `keras_version` 2.x), walking a
+    model's `_layer_checkpoint_dependencies`, which lists each layer with weights twice
+    (`layer_with_weights-k`, then `layer-i`; keras/engine/functional.py): the second visit is
+    skipped but still takes a number, so the groups of weighted layers go conv2d, conv2d_2…
+    (keras/saving/saving_lib.py `_save_container_state`). A layer has weights when its group holds
+    arrays; nested models are renamed inside their own group the same way."""
+    weights = kf.weights
+    tf_keras = (kf.keras_version or "").startswith("2.")  # tf_keras ≥ 2.16 writes `layers`, numbered once
+    if not isinstance(weights, KerasZipWeights) or not (tf_keras and weights.old_names):
+        return
+    seen: dict[str, int] = {}
+    for spec in model.layers:
+        if is_op(spec.class_name):
+            continue
+        base = snake_case(spec.class_name)
+        k = seen.get(base, 0)
+        spec.group = f"{prefix}layers/{base}" + (f"_{k}" if k else "")
+        weighted = spec.group in weights.root and bool(weights.arrays((), spec.group, spec.class_name))
+        seen[base] = k + (2 if weighted else 1)
+        if spec.model is not None:
+            _map_tf_keras_groups(kf, spec.model, f"{spec.group}/")
 
 
 def _survey(model: ModelSpec) -> Iterator[LayerEntry]:

@@ -29,16 +29,29 @@ EXTRA = "netinspect[keras]"
 
 
 def stated_version(path: Path, config: dict[str, Any] | None = None) -> str:
-    """The Keras version a file states: "3…" for a zip, the `keras_version` of the architecture JSON
-    given with a weights-only file, else the `keras_version` attr of HDF5 ("1" if none)."""
+    """The Keras version a file states: a zip's metadata.json (tf_keras writes `.keras` archives
+    too, as 2.x; "3" if it says none), the `keras_version` of the architecture JSON given with a
+    weights-only file, else the `keras_version` attr of HDF5 ("1" if none)."""
     with path.open("rb") as f:
         head = f.read(4)
     if head == b"PK\x03\x04":
-        return "3"
+        return _archive_version(path)
     if config is not None and config.get("keras_version"):
         return str(config["keras_version"])
     version = _hdf5_attr(path, "keras_version")
     return version if version is not None else "1"
+
+
+def _archive_version(path: Path) -> str:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            meta = json.loads(archive.read("metadata.json"))
+    except (KeyError, ValueError, OSError, zipfile.BadZipFile):
+        return "3"
+    version = meta.get("keras_version") if isinstance(meta, dict) else None
+    return str(version) if isinstance(version, str) and version else "3"
 
 
 def saved_backend(path: Path) -> str | None:

@@ -53,3 +53,22 @@ def test_an_unmapped_tensorflow_op_is_named_among_the_unsupported(wild_cache, tm
         f.attrs["model_config"] = json.dumps(config)
     with pytest.raises(UnsupportedError, match=r"'tf_op_layer_relu6' \(type 'tf.raw_ops.Cumsum'\)"):
         netinspect.to_onnx(netinspect.load(path))
+
+
+def test_a_tf_keras_213_archive_reads_its_doubly_numbered_groups(wild_cache):
+    """tf.keras 2.13–2.15 `.keras`: layers with weights took two numbers of their class in the
+    weight groups (conv2d, conv2d_2…): "missing weight: no kernel" before."""
+    path = wild_cache / make_wild.TF_KERAS_213
+    worst = compare(path, wild_cache / f"{make_wild.TF_KERAS_213}.npz")
+    print(f"{path.name}: max abs error {worst:.3g}")
+
+
+def test_a_tf_keras_archive_checks_against_tf_keras(wild_cache, tmp_path):
+    """A `.keras` archive tf_keras wrote (metadata keras_version 2.x) runs in tf-keras: Keras 3
+    cannot deserialize tf_keras' classes ("Could not locate class 'Functional'")."""
+    source = wild_cache / make_wild.TF_KERAS_TODAY
+    converted = tmp_path / "converted.onnx"
+    netinspect.save_onnx(netinspect.load(source), converted)
+    report = netinspect.check(source, converted, rtol=1e-4, atol=1e-4)
+    assert report["passed"], report["models"][0].get("error")
+    assert report["models"][0]["source"]["runtime"].startswith("tf-keras")
