@@ -52,10 +52,18 @@ def _options_names() -> dict[int, str]:
 
 
 @cache
-def _options_class(code: int) -> type | None:
-    """The options table class of a BuiltinOptions code; only its own generated module is imported."""
-    name = _options_names().get(code)
-    return None if name is None else generated(name)
+def _options_class(code: int, union: str = "BuiltinOptions") -> type | None:
+    """The options table class of a code of `union` (BuiltinOptions, or BuiltinOptions2 where the newer
+    StableHLO and composite ops keep theirs); only its own generated module is imported."""
+    names = _options_names() if union == "BuiltinOptions" else _union_names(union)
+    name = names.get(code)
+    return None if name is None or name == "NONE" else generated(name)
+
+
+@cache
+def _union_names(union: str) -> dict[int, str]:
+    enum = generated(union)
+    return {code: name for name, code in vars(enum).items() if isinstance(code, int)} if enum else {}
 
 
 @cache
@@ -406,6 +414,9 @@ def _options(op: Any) -> tuple[dict[str, Any], str | None]:
     code = int(op.BuiltinOptionsType())
     table = op.BuiltinOptions()
     cls = _options_class(code)
+    if code == 0 and hasattr(op, "BuiltinOptions2Type") and int(op.BuiltinOptions2Type()):
+        code, table = int(op.BuiltinOptions2Type()), op.BuiltinOptions2()
+        cls = _options_class(code, "BuiltinOptions2")
     if (cls is None or table is None) and op.CustomOptionsLength() > 0:
         from flatbuffers import flexbuffers
 

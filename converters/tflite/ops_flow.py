@@ -1,6 +1,6 @@
-"""TFLite's recurrent and control-flow operators: the fused LSTM, RNN and its sequence form, WHILE and
-IF over subgraphs, and resource variables (folded where they only hold their initial value, refused
-otherwise).
+"""TFLite's recurrent and control-flow operators: the fused LSTM, RNN and its sequence form, WHILE,
+IF and STABLEHLO_COMPOSITE over subgraphs, and resource variables (folded where they only hold their
+initial value, refused otherwise).
 """
 
 from __future__ import annotations
@@ -133,6 +133,20 @@ def while_loop(ctx: TfliteContext) -> None:
                       f"the end of body subgraph {body_index}")  # fmt: skip
     results = [(ctx.out_tensor(k).dims, ctx.out_tensor(k).dtype) for k in range(len(ctx.op.outputs))]
     ctx.node_multi("Loop", ["", first, *carried], results, {"body": body}, list(ctx.outputs))
+
+
+@layer(TFLITE, "STABLEHLO_COMPOSITE")
+def composite(ctx: TfliteContext) -> None:
+    """A named composite (as PyTorch and JAX exports write `odml.*` ops) whose meaning LiteRT runs as
+    its decomposition subgraph: that subgraph inlined on the operator's inputs."""
+    name = ctx.option("Name", b"")
+    name = name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
+    index = int(ctx.option("DecompositionSubgraphIndex", -1))
+    args = [ctx.x(i) for i in range(len(ctx.op.inputs))]
+    results = inline(ctx, index, args, "decomposition")
+    ctx.step("split", f"composite {name!r}: its decomposition, subgraph {index}, inlined")
+    for k, value in enumerate(results):
+        ctx.emit("Identity", [value], k=k)
 
 
 @layer(TFLITE, "IF")

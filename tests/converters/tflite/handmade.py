@@ -12,6 +12,7 @@ import numpy as np
 import tflite
 from tflite.BuiltinOperator import BuiltinOperator
 from tflite.BuiltinOptions import BuiltinOptions
+from tflite.BuiltinOptions2 import BuiltinOptions2
 
 TYPES = {"float32": 0, "float16": 1, "int32": 2, "uint8": 3, "int8": 9}
 
@@ -36,6 +37,8 @@ class Op:
     """("Pool2DOptions", {"Padding": 0, "StrideW": 2, …}): a BuiltinOptions table and its fields."""
     custom: bytes = b""
     """A custom operator's options, stored as they are (FlexBuffers, or a C struct)."""
+    options2: tuple[str, dict[str, Any]] | None = None
+    """A BuiltinOptions2 table (StableHLO and composite ops) and its fields, as `options`."""
 
 
 @dataclass
@@ -55,6 +58,9 @@ class Spec:
     """Operator version in every OperatorCode (LiteRT refuses versions its kernels do not have)."""
     metadata: dict[str, bytes] = field(default_factory=dict)
     """Model.metadata entries (name → bytes), each stored in a buffer of its own."""
+    more: list[Spec] = field(default_factory=list)
+    """Further subgraphs (1, 2, …: what WHILE, IF or a composite calls): their tensors, ops, inputs and
+    outputs; the model's opcodes and buffers are this Spec's."""
 
 
 def _ints(builder: flatbuffers.Builder, start: object, values: list[int]) -> int:
@@ -70,6 +76,10 @@ def _options(b: flatbuffers.Builder, table: str, fields: dict[str, Any]) -> int:
         for key, value in fields.items()
         if isinstance(value, list)
     }
+    vectors.update({key: b.CreateString(value) for key, value in fields.items() if isinstance(value, str)})
+    for key, value in fields.items():
+        if isinstance(value, bytes):
+            vectors[key] = b.CreateNumpyVector(np.frombuffer(value, np.uint8))
     getattr(tflite, f"{table}Start")(b)
     for key, value in fields.items():
         getattr(tflite, f"{table}Add{key}")(b, vectors.get(key, value))
@@ -106,36 +116,60 @@ def build(spec: Spec) -> bytes:
             tflite.BufferAddOffset(b, offset)
             tflite.BufferAddSize(b, size)
         buffers.append(tflite.BufferEnd(b))
-    tensors = []
-    for t in spec.tensors:
-        name = b.CreateString(t.name)
-        shape = _ints(b, tflite.TensorStartShapeVector, t.shape)
-        quant = _quantization(b, *t.quant) if t.quant else None
-        tflite.TensorStart(b)
-        if quant is not None:
-            tflite.TensorAddQuantization(b, quant)
-        tflite.TensorAddShape(b, shape)
-        tflite.TensorAddType(b, TYPES[t.dtype])
-        tflite.TensorAddBuffer(b, t.buffer)
-        tflite.TensorAddName(b, name)
-        tflite.TensorAddIsVariable(b, t.variable)
-        tensors.append(tflite.TensorEnd(b))
-    ops = []
-    for op in spec.ops:
-        options = _options(b, *op.options) if op.options else None
-        ins = _ints(b, tflite.OperatorStartInputsVector, op.inputs)
-        outs = _ints(b, tflite.OperatorStartOutputsVector, op.outputs)
-        custom_options = b.CreateNumpyVector(np.frombuffer(op.custom, np.uint8)) if op.custom else None
-        tflite.OperatorStart(b)
-        if custom_options is not None:
-            tflite.OperatorAddCustomOptions(b, custom_options)
-        tflite.OperatorAddOpcodeIndex(b, op.code)
-        tflite.OperatorAddInputs(b, ins)
-        tflite.OperatorAddOutputs(b, outs)
-        if options is not None and op.options is not None:
-            tflite.OperatorAddBuiltinOptionsType(b, getattr(BuiltinOptions, op.options[0]))
-            tflite.OperatorAddBuiltinOptions(b, options)
-        ops.append(tflite.OperatorEnd(b))
+
+    def table_vector(start: object, items: list[int]) -> int:
+        start(b, len(items))  # type: ignore[operator]
+        for item in reversed(items):
+            b.PrependUOffsetTRelative(item)
+        return b.EndVector()
+
+    def subgraph_of(graph: Spec) -> int:
+        tensors = []
+        for t in graph.tensors:
+            name = b.CreateString(t.name)
+            shape = _ints(b, tflite.TensorStartShapeVector, t.shape)
+            quant = _quantization(b, *t.quant) if t.quant else None
+            tflite.TensorStart(b)
+            if quant is not None:
+                tflite.TensorAddQuantization(b, quant)
+            tflite.TensorAddShape(b, shape)
+            tflite.TensorAddType(b, TYPES[t.dtype])
+            tflite.TensorAddBuffer(b, t.buffer)
+            tflite.TensorAddName(b, name)
+            tflite.TensorAddIsVariable(b, t.variable)
+            tensors.append(tflite.TensorEnd(b))
+        ops = []
+        for op in graph.ops:
+            options = _options(b, *op.options) if op.options else None
+            options2 = _options(b, *op.options2) if op.options2 else None
+            ins = _ints(b, tflite.OperatorStartInputsVector, op.inputs)
+            outs = _ints(b, tflite.OperatorStartOutputsVector, op.outputs)
+            custom_options = b.CreateNumpyVector(np.frombuffer(op.custom, np.uint8)) if op.custom else None
+            tflite.OperatorStart(b)
+            if custom_options is not None:
+                tflite.OperatorAddCustomOptions(b, custom_options)
+            tflite.OperatorAddOpcodeIndex(b, op.code)
+            tflite.OperatorAddInputs(b, ins)
+            tflite.OperatorAddOutputs(b, outs)
+            if options is not None and op.options is not None:
+                tflite.OperatorAddBuiltinOptionsType(b, getattr(BuiltinOptions, op.options[0]))
+                tflite.OperatorAddBuiltinOptions(b, options)
+            if options2 is not None and op.options2 is not None:
+                tflite.OperatorAddBuiltinOptions2Type(b, getattr(BuiltinOptions2, op.options2[0]))
+                tflite.OperatorAddBuiltinOptions2(b, options2)
+            ops.append(tflite.OperatorEnd(b))
+        tensor_vec = table_vector(tflite.SubGraphStartTensorsVector, tensors)
+        op_vec = table_vector(tflite.SubGraphStartOperatorsVector, ops)
+        ins = _ints(b, tflite.SubGraphStartInputsVector, graph.inputs)
+        outs = _ints(b, tflite.SubGraphStartOutputsVector, graph.outputs)
+        tflite.SubGraphStart(b)
+        tflite.SubGraphAddTensors(b, tensor_vec)
+        tflite.SubGraphAddInputs(b, ins)
+        tflite.SubGraphAddOutputs(b, outs)
+        tflite.SubGraphAddOperators(b, op_vec)
+        return tflite.SubGraphEnd(b)
+
+    made = [subgraph_of(graph) for graph in [spec, *spec.more]]
     codes = []
     for code in spec.opcodes:
         custom = b.CreateString(code[1]) if isinstance(code, tuple) else None
@@ -148,23 +182,7 @@ def build(spec: Spec) -> bytes:
             tflite.OperatorCodeAddCustomCode(b, custom)
         codes.append(tflite.OperatorCodeEnd(b))
 
-    def table_vector(start: object, items: list[int]) -> int:
-        start(b, len(items))  # type: ignore[operator]
-        for item in reversed(items):
-            b.PrependUOffsetTRelative(item)
-        return b.EndVector()
-
-    tensor_vec = table_vector(tflite.SubGraphStartTensorsVector, tensors)
-    op_vec = table_vector(tflite.SubGraphStartOperatorsVector, ops)
-    ins = _ints(b, tflite.SubGraphStartInputsVector, spec.inputs)
-    outs = _ints(b, tflite.SubGraphStartOutputsVector, spec.outputs)
-    tflite.SubGraphStart(b)
-    tflite.SubGraphAddTensors(b, tensor_vec)
-    tflite.SubGraphAddInputs(b, ins)
-    tflite.SubGraphAddOutputs(b, outs)
-    tflite.SubGraphAddOperators(b, op_vec)
-    subgraph = tflite.SubGraphEnd(b)
-    subgraphs = table_vector(tflite.ModelStartSubgraphsVector, [subgraph])
+    subgraphs = table_vector(tflite.ModelStartSubgraphsVector, made)
     code_vec = table_vector(tflite.ModelStartOperatorCodesVector, codes)
     buffer_vec = table_vector(tflite.ModelStartBuffersVector, buffers)
     entries = []

@@ -276,3 +276,27 @@ def test_hashtable_lookup_matches_litert(tmp_path: Path) -> None:
     for pair in pairs:
         np.testing.assert_array_equal(pair.actual, pair.expected, err_msg=pair.name)
     assert pairs[1].expected.tolist() == [1, 0, 1, 1, 1, 0]
+
+
+def test_stablehlo_composite_inlines_its_decomposition(tmp_path: Path) -> None:
+    """STABLEHLO_COMPOSITE ("not converted" before; PyTorch and JAX exports write `odml.*` composites):
+    LiteRT runs its decomposition subgraph, the conversion inlines it — x·z + x, then a RELU after the
+    composite — equal to LiteRT's."""
+    decomposition = Spec([T("a", [2, 3]), T("b", [2, 3]), T("ab", [2, 3]), T("sum", [2, 3])],
+                         [Op(1, [0, 1], [2]), Op(2, [2, 0], [3])], [0, 1], [3])  # fmt: skip
+    from flatbuffers import flexbuffers
+
+    attributes = bytes(flexbuffers.Dumps({"approximate": False}))
+    options = ("StableHLOCompositeOptions", {"Name": "odml.test_fma", "DecompositionSubgraphIndex": 1,
+                                             "CompositeAttributes": attributes, "Version": 1})  # fmt: skip
+    tensors = [T("x", [2, 3]), T("z", [2, 3]), T("fma", [2, 3]), T("y", [2, 3])]
+    ops = [Op(0, [0, 1], [2], options2=options), Op(3, [2], [3])]
+    codes = ["STABLEHLO_COMPOSITE", "MUL", "ADD", "RELU"]
+    spec = Spec(tensors, ops, [0, 1], [3], codes, more=[decomposition])
+    path = tmp_path / "composite.tflite"
+    path.write_bytes(build(spec))
+    rng = np.random.default_rng(0)
+    feeds = {name: rng.normal(0, 1, (2, 3)).astype(np.float32) for name in ("x", "z")}
+    (pair,) = run_both(path, feeds=feeds)
+    np.testing.assert_array_equal(pair.actual, pair.expected)
+    assert (pair.expected > 0).any() and (pair.expected == 0).any()
