@@ -718,7 +718,10 @@ def convert_cropping(ctx: KerasContext) -> None:
     starts = [b for b, _ in pairs]
     ends = [-a if a else _INT64_MAX for _, a in pairs]
     axes = [offset + i for i in range(rank)]
-    outs = [s - b - a if isinstance(s, int) else None for s, (b, a) in zip(spatial, pairs, strict=True)]
+    # cropping more than there is leaves an empty axis, as in Keras (dl4j's cnn3d_20.h5)
+    outs = [
+        max(0, s - b - a) if isinstance(s, int) else None for s, (b, a) in zip(spatial, pairs, strict=True)
+    ]
     args = [
         ctx.constant(h, np.array(v, np.int64))
         for h, v in (("starts", starts), ("ends", ends), ("axes", axes))

@@ -72,3 +72,10 @@ def test_a_tf_keras_archive_checks_against_tf_keras(wild_cache, tmp_path):
     report = netinspect.check(source, converted, rtol=1e-4, atol=1e-4)
     assert report["passed"], report["models"][0].get("error")
     assert report["models"][0]["source"]["runtime"].startswith("tf-keras")
+
+
+def test_cropping_past_the_volume_leaves_an_empty_axis(wild_cache, tmp_path):
+    """Keras' shape (N, 0, 0, 0, C), not a negative size: the writer's onnx.checker refused it."""
+    stem, npz = make_wild.case_files("overcropped", "tfk")
+    netinspect.save_onnx(netinspect.load(wild_cache / stem), tmp_path / "overcropped.onnx")
+    compare(wild_cache / stem, wild_cache / npz)
