@@ -14,7 +14,11 @@ hold, exactly as the kernel does, and gathered by the stored value in the ONNX m
 - RSQRT (int8): GetInvSqrtQuantizedMultiplierExp of q − zp_in (gemmlowp fixed-point Newton–Raphson, five
   steps in Q3.28), applied to 1 with 20 bits of headroom, then the multiplier of
   1/(sqrtf(in_scale)·out_scale); q = zp_in gives the maximum;
-- ABS (int8): |q − zp_in|, rescaled by the multiplier of in/out scale when they differ, + zp_out.
+- ABS (int8): |q − zp_in|, rescaled by the multiplier of in/out scale when they differ, + zp_out;
+- EXP, LOG and GELU's tanh form (int8): LUTPopulate's float32 table — each value dequantized,
+  transformed (LOG: the output's minimum at or below 0), × (1/out_scale), roundf, + zp_out truncated,
+  saturated; the transforms in float32 step by step, each library call correctly rounded from float64;
+- SQRT (int8): sqrtf of the dequantized value ÷ out_scale, truncated toward zero (not rounded), + zp_out.
 """
 
 from __future__ import annotations
@@ -59,8 +63,12 @@ def activation(ctx: TfliteContext) -> None:
         function, what = _rsqrt(ctx), "GetInvSqrtQuantizedMultiplierExp's fixed-point Newton–Raphson"
     elif ctx.type == "ABS":
         function, what = _abs(ctx), "|q − zp|, rescaled"
-    else:
+    elif ctx.type == "SQRT":
+        function, what = _sqrt(ctx), "sqrtf of the dequantized value ÷ out_scale, truncated"
+    elif ctx.type == "HARD_SWISH":
         function, what = _hard_swish(ctx), "the reference kernel's int16 fixed point"
+    else:
+        function, what = _lut(ctx), "LUTPopulate's float32 table"
     values = [min(max(function(q - _zero(x_t)), low), high) for q in range(low, high + 1)]
     table = np.array(values, out.dtype)
     _gather(ctx, 0, table, ctx.outputs[0], f"{ctx.type} as {what}, tabulated over the 256 stored values")
@@ -126,7 +134,7 @@ def _hard_swish(ctx: TfliteContext) -> Callable[[int], int]:
     return hard_swish
 
 
-INT8_ONLY = ("RSQRT", "ABS")
+INT8_ONLY = ("RSQRT", "ABS", "EXP", "LOG", "SQRT", "GELU")
 """Operators whose 8-bit reference kernel exists for int8 only."""
 
 
@@ -188,6 +196,48 @@ def inv_sqrt_multiplier(value: int) -> tuple[int, int]:
 
 def _wrap32(value: int) -> int:
     return ((value + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+
+
+def _f32(value: float) -> float:
+    return float(np.float32(value))
+
+
+def _gelu_tanh(x: float) -> float:
+    """GeluTransformApproximate in float32, in C's order of operations."""
+    cube = _f32(_f32(_f32(_f32(0.044715) * x) * x) * x)
+    argument = _f32(_f32(math.sqrt(2 / math.pi)) * _f32(x + cube))
+    return _f32(_f32(0.5 * x) * _f32(1.0 + _f32(math.tanh(argument))))
+
+
+def _lut(ctx: TfliteContext) -> Callable[[int], int]:
+    """LUTPopulateInt8 with the operator's float transform."""
+    x_t, out = ctx.need(0), ctx.out_tensor()
+    scale, inverse, zero = _scale(x_t), _f32(np.float32(1) / _scale(out)), _zero(out)
+    floor = _f32((_limits(out)[0] - zero) * float(_scale(out)))
+    transforms: dict[str, Callable[[float], float]] = {
+        "EXP": lambda v: _f32(math.exp(v)) if v < 89 else math.inf,
+        "LOG": lambda v: _f32(math.log(v)) if v > 0 else floor,
+        "GELU": _gelu_tanh,
+    }
+    transform = transforms[ctx.type]
+
+    def lookup(x: int) -> int:
+        rescaled = _f32(transform(_f32(scale * np.float32(x))) * inverse)
+        if not math.isfinite(rescaled) or abs(rescaled) >= 1 << 31:
+            return -(1 << 31)  # static_cast<int32_t> of an out-of-range float on x86
+        return int(_f32(_roundf(np.float32(rescaled)) + zero))
+
+    return lookup
+
+
+def _sqrt(ctx: TfliteContext) -> Callable[[int], int]:
+    x_t, out = ctx.need(0), ctx.out_tensor()
+
+    def root(x: int) -> int:
+        value = _f32(_scale(x_t) * np.float32(x))
+        return int(_f32(_f32(math.sqrt(max(value, 0.0))) / float(_scale(out)))) + _zero(out)
+
+    return root
 
 
 def _int16_multiplier(real: float) -> tuple[int, int]:

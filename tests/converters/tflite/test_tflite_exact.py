@@ -101,20 +101,22 @@ def test_exact_int8_transformer_block_equals_the_reference_kernels() -> None:
     _assert_exact(exact_fixture("int8_attention"), 3, types)
 
 
-@pytest.mark.parametrize("name", ["int8_rsqrt", "int8_abs_neg"])
-def test_exact_int8_elementwise_ops_for_every_stored_value(name: str) -> None:
-    """int8 RSQRT (GetInvSqrtQuantizedMultiplierExp's Newton–Raphson, tabulated) and ABS (rescaled), fed
-    every stored value their kernels accept: the ONNX model (gathers from tables, no float Sqrt) equals
-    the reference kernels on all of them (onnxruntime's float forms happen to agree on these fixtures too;
-    the tables are exact by construction). The converter leaves `-x` in float (DEQUANTIZE, NEG,
-    QUANTIZE), which the exact QUANTIZE then rounds as LiteRT does."""
+@pytest.mark.parametrize(("name", "qdq_differs"), [("int8_rsqrt", False), ("int8_abs_neg", False),
+                                                   ("int8_math", True)])  # fmt: skip
+def test_exact_int8_elementwise_ops_for_every_stored_value(name: str, qdq_differs: bool) -> None:
+    """int8 RSQRT (GetInvSqrtQuantizedMultiplierExp's Newton–Raphson), ABS (rescaled), EXP, LOG, GELU's
+    tanh form (LUTPopulate's float32 tables) and SQRT (truncated, not rounded), fed every stored value
+    their kernels accept: the ONNX model (gathers from tables, no float Sqrt) equals the reference kernels
+    on all of them. The QDQ form differs on `int8_math` (SQRT's truncation); on the other two
+    onnxruntime's float forms happen to agree (the tables are exact by construction). The converter
+    leaves `-x` in float (DEQUANTIZE, NEG, QUANTIZE), which the exact QUANTIZE rounds as LiteRT does."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     path = exact_fixture(name)
     reference = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
     reference.allocate_tensors()
     spec = reference.get_input_details()[0]
-    low = spec["quantization"][1] if name == "int8_rsqrt" else -128  # RSQRT refuses values below zero
+    low = -128 if name == "int8_abs_neg" else spec["quantization"][1]  # RSQRT, SQRT refuse values below 0
     values = np.arange(low, 128, dtype=np.int8)
     feed = np.resize(values, spec["shape"])  # every value at least twice, in the (1, 16, 16, 3) input
     reference.set_tensor(spec["index"], feed)
@@ -126,6 +128,14 @@ def test_exact_int8_elementwise_ops_for_every_stored_value(name: str) -> None:
     got = session.run(None, {session.get_inputs()[0].name: feed.transpose(0, 3, 1, 2)})  # NCHW input
     for g, e in zip(got, expected, strict=True):
         np.testing.assert_array_equal(g if g.shape == e.shape else g.transpose(0, 2, 3, 1), e)
+    if qdq_differs:
+        plain = ort.InferenceSession(to_model_proto(load(path)).SerializeToString())
+        got = plain.run(None, {plain.get_inputs()[0].name: feed.transpose(0, 3, 1, 2)})
+        same = [
+            np.array_equal(g if g.shape == e.shape else g.transpose(0, 2, 3, 1), e)
+            for g, e in zip(got, expected, strict=True)
+        ]
+        assert not all(same)
 
 
 def test_exact_float_input_quantization_rounds_ties_away_from_zero() -> None:
