@@ -167,8 +167,6 @@ def convert_rnn(ctx: KerasContext) -> None:
     x, shape = single_input(ctx)
     if len(shape) != 3:
         raise ctx.error(f"needs a (batch, time, features) input, got rank {len(shape)}")
-    if len(ctx.inputs) > 1:
-        raise ctx.error("initial states given as inputs are not supported")
     bidirectional = ctx.type == "Bidirectional"
     if bidirectional:
         inner = ctx.cfg("layer")
@@ -208,6 +206,9 @@ def convert_rnn(ctx: KerasContext) -> None:
     inputs = [ctx.node("Transpose", [x], (t, n, features), {"perm": [1, 0, 2]}), w, r]
     if directions[0][2][0] is not None:
         inputs.append(_stack(ctx, "B", [d[2] for d in directions], (dirs, 2 * gates * units)))
+    initial = _initial_states(ctx, kind, dirs, n, units)
+    if initial:  # ONNX's optional inputs by position: B, sequence_lens, initial_h, initial_c
+        inputs += [""] * (5 - len(inputs)) + initial
     if kind == "LSTM":
         ctx.step("transpose", "LSTM gates reordered from Keras i,f,c,o to ONNX i,o,f,c; kernels transposed")
     inner_default = "hard_sigmoid" if ctx.env.major < 2 else "sigmoid"
@@ -265,6 +266,30 @@ def convert_rnn(ctx: KerasContext) -> None:
 
 _MERGES = {"concat": "", "sum": "Add", "mul": "Mul", "ave": "Add", None: ""}
 """Bidirectional merge modes: concat (the ONNX output reshaped) and the ops that combine the rest."""
+
+
+def _initial_states(ctx: KerasContext, kind: str, dirs: int, n: Any, units: int) -> list[str]:
+    """`initial_state=[h(, c)]` (Bidirectional: the forward layer's, then the backward one's), the
+    layer's inputs after the sequence, as ONNX's initial_h (and initial_c): (directions, batch, units)."""
+    given = ctx.inputs[1:]
+    per_direction = 2 if kind == "LSTM" else 1
+    if not given:
+        return []
+    if len(given) != per_direction * dirs:
+        raise ctx.error(f"takes {per_direction * dirs} initial states, {len(given)} given")
+    ctx.step(
+        "param",
+        "initial_state: the given states are ONNX's initial_h"
+        + (", initial_c" if per_direction == 2 else ""),
+    )
+    axis = ctx.constant("axes", np.array([0], np.int64))
+    out = []
+    for role in range(per_direction):  # h, then c
+        parts = [
+            ctx.node("Unsqueeze", [given[d * per_direction + role], axis], (1, n, units)) for d in range(dirs)
+        ]
+        out.append(parts[0] if dirs == 1 else ctx.node("Concat", parts, (dirs, n, units), {"axis": 0}))
+    return out
 
 
 def _merge_directions(ctx: KerasContext, y: str, merge: str | None, shape: tuple[Any, ...]) -> None:

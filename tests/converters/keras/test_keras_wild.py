@@ -79,3 +79,12 @@ def test_cropping_past_the_volume_leaves_an_empty_axis(wild_cache, tmp_path):
     stem, npz = make_wild.case_files("overcropped", "tfk")
     netinspect.save_onnx(netinspect.load(wild_cache / stem), tmp_path / "overcropped.onnx")
     compare(wild_cache / stem, wild_cache / npz)
+
+
+@pytest.mark.parametrize("flavour", ["k3", "tfk"])
+def test_recurrent_layers_started_from_given_states_match_keras(wild_cache, flavour):
+    """`initial_state` (LSTM [h, c], GRU [h], Bidirectional four) as ONNX initial_h/initial_c
+    (refused before: "initial states given as inputs are not supported")."""
+    stem, npz = make_wild.case_files("seq2seq_states", flavour)
+    worst = compare(wild_cache / stem, wild_cache / npz)
+    print(f"{stem}: max abs error {worst:.3g}")
