@@ -1,6 +1,7 @@
 """Builtins from StableHLO that LiteRT has kernels for and ONNX expresses: STABLEHLO_ADD, _MULTIPLY,
-_MAXIMUM, _MINIMUM (element-wise, same-shape operands, no fused activation) and DILATE (the
-elements spread `dilation` apart, the gaps filled with a padding value)."""
+_MAXIMUM, _MINIMUM (element-wise, same-shape operands, no fused activation), DILATE (the elements
+spread `dilation` apart, the gaps filled with a padding value) and STABLEHLO_PAD (interior padding,
+then edge padding, negative edges cropping)."""
 
 from __future__ import annotations
 
@@ -18,19 +19,64 @@ def elementwise(ctx: TfliteContext) -> None:
     ctx.emit(ELEMENTWISE[ctx.type], [ctx.x(0), ctx.x(1)])
 
 
-@layer(TFLITE, "DILATE")
-def dilate(ctx: TfliteContext) -> None:
-    """Inputs: data, dilations (one per axis), padding value. Element i of an axis lands at
-    i·dilation: ScatterND of the data into the padding value expanded to the output shape, at a
-    constant grid of those places (shapes and dilations as the file stores them)."""
-    shape = ctx.in_shape(0)
-    if not ctx.need(1).has_data or any(d is None for d in ctx.need(0).dims):
-        raise ctx.error("dilations or an input size known only at run time: the places are not known")
-    steps = [int(d) for d in ctx.const(1).reshape(-1)]
-    out_shape = tuple((n - 1) * d + 1 if n else 0 for n, d in zip(shape, steps, strict=True))
+def _static_shape(ctx: TfliteContext) -> tuple[int, ...]:
+    if any(d is None for d in ctx.need(0).dims):
+        raise ctx.error("an input size known only at run time: where its elements go is not known")
+    return tuple(ctx.in_shape(0))
+
+
+def _spread(ctx: TfliteContext, shape: tuple[int, ...], steps: list[int], fill: str) -> tuple[str, tuple]:
+    """Input 0 with element i of each axis moved to i·step, the gaps `fill`: ScatterND into `fill`
+    expanded to the spread shape, at a constant grid of the places."""
+    spread = tuple((n - 1) * d + 1 if n else 0 for n, d in zip(shape, steps, strict=True))
     places = np.moveaxis(np.indices(shape, dtype=np.int64), 0, -1) * np.array(steps, np.int64)
     dtype = ctx.compute_dtype()
-    padding = ctx.node("Reshape", [ctx.x(2), ctx.ints([], "scalar")], (), dtype=dtype)
-    base = ctx.node("Expand", [padding, ctx.ints(list(out_shape))], out_shape, dtype=dtype)
+    base = ctx.node("Expand", [fill, ctx.ints(list(spread))], spread, dtype=dtype)
+    value = ctx.node("ScatterND", [base, ctx.constant("places", places), ctx.moved(0)], spread, dtype=dtype)
+    return value, spread
+
+
+def _scalar(ctx: TfliteContext, i: int) -> str:
+    return ctx.node("Reshape", [ctx.x(i), ctx.ints([], "scalar")], (), dtype=ctx.compute_dtype())
+
+
+@layer(TFLITE, "DILATE")
+def dilate(ctx: TfliteContext) -> None:
+    """Inputs: data, dilations (one per axis, stored), padding value."""
+    shape = _static_shape(ctx)
+    if not ctx.need(1).has_data:
+        raise ctx.error("dilations computed at run time: where the elements go is not known")
+    steps = [int(d) for d in ctx.const(1).reshape(-1)]
     ctx.step("split", f"DILATE by {steps} as ScatterND into the padding value at every {steps} place")
-    ctx.emit("ScatterND", [base, ctx.constant("places", places), ctx.moved(0)], shape=out_shape)
+    value, spread = _spread(ctx, shape, steps, _scalar(ctx, 2))
+    ctx.emit("Identity", [value], shape=spread)
+
+
+@layer(TFLITE, "STABLEHLO_PAD")
+def stablehlo_pad(ctx: TfliteContext) -> None:
+    """Inputs: operand, padding value; options: edge padding low / high (negative crops) and interior
+    padding per axis. Interior as DILATE by interior + 1, then Pad by the positive edges with the
+    padding value, then Slice off the negative ones."""
+    shape = _static_shape(ctx)
+    rank = len(shape)
+
+    def option(key: str) -> list[int]:
+        values = [int(v) for v in np.asarray(ctx.option(key, np.zeros(rank)), np.int64).reshape(-1)]
+        return values or [0] * rank
+
+    low, high, interior = option("EdgePaddingLow"), option("EdgePaddingHigh"), option("InteriorPadding")
+    fill = _scalar(ctx, 1)
+    value, current = ctx.moved(0), shape
+    if any(interior):
+        value, current = _spread(ctx, shape, [i + 1 for i in interior], fill)
+    grow = [max(v, 0) for v in low] + [max(v, 0) for v in high]
+    if any(grow):
+        current = tuple(n + a + b for n, a, b in zip(current, grow[:rank], grow[rank:], strict=True))
+        value = ctx.node("Pad", [value, ctx.ints(grow, "pads"), fill], current, {"mode": "constant"})
+    crop_low, crop_high = [max(-v, 0) for v in low], [max(-v, 0) for v in high]
+    ctx.step("split", f"STABLEHLO_PAD low {low}, high {high}, interior {interior}: spread, Pad, Slice")
+    if any(crop_low) or any(crop_high):
+        ends = [n - c for n, c in zip(current, crop_high, strict=True)]
+        ctx.emit("Slice", [value, ctx.ints(crop_low, "starts"), ctx.ints(ends, "ends")])
+    else:
+        ctx.emit("Identity", [value])

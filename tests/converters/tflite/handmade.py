@@ -80,6 +80,8 @@ def _options(b: flatbuffers.Builder, table: str, fields: dict[str, Any]) -> int:
     for key, value in fields.items():
         if isinstance(value, bytes):
             vectors[key] = b.CreateNumpyVector(np.frombuffer(value, np.uint8))
+        elif isinstance(value, np.ndarray):  # a vector of another width than int32 (int64 paddings)
+            vectors[key] = b.CreateNumpyVector(value)
     getattr(tflite, f"{table}Start")(b)
     for key, value in fields.items():
         getattr(tflite, f"{table}Add{key}")(b, vectors.get(key, value))

@@ -84,11 +84,21 @@ def fake_quant() -> Spec:
     return Spec(tensors, ops, [0], [1, 2], ["FAKE_QUANT"])
 
 
-@pytest.mark.parametrize("make", [stablehlo_elementwise, rank_and_dilate, fake_quant])
+def stablehlo_pad() -> Spec:
+    """[2, 3] → [2, 7]: axis 0 spread by interior 1 (3 rows), one row added low, two cropped high; axis 1
+    spread by interior 2 (7 columns), one cropped low, one added high; the padding value −5."""
+    fields = {"EdgePaddingLow": np.array([1, -1], np.int64), "EdgePaddingHigh": np.array([-2, 1], np.int64),
+              "InteriorPadding": np.array([1, 2], np.int64)}  # fmt: skip
+    tensors = [T("x", [2, 3]), T("fill", [], "float32", 1), T("y", [2, 7])]
+    ops = [Op(0, [0, 1], [2], options2=("StablehloPadOptions", fields))]
+    return Spec(tensors, ops, [0], [2], ["STABLEHLO_PAD"], [b"", np.array(-5.0, np.float32).tobytes()])
+
+
+@pytest.mark.parametrize("make", [stablehlo_elementwise, rank_and_dilate, fake_quant, stablehlo_pad])
 def test_builtins_litert_runs_that_converters_rarely_write(tmp_path: Path, make: object) -> None:
-    """STABLEHLO_ADD/MULTIPLY/MAXIMUM/MINIMUM, RANK, DILATE and FAKE_QUANT (each "not converted"
-    before; LiteRT has kernels for them, TensorFlow's converter does not write them from TF code):
-    every output equal to LiteRT's."""
+    """STABLEHLO_ADD/MULTIPLY/MAXIMUM/MINIMUM, RANK, DILATE, FAKE_QUANT and STABLEHLO_PAD (each "not
+    converted" before; LiteRT has kernels for them, TensorFlow's converter does not write them from TF
+    code): every output equal to LiteRT's."""
     path = tmp_path / "model.tflite"
     path.write_bytes(build(make()))  # type: ignore[operator]
     for pair in run_both(path):
