@@ -32,6 +32,7 @@ from netinspect.build import GraphBuilder, LayerEntry, convert_layers
 from netinspect.converters.keras import applications as _applications  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import attention as _attention  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import cells as _cells  # noqa: F401  (registers the handlers)
+from netinspect.converters.keras import convrnn as _convrnn  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import layers as _layers  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import ops as _ops  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import sequence as _sequence  # noqa: F401  (registers the handlers)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from netinspect import registry
-from netinspect.converters.keras import activations
+from netinspect.converters.keras import activations, convrnn
 from netinspect.converters.keras.context import KERAS, KerasContext
 from netinspect.converters.keras.layers import convert_dense, layer, single_input
 from netinspect.converters.keras.model import snake_case
@@ -164,6 +164,13 @@ def _stack(ctx: KerasContext, role: str, parts: list[tuple[Any, Any]], shape: tu
     "LSTM", "GRU", "SimpleRNN", "CuDNNLSTM", "CuDNNGRU", "LSTMV1", "GRUV1", "Bidirectional",
 )  # fmt: skip
 def convert_rnn(ctx: KerasContext) -> None:
+    inner_class = (ctx.config.get("layer") or {}).get("class_name") if ctx.type == "Bidirectional" else None
+    if inner_class == "ConvLSTM2D":
+        merge = ctx.config.get("merge_mode", "concat")
+        if merge not in _MERGES:
+            raise ctx.error(f"merge_mode {merge!r} is not one of Keras' concat, sum, mul, ave, None")
+        convrnn.convert_conv_lstm(ctx, ctx.cfg("layer").get("config", {}), bidirectional=True, merge=merge)
+        return
     x, shape = single_input(ctx)
     if len(shape) != 3:
         raise ctx.error(f"needs a (batch, time, features) input, got rank {len(shape)}")

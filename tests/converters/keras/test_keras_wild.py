@@ -88,3 +88,12 @@ def test_recurrent_layers_started_from_given_states_match_keras(wild_cache, flav
     stem, npz = make_wild.case_files("seq2seq_states", flavour)
     worst = compare(wild_cache / stem, wild_cache / npz)
     print(f"{stem}: max abs error {worst:.3g}")
+
+
+@pytest.mark.parametrize("flavour", ["k3", "tfk"])
+def test_conv_lstm_matches_keras(wild_cache, flavour):
+    """ConvLSTM2D unrolled over its time steps, alone and in Bidirectional (refused before:
+    "unsupported Keras layers: … 'ConvLSTM2D'", "Bidirectional: needs a (batch, time, features) input")."""
+    stem, npz = make_wild.case_files("conv_lstm", flavour)
+    worst = compare(wild_cache / stem, wild_cache / npz)
+    print(f"{stem}: max abs error {worst:.3g}")
