@@ -1,7 +1,7 @@
 """Builtins from StableHLO that LiteRT has kernels for and ONNX expresses: STABLEHLO_ADD, _MULTIPLY,
 _MAXIMUM, _MINIMUM (element-wise, same-shape operands, no fused activation), DILATE (the elements
-spread `dilation` apart, the gaps filled with a padding value) and STABLEHLO_PAD (interior padding,
-then edge padding, negative edges cropping)."""
+spread `dilation` apart, the gaps filled with a padding value), STABLEHLO_PAD (interior padding,
+then edge padding, negative edges cropping) and REDUCE_WINDOW (a reduction over sliding windows)."""
 
 from __future__ import annotations
 
@@ -80,3 +80,39 @@ def stablehlo_pad(ctx: TfliteContext) -> None:
         ctx.emit("Slice", [value, ctx.ints(crop_low, "starts"), ctx.ints(ends, "ends")])
     else:
         ctx.emit("Identity", [value])
+
+
+WINDOW_REDUCTIONS = {1: "Add", 2: "Mul", 3: "Min", 4: "Max", 5: "And", 6: "Or"}
+"""ReduceWindowFunction → the ONNX op folding one more window element in."""
+
+
+@layer(TFLITE, "REDUCE_WINDOW")
+def reduce_window(ctx: TfliteContext) -> None:
+    """Inputs: data, init value, window shape, strides and dilations (stored, int64); whole windows only
+    (⌊(n − extent) / stride⌋ + 1 of them, as LiteRT 2.3.0 counts). The kernel starts
+    each output element at the init value and folds the window's elements in, in row-major order:
+    here each window offset is one strided Slice (the element at that offset of every window) and
+    they are folded in the same order, so sums and products round as the kernel's do."""
+    shape = _static_shape(ctx)
+    op = WINDOW_REDUCTIONS.get(int(ctx.option("ReduceFunction", 0)))
+    if op is None:
+        raise ctx.error(f"reduce function {ctx.option('ReduceFunction', 0)} is not one the kernel runs")
+    if not all(ctx.need(i).has_data for i in (2, 3, 4)):
+        raise ctx.error("window shape, strides or dilations computed at run time (the kernel needs them)")
+    window, strides, dilations = ([int(v) for v in ctx.const(i).reshape(-1)] for i in (2, 3, 4))
+    extent = [(w - 1) * d + 1 for w, d in zip(window, dilations, strict=True)]
+    if any(n < e for n, e in zip(shape, extent, strict=True)):
+        raise ctx.error(f"windows {window} (dilations {dilations}) larger than the input {list(shape)}")
+    out = tuple((n - e) // s + 1 for n, e, s in zip(shape, extent, strides, strict=True))
+    axes, steps = ctx.ints(list(range(len(shape))), "axes"), ctx.ints(strides, "strides")
+    dtype = ctx.compute_dtype()
+    value, data = _scalar(ctx, 1), ctx.moved(0)
+    for offset in np.ndindex(*window):
+        starts = [o * d for o, d in zip(offset, dilations, strict=True)]
+        ends = [b + (m - 1) * s + 1 for b, m, s in zip(starts, out, strides, strict=True)]
+        bounds = [ctx.ints(starts, "starts"), ctx.ints(ends, "ends"), axes, steps]
+        value = ctx.node(op, [value, ctx.node("Slice", [data, *bounds], out, dtype=dtype)], out, dtype=dtype)
+    folds = int(np.prod(window))
+    ctx.step("split", f"REDUCE_WINDOW ({op}) over windows {window}, strides {strides}, dilations "
+                      f"{dilations}: {folds} strided Slices folded in the kernel's order")  # fmt: skip
+    ctx.emit("Identity", [value], shape=out)

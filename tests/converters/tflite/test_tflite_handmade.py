@@ -94,11 +94,28 @@ def stablehlo_pad() -> Spec:
     return Spec(tensors, ops, [0], [2], ["STABLEHLO_PAD"], [b"", np.array(-5.0, np.float32).tobytes()])
 
 
-@pytest.mark.parametrize("make", [stablehlo_elementwise, rank_and_dilate, fake_quant, stablehlo_pad])
+def reduce_windows() -> Spec:
+    """REDUCE_WINDOW with each float reduction (ADD from 0.5, MUL from 1, MIN, MAX from ±inf) over
+    [1, 6, 7, 2]: windows [1, 3, 2, 1], strides [1, 2, 2, 1], dilations [1, 1, 2, 1] (the last row of
+    windows would overrun: not counted)."""
+    params = [np.array(v, np.int64).tobytes() for v in ([1, 3, 2, 1], [1, 2, 2, 1], [1, 1, 2, 1])]
+    starts = [np.array(v, np.float32).tobytes() for v in (0.5, 1.0, np.inf, -np.inf)]
+    tensors = [T("x", [1, 6, 7, 2]), *(T(n, [4], "int64", 1 + k) for k, n in enumerate(("window", "strides",
+               "dilations"))), *(T(f"init{k}", [], "float32", 4 + k) for k in range(4)),
+               *(T(f"y{k}", [1, 2, 3, 2]) for k in range(4))]  # fmt: skip
+    ops = [Op(0, [0, 4 + k, 1, 2, 3], [8 + k], options2=("ReduceWindowOptions", {"ReduceFunction": 1 + k}))
+           for k in range(4)]  # fmt: skip
+    return Spec(tensors, ops, [0], [8, 9, 10, 11], ["REDUCE_WINDOW"], [b"", *params, *starts])
+
+
+RARE = [stablehlo_elementwise, rank_and_dilate, fake_quant, stablehlo_pad, reduce_windows]
+
+
+@pytest.mark.parametrize("make", RARE)
 def test_builtins_litert_runs_that_converters_rarely_write(tmp_path: Path, make: object) -> None:
-    """STABLEHLO_ADD/MULTIPLY/MAXIMUM/MINIMUM, RANK, DILATE, FAKE_QUANT and STABLEHLO_PAD (each "not
-    converted" before; LiteRT has kernels for them, TensorFlow's converter does not write them from TF
-    code): every output equal to LiteRT's."""
+    """STABLEHLO_ADD/MULTIPLY/MAXIMUM/MINIMUM, RANK, DILATE, FAKE_QUANT, STABLEHLO_PAD and REDUCE_WINDOW
+    (each "not converted" before; LiteRT has kernels for them, TensorFlow's converter does not write
+    them from TF code): every output equal to LiteRT's."""
     path = tmp_path / "model.tflite"
     path.write_bytes(build(make()))  # type: ignore[operator]
     for pair in run_both(path):
