@@ -40,7 +40,8 @@ def _assert_exact(path: object, runs: int, types: set[str]) -> None:
     [
         ("legacy_net", {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MUL", "LOGISTIC", "TANH", "AVERAGE_POOL_2D",
                         "MEAN", "FULLY_CONNECTED", "SOFTMAX", "QUANTIZE", "CONCATENATION", "RESIZE_BILINEAR",
-                        "RESIZE_NEAREST_NEIGHBOR", "SUM", "TRANSPOSE_CONV"}),
+                        "RESIZE_NEAREST_NEIGHBOR", "SUM", "TRANSPOSE_CONV", "LEAKY_RELU", "HARD_SWISH",
+                        "RELU6"}),
         ("legacy_mobilenet", {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MEAN", "FULLY_CONNECTED", "SOFTMAX"}),
     ],
 )  # fmt: skip
@@ -49,7 +50,8 @@ def test_exact_legacy_uint8_equals_the_reference_kernels(name: str, types: set[s
     tensor): reference_ops' uint8 Conv/DepthwiseConv (the same double-rounding fixed point as int8, plus
     the filter's zero point), FullyConnected (acc·in·w/out rounded once in double), and the uint8 forms of
     ADD, MUL, LOGISTIC, TANH (256-entry tables over 0…255), AVERAGE_POOL_2D, MEAN, SUM and SOFTMAX (output
-    zero point 0); QUANTIZE uint8→uint8 (Requantize) and CONCATENATION of inputs at other scales
+    zero point 0), LEAKY_RELU, HARD_SWISH, RELU6 (tables over 0…255); QUANTIZE uint8→uint8 (Requantize)
+    and CONCATENATION of inputs at other scales
     (ConcatenationWithScaling's float32 rounding), tabulated; TRANSPOSE_CONV with the filter's zero point;
     RESIZE_BILINEAR in float32 in the kernel's
     order and RESIZE_NEAREST_NEIGHBOR at its indices: every layer 0 steps over 5 random inputs (the QDQ
