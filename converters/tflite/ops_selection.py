@@ -114,3 +114,66 @@ def hashtable_lookup(ctx: TfliteContext) -> None:
     zero = ctx.constant("absent", np.zeros((), np.dtype(ctx.compute_dtype())))
     ctx.emit("Where", [found, rows, zero])
     ctx.emit("Identity", [hits], k=1)
+
+
+@layer(TFLITE, "EMBEDDING_LOOKUP_SPARSE")
+def embedding_lookup_sparse(ctx: TfliteContext) -> None:
+    """Inputs: ids [n], indices [n, r] (a SparseTensor's, in row-major order), dense shape [r], weights
+    [n], params [vocab, …]. Each lookup adds weight · params[id] to the output row its indices name
+    (all but the last), in lookup order (ScatterND add, the same order); MEAN divides a row by its
+    weights' sum, SQRTN by the root of their squares' sum, where it has any lookup. The kernel
+    finalizes a row when its run of lookups ends, so unsorted indices revisiting a row differ."""
+    combiner = int(ctx.option("Combiner", 0))
+    if combiner not in (0, 1, 2):
+        raise ctx.error(f"combiner {combiner} is not SUM, MEAN or SQRTN")
+    count, rank = ctx.in_shape(1)
+    embedding = tuple(ctx.in_shape(4)[1:])
+    dense = ctx.node("Cast", [ctx.x(2)], (rank,), {"to": ONNX_TYPES["int64"]}, dtype="int64")
+    indices = ctx.node("Cast", [ctx.x(1)], (count, rank), {"to": ONNX_TYPES["int64"]}, dtype="int64")
+
+    def column(k: int, of: str, shape: tuple) -> str:
+        return ctx.node("Gather", [of, ctx.constant("column", np.int64(k))], shape, {"axis": len(shape)},
+                        dtype="int64")  # fmt: skip
+
+    row, stride = column(rank - 2, indices, (count,)), None
+    for k in range(rank - 3, -1, -1):  # row-major position over the dense shape less its last axis
+        size = column(k + 1, dense, ())
+        stride = size if stride is None else ctx.node("Mul", [stride, size], (), dtype="int64")
+        term = ctx.node("Mul", [column(k, indices, (count,)), stride], (count,), dtype="int64")
+        row = ctx.node("Add", [row, term], (count,), dtype="int64")
+    leading = ctx.node("Slice", [dense, ctx.ints([0], "start"), ctx.ints([rank - 1], "end")], (rank - 1,),
+                       dtype="int64")  # fmt: skip
+    rows = ctx.node("ReduceProd", [leading], (1,), {"keepdims": 1}, dtype="int64")
+    places = ctx.node("Unsqueeze", [row, ctx.ints([1], "axes")], (count, 1), dtype="int64")
+    weights = ctx.x(3)
+    zero = ctx.constant("zero", np.float32(0))
+
+    def scattered(values: str, row_shape: tuple) -> str:
+        """`values` [n, …] added, in order, into zeros of [rows, …] at each lookup's row."""
+        size = ctx.node("Concat", [rows, ctx.ints(list(row_shape), "row_shape")], (1 + len(row_shape),),
+                        {"axis": 0}, dtype="int64") if row_shape else rows  # fmt: skip
+        base = ctx.node("Expand", [zero, size], (None, *row_shape))
+        return ctx.node("ScatterND", [base, places, values], (None, *row_shape), {"reduction": "add"})
+
+    def per_row(value: str) -> str:
+        axes = ctx.ints(list(range(1, len(embedding) + 1)), "axes")
+        return ctx.node("Unsqueeze", [value, axes], (None, *([1] * len(embedding))))
+
+    picked = ctx.node("Gather", [ctx.moved(4), ctx.x(0)], (count, *embedding), {"axis": 0})
+    weighted = ctx.node("Mul", [picked, per_row(weights)], (count, *embedding))
+    total = scattered(weighted, embedding)
+    if combiner:
+        squares = ctx.node("Mul", [weights, weights], (count,)) if combiner == 2 else weights
+        divisor = scattered(squares, ())
+        divisor = ctx.node("Sqrt", [divisor], (None,)) if combiner == 2 else divisor
+        one = ctx.constant("one", np.float32(1))
+        lookups = scattered(ctx.node("Expand", [one, ctx.ints([count])], (count,)), ())
+        used = ctx.node("Greater", [lookups, zero], (None,), dtype="bool")
+        divisor = ctx.node("Where", [used, divisor, one], (None,))
+        total = ctx.node("Div", [total, per_row(divisor)], (None, *embedding))
+    out_shape = ctx.node("Concat", [leading, ctx.ints(list(embedding), "embedding")],
+                         (rank - 1 + len(embedding),), {"axis": 0}, dtype="int64")  # fmt: skip
+    name = ("SUM", "MEAN", "SQRTN")[combiner]
+    ctx.step("split", f"EMBEDDING_LOOKUP_SPARSE ({name}) as ScatterND add of the weighted rows into zeros, "
+                      "then the combiner's division where a row has lookups")  # fmt: skip
+    ctx.emit("Reshape", [total, out_shape])

@@ -327,3 +327,26 @@ def test_stablehlo_composite_inlines_its_decomposition(tmp_path: Path) -> None:
     (pair,) = run_both(path, feeds=feeds)
     np.testing.assert_array_equal(pair.actual, pair.expected)
     assert (pair.expected > 0).any() and (pair.expected == 0).any()
+
+
+def test_embedding_lookup_sparse_matches_litert(tmp_path: Path) -> None:
+    """EMBEDDING_LOOKUP_SPARSE ("not converted" before) with SUM, MEAN and SQRTN: 7 weighted lookups
+    into a [3, 2, 4] dense shape (row-major indices; two rows get no lookup: zeros), params [6, 3] —
+    equal to LiteRT's, the sums added in the kernel's order."""
+    indices = np.array([[0, 0, 1], [0, 0, 3], [0, 1, 0], [1, 1, 2], [2, 0, 0], [2, 0, 1], [2, 0, 3]])
+    params = np.random.default_rng(4).normal(0, 1, (6, 3)).astype(np.float32)
+    tensors = [T("ids", [7], "int32"), T("indices", [7, 3], "int32", 1), T("dense_shape", [3], "int32", 2),
+               T("weights", [7]), T("params", [6, 3], buffer=3),
+               *(T(f"y{k}", [3, 2, 3]) for k in range(3))]  # fmt: skip
+    options = [("EmbeddingLookupSparseOptions", {"Combiner": k}) for k in range(3)]
+    ops = [Op(0, [0, 1, 2, 3, 4], [5 + k], options[k]) for k in range(3)]
+    dense_shape = np.array([3, 2, 4], np.int32)
+    buffers = [b"", indices.astype(np.int32).tobytes(), dense_shape.tobytes(), params.tobytes()]
+    path = tmp_path / "sparse_lookup.tflite"
+    path.write_bytes(build(Spec(tensors, ops, [0, 3], [5, 6, 7], ["EMBEDDING_LOOKUP_SPARSE"], buffers)))
+    feeds = {"ids": np.array([5, 0, 2, 2, 1, 4, 3], np.int32),
+             "weights": np.array([0.5, 2.0, -1.0, 1.5, 0.25, 3.0, 1.0], np.float32)}  # fmt: skip
+    pairs = run_both(path, feeds=feeds)
+    for pair in pairs:
+        np.testing.assert_array_equal(pair.actual, pair.expected, err_msg=pair.name)
+    assert not pairs[0].expected[1, 0].any() and pairs[0].expected[1, 1].any()
