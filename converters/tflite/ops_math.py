@@ -12,6 +12,7 @@ import numpy as np
 
 from netinspect.converters.tflite import (
     exact,
+    exact_div,
     exact_matmul,
     exact_prelu,
     exact_quantize,
@@ -29,6 +30,9 @@ BINARY = {"ADD": "Add", "SUB": "Sub", "MUL": "Mul", "DIV": "Div", "MAXIMUM": "Ma
 def binary(ctx: TfliteContext) -> None:
     if exact.applies(ctx):
         exact.binary(ctx)
+        return
+    if exact_div.applies(ctx):
+        exact_div.div(ctx)
         return
     a, b = ctx.x(0), ctx.x(1)
     act = ctx.option("FusedActivationFunction", 0)
