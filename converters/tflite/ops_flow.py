@@ -76,47 +76,63 @@ def unidirectional_sequence_lstm(ctx: TfliteContext) -> None:
     ctx.emit("Transpose", [y], {"perm": [1, 0, 2]})
 
 
-@layer(TFLITE, "RNN", "UNIDIRECTIONAL_SEQUENCE_RNN")
+@layer(TFLITE, "RNN", "UNIDIRECTIONAL_SEQUENCE_RNN", "BIDIRECTIONAL_SEQUENCE_RNN")
 def simple_rnn(ctx: TfliteContext) -> None:
     """h ← act(x·Wᵀ + h·Rᵀ + b) per step (RnnBatchStep) → ONNX RNN; RNN is one step of it on [batch, in].
-    Inputs: x, W [units, in], R [units, units], b [units], the hidden state (a variable: zeros until
-    a run writes it, so a converted run is LiteRT's first)."""
-    if ctx.need(1).dtype != "float32" or ctx.need(2).dtype != "float32":
-        raise ctx.error(f"{ctx.need(1).dtype} weights (hybrid RNN, inputs quantized at run time) are not "
-                        "supported")  # fmt: skip
+    Inputs per direction: W [units, in], R [units, units], b [units], the hidden state (a variable:
+    zeros until a run writes it, so a converted run is LiteRT's first) — inputs 1–4, then 5–8 for the
+    backward direction of BIDIRECTIONAL_SEQUENCE_RNN, whose outputs are the forward and backward
+    sequences, or both concatenated on the last axis (merge_outputs)."""
+    both = ctx.type == "BIDIRECTIONAL_SEQUENCE_RNN"
+    directions = [1, 5] if both else [1]
+    if both and any(ctx.tensor(i) is not None for i in (9, 10, 11)):
+        raise ctx.error("an auxiliary input (stacked bidirectional RNN) is not supported")
+    if any(ctx.need(i + k).dtype != "float32" for i in directions for k in (0, 1)):
+        raise ctx.error("int8 weights (hybrid RNN, inputs quantized at run time) are not supported")
     act = {1: "Relu", 4: "Tanh"}.get(int(ctx.option("FusedActivationFunction", 0)))
     if act is None:
         raise ctx.error(f"activation {ctx.option('FusedActivationFunction', 0)}: ONNX RNN takes Tanh or Relu")
     units = ctx.need(1).shape[0]
-    sequence = ctx.type == "UNIDIRECTIONAL_SEQUENCE_RNN"
+    sequence = ctx.type != "RNN"
     x_shape = ctx.in_shape(0)
     batch_major = sequence and not ctx.option("TimeMajor", False)
     if sequence:
         steps, batch = (x_shape[1], x_shape[0]) if batch_major else (x_shape[0], x_shape[1])
     else:
         steps, batch = 1, x_shape[0]
-    state = ctx.need(4)
-    initial = _float_const(ctx, 4) if state.has_data else np.zeros((batch, units), np.float32)
     x = ctx.x(0)
     if batch_major:
         x = ctx.node("Transpose", [x], (steps, batch, x_shape[2]), {"perm": [1, 0, 2]})
     elif not sequence:
         x = ctx.node("Unsqueeze", [x, ctx.ints([0], "axes")], (1, *x_shape))
-    bias = np.concatenate([_float_const(ctx, 3), np.zeros(units, np.float32)])[None]
-    weights = [ctx.constant(name, _float_const(ctx, i)[None]) for name, i in (("W", 1), ("R", 2))]
-    start = ctx.constant("initial_h", initial.reshape(1, batch, units))
+    stored = [ctx.need(i + 3).has_data for i in directions]
+    zeros = np.zeros((batch, units), np.float32)
+    initial = np.stack([_float_const(ctx, i + 3) if ctx.need(i + 3).has_data else zeros for i in directions])
+    no_recurrent_bias = np.zeros(units, np.float32)
+    bias = np.stack([np.concatenate([_float_const(ctx, i + 2), no_recurrent_bias]) for i in directions])
+    weights = [ctx.constant(name, np.stack([_float_const(ctx, i + k) for i in directions]))
+               for name, k in (("W", 0), ("R", 1))]  # fmt: skip
+    start = ctx.constant("initial_h", initial.reshape(len(directions), batch, units))
     inputs = [x, *weights, ctx.constant("B", bias), "", start]
-    ctx.step("param", f"hidden state starts at {'its stored value' if state.has_data else 'zeros'} (LiteRT's "
+    ctx.step("param", f"hidden state starts at {'its stored value' if all(stored) else 'zeros'} (LiteRT's "
                       "first run; later runs of one interpreter carry it over)")  # fmt: skip
-    y = ctx.node("RNN", inputs, (steps, 1, batch, units), {"hidden_size": units, "activations": [act]})
+    attrs = {"hidden_size": units, "activations": [act] * len(directions)}
+    if both:
+        attrs["direction"] = "bidirectional"
+    y = ctx.node("RNN", inputs, (steps, len(directions), batch, units), attrs)
     if not sequence:
         ctx.emit("Reshape", [y, ctx.ints([batch, units])])
         return
-    y = ctx.node("Squeeze", [y, ctx.ints([1], "axes")], (steps, batch, units))
-    if batch_major:
-        ctx.emit("Transpose", [y], {"perm": [1, 0, 2]})
-    else:
-        ctx.emit("Identity", [y])
+    order = [1, 0, 2] if batch_major else [0, 1, 2]
+    if both and ctx.option("MergeOutputs", False):
+        merged = ctx.node("Transpose", [y], (steps, batch, 2, units), {"perm": [0, 2, 1, 3]})
+        merged = ctx.node("Reshape", [merged, ctx.ints([steps, batch, 2 * units])], (steps, batch, 2 * units))
+        ctx.emit("Transpose", [merged], {"perm": order})
+        return
+    for k in range(len(directions)):
+        direction = ctx.constant("direction", np.int64(k))
+        single = ctx.node("Gather", [y, direction], (steps, batch, units), {"axis": 1})
+        ctx.emit("Transpose", [single], {"perm": order}, k=k)
 
 
 @layer(TFLITE, "WHILE")

@@ -350,3 +350,32 @@ def test_embedding_lookup_sparse_matches_litert(tmp_path: Path) -> None:
     for pair in pairs:
         np.testing.assert_array_equal(pair.actual, pair.expected, err_msg=pair.name)
     assert not pairs[0].expected[1, 0].any() and pairs[0].expected[1, 1].any()
+
+
+@pytest.mark.parametrize(("merge", "time_major"), [(False, False), (True, False), (True, True)])
+def test_bidirectional_rnn_matches_litert(tmp_path: Path, merge: bool, time_major: bool) -> None:
+    """BIDIRECTIONAL_SEQUENCE_RNN ("not converted" before): forward and backward weights of their own,
+    outputs apart or merged on the last axis, batch- or time-major → ONNX RNN bidirectional, within
+    float rounding of LiteRT's first run."""
+    rng = np.random.default_rng(5)
+    x_shape = [4, 2, 3] if time_major else [2, 4, 3]
+    weights = [rng.normal(0, 0.6, s).astype(np.float32) for s in ((5, 3), (5, 5), (5,)) * 2]
+    tensors = [T("x", x_shape)]
+    for k, prefix in enumerate(("fw", "bw")):
+        b = 1 + 3 * k
+        tensors += [T(f"{prefix}_W", [5, 3], buffer=b), T(f"{prefix}_R", [5, 5], buffer=b + 1),
+                    T(f"{prefix}_b", [5], buffer=b + 2), T(f"{prefix}_h", [2, 5], variable=True)]  # fmt: skip
+    width = 10 if merge else 5
+    outputs = [T("y", [*x_shape[:-1], width])] + ([] if merge else [T("y_bw", [*x_shape[:-1], 5])])
+    tensors += outputs
+    options = ("BidirectionalSequenceRNNOptions",
+               {"TimeMajor": time_major, "FusedActivationFunction": 4, "MergeOutputs": merge})  # fmt: skip
+    result = list(range(9, 9 + len(outputs)))
+    op = Op(0, [*range(9), -1, -1, -1], result, options)  # no auxiliary input
+    buffers = [b"", *(w.tobytes() for w in weights)]
+    spec = Spec(tensors, [op], [0], result, ["BIDIRECTIONAL_SEQUENCE_RNN"], buffers)
+    path = tmp_path / "birnn.tflite"
+    path.write_bytes(build(spec))
+    pairs = run_both(path, seed=2)
+    assert len(pairs) == len(outputs)
+    assert_close(pairs, rtol=1e-5, atol=1e-6)
