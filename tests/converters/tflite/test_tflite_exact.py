@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 
@@ -19,8 +20,11 @@ EXACT = LoadOptions(format_options={"exact-int8": "on"})
 
 def _assert_exact(path: object, runs: int, types: set[str]) -> None:
     """check --exact-int8 on passes with 0 steps on every output and layer; the layers include `types`;
-    the QDQ conversion (no --exact-int8) is at least a step off the reference kernels somewhere."""
+    the QDQ conversion (no --exact-int8) is at least a step off the reference kernels somewhere; the
+    integer model passes onnx.checker's full check (types and shapes of every int64 and 8-bit node)."""
     from netinspect.check.api import check
+
+    onnx.checker.check_model(to_model_proto(load(path, EXACT)), full_check=True)
 
     exact = check(path, runs=runs, layers="always", options=EXACT)
     assert exact.source.runtime.endswith("(reference kernels)")
