@@ -78,20 +78,23 @@ class GraphBuilder:
         self.record = outer.record
         self.nested = True
 
-    def mark(self) -> tuple[int, int, set[str], set[str], dict[tuple[str, str], str]]:
-        """What exists now, for `rollback` (a layer whose handler failed is emitted again as itself)."""
-        return len(self.nodes), len(self.inputs), set(self.values), set(self.tensors), dict(self._shared)
+    def mark(self) -> tuple[int, int, int, int, int]:
+        """What exists now, for `rollback` (a layer whose handler failed is emitted again as itself):
+        the sizes of what only grows (values, constants and shared parameters are added, never
+        removed, except by `rollback`), so marking costs nothing whatever the graph's size."""
+        return len(self.nodes), len(self.inputs), len(self.values), len(self.tensors), len(self._shared)
 
-    def rollback(self, mark: tuple[int, int, set[str], set[str], dict[tuple[str, str], str]]) -> set[str]:
+    def rollback(self, mark: tuple[int, int, int, int, int]) -> set[str]:
         """Forget what was emitted since `mark`; returns the value and constant names dropped."""
         nodes, inputs, values, tensors, shared = mark
         del self.nodes[nodes:]
         del self.inputs[inputs:]
-        dropped = (set(self.values) - values) | (set(self.tensors) - tensors)
+        dropped = set(list(self.values)[values:]) | set(list(self.tensors)[tensors:])
         for name in dropped:
             self.values.pop(name, None)
             self.tensors.pop(name, None)
-        self._shared = shared
+        for key in list(self._shared)[shared:]:
+            del self._shared[key]
         return dropped
 
     def attach_source(self, graph: Graph) -> Graph:
@@ -495,6 +498,7 @@ def convert_layers(
     contexts: Iterable[LayerContext],
     survey: Iterable[LayerEntry] | None = None,
     what: str = "layers",
+    show_refused: bool = False,
 ) -> None:
     """The one loop over a file's layers, for every format.
 
@@ -505,8 +509,10 @@ def convert_layers(
     generator that makes each after the previous one is converted (its inputs then exist).
     A layer's handler is the registry's: a user's, then a plugin package's, then netinspect's own.
     A layer without one becomes one node of its own type (`LayerContext.opaque`); so does a layer
-    whose handler fails on what such a node computes (its shapes may be unknown). Every layer is
-    recorded as its file describes it (`SourceLayer`), with the IR nodes it became.
+    whose handler fails on what such a node computes (its shapes may be unknown), and, with
+    `show_refused`, a layer whose handler refuses it: `info` shows it with the handler's reason and
+    `convert` lists that reason in its one refusal. Every layer is recorded as its file describes it
+    (`SourceLayer`), with the IR nodes it became.
     """
     record = builder.record
     if survey is not None:
@@ -523,16 +529,18 @@ def convert_layers(
             note = record.reasons.get((ctx.name, ctx.type), "no handler for this layer type")
             ctx.opaque(note)
         else:
-            # Only a layer reading an untranslated one may be rolled back; marking every layer
-            # copied every name so far, quadratic in the layer count.
-            mark = builder.mark() if downstream else None
+            mark = builder.mark() if downstream or show_refused else None
             try:
                 run_handler(ctx, handler)
             except NetinspectError as e:
                 if mark is None:
                     raise
                 ctx.rolled_back(builder.rollback(mark))
-                note = f"reads a layer shown without a translation, and its converter said: {e.message}"
+                if downstream:
+                    note = f"reads a layer shown without a translation, and its converter said: {e.message}"
+                else:
+                    note = e.message.removeprefix(f"layer {ctx.name!r} ({ctx.type}): ")
+                    record.unsupported(ctx.name, ctx.type, note, False)
                 ctx.opaque(note)
         if note is not None or downstream:
             record.untranslated.update(ctx.outputs)

@@ -170,7 +170,7 @@ def run_operators(
                     state.stored[i] = builder.unique(sub.tensors[i].name)
             yield TfliteContext(builder, state, op, layer_name(sub, op))
 
-    convert_layers(builder, contexts(), every, "TFLite operators")
+    convert_layers(builder, contexts(), every, "TFLite operators", show_refused=True)
 
 
 def _folded(state: SubgraphState, op: TflOperator) -> SourceLayer:

@@ -406,11 +406,14 @@ def test_segments_where_and_nms_match_litert_exactly(seed: int) -> None:
 
 
 def test_soft_nms_is_refused_with_its_sigma() -> None:
-    """NON_MAX_SUPPRESSION_V5 with σ > 0 decays scores (Soft-NMS): one clear refusal naming σ."""
-    from netinspect.errors import ModelFormatError
+    """NON_MAX_SUPPRESSION_V5 with σ > 0 decays scores (Soft-NMS): `info` shows the layer untranslated,
+    `convert` gives one clear refusal naming σ."""
+    from netinspect.errors import UnsupportedError
 
-    with pytest.raises(ModelFormatError, match=r"soft_nms_sigma 0\.5 > 0 is Soft-NMS"):
-        load(tflite_fixture("soft_nms"))
+    graph = load(tflite_fixture("soft_nms"))
+    assert [layer.type for layer in graph.untranslated()] == ["NON_MAX_SUPPRESSION_V5"]
+    with pytest.raises(UnsupportedError, match=r"soft_nms_sigma 0\.5 > 0 is Soft-NMS"):
+        to_model_proto(graph)
 
 
 @pytest.mark.parametrize("seed", range(3))
