@@ -7,9 +7,9 @@ filter_height, activation), with TfLitePadding 1 = SAME, 2 = VALID.
 - Convolution2DTransposeBias(x, filter OHWI, bias): TRANSPOSE_CONV's arithmetic and padding with
   the bias as an input → ConvTranspose.
 - MaxPoolingWithArgmax2D(x) → (values, indices): windows as large as their stride (XNNPACK's argmax
-  pooling has no stride of its own) → MaxPool with its Indices output. The file stores the indices
-  as float32 and XNNPACK writes each window's own argmax there; they mean something only to
-  MaxUnpooling2D, so ONNX's flat int64 indices stand in for them.
+  pooling has no stride of its own) → MaxPool with its Indices output, on H and W swapped (`SWAP`).
+  The file stores the indices as float32 and XNNPACK writes each window's own argmax there; they
+  mean something only to MaxUnpooling2D, so ONNX's flat int64 indices stand in for them.
 - MaxUnpooling2D(values, indices): each value written at its argmax inside a window of the pooling
   size, zeros elsewhere → MaxUnpool.
 """
@@ -58,21 +58,41 @@ def _pool_window(ctx: TfliteContext) -> tuple[int, int]:
     return filter_h, filter_w
 
 
+SWAP = [0, 2, 1, 3]
+"""NHWC ↔ NWHC: XNNPACK's argmax pooling visits each window column by column (its indirection
+buffer is pooling_x-major) and keeps the first maximum, so of equal values it picks the lower one
+of a column first; ONNX MaxPool visits rows first. Pooling the data with H and W swapped makes
+onnxruntime's first maximum XNNPACK's, and MaxUnpool then works in the same swapped frame."""
+
+
+def _swap(ctx: TfliteContext, x: str, dims: tuple[int, ...], output: str | None = None) -> str:
+    n, a, b, c = dims
+    return ctx.node("Transpose", [x], (n, b, a, c), {"perm": SWAP}, output=output)
+
+
 @layer(TFLITE, "CUSTOM:MaxPoolingWithArgmax2D")
 def max_pooling_with_argmax(ctx: TfliteContext) -> None:
     if ctx.need(0).dtype != "float32":
         raise ctx.error("only float32 is supported (as XNNPACK's kernel)")
-    window = list(_pool_window(ctx))
-    attrs = {"kernel_shape": window, "strides": window}
-    values, indices = ctx.out_tensor(0), ctx.out_tensor(1)
-    ctx.step("param", "the argmax kept as ONNX MaxPool's flat int64 indices (the file's float32 tensor "
-                      "only feeds MaxUnpooling2D)")  # fmt: skip
-    ctx.node_multi("MaxPool", [ctx.x(0)], [(values.dims, "float32"), (indices.dims, "int64")], attrs,
-                   list(ctx.outputs), layout="NHWC")  # fmt: skip
+    fh, fw = _pool_window(ctx)
+    attrs = {"kernel_shape": [fw, fh], "strides": [fw, fh]}
+    n, oh, ow, c = ctx.out_tensor(0).dims
+    swapped = (n, ow, oh, c)
+    ctx.step("param", "pooled with H and W swapped, so equal values resolve as XNNPACK's column-first "
+                      "windows do; the argmax kept as ONNX MaxPool's flat int64 indices in that frame "
+                      "(the file's float32 tensor only feeds MaxUnpooling2D)")  # fmt: skip
+    results = [(swapped, "float32"), (swapped, "int64")]
+    x = _swap(ctx, ctx.x(0), ctx.in_shape(0))
+    values, indices = ctx.node_multi("MaxPool", [x], results, attrs, layout="NHWC")
+    _swap(ctx, values, swapped, output=ctx.outputs[0])
+    ctx.node("Identity", [indices], swapped, dtype="int64", output=ctx.outputs[1])
 
 
 @layer(TFLITE, "CUSTOM:MaxUnpooling2D")
 def max_unpooling(ctx: TfliteContext) -> None:
-    window = list(_pool_window(ctx))
-    attrs = {"kernel_shape": window, "strides": window}
-    ctx.emit("MaxUnpool", [ctx.x(0), ctx.x(1)], attrs, layout="NHWC")
+    fh, fw = _pool_window(ctx)
+    attrs = {"kernel_shape": [fw, fh], "strides": [fw, fh]}
+    n, h, w, c = ctx.out_tensor(0).dims
+    values = _swap(ctx, ctx.x(0), ctx.in_shape(0))
+    unpooled = ctx.node("MaxUnpool", [values, ctx.x(1)], (n, w, h, c), attrs, layout="NHWC")
+    ctx.emit("Transpose", [unpooled], {"perm": SWAP})
