@@ -57,6 +57,9 @@ class KerasContext(LayerContext):
         """Keyword arguments of this call in the model config (e.g. `training`, `mask`)."""
         self.call_args: list[Any] = []
         """An operation node's positional arguments (tensors as `opcalls.TensorArg`)."""
+        self.masks: dict[str, str] = {}
+        """Keras masks, shared by the whole conversion: a value's name → its (batch, time) bool mask,
+        made by Masking and by Embedding's `mask_zero`, applied by the recurrent layer reading it."""
 
     # -- the layer as the file states it ----------------------------------------------------------
     def source_config(self) -> dict[str, Any]:

@@ -366,6 +366,22 @@ for _op_type, (_k3, _tf) in _REDUCE.items():
     op(_k3, _tf)(lambda c, o=_op_type: _reduce(c, o))
 
 
+@op(("Any", "All"), ("math.reduce_any", "reduce_any", "math.reduce_all", "reduce_all"))
+def any_all(c: Call) -> None:
+    """Logical reductions (Keras 3 Masking's `ops.any(x != v, axis=-1)`): Max or Min over 0/1."""
+    from netinspect.dtypes import elem_type
+
+    x, shape, _ = c.first()
+    axis = c.const(1, "axis", default=None)
+    keep = bool(c.const(2, "keepdims", default=False))
+    axes = list(range(len(shape))) if axis is None else _axes(axis, len(shape))
+    out = tuple(1 if i in axes else d for i, d in enumerate(shape) if keep or i not in axes)
+    op_type = "ReduceMin" if c.ctx.type.lower().endswith("all") else "ReduceMax"
+    ones = c.node("Cast", [x], shape, {"to": elem_type("int32")}, dtype="int32")
+    reduced = c.node(op_type, [ones], out, {"axes": axes, "keepdims": int(keep)}, dtype="int32")
+    c.node("Cast", [reduced], out, {"to": elem_type("bool")}, dtype="bool", final=True)
+
+
 @op(("Argmax", "Argmin"), ("math.argmax", "math.argmin", "argmax", "argmin"))
 def argmax(c: Call) -> None:
     x, shape, _ = c.first()

@@ -58,7 +58,6 @@ REFUSED = {
     "__lambda__": "its function is Python bytecode, which netinspect never executes",
     "TFOpLambda": "a TensorFlow op recorded by tf.keras without the function it calls",
     "SlicingOpLambda": "a TensorFlow op recorded by tf.keras without the function it calls",
-    "Masking": "a mask changes what the following layers compute; not converted",
 }
 OP_REFUSAL = "an operation netinspect has no ONNX mapping for"
 
@@ -232,6 +231,7 @@ class Converter:
         self.env = env
         self.pinned = pinned or {}
         self.builder = GraphBuilder(KERAS, kf.path)
+        self.masks: dict[str, str] = {}
 
     def convert(self, model: ModelSpec) -> Graph:
         outputs = self.model(model, (), None)
@@ -377,6 +377,7 @@ class Converter:
             )
             ctx.call_kwargs = spec.call_kwargs[k] if k < len(spec.call_kwargs) else {}
             ctx.call_args = spec.call_args[k] if k < len(spec.call_args) else []
+            ctx.masks = self.masks
             yield ctx
             values.update({(spec.name, k, t): out for t, out in enumerate(outputs)})
 

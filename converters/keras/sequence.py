@@ -18,6 +18,7 @@ from netinspect.converters.keras import activations, convrnn
 from netinspect.converters.keras.context import KERAS, KerasContext
 from netinspect.converters.keras.layers import convert_dense, layer, single_input
 from netinspect.converters.keras.model import snake_case
+from netinspect.converters.keras.opcalls import TensorArg
 from netinspect.dtypes import elem_type
 from netinspect.ir import Tensor
 
@@ -210,12 +211,22 @@ def convert_rnn(ctx: KerasContext) -> None:
         directions.append(weights_of(ctx, kind, cfg, used, features, units)[0])
     w = _stack(ctx, "W", [d[0] for d in directions], (dirs, gates * units, features))
     r = _stack(ctx, "R", [d[1] for d in directions], (dirs, gates * units, units))
+    lengths = None
+    given_mask = ctx.call_kwargs.get("mask")  # Keras 3 passes the mask it computed as a tensor
+    mask = ctx.inputs[given_mask.index] if isinstance(given_mask, TensorArg) else ctx.masks.get(x)
+    if mask is not None:
+        if bidirectional or cfg.get("return_sequences") or cfg.get("stateful"):
+            raise ctx.error(
+                "its input carries a Keras mask (Masking, Embedding mask_zero), which netinspect applies "
+                "only to a recurrent layer returning its last state"
+            )
+        x, lengths = _masked_steps_first(ctx, x, mask, shape)
     inputs = [ctx.node("Transpose", [x], (t, n, features), {"perm": [1, 0, 2]}), w, r]
     if directions[0][2][0] is not None:
         inputs.append(_stack(ctx, "B", [d[2] for d in directions], (dirs, 2 * gates * units)))
     initial = _initial_states(ctx, kind, dirs, n, units)
-    if initial:  # ONNX's optional inputs by position: B, sequence_lens, initial_h, initial_c
-        inputs += [""] * (5 - len(inputs)) + initial
+    if initial or lengths:  # ONNX's optional inputs by position: B, sequence_lens, initial_h, initial_c
+        inputs += [""] * (4 - len(inputs)) + [lengths or ""] + initial
     if kind == "LSTM":
         ctx.step("transpose", "LSTM gates reordered from Keras i,f,c,o to ONNX i,o,f,c; kernels transposed")
     inner_default = "hard_sigmoid" if ctx.env.major < 2 else "sigmoid"
@@ -275,10 +286,60 @@ _MERGES = {"concat": "", "sum": "Add", "mul": "Mul", "ave": "Add", None: ""}
 """Bidirectional merge modes: concat (the ONNX output reshaped) and the ops that combine the rest."""
 
 
+def _masked_steps_first(ctx: KerasContext, x: str, mask: str, shape: Any) -> tuple[str, str]:
+    """A masked sequence for ONNX: Keras skips a masked step, carrying the states over, so the last
+    state is the one after the unmasked steps, in order. Those steps are moved to the front (a stable
+    sort on t, or T + t for a masked step) and their count is the step's `sequence_lens`."""
+    n, t, _ = shape
+    if not isinstance(t, int):
+        raise ctx.error("a masked sequence needs a known length")
+    steps = ctx.constant("steps", np.arange(t, dtype=np.int64))
+    late = ctx.constant("masked_steps", np.arange(t, 2 * t, dtype=np.int64))
+    order = ctx.node("Where", [mask, steps, late], (n, t), dtype="int64")
+    count = ctx.constant("k", np.array([t], np.int64))
+    _, index = ctx.node_multi(
+        "TopK", [order, count], [((n, t), "int64"), ((n, t), "int64")], {"axis": 1, "largest": 0, "sorted": 1}
+    )
+    lifted = ctx.node(
+        "Unsqueeze", [index, ctx.constant("axes", np.array([2], np.int64))], (n, t, 1), dtype="int64"
+    )
+    spread = ctx.node("Expand", [lifted, ctx.node("Shape", [x], (3,), dtype="int64")], shape, dtype="int64")
+    moved = ctx.node("GatherElements", [x, spread], shape, {"axis": 1})
+    ones = ctx.node("Cast", [mask], (n, t), {"to": elem_type("int32")}, dtype="int32")
+    axes = ctx.constant("axes", np.array([1], np.int64))
+    lengths = ctx.node("ReduceSum", [ones, axes], (n,), {"keepdims": 0}, dtype="int32")
+    ctx.step("param", "mask: unmasked steps moved first (stable), their count as sequence_lens")
+    return moved, lengths
+
+
+@layer("Masking")
+def convert_masking(ctx: KerasContext) -> None:
+    """Keras Masking: a step whose features all equal `mask_value` is masked, and zeroed."""
+    x, shape = single_input(ctx)
+    if len(shape) != 3:
+        raise ctx.error(f"a mask over a rank-{len(shape)} input is not supported")
+    value = ctx.constant("mask_value", np.array(float(ctx.cfg("mask_value", default=0.0)), np.float32))
+    differs = ctx.node("Not", [ctx.node("Equal", [x, value], shape, dtype="bool")], shape, dtype="bool")
+    n, t, _ = shape
+    any_feature = ctx.node(
+        "ReduceMax", [ctx.node("Cast", [differs], shape, {"to": elem_type("float32")})], (n, t, 1),
+        {"axes": [2], "keepdims": 1},
+    )  # fmt: skip
+    keep = ctx.node("Squeeze", [any_feature, ctx.constant("axes", np.array([2], np.int64))], (n, t))
+    ctx.masks[ctx.outputs[0]] = ctx.node("Cast", [keep], (n, t), {"to": elem_type("bool")}, dtype="bool")
+    ctx.node("Mul", [x, any_feature], shape, output=ctx.outputs[0])
+    ctx.note(
+        f"Masking {ctx.name!r}: masked steps are zeroed and skipped by the recurrent layer reading them; "
+        "other layers that would use the mask do not see it"
+    )
+
+
 def _initial_states(ctx: KerasContext, kind: str, dirs: int, n: Any, units: int) -> list[str]:
     """`initial_state=[h(, c)]` (Bidirectional: the forward layer's, then the backward one's), the
     layer's inputs after the sequence, as ONNX's initial_h (and initial_c): (directions, batch, units)."""
-    given = ctx.inputs[1:]
+    mask = ctx.call_kwargs.get("mask")  # Keras 3 passes an input's mask as a tensor argument
+    skipped = {a.index for a in (mask if isinstance(mask, list) else [mask]) if isinstance(a, TensorArg)}
+    given = [v for i, v in enumerate(ctx.inputs) if i > 0 and i not in skipped]
     per_direction = 2 if kind == "LSTM" else 1
     if not given:
         return []
@@ -337,10 +398,16 @@ def convert_embedding(ctx: KerasContext) -> None:
     x, shape = single_input(ctx)
     dim = int(ctx.cfg("output_dim"))
     vocab = int(ctx.cfg("input_dim"))
-    if ctx.cfg("mask_zero", default=False):
-        ctx.note(f"Embedding {ctx.name!r} masks index 0; the mask is not part of the ONNX graph")
     table = ctx.weight(0, "embeddings", (vocab, dim))
     indices = ctx.node("Cast", [x], shape, {"to": elem_type("int64")}, dtype="int64")
+    if ctx.cfg("mask_zero", default=False):
+        zero = ctx.constant("zero", np.array(0, np.int64))
+        mask = ctx.node("Not", [ctx.node("Equal", [indices, zero], shape, dtype="bool")], shape, dtype="bool")
+        ctx.masks[ctx.outputs[0]] = mask
+        ctx.note(
+            f"Embedding {ctx.name!r} masks index 0: a recurrent layer reading it skips those steps; other "
+            "layers that would use the mask do not see it"
+        )
     ctx.node("Gather", [table, indices], (*shape, dim), {"axis": 0}, output=ctx.outputs[0])
 
 

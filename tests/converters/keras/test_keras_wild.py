@@ -10,7 +10,7 @@ import h5py
 import pytest
 
 import netinspect
-from netinspect.errors import UnsupportedError
+from netinspect.errors import ModelFormatError, UnsupportedError
 from tests.converters.keras.conftest import compare, make_wild
 
 
@@ -97,3 +97,27 @@ def test_conv_lstm_matches_keras(wild_cache, flavour):
     stem, npz = make_wild.case_files("conv_lstm", flavour)
     worst = compare(wild_cache / stem, wild_cache / npz)
     print(f"{stem}: max abs error {worst:.3g}")
+
+
+@pytest.mark.parametrize("flavour", ["k3", "tfk"])
+def test_masked_steps_are_skipped_as_keras_skips_them(wild_cache, flavour):
+    """Masking and Embedding mask_zero before a recurrent layer returning its last state: masked
+    steps skipped (first, inside, last, a whole row), `go_backwards` too (refused before: "Masking: a
+    mask changes what the following layers compute"; mask_zero converted as if unmasked)."""
+    stem, npz = make_wild.case_files("masked_sequences", flavour)
+    worst = compare(wild_cache / stem, wild_cache / npz)
+    print(f"{stem}: max abs error {worst:.3g}")
+
+
+def test_a_mask_into_a_layer_returning_sequences_is_refused(wild_cache, tmp_path):
+    path = tmp_path / "sequences.h5"
+    shutil.copy(wild_cache / make_wild.case_files("masked_sequences", "tfk")[0], path)
+    with h5py.File(path, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        layer = next(e for e in config["config"]["layers"] if e["class_name"] == "SimpleRNN")
+        layer["config"]["return_sequences"] = True
+        f.attrs["model_config"] = json.dumps(config)
+    with pytest.raises(
+        ModelFormatError, match="'simple_rnn' \\(SimpleRNN\\): its input carries a Keras mask"
+    ):
+        netinspect.load(path)
