@@ -32,17 +32,24 @@ def _float_const(ctx: TfliteContext, i: int) -> np.ndarray:
     return values
 
 
-@layer(TFLITE, "UNIDIRECTIONAL_SEQUENCE_LSTM")
+@layer(TFLITE, "UNIDIRECTIONAL_SEQUENCE_LSTM", "LSTM")
 def unidirectional_sequence_lstm(ctx: TfliteContext) -> None:
-    """The fused Keras LSTM → ONNX LSTM, time-major (onnxruntime runs only layout=0), gates i, o, f, c."""
+    """The fused Keras LSTM → ONNX LSTM, time-major (onnxruntime runs only layout=0), gates i, o, f, c.
+    LSTM (the full kernel, same 24 inputs) is one step of it on [batch, in], from its state variables."""
+    single = ctx.type == "LSTM"
+    if single and int(ctx.option("KernelType", 0)) != 0:
+        raise ctx.error("the BASIC LSTM kernel (weights concatenated in 5 inputs) is not supported")
     if ctx.tensor(1) is None:
         raise ctx.error("LSTM with CIFG (coupled input and forget gates) is not supported")
     for i, what in ((9, "peephole connections"), (16, "projection"), (20, "layer normalization")):
         if ctx.tensor(i) is not None:
             raise ctx.error(f"LSTM with {what} is not supported")
     x_shape = ctx.in_shape(0)
-    batch_major = not ctx.option("TimeMajor", False)
-    steps, batch = (x_shape[1], x_shape[0]) if batch_major else (x_shape[0], x_shape[1])
+    batch_major = not single and not ctx.option("TimeMajor", False)
+    if single:
+        steps, batch = 1, x_shape[0]
+    else:
+        steps, batch = (x_shape[1], x_shape[0]) if batch_major else (x_shape[0], x_shape[1])
     hidden = ctx.need(5).shape[0]
     order = "iofc"
     w = np.concatenate([_float_const(ctx, 1 + LSTM_GATES[g]) for g in order])[None]
@@ -65,10 +72,15 @@ def unidirectional_sequence_lstm(ctx: TfliteContext) -> None:
     x = ctx.x(0)
     if batch_major:
         x = ctx.node("Transpose", [x], (steps, batch, x_shape[2]), {"perm": [1, 0, 2]})
+    elif single:
+        x = ctx.node("Unsqueeze", [x, ctx.ints([0], "axes")], (1, *x_shape))
     attrs = {"hidden_size": hidden, "activations": ["Sigmoid", act, act]}
     inputs = [x, ctx.constant("W", w), ctx.constant("R", r), ctx.constant("B", b), "",
               ctx.constant("initial_h", states[0]), ctx.constant("initial_c", states[1])]  # fmt: skip
     y = ctx.node("LSTM", inputs, (steps, 1, batch, hidden), attrs)
+    if single:
+        ctx.emit("Reshape", [y, ctx.ints([batch, hidden])])
+        return
     if not batch_major:
         ctx.emit("Squeeze", [y, ctx.ints([1], "axes")])
         return

@@ -379,3 +379,20 @@ def test_bidirectional_rnn_matches_litert(tmp_path: Path, merge: bool, time_majo
     pairs = run_both(path, seed=2)
     assert len(pairs) == len(outputs)
     assert_close(pairs, rtol=1e-5, atol=1e-6)
+
+
+def test_one_step_lstm_matches_litert(tmp_path: Path) -> None:
+    """LSTM, the full kernel ("not converted" before): one step of 24 inputs (gate weights i, f, c, o,
+    recurrent weights, biases, output and cell state variables; no peephole, projection or layer
+    norm) → ONNX LSTM over one step from zero states, within float rounding of LiteRT's first run."""
+    rng = np.random.default_rng(6)
+    weights = [rng.normal(0, 0.5, s).astype(np.float32) for s in [(4, 3)] * 4 + [(4, 4)] * 4 + [(4,)] * 4]
+    tensors = [T("x", [2, 3]), *(T(f"w{k}", list(w.shape), buffer=1 + k) for k, w in enumerate(weights)),
+               T("h", [2, 4], variable=True), T("c", [2, 4], variable=True), T("y", [2, 4])]  # fmt: skip
+    inputs = [0, *range(1, 9), -1, -1, -1, *range(9, 13), -1, -1, 13, 14, -1, -1, -1, -1]
+    options = ("LSTMOptions", {"FusedActivationFunction": 4, "KernelType": 0})
+    buffers = [b"", *(w.tobytes() for w in weights)]
+    spec = Spec(tensors, [Op(0, inputs, [15], options)], [0], [15], ["LSTM"], buffers)
+    path = tmp_path / "lstm.tflite"
+    path.write_bytes(build(spec))
+    assert_close(run_both(path, seed=3), rtol=1e-5, atol=1e-6)
