@@ -387,7 +387,15 @@ class TfliteContext(LayerContext):
         """Constant input `i` as a float value; `layout` tags a filter ("OHWI", "IHWO") for `op_type`."""
         return self.weight_of(self.need(i), layout, op_type)
 
-    def weight_of(self, t: TflTensor, layout: str | None = None, op_type: str | None = None) -> str:
+    def weight_of(
+        self,
+        t: TflTensor,
+        layout: str | None = None,
+        op_type: str | None = None,
+        scale: np.ndarray | None = None,
+    ) -> str:
+        """Constant `t` as a float value; `scale` replaces the scale it is dequantized with (an int32
+        bias read at the scale its kernel gives it)."""
         state = self.state
         source = state.graph.tensors[state.deferred[t.index]] if t.index in state.deferred else t
         if t.index in state.folded:
@@ -395,7 +403,7 @@ class TfliteContext(LayerContext):
             self.step(
                 "fold", f"variable read as the constant its CALL_ONCE initialiser assigns ({source.name!r})"
             )
-        key = (id(source), layout, op_type)
+        key = (id(source), layout, op_type, None if scale is None else scale.tobytes())
         if key in state.weights:
             if state.weights[key] in self.builder.tensors:
                 self.link_weight(t.name, state.weights[key], layout)
@@ -406,6 +414,8 @@ class TfliteContext(LayerContext):
         if source.sparse:
             self.step("fold", f"sparse constant {source.name!r} made dense (DENSIFY folded)")
         params = quant_params(source)
+        if params is not None and scale is not None:
+            params = (scale, np.zeros(scale.shape, np.int64), 0 if scale.size > 1 else params[2])
         if source.dtype != "float16" and params is None:
             if source.dtype not in ("float32", "int32", "int64", "bool", "float16", "int16"):
                 raise self.error(f"constant {source.name!r} has type {source.dtype}, not convertible")

@@ -17,7 +17,8 @@ import numpy as np
 
 from netinspect.build import same_pads
 from netinspect.converters.tflite import exact, exact_transpose_conv
-from netinspect.converters.tflite.context import TFLITE, TfliteContext, quant_params
+from netinspect.converters.tflite.context import TFLITE, TfliteContext, _brief, quant_params
+from netinspect.converters.tflite.flatbuffer import TflTensor
 from netinspect.registry import layer
 
 
@@ -53,8 +54,33 @@ def spatial_attrs(
     return attrs
 
 
-def bias(ctx: TfliteContext, i: int) -> list[str]:
-    return [ctx.x(i)] if ctx.tensor(i) is not None else []
+def bias(ctx: TfliteContext, i: int, x: int = 0) -> list[str]:
+    """Input `i`, the bias of a convolution or FULLY_CONNECTED reading input `x` with the filter at 1."""
+    t = ctx.tensor(i)
+    if t is None:
+        return []
+    scale = _accumulator_scale(ctx, t, x)
+    return [ctx.weight_of(t, scale=scale)] if scale is not None else [ctx.x(i)]
+
+
+def _accumulator_scale(ctx: TfliteContext, t: TflTensor, x: int) -> np.ndarray | None:
+    """The scale LiteRT's integer kernels give an int32 bias — they add it to the accumulator as it
+    is, so it counts at the input's scale × the filter's — when the file stores another one (the
+    converter shares one bias between layers whose inputs have other scales: DBFace); None when
+    the stored scale is that one, or the layer is not integer."""
+    params, x_params, w_params = quant_params(t), quant_params(ctx.need(x)), quant_params(ctx.need(1))
+    if t.dtype != "int32" or ctx.need(x).dtype not in ("int8", "uint8"):
+        return None
+    if params is None or x_params is None or w_params is None:
+        return None
+    kernel = (x_params[0].astype(np.float64) * w_params[0].astype(np.float64)).astype(np.float32)
+    kernel = np.broadcast_to(kernel, np.broadcast_shapes(kernel.shape, params[0].shape)).copy()
+    if np.allclose(kernel, params[0], rtol=1e-5, atol=0):
+        return None
+    ctx.step("param", f"int32 bias {t.name!r} read at the input's scale × the filter's "
+                      f"({_brief(kernel)}), as the kernel adds it to its accumulator; the file stores "
+                      f"{_brief(params[0])}, another layer's (the bias is shared)")  # fmt: skip
+    return kernel
 
 
 @layer(TFLITE, "CONV_2D")
@@ -150,7 +176,7 @@ def conv_transpose(
         attrs["output_padding"] = extra
         ctx.step("pad", f"output grows by {extra} past the last stride (output_padding)")
     weight = ctx.weight(1, "OHWI", "ConvTranspose")
-    ctx.emit("ConvTranspose", [ctx.x(x), weight, *bias(ctx, bias_input)], attrs, layout="NHWC",
+    ctx.emit("ConvTranspose", [ctx.x(x), weight, *bias(ctx, bias_input, x)], attrs, layout="NHWC",
              activation=activation)  # fmt: skip
 
 
@@ -293,5 +319,5 @@ def conv_3d_transpose(ctx: TfliteContext) -> None:
     if any(extra):
         attrs["output_padding"] = extra
     weight = ctx.weight(1, "DHWOI", "ConvTranspose")
-    ctx.emit("ConvTranspose", [ctx.x(2), weight, *bias(ctx, 3)], attrs, layout="NDHWC",
+    ctx.emit("ConvTranspose", [ctx.x(2), weight, *bias(ctx, 3, 2)], attrs, layout="NDHWC",
              activation=ctx.option("FusedActivationFunction", 0))  # fmt: skip

@@ -131,3 +131,31 @@ def test_mediapipe_custom_operators_match_xnnpack(tmp_path: Path) -> None:
     tied = np.random.default_rng(3).uniform(0, 1, (1, 4, 6, 3)).astype(np.float32)
     tied[:, 0::2, 1::2] = tied[:, 1::2, 0::2] = 2.0  # every window's maximum twice: top right, bottom left
     assert_close(run_both(path, feeds={"x": tied}), rtol=1e-5, atol=1e-5)
+
+
+def shared_int8_bias() -> Spec:
+    """Two int8 1×1 CONV_2D sharing filter and bias but reading inputs of different scales (DBFace's
+    conv2d_17 / conv2d_65): the stored bias scale is input scale × filter scale of the first only."""
+    rng = np.random.default_rng(4)
+    filt = rng.integers(-127, 128, (3, 1, 1, 3), dtype=np.int8)
+    scales = [0.01, 0.02, 0.015]
+    bias = rng.integers(-3000, 3000, 3, dtype=np.int32)
+    tensors = [
+        T("x", [1, 4, 5, 3], "int8", quant=([0.05], [-3], 0)),
+        T("w", [3, 1, 1, 3], "int8", 1, quant=(scales, [0, 0, 0], 0)),
+        T("b", [3], "int32", 2, quant=([0.05 * s for s in scales], [0, 0, 0], 0)),
+        T("first", [1, 4, 5, 3], "int8", quant=([0.12], [-20], 0)),
+        T("second", [1, 4, 5, 3], "int8", quant=([0.2], [5], 0)),
+    ]
+    ops = [
+        Op(0, [0, 1, 2], [3], ("Conv2DOptions", dict(CONV))),
+        Op(0, [3, 1, 2], [4], ("Conv2DOptions", dict(CONV))),
+    ]
+    return Spec(tensors, ops, [0], [4], ["CONV_2D"], [b"", filt.tobytes(), bias.tobytes()], op_version=3)
+
+
+def test_int8_bias_shared_by_layers_of_other_input_scales(tmp_path: Path) -> None:
+    """LiteRT's integer kernels add the int32 bias to the accumulator as it is, so it counts at the
+    layer's own input scale × filter scale, whatever scale the file stores for it: read that way
+    (with the stored scale the second conv was 12 steps off on 40 % of DBFace's outputs)."""
+    assert_quantized(run_both(_write(tmp_path, shared_int8_bias())))
