@@ -215,10 +215,11 @@ def convert_rnn(ctx: KerasContext) -> None:
     given_mask = ctx.call_kwargs.get("mask")  # Keras 3 passes the mask it computed as a tensor
     mask = ctx.inputs[given_mask.index] if isinstance(given_mask, TensorArg) else ctx.masks.get(x)
     if mask is not None:
-        if bidirectional or cfg.get("return_sequences") or cfg.get("stateful"):
+        backwards_sequence = cfg.get("go_backwards") and cfg.get("return_sequences")
+        if bidirectional or backwards_sequence or cfg.get("stateful") or cfg.get("return_state"):
             raise ctx.error(
                 "its input carries a Keras mask (Masking, Embedding mask_zero), which netinspect applies "
-                "only to a recurrent layer returning its last state"
+                "only to a one-way recurrent layer (not going backwards when it returns sequences)"
             )
         x, lengths = _masked_steps_first(ctx, x, mask, shape)
     inputs = [ctx.node("Transpose", [x], (t, n, features), {"perm": [1, 0, 2]}), w, r]
@@ -263,7 +264,11 @@ def convert_rnn(ctx: KerasContext) -> None:
     if sequences:
         y = ctx.node("Transpose", [outs[0]], (n, t, dirs, units), {"perm": [2, 0, 1, 3]})
         spec = ctx.constant("shape", np.array([0, 0, dirs * units], np.int64))
-        y = ctx.node("Reshape", [y, spec], (n, t, dirs * units), output=None if backwards else wanted[0])
+        y = ctx.node(
+            "Reshape", [y, spec], (n, t, dirs * units), output=None if backwards or mask else wanted[0]
+        )
+        if mask is not None:
+            _masked_outputs_in_place(ctx, y, mask, (n, t, units), wanted[0])
         if backwards:  # Keras returns the sequence in processing (reversed) order
             ctx.step("param", "go_backwards: ONNX reverse direction; sequence reversed to Keras' order")
             reverse = (("starts", -1), ("ends", np.iinfo(np.int64).min), ("axes", 1), ("steps", -1))
@@ -310,6 +315,33 @@ def _masked_steps_first(ctx: KerasContext, x: str, mask: str, shape: Any) -> tup
     lengths = ctx.node("ReduceSum", [ones, axes], (n,), {"keepdims": 0}, dtype="int32")
     ctx.step("param", "mask: unmasked steps moved first (stable), their count as sequence_lens")
     return moved, lengths
+
+
+def _masked_outputs_in_place(ctx: KerasContext, y: str, mask: str, shape: Any, output: str) -> None:
+    """The outputs of the moved steps back at their own steps: Keras repeats the last unmasked step's
+    output at a masked one (zeros before the first), so step t shows moved step (unmasked ≤ t) − 1."""
+    n, t, _ = shape
+    counted = ctx.node("Cast", [mask], (n, t), {"to": elem_type("int64")}, dtype="int64")
+    done = ctx.node("CumSum", [counted, ctx.constant("axis", np.array(1, np.int64))], (n, t), dtype="int64")
+    index = ctx.node("Sub", [done, ctx.constant("one", np.array(1, np.int64))], (n, t), dtype="int64")
+    zero = ctx.constant("zero", np.array(0, np.int64))
+    started = ctx.node(
+        "Unsqueeze",
+        [
+            ctx.node("Greater", [done, zero], (n, t), dtype="bool"),
+            ctx.constant("axes", np.array([2], np.int64)),
+        ],
+        (n, t, 1),
+        dtype="bool",
+    )
+    at = ctx.node("Max", [index, zero], (n, t), dtype="int64")
+    lifted = ctx.node(
+        "Unsqueeze", [at, ctx.constant("axes", np.array([2], np.int64))], (n, t, 1), dtype="int64"
+    )
+    spread = ctx.node("Expand", [lifted, ctx.node("Shape", [y], (3,), dtype="int64")], shape, dtype="int64")
+    back = ctx.node("GatherElements", [y, spread], shape, {"axis": 1})
+    ctx.step("param", "mask: each step's output from the last unmasked step up to it (zeros before any)")
+    ctx.node("Where", [started, back, ctx.scalar("zeros", 0.0)], shape, output=output)
 
 
 @layer("Masking")
