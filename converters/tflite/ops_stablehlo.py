@@ -1,5 +1,6 @@
 """Builtins from StableHLO that LiteRT has kernels for and ONNX expresses: STABLEHLO_ADD, _MULTIPLY,
-_MAXIMUM, _MINIMUM (element-wise, same-shape operands, no fused activation), DILATE (the elements
+_MAXIMUM, _MINIMUM (element-wise, same-shape operands, no fused activation), STABLEHLO_AND on
+booleans, DILATE (the elements
 spread `dilation` apart, the gaps filled with a padding value), STABLEHLO_PAD (interior padding,
 then edge padding, negative edges cropping) and REDUCE_WINDOW (a reduction over sliding windows)."""
 
@@ -17,6 +18,15 @@ ELEMENTWISE = {"STABLEHLO_ADD": "Add", "STABLEHLO_MULTIPLY": "Mul", "STABLEHLO_M
 @layer(TFLITE, *ELEMENTWISE)
 def elementwise(ctx: TfliteContext) -> None:
     ctx.emit(ELEMENTWISE[ctx.type], [ctx.x(0), ctx.x(1)])
+
+
+@layer(TFLITE, "STABLEHLO_AND")
+def stablehlo_and(ctx: TfliteContext) -> None:
+    """Logical on booleans (ONNX And); on integers it is bitwise, which ONNX has from opset 18 only."""
+    if ctx.need(0).dtype != "bool":
+        raise ctx.error(f"bitwise AND of {ctx.need(0).dtype}: ONNX BitwiseAnd needs opset 18 (netinspect "
+                        "writes 17)")  # fmt: skip
+    ctx.emit("And", [ctx.x(0), ctx.x(1)])
 
 
 def _static_shape(ctx: TfliteContext) -> tuple[int, ...]:

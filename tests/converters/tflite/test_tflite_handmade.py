@@ -396,3 +396,24 @@ def test_one_step_lstm_matches_litert(tmp_path: Path) -> None:
     path = tmp_path / "lstm.tflite"
     path.write_bytes(build(spec))
     assert_close(run_both(path, seed=3), rtol=1e-5, atol=1e-6)
+
+
+def test_stablehlo_and_on_booleans_matches_litert(tmp_path: Path) -> None:
+    """STABLEHLO_AND ("not converted" before) on booleans: ONNX And, equal to LiteRT's; on int32 (bitwise,
+    ONNX opset 18) `convert` refuses it with that reason."""
+    from netinspect.converters.onnx.writer import to_model_proto
+    from netinspect.errors import UnsupportedError
+
+    for dtype in ("bool", "int32"):
+        tensors = [T("a", [2, 3], dtype), T("b", [2, 3], dtype), T("y", [2, 3], dtype)]
+        spec = Spec(tensors, [Op(0, [0, 1], [2])], [0, 1], [2], ["STABLEHLO_AND"])
+        path = tmp_path / f"and_{dtype}.tflite"
+        path.write_bytes(build(spec))
+        if dtype == "int32":
+            with pytest.raises(UnsupportedError, match="BitwiseAnd needs opset 18"):
+                to_model_proto(load(path))
+            continue
+        a = np.array([[1, 0, 1], [0, 1, 1]], bool)
+        (pair,) = run_both(path, feeds={"a": a, "b": np.array([[1, 1, 0], [0, 1, 1]], bool)})
+        np.testing.assert_array_equal(pair.actual, pair.expected)
+        assert pair.expected.tolist() == [[True, False, False], [False, True, True]]
