@@ -15,7 +15,7 @@ hold, exactly as the kernel does, and gathered by the stored value in the ONNX m
   steps in Q3.28), applied to 1 with 20 bits of headroom, then the multiplier of
   1/(sqrtf(in_scale)·out_scale); q = zp_in gives the maximum;
 - ABS (int8): |q − zp_in|, rescaled by the multiplier of in/out scale when they differ, + zp_out;
-- EXP, LOG and GELU's tanh form (int8): LUTPopulate's float32 table — each value dequantized,
+- EXP, LOG and GELU (int8): LUTPopulate's float32 table — each value dequantized,
   transformed (LOG: the output's minimum at or below 0), × (1/out_scale), roundf, + zp_out truncated,
   saturated; the transforms in float32 step by step, each library call correctly rounded from float64;
 - SQRT (int8): sqrtf of the dequantized value ÷ out_scale, truncated toward zero (not rounded), + zp_out.
@@ -209,6 +209,11 @@ def _gelu_tanh(x: float) -> float:
     return _f32(_f32(0.5 * x) * _f32(1.0 + _f32(math.tanh(argument))))
 
 
+def _gelu_erf(x: float) -> float:
+    """GeluTransform in float32: 0.5·x·erfc(x·(−1/√2))."""
+    return _f32(_f32(0.5 * x) * _f32(math.erfc(_f32(x * _f32(-math.sqrt(0.5))))))
+
+
 def _lut(ctx: TfliteContext) -> Callable[[int], int]:
     """LUTPopulateInt8 with the operator's float transform."""
     x_t, out = ctx.need(0), ctx.out_tensor()
@@ -217,7 +222,7 @@ def _lut(ctx: TfliteContext) -> Callable[[int], int]:
     transforms: dict[str, Callable[[float], float]] = {
         "EXP": lambda v: _f32(math.exp(v)) if v < 89 else math.inf,
         "LOG": lambda v: _f32(math.log(v)) if v > 0 else floor,
-        "GELU": _gelu_tanh,
+        "GELU": _gelu_tanh if ctx.option("Approximate", False) else _gelu_erf,
     }
     transform = transforms[ctx.type]
 

@@ -109,7 +109,7 @@ def prelu(ctx: TfliteContext) -> None:
 @layer(TFLITE, "GELU")
 def gelu(ctx: TfliteContext) -> None:
     """GELU decomposed for opset 17: exact 0.5·x·(1+erf(x/√2)), or TFLite's tanh approximation."""
-    if exact_tables.applies(ctx) and ctx.option("Approximate", False):
+    if exact_tables.applies(ctx):
         exact_tables.activation(ctx)
         return
     x = ctx.x(0)

@@ -110,11 +110,11 @@ def test_exact_int8_transformer_block_equals_the_reference_kernels() -> None:
 @pytest.mark.parametrize(("name", "qdq_differs"), [("int8_rsqrt", False), ("int8_abs_neg", False),
                                                    ("int8_math", True), ("int8_div", False)])  # fmt: skip
 def test_exact_int8_elementwise_ops_for_every_stored_value(name: str, qdq_differs: bool) -> None:
-    """int8 RSQRT (GetInvSqrtQuantizedMultiplierExp's Newton–Raphson), ABS (rescaled), EXP, LOG, GELU's
-    tanh form (LUTPopulate's float32 tables), SQRT (truncated, not rounded) and DIV (x/(|x| + 1): a
-    256 × 256 table of DivElementwise's reciprocal arithmetic), fed every stored value their kernels
-    accept: the ONNX model (gathers from tables, no float Sqrt) equals the reference kernels on all of
-    them. The QDQ form differs on `int8_math` (SQRT's truncation); on the other three
+    """int8 RSQRT (GetInvSqrtQuantizedMultiplierExp's Newton–Raphson), ABS (rescaled), EXP, LOG, GELU in
+    its tanh and erfc forms (LUTPopulate's float32 tables), SQRT (truncated, not rounded) and DIV
+    (x/(|x| + 1): a 256 × 256 table of DivElementwise's reciprocal arithmetic), fed every stored value
+    their kernels accept: the ONNX model (gathers from tables, no float Sqrt) equals the reference
+    kernels on all of them. The QDQ form differs on `int8_math` (SQRT's truncation); on the other three
     onnxruntime's float forms happen to agree (the tables are exact by construction). The converter
     leaves `-x` in float (DEQUANTIZE, NEG, QUANTIZE), which the exact QUANTIZE rounds as LiteRT does."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
