@@ -46,23 +46,34 @@ def _causal(ctx: KerasContext, scores: str, shape: Shape) -> str:
 
 
 def _finish(ctx: KerasContext, scores: str, value: str, shape: Shape, out_shape: Shape) -> None:
-    """softmax over the keys, weights·value; the weights as a second output when Keras returns them."""
+    """softmax over the keys, weights·value; the weights as a second output when Keras returns them.
+    Rank-2 inputs were lifted to a batch of one (`_qvk`): the results drop that axis again."""
     if ctx.call_kwargs.get("use_causal_mask"):
         scores = _causal(ctx, scores, shape)
     weights = ctx.node("Softmax", [scores], shape, {"axis": -1})
-    if len(ctx.outputs) > 1:
+    if len(ctx.input_shapes[0]) == 3:
         ctx.node("MatMul", [weights, value], out_shape, output=ctx.outputs[0])
-        ctx.node("Identity", [weights], shape, output=ctx.outputs[1])
-    else:
-        ctx.node("MatMul", [weights, value], out_shape, output=ctx.outputs[0])
+        if len(ctx.outputs) > 1:
+            ctx.node("Identity", [weights], shape, output=ctx.outputs[1])
+        return
+    axis = ctx.constant("axes", np.array([0], np.int64))
+    results = [(ctx.node("MatMul", [weights, value], out_shape), out_shape), (weights, shape)]
+    for (result, result_shape), wanted in zip(results, ctx.outputs, strict=False):
+        ctx.node("Squeeze", [result, axis], result_shape[1:], output=wanted)
 
 
 def _qvk(ctx: KerasContext) -> tuple[tuple[str, Shape], tuple[str, Shape], tuple[str, Shape]]:
+    """(query, value, key); rank-2 ones (batch, features) as a batch of one whose steps are the batch
+    rows: Keras' matmul of 2-D tensors attends across the batch (dl4j's keras-attention.h5)."""
     if len(ctx.inputs) not in (2, 3):
         raise ctx.error(f"takes [query, value] or [query, value, key], not {len(ctx.inputs)} tensors")
     pairs = list(zip(ctx.inputs, ctx.input_shapes, strict=True))
+    if all(len(s) == 2 for _, s in pairs):
+        ctx.step("param", "rank-2 inputs: attention across the batch rows, as Keras' 2-D matmul computes")
+        axis = ctx.constant("axes", np.array([0], np.int64))
+        pairs = [(ctx.node("Unsqueeze", [v, axis], (1, *s)), (1, *s)) for v, s in pairs]
     if any(len(s) != 3 for _, s in pairs):
-        raise ctx.error("only (batch, time, features) inputs are supported")
+        raise ctx.error("only (batch, time, features) or (batch, features) inputs are supported")
     return pairs[0], pairs[1], pairs[2] if len(pairs) == 3 else pairs[1]
 
 

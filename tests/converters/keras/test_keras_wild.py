@@ -120,3 +120,11 @@ def test_a_mask_into_a_backwards_layer_returning_sequences_is_refused(wild_cache
         f.attrs["model_config"] = json.dumps(config)
     with pytest.raises(ModelFormatError, match=r"'gru' \(GRU\): its input carries a Keras mask"):
         netinspect.load(path)
+
+
+@pytest.mark.parametrize("flavour", ["k3", "tfk"])
+def test_attention_over_rank2_inputs_attends_across_the_batch(wild_cache, flavour):
+    """(refused before: "only (batch, time, features) inputs are supported")."""
+    stem, npz = make_wild.case_files("batch_attention", flavour)
+    worst = compare(wild_cache / stem, wild_cache / npz)
+    print(f"{stem}: max abs error {worst:.3g}")
