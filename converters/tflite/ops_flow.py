@@ -32,16 +32,27 @@ def _float_const(ctx: TfliteContext, i: int) -> np.ndarray:
     return values
 
 
-@layer(TFLITE, "UNIDIRECTIONAL_SEQUENCE_LSTM", "LSTM")
+LSTM_INPUTS = {"weights": 1, "recurrent": 5, "peephole": 9, "bias": 12, "projection": 16}
+"""Where one direction's tensors start among an LSTM's inputs (the backward direction of
+BIDIRECTIONAL_SEQUENCE_LSTM: 17 further on); its states are inputs 18, 19 (bidirectional: 35–38)."""
+
+
+@layer(TFLITE, "UNIDIRECTIONAL_SEQUENCE_LSTM", "LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM")
 def unidirectional_sequence_lstm(ctx: TfliteContext) -> None:
     """The fused Keras LSTM → ONNX LSTM, time-major (onnxruntime runs only layout=0), gates i, o, f, c.
-    LSTM (the full kernel, same 24 inputs) is one step of it on [batch, in], from its state variables."""
-    single = ctx.type == "LSTM"
+    LSTM (the full kernel, same 24 inputs) is one step of it on [batch, in], from its state variables;
+    BIDIRECTIONAL_SEQUENCE_LSTM is ONNX's bidirectional LSTM, its outputs apart or merged."""
+    single, both = ctx.type == "LSTM", ctx.type == "BIDIRECTIONAL_SEQUENCE_LSTM"
     if single and int(ctx.option("KernelType", 0)) != 0:
         raise ctx.error("the BASIC LSTM kernel (weights concatenated in 5 inputs) is not supported")
+    offsets = [0, 17] if both else [0]
+    states = [(35, 36), (37, 38)] if both else [(18, 19)]
     if ctx.tensor(1) is None:
         raise ctx.error("LSTM with CIFG (coupled input and forget gates) is not supported")
-    for i, what in ((9, "peephole connections"), (16, "projection"), (20, "layer normalization")):
+    checks = [(o + LSTM_INPUTS[k], k.replace("peephole", "peephole connections")) for o in offsets
+              for k in ("peephole", "projection")]  # fmt: skip
+    checks += [(39, "an auxiliary input")] if both else [(20, "layer normalization")]
+    for i, what in checks:
         if ctx.tensor(i) is not None:
             raise ctx.error(f"LSTM with {what} is not supported")
     x_shape = ctx.in_shape(0)
@@ -50,18 +61,22 @@ def unidirectional_sequence_lstm(ctx: TfliteContext) -> None:
         steps, batch = 1, x_shape[0]
     else:
         steps, batch = (x_shape[1], x_shape[0]) if batch_major else (x_shape[0], x_shape[1])
-    hidden = ctx.need(5).shape[0]
+    hidden = ctx.need(LSTM_INPUTS["recurrent"]).shape[0]
     order = "iofc"
-    w = np.concatenate([_float_const(ctx, 1 + LSTM_GATES[g]) for g in order])[None]
-    r = np.concatenate([_float_const(ctx, 5 + LSTM_GATES[g]) for g in order])[None]
-    biases = [_float_const(ctx, 12 + LSTM_GATES[g]) for g in order]
-    b = np.concatenate([*biases, np.zeros(4 * hidden, np.float32)])[None]
+
+    def stacked(start: int, extra: list[np.ndarray]) -> np.ndarray:
+        """One direction's four gate tensors in ONNX order (then `extra`), directions stacked."""
+        gates = [[_float_const(ctx, o + start + LSTM_GATES[g]) for g in order] for o in offsets]
+        return np.stack([np.concatenate([*direction, *extra]) for direction in gates])
+
+    w, r = stacked(LSTM_INPUTS["weights"], []), stacked(LSTM_INPUTS["recurrent"], [])
+    b = stacked(LSTM_INPUTS["bias"], [np.zeros(4 * hidden, np.float32)])
     ctx.step("fold", "gate weights and biases stacked in ONNX order i, o, f, c (TFLite: i, f, c, o)")
-    states = []
-    for i in (18, 19):
-        t = ctx.need(i)
-        values = _float_const(ctx, i) if t.has_data else np.zeros((batch, hidden), np.float32)
-        states.append(values.reshape((1, batch, hidden)))
+
+    def state(i: int) -> np.ndarray:
+        return _float_const(ctx, i) if ctx.need(i).has_data else np.zeros((batch, hidden), np.float32)
+
+    initial = [np.stack([state(pair[k]) for pair in states]) for k in (0, 1)]
     act = {4: "Tanh", 1: "Relu", 0: "Tanh"}.get(int(ctx.option("FusedActivationFunction", 4)))
     if act is None:
         raise ctx.error(f"LSTM activation {ctx.option('FusedActivationFunction')} is not supported")
@@ -74,18 +89,32 @@ def unidirectional_sequence_lstm(ctx: TfliteContext) -> None:
         x = ctx.node("Transpose", [x], (steps, batch, x_shape[2]), {"perm": [1, 0, 2]})
     elif single:
         x = ctx.node("Unsqueeze", [x, ctx.ints([0], "axes")], (1, *x_shape))
-    attrs = {"hidden_size": hidden, "activations": ["Sigmoid", act, act]}
+    attrs = {"hidden_size": hidden, "activations": ["Sigmoid", act, act] * len(offsets)}
+    if both:
+        attrs["direction"] = "bidirectional"
     inputs = [x, ctx.constant("W", w), ctx.constant("R", r), ctx.constant("B", b), "",
-              ctx.constant("initial_h", states[0]), ctx.constant("initial_c", states[1])]  # fmt: skip
-    y = ctx.node("LSTM", inputs, (steps, 1, batch, hidden), attrs)
+              ctx.constant("initial_h", initial[0]), ctx.constant("initial_c", initial[1])]  # fmt: skip
+    y = ctx.node("LSTM", inputs, (steps, len(offsets), batch, hidden), attrs)
     if single:
         ctx.emit("Reshape", [y, ctx.ints([batch, hidden])])
         return
-    if not batch_major:
-        ctx.emit("Squeeze", [y, ctx.ints([1], "axes")])
+    _sequence_outputs(ctx, y, steps, batch, hidden, len(offsets), batch_major)
+
+
+def _sequence_outputs(ctx: TfliteContext, y: str, steps: int, batch: int, units: int, directions: int,
+                      batch_major: bool) -> None:  # fmt: skip
+    """An ONNX RNN/LSTM's Y [steps, directions, batch, units] as the TFLite op's outputs: one sequence per
+    direction, or (merge_outputs) both concatenated on the last axis; batch-major when the op is."""
+    order = [1, 0, 2] if batch_major else [0, 1, 2]
+    if directions == 2 and ctx.option("MergeOutputs", False):
+        merged = ctx.node("Transpose", [y], (steps, batch, 2, units), {"perm": [0, 2, 1, 3]})
+        merged = ctx.node("Reshape", [merged, ctx.ints([steps, batch, 2 * units])], (steps, batch, 2 * units))
+        ctx.emit("Transpose", [merged], {"perm": order})
         return
-    y = ctx.node("Squeeze", [y, ctx.ints([1], "axes")], (steps, batch, hidden))
-    ctx.emit("Transpose", [y], {"perm": [1, 0, 2]})
+    for k in range(directions):
+        direction = ctx.constant("direction", np.int64(k))
+        single = ctx.node("Gather", [y, direction], (steps, batch, units), {"axis": 1})
+        ctx.emit("Transpose", [single], {"perm": order}, k=k)
 
 
 @layer(TFLITE, "RNN", "UNIDIRECTIONAL_SEQUENCE_RNN", "BIDIRECTIONAL_SEQUENCE_RNN")
@@ -135,16 +164,7 @@ def simple_rnn(ctx: TfliteContext) -> None:
     if not sequence:
         ctx.emit("Reshape", [y, ctx.ints([batch, units])])
         return
-    order = [1, 0, 2] if batch_major else [0, 1, 2]
-    if both and ctx.option("MergeOutputs", False):
-        merged = ctx.node("Transpose", [y], (steps, batch, 2, units), {"perm": [0, 2, 1, 3]})
-        merged = ctx.node("Reshape", [merged, ctx.ints([steps, batch, 2 * units])], (steps, batch, 2 * units))
-        ctx.emit("Transpose", [merged], {"perm": order})
-        return
-    for k in range(len(directions)):
-        direction = ctx.constant("direction", np.int64(k))
-        single = ctx.node("Gather", [y, direction], (steps, batch, units), {"axis": 1})
-        ctx.emit("Transpose", [single], {"perm": order}, k=k)
+    _sequence_outputs(ctx, y, steps, batch, units, len(directions), batch_major)
 
 
 @layer(TFLITE, "WHILE")

@@ -417,3 +417,36 @@ def test_stablehlo_and_on_booleans_matches_litert(tmp_path: Path) -> None:
         (pair,) = run_both(path, feeds={"a": a, "b": np.array([[1, 1, 0], [0, 1, 1]], bool)})
         np.testing.assert_array_equal(pair.actual, pair.expected)
         assert pair.expected.tolist() == [[True, False, False], [False, True, True]]
+
+
+@pytest.mark.parametrize(("merge", "time_major"), [(False, False), (True, True)])
+def test_bidirectional_lstm_matches_litert(tmp_path: Path, merge: bool, time_major: bool) -> None:
+    """BIDIRECTIONAL_SEQUENCE_LSTM ("not converted" before): 48 inputs (each direction's gate, recurrent
+    and bias tensors, four state variables; no peephole, projection or auxiliary input) → ONNX LSTM
+    bidirectional, outputs apart or merged, within float rounding of LiteRT's first run."""
+    rng = np.random.default_rng(7)
+    x_shape = [4, 2, 3] if time_major else [2, 4, 3]
+    shapes = [(5, 3)] * 4 + [(5, 5)] * 4 + [(5,)] * 4
+    weights = [rng.normal(0, 0.5, s).astype(np.float32) for s in shapes * 2]
+    tensors = [T("x", x_shape), *(T(f"w{k}", list(w.shape), buffer=1 + k) for k, w in enumerate(weights)),
+               *(T(f"state{k}", [2, 5], variable=True) for k in range(4))]  # fmt: skip
+    width = 10 if merge else 5
+    outputs = [T("y", [*x_shape[:-1], width])] + ([] if merge else [T("y_bw", [*x_shape[:-1], 5])])
+    tensors += outputs
+
+    def direction(first: int) -> list[int]:
+        """One direction's 17 inputs: 4 weights, 4 recurrent (from tensor `first`), no peephole, 4 biases."""
+        return [*range(first, first + 8), -1, -1, -1, *range(first + 8, first + 12), -1, -1]
+
+    inputs = [0, *direction(1), *direction(13), 25, 26, 27, 28, *[-1] * 9]
+    options = ("BidirectionalSequenceLSTMOptions", {"FusedActivationFunction": 4, "MergeOutputs": merge,
+                                                    "TimeMajor": time_major})  # fmt: skip
+    result = list(range(29, 29 + len(outputs)))
+    buffers = [b"", *(w.tobytes() for w in weights)]
+    op = Op(0, inputs, result, options)
+    spec = Spec(tensors, [op], [0], result, ["BIDIRECTIONAL_SEQUENCE_LSTM"], buffers)
+    path = tmp_path / "bilstm.tflite"
+    path.write_bytes(build(spec))
+    pairs = run_both(path, seed=4)
+    assert len(pairs) == len(outputs)
+    assert_close(pairs, rtol=1e-5, atol=1e-6)
