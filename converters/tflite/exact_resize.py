@@ -27,7 +27,8 @@ FRACTION = 10
 
 
 def applies(ctx: TfliteContext) -> bool:
-    """Exact mode, an 8-bit 4-D input computed by the model, the output of the same type."""
+    """Exact mode, an 8-bit 4-D input computed by the model, the output of the same type, both with
+    known heights and widths (the indices and weights are constants of them)."""
     x_t, out = ctx.need(0), ctx.out_tensor()
     return (
         ctx.state.exact_int8
@@ -35,6 +36,7 @@ def applies(ctx: TfliteContext) -> bool:
         and x_t.index in ctx.state.stored
         and len(x_t.dims) == 4
         and len(out.dims) == 4
+        and all(isinstance(d, int) and d > 0 for d in (*x_t.dims[1:3], *out.dims[1:3]))
     )
 
 
