@@ -30,9 +30,10 @@ READER = Reader(
     options=(
         FormatOption(
             "exact-int8",
-            "on: int8 CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, MEAN, ADD, MUL, AVERAGE_POOL_2D, "
-            "LOGISTIC, TANH and SOFTMAX computed as TFLite's reference integer kernels (int64 fixed "
-            "point, tables); check then compares against LiteRT's reference kernels and demands 0 steps.",
+            "on: int8 and uint8 operators (convolutions, FULLY_CONNECTED, BATCH_MATMUL, pools, MEAN/SUM, "
+            "ADD/SUB/MUL/DIV, activations, SOFTMAX, QUANTIZE, resizes, TRANSPOSE_CONV…) computed as "
+            "TFLite's reference integer kernels (int64 fixed point, tables); check then compares against "
+            "LiteRT's reference kernels and demands 0 steps.",
             ("on", "off"),
         ),
     ),
