@@ -167,6 +167,37 @@ def simple_rnn(ctx: TfliteContext) -> None:
     _sequence_outputs(ctx, y, steps, batch, units, len(directions), batch_major)
 
 
+@layer(TFLITE, "SVDF")
+def svdf(ctx: TfliteContext) -> None:
+    """One step of the singular-value-decomposition filter: each filter's memory (the state variable,
+    [batch, filters · memory]; zeros until a run writes it) shifted by one, the input's projection on
+    the feature weights appended, weighted by the time weights and summed over the memory; the
+    filters summed `rank` by `rank` into units, plus the bias, then the fused activation."""
+    if ctx.need(1).dtype != "float32":
+        raise ctx.error(f"{ctx.need(1).dtype} weights (hybrid SVDF) are not supported")
+    batch = ctx.in_shape(0)[0]
+    filters, memory = ctx.need(2).shape
+    rank = int(ctx.option("Rank", 1))
+    units = filters // rank
+    state = ctx.need(4)
+    start = _float_const(ctx, 4) if state.has_data else np.zeros((batch, filters * memory), np.float32)
+    projected = ctx.node("Gemm", [ctx.x(0), ctx.constant("feature_weights", _float_const(ctx, 1))],
+                         (batch, filters), {"transB": 1})  # fmt: skip
+    kept = ctx.constant("memory", start.reshape(batch, filters, memory)[:, :, 1:])
+    newest = ctx.node("Unsqueeze", [projected, ctx.ints([2], "axes")], (batch, filters, 1))
+    shifted = ctx.node("Concat", [kept, newest], (batch, filters, memory), {"axis": 2})
+    time_weights = ctx.constant("time_weights", _float_const(ctx, 2))
+    weighted = ctx.node("Mul", [shifted, time_weights], (batch, filters, memory))
+    per_filter = ctx.node("ReduceSum", [weighted, ctx.ints([2], "axes")], (batch, filters), {"keepdims": 0})
+    grouped = ctx.node("Reshape", [per_filter, ctx.ints([batch, units, rank])], (batch, units, rank))
+    value = ctx.node("ReduceSum", [grouped, ctx.ints([2], "axes")], (batch, units), {"keepdims": 0})
+    if ctx.tensor(3) is not None:
+        value = ctx.node("Add", [value, ctx.constant("bias", _float_const(ctx, 3))], (batch, units))
+    ctx.step("param", f"state starts at {'its stored value' if state.has_data else 'zeros'} (LiteRT's first "
+                      "run; later runs of one interpreter carry it over)")  # fmt: skip
+    ctx.finish_float(value, 0, int(ctx.option("FusedActivationFunction", 0)))
+
+
 @layer(TFLITE, "WHILE")
 def while_loop(ctx: TfliteContext) -> None:
     """WHILE(cond, body) → ONNX Loop: the condition evaluated once before the loop (inlined), and again

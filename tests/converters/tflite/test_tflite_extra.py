@@ -62,7 +62,7 @@ def test_formats_lists_every_builtin_with_its_status(cli: Callable[..., Any]) ->
         "FAKE_QUANT", "DILATE", "STABLEHLO_ADD", "STABLEHLO_MULTIPLY", "STABLEHLO_MAXIMUM",
         "STABLEHLO_MINIMUM", "RNN", "UNIDIRECTIONAL_SEQUENCE_RNN", "HASHTABLE_LOOKUP", "STABLEHLO_COMPOSITE",
         "STABLEHLO_PAD", "REDUCE_WINDOW", "EMBEDDING_LOOKUP_SPARSE", "BIDIRECTIONAL_SEQUENCE_RNN",
-        "LSTM", "STABLEHLO_AND", "BIDIRECTIONAL_SEQUENCE_LSTM",
+        "LSTM", "STABLEHLO_AND", "BIDIRECTIONAL_SEQUENCE_LSTM", "SVDF",
     )  # fmt: skip
     for op in converted_here:
         assert status[op] == "converted"

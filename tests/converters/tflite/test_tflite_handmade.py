@@ -450,3 +450,22 @@ def test_bidirectional_lstm_matches_litert(tmp_path: Path, merge: bool, time_maj
     pairs = run_both(path, seed=4)
     assert len(pairs) == len(outputs)
     assert_close(pairs, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(("rank", "activation"), [(1, 0), (2, 1)])
+def test_svdf_matches_litert(tmp_path: Path, rank: int, activation: int) -> None:
+    """SVDF ("not converted" before): 6 filters over a memory of 5 steps, rank 1 and 2 (6 and 3 units),
+    with a bias, no activation or RELU → one step from its zero state variable, within float rounding
+    of LiteRT's first run."""
+    rng = np.random.default_rng(8)
+    units = 6 // rank
+    weights = [rng.normal(0, 0.7, s).astype(np.float32) for s in ((6, 4), (6, 5), (units,))]
+    tensors = [T("x", [2, 4]), T("feature", [6, 4], buffer=1), T("time", [6, 5], buffer=2),
+               T("bias", [units], buffer=3), T("state", [2, 30], variable=True),
+               T("y", [2, units])]  # fmt: skip
+    options = ("SVDFOptions", {"Rank": rank, "FusedActivationFunction": activation})
+    spec = Spec(tensors, [Op(0, [0, 1, 2, 3, 4], [5], options)], [0], [5], ["SVDF"],
+                [b"", *(w.tobytes() for w in weights)])  # fmt: skip
+    path = tmp_path / "svdf.tflite"
+    path.write_bytes(build(spec))
+    assert_close(run_both(path, seed=5), rtol=1e-5, atol=1e-6)
