@@ -10,6 +10,7 @@ with netinspect's Keras reader. Inputs and outputs are in Keras' layout (channel
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
@@ -102,7 +103,10 @@ def keras_runner(probe: Probe, options: LoadOptions) -> Any:
     if version.startswith("2"):
         module = import_runtime("tf_keras", EXTRA, path)
         try:
-            model = _load(module, path, config, compile=False)
+            if config is None and _checkpoint_archive(path):
+                model = _load_checkpoint_archive(module, path)
+            else:
+                model = _load(module, path, config, compile=False)
         except Exception as e:
             raise RuntimeFailure(f"tf-keras cannot load this model: {_line(e)}", path) from e
         return KerasRunner(path, model, f"tf-keras {module.__version__} (Keras {version} file)")
@@ -112,6 +116,60 @@ def keras_runner(probe: Probe, options: LoadOptions) -> Any:
     except Exception as e:
         raise RuntimeFailure(f"Keras cannot load this model: {_line(e)}", path) from e
     return KerasRunner(path, model, f"Keras {module.__version__} ({module.backend.backend()})")
+
+
+_CHECKPOINT_LIST = "_layer_checkpoint_dependencies"
+
+
+def _checkpoint_archive(path: Path) -> bool:
+    """A `.keras` archive of tf.keras 2.13–2.15, whose weight groups today's tf-keras cannot find."""
+    import zipfile
+
+    with path.open("rb") as f:
+        if f.read(4) != b"PK\x03\x04":
+            return False
+    import h5py
+
+    with zipfile.ZipFile(path) as archive:
+        weights = io.BytesIO(archive.read("model.weights.h5"))
+    with h5py.File(weights, "r") as h5:
+        return _CHECKPOINT_LIST in h5
+
+
+def _load_checkpoint_archive(module: Any, path: Path) -> Any:
+    """tf-keras builds the model from config.json; each layer with weights takes, in layer order, the
+    next group of its class (`<snake_case class>[_<n>]`, by n) under `_layer_checkpoint_dependencies`:
+    tf.keras 2.13 numbered them in its own walk, which today's tf-keras does not repeat."""
+    import zipfile
+
+    import h5py
+
+    to_snake_case = module.src.utils.generic_utils.to_snake_case
+    with zipfile.ZipFile(path) as archive:
+        model = module.models.model_from_json(archive.read("config.json").decode())
+        weights = io.BytesIO(archive.read("model.weights.h5"))
+    groups: dict[str, list[tuple[int, list[np.ndarray]]]] = {}
+    with h5py.File(weights, "r") as h5:
+        for name, group in h5[_CHECKPOINT_LIST].items():
+            arrays = group.get("vars")
+            if arrays is None or not len(arrays):
+                continue
+            base, _, number = name.rpartition("_")
+            base, number = (base, int(number)) if number.isdigit() else (name, 0)
+            values = [arrays[str(i)][()] for i in range(len(arrays))]
+            groups.setdefault(base, []).append((number, values))
+    taken: dict[str, int] = {}
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        base = to_snake_case(type(layer).__name__)
+        found = sorted(groups.get(base, []), key=lambda item: item[0])
+        k = taken.get(base, 0)
+        if k >= len(found):
+            raise ValueError(f"no weights for layer {layer.name!r} ({base}) in the archive")
+        layer.set_weights(found[k][1])
+        taken[base] = k + 1
+    return model
 
 
 def _load(module: Any, path: Path, config: dict[str, Any] | None, **flags: Any) -> Any:

@@ -128,3 +128,15 @@ def test_attention_over_rank2_inputs_attends_across_the_batch(wild_cache, flavou
     stem, npz = make_wild.case_files("batch_attention", flavour)
     worst = compare(wild_cache / stem, wild_cache / npz)
     print(f"{stem}: max abs error {worst:.3g}")
+
+
+def test_a_tf_keras_213_archive_checks_in_tf_keras(wild_cache, tmp_path):
+    """check's reference for it: tf-keras builds the model from config.json and gives each layer the
+    next weight group of its class (today's tf-keras loader finds none: "expected 1 variables, but
+    received 0")."""
+    source = wild_cache / make_wild.TF_KERAS_213
+    converted = tmp_path / "converted.onnx"
+    netinspect.save_onnx(netinspect.load(source), converted)
+    report = netinspect.check(source, converted, rtol=1e-4, atol=1e-4)
+    assert report["passed"], report["models"][0].get("error")
+    assert report["models"][0]["source"]["runtime"].startswith("tf-keras")
