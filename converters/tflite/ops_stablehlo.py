@@ -2,13 +2,15 @@
 _MAXIMUM, _MINIMUM (element-wise, same-shape operands, no fused activation), STABLEHLO_AND on
 booleans, DILATE (the elements
 spread `dilation` apart, the gaps filled with a padding value), STABLEHLO_PAD (interior padding,
-then edge padding, negative edges cropping) and REDUCE_WINDOW (a reduction over sliding windows)."""
+then edge padding, negative edges cropping), REDUCE_WINDOW and STABLEHLO_REDUCE_WINDOW (reductions
+over sliding windows)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from netinspect.converters.tflite.context import TFLITE, TfliteContext
+from netinspect.converters.tflite.subgraph import subgraph_at
 from netinspect.registry import layer
 
 ELEMENTWISE = {"STABLEHLO_ADD": "Add", "STABLEHLO_MULTIPLY": "Mul", "STABLEHLO_MAXIMUM": "Max",
@@ -35,15 +37,35 @@ def _static_shape(ctx: TfliteContext) -> tuple[int, ...]:
     return tuple(ctx.in_shape(0))
 
 
-def _spread(ctx: TfliteContext, shape: tuple[int, ...], steps: list[int], fill: str) -> tuple[str, tuple]:
-    """Input 0 with element i of each axis moved to i·step, the gaps `fill`: ScatterND into `fill`
-    expanded to the spread shape, at a constant grid of the places."""
+def _spread(
+    ctx: TfliteContext, shape: tuple[int, ...], steps: list[int], fill: str, data: str | None = None
+) -> tuple[str, tuple]:
+    """`data` (input 0 by default) with element i of each axis moved to i·step, the gaps `fill`:
+    ScatterND into `fill` expanded to the spread shape, at a constant grid of the places."""
     spread = tuple((n - 1) * d + 1 if n else 0 for n, d in zip(shape, steps, strict=True))
     places = np.moveaxis(np.indices(shape, dtype=np.int64), 0, -1) * np.array(steps, np.int64)
     dtype = ctx.compute_dtype()
     base = ctx.node("Expand", [fill, ctx.ints(list(spread))], spread, dtype=dtype)
-    value = ctx.node("ScatterND", [base, ctx.constant("places", places), ctx.moved(0)], spread, dtype=dtype)
+    source = ctx.moved(0) if data is None else data
+    value = ctx.node("ScatterND", [base, ctx.constant("places", places), source], spread, dtype=dtype)
     return value, spread
+
+
+def _pad_crop(
+    ctx: TfliteContext, value: str, shape: tuple[int, ...], low: list[int], high: list[int], fill: str
+) -> tuple[str, tuple]:
+    """StableHLO edge padding: Pad by the positive edges with `fill`, then Slice off the negative ones."""
+    rank = len(shape)
+    grow = [max(v, 0) for v in low] + [max(v, 0) for v in high]
+    if any(grow):
+        shape = tuple(n + a + b for n, a, b in zip(shape, grow[:rank], grow[rank:], strict=True))
+        value = ctx.node("Pad", [value, ctx.ints(grow, "pads"), fill], shape, {"mode": "constant"})
+    crop_low, crop_high = [max(-v, 0) for v in low], [max(-v, 0) for v in high]
+    if any(crop_low) or any(crop_high):
+        ends = [n - c for n, c in zip(shape, crop_high, strict=True)]
+        shape = tuple(e - b for e, b in zip(ends, crop_low, strict=True))
+        value = ctx.node("Slice", [value, ctx.ints(crop_low, "starts"), ctx.ints(ends, "ends")], shape)
+    return value, shape
 
 
 def _scalar(ctx: TfliteContext, i: int) -> str:
@@ -79,17 +101,9 @@ def stablehlo_pad(ctx: TfliteContext) -> None:
     value, current = ctx.moved(0), shape
     if any(interior):
         value, current = _spread(ctx, shape, [i + 1 for i in interior], fill)
-    grow = [max(v, 0) for v in low] + [max(v, 0) for v in high]
-    if any(grow):
-        current = tuple(n + a + b for n, a, b in zip(current, grow[:rank], grow[rank:], strict=True))
-        value = ctx.node("Pad", [value, ctx.ints(grow, "pads"), fill], current, {"mode": "constant"})
-    crop_low, crop_high = [max(-v, 0) for v in low], [max(-v, 0) for v in high]
     ctx.step("split", f"STABLEHLO_PAD low {low}, high {high}, interior {interior}: spread, Pad, Slice")
-    if any(crop_low) or any(crop_high):
-        ends = [n - c for n, c in zip(current, crop_high, strict=True)]
-        ctx.emit("Slice", [value, ctx.ints(crop_low, "starts"), ctx.ints(ends, "ends")])
-    else:
-        ctx.emit("Identity", [value])
+    value, current = _pad_crop(ctx, value, current, low, high, fill)
+    ctx.emit("Identity", [value], shape=current)
 
 
 WINDOW_REDUCTIONS = {1: "Add", 2: "Mul", 3: "Min", 4: "Max", 5: "And", 6: "Or"}
@@ -98,11 +112,7 @@ WINDOW_REDUCTIONS = {1: "Add", 2: "Mul", 3: "Min", 4: "Max", 5: "And", 6: "Or"}
 
 @layer(TFLITE, "REDUCE_WINDOW")
 def reduce_window(ctx: TfliteContext) -> None:
-    """Inputs: data, init value, window shape, strides and dilations (stored, int64); whole windows only
-    (⌊(n − extent) / stride⌋ + 1 of them, as LiteRT 2.3.0 counts). The kernel starts
-    each output element at the init value and folds the window's elements in, in row-major order:
-    here each window offset is one strided Slice (the element at that offset of every window) and
-    they are folded in the same order, so sums and products round as the kernel's do."""
+    """Inputs: data, init value, window shape, strides and dilations (stored, int64)."""
     shape = _static_shape(ctx)
     op = WINDOW_REDUCTIONS.get(int(ctx.option("ReduceFunction", 0)))
     if op is None:
@@ -110,19 +120,68 @@ def reduce_window(ctx: TfliteContext) -> None:
     if not all(ctx.need(i).has_data for i in (2, 3, 4)):
         raise ctx.error("window shape, strides or dilations computed at run time (the kernel needs them)")
     window, strides, dilations = ([int(v) for v in ctx.const(i).reshape(-1)] for i in (2, 3, 4))
+    _fold_windows(ctx, ctx.moved(0), shape, window, strides, dilations, op)
+
+
+BODY_REDUCTIONS = {
+    "ADD": "Add", "STABLEHLO_ADD": "Add", "MUL": "Mul", "STABLEHLO_MULTIPLY": "Mul", "MAXIMUM": "Max",
+    "STABLEHLO_MAXIMUM": "Max", "MINIMUM": "Min", "STABLEHLO_MINIMUM": "Min", "LOGICAL_AND": "And",
+    "STABLEHLO_AND": "And", "LOGICAL_OR": "Or", "STABLEHLO_OR": "Or",
+}  # fmt: skip
+"""The one operator of a STABLEHLO_REDUCE_WINDOW body LiteRT's kernel recognises → the ONNX fold."""
+
+
+@layer(TFLITE, "STABLEHLO_REDUCE_WINDOW")
+def stablehlo_reduce_window(ctx: TfliteContext) -> None:
+    """Inputs: data, init value; options: window dimensions, strides, base and window dilations,
+    padding (low, high per axis), the body subgraph. As LiteRT's kernel: the data spread by the base
+    dilations and padded (negative: cropped), both with the init value, then windows folded by the
+    body's one operator."""
+    shape = _static_shape(ctx)
+    if len([i for i in ctx.op.inputs if i >= 0]) != 2:
+        raise ctx.error("several operands reduced together are not supported (LiteRT's kernel takes one)")
+    body = subgraph_at(ctx, int(ctx.option("BodySubgraphIndex", 0)), "body").operators
+    op = BODY_REDUCTIONS.get(body[0].opcode) if len(body) == 1 else None
+    if op is None:
+        raise ctx.error(f"body {[o.opcode for o in body]}: LiteRT's kernel folds with one ADD, MUL, "
+                        "MAXIMUM, MINIMUM, AND or OR")  # fmt: skip
+    rank = len(shape)
+
+    def option(key: str, default: int) -> list[int]:
+        values = [int(v) for v in np.asarray(ctx.option(key, np.zeros(0)), np.int64).reshape(-1)]
+        return values or [default] * (rank if key != "Padding" else 2 * rank)
+
+    base, padding = option("BaseDilations", 1), option("Padding", 0)
+    fill = _scalar(ctx, 1)
+    value, current = ctx.moved(0), shape
+    if any(d != 1 for d in base):
+        value, current = _spread(ctx, shape, base, fill)
+    value, current = _pad_crop(ctx, value, current, padding[0::2], padding[1::2], fill)
+    window, strides = option("WindowDimensions", 1), option("WindowStrides", 1)
+    _fold_windows(ctx, value, current, window, strides, option("WindowDilations", 1), op)
+
+
+def _fold_windows(
+    ctx: TfliteContext, data: str, shape: tuple[int, ...], window: list[int], strides: list[int],
+    dilations: list[int], op: str,
+) -> None:  # fmt: skip
+    """Output element = the init value (input 1) folded with its window's elements, in row-major order,
+    by `op`: each window offset is one strided Slice (the element at that offset of every window),
+    folded in that order, so sums and products round as the kernel's do. Whole windows only:
+    ⌊(n − extent) / stride⌋ + 1 of them, as LiteRT 2.3.0 counts."""
     extent = [(w - 1) * d + 1 for w, d in zip(window, dilations, strict=True)]
     if any(n < e for n, e in zip(shape, extent, strict=True)):
         raise ctx.error(f"windows {window} (dilations {dilations}) larger than the input {list(shape)}")
     out = tuple((n - e) // s + 1 for n, e, s in zip(shape, extent, strides, strict=True))
     axes, steps = ctx.ints(list(range(len(shape))), "axes"), ctx.ints(strides, "strides")
     dtype = ctx.compute_dtype()
-    value, data = _scalar(ctx, 1), ctx.moved(0)
+    value = _scalar(ctx, 1)
     for offset in np.ndindex(*window):
         starts = [o * d for o, d in zip(offset, dilations, strict=True)]
         ends = [b + (m - 1) * s + 1 for b, m, s in zip(starts, out, strides, strict=True)]
         bounds = [ctx.ints(starts, "starts"), ctx.ints(ends, "ends"), axes, steps]
         value = ctx.node(op, [value, ctx.node("Slice", [data, *bounds], out, dtype=dtype)], out, dtype=dtype)
     folds = int(np.prod(window))
-    ctx.step("split", f"REDUCE_WINDOW ({op}) over windows {window}, strides {strides}, dilations "
+    ctx.step("split", f"{ctx.type} ({op}) over windows {window}, strides {strides}, dilations "
                       f"{dilations}: {folds} strided Slices folded in the kernel's order")  # fmt: skip
     ctx.emit("Identity", [value], shape=out)

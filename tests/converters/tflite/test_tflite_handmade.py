@@ -469,3 +469,25 @@ def test_svdf_matches_litert(tmp_path: Path, rank: int, activation: int) -> None
     path = tmp_path / "svdf.tflite"
     path.write_bytes(build(spec))
     assert_close(run_both(path, seed=5), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(("body", "init"), [("STABLEHLO_ADD", 0.25), ("STABLEHLO_MAXIMUM", -np.inf)])
+def test_stablehlo_reduce_window_matches_litert(tmp_path: Path, body: str, init: float) -> None:
+    """STABLEHLO_REDUCE_WINDOW ("not converted" before; a JAX/PyTorch export's pooling): the body
+    subgraph's one operator folds [1, 5, 6, 2] spread by base dilation 2 on axis 2, padded one row on
+    each side of axis 1 and cropped one column at the end of axis 2, in windows [1, 3, 3, 1] with
+    strides 2 — equal to LiteRT's."""
+    body_graph = Spec([T("a", []), T("b", []), T("c", [])], [Op(1, [0, 1], [2])], [0, 1], [2])
+    fields = {"WindowDimensions": np.array([1, 3, 3, 1], np.int64),
+              "WindowStrides": np.array([1, 2, 2, 1], np.int64),
+              "BaseDilations": np.array([1, 1, 2, 1], np.int64),
+              "WindowDilations": np.array([1, 1, 1, 1], np.int64),
+              "Padding": np.array([0, 0, 1, 1, 0, -1, 0, 0], np.int64), "BodySubgraphIndex": 1}  # fmt: skip
+    tensors = [T("x", [1, 5, 6, 2]), T("init", [], buffer=1), T("y", [1, 3, 4, 2])]
+    op = Op(0, [0, 1], [2], options2=("StablehloReduceWindowOptions", fields))
+    spec = Spec(tensors, [op], [0], [2], ["STABLEHLO_REDUCE_WINDOW", body],
+                [b"", np.array(init, np.float32).tobytes()], more=[body_graph])  # fmt: skip
+    path = tmp_path / "reduce_window.tflite"
+    path.write_bytes(build(spec))
+    (pair,) = run_both(path, seed=6)
+    np.testing.assert_array_equal(pair.actual, pair.expected)
