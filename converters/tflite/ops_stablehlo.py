@@ -1,6 +1,6 @@
 """Builtins from StableHLO that LiteRT has kernels for and ONNX expresses: STABLEHLO_ADD, _MULTIPLY,
 _MAXIMUM, _MINIMUM (element-wise, same-shape operands, no fused activation), STABLEHLO_AND on
-booleans, DILATE (the elements
+booleans, STABLEHLO_SHIFT_LEFT, DILATE (the elements
 spread `dilation` apart, the gaps filled with a padding value), STABLEHLO_PAD (interior padding,
 then edge padding, negative edges cropping), REDUCE_WINDOW and STABLEHLO_REDUCE_WINDOW (reductions
 over sliding windows)."""
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from netinspect.converters.tflite.context import TFLITE, TfliteContext
+from netinspect.converters.tflite.context import ONNX_TYPES, TFLITE, TfliteContext
 from netinspect.converters.tflite.subgraph import subgraph_at
 from netinspect.registry import layer
 
@@ -29,6 +29,24 @@ def stablehlo_and(ctx: TfliteContext) -> None:
         raise ctx.error(f"bitwise AND of {ctx.need(0).dtype}: ONNX BitwiseAnd needs opset 18 (netinspect "
                         "writes 17)")  # fmt: skip
     ctx.emit("And", [ctx.x(0), ctx.x(1)])
+
+
+@layer(TFLITE, "STABLEHLO_SHIFT_LEFT")
+def stablehlo_shift_left(ctx: TfliteContext) -> None:
+    """x << y on int8/16/32 (the kernel's C++ shift: the value promoted to int, shifted, stored back
+    wrapping): x · 2^y in int64, cast back to the type (onnxruntime's Cast wraps as C++ does). Shift
+    counts 0–31 only: beyond them C++ leaves the result undefined."""
+    dtype = ctx.need(0).dtype
+    if dtype not in ("int8", "int16", "int32"):
+        raise ctx.error(f"{dtype} operands: the kernel shifts int8, int16 and int32 only")
+    shape = ctx.out_shape()
+    wide = {"to": ONNX_TYPES["int64"]}
+    x = ctx.node("Cast", [ctx.x(0)], ctx.in_shape(0), wide, dtype="int64")
+    power = ctx.node("Pow", [ctx.constant("two", np.int64(2)),
+                             ctx.node("Cast", [ctx.x(1)], ctx.in_shape(1), wide, dtype="int64")],
+                     ctx.in_shape(1), dtype="int64")  # fmt: skip
+    ctx.step("split", f"SHIFT_LEFT as x · 2^y in int64, cast back to {dtype} (wrapping)")
+    ctx.emit("Cast", [ctx.node("Mul", [x, power], shape, dtype="int64")], {"to": ONNX_TYPES[dtype]})
 
 
 def _static_shape(ctx: TfliteContext) -> tuple[int, ...]:

@@ -491,3 +491,19 @@ def test_stablehlo_reduce_window_matches_litert(tmp_path: Path, body: str, init:
     path.write_bytes(build(spec))
     (pair,) = run_both(path, seed=6)
     np.testing.assert_array_equal(pair.actual, pair.expected)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int32"])
+def test_stablehlo_shift_left_matches_litert(tmp_path: Path, dtype: str) -> None:
+    """STABLEHLO_SHIFT_LEFT ("not converted" before) on int8 and int32, negative values and shifts that
+    overflow the type (wrapping, as the kernel's C++ shift stores them): equal to LiteRT's."""
+    info = np.iinfo(dtype)
+    x = np.array([[1, -1, 3, info.max, info.min, -7], [5, 100 % info.max, -100 % info.max, 0, 2, -3]], dtype)
+    y = np.array([[0, 1, 5, 1, 1, 3], [7, 2, 2, 30, 4, 31 if dtype == "int32" else 7]], dtype)
+    tensors = [T("x", [2, 6], dtype), T("y", [2, 6], dtype), T("z", [2, 6], dtype)]
+    spec = Spec(tensors, [Op(0, [0, 1], [2])], [0, 1], [2], ["STABLEHLO_SHIFT_LEFT"])
+    path = tmp_path / f"shift_{dtype}.tflite"
+    path.write_bytes(build(spec))
+    (pair,) = run_both(path, feeds={"x": x, "y": y})
+    np.testing.assert_array_equal(pair.actual, pair.expected)
+    assert pair.expected.dtype == np.dtype(dtype)
