@@ -203,3 +203,62 @@ def _fold_windows(
     ctx.step("split", f"{ctx.type} ({op}) over windows {window}, strides {strides}, dilations "
                       f"{dilations}: {folds} strided Slices folded in the kernel's order")  # fmt: skip
     ctx.emit("Identity", [value], shape=out)
+
+
+@layer(TFLITE, "STABLEHLO_GATHER")
+def stablehlo_gather(ctx: TfliteContext) -> None:
+    """StableHLO gather: for each batch position of the start indices (every axis but index_vector_dim),
+    a slice of `slice_sizes` of the operand starting where start_index_map sends the indices (0 on the
+    other axes), each start clamped so the slice fits; collapsed_slice_dims dropped, the slice's other
+    axes at offset_dims of the result, the batch axes in the remaining places. Here: the operand
+    coordinates of every element of every slice (the clamped starts plus a constant grid over the
+    slice), one GatherND, then a Reshape and a Transpose into the result's order."""
+    shape = _static_shape(ctx)
+    index_shape = tuple(ctx.in_shape(1))
+    if any(d is None for d in ctx.need(1).dims):
+        raise ctx.error("start indices sized at run time: the result's shape is not known")
+    rank = len(shape)
+
+    def option(key: str) -> list[int]:
+        return [int(v) for v in np.asarray(ctx.option(key, np.zeros(0)), np.int64).reshape(-1)]
+
+    offset_dims, collapsed = option("OffsetDims"), option("CollapsedSliceDims")
+    start_map, sizes = option("StartIndexMap"), option("SliceSizes")
+    vector_dim = int(ctx.option("IndexVectorDim", len(index_shape)))
+    indices = ctx.node("Cast", [ctx.x(1)], index_shape, {"to": ONNX_TYPES["int64"]}, dtype="int64")
+    if vector_dim == len(index_shape):  # one index per position: a vector of length 1
+        indices = ctx.node("Unsqueeze", [indices, ctx.ints([vector_dim], "axes")], (*index_shape, 1),
+                           dtype="int64")  # fmt: skip
+        index_shape = (*index_shape, 1)
+    batch_axes = [a for a in range(len(index_shape)) if a != vector_dim]
+    batch = tuple(index_shape[a] for a in batch_axes)
+    if vector_dim != len(index_shape) - 1:
+        indices = ctx.node("Transpose", [indices], (*batch, index_shape[vector_dim]),
+                           {"perm": [*batch_axes, vector_dim]}, dtype="int64")  # fmt: skip
+    # each start as a full operand coordinate: index k goes to axis start_map[k], the other axes 0
+    count = len(start_map)
+    column_shape = ctx.ints([*batch, 1], "column_shape")
+    zero_column = ctx.node("Expand", [ctx.ints([0], "zero"), column_shape], (*batch, 1), dtype="int64")
+    padded = ctx.node("Concat", [indices, zero_column], (*batch, count + 1), {"axis": -1}, dtype="int64")
+    source = [start_map.index(d) if d in start_map else count for d in range(rank)]
+    full = ctx.node("Gather", [padded, ctx.ints(source, "axis_sources")], (*batch, rank), {"axis": -1},
+                    dtype="int64")  # fmt: skip
+    upper = ctx.constant("upper", np.array([n - s for n, s in zip(shape, sizes, strict=True)], np.int64))
+    start = ctx.node("Max", [ctx.node("Min", [full, upper], (*batch, rank), dtype="int64"),
+                             ctx.ints([0], "zero")], (*batch, rank), dtype="int64")  # fmt: skip
+    grid = np.moveaxis(np.indices(sizes, dtype=np.int64), 0, -1)
+    lifted_shape = (*batch, *([1] * rank), rank)
+    lifted = ctx.node("Reshape", [start, ctx.ints(list(lifted_shape))], lifted_shape, dtype="int64")
+    places = ctx.node("Add", [lifted, ctx.constant("grid", grid)], (*batch, *sizes, rank), dtype="int64")
+    dtype = ctx.compute_dtype()
+    picked = ctx.node("GatherND", [ctx.moved(0), places], (*batch, *sizes), dtype=dtype)
+    kept = [a for a in range(rank) if a not in collapsed]
+    narrowed = ctx.node("Reshape", [picked, ctx.ints([*batch, *(sizes[a] for a in kept)])],
+                        (*batch, *(sizes[a] for a in kept)), dtype=dtype)  # fmt: skip
+    out_rank = len(batch) + len(kept)
+    batch_places = [d for d in range(out_rank) if d not in offset_dims]
+    source_of = {d: i for i, d in enumerate(batch_places)}
+    source_of.update({d: len(batch) + i for i, d in enumerate(offset_dims)})
+    ctx.step("split", "STABLEHLO_GATHER as GatherND at every slice element's operand coordinates (starts "
+                      "clamped), then Reshape and Transpose to the result's axis order")  # fmt: skip
+    ctx.emit("Transpose", [narrowed], {"perm": [source_of[d] for d in range(out_rank)]})

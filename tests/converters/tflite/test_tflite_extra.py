@@ -63,7 +63,7 @@ def test_formats_lists_every_builtin_with_its_status(cli: Callable[..., Any]) ->
         "STABLEHLO_MINIMUM", "RNN", "UNIDIRECTIONAL_SEQUENCE_RNN", "HASHTABLE_LOOKUP", "STABLEHLO_COMPOSITE",
         "STABLEHLO_PAD", "REDUCE_WINDOW", "EMBEDDING_LOOKUP_SPARSE", "BIDIRECTIONAL_SEQUENCE_RNN",
         "LSTM", "STABLEHLO_AND", "BIDIRECTIONAL_SEQUENCE_LSTM", "SVDF",
-        "STABLEHLO_REDUCE_WINDOW", "STABLEHLO_SHIFT_LEFT",
+        "STABLEHLO_REDUCE_WINDOW", "STABLEHLO_SHIFT_LEFT", "STABLEHLO_GATHER",
     )  # fmt: skip
     for op in converted_here:
         assert status[op] == "converted"

@@ -507,3 +507,30 @@ def test_stablehlo_shift_left_matches_litert(tmp_path: Path, dtype: str) -> None
     (pair,) = run_both(path, feeds={"x": x, "y": y})
     np.testing.assert_array_equal(pair.actual, pair.expected)
     assert pair.expected.dtype == np.dtype(dtype)
+
+
+GATHERS = {
+    # slices [1, 4, 2] of [3, 4, 5] at starts (axis 0, axis 2) from a [2, 2, 3] index tensor whose vectors
+    # lie on its axis 1, the slice's axis 0 collapsed, its others at result axes 0 and 3
+    "strided": ([3, 4, 5], [2, 2, 3], [4, 2, 3, 2], {"OffsetDims": [0, 3], "CollapsedSliceDims": [0],
+                "StartIndexMap": [0, 2], "IndexVectorDim": 1, "SliceSizes": [1, 4, 2]},
+                [[[0, 2, 7], [1, 4, -3]], [[1, 0, 2], [3, 0, 1]]]),
+    # rows of a [5, 3] table, as tf.gather lowers: indices [4, 1], vectors last
+    "rows": ([5, 3], [4, 1], [4, 3], {"OffsetDims": [1], "CollapsedSliceDims": [0], "StartIndexMap": [0],
+             "IndexVectorDim": 1, "SliceSizes": [1, 3]}, [[4], [0], [9], [2]]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", GATHERS)
+def test_stablehlo_gather_matches_litert(tmp_path: Path, case: str) -> None:
+    """STABLEHLO_GATHER ("not converted" before), with out-of-range starts (clamped so the slice fits):
+    equal to LiteRT's."""
+    operand_shape, index_shape, out_shape, fields, starts = GATHERS[case]
+    options = {k: v if isinstance(v, int) else np.array(v, np.int64) for k, v in fields.items()}
+    tensors = [T("operand", operand_shape), T("starts", index_shape, "int32"), T("y", out_shape)]
+    op = Op(0, [0, 1], [2], options2=("StablehloGatherOptions", options))
+    path = tmp_path / "gather.tflite"
+    path.write_bytes(build(Spec(tensors, [op], [0, 1], [2], ["STABLEHLO_GATHER"])))
+    operand = np.arange(np.prod(operand_shape), dtype=np.float32).reshape(operand_shape)
+    (pair,) = run_both(path, feeds={"operand": operand, "starts": np.array(starts, np.int32)})
+    np.testing.assert_array_equal(pair.actual, pair.expected)
