@@ -154,7 +154,7 @@ class KerasContext(LayerContext):
             role, "float32", final, loader=load, layout=layout, span=array.span() if as_stored else None
         )
         name = self.builder.shared_tensor(
-            (array.name, repr((role, layout, final))), lambda: tensor, f"{self.name}_{role}"
+            (array.key, repr((role, layout, final))), lambda: tensor, f"{self.name}_{role}"
         )
         self.link_weight(array.name, name, layout)
         return name

@@ -49,6 +49,13 @@ class LazyArray:
     located: tuple[Path, int] | None = None
 
     @property
+    def key(self) -> str:
+        """The array's own path in its HDF5 file: unique, where `name` need not be (Keras 3.0–3.1
+        `.h5` files name every layer's weights just `kernel`, `bias`)."""
+        path = getattr(self.dataset, "name", None)
+        return path if isinstance(path, str) else self.name
+
+    @property
     def shape(self) -> tuple[int, ...]:
         return tuple(int(d) for d in self.dataset.shape)
 

@@ -140,3 +140,11 @@ def test_a_tf_keras_213_archive_checks_in_tf_keras(wild_cache, tmp_path):
     report = netinspect.check(source, converted, rtol=1e-4, atol=1e-4)
     assert report["passed"], report["models"][0].get("error")
     assert report["models"][0]["source"]["runtime"].startswith("tf-keras")
+
+
+def test_layers_whose_arrays_share_a_bare_name_keep_their_own(wild_cache):
+    """Keras 3.0–3.1 `.h5`: every bias is stored as `bias`; a Conv2DTranspose once took the Conv2D's
+    bias of the same shape (the real autoencoder_ucsd model FAILed at 0.13)."""
+    path = wild_cache / make_wild.KERAS_31_H5
+    worst = compare(path, wild_cache / f"{make_wild.KERAS_31_H5}.npz")
+    print(f"{path.name}: max abs error {worst:.3g}")
