@@ -262,3 +262,79 @@ def stablehlo_gather(ctx: TfliteContext) -> None:
     ctx.step("split", "STABLEHLO_GATHER as GatherND at every slice element's operand coordinates (starts "
                       "clamped), then Reshape and Transpose to the result's axis order")  # fmt: skip
     ctx.emit("Transpose", [narrowed], {"perm": [source_of[d] for d in range(out_rank)]})
+
+
+SCATTER_REDUCTIONS = {None: "none", "STABLEHLO_ADD": "add", "STABLEHLO_MULTIPLY": "mul"}
+"""The update computation (an empty body: the update replaces) → ONNX ScatterND's reduction; maximum
+and minimum need opset 18."""
+
+
+@layer(TFLITE, "STABLEHLO_SCATTER")
+def stablehlo_scatter(ctx: TfliteContext) -> None:
+    """StableHLO scatter as LiteRT's kernel runs it: every update element, in row-major order, combined
+    into the operand at start (its scatter position's index vector, sent to operand axes by
+    scatter_dims_to_operand_dims) + its window position (inserted_window_dims as 0); elements landing
+    outside the operand skipped. Here: those coordinates for all elements at once, the ones outside
+    sent to one extra row padded onto axis 0 and sliced off after one ScatterND."""
+    shape = _static_shape(ctx)
+    index_shape, updates_shape = tuple(ctx.in_shape(1)), tuple(ctx.in_shape(2))
+    rank, updates_rank = len(shape), len(updates_shape)
+    body = subgraph_at(ctx, int(ctx.option("UpdateComputationSubgraphIndex", 0)), "update computation")
+    kinds = [o.opcode for o in body.operators]
+    reduction = SCATTER_REDUCTIONS.get(kinds[0] if kinds else None) if len(kinds) <= 1 else None
+    if reduction is None:
+        raise ctx.error(f"update computation {kinds}: ONNX ScatterND (opset 17) replaces, adds or multiplies")
+
+    def option(key: str) -> list[int]:
+        return [int(v) for v in np.asarray(ctx.option(key, np.zeros(0)), np.int64).reshape(-1)]
+
+    window_dims, inserted = option("UpdateWindowDims"), option("InsertedWindowDims")
+    to_operand = option("ScatterDimsToOperandDims")
+    vector_dim = int(ctx.option("IndexVectorDim", len(index_shape)))
+    scatter_dims = [d for d in range(updates_rank) if d not in window_dims]
+    indices = ctx.node("Cast", [ctx.x(1)], index_shape, {"to": ONNX_TYPES["int64"]}, dtype="int64")
+    if vector_dim == len(index_shape):
+        indices = ctx.node("Unsqueeze", [indices, ctx.ints([vector_dim], "axes")], (*index_shape, 1),
+                           dtype="int64")  # fmt: skip
+        index_shape = (*index_shape, 1)
+    batch_axes = [a for a in range(len(index_shape)) if a != vector_dim]
+    batch = tuple(index_shape[a] for a in batch_axes)
+    if vector_dim != len(index_shape) - 1:
+        indices = ctx.node("Transpose", [indices], (*batch, index_shape[vector_dim]),
+                           {"perm": [*batch_axes, vector_dim]}, dtype="int64")  # fmt: skip
+    count = len(to_operand)
+    column_shape = ctx.ints([*batch, 1], "column_shape")
+    zero_column = ctx.node("Expand", [ctx.ints([0], "zero"), column_shape], (*batch, 1), dtype="int64")
+    padded = ctx.node("Concat", [indices, zero_column], (*batch, count + 1), {"axis": -1}, dtype="int64")
+    source = [to_operand.index(d) if d in to_operand else count for d in range(rank)]
+    start = ctx.node("Gather", [padded, ctx.ints(source, "axis_sources")], (*batch, rank), {"axis": -1},
+                     dtype="int64")  # fmt: skip
+    spread = [updates_shape[d] if d in scatter_dims else 1 for d in range(updates_rank)]
+    start = ctx.node("Reshape", [start, ctx.ints([*spread, rank])], (*spread, rank), dtype="int64")
+    window = np.zeros((*updates_shape, rank), np.int64)
+    grid = np.moveaxis(np.indices(updates_shape, dtype=np.int64), 0, -1)
+    operand_window_axes = [a for a in range(rank) if a not in inserted]
+    window[..., operand_window_axes] = grid[..., window_dims]
+    places = ctx.node("Add", [start, ctx.constant("window", window)], (*updates_shape, rank), dtype="int64")
+    limits = ctx.constant("limits", np.array(shape, np.int64))
+    each = (*updates_shape, rank)
+    beyond = ctx.node("GreaterOrEqual", [places, limits], each, dtype="bool")
+    before = ctx.node("Less", [places, ctx.ints([0], "zero")], each, dtype="bool")
+    outside = ctx.node("Or", [beyond, before], each, dtype="bool")
+    skipped = ctx.node("Cast", [outside], (*updates_shape, rank), {"to": ONNX_TYPES["uint8"]}, dtype="uint8")
+    skipped = ctx.node(
+        "ReduceMax", [skipped], (*updates_shape, 1), {"axes": [-1], "keepdims": 1}, dtype="uint8"
+    )
+    skipped = ctx.node("Cast", [skipped], (*updates_shape, 1), {"to": ONNX_TYPES["bool"]}, dtype="bool")
+    trash = ctx.constant("spare_row", np.array([shape[0], *([0] * (rank - 1))], np.int64))
+    places = ctx.node("Where", [skipped, trash, places], (*updates_shape, rank), dtype="int64")
+    dtype = ctx.compute_dtype()
+    grown = (shape[0] + 1, *shape[1:])
+    pads = ctx.ints([0] * rank + [1] + [0] * (rank - 1), "pads")
+    base = ctx.node("Pad", [ctx.moved(0), pads], grown, {"mode": "constant"}, dtype=dtype)
+    scattered = ctx.node(
+        "ScatterND", [base, places, ctx.moved(2)], grown, {"reduction": reduction}, dtype=dtype
+    )
+    ctx.step("split", f"STABLEHLO_SCATTER ({reduction}) as one ScatterND, updates outside the operand "
+                      "sent to a spare row sliced off")  # fmt: skip
+    ctx.emit("Slice", [scattered, ctx.ints([0], "start"), ctx.ints([shape[0]], "end"), ctx.ints([0], "axis")])

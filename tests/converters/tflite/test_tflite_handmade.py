@@ -534,3 +534,27 @@ def test_stablehlo_gather_matches_litert(tmp_path: Path, case: str) -> None:
     operand = np.arange(np.prod(operand_shape), dtype=np.float32).reshape(operand_shape)
     (pair,) = run_both(path, feeds={"operand": operand, "starts": np.array(starts, np.int32)})
     np.testing.assert_array_equal(pair.actual, pair.expected)
+
+
+@pytest.mark.parametrize("body", [None, "STABLEHLO_ADD", "STABLEHLO_MULTIPLY"])
+def test_stablehlo_scatter_matches_litert(tmp_path: Path, body: str | None) -> None:
+    """STABLEHLO_SCATTER ("not converted" before) with an empty update computation (the update replaces)
+    and with ADD and MULTIPLY: rows of [4, 3] updated by 4 update rows at indices 1, 7 (outside: skipped),
+    1 again (replaced in order, or combined) and 3 — equal to LiteRT's."""
+    fields = {"UpdateWindowDims": np.array([1], np.int64), "InsertedWindowDims": np.array([0], np.int64),
+              "ScatterDimsToOperandDims": np.array([0], np.int64), "IndexVectorDim": 1,
+              "UpdateComputationSubgraphIndex": 1}  # fmt: skip
+    ops = [Op(1, [0, 1], [2])] if body else []
+    computation = Spec([T("a", []), T("b", []), T("c", [])], ops, [0, 1], [2] if body else [1])
+    tensors = [T("operand", [4, 3]), T("indices", [4, 1], "int32"), T("updates", [4, 3]), T("y", [4, 3])]
+    op = Op(0, [0, 1, 2], [3], options2=("StablehloScatterOptions", fields))
+    codes = ["STABLEHLO_SCATTER", *([body] if body else [])]
+    path = tmp_path / "scatter.tflite"
+    path.write_bytes(build(Spec(tensors, [op], [0, 1, 2], [3], codes, more=[computation])))
+    rng = np.random.default_rng(9)
+    feeds = {"operand": rng.normal(0, 1, (4, 3)).astype(np.float32),
+             "indices": np.array([[1], [7], [1], [3]], np.int32),
+             "updates": rng.normal(0, 1, (4, 3)).astype(np.float32)}  # fmt: skip
+    (pair,) = run_both(path, feeds=feeds)
+    np.testing.assert_array_equal(pair.actual, pair.expected)
+    np.testing.assert_array_equal(pair.expected[[0, 2]], feeds["operand"][[0, 2]])
