@@ -307,7 +307,11 @@ def _open_zip(path: Path) -> KerasFile:
             raise ModelFormatError(f".keras archive member {name!r} escapes the archive", path)
     missing = [m for m in KERAS_MEMBERS if m not in names]
     if missing:
-        extra = " (npz weights are not supported)" if "model.weights.npz" in names else ""
+        extra = (
+            " (its model.weights.npz holds pickled objects, which netinspect never unpickles)"
+            if "model.weights.npz" in names
+            else ""
+        )
         raise ModelFormatError(f".keras archive lacks {', '.join(missing)}{extra}", path)
     config = _json(archive.read("config.json"), path, "config.json")
     version = None

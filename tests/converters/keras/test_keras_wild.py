@@ -148,3 +148,23 @@ def test_layers_whose_arrays_share_a_bare_name_keep_their_own(wild_cache):
     path = wild_cache / make_wild.KERAS_31_H5
     worst = compare(path, wild_cache / f"{make_wild.KERAS_31_H5}.npz")
     print(f"{path.name}: max abs error {worst:.3g}")
+
+
+def test_pickled_npz_weights_are_refused_unread(tmp_path):
+    """A `.keras` whose weights are `model.weights.npz` (12end/evil_keras: a pickle calling
+    `os.system`): one line naming the pickle; nothing in it is loaded (this one would import a
+    module that does not exist)."""
+    import pickle
+    import zipfile
+
+    class Trap:
+        def __reduce__(self):
+            return (__import__, ("netinspect_no_such_module",))
+
+    path = tmp_path / "pickled.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("metadata.json", json.dumps({"keras_version": "3.6.0"}))
+        archive.writestr("config.json", json.dumps({"class_name": "Sequential", "config": {"layers": []}}))
+        archive.writestr("model.weights.npz", pickle.dumps(Trap()))
+    with pytest.raises(ModelFormatError, match="pickled objects, which netinspect never unpickles"):
+        netinspect.load(path)
