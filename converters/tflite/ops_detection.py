@@ -8,8 +8,9 @@ anchors [N, 4] (ycenter, xcenter, h, w). Outputs: boxes [1, D, 4] (ymin, xmin, y
   class-agnostic NMS keeping at most D boxes;
 - regular (`use_regular_nms`): one NMS per class keeping at most `detections_per_class` boxes, then
   the D best of all classes' survivors by score.
-Rows past the number of detections are zeros (the regular kernel writes zeros, the fast one leaves
-them unwritten).
+Rows past the number of detections are zeros (the regular kernel writes zeros to row D, leaving the
+rest unwritten: its outputs have D · max_classes_per_detection rows; the fast one leaves them
+unwritten).
 
 LiteRT orders each NMS's candidates by a stable sort (equal scores: lower anchor first) and keeps
 scores ≥ the threshold; ONNX NonMaxSuppression keeps scores above it and leaves the order of equal
@@ -29,13 +30,13 @@ from netinspect.registry import layer
 
 @layer(TFLITE, "CUSTOM:TFLite_Detection_PostProcess")
 def detection_postprocess(ctx: TfliteContext) -> None:
-    if int(ctx.option("max_classes_per_detection", 1)) != 1:
-        raise ctx.error("max_classes_per_detection other than 1 is not supported")
     _n, boxes_count, _four = ctx.in_shape(0)
     with_background = ctx.in_shape(1)[2]
     classes = int(ctx.option("num_classes", with_background))
     detections = int(ctx.option("max_detections", 10))
     regular = bool(ctx.option("use_regular_nms", False))
+    if not regular and int(ctx.option("max_classes_per_detection", 1)) != 1:  # regular NMS ignores it
+        raise ctx.error("fast NMS with max_classes_per_detection other than 1 is not supported")
     per_class = int(ctx.option("detections_per_class", 100))
     if regular and per_class <= 0:
         raise ctx.error(f"detections_per_class must be positive (it is {per_class})")
@@ -60,14 +61,16 @@ def detection_postprocess(ctx: TfliteContext) -> None:
     flat_boxes = ctx.node("Squeeze", [boxes, ctx.ints([0], "axes")], (boxes_count, 4))
     picked_boxes = ctx.node("Gather", [flat_boxes, chosen], (None, 4), {"axis": 0})
     as_float = ctx.node("Cast", [picked_labels], (None,), {"to": ONNX_TYPES["float32"]})
-    padding = ctx.node("Sub", [ctx.ints([detections], "max_detections"), kept], (1,), dtype="int64")
+    # the kernel sizes its outputs max_detections · max_classes_per_detection rows, whichever NMS runs
+    rows = detections * max(int(ctx.option("max_classes_per_detection", 1)), 1)
+    padding = ctx.node("Sub", [ctx.ints([rows], "output_rows"), kept], (1,), dtype="int64")
     zeros = ctx.ints([0], "zero")
     rows_pad = ctx.node("Concat", [zeros, zeros, padding, zeros], (4,), {"axis": 0}, dtype="int64")
     vector_pad = ctx.node("Concat", [zeros, padding], (2,), {"axis": 0}, dtype="int64")
     results = [
-        (picked_boxes, rows_pad, (detections, 4)),
-        (as_float, vector_pad, (detections,)),
-        (picked_scores, vector_pad, (detections,)),
+        (picked_boxes, rows_pad, (rows, 4)),
+        (as_float, vector_pad, (rows,)),
+        (picked_scores, vector_pad, (rows,)),
     ]
     for k, (value, pads, shape) in enumerate(results):
         padded = ctx.node("Pad", [value, pads], shape)
