@@ -17,6 +17,7 @@ from netinspect.build import GraphBuilder, LayerEntry, convert_layers
 from netinspect.converters.tflite.context import TFLITE, SubgraphState, TfliteContext, op_type, quantization
 from netinspect.converters.tflite.flatbuffer import TflFile, TflOperator, TflSubgraph, TflTensor
 from netinspect.converters.tflite.refused import REFUSED
+from netinspect.converters.tflite.shape_fill import fill_missing_shapes
 from netinspect.converters.tflite.variables import VariablePlan
 from netinspect.errors import ModelFormatError, UnsupportedError
 from netinspect.ir import Graph, Node, SourceLayer, SourceTensor, Value
@@ -161,6 +162,7 @@ def run_operators(
 
     def contexts() -> Iterator[TfliteContext]:
         sub = state.graph
+        filled = fill_missing_shapes(sub)
         for op in check_order(sub, path):
             if defer(state, op):
                 builder.record.layers.append(_folded(state, op))
@@ -168,7 +170,11 @@ def run_operators(
             for i in op.outputs:
                 if i >= 0:
                     state.stored[i] = builder.unique(sub.tensors[i].name)
-            yield TfliteContext(builder, state, op, layer_name(sub, op))
+            ctx = TfliteContext(builder, state, op, layer_name(sub, op))
+            if filled.intersection(op.outputs):
+                ctx.step("param", "output shape computed from the inputs, as LiteRT's kernel does: the "
+                                  "file records none")  # fmt: skip
+            yield ctx
 
     convert_layers(builder, contexts(), every, "TFLite operators", show_refused=True)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from netinspect.check.runtimes.litert import LiteRTRunner
+from netinspect.registry import load
 from tests.converters.tflite.conftest import tflite_fixture
 from tests.converters.tflite.handmade import Op, Spec, T, build
 from tests.converters.tflite.parity import run_both
@@ -159,3 +160,72 @@ def test_int8_bias_shared_by_layers_of_other_input_scales(tmp_path: Path) -> Non
     layer's own input scale × filter scale, whatever scale the file stores for it: read that way
     (with the stored scale the second conv was 12 steps off on 40 % of DBFace's outputs)."""
     assert_quantized(run_both(_write(tmp_path, shared_int8_bias())))
+
+
+def unrecorded_shapes() -> Spec:
+    """What TOCO wrote for Magenta's style-transfer network (dynamic range): an up-sampling to a size
+    computed at run time (SHAPE → STRIDED_SLICE → MUL → PACK), every tensor after it stored with
+    shape [] — LiteRT sizes them when it allocates."""
+    i32 = np.int32
+    consts = {"b1": [1], "e1": [2], "b2": [2], "e2": [3], "step": [1]}
+    tensors = [T("x", [1, 3, 4, 2]), T("shape", [4], "int32")]
+    buffers = [b""]
+    for name, values in consts.items():
+        buffers.append(np.array(values, i32).tobytes())
+        tensors.append(T(name, [1], "int32", len(buffers) - 1))
+    buffers.append(np.array(2, i32).tobytes())
+    tensors += [T("h", [], "int32"), T("w", [], "int32"), T("two", [], "int32", len(buffers) - 1)]
+    tensors += [
+        T("h2", [], "int32"),
+        T("w2", [], "int32"),
+        T("size", [2], "int32"),
+        T("up", []),
+        T("relu", []),
+    ]
+    rng = np.random.default_rng(6)
+    buffers += [
+        rng.uniform(-1, 1, (3, 1, 1, 2)).astype(np.float32).tobytes(),
+        np.float32([0.1, -0.2, 0.3]).tobytes(),
+    ]
+    tensors += [
+        T("filter", [3, 1, 1, 2], buffer=len(buffers) - 2),
+        T("bias", [3], buffer=len(buffers) - 1),
+        T("y", []),
+    ]
+    index = {t.name: k for k, t in enumerate(tensors)}
+
+    def at(*names: str) -> list[int]:
+        return [index[n] for n in names]
+
+    shrink = ("StridedSliceOptions", {"ShrinkAxisMask": 1})
+    ops = [
+        Op(0, at("x"), at("shape"), ("ShapeOptions", {"OutType": 2})),
+        Op(1, at("shape", "b1", "e1", "step"), at("h"), shrink),
+        Op(1, at("shape", "b2", "e2", "step"), at("w"), shrink),
+        Op(2, at("h", "two"), at("h2"), ("MulOptions", {})),
+        Op(2, at("w", "two"), at("w2"), ("MulOptions", {})),
+        Op(3, at("h2", "w2"), at("size"), ("PackOptions", {"ValuesCount": 2, "Axis": 0})),
+        Op(4, at("x", "size"), at("up"), ("ResizeNearestNeighborOptions", {})),
+        Op(5, at("up"), at("relu")),
+        Op(6, at("relu", "filter", "bias"), at("y"), ("Conv2DOptions", dict(CONV))),
+    ]
+    codes: list[str | tuple[str, str]] = [
+        "SHAPE",
+        "STRIDED_SLICE",
+        "MUL",
+        "PACK",
+        "RESIZE_NEAREST_NEIGHBOR",
+        "RELU",
+        "CONV_2D",
+    ]
+    return Spec(tensors, ops, at("x"), at("y"), codes, buffers)
+
+
+def test_shapes_the_file_leaves_unrecorded_are_computed(tmp_path: Path) -> None:
+    """Each empty shape is computed from the operator's inputs (the up-sampled size evaluated from the
+    SHAPE arithmetic): the model converts and matches (it stopped at the CONV_2D: "not enough values
+    to unpack (expected 4, got 0)")."""
+    path = _write(tmp_path, unrecorded_shapes())
+    graph = load(path)
+    assert graph.outputs[0].shape == (1, 3, 6, 8)  # NCHW of the computed 1×6×8×3
+    assert_close(run_both(path), rtol=1e-5, atol=1e-5)
