@@ -35,8 +35,10 @@ def detection_postprocess(ctx: TfliteContext) -> None:
     classes = int(ctx.option("num_classes", with_background))
     detections = int(ctx.option("max_detections", 10))
     regular = bool(ctx.option("use_regular_nms", False))
-    if not regular and int(ctx.option("max_classes_per_detection", 1)) != 1:  # regular NMS ignores it
-        raise ctx.error("fast NMS with max_classes_per_detection other than 1 is not supported")
+    per_box = int(ctx.option("max_classes_per_detection", 1))
+    if not regular and not 0 < per_box <= classes:  # regular NMS ignores it
+        raise ctx.error(f"max_classes_per_detection {per_box} with {classes} classes: the kernel leaves rows "
+                        "unwritten between detections")  # fmt: skip
     per_class = int(ctx.option("detections_per_class", 100))
     if regular and per_class <= 0:
         raise ctx.error(f"detections_per_class must be positive (it is {per_class})")
@@ -50,20 +52,22 @@ def detection_postprocess(ctx: TfliteContext) -> None:
     iou = float(ctx.option("nms_iou_threshold", 0.5))
     if regular:
         chosen, picked_labels, picked_scores, kept = _regular(ctx, boxes, scores, per_class, detections)
+        written = kept
         ctx.step("split", f"decoded boxes, NonMaxSuppression per class of {classes} (IoU > {iou:g} "
                           f"suppressed, score ≥ {threshold:g}, at most {per_class} each), the {detections} "
                           f"best of all classes by score (TopK), padded with zeros")  # fmt: skip
     else:
-        chosen, picked_labels, picked_scores, kept = _fast(ctx, boxes, scores, detections)
+        chosen, picked_labels, picked_scores, kept = _fast(ctx, boxes, scores, detections, per_box)
+        written = ctx.node("Mul", [kept, ctx.ints([per_box], "per_box")], (1,), dtype="int64")
         ctx.step("split", f"decoded boxes, best of {classes} classes per box, NonMaxSuppression (IoU > "
                           f"{iou:g} suppressed, score ≥ {threshold:g}), at most {detections} detections "
-                          f"padded with zeros")  # fmt: skip
+                          f"({per_box} class(es) each) padded with zeros")  # fmt: skip
     flat_boxes = ctx.node("Squeeze", [boxes, ctx.ints([0], "axes")], (boxes_count, 4))
     picked_boxes = ctx.node("Gather", [flat_boxes, chosen], (None, 4), {"axis": 0})
     as_float = ctx.node("Cast", [picked_labels], (None,), {"to": ONNX_TYPES["float32"]})
     # the kernel sizes its outputs max_detections · max_classes_per_detection rows, whichever NMS runs
-    rows = detections * max(int(ctx.option("max_classes_per_detection", 1)), 1)
-    padding = ctx.node("Sub", [ctx.ints([rows], "output_rows"), kept], (1,), dtype="int64")
+    rows = detections * max(per_box, 1)
+    padding = ctx.node("Sub", [ctx.ints([rows], "output_rows"), written], (1,), dtype="int64")
     zeros = ctx.ints([0], "zero")
     rows_pad = ctx.node("Concat", [zeros, zeros, padding, zeros], (4,), {"axis": 0}, dtype="int64")
     vector_pad = ctx.node("Concat", [zeros, padding], (2,), {"axis": 0}, dtype="int64")
@@ -79,22 +83,38 @@ def detection_postprocess(ctx: TfliteContext) -> None:
 
 
 Picked = tuple[str, str, str, str]
-"""Anchor of each detection, its class (int64) and score, and how many there are ([1], int64)."""
+"""Anchor of each output row, its class (int64) and score, and how many detections ([1], int64)."""
 
 
-def _fast(ctx: TfliteContext, boxes: str, scores: str, detections: int) -> Picked:
-    """Each box scored by its best class (ArgMax: the first of equal scores, as LiteRT's ArgMaxVector),
-    one class-agnostic NMS keeping at most `detections`: already best first."""
+def _fast(ctx: TfliteContext, boxes: str, scores: str, detections: int, per_box: int) -> Picked:
+    """Each box scored by its best class, one class-agnostic NMS keeping at most `detections` (already
+    best first); each kept box reported with its `per_box` best classes, best first (one: ArgMax, the
+    first of equal scores as LiteRT's ArgMaxVector; more: TopK, equal scores lower class first, where
+    the kernel's partial sort leaves their order unspecified)."""
     count = ctx.in_shape(0)[1]
-    best = ctx.node("ReduceMax", [scores], (1, count), {"axes": [2], "keepdims": 0})
-    label = ctx.node("ArgMax", [scores], (1, count), {"axis": 2, "keepdims": 0}, dtype="int64")
-    ranked = ctx.node("Unsqueeze", [best, ctx.ints([1], "axes")], (1, 1, count))
-    chosen = _column(ctx, _suppress(ctx, boxes, ranked, 1, count, detections), 2)
-    flat_best = ctx.node("Squeeze", [best, ctx.ints([0], "axes")], (count,))
-    picked_scores = ctx.node("Gather", [flat_best, chosen], (None,), {"axis": 0})
-    labels = ctx.node("Squeeze", [label, ctx.ints([0], "axes")], (count,), dtype="int64")
-    picked_labels = ctx.node("Gather", [labels, chosen], (None,), {"axis": 0}, dtype="int64")
-    return chosen, picked_labels, picked_scores, ctx.node("Shape", [chosen], (1,), dtype="int64")
+    if per_box == 1:
+        best = ctx.node("ReduceMax", [scores], (1, count, 1), {"axes": [2], "keepdims": 1})
+        label = ctx.node("ArgMax", [scores], (1, count, 1), {"axis": 2, "keepdims": 1}, dtype="int64")
+    else:
+        best, label = ctx.node_multi("TopK", [scores, ctx.ints([per_box], "per_box")],
+                                     [((1, count, per_box), "float32"), ((1, count, per_box), "int64")],
+                                     {"axis": 2, "largest": 1, "sorted": 1})  # fmt: skip
+    top = ctx.node("Gather", [best, ctx.constant("first", np.int64(0))], (1, count), {"axis": 2})
+    ranked = ctx.node("Unsqueeze", [top, ctx.ints([1], "axes")], (1, 1, count))
+    selected = _column(ctx, _suppress(ctx, boxes, ranked, 1, count, detections), 2)
+    kept = ctx.node("Shape", [selected], (1,), dtype="int64")
+
+    def rows_of(value: str, dtype: str) -> str:
+        per = ctx.node("Squeeze", [value, ctx.ints([0], "axes")], (count, per_box), dtype=dtype)
+        picked = ctx.node("Gather", [per, selected], (None, per_box), {"axis": 0}, dtype=dtype)
+        return ctx.node("Reshape", [picked, ctx.ints([-1])], (None,), dtype=dtype)
+
+    column = ctx.node("Unsqueeze", [selected, ctx.ints([1], "axes")], (None, 1), dtype="int64")
+    anchors = ctx.node(
+        "Expand", [column, ctx.ints([1, per_box], "per_box_shape")], (None, per_box), dtype="int64"
+    )
+    chosen = ctx.node("Reshape", [anchors, ctx.ints([-1])], (None,), dtype="int64")
+    return chosen, rows_of(label, "int64"), rows_of(best, "float32"), kept
 
 
 def _regular(ctx: TfliteContext, boxes: str, scores: str, per_class: int, detections: int) -> Picked:

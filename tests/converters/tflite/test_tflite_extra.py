@@ -487,3 +487,25 @@ def test_ssd_mobilenet_coco_sized_postprocess_matches_litert(mode: str, seed: in
     assert int(pairs["3"].expected[0]) == 10
     np.testing.assert_allclose(pairs["0"].actual, pairs["0"].expected, rtol=0, atol=5e-7)
     print(f"{mode} seed {seed}: boxes max abs {np.abs(pairs['0'].actual - pairs['0'].expected).max():.2g}")
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_fast_nms_with_several_classes_per_box_matches_litert(seed: int) -> None:
+    """Fast NMS with max_classes_per_detection 2 (refused before): each kept box reported twice, with
+    its best and second-best class and score; the count is of boxes. Rows written by LiteRT (2 per
+    detection) equal, boxes within float rounding; the rest zeros here, unwritten there."""
+    path = tflite_fixture("ssd_fast_classes")
+    runner = LiteRTRunner(path)
+    encodings, scores = _regular_nms_inputs("random", seed)
+    feeds = {d["name"]: scores if "class_scores" in d["name"] else encodings
+             for d in runner._interpreter.get_input_details()}  # fmt: skip
+    pairs = {p.name.split(":")[-1]: p for p in run_both(path, feeds=feeds)}
+    np.testing.assert_array_equal(pairs["3"].actual, pairs["3"].expected)
+    n = 2 * int(pairs["3"].expected[0])
+    assert n > 2 and pairs["1"].expected.shape == (1, 12)
+    for key in ("1", "2"):
+        np.testing.assert_array_equal(pairs[key].actual[:, :n], pairs[key].expected[:, :n], err_msg=key)
+    np.testing.assert_allclose(pairs["0"].actual[:, :n], pairs["0"].expected[:, :n], rtol=0, atol=2e-7)
+    labels = pairs["1"].expected[0, :n].reshape(-1, 2)
+    assert (labels[:, 0] != labels[:, 1]).all()
+    assert not pairs["2"].actual[0, n:].any()
