@@ -55,6 +55,111 @@ def op_class(entry: dict[str, Any]) -> str | None:
     return None
 
 
+_NO_ONNX_OPERATOR = "ONNX has no operator for it (nor a finite composition of its operators)"
+_DATA_DEPENDENT = "its output's shape depends on the values, which an ONNX graph of these ops cannot express"
+_LINALG = "a matrix decomposition or solve ONNX has no operator for"
+_BITWISE = "a bitwise operation (ONNX has those from opset 18; netinspect writes opset 17)"
+INEXPRESSIBLE: dict[str, str] = {
+    **{
+        KERAS3_OP_PREFIX + n: _NO_ONNX_OPERATOR
+        for n in ("Erfinv", "I0", "Nextafter", "Gcd", "Lcm", "Lgamma", "Digamma")
+    },
+    **{KERAS3_OP_PREFIX + n: _DATA_DEPENDENT for n in ("Unique", "Nonzero", "Bincount", "Histogram")},
+    **{
+        KERAS3_OP_PREFIX + n: _LINALG
+        for n in (
+            "SVD",
+            "Qr",
+            "Eig",
+            "Eigh",
+            "Cholesky",
+            "CholeskyInverse",
+            "LuFactor",
+            "Lstsq",
+            "Solve",
+            "SolveTriangular",
+            "Inv",
+            "Pinv",
+            "MatrixRank",
+            "Slogdet",
+            "Logdet",
+        )
+    },
+    **{
+        KERAS3_OP_PREFIX + n: _BITWISE
+        for n in (
+            "BitwiseAnd",
+            "BitwiseOr",
+            "BitwiseXor",
+            "BitwiseNot",
+            "BitwiseInvert",
+            "BitwiseLeftShift",
+            "BitwiseRightShift",
+            "LeftShift",
+            "RightShift",
+        )
+    },
+    **{
+        TF_OP_PREFIX + n: _NO_ONNX_OPERATOR
+        for n in (
+            "math.erfinv",
+            "math.lgamma",
+            "math.digamma",
+            "math.igamma",
+            "math.igammac",
+            "math.bessel_i0",
+            "math.bessel_i1",
+            "math.zeta",
+            "math.polygamma",
+            "math.betainc",
+            "math.nextafter",
+        )
+    },
+    **{
+        TF_OP_PREFIX + n: _DATA_DEPENDENT
+        for n in (
+            "unique",
+            "math.bincount",
+            "boolean_mask",
+            "math.segment_sum",
+            "math.segment_mean",
+            "math.segment_max",
+            "math.segment_min",
+            "math.segment_prod",
+        )
+    },
+    **{
+        TF_OP_PREFIX + n: _LINALG
+        for n in (
+            "linalg.svd",
+            "linalg.qr",
+            "linalg.eig",
+            "linalg.eigh",
+            "linalg.cholesky",
+            "linalg.inv",
+            "linalg.lstsq",
+            "linalg.solve",
+            "linalg.triangular_solve",
+            "linalg.pinv",
+            "linalg.logdet",
+            "linalg.slogdet",
+        )
+    },
+    **{
+        TF_OP_PREFIX + "bitwise." + n: _BITWISE
+        for n in ("bitwise_and", "bitwise_or", "bitwise_xor", "invert", "left_shift", "right_shift")
+    },
+}
+"""Operations refused with the reason: ONNX cannot express them (the others without a mapping
+are refused as not yet mapped)."""
+
+
+def refusal(class_name: str, unmapped: str) -> str:
+    """Why an operation without a handler is refused: ONNX cannot express it, or `unmapped`."""
+    reason = INEXPRESSIBLE.get(class_name)
+    return f"not convertible: {reason}" if reason else unmapped
+
+
 def is_op(class_name: str) -> bool:
     return class_name.startswith((KERAS3_OP_PREFIX, TF_OP_PREFIX))
 

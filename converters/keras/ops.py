@@ -512,19 +512,56 @@ def tile(c: Call) -> None:
 
 @op(("Pad",), ("pad", "compat.v1.pad"))
 def pad(c: Call) -> None:
+    """constant and reflect are ONNX Pad modes; symmetric (the edge repeated) is built from slices:
+    along each axis the reversed border pieces concatenated around. (Keras' TensorFlow backend
+    computes no other mode.)"""
     x, shape, dtype = c.first()
     widths = c.const(1, "pad_width", "paddings")
     mode = str(c.const(2, "mode", default="constant")).lower()
-    if mode not in ("constant", "reflect"):
+    if mode not in ("constant", "reflect", "symmetric"):
         raise c.ctx.error(f"pad mode {mode!r} is not supported")
     pairs = [(int(p[0]), int(p[1])) for p in widths]
     before, after = [b for b, _ in pairs], [a for _, a in pairs]
     out = tuple(d + b + a if isinstance(d, int) else d for d, (b, a) in zip(shape, pairs, strict=True))
+    if mode == "symmetric":
+        _symmetric_pad(c, x, shape, dtype, pairs)
+        return
     value = c.const(3, "constant_values", default=0)
     inputs = [x, c.ctx.constant("pads", np.array(before + after, np.int64))]
     if mode == "constant" and value:
         inputs.append(c.ctx.constant("value", np.array(value, dtype)))
     c.node("Pad", inputs, out, {"mode": mode}, dtype=dtype, final=True)
+
+
+def _symmetric_pad(c: Call, x: str, shape: Shape, dtype: str, pairs: list[tuple[int, int]]) -> None:
+    axes = [(a, b, e) for a, (b, e) in enumerate(pairs) if b or e]
+    if not axes:
+        c.node("Identity", [x], shape, dtype=dtype, final=True)
+        return
+    current = list(shape)
+    for k, (axis, b, e) in enumerate(axes):
+        size = current[axis]
+        if not isinstance(size, int) or max(b, e) > size:
+            raise c.ctx.error(
+                f"symmetric padding of axis {axis} needs its size known and at least {max(b, e)}"
+            )
+        pieces = []
+        for start, stop in ((0, b), (size - e, size)):  # each border reversed: from its far end
+            if stop == start:
+                pieces.append(None)
+                continue
+            piece_shape = tuple(stop - start if i == axis else d for i, d in enumerate(current))
+            bounds = (
+                (stop - 1, "starts"),
+                (start - 1 if start else _INT64_MIN, "ends"),
+                (axis, "axes"),
+                (-1, "steps"),
+            )
+            names = [c.ctx.constant(h, np.array([v], np.int64)) for v, h in bounds]
+            pieces.append(c.node("Slice", [x, *names], piece_shape, dtype=dtype))
+        current[axis] = size + b + e
+        parts = [p for p in (pieces[0], x, pieces[1]) if p is not None]
+        x = c.node("Concat", parts, tuple(current), {"axis": axis}, dtype=dtype, final=k == len(axes) - 1)
 
 
 @op(("Matmul",), ("linalg.matmul", "matmul", "__operators__.matmul"))

@@ -35,6 +35,8 @@ from netinspect.converters.keras import cells as _cells  # noqa: F401  (register
 from netinspect.converters.keras import convrnn as _convrnn  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import layers as _layers  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import ops as _ops  # noqa: F401  (registers the handlers)
+from netinspect.converters.keras import ops_array as _ops_array  # noqa: F401  (registers the handlers)
+from netinspect.converters.keras import ops_math as _ops_math  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import sequence as _sequence  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras.context import KERAS, Env, KerasContext
 from netinspect.converters.keras.detect import BACKENDS
@@ -48,6 +50,7 @@ from netinspect.converters.keras.files import (
 )
 from netinspect.converters.keras.model import ModelSpec, Ref, parse_model, snake_case
 from netinspect.converters.keras.opcalls import is_op
+from netinspect.converters.keras.opcalls import refusal as op_refusal
 from netinspect.errors import ModelFormatError
 from netinspect.ir import Dim, Graph, Metadata, Step
 from netinspect.layout import channels_first, permute_shape
@@ -215,7 +218,9 @@ def _survey(model: ModelSpec) -> Iterator[LayerEntry]:
         if spec.model is not None:
             yield from _survey(spec.model)
         elif spec.class_name != "InputLayer":
-            refusal = REFUSED.get(spec.class_name) or (OP_REFUSAL if is_op(spec.class_name) else None)
+            refusal = REFUSED.get(spec.class_name) or (
+                op_refusal(spec.class_name, OP_REFUSAL) if is_op(spec.class_name) else None
+            )
             yield LayerEntry(spec.name, spec.class_name, refusal)
 
 
