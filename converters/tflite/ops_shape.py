@@ -437,6 +437,9 @@ def space_to_batch(ctx: TfliteContext) -> None:
     [N, H/bh, bh, W/bw, bw, C], bring the block axes first, fold them into the batch."""
     n, h, w, c = ctx.in_shape(0)
     bh, bw = (int(v) for v in ctx.const(1).reshape(-1))
+    if not ctx.need(2).has_data:
+        _space_to_batch_at_run_time(ctx, bh, bw)
+        return
     pads = ctx.const(2).reshape(2, 2).astype(np.int64)
     x = ctx.moved(0)
     h, w = h + int(pads[0].sum()), w + int(pads[1].sum())
@@ -450,11 +453,78 @@ def space_to_batch(ctx: TfliteContext) -> None:
     ctx.emit("Reshape", [moved, ctx.ints(ctx.out_shape())])
 
 
+def _dims(ctx: TfliteContext, x: str, rank: int) -> list[str]:
+    """Each axis' size of `x` at run time, as int64 [1] values."""
+    shape = ctx.node("Shape", [x], (rank,), dtype="int64")
+    return [ctx.node("Gather", [shape, ctx.ints([k])], (1,), dtype="int64") for k in range(rank)]
+
+
+def _concat(ctx: TfliteContext, parts: list[str], size: int | None = None) -> str:
+    """int64 vectors joined (`size` elements; one per part by default)."""
+    return ctx.node("Concat", parts, (size or len(parts),), {"axis": 0}, dtype="int64")
+
+
+def _flat_pairs(ctx: TfliteContext, i: int) -> str:
+    """Input `i`, [[top, bottom], [left, right]] computed at run time, as int64 [4]."""
+    pairs = ctx.node("Cast", [ctx.x(i)], (2, 2), {"to": ONNX_TYPES["int64"]}, dtype="int64")
+    return ctx.node("Reshape", [pairs, ctx.ints([4])], (4,), dtype="int64")
+
+
+def _space_to_batch_at_run_time(ctx: TfliteContext, bh: int, bw: int) -> None:
+    """SPACE_TO_BATCH_ND whose paddings the graph computes (a dilated convolution on an input sized
+    at run time: TF's required_space_to_batch_paddings): Pad by those values, then the same
+    reshapes with sizes read from the padded tensor."""
+    flat = _flat_pairs(ctx, 2)
+    begins = ctx.node("Gather", [flat, ctx.ints([0, 2])], (2,), dtype="int64")
+    ends = ctx.node("Gather", [flat, ctx.ints([1, 3])], (2,), dtype="int64")
+    zero = ctx.ints([0])
+    pads = _concat(ctx, [zero, begins, zero, zero, ends, zero], 8)
+    n, _h, _w, c = ctx.in_shape(0)
+    x = ctx.node("Pad", [ctx.moved(0), pads], (n, None, None, c))
+    dn, dh, dw, dc = _dims(ctx, x, 4)
+    block_h, block_w = ctx.ints([bh]), ctx.ints([bw])
+    rows, cols = (
+        ctx.node("Div", [dh, block_h], (1,), dtype="int64"),
+        ctx.node("Div", [dw, block_w], (1,), dtype="int64"),
+    )
+    blocks = ctx.node(
+        "Reshape", [x, _concat(ctx, [dn, rows, block_h, cols, block_w, dc])], (n, None, bh, None, bw, c)
+    )
+    moved = ctx.node("Transpose", [blocks], (bh, bw, n, None, None, c), {"perm": [2, 4, 0, 1, 3, 5]})
+    batch = ctx.node("Mul", [dn, ctx.ints([bh * bw])], (1,), dtype="int64")
+    ctx.step("pad", "paddings computed at run time: Pad and reshapes sized from the tensor itself")
+    ctx.emit("Reshape", [moved, _concat(ctx, [batch, rows, cols, dc])])
+
+
+def _batch_to_space_at_run_time(ctx: TfliteContext, bh: int, bw: int) -> None:
+    """BATCH_TO_SPACE_ND whose crops the graph computes: the inverse reshapes sized at run time,
+    then a Slice by those crops."""
+    c = ctx.in_shape(0)[3]
+    x = ctx.moved(0)
+    db, dh, dw, dc = _dims(ctx, x, 4)
+    n = ctx.node("Div", [db, ctx.ints([bh * bw])], (1,), dtype="int64")
+    blocks = ctx.node("Reshape", [x, _concat(ctx, [ctx.ints([bh]), ctx.ints([bw]), n, dh, dw, dc])],
+                      (bh, bw, None, None, None, c))  # fmt: skip
+    moved = ctx.node("Transpose", [blocks], (None, None, bh, None, bw, c), {"perm": [2, 3, 0, 4, 1, 5]})
+    height = ctx.node("Mul", [dh, ctx.ints([bh])], (1,), dtype="int64")
+    width = ctx.node("Mul", [dw, ctx.ints([bw])], (1,), dtype="int64")
+    full = ctx.node("Reshape", [moved, _concat(ctx, [n, height, width, dc])], (None, None, None, c))
+    flat = _flat_pairs(ctx, 2)
+    starts = ctx.node("Gather", [flat, ctx.ints([0, 2])], (2,), dtype="int64")
+    cut = ctx.node("Gather", [flat, ctx.ints([1, 3])], (2,), dtype="int64")
+    ends = ctx.node("Sub", [_concat(ctx, [height, width]), cut], (2,), dtype="int64")
+    ctx.step("pad", "crops computed at run time: reshapes sized from the tensor itself, then Slice")
+    ctx.emit("Slice", [full, starts, ends, ctx.ints([1, 2])])
+
+
 @layer(TFLITE, "BATCH_TO_SPACE_ND")
 def batch_to_space(ctx: TfliteContext) -> None:
     """The inverse: unfold the batch into (bh, bw, N), interleave the blocks back, then crop."""
     b, h, w, c = ctx.in_shape(0)
     bh, bw = (int(v) for v in ctx.const(1).reshape(-1))
+    if not ctx.need(2).has_data:
+        _batch_to_space_at_run_time(ctx, bh, bw)
+        return
     crops = ctx.const(2).reshape(2, 2).astype(np.int64)
     n = b // (bh * bw)
     blocks = ctx.node("Reshape", [ctx.moved(0), ctx.ints([bh, bw, n, h, w, c])], (bh, bw, n, h, w, c))

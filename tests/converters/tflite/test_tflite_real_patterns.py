@@ -229,3 +229,29 @@ def test_shapes_the_file_leaves_unrecorded_are_computed(tmp_path: Path) -> None:
     graph = load(path)
     assert graph.outputs[0].shape == (1, 3, 6, 8)  # NCHW of the computed 1×6×8×3
     assert_close(run_both(path), rtol=1e-5, atol=1e-5)
+
+
+def run_time_block_paddings() -> Spec:
+    """SPACE_TO_BATCH_ND → RELU → BATCH_TO_SPACE_ND with paddings and crops the graph computes (here
+    given as inputs), as TF writes a dilated convolution on an input sized at run time."""
+    tensors = [
+        T("x", [1, 4, 5, 2]),
+        T("paddings", [2, 2], "int32"),
+        T("crops", [2, 2], "int32"),
+        T("block", [2], "int32", 1),
+        T("batched", [4, 2, 3, 2]),
+        T("relu", [4, 2, 3, 2]),
+        T("y", [1, 4, 5, 2]),
+    ]
+    ops = [Op(0, [0, 3, 1], [4]), Op(1, [4], [5]), Op(2, [5, 3, 2], [6])]
+    codes: list[str | tuple[str, str]] = ["SPACE_TO_BATCH_ND", "RELU", "BATCH_TO_SPACE_ND"]
+    return Spec(tensors, ops, [0, 1, 2], [6], codes, [b"", np.int32([2, 2]).tobytes()])
+
+
+def test_space_to_batch_with_paddings_computed_at_run_time(tmp_path: Path) -> None:
+    """Pad by the run-time paddings, reshapes sized from the tensor, Slice by the run-time crops
+    (tflite-support's dilated_conv.tflite was refused: "tensor … must be a constant here")."""
+    x = np.random.default_rng(7).uniform(-1, 1, (1, 4, 5, 2)).astype(np.float32)
+    pairs = np.int32([[0, 0], [1, 0]])  # one column padded on the left, cropped again
+    feeds = {"x": x, "paddings": pairs, "crops": pairs}
+    assert_close(run_both(_write(tmp_path, run_time_block_paddings()), feeds=feeds), rtol=1e-6, atol=1e-6)
