@@ -272,7 +272,14 @@ def detect(path: str | Path, options: LoadOptions | None = None) -> tuple[Reader
         if tag:
             return reader, tag, probe
     known = ", ".join(r.name for r in found)
-    raise ModelFormatError(f"unknown model format (not one of: {known})", probe.path)
+    pickled = " — it is a Python pickle, which netinspect never unpickles" if _is_pickle(probe.head) else ""
+    raise ModelFormatError(f"unknown model format (not one of: {known}){pickled}", probe.path)
+
+
+def _is_pickle(head: bytes) -> bool:
+    """A pickle of protocol 2–5 (`pickle.dump`, joblib: models saved as Python objects, as a
+    real `transformer.h5` made by keras.saving.pickle_utils is): unpickling would run its code."""
+    return len(head) > 2 and head[0] == 0x80 and 2 <= head[1] <= 5
 
 
 def load(path: str | Path, options: LoadOptions | None = None) -> Graph:

@@ -168,3 +168,17 @@ def test_pickled_npz_weights_are_refused_unread(tmp_path):
         archive.writestr("model.weights.npz", pickle.dumps(Trap()))
     with pytest.raises(ModelFormatError, match="pickled objects, which netinspect never unpickles"):
         netinspect.load(path)
+
+
+def test_a_pickled_model_is_named_a_pickle_and_not_unpickled(tmp_path):
+    """A Keras model pickled into a file named `.h5` (a real one: keras.saving.pickle_utils)."""
+    import pickle
+
+    class Trap:
+        def __reduce__(self):
+            return (__import__, ("netinspect_no_such_module",))
+
+    path = tmp_path / "transformer.h5"
+    path.write_bytes(pickle.dumps(Trap(), protocol=4))
+    with pytest.raises(ModelFormatError, match="a Python pickle, which netinspect never unpickles"):
+        netinspect.load(path)
