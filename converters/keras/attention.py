@@ -8,7 +8,9 @@ Semantics as Keras computes them at inference (keras/src/layers/attention/; tf-k
 - MultiHeadAttention(query, value, key=value): EinsumDense projections `abc,cde->abde` (kernel
   (dim, heads, key_dim), bias (heads, key_dim)), the query scaled by 1/√key_dim, scores
   `aecd,abcd->acbe`, softmax over the keys, `acbe,aecd->abcd` with the values, and the output
-  projection `abcd,cde->abe`; attention over axis 1 only (Keras' default for rank-3 inputs).
+  projection `abcd,cde->abe`; for other ranks and `attention_axes` the equations Keras builds
+  (`_build_attention_equation`), the softmax taken over all attended key axes jointly; with
+  `return_attention_scores` the softmax weights are the second output.
 - `use_causal_mask`: position i attends to j ≤ i; Keras subtracts 1e9 from the other scores
   (the same here, as a constant added before the softmax). Dropout is the identity at inference.
 Both projections and scores run as ONNX Einsum with Keras' own equations.
@@ -156,24 +158,59 @@ def _lazy(ctx: KerasContext, array: LazyArray, role: str) -> str:
     return ctx.weight(index, role, tuple(array.shape))
 
 
+def _letters(count: int, offset: int = 0) -> str:
+    return "abcdefghijklmnopqrstuvwxyz"[offset : offset + count]
+
+
 def _project(ctx: KerasContext, x: str, shape: Shape, role: str) -> tuple[str, Shape]:
+    """EinsumDense (…, dim) × (dim, heads, size) → (…, heads, size), as Keras' `_build_proj_equation`."""
     kernel, bias = _projection(ctx, role)
     if kernel.shape[0] != shape[-1] and isinstance(shape[-1], int):
         raise ctx.error(f"the {role} kernel {kernel.shape} does not take {shape[-1]} features")
-    out = (shape[0], shape[1], kernel.shape[1], kernel.shape[2])
-    y = ctx.node("Einsum", [x, _lazy(ctx, kernel, f"{role}_kernel")], out, {"equation": "abc,cde->abde"})
+    free = _letters(len(shape) - 1)
+    bound, heads, size = _letters(3, len(free))
+    out = (*shape[:-1], kernel.shape[1], kernel.shape[2])
+    equation = f"{free}{bound},{bound}{heads}{size}->{free}{heads}{size}"
+    y = ctx.node("Einsum", [x, _lazy(ctx, kernel, f"{role}_kernel")], out, {"equation": equation})
     if bias is not None:
         y = ctx.node("Add", [y, _lazy(ctx, bias, f"{role}_bias")], out)
     return y, out
 
 
+def _attention_equations(rank: int, axes: tuple[int, ...]) -> tuple[str, str, list[int], list[int]]:
+    """Keras' `_build_attention_equation` for projected tensors of `rank` (batch dims, attention
+    dims, heads, channels): the score and combine equations, the batch dims and the key's letters."""
+    target = _letters(rank)
+    batch = [i for i in range(rank) if i not in axes and i != rank - 1]
+    source, offset = "", rank
+    for i in range(rank):
+        if i in batch or i == rank - 1:
+            source += target[i]
+        else:
+            source += _letters(1, offset)
+            offset += 1
+    product = "".join([target[i] for i in batch] + [target[i] for i in axes] + [source[i] for i in axes])
+    return f"{source},{target}->{product}", f"{product},{source}->{target}", batch, list(axes)
+
+
+def _softmax_over(ctx: KerasContext, scores: str, shape: Shape, count: int) -> str:
+    """Keras' Softmax over the last `count` axes jointly: exp(x − max) / Σ exp(x − max)."""
+    if count == 1:
+        return ctx.node("Softmax", [scores], shape, {"axis": -1})
+    axes = list(range(len(shape) - count, len(shape)))
+    kept = tuple(1 if i in axes else d for i, d in enumerate(shape))
+    top = ctx.node("ReduceMax", [scores], kept, {"axes": axes, "keepdims": 1})
+    e = ctx.node("Exp", [ctx.node("Sub", [scores, top], shape)], shape)
+    total = ctx.node("ReduceSum", [e, ctx.constant("axes", np.array(axes, np.int64))], kept, {"keepdims": 1})
+    return ctx.node("Div", [e, total], shape)
+
+
 @layer("MultiHeadAttention")
 def convert_multi_head_attention(ctx: KerasContext) -> None:
+    """Keras' equations for any rank and `attention_axes`; the softmax weights as the second
+    output when the call returns the attention scores."""
     if len(ctx.inputs) not in (2, 3):
         raise ctx.error(f"takes query, value and an optional key, not {len(ctx.inputs)} tensors")
-    axes = ctx.cfg("attention_axes", default=None)
-    if axes is not None and [int(a) % 3 for a in (axes if isinstance(axes, list) else [axes])] != [1]:
-        raise ctx.error(f"attention_axes {axes} is not supported (only the time axis)")
     tensors = dict(enumerate(zip(ctx.inputs, ctx.input_shapes, strict=True)))
 
     def named(key: str, fallback: int | None) -> tuple[str, Shape] | None:
@@ -186,28 +223,45 @@ def convert_multi_head_attention(ctx: KerasContext) -> None:
     value = named("value", 1)
     key = named("key", 2) or value
     assert value is not None and key is not None
-    if any(len(s) != 3 for _, s in (query, value, key)):
-        raise ctx.error("only (batch, time, features) inputs are supported")
+    rank = len(query[1]) + 1  # projected: (batch, …, heads, channels)
+    if len(query[1]) < 3 or any(len(s) != len(query[1]) for _, s in (value, key)):
+        raise ctx.error("query, key and value need one rank of at least 3")
+    given = ctx.cfg("attention_axes", default=None)
+    if given is None:
+        axes = tuple(range(1, rank - 2))
+    else:  # Keras 3 counts a negative axis from the query's rank, tf-keras from the projected one
+        values = given if isinstance(given, list) else [given]
+        axes = tuple(
+            int(a) if int(a) >= 0 else int(a) + (rank - 1 if ctx.env.major >= 3 else rank) for a in values
+        )
+    if any(not 0 < a < rank - 2 for a in axes):
+        raise ctx.error(f"attention_axes {given} must name axes between the batch and the features")
     q, qs = _project(ctx, *query, "query")
     k, ks = _project(ctx, *key, "key")
     v, vs = _project(ctx, *value, "value")
-    key_dim = int(qs[3])  # type: ignore[arg-type]
+    key_dim = int(qs[-1])  # type: ignore[arg-type]
     q = ctx.node("Mul", [q, ctx.scalar("query_scale", 1.0 / math.sqrt(key_dim))], qs)
-    scores_shape = (qs[0], qs[2], qs[1], ks[1])
-    scores = ctx.node("Einsum", [k, q], scores_shape, {"equation": "aecd,abcd->acbe"})
+    dot, combine, batch, attended = _attention_equations(rank, axes)
+    scores_shape = tuple([qs[i] for i in batch] + [qs[i] for i in attended] + [ks[i] for i in attended])
+    scores = ctx.node("Einsum", [k, q], scores_shape, {"equation": dot})
     if ctx.call_kwargs.get("use_causal_mask"):
+        if len(attended) != 1:
+            raise ctx.error("use_causal_mask with several attention axes is not supported")
         scores = _causal(ctx, scores, scores_shape)
-    weights = ctx.node("Softmax", [scores], scores_shape, {"axis": -1})
-    heads = (qs[0], qs[1], qs[2], vs[3])
-    combined = ctx.node("Einsum", [weights, v], heads, {"equation": "acbe,aecd->abcd"})
+    weights = _softmax_over(ctx, scores, scores_shape, len(attended))
+    heads = (*qs[:-1], vs[-1])
+    combined = ctx.node("Einsum", [weights, v], heads, {"equation": combine})
     kernel, bias = _projection(ctx, "output")
-    out = (qs[0], qs[1], kernel.shape[2])
+    free = _letters(rank - 2)
+    h, c, o = _letters(3, len(free))
+    out = (*qs[:-2], kernel.shape[2])
     final = ctx.outputs[0]
+    equation = f"{free}{h}{c},{h}{c}{o}->{free}{o}"
     y = ctx.node(
-        "Einsum", [combined, _lazy(ctx, kernel, "output_kernel")], out, {"equation": "abcd,cde->abe"},
+        "Einsum", [combined, _lazy(ctx, kernel, "output_kernel")], out, {"equation": equation},
         output=final if bias is None else None,
     )  # fmt: skip
     if bias is not None:
         ctx.node("Add", [y, _lazy(ctx, bias, "output_bias")], out, output=final)
     if len(ctx.outputs) > 1:
-        raise ctx.error("return_attention_scores is not supported")
+        ctx.node("Identity", [weights], scores_shape, output=ctx.outputs[1])

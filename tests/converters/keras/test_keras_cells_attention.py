@@ -2,7 +2,8 @@
 them, converted and run in onnxruntime against Keras' `predict` (rtol = atol = 1e-4): RNN around
 LSTMCell/GRUCell/SimpleRNNCell (with go_backwards, return_state, inside Bidirectional),
 StackedRNNCells and a list of cells; Attention (dot, scaled, concat scores, causal mask),
-AdditiveAttention, MultiHeadAttention (key given or not, value_dim, output_shape, no bias, causal)."""
+AdditiveAttention, MultiHeadAttention (key given or not, value_dim, output_shape, no bias, causal;
+rank-4 inputs with the default, one or two `attention_axes`; `return_attention_scores`)."""
 
 from __future__ import annotations
 
