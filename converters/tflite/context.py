@@ -310,8 +310,9 @@ class TfliteContext(LayerContext):
         if params is None or t.dtype == "int32":
             return stored
         if t.dtype == "int16":
-            raise self.error("16×8 quantization (int16 activations) is not supported")
-        name = self._dequantize(stored, t, params, t.shape, output=output)
+            name = self._dequantize_int16(stored, t, params, output)
+        else:
+            name = self._dequantize(stored, t, params, t.shape, output=output)
         if output is None:
             state.floats[t.index] = name
         return name
@@ -432,6 +433,25 @@ class TfliteContext(LayerContext):
         state.weights[key] = name
         self.link_weight(t.name, stored if params is not None or source.dtype == "float16" else name, layout)
         return name
+
+    def _dequantize_int16(
+        self, stored: str, t: TflTensor, params: tuple[np.ndarray, np.ndarray, int], output: str | None
+    ) -> str:
+        """An int16 value read as float (an int16 input requantized to int8, as keyword-spotting models
+        take their features): Cast, less the zero point, times the scale — DequantizeLinear takes int16
+        only from opset 21."""
+        scale, zero, _axis = params
+        if scale.size > 1:
+            raise self.error(f"int16 {t.name!r} is quantized per axis, which TFLite kernels never emit")
+        value = self.node("Cast", [stored], t.shape, {"to": ONNX_TYPES["float32"]})
+        if int(zero.reshape(-1)[0]):
+            value = self.node(
+                "Sub", [value, self.constant("zero_point", np.float32(zero.reshape(-1)[0]))], t.shape
+            )
+        self.step("param", f"int16 {t.name!r} dequantized: Cast, times scale {_brief(scale)}, zero point "
+                           f"{_brief(zero)}")  # fmt: skip
+        return self.node("Mul", [value, self.constant("scale", np.float32(scale.reshape(-1)[0]))], t.shape,
+                         output=output)  # fmt: skip
 
     def _dequantize(
         self,

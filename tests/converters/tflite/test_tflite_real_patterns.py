@@ -255,3 +255,17 @@ def test_space_to_batch_with_paddings_computed_at_run_time(tmp_path: Path) -> No
     pairs = np.int32([[0, 0], [1, 0]])  # one column padded on the left, cropped again
     feeds = {"x": x, "paddings": pairs, "crops": pairs}
     assert_close(run_both(_write(tmp_path, run_time_block_paddings()), feeds=feeds), rtol=1e-6, atol=1e-6)
+
+
+def test_int16_input_requantized_to_int8(tmp_path: Path) -> None:
+    """An int16 input QUANTIZEd to int8 (tflite-micro's keyword_scrambled models take int16 features):
+    read as Cast × scale, as DequantizeLinear takes int16 only from opset 21 (it was refused as
+    "16×8 quantization")."""
+    tensors = [
+        T("features", [1, 8], "int16", quant=([0.002], [0], 0)),
+        T("q", [1, 8], "int8", quant=([0.05], [-3], 0)),
+        T("y", [1, 8], "int8", quant=([0.05], [-3], 0)),
+    ]
+    spec = Spec(tensors, [Op(0, [0], [1]), Op(1, [1], [2])], [0], [2], ["QUANTIZE", "RELU"])
+    x = np.int16([[-30000, -1200, -26, 0, 25, 26, 1300, 32767]])
+    assert_quantized(run_both(_write(tmp_path, spec), feeds={"features": x}))
