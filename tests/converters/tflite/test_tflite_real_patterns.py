@@ -269,3 +269,13 @@ def test_int16_input_requantized_to_int8(tmp_path: Path) -> None:
     spec = Spec(tensors, [Op(0, [0], [1]), Op(1, [1], [2])], [0], [2], ["QUANTIZE", "RELU"])
     x = np.int16([[-30000, -1200, -26, 0, 25, 26, 1300, 32767]])
     assert_quantized(run_both(_write(tmp_path, spec), feeds={"features": x}))
+
+
+def test_hybrid_input_quantization_rounds_halves_away_from_zero(tmp_path: Path) -> None:
+    """LiteRT quantizes a hybrid layer's input with TfLiteRound (halves away from zero); ONNX Round
+    takes halves to even. With the batch item's peak at 127 every x·(127/peak) is x itself, so the
+    halves here are exact: each one a filter scale off before (Magenta's style transfer met them)."""
+    path = _write(tmp_path, hybrid_conv([0.01]))
+    x = np.random.default_rng(8).integers(-40, 40, (2, 5, 6, 3)).astype(np.float32) + 0.5
+    x[:, 0, 0, 0] = 127.0  # each batch item's peak
+    assert_close(run_both(path, feeds={"x": x}), rtol=1e-5, atol=1e-5)
