@@ -1,7 +1,6 @@
 """Array operations of functional graphs (Keras 3 `keras.ops`, tf-keras `TFOpLambda`): flips,
-rolls, axis moves, triangles, repeats, `where`, gathers, one-hot, sorting and top-k, splits,
-broadcasts and `*_like` fills, tensordot/outer products, and TensorFlow's NHWC depth/space moves
-and pools.
+rolls, axis moves, triangles, repeats, `where`, gathers, one-hot, sorting and top-k, splits and
+stacks, broadcasts and `*_like` fills, tensordot/outer/dot products, diagonals.
 
 Axes are Keras' own (channels last); the layout pass moves the transposes around them. Everything
 here is static: sizes an operation needs (a roll's axis length, a sort's k) must be known.
@@ -14,8 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from netinspect.build import same_pads
-from netinspect.converters.keras.ops import _INT64_MIN, Call, Shape, TensorArg, broadcast, op
+from netinspect.converters.keras.ops import _INT64_MAX, _INT64_MIN, Call, Shape, TensorArg, broadcast, op
 from netinspect.dtypes import elem_type
 from netinspect.ir import Dim
 
@@ -350,7 +348,7 @@ def broadcast_to(c: Call) -> None:
     c.node("Expand", [x, _i64(c, "shape", target)], tuple(target), dtype=dtype, final=True)
 
 
-@op(("OnesLike", "ZerosLike", "FullLike"), ("ones_like", "zeros_like", "fill"))
+@op(("OnesLike", "ZerosLike", "EmptyLike", "FullLike"), ("ones_like", "zeros_like", "fill"))
 def full_like(c: Call) -> None:
     """A constant broadcast to the operand's shape (read at run time: the batch may vary)."""
     x, shape, dtype = c.first()
@@ -359,7 +357,7 @@ def full_like(c: Call) -> None:
     if isinstance(given, dict):
         given = given.get("config", {}).get("name")
     out_type = str(given or dtype)
-    fill = {"OnesLike": 1, "ones_like": 1, "ZerosLike": 0, "zeros_like": 0}.get(kind)
+    fill = {"OnesLike": 1, "ones_like": 1, "ZerosLike": 0, "zeros_like": 0, "EmptyLike": 0}.get(kind)
     if fill is None:
         fill = c.const(1, "fill_value")
     dims = c.node("Shape", [x], (len(shape),), dtype="int64")
@@ -425,85 +423,6 @@ def append(c: Call) -> None:
     c.node("Concat", [a, b], out, {"axis": a_}, dtype=dtype, final=True)
 
 
-# -------------------------------------------------------------------------------------------------
-# TensorFlow's NHWC image ops: computed in NCHW between two transposes the layout pass removes
-
-
-def _nchw(c: Call, x: str, shape: Shape, dtype: str) -> tuple[str, Shape]:
-    if len(shape) != 4:
-        raise c.ctx.error(f"expects a rank-4 NHWC tensor, not rank {len(shape)}")
-    moved = (shape[0], shape[3], shape[1], shape[2])
-    return c.node("Transpose", [x], moved, {"perm": [0, 3, 1, 2]}, dtype=dtype), moved
-
-
-def _nhwc(c: Call, x: str, shape: Shape, dtype: str) -> None:
-    back = (shape[0], shape[2], shape[3], shape[1])
-    c.node("Transpose", [x], back, {"perm": [0, 2, 3, 1]}, dtype=dtype, final=True)
-
-
-@op((), ("nn.depth_to_space", "compat.v1.depth_to_space", "nn.space_to_depth", "compat.v1.space_to_depth"))
-def depth_space(c: Call) -> None:
-    """TensorFlow's NHWC depth_to_space orders the depth as (block row, block column, channel),
-    ONNX DepthToSpace's DCR mode; SpaceToDepth is the inverse in both."""
-    x, shape, dtype = c.first()
-    if str(c.const(2, "data_format", default="NHWC") or "NHWC") != "NHWC":
-        raise c.ctx.error("only the NHWC data format is supported")
-    block = int(c.const(1, "block_size"))
-    y, (n, ch, h, w) = _nchw(c, x, shape, dtype)
-    grow = "depth_to_space" in c.ctx.type
-
-    def scale(d: Dim, up: bool) -> Dim:
-        return d if not isinstance(d, int) else (d * block if up else d // block)
-
-    if grow:
-        moved = (n, ch // (block * block) if isinstance(ch, int) else None, scale(h, True), scale(w, True))
-        y = c.node("DepthToSpace", [y], moved, {"blocksize": block, "mode": "DCR"}, dtype=dtype)
-    else:
-        moved = (n, ch * block * block if isinstance(ch, int) else None, scale(h, False), scale(w, False))
-        y = c.node("SpaceToDepth", [y], moved, {"blocksize": block}, dtype=dtype)
-    _nhwc(c, y, moved, dtype)
-
-
-def _pair_of(value: Any, rank: int) -> list[int]:
-    values = [int(v) for v in (value if isinstance(value, list | tuple) else [value])]
-    if len(values) == 1:
-        return values * rank
-    if len(values) == rank + 2:  # TensorFlow's NHWC form [1, h, w, 1]
-        return values[1:-1]
-    return values
-
-
-@op((), ("nn.max_pool2d", "nn.avg_pool2d", "nn.max_pool", "nn.avg_pool", "compat.v1.nn.max_pool",
-         "compat.v1.nn.avg_pool"))  # fmt: skip
-def pool2d(c: Call) -> None:
-    """TensorFlow pooling on NHWC: SAME pads as TensorFlow places them; an average over SAME
-    divides by the window's valid inputs (`count_include_pad=0`)."""
-    x, shape, dtype = c.first()
-    if str(c.const(4, "data_format", default="NHWC") or "NHWC") != "NHWC":
-        raise c.ctx.error("only the NHWC data format is supported")
-    kernel = _pair_of(c.const(1, "ksize", "window_shape"), 2)
-    strides = _pair_of(c.const(2, "strides"), 2)
-    padding = str(c.const(3, "padding")).upper()
-    y, (n, ch, h, w) = _nchw(c, x, shape, dtype)
-    pads = [0, 0, 0, 0]
-    if padding == "SAME":
-        if not (isinstance(h, int) and isinstance(w, int)):
-            raise c.ctx.error("SAME pooling needs the height and width known")
-        (t, b), (left, r) = same_pads(h, kernel[0], strides[0]), same_pads(w, kernel[1], strides[1])
-        pads = [t, left, b, r]
-    sizes = []
-    for d, k, s, (p0, p1) in zip(
-        (h, w), kernel, strides, ((pads[0], pads[2]), (pads[1], pads[3])), strict=True
-    ):
-        sizes.append((d + p0 + p1 - k) // s + 1 if isinstance(d, int) else None)
-    moved = (n, ch, sizes[0], sizes[1])
-    attrs: dict[str, Any] = {"kernel_shape": kernel, "strides": strides, "pads": pads}
-    if "avg" in c.ctx.type:
-        attrs["count_include_pad"] = 0
-    y = c.node("AveragePool" if "avg" in c.ctx.type else "MaxPool", [y], moved, attrs, dtype=dtype)
-    _nhwc(c, y, moved, dtype)
-
-
 @op((), ("einsum",))
 def tf_einsum(c: Call) -> None:
     raise c.ctx.error("tf-keras saved tf.einsum without its tensor operands (it records only the "
@@ -537,3 +456,178 @@ def diagonal(c: Call) -> None:
     if trace:
         axes = _i64(c, "axes", [len(rest)])
         c.node("ReduceSum", [y, axes], out[:-1], {"keepdims": 0}, dtype=dtype, final=True)
+
+
+@op(("Hstack", "Vstack", "Dstack"), ("experimental.numpy.hstack", "experimental.numpy.vstack"))
+def stack_numpy(c: Call) -> None:
+    """NumPy's stacks of tensors of rank ≥ 3: concatenated on axis 1 (h), 0 (v) or 2 (d)."""
+    values = c.arg(0, "xs", "tup")
+    parts = c.operands(*(values if isinstance(values, list) else [values]))
+    rank = len(parts[0][1])
+    axis = {"h": 1, "v": 0, "d": 2}[c.ctx.type.rsplit(".", 1)[-1][0].lower()]
+    if rank < 3 or (axis == 1 and rank < 2):
+        raise c.ctx.error(f"stacking rank-{rank} tensors is not supported (only rank 3 or more)")
+    sizes = [s[axis] for _, s, _ in parts]
+    out = list(broadcast(*(s for _, s, _ in parts)))
+    out[axis] = sum(sizes) if all(isinstance(d, int) for d in sizes) else None  # type: ignore[arg-type]
+    c.node("Concat", [n for n, _, _ in parts], tuple(out), {"axis": axis}, dtype=parts[0][2], final=True)
+
+
+@op(("ArraySplit", "Hsplit", "Vsplit", "Dsplit"), ())
+def array_split(c: Call) -> None:
+    """NumPy's array_split (n parts, the first `size % n` one longer) and h/v/dsplit (axis 1, 0, 2;
+    equal parts or split points)."""
+    x, shape, dtype = c.first()
+    kind = c.ctx.type.rsplit(".", 1)[-1]
+    axis = int(c.const(2, "axis", default=0)) if kind == "ArraySplit" else {"H": 1, "V": 0, "D": 2}[kind[0]]
+    axis %= len(shape)
+    size = _axis_size(c, shape, axis)
+    spec = c.const(1, "indices_or_sections")
+    if isinstance(spec, list | tuple):
+        bounds = [0, *(min(int(s), size) for s in spec), size]
+        sizes = [max(0, b - a) for a, b in itertools.pairwise(bounds)]
+    else:
+        n = int(spec)
+        if kind != "ArraySplit" and size % n:
+            raise c.ctx.error(f"{kind} of axis {axis} (size {size}) into {n} equal parts")
+        sizes = [size // n + (1 if i < size % n else 0) for i in range(n)]
+    _emit_split(c, x, shape, dtype, axis, sizes, squeeze=False)
+
+
+@op(("Fliplr", "Flipud"), ())
+def flip_lr_ud(c: Call) -> None:
+    x, shape, dtype = c.first()
+    _flipped(c, x, shape, dtype, [1 if c.ctx.type.endswith("Fliplr") else 0], final=True)
+
+
+@op(("Rot90",), ("image.rot90",))
+def rot90(c: Call) -> None:
+    """k quarter turns in the plane of `axes`: each a flip of the second axis, then the two swapped."""
+    x, shape, dtype = c.first()
+    k = int(c.const(1, "k", default=1)) % 4
+    a, b = (int(v) % len(shape) for v in c.const(2, "axes", default=(0, 1)))
+    if k == 0:
+        c.node("Identity", [x], shape, dtype=dtype, final=True)
+        return
+    perm = list(range(len(shape)))
+    perm[a], perm[b] = perm[b], perm[a]
+    for turn in range(k):
+        x = _flipped(c, x, shape, dtype, [b], final=False)
+        shape = tuple(shape[i] for i in perm)
+        x = c.node("Transpose", [x], shape, {"perm": perm}, dtype=dtype, final=turn == k - 1)
+
+
+@op(("Diff",), ("experimental.numpy.diff",))
+def diff(c: Call) -> None:
+    """x[1:] − x[:−1] along `axis`, `n` times."""
+    x, shape, dtype = c.first()
+    n = int(c.const(1, "n", default=1))
+    axis = int(c.const(2, "axis", default=-1)) % len(shape)
+    size = _axis_size(c, shape, axis)
+    if n < 1 or n >= size:
+        raise c.ctx.error(f"diff of order {n} along an axis of size {size} is not supported")
+    for step in range(n):
+        later = _slice(c, x, shape, dtype, axis, 1, size)
+        earlier = _slice(c, x, shape, dtype, axis, 0, size - 1)
+        size -= 1
+        shape = tuple(size if i == axis else d for i, d in enumerate(shape))
+        x = c.node("Sub", [later, earlier], shape, dtype=dtype, final=step == n - 1)
+
+
+@op(("Select",), ())
+def select(c: Call) -> None:
+    """The first true condition's choice, else `default` (NumPy's select): Wheres from the last."""
+    conditions, choices = c.arg(0, "condlist"), c.arg(1, "choicelist")
+    if not isinstance(conditions, list) or not isinstance(choices, list) or len(conditions) != len(choices):
+        raise c.ctx.error("select needs lists of conditions and choices of one length")
+    values = c.operands(*choices, c.arg(2, "default", default=0))
+    result, shape, _ = values[-1]
+    for k in range(len(choices) - 1, -1, -1):
+        cond, cshape, ctype = c.tensor(conditions[k], "bool", "condition")
+        if ctype != "bool":
+            cond = c.node("Cast", [cond], cshape, {"to": elem_type("bool")}, dtype="bool")
+        shape = broadcast(cshape, values[k][1], shape)
+        result = c.node("Where", [cond, values[k][0], result], shape, dtype=values[k][2], final=k == 0)
+
+
+@op(("Slice",), ("slice",))
+def slice_(c: Call) -> None:
+    """x[start : start + size] on every axis (a size of −1: to the end)."""
+    x, shape, dtype = c.first()
+    starts = [int(v) for v in c.const(1, "start_indices", "begin")]
+    sizes = [int(v) for v in c.const(2, "shape", "size")]
+    ends = [_INT64_MAX if n == -1 else s + n for s, n in zip(starts, sizes, strict=True)]
+    out = tuple(d if n == -1 and not isinstance(d, int) else (d - s if n == -1 else n)  # type: ignore[operator]
+                for d, s, n in zip(shape, starts, sizes, strict=True))  # fmt: skip
+    axes = list(range(len(starts)))
+    ins = [x, _i64(c, "starts", starts), _i64(c, "ends", ends), _i64(c, "axes", axes)]
+    c.node("Slice", ins, out, dtype=dtype, final=True)
+
+
+@op(("Cross",), ("linalg.cross",))
+def cross(c: Call) -> None:
+    """The cross product of 3-vectors on the last axis: a₁b₂ − a₂b₁, a₂b₀ − a₀b₂, a₀b₁ − a₁b₀."""
+    (a, ashape, dtype), (b, bshape, _) = c.operands(c.arg(0, "x1", "a"), c.arg(1, "x2", "b"))
+    for name in ("axisa", "axisb", "axisc"):
+        if int(c.const(99, name, default=-1)) != -1 or c.const(99, "axis", default=None) is not None:
+            raise c.ctx.error("a cross product on another axis than the last is not supported")
+    if ashape[-1] != 3 or bshape[-1] != 3:
+        raise c.ctx.error("only 3-vectors are supported")
+    shape = broadcast(ashape, bshape)
+    one = tuple(1 if i == len(shape) - 1 else d for i, d in enumerate(shape))
+    last = len(ashape) - 1
+
+    def part(x: str, xshape: Shape, i: int) -> str:
+        return _slice(c, x, xshape, dtype, last, i, i + 1)
+
+    terms = []
+    for i, j in ((1, 2), (2, 0), (0, 1)):
+        left = c.node("Mul", [part(a, ashape, i), part(b, bshape, j)], one, dtype=dtype)
+        right = c.node("Mul", [part(a, ashape, j), part(b, bshape, i)], one, dtype=dtype)
+        terms.append(c.node("Sub", [left, right], one, dtype=dtype))
+    c.node("Concat", terms, shape, {"axis": len(shape) - 1}, dtype=dtype, final=True)
+
+
+@op(("Dot",), ())
+def dot(c: Call) -> None:
+    """NumPy's dot: Σ over a's last axis and b's second-to-last (b's only axis if a vector)."""
+    (a, ashape, dtype), (b, bshape, _) = c.operands(c.arg(0, "x1"), c.arg(1, "x2"))
+    if not ashape or not bshape:
+        c.node("Mul", [a, b], broadcast(ashape, bshape), dtype=dtype, final=True)
+        return
+    letters = iter("abcdefghijklmnopqrstuvwxyz")
+    aterm = [next(letters) for _ in ashape]
+    bterm = [next(letters) for _ in bshape]
+    j = len(bshape) - 2 if len(bshape) >= 2 else 0
+    bterm[j] = aterm[-1]
+    kept = aterm[:-1] + [t for i, t in enumerate(bterm) if i != j]
+    out = tuple(ashape[:-1]) + tuple(d for i, d in enumerate(bshape) if i != j)
+    equation = f"{''.join(aterm)},{''.join(bterm)}->{''.join(kept)}"
+    c.node("Einsum", [a, b], out, {"equation": equation}, dtype=dtype, final=True)
+
+
+@op(("MultiHot",), ())
+def multi_hot(c: Call) -> None:
+    """one_hot on `axis`, then the maximum over the indices' axis 1 (0 for a vector), as Keras."""
+    x, shape, itype = c.first()
+    depth = int(c.const(1, "num_classes"))
+    axis = int(c.const(2, "axis", default=-1)) % (len(shape) + 1)
+    dtype = c.const(3, "dtype", default=None) or "float32"
+    dtype = str(dtype.get("config", {}).get("name", "float32") if isinstance(dtype, dict) else dtype)
+    grown = list(shape)
+    grown.insert(axis, 1)
+    hot: list[Dim] = list(shape)
+    hot.insert(axis, depth)
+    x = c.node("Unsqueeze", [x, _i64(c, "axes", [axis])], tuple(grown), dtype=itype)
+    classes = np.arange(depth).astype(itype).reshape([depth if i == axis else 1 for i in range(len(hot))])
+    hit = c.node("Equal", [x, c.ctx.constant("classes", classes)], tuple(hot), dtype="bool")
+    ones = c.node("Cast", [hit], tuple(hot), {"to": elem_type(dtype)}, dtype=dtype)
+    reduce_axis = 1 if len(shape) > 1 else 0
+    out = tuple(d for i, d in enumerate(hot) if i != reduce_axis)
+    c.node("ReduceMax", [ones], out, {"axes": [reduce_axis], "keepdims": 0}, dtype=dtype, final=True)
+
+
+@op(("Copy",), ())
+def copy(c: Call) -> None:
+    x, shape, dtype = c.first()
+    c.node("Identity", [x], shape, dtype=dtype, final=True)

@@ -1,0 +1,269 @@
+"""Neural-network operations of functional graphs (Keras 3 `keras.ops.nn`, tf-keras `tf.nn`):
+pooling and depth/space moves on channels-last tensors, batch/layer/RMS normalization with the
+statistics and weights given as operands, `moments`, and `dot_product_attention`.
+
+Channels-last images are computed in NCHW between two transposes the layout pass removes. Each
+formula is the one Keras' TensorFlow backend evaluates (`keras/src/ops/nn.py`,
+`keras/src/backend/tensorflow/nn.py`), Keras' default epsilon 1e-7 included.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from netinspect.build import same_pads
+from netinspect.converters.keras.ops import Call, Shape, _axes, broadcast, op
+from netinspect.ir import Dim
+
+KERAS_EPSILON = 1e-7
+
+
+def _to_channels_first(c: Call, x: str, shape: Shape, dtype: str) -> tuple[str, Shape]:
+    perm = [0, len(shape) - 1, *range(1, len(shape) - 1)]
+    moved = tuple(shape[i] for i in perm)
+    return c.node("Transpose", [x], moved, {"perm": perm}, dtype=dtype), moved
+
+
+def _to_channels_last(c: Call, x: str, shape: Shape, dtype: str) -> None:
+    perm = [0, *range(2, len(shape)), 1]
+    c.node("Transpose", [x], tuple(shape[i] for i in perm), {"perm": perm}, dtype=dtype, final=True)
+
+
+def _channels_last(c: Call, keras3_default: str = "channels_last") -> None:
+    fmt = str(c.const(99, "data_format", default=keras3_default if c.keras3 else "NHWC") or "NHWC")
+    if fmt not in ("channels_last", "NHWC", "NWC", "NDHWC"):
+        raise c.ctx.error(f"data_format {fmt!r} is not supported (only channels last)")
+
+
+_DEPTH_SPACE_TF = (
+    "nn.depth_to_space",
+    "compat.v1.depth_to_space",
+    "nn.space_to_depth",
+    "compat.v1.space_to_depth",
+)
+
+
+@op(("DepthToSpace", "SpaceToDepth"), _DEPTH_SPACE_TF)
+def depth_space(c: Call) -> None:
+    """TensorFlow's NHWC depth_to_space orders the depth as (block row, block column, channel),
+    ONNX DepthToSpace's DCR mode; SpaceToDepth is the inverse in both."""
+    x, shape, dtype = c.first()
+    _channels_last(c)
+    if len(shape) != 4:
+        raise c.ctx.error(f"expects a rank-4 channels-last tensor, not rank {len(shape)}")
+    block = int(c.const(1, "block_size"))
+    y, (n, ch, h, w) = _to_channels_first(c, x, shape, dtype)
+
+    def scale(d: Dim, up: bool) -> Dim:
+        return d if not isinstance(d, int) else (d * block if up else d // block)
+
+    if "depth" in c.ctx.type.lower().split(".")[-1][:6]:  # DepthToSpace, depth_to_space
+        depth = ch // (block * block) if isinstance(ch, int) else None
+        moved = (n, depth, scale(h, True), scale(w, True))
+        y = c.node("DepthToSpace", [y], moved, {"blocksize": block, "mode": "DCR"}, dtype=dtype)
+    else:
+        depth = ch * block * block if isinstance(ch, int) else None
+        moved = (n, depth, scale(h, False), scale(w, False))
+        y = c.node("SpaceToDepth", [y], moved, {"blocksize": block}, dtype=dtype)
+    _to_channels_last(c, y, moved, dtype)
+
+
+def _per_axis(value: Any, spatial: int) -> list[int]:
+    values = [int(v) for v in (value if isinstance(value, list | tuple) else [value])]
+    if len(values) == 1:
+        return values * spatial
+    if len(values) == spatial + 2:  # TensorFlow's NHWC form [1, h, w, 1]
+        return values[1:-1]
+    return values
+
+
+@op(("MaxPool", "AveragePool"),
+    ("nn.max_pool2d", "nn.avg_pool2d", "nn.max_pool1d", "nn.avg_pool1d", "nn.max_pool3d", "nn.avg_pool3d",
+     "nn.max_pool", "nn.avg_pool", "compat.v1.nn.max_pool", "compat.v1.nn.avg_pool"))  # fmt: skip
+def pool(c: Call) -> None:
+    """Channels-last pooling: SAME pads placed as TensorFlow places them; an average over SAME
+    divides by the window's valid inputs (`count_include_pad=0`)."""
+    x, shape, dtype = c.first()
+    _channels_last(c)
+    spatial = len(shape) - 2
+    kernel = _per_axis(c.const(1, "pool_size", "ksize", "window_shape"), spatial)
+    strides_given = c.const(2, "strides", default=None)
+    strides = kernel if strides_given is None else _per_axis(strides_given, spatial)
+    padding = str(c.const(3, "padding", default="valid")).upper()
+    y, moved = _to_channels_first(c, x, shape, dtype)
+    sizes: list[Dim] = list(moved[2:])
+    begin, end = [0] * spatial, [0] * spatial
+    if padding == "SAME":
+        if not all(isinstance(d, int) for d in sizes):
+            raise c.ctx.error("SAME pooling needs the spatial sizes known")
+        for i, d in enumerate(sizes):
+            begin[i], end[i] = same_pads(int(d), kernel[i], strides[i])  # type: ignore[arg-type]
+    out = [(d + b + e - k) // s + 1 if isinstance(d, int) else None
+           for d, b, e, k, s in zip(sizes, begin, end, kernel, strides, strict=True)]  # fmt: skip
+    pooled = (moved[0], moved[1], *out)
+    attrs: dict[str, Any] = {"kernel_shape": kernel, "strides": strides, "pads": begin + end}
+    average = "avg" in c.ctx.type.lower() or "average" in c.ctx.type.lower()
+    if average:
+        attrs["count_include_pad"] = 0
+    y = c.node("AveragePool" if average else "MaxPool", [y], pooled, attrs, dtype=dtype)
+    _to_channels_last(c, y, pooled, dtype)
+
+
+def _along(
+    c: Call, value: Any, rank: int, axes: list[int], dtype: str, hint: str
+) -> tuple[str, Shape] | None:
+    """A per-feature operand (mean, scale…) and its shape, broadcast along `axes` of a
+    rank-`rank` tensor (reshaped when it holds only those axes and they are not just the last)."""
+    if value is None:
+        return None
+    name, vshape, _ = c.tensor(value, dtype, hint)
+    if len(vshape) in (0, rank) or axes == [rank - 1]:
+        return name, vshape
+    sizes = iter(vshape)
+    target = tuple(int(next(sizes)) if i in axes else 1 for i in range(rank))  # type: ignore[arg-type]
+    spec = c.ctx.constant("shape", np.array(target, np.int64))
+    return c.node("Reshape", [name, spec], target, dtype=dtype), target
+
+
+@op(("BatchNorm",), ("nn.batch_normalization",))
+def batch_normalization(c: Call) -> None:
+    """(x − mean)·rsqrt(variance + ε)·scale + offset, the statistics along `axis` (TensorFlow:
+    broadcast as given)."""
+    x, shape, dtype = c.first()
+    rank = len(shape)
+    axes = _axes(c.const(99, "axis", default=-1), rank) if c.keras3 else [rank - 1]
+    operands = [_along(c, c.arg(i, role, default=None), rank, axes, dtype, role)
+                for i, role in enumerate(("mean", "variance", "offset", "scale"), start=1)]  # fmt: skip
+    mean, variance, offset, scale = operands
+    if mean is None or variance is None:
+        raise c.ctx.error("its call has no mean or variance")
+    epsilon = float(c.const(5, "epsilon", "variance_epsilon", default=1e-3))
+    eps = c.ctx.constant("epsilon", np.asarray(epsilon, dtype))
+    vshape = variance[1]
+    shifted = c.node("Add", [variance[0], eps], vshape, dtype=dtype)
+    inv = c.node("Reciprocal", [c.node("Sqrt", [shifted], vshape, dtype=dtype)], vshape, dtype=dtype)
+    if scale is not None:
+        vshape = broadcast(vshape, scale[1])
+        inv = c.node("Mul", [inv, scale[0]], vshape, dtype=dtype)
+    centered = c.node("Sub", [x, mean[0]], broadcast(shape, mean[1]), dtype=dtype)
+    out = broadcast(shape, mean[1], vshape)
+    y = c.node("Mul", [centered, inv], out, dtype=dtype, final=offset is None)
+    if offset is not None:
+        c.node("Add", [y, offset[0]], broadcast(out, offset[1]), dtype=dtype, final=True)
+
+
+def _moments(
+    c: Call, x: str, shape: Shape, dtype: str, axes: list[int], keep: bool
+) -> tuple[str, str, Shape]:
+    kept = tuple(1 if i in axes else d for i, d in enumerate(shape))
+    out = kept if keep else tuple(d for i, d in enumerate(shape) if i not in axes)
+    mean = c.node("ReduceMean", [x], kept, {"axes": axes, "keepdims": 1}, dtype=dtype)
+    centered = c.node("Sub", [x, mean], shape, dtype=dtype)
+    variance = c.node("ReduceMean", [c.node("Mul", [centered, centered], shape, dtype=dtype)], out,
+                      {"axes": axes, "keepdims": int(keep)}, dtype=dtype)  # fmt: skip
+    if not keep:
+        mean = c.node("ReduceMean", [x], out, {"axes": axes, "keepdims": 0}, dtype=dtype)
+    return mean, variance, out
+
+
+@op(("Moments",), ("nn.moments",))
+def moments(c: Call) -> None:
+    """(mean, variance) over `axes`: two outputs."""
+    x, shape, dtype = c.first()
+    axes = _axes(c.const(1, "axes"), len(shape))
+    keep = bool(c.const(2, "keepdims", "keep_dims", default=False))
+    mean, variance, out = _moments(c, x, shape, dtype, axes, keep)
+    outputs = list(c.ctx.outputs)
+    c.ctx.node("Identity", [mean], out, output=outputs[0], dtype=dtype)
+    if len(outputs) > 1:
+        c.ctx.node("Identity", [variance], out, output=outputs[1], dtype=dtype)
+
+
+@op(("LayerNorm", "RMSNorm"), ())
+def layer_normalization(c: Call) -> None:
+    """LayerNorm: x·inv + (β − mean·inv), inv = rsqrt(var + ε)·γ; with `rms_scaling` x·rsqrt(var + ε)·γ.
+    RMSNorm: x·rsqrt(mean(x²) + ε)·scale. ε defaults to Keras' 1e-7."""
+    x, shape, dtype = c.first()
+    rank = len(shape)
+    axes = _axes(c.const(99, "axis", default=-1), rank)
+    epsilon = c.const(99, "epsilon", default=None)
+    eps = c.ctx.constant("epsilon", np.asarray(KERAS_EPSILON if epsilon is None else float(epsilon), dtype))
+    kept = tuple(1 if i in axes else d for i, d in enumerate(shape))
+    if c.ctx.type.endswith("RMSNorm"):
+        gamma = _along(c, c.arg(1, "scale", default=None), rank, axes, dtype, "scale")
+        squares = c.node("ReduceMean", [c.node("Mul", [x, x], shape, dtype=dtype)], kept,
+                         {"axes": axes, "keepdims": 1}, dtype=dtype)  # fmt: skip
+        inv = c.node("Reciprocal", [c.node("Sqrt", [c.node("Add", [squares, eps], kept, dtype=dtype)], kept,
+                                           dtype=dtype)], kept, dtype=dtype)  # fmt: skip
+        y = c.node("Mul", [x, inv], shape, dtype=dtype, final=gamma is None)
+        if gamma is not None:
+            c.node("Mul", [y, gamma[0]], shape, dtype=dtype, final=True)
+        return
+    gamma = _along(c, c.arg(1, "gamma", default=None), rank, axes, dtype, "gamma")
+    beta = _along(c, c.arg(2, "beta", default=None), rank, axes, dtype, "beta")
+    mean, variance, _ = _moments(c, x, shape, dtype, axes, True)
+    inv = c.node("Reciprocal", [c.node("Sqrt", [c.node("Add", [variance, eps], kept, dtype=dtype)], kept,
+                                       dtype=dtype)], kept, dtype=dtype)  # fmt: skip
+    scaled = kept
+    if gamma is not None:
+        scaled = broadcast(kept, gamma[1])
+        inv = c.node("Mul", [inv, gamma[0]], scaled, dtype=dtype)
+    if c.const(99, "rms_scaling", default=False):
+        c.node("Mul", [x, inv], shape, dtype=dtype, final=True)
+        return
+    shift = c.node("Neg", [c.node("Mul", [mean, inv], scaled, dtype=dtype)], scaled, dtype=dtype)
+    if beta is not None:
+        shift = c.node("Add", [shift, beta[0]], broadcast(scaled, beta[1]), dtype=dtype)
+    c.node("Add", [c.node("Mul", [x, inv], shape, dtype=dtype), shift], shape, dtype=dtype, final=True)
+
+
+@op(("DotProductAttention",), ())
+def dot_product_attention(c: Call) -> None:
+    """softmax(q·kᵀ·scale + bias, masked)·v on (batch, time, heads, size) tensors (rank 3: no
+    batch), scale 1/√size by default; `is_causal` keeps key j ≤ query i, a boolean `mask` keeps
+    its True entries (both as Keras: the other scores are replaced before the softmax)."""
+    (q, qs, dtype), (k, ks, _), (v, vs, _) = c.operands(c.arg(0, "query"), c.arg(1, "key"), c.arg(2, "value"))
+    if c.const(99, "attn_logits_soft_cap", default=None) is not None:
+        raise c.ctx.error("attn_logits_soft_cap is not supported")
+    batch = "b" if len(qs) == 4 else ""
+    if len(qs) not in (3, 4):
+        raise c.ctx.error(f"expects (batch,) time, heads, size tensors, not rank {len(qs)}")
+    lead = qs[:1] if batch else ()
+    logits_shape = (*lead, qs[-2], qs[-3], ks[-3])
+    equation = f"{batch}tnh,{batch}snh->{batch}nts"
+    logits = c.node("Einsum", [q, k], logits_shape, {"equation": equation}, dtype=dtype)
+    scale = c.const(5, "scale", default=None)
+    size = qs[-1]
+    if scale is None:
+        if not isinstance(size, int):
+            raise c.ctx.error("the default scale needs the head size known")
+        scale = 1.0 / np.sqrt(size)
+    logits = c.node(
+        "Mul", [logits, c.ctx.constant("scale", np.asarray(scale, dtype))], logits_shape, dtype=dtype
+    )
+    bias = c.arg(3, "bias", default=None)
+    if bias is not None:
+        b, bshape, _ = c.tensor(bias, dtype, "bias")
+        logits_shape = broadcast(logits_shape, bshape)
+        logits = c.node("Add", [logits, b], logits_shape, dtype=dtype)
+    mask = c.arg(4, "mask", default=None)
+    keep = None
+    if mask is not None:
+        keep, _, mtype = c.tensor(mask, "bool", "mask")
+        if mtype != "bool":
+            raise c.ctx.error("only a boolean mask is supported")
+    if c.const(6, "is_causal", default=False):
+        tq, tk = qs[-3], ks[-3]
+        if not (isinstance(tq, int) and isinstance(tk, int)):
+            raise c.ctx.error("a causal mask needs the sequence lengths known")
+        causal = c.ctx.constant("causal", np.tril(np.ones((tq, tk), bool)))
+        keep = causal if keep is None else c.node("And", [keep, causal], logits_shape, dtype="bool")
+    if keep is not None:
+        lowest = c.ctx.constant("masked", np.asarray(-0.7 * float(np.finfo(np.float32).max), dtype))
+        logits = c.node("Where", [keep, logits, lowest], logits_shape, dtype=dtype)
+    probs = c.node("Softmax", [logits], logits_shape, {"axis": -1}, dtype=dtype)
+    out = (*lead, qs[-3], qs[-2], vs[-1])
+    c.node("Einsum", [probs, v], out, {"equation": f"{batch}nts,{batch}snh->{batch}tnh"}, dtype=dtype,
+           final=True)  # fmt: skip

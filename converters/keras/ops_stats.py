@@ -1,0 +1,194 @@
+"""Statistics of functional graphs (Keras 3 `keras.ops`): NaN-ignoring reductions, quantiles
+(median, percentile), the trapezoid rule, `allclose`, and the exponent and saturating casts.
+
+Quantiles follow Keras' TensorFlow backend (`_quantile`, after tfp.stats.percentile): the axis
+sorted ascending (a full TopK), the positions `(n − 1)·q` taken by `method` — known numbers here,
+since `q` and the axis length are — and `linear` interpolating between the two neighbours.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from netinspect.converters.keras.ops import Call, _axes, broadcast, op
+from netinspect.converters.keras.ops_math import Expr, _pair, _reduce, _reduction
+from netinspect.dtypes import elem_type
+
+
+def _clean(e: Expr, x: str, fill: float) -> str:
+    """x with its NaNs replaced by `fill`."""
+    return e("Where", e("IsNaN", x, dtype="bool"), e.k(fill), x)
+
+
+@op(("Nansum", "Nanprod"), ())
+def nansum(c: Call) -> None:
+    x, shape, dtype, axes, keep, out, _ = _reduction(c)
+    e = Expr(c, shape, dtype)
+    product = c.ctx.type.endswith("Nanprod")
+    op_type = "ReduceProd" if product else "ReduceSum"
+    _reduce(e, op_type, _clean(e, x, 1.0 if product else 0.0), axes, keep, out, final=True)
+
+
+@op(("Nanmean",), ())
+def nanmean(c: Call) -> None:
+    """Σ of the numbers / how many there are (NaN where there are none)."""
+    x, shape, dtype, axes, keep, out, _ = _reduction(c)
+    e = Expr(c, shape, dtype)
+    total = _reduce(e, "ReduceSum", _clean(e, x, 0.0), axes, keep, out)
+    present = e("Cast", e("Not", e("IsNaN", x, dtype="bool"), dtype="bool"), attrs={"to": elem_type(dtype)})
+    count = _reduce(e, "ReduceSum", present, axes, keep, out)
+    e("Div", total, count, shape=out, final=True)
+
+
+@op(("Nanmax", "Nanmin"), ())
+def nanmax(c: Call) -> None:
+    """The extreme of the numbers (NaNs as ∓inf), NaN where all are NaN."""
+    x, shape, dtype, axes, keep, out, _ = _reduction(c)
+    e = Expr(c, shape, dtype)
+    maximum = c.ctx.type.endswith("Nanmax")
+    cleaned = _clean(e, x, -np.inf if maximum else np.inf)
+    extreme = _reduce(e, "ReduceMax" if maximum else "ReduceMin", cleaned, axes, keep, out)
+    nan = e("Cast", e("IsNaN", x, dtype="bool"), attrs={"to": elem_type("int32")}, dtype="int32")
+    all_nan = e("Cast", _reduce(e, "ReduceMin", nan, axes, keep, out, dtype="int32"),
+                attrs={"to": elem_type("bool")}, dtype="bool", shape=out)  # fmt: skip
+    e("Where", all_nan, e.k(np.nan), extreme, shape=out, final=True)
+
+
+@op(("Nancumsum",), ())
+def nancumsum(c: Call) -> None:
+    x, shape, dtype = c.first()
+    axis = c.const(1, "axis", default=None)
+    if axis is None:
+        raise c.ctx.error("nancumsum over the flattened tensor is not supported")
+    e = Expr(c, shape, dtype)
+    axis_c = c.ctx.constant("axis", np.array(int(axis) % len(shape), np.int64))
+    e("CumSum", _clean(e, x, 0.0), axis_c, final=True)
+
+
+@op(("Median", "Quantile", "Percentile"), ())
+def quantile(c: Call) -> None:
+    x, shape, dtype = c.first()
+    kind = c.ctx.type.rsplit(".", 1)[-1]
+    q = 0.5 if kind == "Median" else c.const(1, "q")
+    if isinstance(q, list | tuple | np.ndarray) and np.ndim(q):
+        raise c.ctx.error("quantiles at several q at once are not supported")
+    q = float(np.asarray(q)) / (100.0 if kind == "Percentile" else 1.0)
+    method = (
+        "linear"
+        if kind == "Median"
+        else str(c.const(3 if kind != "Median" else 99, "method", default="linear"))
+    )
+    axis = c.const(2 if kind != "Median" else 1, "axis", default=None)
+    keep = bool(c.const(4 if kind != "Median" else 2, "keepdims", default=False))
+    if axis is None or (isinstance(axis, list | tuple) and len(axis) != 1):
+        raise c.ctx.error("a quantile needs one axis (not the flattened tensor)")
+    a = _axes(axis, len(shape))[0]
+    n = shape[a]
+    if not isinstance(n, int):
+        raise c.ctx.error(f"a quantile along axis {a} needs its size known")
+    position = (n - 1) * q
+    lower = int(np.clip(np.floor(position), 0, n - 1))
+    upper = int(np.clip(np.ceil(position), 0, n - 1))
+    picks: list[tuple[int, float]]
+    if method == "lower":
+        picks = [(lower, 1.0)]
+    elif method == "higher":
+        picks = [(upper, 1.0)]
+    elif method == "nearest":
+        picks = [(int(np.clip(np.round(position), 0, n - 1)), 1.0)]
+    elif method == "midpoint":
+        picks = [(lower, 0.5), (upper, 0.5)]
+    elif method == "linear":
+        below = max(upper - 1, 0)
+        above = min(below + 1, n - 1)
+        fraction = above - position
+        picks = [(below, fraction), (above, 1.0 - fraction)]
+    else:
+        raise c.ctx.error(f"quantile method {method!r} is not supported")
+    e = Expr(c, shape, dtype)
+    k = c.ctx.constant("k", np.array([n], np.int64))
+    ordered, _ = c.ctx.node_multi("TopK", [x, k], [(shape, dtype), (shape, "int64")],
+                                  {"axis": a, "largest": 0, "sorted": 1})  # fmt: skip
+    kept = tuple(1 if i == a else d for i, d in enumerate(shape))
+    out = kept if keep else tuple(d for i, d in enumerate(shape) if i != a)
+    terms = []
+    for index, weight in picks:
+        if weight == 0.0:
+            continue
+        taken = e("Gather", ordered, c.ctx.constant("at", np.array([index], np.int64)), attrs={"axis": a},
+                  shape=kept)  # fmt: skip
+        terms.append(taken if weight == 1.0 else e("Mul", taken, e.k(weight), shape=kept))
+    value = terms[0] if len(terms) == 1 else e("Add", *terms, shape=kept)
+    if keep:
+        e("Identity", value, shape=out, final=True)
+    else:
+        e("Squeeze", value, c.ctx.constant("axes", np.array([a], np.int64)), shape=out, final=True)
+
+
+@op(("Trapezoid",), ())
+def trapezoid(c: Call) -> None:
+    """Σ (y[1:] + y[:−1])/2 · dx along `axis` (sample points `x` are not supported)."""
+    y, shape, dtype = c.first()
+    if c.arg(1, "x", default=None) is not None:
+        raise c.ctx.error("trapezoid with sample points x is not supported")
+    dx = float(c.const(2, "dx", default=1.0))
+    a = int(c.const(3, "axis", default=-1)) % len(shape)
+    n = shape[a]
+    if not isinstance(n, int) or n < 2:
+        raise c.ctx.error(f"trapezoid along axis {a} needs its size known (at least 2)")
+    e = Expr(c, shape, dtype)
+    part = tuple(n - 1 if i == a else d for i, d in enumerate(shape))
+
+    def cut(start: int, stop: int) -> str:
+        bounds = [
+            c.ctx.constant(h, np.array([v], np.int64))
+            for h, v in (("starts", start), ("ends", stop), ("axes", a))
+        ]
+        return e("Slice", y, *bounds, shape=part)
+
+    heights = e("Mul", e("Add", cut(1, n), cut(0, n - 1), shape=part), e.k(0.5 * dx), shape=part)
+    out = tuple(d for i, d in enumerate(shape) if i != a)
+    _reduce(e, "ReduceSum", heights, [a], False, out, final=True)
+
+
+@op(("AllClose",), ())
+def allclose(c: Call) -> None:
+    """Every |x − y| ≤ atol + rtol·|y| (NaNs equal with `equal_nan`): one boolean."""
+    e, x, y, _ = _pair(c)
+    rtol = float(c.const(2, "rtol", default=1e-5))
+    atol = float(c.const(3, "atol", default=1e-8))
+    bound = e("Add", e.k(atol), e("Mul", e.k(rtol), e("Abs", y)))
+    close = e("LessOrEqual", e("Abs", e("Sub", x, y)), bound, dtype="bool")
+    if c.const(4, "equal_nan", default=False):
+        nans = e("And", e("IsNaN", x, dtype="bool"), e("IsNaN", y, dtype="bool"), dtype="bool")
+        close = e("Or", close, nans, dtype="bool")
+    ints = e("Cast", close, attrs={"to": elem_type("int32")}, dtype="int32")
+    every = _reduce(e, "ReduceMin", ints, list(range(len(e.shape))), False, (), dtype="int32")
+    e("Cast", every, attrs={"to": elem_type("bool")}, dtype="bool", shape=(), final=True)
+
+
+@op(("Ldexp",), ())
+def ldexp(c: Call) -> None:
+    """x·2^e (x itself where it is 0 or infinite, as Keras)."""
+    (x, xs, dtype), (exponent, es, etype) = c.operands(c.arg(0, "x1"), c.arg(1, "x2"))
+    e = Expr(c, broadcast(xs, es), dtype)
+    if etype != dtype:
+        exponent = e("Cast", exponent, attrs={"to": elem_type(dtype)}, shape=es)
+    scaled = e("Mul", x, e("Pow", e.k(2.0), exponent, shape=es))
+    keep = e("Or", e("IsInf", x, dtype="bool", shape=xs), e("Equal", x, e.k(0.0), dtype="bool", shape=xs),
+             dtype="bool", shape=xs)  # fmt: skip
+    e("Where", keep, x, scaled, final=True)
+
+
+@op(("SaturateCast",), ("dtypes.saturate_cast", "saturate_cast"))
+def saturate_cast(c: Call) -> None:
+    """Clipped to the target type's range, then cast."""
+    x, shape, dtype = c.first()
+    target = c.const(1, "dtype")
+    target = str(target.get("config", {}).get("name") if isinstance(target, dict) else target)
+    info = np.iinfo(target) if np.dtype(target).kind in "iu" else np.finfo(target)
+    source = np.finfo(dtype) if np.dtype(dtype).kind == "f" else np.iinfo(dtype)
+    lo, hi = max(float(info.min), float(source.min)), min(float(info.max), float(source.max))
+    e = Expr(c, shape, dtype)
+    clipped = e("Clip", x, e.k(lo), e.k(hi))
+    e("Cast", clipped, attrs={"to": elem_type(target)}, dtype=target, final=True)
