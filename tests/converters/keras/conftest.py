@@ -56,6 +56,17 @@ def compare(path: Path, npz: Path, options: object = None, tolerance: float = 1e
     return worst
 
 
+def assert_input_matters(npz: Path, tolerance: float = 1e-4) -> None:
+    """The fixture's two inputs give outputs more than 10× `tolerance` apart, each output: else a
+    wrong conversion could match Keras as well as a right one (random-weight models whose signal
+    died leave only their biases)."""
+    data = np.load(npz)
+    for key in sorted(k for k in data.files if k.startswith("y")):
+        y = data[key].astype(np.float64)
+        spread = float(np.max(np.abs(y[0] - y[1]))) if len(y) > 1 and y.size else 0.0
+        assert spread > 10 * tolerance, f"{key}: the two inputs' outputs are only {spread:.3g} apart"
+
+
 def run_onnx(graph: Graph, feeds: list[np.ndarray]) -> list[np.ndarray]:
     """Run the graph in onnxruntime with inputs and outputs in the source (Keras) layout."""
     import onnxruntime as ort

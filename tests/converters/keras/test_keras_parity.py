@@ -4,42 +4,27 @@ by the generator. Tolerance rtol 1e-4, atol 1e-4 on every output."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 import netinspect
 from netinspect.registry import LoadOptions
-from tests.converters.keras.conftest import make_keras, run_onnx
+from tests.converters.keras.conftest import assert_input_matters, compare, make_keras
 
-RTOL = ATOL = 1e-4
+TOLERANCE = 1e-4
 CASES = make_keras.all_cases()
-
-
-def _compare(path, npz, options=None) -> float:
-    data = np.load(npz)
-    xs = [data[k] for k in sorted(k for k in data.files if k.startswith("x"))]
-    ys = [data[f"y{i}"] for i in range(sum(k.startswith("y") for k in data.files))]
-    graph = netinspect.load(path, options)
-    outs = run_onnx(graph, xs)
-    assert len(outs) == len(ys)
-    worst = 0.0
-    for i, (got, want) in enumerate(zip(outs, ys, strict=True)):
-        assert got.shape == want.shape, f"output {i}: {got.shape} vs Keras {want.shape}"
-        np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL, err_msg=f"output {i}")
-        worst = max(worst, float(np.max(np.abs(got - want))))
-    return worst
 
 
 @pytest.mark.parametrize(("name", "flavour"), CASES, ids=[f"{n}-{f}" for n, f in CASES])
 def test_keras_model_matches_keras_predict(keras_cache, name, flavour):
     stem, npz = make_keras.case_files(name, flavour)
-    worst = _compare(keras_cache / stem, keras_cache / npz)
+    worst = compare(keras_cache / stem, keras_cache / npz, tolerance=TOLERANCE)
     print(f"{stem}: max abs error {worst:.3g}")
+    assert_input_matters(keras_cache / npz, TOLERANCE)
 
 
 def test_keep_nhwc_gives_the_same_numbers(keras_cache):
     stem, npz = make_keras.case_files("MobileNetV2", "k3")
-    _compare(keras_cache / stem, keras_cache / npz, LoadOptions(keep_source_layout=True))
+    compare(keras_cache / stem, keras_cache / npz, LoadOptions(keep_source_layout=True))
 
 
 def test_flatten_dropout_dense_boundary_has_no_transpose(tmp_path):
@@ -76,7 +61,7 @@ def test_a_flatten_of_pooled_channels_leaves_the_dense_kernel_untouched(keras_ca
     ):
         assert graph.tensors[dense.inputs[1]].span is not None
         assert not any("rows permuted" in s.text for s in dense.provenance.steps)  # type: ignore[union-attr]
-    _compare(keras_cache / stem, keras_cache / npz)
+    compare(keras_cache / stem, keras_cache / npz)
 
 
 def test_keras3_weight_groups_matched_in_keras_walk_order(keras_cache, tmp_path):
@@ -102,7 +87,7 @@ def test_keras3_weight_groups_matched_in_keras_walk_order(keras_cache, tmp_path)
     with zipfile.ZipFile(path, "w") as z:
         for name, data in members.items():
             z.writestr(name, data)
-    _compare(path, keras_cache / npz)
+    compare(path, keras_cache / npz)
 
 
 WEIGHTS_ONLY = [n for n, f in CASES if f == "tfk"]
@@ -115,4 +100,4 @@ def test_weights_only_h5_with_architecture_json(keras_cache, name, form):
     legacy layout (a group per layer) and from the attribute-walk layout of `*.weights.h5`."""
     stem, npz = make_keras.case_files(name, "tfk")
     weights, config = keras_cache / f"{stem}.{form}.h5", keras_cache / f"{stem}.json"
-    _compare(weights, keras_cache / npz, LoadOptions(companions={"config": config}))
+    compare(weights, keras_cache / npz, LoadOptions(companions={"config": config}))
