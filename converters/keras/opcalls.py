@@ -61,6 +61,24 @@ _LINALG = "a matrix decomposition or solve ONNX has no operator for"
 _BITWISE = "a bitwise operation (ONNX has those from opset 18; netinspect writes opset 17)"
 INEXPRESSIBLE: dict[str, str] = {
     **{
+        KERAS3_OP_PREFIX + n: "it calls a Python function, which netinspect never executes"
+        for n in (
+            "Cond",
+            "WhileLoop",
+            "ForiLoop",
+            "Scan",
+            "Map",
+            "Switch",
+            "AssociativeScan",
+            "VectorizedMap",
+            "JVP",
+        )
+    },
+    **{
+        KERAS3_OP_PREFIX + n: "it makes complex numbers or reinterprets bytes, which ONNX tensors cannot"
+        for n in ("View", "ViewAsComplex", "ViewAsReal", "Polar")
+    },
+    **{
         KERAS3_OP_PREFIX + n: _NO_ONNX_OPERATOR
         for n in ("Erfinv", "I0", "Nextafter", "Gcd", "Lcm", "Lgamma", "Digamma")
     },

@@ -583,3 +583,40 @@ def cumprod(c: Call) -> None:
 def _ones_like(e: Expr, x: str, shape: Shape) -> str:
     dims = e("Shape", x, dtype="int64", shape=(len(shape),))
     return e("Expand", e.k(1.0), dims, shape=shape)
+
+
+@op(("Signbit",), ())
+def signbit(c: Call) -> None:
+    """x < 0, or x = −0 (1/x = −inf); a NaN's sign bit is not visible to ONNX's operators, so a
+    negative NaN reads False here where Keras' bitcast reads True."""
+    e, x = _unary(c)
+    if not e.dtype.startswith("float"):
+        e("Less", x, e.k(0), dtype="bool", final=True)
+        return
+    negative = e("Less", x, e.k(0.0), dtype="bool")
+    minus_zero = e("And", e("Equal", x, e.k(0.0), dtype="bool"),
+                   e("Less", e("Div", e.k(1.0), x), e.k(0.0), dtype="bool"), dtype="bool")  # fmt: skip
+    e("Or", negative, minus_zero, dtype="bool", final=True)
+
+
+@op(("Real", "Conjugate", "Imag", "Isreal"), ("math.real", "math.conj", "math.imag"))
+def real_parts(c: Call) -> None:
+    """On real tensors (the only kind ONNX holds): real and conj are x, imag is 0, isreal True."""
+    e, x = _unary(c)
+    if e.dtype.startswith("complex"):
+        raise c.ctx.error("complex tensors have no ONNX type")
+    kind = c.ctx.type.rsplit(".", 1)[-1].lower()
+    if kind in ("real", "conjugate", "conj"):
+        e("Identity", x, final=True)
+        return
+    dims = e("Shape", x, dtype="int64", shape=(len(e.shape),))
+    if kind == "isreal":
+        e("Expand", c.ctx.constant("true", np.asarray(True)), dims, dtype="bool", final=True)
+    else:
+        e("Expand", e.k(0.0), dims, final=True)
+
+
+@op(("Det",), ("linalg.det",))
+def det(c: Call) -> None:
+    x, shape, dtype = c.first()
+    c.node("Det", [x], shape[:-2], dtype=dtype, final=True)

@@ -267,3 +267,70 @@ def dot_product_attention(c: Call) -> None:
     out = (*lead, qs[-3], qs[-2], vs[-1])
     c.node("Einsum", [probs, v], out, {"equation": f"{batch}nts,{batch}snh->{batch}tnh"}, dtype=dtype,
            final=True)  # fmt: skip
+
+
+_RESIZE_TF = tuple(
+    prefix + name
+    for prefix in ("image.", "compat.v1.image.")
+    for name in ("resize", "resize_bilinear", "resize_nearest_neighbor")
+)
+
+
+@op(("Resize",), _RESIZE_TF)
+def resize(c: Call) -> None:
+    """tf.image.resize without antialiasing, as ONNX Resize on NCHW: bilinear with half-pixel
+    centres; nearest with half-pixel centres rounding down (ONNX `round_prefer_ceil` of the shifted
+    coordinate). TF 1's resize_bilinear/_nearest_neighbor take `align_corners` or
+    `half_pixel_centers`, else the asymmetric grid."""
+    x, shape, dtype = c.first()
+    _channels_last(c)
+    if len(shape) != 4:
+        raise c.ctx.error(f"expects (batch, height, width, channels), not rank {len(shape)}")
+    name = c.ctx.type.rsplit(".", 1)[-1]
+    size = [int(v) for v in c.const(1, "size")]
+    method = str(c.const(2, "interpolation", "method", default="bilinear")).lower()
+    if name == "resize_nearest_neighbor":
+        method = "nearest"
+    elif name == "resize_bilinear":
+        method = "bilinear"
+    for flag in ("antialias", "crop_to_aspect_ratio", "pad_to_aspect_ratio", "preserve_aspect_ratio"):
+        if c.const(99, flag, default=False):
+            raise c.ctx.error(f"resize with {flag} is not supported")
+    if name in ("resize_bilinear", "resize_nearest_neighbor"):
+        align = bool(c.const(2, "align_corners", default=False))
+        half = bool(c.const(4, "half_pixel_centers", default=False))
+        grid = "align_corners" if align else ("half_pixel" if half else "asymmetric")
+        rounding = "round_prefer_ceil" if align or half else "floor"
+    else:
+        grid, rounding = "half_pixel", "round_prefer_ceil"
+    if method == "bilinear":
+        attrs: dict[str, Any] = {"mode": "linear", "coordinate_transformation_mode": grid}
+    elif method == "nearest":
+        attrs = {"mode": "nearest", "coordinate_transformation_mode": grid, "nearest_mode": rounding}
+    else:
+        raise c.ctx.error(f"resize method {method!r} is not supported (bilinear, nearest)")
+    y, (n, ch, _, _) = _to_channels_first(c, x, shape, dtype)
+    dims = c.node("Shape", [y], (4,), dtype="int64")
+    bounds = [c.ctx.constant(h, np.array([v], np.int64)) for h, v in (("starts", 0), ("ends", 2))]
+    head = c.node("Slice", [dims, *bounds], (2,), dtype="int64")
+    target = c.node("Concat", [head, c.ctx.constant("spatial", np.array(size, np.int64))], (4,), {"axis": 0},
+                    dtype="int64")  # fmt: skip
+    moved = (n, ch, size[0], size[1])
+    y = c.node("Resize", [y, "", "", target], moved, attrs, dtype=dtype)
+    _to_channels_last(c, y, moved, dtype)
+
+
+@op(("LocalResponseNormalization",), ("nn.local_response_normalization", "nn.lrn"))
+def lrn(c: Call) -> None:
+    """TensorFlow's LRN x / (bias + alpha·Σ x²)^beta over channels c − r … c + r is ONNX LRN with
+    size 2r + 1 and alpha·size (ONNX divides alpha by the size)."""
+    x, shape, dtype = c.first()
+    radius = int(c.const(1, "depth_radius", default=5))
+    bias = float(c.const(2, "bias", default=1.0))
+    alpha = float(c.const(3, "alpha", default=1.0))
+    beta = float(c.const(4, "beta", default=0.5))
+    size = 2 * radius + 1
+    y, moved = _to_channels_first(c, x, shape, dtype)
+    attrs = {"size": size, "alpha": alpha * size, "beta": beta, "bias": bias}
+    y = c.node("LRN", [y], moved, attrs, dtype=dtype)
+    _to_channels_last(c, y, moved, dtype)
