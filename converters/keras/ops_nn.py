@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from netinspect.build import same_pads
-from netinspect.converters.keras.ops import Call, Shape, _axes, broadcast, op
+from netinspect.converters.keras.ops import Call, Shape, TensorArg, _axes, broadcast, op
+from netinspect.dtypes import elem_type
 from netinspect.ir import Dim
 
 KERAS_EPSILON = 1e-7
@@ -334,3 +335,123 @@ def lrn(c: Call) -> None:
     attrs = {"size": size, "alpha": alpha * size, "beta": beta, "bias": bias}
     y = c.node("LRN", [y], moved, attrs, dtype=dtype)
     _to_channels_last(c, y, moved, dtype)
+
+
+def _kernel(c: Call, value: Any, perm: list[int], dtype: str, hint: str) -> tuple[str, Shape]:
+    """A kernel operand moved to ONNX's order by `perm` (a constant once, a tensor by a Transpose)."""
+    if isinstance(value, TensorArg):
+        name, shape, _ = c.tensor(value)
+        moved = tuple(shape[i] for i in perm)
+        return c.node("Transpose", [name], moved, {"perm": perm}, dtype=dtype), moved
+    array = np.transpose(np.asarray(value, dtype=dtype), perm)
+    return c.ctx.constant(hint, array), tuple(int(d) for d in array.shape)
+
+
+def _conv_geometry(
+    c: Call, spatial: Shape, kernel: list[int], first: int
+) -> tuple[dict[str, Any], list[Dim]]:
+    """Conv attributes (strides, dilations, TF SAME or VALID pads) and output sizes; `first` is the
+    position of `strides` among the call's arguments."""
+    rank = len(spatial)
+    strides = _per_axis(c.const(first, "strides", default=1), rank)
+    dilations = _per_axis(c.const(first + 3, "dilation_rate", "dilations", default=1), rank)
+    padding = str(c.const(first + 1, "padding", default="valid")).upper()
+    if padding not in ("SAME", "VALID"):
+        raise c.ctx.error(f"padding {padding!r} is not supported (SAME, VALID)")
+    begin, end = [0] * rank, [0] * rank
+    if padding == "SAME":
+        if not all(isinstance(d, int) for d in spatial):
+            raise c.ctx.error("SAME convolution needs the spatial sizes known")
+        for i, d in enumerate(spatial):
+            begin[i], end[i] = same_pads(int(d), kernel[i], strides[i], dilations[i])  # type: ignore[arg-type]
+    sizes = [
+        (d + b + e - (k - 1) * r - 1) // s + 1 if isinstance(d, int) else None
+        for d, b, e, k, s, r in zip(spatial, begin, end, kernel, strides, dilations, strict=True)
+    ]
+    attrs = {"kernel_shape": kernel, "strides": strides, "dilations": dilations, "pads": begin + end}
+    return attrs, sizes
+
+
+_CONV_TF = ("nn.conv2d", "nn.conv1d", "nn.convolution", "nn.depthwise_conv2d")
+
+
+@op(("Conv", "DepthwiseConv"), _CONV_TF + tuple("compat.v1." + n for n in _CONV_TF))
+def conv(c: Call) -> None:
+    """Channels-last convolution with its kernel as an operand: `(spatial…, in/groups, out)`
+    (Keras 3 groups when the input has a multiple of the kernel's depth), depthwise
+    `(spatial…, in, multiplier)` as a grouped Conv."""
+    x, shape, dtype = c.first()
+    _channels_last(c)
+    value = c.arg(1, "kernel", "filters", "filter")
+    rank = len(shape) - 2
+    y, moved = _to_channels_first(c, x, shape, dtype)
+    depthwise = "depthwise" in c.ctx.type.lower()
+    if depthwise:  # (spatial…, in, mult) → (in·mult, 1, spatial…)
+        kshape = tuple(np.shape(value)) if not isinstance(value, TensorArg) else c.tensor(value)[1]
+        if isinstance(value, TensorArg):
+            raise c.ctx.error("a depthwise kernel computed by the model is not supported")
+        array = np.asarray(value, dtype=dtype)
+        array = np.transpose(array.reshape(*kshape[:rank], 1, -1), [rank + 1, rank, *range(rank)])
+        weight, wshape = c.ctx.constant("kernel", array), tuple(int(d) for d in array.shape)
+        groups = int(kshape[rank])  # type: ignore[arg-type]
+    else:
+        weight, wshape = _kernel(c, value, [rank + 1, rank, *range(rank)], dtype, "kernel")
+        channels, depth = moved[1], wshape[1]
+        groups = channels // depth if isinstance(channels, int) and isinstance(depth, int) else 1
+    attrs, sizes = _conv_geometry(c, moved[2:], [int(d) for d in wshape[2:]], 2)  # type: ignore[arg-type]
+    attrs["group"] = groups
+    out = (moved[0], wshape[0], *sizes)
+    y = c.node("Conv", [y, weight], out, attrs, dtype=dtype)
+    _to_channels_last(c, y, out, dtype)
+
+
+@op(("SeparableConv",), ("nn.separable_conv2d",))
+def separable_conv(c: Call) -> None:
+    """A depthwise Conv (group = input channels) then a 1×1 Conv, both kernels constants."""
+    x, shape, dtype = c.first()
+    _channels_last(c)
+    depth, point = (
+        c.arg(1, "depthwise_kernel", "depthwise_filter"),
+        c.arg(2, "pointwise_kernel", "pointwise_filter"),
+    )
+    if isinstance(depth, TensorArg) or isinstance(point, TensorArg):
+        raise c.ctx.error("separable kernels computed by the model are not supported")
+    rank = len(shape) - 2
+    y, moved = _to_channels_first(c, x, shape, dtype)
+    d = np.asarray(depth, dtype=dtype)
+    d = np.transpose(d.reshape(*d.shape[:rank], 1, -1), [rank + 1, rank, *range(rank)])
+    attrs, sizes = _conv_geometry(c, moved[2:], list(d.shape[2:]), 3)
+    attrs["group"] = int(np.shape(depth)[rank])
+    mid = (moved[0], d.shape[0], *sizes)
+    y = c.node("Conv", [y, c.ctx.constant("depthwise_kernel", d)], mid, attrs, dtype=dtype)
+    p = np.asarray(point, dtype=dtype)
+    p = np.transpose(p.reshape(-1, p.shape[-1]), [1, 0]).reshape(p.shape[-1], -1, *([1] * rank))
+    out = (moved[0], p.shape[0], *sizes)
+    y = c.node(
+        "Conv", [y, c.ctx.constant("pointwise_kernel", p)], out, {"kernel_shape": [1] * rank}, dtype=dtype
+    )
+    _to_channels_last(c, y, out, dtype)
+
+
+@op(("InTopK",), ("math.in_top_k", "nn.in_top_k", "compat.v1.math.in_top_k", "compat.v1.nn.in_top_k"))
+def in_top_k(c: Call) -> None:
+    """targets' scores are among the k largest: fewer than k classes score strictly higher (ties
+    at the boundary count as in, as TensorFlow's)."""
+    if c.keras3:  # keras.ops.in_top_k(targets, predictions, k)
+        targets_arg, predictions_arg = c.arg(0, "targets"), c.arg(1, "predictions")
+    else:  # TensorFlow records compat.v1's in_top_k(predictions, targets, k)
+        predictions_arg, targets_arg = c.arg(0, "predictions"), c.arg(1, "targets")
+    (targets, tshape, ttype), (predictions, pshape, dtype) = c.tensor(targets_arg), c.tensor(predictions_arg)
+    k = int(c.const(2, "k"))
+    if ttype != "int64":
+        targets = c.node("Cast", [targets], tshape, {"to": elem_type("int64")}, dtype="int64")
+    column = (*tshape, 1)
+    targets = c.node(
+        "Unsqueeze", [targets, c.ctx.constant("axes", np.array([1], np.int64))], column, dtype="int64"
+    )
+    score = c.node("GatherElements", [predictions, targets], column, {"axis": 1}, dtype=dtype)
+    higher = c.node("Cast", [c.node("Greater", [predictions, score], pshape, dtype="bool")], pshape,
+                    {"to": elem_type("int64")}, dtype="int64")  # fmt: skip
+    count = c.node("ReduceSum", [higher, c.ctx.constant("axes", np.array([1], np.int64))], tshape,
+                   {"keepdims": 0}, dtype="int64")  # fmt: skip
+    c.node("Less", [count, c.ctx.constant("k", np.asarray(k, np.int64))], tshape, dtype="bool", final=True)

@@ -1,5 +1,6 @@
 """Statistics of functional graphs (Keras 3 `keras.ops`): NaN-ignoring reductions, quantiles
-(median, percentile), the trapezoid rule, `allclose`, and the exponent and saturating casts.
+(median, percentile), the trapezoid rule, `allclose`, the exponent and saturating casts, and
+`digitize` against constant bins.
 
 Quantiles follow Keras' TensorFlow backend (`_quantile`, after tfp.stats.percentile): the axis
 sorted ascending (a full TopK), the positions `(n − 1)·q` taken by `method` — known numbers here,
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from netinspect.converters.keras.ops import Call, _axes, broadcast, op
+from netinspect.converters.keras.ops import Call, TensorArg, _axes, broadcast, op
 from netinspect.converters.keras.ops_math import Expr, _pair, _reduce, _reduction
 from netinspect.dtypes import elem_type
 
@@ -192,3 +193,54 @@ def saturate_cast(c: Call) -> None:
     e = Expr(c, shape, dtype)
     clipped = e("Clip", x, e.k(lo), e.k(hi))
     e("Cast", clipped, attrs={"to": elem_type(target)}, dtype=target, final=True)
+
+
+@op(("Nanvar", "Nanstd"), ())
+def nanvar(c: Call) -> None:
+    """The variance (standard deviation) of the numbers, NaNs left out of both means."""
+    x, shape, dtype, axes, keep, out, kept = _reduction(c)
+    e = Expr(c, shape, dtype)
+    present = e("Cast", e("Not", e("IsNaN", x, dtype="bool"), dtype="bool"), attrs={"to": elem_type(dtype)})
+    count = _reduce(e, "ReduceSum", present, axes, True, kept)
+    mean = e("Div", _reduce(e, "ReduceSum", _clean(e, x, 0.0), axes, True, kept), count, shape=kept)
+    d = _clean(e, e("Sub", x, mean), 0.0)
+    total = _reduce(e, "ReduceSum", e("Mul", d, d), axes, keep, out)
+    count_out = count if keep else _reduce(e, "ReduceSum", present, axes, False, out)
+    std = c.ctx.type.endswith("Nanstd")
+    var = e("Div", total, count_out, shape=out, final=not std)
+    if std:
+        e("Sqrt", var, shape=out, final=True)
+
+
+def _flat_constant(c: Call, value: object, dtype: str, what: str) -> np.ndarray:
+    if isinstance(value, TensorArg):
+        raise c.ctx.error(f"{what} computed by the model is not supported (only constants)")
+    return np.asarray(value, dtype=dtype).ravel()
+
+
+def _count_below(c: Call, x: str, shape: tuple, dtype: str, edges: np.ndarray, inclusive: bool,
+                 result: str) -> None:  # fmt: skip
+    """How many `edges` lie below each element (≤ with `inclusive`), as `result`."""
+    e = Expr(c, shape, dtype)
+    grown = (*shape, 1)
+    column = e("Unsqueeze", x, c.ctx.constant("axes", np.array([len(shape)], np.int64)), shape=grown)
+    full = (*shape, len(edges))
+    below = e(
+        "LessOrEqual" if inclusive else "Less",
+        c.ctx.constant("edges", edges),
+        column,
+        dtype="bool",
+        shape=full,
+    )
+    ones = e("Cast", below, attrs={"to": elem_type(result)}, dtype=result, shape=full)
+    _reduce(e, "ReduceSum", ones, [len(shape)], False, shape, dtype=result, final=True)
+
+
+@op(("Digitize",), ())
+def digitize(c: Call) -> None:
+    """The bin of each element among increasing constant `bins`: how many bins are ≤ it."""
+    x, shape, dtype = c.first()
+    bins = _flat_constant(c, c.arg(1, "bins"), dtype, "bins")
+    if np.any(np.diff(bins) < 0):
+        raise c.ctx.error("digitize with decreasing bins is not supported")
+    _count_below(c, x, shape, dtype, bins, inclusive=True, result="int32")
