@@ -244,3 +244,124 @@ def digitize(c: Call) -> None:
     if np.any(np.diff(bins) < 0):
         raise c.ctx.error("digitize with decreasing bins is not supported")
     _count_below(c, x, shape, dtype, bins, inclusive=True, result="int32")
+
+
+@op(("SegmentSum", "SegmentMax", "SegmentMin", "SegmentProd"), ("math.unsorted_segment_sum",
+    "math.unsorted_segment_max", "math.unsorted_segment_min", "math.unsorted_segment_prod"))  # fmt: skip
+def segment(c: Call) -> None:
+    """Per segment s, the rows whose id is s reduced: a (segments, rows) membership mask from the
+    ids, then a weighted sum, or a masked max/min/product over the rows. An empty segment holds
+    TensorFlow's value: 0, the type's lowest (max) or highest (min), 1. Ids outside the segments
+    count nowhere. Needs `num_segments` (otherwise the shape depends on the ids' values)."""
+    data, shape, dtype = c.tensor(c.arg(0, "data"))
+    ids, ishape, itype = c.tensor(c.arg(1, "segment_ids"))
+    count = c.const(2, "num_segments", default=None)
+    if count is None:
+        raise c.ctx.error("segments without num_segments: the output's size depends on the ids' values")
+    if c.keras3 and c.const(3, "sorted", default=False):
+        raise c.ctx.error("sorted segments are computed without num_segments by TensorFlow; not supported")
+    if len(ishape) != 1:
+        raise c.ctx.error("only one id per row (1-D segment ids) is supported")
+    n = int(count)
+    rest = shape[1:]
+    e = Expr(c, (n, *shape), dtype)
+    row_ids = e(
+        "Unsqueeze", ids, c.ctx.constant("axes", np.array([0], np.int64)), dtype=itype, shape=(1, *ishape)
+    )
+    segments = c.ctx.constant("segments", np.arange(n).astype(itype).reshape(n, 1))
+    member = e("Equal", row_ids, segments, dtype="bool", shape=(n, *ishape))
+    kind = c.ctx.type.rsplit(".", 1)[-1].lower().replace("unsorted_segment_", "segment")
+    out = (n, *rest)
+    if kind == "segmentsum":
+        letters = "abcdefghijklmnopqrstuvwxyz"[: len(rest)]
+        weights = e("Cast", member, attrs={"to": elem_type(dtype)}, shape=(n, *ishape))
+        e("Einsum", weights, data, attrs={"equation": f"sn,n{letters}->s{letters}"}, shape=out, final=True)
+        return
+    info = np.finfo(dtype) if np.dtype(dtype).kind == "f" else np.iinfo(dtype)
+    fill = {"segmentmax": info.min, "segmentmin": info.max, "segmentprod": 1}[kind]
+    mask = e("Reshape", member, c.ctx.constant("shape", np.array([n, -1, *[1] * len(rest)], np.int64)),
+             dtype="bool", shape=(n, *ishape, *[1] * len(rest)))  # fmt: skip
+    rows = e("Unsqueeze", data, c.ctx.constant("axes", np.array([0], np.int64)), shape=(1, *shape))
+    picked = e("Where", mask, rows, e.k(fill), shape=(n, *shape))
+    op_type = {"segmentmax": "ReduceMax", "segmentmin": "ReduceMin", "segmentprod": "ReduceProd"}[kind]
+    _reduce(e, op_type, picked, [1], False, out, final=True)
+
+
+@op(("Nanargmax", "Nanargmin"), ())
+def nanargmax(c: Call) -> None:
+    """The arg-max (min) of the numbers (NaN as ∓inf), −1 where all are NaN."""
+    x, shape, dtype = c.first()
+    axis = c.const(1, "axis", default=None)
+    if axis is None:
+        raise c.ctx.error("an arg-max over the flattened tensor is not supported")
+    keep = bool(c.const(2, "keepdims", default=False))
+    a = _axes(axis, len(shape))[0]
+    kept = tuple(1 if i == a else d for i, d in enumerate(shape))
+    out = kept if keep else tuple(d for i, d in enumerate(shape) if i != a)
+    maximum = c.ctx.type.endswith("Nanargmax")
+    e = Expr(c, shape, dtype)
+    cleaned = _clean(e, x, -np.inf if maximum else np.inf)
+    attrs = {"axis": a, "keepdims": int(keep)}
+    index = e("ArgMax" if maximum else "ArgMin", cleaned, attrs=attrs, dtype="int64", shape=out)
+    index = e("Cast", index, attrs={"to": elem_type("int32")}, dtype="int32", shape=out)
+    nan = e("Cast", e("IsNaN", x, dtype="bool"), attrs={"to": elem_type("int32")}, dtype="int32")
+    all_nan = e("Cast", _reduce(e, "ReduceMin", nan, [a], keep, out, dtype="int32"),
+                attrs={"to": elem_type("bool")}, dtype="bool", shape=out)  # fmt: skip
+    e("Where", all_nan, c.ctx.constant("none", np.asarray(-1, np.int32)), index, dtype="int32", shape=out,
+      final=True)  # fmt: skip
+
+
+@op(("CategoricalCrossentropy", "BinaryCrossentropy", "SparseCategoricalCrossentropy"), ())
+def crossentropy(c: Call) -> None:
+    """Keras' losses per sample as its TensorFlow backend computes them: from logits by the
+    log-softmax (log-sigmoid) form; from probabilities clipped to [ε, 1 − ε] (ε = 1e-7), the
+    categorical ones renormalized first. Probabilities a sigmoid or softmax made count as their
+    logits, as in Keras."""
+    kind = c.ctx.type.rsplit(".", 1)[-1]
+    target, tshape, ttype = c.tensor(c.arg(0, "target"))
+    output, oshape, dtype = c.tensor(c.arg(1, "output"))
+    logits = bool(c.const(2, "from_logits", default=False))
+    axis = int(c.const(3, "axis", default=-1)) % len(oshape)
+    producer = next((n for n in reversed(c.ctx.builder.nodes) if output in n.outputs), None)
+    if producer is not None and producer.op_type in ("Sigmoid", "Softmax"):
+        # Keras' sigmoid and softmax keep their input on the result (`_keras_logits`), and every
+        # loss takes that as its logits instead: the loss of the logits, whatever from_logits says
+        output, logits = producer.inputs[0], True
+    e = Expr(c, oshape, dtype)
+    eps = 1e-7
+    if kind == "BinaryCrossentropy":
+        if logits:  # max(o, 0) − o·t + log(1 + exp(−|o|))
+            loss = e("Add", e("Sub", e("Relu", output), e("Mul", output, target)),
+                     e("Log", e("Add", e.k(1.0), e("Exp", e("Neg", e("Abs", output))))))  # fmt: skip
+            e("Identity", loss, final=True)
+            return
+        p = e("Clip", output, e.k(eps), e.k(1.0 - eps))
+        positive = e("Mul", target, e("Log", p))
+        negative = e("Mul", e("Sub", e.k(1.0), target), e("Log", e("Sub", e.k(1.0), p)))
+        e("Neg", e("Add", positive, negative), final=True)
+        return
+    out = tuple(d for i, d in enumerate(oshape) if i != axis)
+    if logits:
+        log_p = e("LogSoftmax", output, attrs={"axis": axis})
+    elif kind == "CategoricalCrossentropy":
+        total = _reduce(
+            e, "ReduceSum", output, [axis], True, tuple(1 if i == axis else d for i, d in enumerate(oshape))
+        )
+        log_p = e("Log", e("Clip", e("Div", output, total), e.k(eps), e.k(1.0 - eps)))
+    else:  # sparse: TensorFlow's sparse softmax cross-entropy of log(clip(p)) as logits
+        log_p = e("LogSoftmax", e("Log", e("Clip", output, e.k(eps), e.k(1.0 - eps))), attrs={"axis": axis})
+    if kind == "CategoricalCrossentropy":
+        _reduce(e, "ReduceSum", e("Neg", e("Mul", target, log_p)), [axis], False, out, final=True)
+        return
+    if axis != len(oshape) - 1:
+        raise c.ctx.error("sparse categorical cross-entropy on another axis than the last")
+    if len(tshape) == len(oshape):
+        target = e(
+            "Squeeze", target, c.ctx.constant("axes", np.array([axis], np.int64)), dtype=ttype, shape=out
+        )
+    index = e("Cast", target, attrs={"to": elem_type("int64")}, dtype="int64", shape=out)
+    column = e("Unsqueeze", index, c.ctx.constant("axes", np.array([axis], np.int64)), dtype="int64",
+               shape=(*out, 1))  # fmt: skip
+    picked = e("GatherElements", log_p, column, attrs={"axis": axis}, shape=(*out, 1))
+    e("Neg", e("Squeeze", picked, c.ctx.constant("axes", np.array([axis], np.int64)), shape=out), shape=out,
+      final=True)  # fmt: skip
