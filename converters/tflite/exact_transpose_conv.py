@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from netinspect.converters.tflite.context import ONNX_TYPES, TfliteContext
-from netinspect.converters.tflite.exact import _eight_bit, _params, _requantize, _scale, _zero
+from netinspect.converters.tflite.exact import _eight_bit, _requantize, _zero, conv_multipliers
 
 
 def applies(ctx: TfliteContext, pads: tuple[int, int]) -> bool:
@@ -65,8 +65,7 @@ def transpose_conv(ctx: TfliteContext, pads: tuple[int, int], strides: tuple[int
     spread_by = f"spread by the strides {list(strides)} (zero-point cells)"
     ctx.step("param", f"exact {x_t.dtype}: TRANSPOSE_CONV's scatter as ConvInteger over the input "
                       f"{spread_by}, filter flipped, pads {attrs['pads']}")  # fmt: skip
-    real = float(_scale(x_t)) * _params(w_t)[0].astype(np.float64) / float(_scale(out))
-    _requantize(ctx, acc, real.reshape(-1), out.dims)
+    _requantize(ctx, acc, conv_multipliers(x_t, w_t, out), out.dims)
 
 
 def _spread(

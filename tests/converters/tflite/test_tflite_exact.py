@@ -275,3 +275,60 @@ def test_exact_fixtures_of_the_parity_suite_equal_the_reference_kernels(name: st
     assert result.passed, [o.worst.summary() for o in result.outputs]
     assert all(c.max_abs_error == 0 for o in result.outputs for c in o.runs)
     assert result.layers is not None and all(c.comparison.passed for c in result.layers.checks)
+
+
+def _legacy_uint8_pointwise() -> bytes:
+    """A legacy uint8 1×1 CONV_2D and DEPTHWISE_CONV_2D (depth multiplier 4) on a one-channel input, with
+    the scales of tflite-support's uint8 MobileNet v1 Conv2d_2_pointwise (input and output 0.023528477,
+    filter 0.020636026, zero points 0, 128, 0). Each channel's bias places an accumulator of 8843 on the
+    input value 200: there the Q31 multiplier of the double product in·w/out (1418096896) gives 183 and
+    the kernel's, from the float32 product (1418096877), 182."""
+    from tests.converters.tflite.handmade import Op, Spec, T, build
+
+    s_in, s_w = 0.023528477, 0.020636026
+    centred = np.array([1, -1, 2, 3])  # q_w − zp_w per output channel
+    bias = (8843 - 200 * centred).astype(np.int32)
+    weight = (centred + 128).astype(np.uint8)
+    bias_q = ([float(np.float32(s_in) * np.float32(s_w))], [0], 0)
+    tensors = [
+        T("x", [1, 16, 16, 1], "uint8", quant=([s_in], [0], 0)),
+        T("conv_w", [4, 1, 1, 1], "uint8", 1, quant=([s_w], [128], 0)),
+        T("dw_w", [1, 1, 1, 4], "uint8", 1, quant=([s_w], [128], 0)),
+        T("b", [4], "int32", 2, quant=bias_q),
+        T("conv", [1, 16, 16, 4], "uint8", quant=([s_in], [0], 0)),
+        T("depthwise", [1, 16, 16, 4], "uint8", quant=([s_in], [0], 0)),
+    ]
+    valid = {"Padding": 1, "StrideW": 1, "StrideH": 1, "FusedActivationFunction": 0}
+    ops = [
+        Op(0, [0, 1, 3], [4], ("Conv2DOptions", valid)),
+        Op(1, [0, 2, 3], [5], ("DepthwiseConv2DOptions", {**valid, "DepthMultiplier": 4})),
+    ]
+    spec = Spec(tensors, ops, [0], [4, 5], ["CONV_2D", "DEPTHWISE_CONV_2D"],
+                [b"", weight.tobytes(), bias.tobytes()])  # fmt: skip
+    return build(spec)
+
+
+def test_exact_legacy_uint8_conv_multiplier_from_the_float32_scale_product(tmp_path: object) -> None:
+    """Legacy uint8 CONV_2D / DEPTHWISE_CONV_2D take GetQuantizedConvolutionMultipler's multiplier:
+    (double)(in_scale·w_scale as float32) / out_scale, not the per-channel double product. Fed every
+    input value (a ramp 0…255), both outputs equal the reference kernels bit for bit (with the double
+    product both were a step off where the accumulator is 8843: tflite-support's uint8 MobileNet v1 and
+    AutoML labeler met it, 0.01 % of one layer)."""
+    from pathlib import Path
+
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    path = Path(str(tmp_path)) / "legacy_pointwise.tflite"
+    path.write_bytes(_legacy_uint8_pointwise())
+    ramp = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1)
+    reference = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    reference.allocate_tensors()
+    reference.set_tensor(reference.get_input_details()[0]["index"], ramp)
+    reference.invoke()
+    expected = {d["name"]: reference.get_tensor(d["index"]) for d in reference.get_output_details()}
+    assert {int(v[0, 12, 8].max()) for v in expected.values()} == {182}  # input 200: the tie-near cell
+
+    session = ort.InferenceSession(to_model_proto(load(path, EXACT)).SerializeToString())
+    got = session.run(None, {session.get_inputs()[0].name: ramp.transpose(0, 3, 1, 2)})
+    for output, value in zip(session.get_outputs(), got, strict=True):
+        np.testing.assert_array_equal(value.transpose(0, 2, 3, 1), expected[output.name], err_msg=output.name)
