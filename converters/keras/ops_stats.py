@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from netinspect.converters.keras.ops import Call, TensorArg, _axes, broadcast, op
-from netinspect.converters.keras.ops_math import Expr, _pair, _reduce, _reduction
+from netinspect.converters.keras.ops_math import LN10, Expr, _pair, _reduce, _reduction
 from netinspect.dtypes import elem_type
 
 
@@ -365,3 +365,24 @@ def crossentropy(c: Call) -> None:
     picked = e("GatherElements", log_p, column, attrs={"axis": axis}, shape=(*out, 1))
     e("Neg", e("Squeeze", picked, c.ctx.constant("axes", np.array([axis], np.int64)), shape=out), shape=out,
       final=True)  # fmt: skip
+
+
+@op(("Vdot",), ())
+def vdot(c: Call) -> None:
+    """Σ x·y over both tensors flattened: one number."""
+    (x, xs, dtype), (y, ys, _) = c.operands(c.arg(0, "x1"), c.arg(1, "x2"))
+    e = Expr(c, broadcast(xs, ys), dtype)
+    product = e("Mul", x, y)
+    _reduce(e, "ReduceSum", product, list(range(len(e.shape))), False, (), final=True)
+
+
+@op(("PSNR",), ())
+def psnr(c: Call) -> None:
+    """20·log10(max_val) − 10·log10(mean((x − y)²)) over the whole tensors."""
+    (x, xs, dtype), (y, ys, _) = c.operands(c.arg(0, "x1"), c.arg(1, "x2"))
+    peak = float(c.const(2, "max_val"))
+    e = Expr(c, broadcast(xs, ys), dtype)
+    d = e("Sub", x, y)
+    mse = _reduce(e, "ReduceMean", e("Mul", d, d), list(range(len(e.shape))), False, ())
+    db = e("Mul", e("Div", e("Log", mse, shape=()), e.k(LN10), shape=()), e.k(10.0), shape=())
+    e("Sub", e.k(20.0 * np.log10(peak)), db, shape=(), final=True)
