@@ -38,6 +38,7 @@ from netinspect.converters.keras import ops as _ops  # noqa: F401  (registers th
 from netinspect.converters.keras import ops_array as _ops_array  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import ops_math as _ops_math  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import ops_nn as _ops_nn  # noqa: F401  (registers the handlers)
+from netinspect.converters.keras import ops_signal as _ops_signal  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import ops_stats as _ops_stats  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import sequence as _sequence  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras.context import KERAS, Env, KerasContext

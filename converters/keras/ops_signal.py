@@ -1,0 +1,66 @@
+"""Fourier transforms of functional graphs (Keras 3 `keras.ops.rfft`, `fft`, `fft2`, `ifft2`).
+
+Keras passes and returns complex values as a pair of float tensors (real, imaginary); ONNX's DFT
+(opset 17) reads and writes them as one float tensor with a trailing axis of 2. Each transform
+stacks the pair (or adds a zero imaginary axis to a real signal), runs one DFT per transformed
+axis, and splits the result back into the two outputs Keras gives.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from netinspect.converters.keras.ops import Call, Shape, TensorArg, op
+
+
+def _pair_input(c: Call) -> tuple[str, Shape, str]:
+    """The (real, imaginary) operand as one (…, 2) tensor."""
+    value = c.arg(0, "x")
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, TensorArg) for v in value)):
+        raise c.ctx.error("expects its input as a pair of tensors (real, imaginary)")
+    (re, shape, dtype), (im, _, _) = c.tensor(value[0]), c.tensor(value[1])
+    axes = c.ctx.constant("axes", np.array([len(shape)], np.int64))
+    parts = [c.node("Unsqueeze", [v, axes], (*shape, 1), dtype=dtype) for v in (re, im)]
+    return c.node("Concat", parts, (*shape, 2), {"axis": len(shape)}, dtype=dtype), shape, dtype
+
+
+def _split_pair(c: Call, y: str, shape: Shape, dtype: str) -> None:
+    """(…, 2) → the call's real and imaginary outputs."""
+    outputs = list(c.ctx.outputs) + [None] * (2 - len(c.ctx.outputs))
+    for k, name in enumerate(outputs):
+        if name is None:
+            continue
+        index = c.ctx.constant("part", np.array(k, np.int64))
+        c.ctx.node("Gather", [y, index], shape, {"axis": len(shape)}, output=name, dtype=dtype)
+
+
+@op(("RFFT",), ())
+def rfft(c: Call) -> None:
+    """The one-sided DFT of a real signal along the last axis, `fft_length` cropping or padding it."""
+    x, shape, dtype = c.first()
+    rank = len(shape)
+    length = c.const(1, "fft_length", default=None)
+    n = shape[-1] if length is None else int(length)
+    if not isinstance(n, int):
+        raise c.ctx.error("an rfft needs the signal length known")
+    real = c.node(
+        "Unsqueeze", [x, c.ctx.constant("axes", np.array([rank], np.int64))], (*shape, 1), dtype=dtype
+    )
+    out = (*shape[:-1], n // 2 + 1)
+    y = c.node("DFT", [real, c.ctx.constant("length", np.array(n, np.int64))], (*out, 2),
+               {"axis": rank - 1, "onesided": 1}, dtype=dtype)  # fmt: skip
+    _split_pair(c, y, out, dtype)
+
+
+@op(("FFT", "FFT2", "IFFT2"), ())
+def fft(c: Call) -> None:
+    """The full DFT of a complex signal along the last axis (fft) or the last two (fft2; ifft2
+    inverse, divided by the count as Keras and ONNX both do)."""
+    y, shape, dtype = _pair_input(c)
+    kind = c.ctx.type.rsplit(".", 1)[-1]
+    axes = [len(shape) - 1] if kind == "FFT" else [len(shape) - 2, len(shape) - 1]
+    for axis in axes:
+        if not isinstance(shape[axis], int):
+            raise c.ctx.error("a Fourier transform needs the signal length known")
+        y = c.node("DFT", [y], (*shape, 2), {"axis": axis, "inverse": int(kind == "IFFT2")}, dtype=dtype)
+    _split_pair(c, y, shape, dtype)
