@@ -17,7 +17,15 @@ from __future__ import annotations
 import numpy as np
 
 from netinspect.converters.tflite.context import ONNX_TYPES, TfliteContext, quant_params
-from netinspect.converters.tflite.exact import _eight_bit, _i64, _limits, _scale, _zero, quantize_multiplier
+from netinspect.converters.tflite.exact import (
+    _eight_bit,
+    _fixed_point,
+    _i64,
+    _limits,
+    _scale,
+    _zero,
+    quantize_multiplier,
+)
 from netinspect.converters.tflite.exact_softmax import _divide_by_pot, _srdhm
 from netinspect.converters.tflite.flatbuffer import TflTensor
 
@@ -60,6 +68,26 @@ def quantize(ctx: TfliteContext) -> None:
     table = np.array([requantize(q) for q in range(*_range(x_t))], out.dtype)
     what = f"Requantize: Q31 multiplier {multiplier}, shift {shift}, tabulated over the 256 stored values"
     _gather(ctx, 0, table, ctx.outputs[0], what)
+
+
+def from_int16(ctx: TfliteContext) -> bool:
+    """QUANTIZE of an int16 value (per tensor) to int8, int16 or int32, in every mode: the kernel's
+    Requantize — MultiplyByQuantizedMultiplier(q − zp_in, M, shift) of in_scale/out_scale (double), +
+    zp_out, saturated — in int64 nodes (there is no QDQ form of int16 before opset 21, and the integer
+    form is LiteRT's). Keyword-spotting models read int16 features so and write int32 scores."""
+    x_t, out = ctx.need(0), ctx.out_tensor()
+    params = [quant_params(t) for t in (x_t, out)]
+    computed = x_t.index in ctx.state.stored
+    if x_t.dtype != "int16" or out.dtype not in ("int8", "int16", "int32") or not computed:
+        return False
+    if any(p is None or p[0].size != 1 for p in params):
+        return False
+    shape = out.dims
+    wide = ctx.node("Cast", [ctx.state.stored[x_t.index]], shape, {"to": ONNX_TYPES["int64"]}, dtype="int64")
+    centred = ctx.node("Sub", [wide, _i64(ctx, "input_zero_point", _zero(x_t))], shape, dtype="int64")
+    fixed = np.array([quantize_multiplier(float(_scale(x_t)) / float(_scale(out)))], np.int64)
+    _fixed_point(ctx, centred, fixed, shape, _limits(out))
+    return True
 
 
 def _from_float(ctx: TfliteContext) -> None:

@@ -1,5 +1,5 @@
 """`--exact-int8 on`: int8 and uint8 SOFTMAX as LiteRT's reference kernel computes it, in gemmlowp's fixed
-point.
+point (int8 → int16 too, in every mode).
 
 Per row: diff = q − max(q) (an integer in [−255, 0]); where diff ≥ diff_min, exp(diff·β·scale) in Q0.31 —
 diff rescaled to Q5.26 by MultiplyByQuantizedMultiplierGreaterThanOne, then exp_on_negative_values
@@ -7,7 +7,7 @@ diff rescaled to Q5.26 by MultiplyByQuantizedMultiplierGreaterThanOne, then exp_
 so they are computed here, once per possible diff, and the ONNX model gathers them. The row's sum of
 exps in Q12.19, its reciprocal (GetReciprocal: the sum normalised by its leading zeros, then
 one_over_one_plus_x_for_x_in_0_1's three Newton–Raphson steps) and each output
-RoundingDivideByPOT(exp·reciprocal, bits over unit + 23) + the type's minimum (−128 or 0) depend on the
+RoundingDivideByPOT(exp·reciprocal, bits over unit + 31 − output bits) + the type's minimum depend on the
 row and are int64 nodes.
 """
 
@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from netinspect.converters.tflite.context import ONNX_TYPES, TfliteContext
+from netinspect.converters.tflite.context import ONNX_TYPES, TfliteContext, quant_params
 from netinspect.converters.tflite.exact import _eight_bit, _i64, _limits, _scale, _zero, quantize_multiplier
 
 INT32_MAX = (1 << 31) - 1
@@ -29,10 +29,45 @@ SUM_BITS = 12
 
 
 def applies(ctx: TfliteContext) -> bool:
-    """int8 or uint8 in and out, the output at the scale 1/256 and the zero point the kernel writes (the
-    type's minimum: −128 or 0)."""
-    out = ctx.out_tensor()
-    return ctx.state.exact_int8 and _eight_bit(ctx.need(0), out) and _zero(out) == _limits(out)[0]
+    """int8 or uint8 in and out (or int8 in, int16 out) under `--exact-int8 on`, the output at the zero
+    point the kernel writes (the type's minimum: −128, 0 or −32768)."""
+    x_t, out = ctx.need(0), ctx.out_tensor()
+    typed = _eight_bit(x_t, out) or to_int16(ctx)
+    return ctx.state.exact_int8 and typed and _zero(out) == _limits(out)[0]
+
+
+def to_int16(ctx: TfliteContext) -> bool:
+    """int8 in, int16 out, both quantized: the 16-bit probabilities keyword-spotting models end with
+    (no QDQ form of int16 before opset 21)."""
+    x_t, out = ctx.need(0), ctx.out_tensor()
+    typed = x_t.dtype == "int8" and out.dtype == "int16"
+    return typed and quant_params(x_t) is not None and quant_params(out) is not None
+
+
+def float_table(ctx: TfliteContext) -> None:
+    """int8 → int16 SOFTMAX as LiteRT's builtin kernel (optimized_ops::Softmax; its reference kernel is
+    the fixed point above): e = table[max − q], the float32 table expf(−scale·β · d) over d = 0…255; per
+    row 1/(Σe · out_scale) in float32; round(e · that) half away from zero + zp_out, saturated."""
+    x_t, out = ctx.need(0), ctx.out_tensor()
+    shape = out.dims
+    row = (*shape[:-1], 1)
+    step = np.float32(-_scale(x_t) * np.float32(ctx.option("Beta", 1.0)))
+    table = np.array([math.exp(float(np.float32(step * np.float32(d)))) for d in range(256)], np.float32)
+    wide = ctx.node("Cast", [ctx.state.stored[x_t.index]], shape, {"to": ONNX_TYPES["int64"]}, dtype="int64")
+    top = ctx.node("ReduceMax", [wide], row, {"axes": [-1], "keepdims": 1}, dtype="int64")
+    below = ctx.node("Sub", [top, wide], shape, dtype="int64")
+    e = ctx.node("Gather", [ctx.constant("exp_table", table), below], shape)
+    total = ctx.node("ReduceSum", [e, ctx.ints([-1], "axes")], row, {"keepdims": 1})
+    scaled_total = ctx.node("Mul", [total, ctx.constant("out_scale", _scale(out))], row)
+    inverse = ctx.node("Div", [ctx.constant("one", np.float32(1)), scaled_total], row)
+    rounded = ctx.round_half_away(ctx.node("Mul", [e, inverse], shape), shape)
+    shifted = ctx.node("Add", [rounded, ctx.constant("zero_point", np.float32(_zero(out)))], shape)
+    low, high = _limits(out)
+    bounds = [ctx.constant("lo", np.float32(low)), ctx.constant("hi", np.float32(high))]
+    clipped = ctx.node("Clip", [shifted, *bounds], shape)
+    ctx.step("param", f"{out.dtype} SOFTMAX as LiteRT's builtin kernel: float32 exp table over the 256 "
+                      "differences from the row maximum, 1/(sum·out_scale), rounded half away")  # fmt: skip
+    ctx.node("Cast", [clipped], shape, {"to": ONNX_TYPES[out.dtype]}, output=ctx.outputs[0], dtype=out.dtype)
 
 
 def _srdhm(a: int, b: int) -> int:
@@ -132,7 +167,8 @@ def softmax(ctx: TfliteContext) -> None:
     bits = ctx.node("ReduceSum", [counted, ctx.ints([-1], "axes")], row, {"keepdims": 0}, dtype="int64")
     reciprocal, over_unit = _reciprocal(ctx, total, bits, row)
     product = _srdhm_node(ctx, reciprocal, exp, shape)  # exp is 0 below diff_min: the output is the minimum
-    exponent = ctx.node("Add", [over_unit, c("out_bits", 31 - 8)], row, dtype="int64")
+    bits_out = 8 * np.dtype(out.dtype).itemsize
+    exponent = ctx.node("Add", [over_unit, c("out_bits", 31 - bits_out)], row, dtype="int64")
     scaled = _divide_by_pot_node(ctx, product, exponent, shape, row)
     low, high = _limits(out)
     clamped = node("Clip", [node("Add", [scaled, c("output_zero_point", low)]), c("lo", low), c("hi", high)])

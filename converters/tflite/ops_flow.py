@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from netinspect.converters.tflite import exact_svdf
 from netinspect.converters.tflite.context import TFLITE, TfliteContext
 from netinspect.converters.tflite.subgraph import inline, nested_graph
 from netinspect.registry import layer
@@ -173,6 +174,12 @@ def svdf(ctx: TfliteContext) -> None:
     [batch, filters · memory]; zeros until a run writes it) shifted by one, the input's projection on
     the feature weights appended, weighted by the time weights and summed over the memory; the
     filters summed `rank` by `rank` into units, plus the bias, then the fused activation."""
+    if exact_svdf.applies(ctx):
+        exact_svdf.svdf(ctx)
+        return
+    if ctx.need(0).dtype == "int8" and ctx.need(2).dtype == "int8":
+        raise ctx.error("int8 time weights and state (tflite-micro's 8-bit SVDF): LiteRT's kernel reads "
+                        "both as int16 (it crashes or returns garbage), so nothing can check a conversion")
     if ctx.need(1).dtype != "float32":
         raise ctx.error(f"{ctx.need(1).dtype} weights (hybrid SVDF) are not supported")
     batch = ctx.in_shape(0)[0]

@@ -135,6 +135,9 @@ def softmax(ctx: TfliteContext) -> None:
     if exact_softmax.applies(ctx):
         exact_softmax.softmax(ctx)
         return
+    if exact_softmax.to_int16(ctx):
+        exact_softmax.float_table(ctx)
+        return
     x = ctx.x(0)
     beta = float(ctx.option("Beta", 1.0))
     if beta != 1.0:
@@ -161,6 +164,8 @@ def quantize(ctx: TfliteContext) -> None:
     """Float (or another quantization) → the output's int8/uint8: the emitter's QuantizeLinear."""
     if exact_quantize.applies(ctx):
         exact_quantize.quantize(ctx)
+        return
+    if exact_quantize.from_int16(ctx):
         return
     ctx.finish_float(ctx.x(0))
 

@@ -279,3 +279,89 @@ def test_hybrid_input_quantization_rounds_halves_away_from_zero(tmp_path: Path) 
     x = np.random.default_rng(8).integers(-40, 40, (2, 5, 6, 3)).astype(np.float32) + 0.5
     x[:, 0, 0, 0] = 127.0  # each batch item's peak
     assert_close(run_both(path, feeds={"x": x}), rtol=1e-5, atol=1e-5)
+
+
+def keyword_svdf() -> Spec:
+    """tflite-micro's keyword-spotting pattern in small: int16 features QUANTIZEd to int8, two
+    full-integer SVDFs (int8 feature weights, int16 time weights and state, int32 bias, RELU; rank 1 then
+    2), FULLY_CONNECTED, SOFTMAX to int16 probabilities, QUANTIZE to int32 scores."""
+    rng = np.random.default_rng(11)
+    s_x, s_f, s_t, s_state, s_y = 0.05, 0.01, 0.002, 0.004, 0.3
+
+    def svdf_tensors(tag: str, n_in: int, filters: int, rank: int, first: int) -> tuple[list[T], list[bytes]]:
+        units = filters // rank
+        tensors = [
+            T(f"{tag}_feature", [filters, n_in], "int8", first, quant=([s_f], [0], 0)),
+            T(f"{tag}_time", [filters, 5], "int16", first + 1, quant=([s_t], [0], 0)),
+            T(f"{tag}_bias", [units], "int32", first + 2, quant=([s_state * s_t], [0], 0)),
+            T(f"{tag}_state", [2, filters * 5], "int16", variable=True, quant=([s_state], [0], 0)),
+            T(f"{tag}_y", [2, units], "int8", quant=([s_y], [-128], 0)),
+        ]
+        data = [rng.integers(-127, 128, (filters, n_in), dtype=np.int8).tobytes(),
+                rng.integers(-3000, 3000, (filters, 5)).astype(np.int16).tobytes(),
+                rng.integers(-20000, 40000, units).astype(np.int32).tobytes()]  # fmt: skip
+        return tensors, data
+
+    first, first_data = svdf_tensors("a", 12, 8, 1, 1)
+    second, second_data = svdf_tensors("b", 8, 8, 2, 4)
+    fc = [T("fc_w", [3, 4], "int8", 7, quant=([0.02], [0], 0)),
+          T("fc_b", [3], "int32", 8, quant=([s_y * 0.02], [0], 0)),
+          T("logits", [2, 3], "int8", quant=([0.25], [4], 0)),
+          T("probabilities", [2, 3], "int16", quant=([1 / 65536], [-32768], 0)),
+          T("scores", [2, 3], "int32", quant=([1 / 32768], [0], 0))]  # fmt: skip
+    tensors = [T("features", [2, 12], "int16", quant=([0.000625], [0], 0)),
+               T("x", [2, 12], "int8", quant=([s_x], [-3], 0)), *first, *second, *fc]  # fmt: skip
+    buffers = [b"", *first_data, *second_data, rng.integers(-127, 128, (3, 4), dtype=np.int8).tobytes(),
+               np.int32([300, -200, 0]).tobytes()]  # fmt: skip
+    relu = {"FusedActivationFunction": 1}
+    ops = [
+        Op(0, [0], [1]),
+        Op(1, [1, 2, 3, 4, 5], [6], ("SVDFOptions", {"Rank": 1, **relu})),
+        Op(1, [6, 7, 8, 9, 10], [11], ("SVDFOptions", {"Rank": 2, **relu})),
+        Op(2, [11, 12, 13], [14], ("FullyConnectedOptions", {})),
+        Op(3, [14], [15], ("SoftmaxOptions", {"Beta": 0.05})),
+        Op(0, [15], [16]),
+    ]
+    return Spec(tensors, ops, [0], [6, 11, 14, 15, 16], ["QUANTIZE", "SVDF", "FULLY_CONNECTED", "SOFTMAX"],
+                buffers)  # fmt: skip
+
+
+def test_full_integer_svdf_and_16_bit_scores_equal_litert(tmp_path: Path) -> None:
+    """Full-integer SVDF as LiteRT's EvalIntegerSVDF (refused before: "int8 weights (hybrid SVDF)"), SOFTMAX
+    int8 → int16 and QUANTIZE int16 → int32 (refused: "16×8 quantization"): every output, the SVDFs'
+    included, equal to LiteRT's on 4 inputs — the integer arithmetic is the kernel's, in every mode."""
+    path = _write(tmp_path, keyword_svdf())
+    rng = np.random.default_rng(12)
+    seen: dict[str, set[int]] = {}
+    for _ in range(4):
+        x = rng.integers(-3000, 3000, (2, 12)).astype(np.int16)
+        pairs = run_both(path, feeds={"features": x})
+        assert_close(pairs, rtol=0, atol=0)
+        for p in pairs:
+            seen.setdefault(p.name, set()).update(int(v) for v in p.expected.reshape(-1))
+    assert all(len(values) > 6 for values in seen.values()), seen  # values spread, not saturated
+
+
+def test_integer_svdf_sums_wrap_as_the_kernel_int32(tmp_path: Path) -> None:
+    """The integer SVDF sums int16 × int16 products in int32, which wraps when the state saturates against
+    large time weights (tflite-micro's keyword_scrambled does: 255 steps, −128 against 127, on its SVDFs
+    before): rank 2, both filters of each unit at 32767 × 32767, plus a bias past 2³¹ − 2·32767² — equal
+    to LiteRT's wrapped result, and it did wrap (the output the unwrapped sum gives is 127)."""
+    s_x, s_f, s_t, s_state = 0.05, 0.01, 0.002, 0.001
+    time = np.zeros((4, 3), np.int16)
+    time[:, -1] = 32767
+    bias = np.int32([300_000, -5])
+    tensors = [
+        T("x", [1, 6], "int8", quant=([s_x], [0], 0)),
+        T("feature", [4, 6], "int8", 1, quant=([s_f], [0], 0)),
+        T("time", [4, 3], "int16", 2, quant=([s_t], [0], 0)),
+        T("bias", [2], "int32", 3, quant=([s_state * s_t], [0], 0)),
+        T("state", [1, 12], "int16", variable=True, quant=([s_state], [0], 0)),
+        T("y", [1, 2], "int8", quant=([0.5], [-128], 0)),
+    ]
+    buffers = [b"", np.full((4, 6), 127, np.int8).tobytes(), time.tobytes(), bias.tobytes()]
+    options = ("SVDFOptions", {"Rank": 2, "FusedActivationFunction": 1})
+    spec = Spec(tensors, [Op(0, [0, 1, 2, 3, 4], [5], options)], [0], [5], ["SVDF"], buffers)
+    (pair,) = run_both(_write(tmp_path, spec), feeds={"x": np.full((1, 6), 100, np.int8)})
+    assert_close([pair], rtol=0, atol=0)
+    assert pair.expected[0, 0] == -128  # 2·32767² + 300000 wrapped negative; the second unit is not
