@@ -342,6 +342,32 @@ def test_full_integer_svdf_and_16_bit_scores_equal_litert(tmp_path: Path) -> Non
     assert all(len(values) > 6 for values in seen.values()), seen  # values spread, not saturated
 
 
+def test_full_integer_svdf_exact_equals_the_reference_kernels(tmp_path: Path) -> None:
+    """Under `--exact-int8 on` the same model equals LiteRT's reference kernels on every output: the SVDFs
+    alike, SOFTMAX int8 → int16 in the reference kernel's gemmlowp fixed point (its builtin kernel's
+    float table is a step off it on some probabilities)."""
+    import onnxruntime as ort
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    from netinspect.converters.onnx.writer import to_model_proto
+    from netinspect.registry import LoadOptions
+
+    path = _write(tmp_path, keyword_svdf())
+    model = to_model_proto(load(path, LoadOptions(format_options={"exact-int8": "on"})))
+    session = ort.InferenceSession(model.SerializeToString())
+    rng = np.random.default_rng(12)
+    for _ in range(4):
+        x = rng.integers(-3000, 3000, (2, 12)).astype(np.int16)
+        reference = Interpreter(str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+        reference.allocate_tensors()
+        reference.set_tensor(reference.get_input_details()[0]["index"], x)
+        reference.invoke()
+        got = session.run(None, {session.get_inputs()[0].name: x})
+        for output, value in zip(session.get_outputs(), got, strict=True):
+            (detail,) = [d for d in reference.get_output_details() if d["name"] == output.name]
+            np.testing.assert_array_equal(value, reference.get_tensor(detail["index"]), err_msg=output.name)
+
+
 def test_integer_svdf_sums_wrap_as_the_kernel_int32(tmp_path: Path) -> None:
     """The integer SVDF sums int16 × int16 products in int32, which wraps when the state saturates against
     large time weights (tflite-micro's keyword_scrambled does: 255 steps, −128 against 127, on its SVDFs
