@@ -21,6 +21,7 @@ from netinspect import registry
 from netinspect.converters.keras import activations
 from netinspect.converters.keras.context import KERAS, KerasContext
 from netinspect.converters.keras.opcalls import KERAS3_OP_PREFIX, TF_OP_PREFIX, TensorArg
+from netinspect.dtypes import elem_type
 from netinspect.ir import Dim
 
 Shape = tuple[Dim, ...]
@@ -178,11 +179,15 @@ def not_equal(c: Call) -> None:
 
 @op(("FloorDivide",), ("math.floordiv", "math.floor_div", "compat.v1.floor_div", "__operators__.floordiv"))
 def floor_divide(c: Call) -> None:
+    """Floats: floor(x / y). Integers: (x − r) / y with r the remainder of the divisor's sign (ONNX
+    Mod with fmod 0), an exact division, since ONNX's integer Div truncates towards zero."""
     (x, xs, xt), (y, ys, _) = c.operands(c.arg(0, "x", "x1", "a"), c.arg(1, "y", "x2", "b"))
-    if not xt.startswith("float"):
-        raise c.ctx.error("integer floor division is not supported (ONNX Div truncates)")
     shape = broadcast(xs, ys)
-    c.node("Floor", [c.node("Div", [x, y], shape)], shape, final=True)
+    if not xt.startswith("float"):
+        remainder = c.node("Mod", [x, y], shape, {"fmod": 0}, dtype=xt)
+        c.node("Div", [c.node("Sub", [x, remainder], shape, dtype=xt), y], shape, dtype=xt, final=True)
+        return
+    c.node("Floor", [c.node("Div", [x, y], shape, dtype=xt)], shape, dtype=xt, final=True)
 
 
 @op(("SquaredDifference",), ("math.squared_difference",))
@@ -326,8 +331,6 @@ def clip(c: Call) -> None:
 
 @op(("Cast",), ("cast", "dtypes.cast"))
 def cast(c: Call) -> None:
-    from netinspect.dtypes import elem_type
-
     x, shape, _ = c.first()
     dtype = c.const(1, "dtype")
     if isinstance(dtype, dict):
@@ -369,8 +372,6 @@ for _op_type, (_k3, _tf) in _REDUCE.items():
 @op(("Any", "All"), ("math.reduce_any", "reduce_any", "math.reduce_all", "reduce_all"))
 def any_all(c: Call) -> None:
     """Logical reductions (Keras 3 Masking's `ops.any(x != v, axis=-1)`): Max or Min over 0/1."""
-    from netinspect.dtypes import elem_type
-
     x, shape, _ = c.first()
     axis = c.const(1, "axis", default=None)
     keep = bool(c.const(2, "keepdims", default=False))
@@ -420,10 +421,50 @@ def reshaped(shape: Shape, target: list[int]) -> Shape:
 
 @op(("Reshape",), ("reshape",))
 def reshape(c: Call) -> None:
+    """A constant target shape, or one with sizes the model computes (tf-keras'
+    `tf.reshape(x, [tf.shape(x)[0], -1])`): those joined into the shape at run time."""
     x, shape, dtype = c.first()
-    target = [int(d) if d is not None else -1 for d in c.const(1, "newshape", "new_shape", "shape")]
-    spec = c.ctx.constant("shape", np.array(target, np.int64))
-    c.node("Reshape", [x, spec], reshaped(shape, target), dtype=dtype, final=True)
+    given = c.arg(1, "newshape", "new_shape", "shape")
+    if not _holds_tensor(given):
+        target = [int(d) if d is not None else -1 for d in given]
+        spec = c.ctx.constant("shape", np.array(target, np.int64))
+        c.node("Reshape", [x, spec], reshaped(shape, target), dtype=dtype, final=True)
+        return
+    if isinstance(given, TensorArg):  # the whole shape one tensor
+        spec, _, stype = c.tensor(given)
+        if stype != "int64":
+            spec = c.node("Cast", [spec], (len(shape),), {"to": elem_type("int64")}, dtype="int64")
+        size = c.ctx.input_shapes[given.index]
+        rank = size[0] if size and isinstance(size[0], int) else None
+        if rank is None:
+            raise c.ctx.error("a target shape of unknown length")
+        c.node("Reshape", [x, spec], (None,) * rank, dtype=dtype, final=True)
+        return
+    pieces, out = [], []
+    axes = c.ctx.constant("axes", np.array([0], np.int64))
+    for d in given:
+        if isinstance(d, TensorArg):
+            value, vshape, vtype = c.tensor(d)
+            if vtype != "int64":
+                value = c.node("Cast", [value], vshape, {"to": elem_type("int64")}, dtype="int64")
+            if vshape == ():
+                value = c.node("Unsqueeze", [value, axes], (1,), dtype="int64")
+            pieces.append(value)
+            out.append(None)
+        else:
+            pieces.append(c.ctx.constant("size", np.array([-1 if d is None else int(d)], np.int64)))
+            out.append(None if d is None or int(d) == -1 else int(d))
+    spec = c.node("Concat", pieces, (len(pieces),), {"axis": 0}, dtype="int64")
+    c.node("Reshape", [x, spec], tuple(out), dtype=dtype, final=True)
+
+
+@op(("Shape",), ("shape", "compat.v1.shape", "shape_n"))
+def shape_of(c: Call) -> None:
+    """The operand's shape at run time, as `out_type` (TensorFlow's int32 by default)."""
+    x, shape, _ = c.first()
+    out_type = str(c.const(2, "out_type", default="int32"))
+    dims = c.node("Shape", [x], (len(shape),), dtype="int64")
+    c.node("Cast", [dims], (len(shape),), {"to": elem_type(out_type)}, dtype=out_type, final=True)
 
 
 @op(("Transpose",), ("transpose", "compat.v1.transpose", "linalg.matrix_transpose"))
