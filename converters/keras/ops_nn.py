@@ -455,3 +455,63 @@ def in_top_k(c: Call) -> None:
     count = c.node("ReduceSum", [higher, c.ctx.constant("axes", np.array([1], np.int64))], tshape,
                    {"keepdims": 0}, dtype="int64")  # fmt: skip
     c.node("Less", [count, c.ctx.constant("k", np.asarray(k, np.int64))], tshape, dtype="bool", final=True)
+
+
+@op(("RGBToGrayscale",), ("image.rgb_to_grayscale",))
+def rgb_to_grayscale(c: Call) -> None:
+    """0.2989·R + 0.5870·G + 0.1140·B on the channel axis, kept as one channel (TensorFlow's weights)."""
+    x, shape, dtype = c.first()
+    _channels_last(c)
+    if shape[-1] != 3:
+        raise c.ctx.error(f"expects 3 channels, not {shape[-1]}")
+    weights = c.ctx.constant("weights", np.array([[0.2989], [0.5870], [0.1140]], dtype))
+    c.node("MatMul", [x, weights], (*shape[:-1], 1), dtype=dtype, final=True)
+
+
+@op((), ("image.flip_left_right", "image.flip_up_down"))
+def image_flip(c: Call) -> None:
+    """The width (height) axis reversed: the one before (two before) the channels."""
+    x, shape, dtype = c.first()
+    axis = len(shape) - (2 if c.ctx.type.endswith("left_right") else 3)
+    bounds = (("starts", [-1]), ("ends", [np.iinfo(np.int64).min]), ("axes", [axis]), ("steps", [-1]))
+    ins = [x, *(c.ctx.constant(h, np.array(v, np.int64)) for h, v in bounds)]
+    c.node("Slice", ins, shape, dtype=dtype, final=True)
+
+
+@op((), ("image.per_image_standardization",))
+def per_image_standardization(c: Call) -> None:
+    """(x − mean) / max(std, 1/√N) over each image's height, width and channels (N of them)."""
+    x, shape, dtype = c.first()
+    axes = list(range(len(shape) - 3, len(shape)))
+    count = list(shape[-3:])
+    if not all(isinstance(d, int) for d in count):
+        raise c.ctx.error("per-image standardization needs the image size known")
+    n = int(np.prod(count))
+    kept = tuple(1 if i in axes else d for i, d in enumerate(shape))
+    mean = c.node("ReduceMean", [x], kept, {"axes": axes, "keepdims": 1}, dtype=dtype)
+    centered = c.node("Sub", [x, mean], shape, dtype=dtype)
+    variance = c.node("ReduceMean", [c.node("Mul", [centered, centered], shape, dtype=dtype)], kept,
+                      {"axes": axes, "keepdims": 1}, dtype=dtype)  # fmt: skip
+    floor = c.ctx.constant("floor", np.asarray(1.0 / np.sqrt(n), dtype))
+    std = c.node("Max", [c.node("Sqrt", [variance], kept, dtype=dtype), floor], kept, dtype=dtype)
+    c.node("Div", [centered, std], shape, dtype=dtype, final=True)
+
+
+@op((), ("gather_nd", "compat.v1.gather_nd"))
+def gather_nd(c: Call) -> None:
+    """ONNX GatherND: the last axis of `indices` indexes the leading axes of `params`."""
+    x, shape, dtype = c.first()
+    value = c.arg(1, "indices")
+    batch_dims = int(c.const(3, "batch_dims", default=0) or 0)
+    if isinstance(value, TensorArg):
+        index, ishape, itype = c.tensor(value)
+        if itype != "int64":
+            index = c.node("Cast", [index], ishape, {"to": elem_type("int64")}, dtype="int64")
+    else:
+        array = np.asarray(value, np.int64)
+        index, ishape = c.ctx.constant("indices", array), tuple(int(d) for d in array.shape)
+    depth = ishape[-1]
+    if not isinstance(depth, int):
+        raise c.ctx.error("gather_nd needs the index depth known")
+    out = (*ishape[:-1], *shape[batch_dims + depth :])
+    c.node("GatherND", [x, index], out, {"batch_dims": batch_dims}, dtype=dtype, final=True)
