@@ -245,14 +245,33 @@ def rsqrt(c: Call) -> None:
 
 @op(("Log1p",), ("math.log1p",))
 def log1p(c: Call) -> None:
+    """log(1 + x) to full relative precision near 0 (Kahan): u = 1 + x rounded, then
+    log(u)·x/(u − 1), which cancels u's rounding error; x itself where u rounds to 1."""
     x, shape, _ = c.first()
-    c.node("Log", [c.node("Add", [x, c.ctx.scalar("one", 1.0)], shape)], shape, final=True)
+    one = c.ctx.scalar("one", 1.0)
+    u = c.node("Add", [x, one], shape)
+    ratio = c.node(
+        "Div", [c.node("Mul", [c.node("Log", [u], shape), x], shape), c.node("Sub", [u, one], shape)], shape
+    )
+    tiny = c.node("Equal", [u, one], shape, dtype="bool")
+    c.node("Where", [tiny, x, ratio], shape, final=True)
 
 
 @op(("Expm1",), ("math.expm1",))
 def expm1(c: Call) -> None:
+    """exp(x) − 1 to full relative precision near 0 (Kahan): u = exp(x), then (u − 1)·x/log(u);
+    x itself where u rounds to 1, −1 where u − 1 does."""
     x, shape, _ = c.first()
-    c.node("Sub", [c.node("Exp", [x], shape), c.ctx.scalar("one", 1.0)], shape, final=True)
+    one = c.ctx.scalar("one", 1.0)
+    u = c.node("Exp", [x], shape)
+    less = c.node("Sub", [u, one], shape)
+    ratio = c.node("Div", [c.node("Mul", [less, x], shape), c.node("Log", [u], shape)], shape)
+    saturated = c.node("Equal", [less, c.ctx.scalar("minus_one", -1.0)], shape, dtype="bool")
+    far = c.node("Where", [saturated, less, ratio], shape)
+    big = c.node("IsInf", [u], shape, {"detect_negative": 0}, dtype="bool")
+    far = c.node("Where", [big, u, far], shape)
+    tiny = c.node("Equal", [u, one], shape, dtype="bool")
+    c.node("Where", [tiny, x, far], shape, final=True)
 
 
 @op(("Relu6",), ("nn.relu6",))

@@ -38,3 +38,20 @@ def test_operation_onnx_cannot_express_is_refused_by_name(cli, ops_cache, tmp_pa
     assert len(lines) == 1 and str(path) in lines[0], result.err
     assert name in lines[0].lower().replace("_", "") or name in lines[0], lines[0]
     assert "not convertible" in lines[0] or "cannot be rebuilt" in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("name", ["expm1_tiny", "log1p_tiny"])
+def test_expm1_and_log1p_keep_relative_precision_near_zero(ops_cache, name):
+    """For |x| ~ 1e-7 the naive exp(x) − 1 and log(1 + x) lose every digit in float32 (1 + x
+    rounds to 1); the converted graph agrees with Keras to 1e-5 relative."""
+    import numpy as np
+
+    import netinspect
+    from tests.converters.keras.conftest import run_onnx
+
+    stem, npz = make_ops.case_files(name, "k3")
+    data = np.load(ops_cache / npz)
+    (got,) = run_onnx(netinspect.load(ops_cache / stem), [data["x0"], data["x1"], data["x2"]])
+    want = data["y0"]
+    assert np.all(np.abs(want) > 0)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=0)
