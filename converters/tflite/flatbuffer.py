@@ -164,6 +164,8 @@ class TflOperator:
     custom_options: bytes = b""
     """A custom operator's options as stored: FlexBuffers (read into `options`) or a C struct its
     kernel casts (MediaPipe's TfLiteTransposeConvParams / TfLitePoolParams)."""
+    intermediates: list[int] = field(default_factory=list)
+    """Tensors the kernel reads quantization from (a full-integer LSTM's gate and hidden scales)."""
 
 
 @dataclass
@@ -297,6 +299,7 @@ class TflFile:
                     bytes(op.CustomOptionsAsNumpy())
                     if custom is not None and op.CustomOptionsLength()
                     else b"",
+                    [int(t) for t in op.IntermediatesAsNumpy()] if op.IntermediatesLength() else [],
                 )
             )
         inputs = indices(graph.InputsAsNumpy(), "input")

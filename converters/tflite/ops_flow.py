@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from netinspect.converters.tflite import exact_svdf
+from netinspect.converters.tflite import exact_lstm, exact_svdf
 from netinspect.converters.tflite.context import TFLITE, TfliteContext
 from netinspect.converters.tflite.subgraph import inline, nested_graph
 from netinspect.registry import layer
@@ -43,6 +43,9 @@ def unidirectional_sequence_lstm(ctx: TfliteContext) -> None:
     """The fused Keras LSTM → ONNX LSTM, time-major (onnxruntime runs only layout=0), gates i, o, f, c.
     LSTM (the full kernel, same 24 inputs) is one step of it on [batch, in], from its state variables;
     BIDIRECTIONAL_SEQUENCE_LSTM is ONNX's bidirectional LSTM, its outputs apart or merged."""
+    if exact_lstm.applies(ctx):
+        exact_lstm.lstm(ctx)
+        return
     single, both = ctx.type == "LSTM", ctx.type == "BIDIRECTIONAL_SEQUENCE_LSTM"
     if single and int(ctx.option("KernelType", 0)) != 0:
         raise ctx.error("the BASIC LSTM kernel (weights concatenated in 5 inputs) is not supported")

@@ -81,6 +81,16 @@ def test_full_integer_lstm_dequantizes_its_int32_biases() -> None:
     assert_quantized(run_both(tflite_fixture("lstm", "int8")))
 
 
+def test_full_integer_lstm_equals_litert_bit_for_bit() -> None:
+    """The full-integer LSTM computed as LiteRT's 8x8_16 kernel (exact_lstm.py: gates in Q3.12, gemmlowp's
+    int16 sigmoid and tanh, the int16 cell update, the hidden requantization), its 6 steps unrolled: 0
+    steps from LiteRT on every output over 3 inputs (as a float LSTM over dequantized weights it was 1
+    step off on 1–2 of the 40 outputs for 2 of them; DTLN's LOGISTIC turned that into 3 steps)."""
+    path = tflite_fixture("lstm", "int8")
+    for seed in range(3):
+        assert_close(run_both(path, seed=seed), rtol=0, atol=0)
+
+
 def test_sparse_float16_filter_densified_then_dequantized() -> None:
     """DENSIFY of a sparse float16 constant read by a DEQUANTIZE (MediaPipe's
     face_detection_full_range_sparse): both fold into one float16 initializer and a Cast (the
