@@ -20,6 +20,7 @@ import numpy as np
 
 from netinspect.converters.tflite.context import ONNX_TYPES, TfliteContext, quant_params
 from netinspect.converters.tflite.exact import _multiply, _scale, _zero, quantize_multiplier
+from netinspect.converters.tflite.flatbuffer import TflTensor
 
 GATES = "ifco"
 """TFLite's gate order: inputs 1–4 input weights, 5–8 recurrent weights, 12–15 biases."""
@@ -167,46 +168,64 @@ def lstm(ctx: TfliteContext) -> None:
     gate_scale = np.float32(2.0**-12)
 
     def i64(name: str, values: np.ndarray | int) -> str:
-        array = np.asarray(values, np.int64)
-        return ctx.constant(name, array)
+        return ctx.constant(name, np.asarray(values, np.int64))
 
     def node(op_type: str, inputs: list[str], dims: tuple, **attrs: object) -> str:
         return ctx.node(op_type, inputs, dims, dict(attrs) or None, dtype="int64")
 
     row = (batch, cells)
+    int16_bounds = [i64("int16_min", -32768), i64("int16_max", 32767)]
+    int8_bounds = [i64("int8_min", -128), i64("int8_max", 127)]
+    offset = i64("table_offset", 32768)
 
     def saturate16(value: str) -> str:
-        return node("Clip", [value, i64("int16_min", -32768), i64("int16_max", 32767)], row)
-
-    def matmul(value: str, weight_index: int, source_t: object, bias: np.ndarray, scale: float) -> str:
-        """MBQM(Σ value·Wᵀ + bias − zp·ΣW) in int64 (float64 Gemm: exact integer sums)."""
-        weight = np.asarray(ctx.need(weight_index).data(), np.int64)
-        effective = bias - _zero(source_t) * weight.sum(axis=1)
-        dims = (batch, weight.shape[1])
-        wide = ctx.node("Cast", [value], dims, {"to": ONNX_TYPES["float64"]}, dtype="float64")
-        acc = ctx.node("Gemm", [wide, ctx.constant("weight", weight.astype(np.float64)),
-                                ctx.constant("bias", effective.astype(np.float64))], row, {"transB": 1},
-                       dtype="float64")  # fmt: skip
-        acc = node("Cast", [acc], row, to=ONNX_TYPES["int64"])
-        return _multiply(ctx, acc, np.array([quantize_multiplier(scale)], np.int64), row)
+        return node("Clip", [value, *int16_bounds], row)
 
     def ratio(a: np.float32, b: np.float32, c: np.float32) -> float:
         return float(np.float32(np.float32(a * b) / c))
 
+    Gate = tuple[str, str, np.ndarray]
+
+    def operand(weight_index: int, source_t: TflTensor, bias: np.ndarray | int) -> Gate:
+        """One gate's weight and effective bias (bias − zp·ΣW) as float64 constants, made once, and its
+        Q31 multiplier (float32 w·in/2⁻¹²)."""
+        w_t = ctx.need(weight_index)
+        weight = np.asarray(w_t.data(), np.int64)
+        effective = bias - _zero(source_t) * weight.sum(axis=1)
+        fixed = np.array([quantize_multiplier(ratio(_scale(w_t), _scale(source_t), gate_scale))], np.int64)
+        return (ctx.constant("weight", weight.astype(np.float64)),
+                ctx.constant("effective_bias", effective.astype(np.float64)), fixed)  # fmt: skip
+
+    def matmul(value: str, columns: int, gate: Gate) -> str:
+        """MBQM(Σ value·Wᵀ + effective bias) in int64 (a float64 Gemm: exact integer sums)."""
+        weight, bias, fixed = gate
+        wide = ctx.node("Cast", [value], (batch, columns), {"to": ONNX_TYPES["float64"]}, dtype="float64")
+        acc = ctx.node("Gemm", [wide, weight, bias], row, {"transB": 1}, dtype="float64")
+        return _multiply(ctx, node("Cast", [acc], row, to=ONNX_TYPES["int64"]), fixed, row)
+
+    gates_in, gates_rec = [], []
+    for k in range(4):
+        bias = np.asarray(ctx.const(12 + k), np.int64) if ctx.tensor(12 + k) is not None else 0
+        gates_in.append(operand(1 + k, x_t, bias))
+        gates_rec.append(operand(5 + k, h_t, 0))
     tables = {"sigmoid": logistic_table(3), "tanh": tanh_table(3),
               "cell_tanh": tanh_table(15 + cell_exponent)}  # fmt: skip
-    names = {k: ctx.constant(f"{k}_q0_15", v) for k, v in tables.items()}
+    wide = ONNX_TYPES["int64"]
+    names = {k: node("Cast", [ctx.constant(f"{k}_q0_15", v.astype(np.int16))], (65536,), to=wide)
+             for k, v in tables.items()}  # fmt: skip
 
     def lookup(table: str, value: str) -> str:
-        return node("Gather", [names[table], node("Add", [value, i64("offset", 32768)], row)], row)
+        return node("Gather", [names[table], node("Add", [value, offset], row)], row)
 
     x_all = ctx.state.stored[x_t.index]
     h = ctx.constant("initial_h", np.full((batch, cells), _zero(h_t), np.int8))
     c = i64("initial_c", np.zeros(row, np.int64))
     hidden_scale = 2.0**-15 / float(_scale(hidden_t)) * 2.0**-15
     hidden_fixed = np.array([quantize_multiplier(float(np.float32(hidden_scale)))], np.int64)
+    hidden_zero = i64("hidden_zero_point", _zero(hidden_t))
     clip = float(ctx.option("CellClip", 0.0))
     quantized_clip = int(min(max(np.float32(clip) / _scale(c_t), -32768.0), 32767.0)) if clip > 0 else 0
+    clip_bounds = [i64("cell_clip_min", -quantized_clip), i64("cell_clip_max", quantized_clip)]
     outputs = []
     for t in range(steps):
         axis = 1 if batch_major else 0
@@ -214,23 +233,17 @@ def lstm(ctx: TfliteContext) -> None:
                      dtype="int8")  # fmt: skip
         gates = {}
         for k, g in enumerate(GATES):
-            bias = np.asarray(ctx.const(12 + k), np.int64) if ctx.tensor(12 + k) is not None else 0
-            w_t, r_t = ctx.need(1 + k), ctx.need(5 + k)
-            first = saturate16(matmul(x, 1 + k, x_t, bias, ratio(_scale(w_t), _scale(x_t), gate_scale)))
-            no_bias = np.zeros(cells, np.int64)
-            second = matmul(h, 5 + k, h_t, no_bias, ratio(_scale(r_t), _scale(h_t), gate_scale))
-            pre = saturate16(node("Add", [first, second], row))
+            first = saturate16(matmul(x, shape[2], gates_in[k]))
+            pre = saturate16(node("Add", [first, matmul(h, cells, gates_rec[k])], row))
             gates[g] = lookup("tanh" if g == "c" else "sigmoid", pre)
         kept = _rdiv(ctx, node("Mul", [gates["f"], c], row), 15, row)
         fresh = _rdiv(ctx, node("Mul", [gates["i"], gates["c"]], row), 30 + cell_exponent, row)
         c = saturate16(node("Add", [kept, fresh], row))
         if quantized_clip > 0:
-            bounds = [i64("cell_clip_min", -quantized_clip), i64("cell_clip_max", quantized_clip)]
-            c = node("Clip", [c, *bounds], row)
+            c = node("Clip", [c, *clip_bounds], row)
         product = node("Mul", [gates["o"], lookup("cell_tanh", c)], row)
-        scaled = _multiply(ctx, product, hidden_fixed, row)
-        shifted = node("Add", [scaled, i64("hidden_zero_point", _zero(hidden_t))], row)
-        clamped = node("Clip", [shifted, i64("int8_min", -128), i64("int8_max", 127)], row)
+        shifted = node("Add", [_multiply(ctx, product, hidden_fixed, row), hidden_zero], row)
+        clamped = node("Clip", [shifted, *int8_bounds], row)
         h = ctx.node("Cast", [clamped], row, {"to": ONNX_TYPES["int8"]}, dtype="int8")
         outputs.append(h)
     ctx.step("param", f"integer LSTM as LiteRT's 8x8_16 kernel: {steps} step(s) unrolled, gates in Q3.12 "
