@@ -59,7 +59,10 @@ _NO_ONNX_OPERATOR = "ONNX has no operator for it (nor a finite composition of it
 _DATA_DEPENDENT = "its output's shape depends on the values, which an ONNX graph of these ops cannot express"
 _LINALG = "a matrix decomposition or solve ONNX has no operator for"
 _BITWISE = "a bitwise operation (ONNX has those from opset 18; netinspect writes opset 17)"
+_UNRUNNABLE = ("Keras' TensorFlow backend cannot run it in a model (it reads tf.rank as a Python value), "
+               "so there is no reference to convert it against")
 INEXPRESSIBLE: dict[str, str] = {
+    **{KERAS3_OP_PREFIX + n: _UNRUNNABLE for n in ("Kron", "Corrcoef")},
     **{
         KERAS3_OP_PREFIX + n: "it calls a Python function, which netinspect never executes"
         for n in (
@@ -168,8 +171,8 @@ INEXPRESSIBLE: dict[str, str] = {
         for n in ("bitwise_and", "bitwise_or", "bitwise_xor", "invert", "left_shift", "right_shift")
     },
 }
-"""Operations refused with the reason: ONNX cannot express them (the others without a mapping
-are refused as not yet mapped)."""
+"""Operations refused with the reason: ONNX cannot express them, or Keras itself cannot compute
+them in a model (the others without a mapping are refused as not yet mapped)."""
 
 
 def refusal(class_name: str, unmapped: str) -> str:

@@ -547,13 +547,16 @@ def cumsum(c: Call) -> None:
     e("CumSum", x, axis_c, attrs=attrs, final=True)
 
 
-@op(("Cumprod",), ("math.cumprod", "cumprod"))
+@op(("Cumprod", "Nancumprod"), ("math.cumprod", "cumprod"))
 def cumprod(c: Call) -> None:
     """ONNX has no cumulative product: unrolled over the axis' known length, each step's slice
-    multiplied into the running product (exclusive and reverse as TensorFlow's)."""
+    multiplied into the running product (exclusive and reverse as TensorFlow's); nancumprod
+    counts a NaN as 1 first, as Keras does."""
     x, shape, dtype = c.first()
     axis = c.const(1, "axis", default=None if c.keras3 else 0)
     e = Expr(c, shape, dtype)
+    if c.ctx.type.endswith("Nancumprod"):
+        x = e("Where", e("IsNaN", x, dtype="bool"), e.k(1.0), x)
     if axis is None:
         raise c.ctx.error("cumprod over the flattened tensor is not supported")
     a = int(axis) % len(shape)
@@ -583,6 +586,17 @@ def cumprod(c: Call) -> None:
 def _ones_like(e: Expr, x: str, shape: Shape) -> str:
     dims = e("Shape", x, dtype="int64", shape=(len(shape),))
     return e("Expand", e.k(1.0), dims, shape=shape)
+
+
+@op(("Angle",), ())
+def angle(c: Call) -> None:
+    """The argument of a real number, as tf.math.angle takes it: π below zero, else 0 (−0 and NaN
+    included)."""
+    e, x = _unary(c)
+    if not e.dtype.startswith("float"):
+        x = e("Cast", x, attrs={"to": elem_type("float32")}, dtype="float32")
+        e = Expr(c, e.shape, "float32")
+    e("Where", e("Less", x, e.k(0.0), dtype="bool"), e.k(np.pi), e.k(0.0), final=True)
 
 
 @op(("Signbit",), ())
