@@ -10,37 +10,17 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from tests.conftest import fixture_generator
 
-ROOT = Path(__file__).resolve().parents[3]
-GENERATOR = ROOT / "fixtures" / "tflite" / "make_tflite.py"
-
 
 def tflite_fixture(name: str, mode: str = "float32") -> Path:
     """The cached .tflite for model `name` in quantization `mode`, generated when missing."""
     generator = fixture_generator("tflite/make_tflite.py")
-    path = generator.cached_path(name, mode)
-    if path.exists():
-        return path
-    if importlib.util.find_spec("tensorflow") is None:
-        pytest.skip("generating TFLite fixtures needs tensorflow (pip install 'netinspect[keras]')")
-    generator.CACHE.mkdir(parents=True, exist_ok=True)
-    with (generator.CACHE / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not path.exists():
-            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
-            done = subprocess.run(
-                [sys.executable, str(GENERATOR), "--tests", f"{name}:{mode}"],
-                capture_output=True,
-                text=True,
-                env=env,
-            )
-            if done.returncode != 0:
-                raise RuntimeError(f"generating {name}:{mode} failed:\n{done.stderr[-3000:]}")
-    return path
+    return _generated(generator, generator.cached_path(name, mode), ["--tests", f"{name}:{mode}"])
 
 
 def exact_fixture(name: str) -> Path:
@@ -48,7 +28,12 @@ def exact_fixture(name: str) -> Path:
     graph, or int8 with float I/O), cached in fixtures/cache/tflite/, generated in a subprocess when
     missing."""
     generator = fixture_generator("tflite/make_exact.py")
-    path = generator.cached_path(name)
+    return _generated(generator, generator.cached_path(name), [name])
+
+
+def _generated(generator: ModuleType, path: Path, arguments: list[str]) -> Path:
+    """`path`, made by running the generator script with `arguments` in a subprocess (TensorFlow
+    stays out of the test process) under a lock in its cache folder, when it does not exist yet."""
     if path.exists():
         return path
     if importlib.util.find_spec("tensorflow") is None:
@@ -58,8 +43,8 @@ def exact_fixture(name: str) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not path.exists():
             env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
-            script = generator.__file__
-            done = subprocess.run([sys.executable, script, name], capture_output=True, text=True, env=env)
+            command = [sys.executable, str(generator.__file__), *arguments]
+            done = subprocess.run(command, capture_output=True, text=True, env=env)
             if done.returncode != 0:
-                raise RuntimeError(f"generating {name} failed:\n{done.stderr[-3000:]}")
+                raise RuntimeError(f"generating {' '.join(arguments)} failed:\n{done.stderr[-3000:]}")
     return path
