@@ -205,6 +205,33 @@ def _fold_windows(
     ctx.emit("Identity", [value], shape=out)
 
 
+def _operand_starts(
+    ctx: TfliteContext, index_shape: tuple[int, ...], to_operand: list[int], rank: int
+) -> tuple[str, tuple[int, ...]]:
+    """Gather's and scatter's start indices (input 1) as full operand coordinates, one row per batch
+    position (every index axis but index_vector_dim, in order): index k goes to operand axis
+    to_operand[k], the other axes 0. Also the batch shape."""
+    vector_dim = int(ctx.option("IndexVectorDim", len(index_shape)))
+    indices = ctx.node("Cast", [ctx.x(1)], index_shape, {"to": ONNX_TYPES["int64"]}, dtype="int64")
+    if vector_dim == len(index_shape):  # one index per position: a vector of length 1
+        indices = ctx.node("Unsqueeze", [indices, ctx.ints([vector_dim], "axes")], (*index_shape, 1),
+                           dtype="int64")  # fmt: skip
+        index_shape = (*index_shape, 1)
+    batch_axes = [a for a in range(len(index_shape)) if a != vector_dim]
+    batch = tuple(index_shape[a] for a in batch_axes)
+    if vector_dim != len(index_shape) - 1:
+        indices = ctx.node("Transpose", [indices], (*batch, index_shape[vector_dim]),
+                           {"perm": [*batch_axes, vector_dim]}, dtype="int64")  # fmt: skip
+    count = len(to_operand)
+    column_shape = ctx.ints([*batch, 1], "column_shape")
+    zero_column = ctx.node("Expand", [ctx.ints([0], "zero"), column_shape], (*batch, 1), dtype="int64")
+    padded = ctx.node("Concat", [indices, zero_column], (*batch, count + 1), {"axis": -1}, dtype="int64")
+    source = [to_operand.index(d) if d in to_operand else count for d in range(rank)]
+    starts = ctx.node("Gather", [padded, ctx.ints(source, "axis_sources")], (*batch, rank), {"axis": -1},
+                      dtype="int64")  # fmt: skip
+    return starts, batch
+
+
 @layer(TFLITE, "STABLEHLO_GATHER")
 def stablehlo_gather(ctx: TfliteContext) -> None:
     """StableHLO gather: for each batch position of the start indices (every axis but index_vector_dim),
@@ -224,25 +251,7 @@ def stablehlo_gather(ctx: TfliteContext) -> None:
 
     offset_dims, collapsed = option("OffsetDims"), option("CollapsedSliceDims")
     start_map, sizes = option("StartIndexMap"), option("SliceSizes")
-    vector_dim = int(ctx.option("IndexVectorDim", len(index_shape)))
-    indices = ctx.node("Cast", [ctx.x(1)], index_shape, {"to": ONNX_TYPES["int64"]}, dtype="int64")
-    if vector_dim == len(index_shape):  # one index per position: a vector of length 1
-        indices = ctx.node("Unsqueeze", [indices, ctx.ints([vector_dim], "axes")], (*index_shape, 1),
-                           dtype="int64")  # fmt: skip
-        index_shape = (*index_shape, 1)
-    batch_axes = [a for a in range(len(index_shape)) if a != vector_dim]
-    batch = tuple(index_shape[a] for a in batch_axes)
-    if vector_dim != len(index_shape) - 1:
-        indices = ctx.node("Transpose", [indices], (*batch, index_shape[vector_dim]),
-                           {"perm": [*batch_axes, vector_dim]}, dtype="int64")  # fmt: skip
-    # each start as a full operand coordinate: index k goes to axis start_map[k], the other axes 0
-    count = len(start_map)
-    column_shape = ctx.ints([*batch, 1], "column_shape")
-    zero_column = ctx.node("Expand", [ctx.ints([0], "zero"), column_shape], (*batch, 1), dtype="int64")
-    padded = ctx.node("Concat", [indices, zero_column], (*batch, count + 1), {"axis": -1}, dtype="int64")
-    source = [start_map.index(d) if d in start_map else count for d in range(rank)]
-    full = ctx.node("Gather", [padded, ctx.ints(source, "axis_sources")], (*batch, rank), {"axis": -1},
-                    dtype="int64")  # fmt: skip
+    full, batch = _operand_starts(ctx, index_shape, start_map, rank)
     upper = ctx.constant("upper", np.array([n - s for n, s in zip(shape, sizes, strict=True)], np.int64))
     start = ctx.node("Max", [ctx.node("Min", [full, upper], (*batch, rank), dtype="int64"),
                              ctx.ints([0], "zero")], (*batch, rank), dtype="int64")  # fmt: skip
@@ -290,25 +299,8 @@ def stablehlo_scatter(ctx: TfliteContext) -> None:
 
     window_dims, inserted = option("UpdateWindowDims"), option("InsertedWindowDims")
     to_operand = option("ScatterDimsToOperandDims")
-    vector_dim = int(ctx.option("IndexVectorDim", len(index_shape)))
     scatter_dims = [d for d in range(updates_rank) if d not in window_dims]
-    indices = ctx.node("Cast", [ctx.x(1)], index_shape, {"to": ONNX_TYPES["int64"]}, dtype="int64")
-    if vector_dim == len(index_shape):
-        indices = ctx.node("Unsqueeze", [indices, ctx.ints([vector_dim], "axes")], (*index_shape, 1),
-                           dtype="int64")  # fmt: skip
-        index_shape = (*index_shape, 1)
-    batch_axes = [a for a in range(len(index_shape)) if a != vector_dim]
-    batch = tuple(index_shape[a] for a in batch_axes)
-    if vector_dim != len(index_shape) - 1:
-        indices = ctx.node("Transpose", [indices], (*batch, index_shape[vector_dim]),
-                           {"perm": [*batch_axes, vector_dim]}, dtype="int64")  # fmt: skip
-    count = len(to_operand)
-    column_shape = ctx.ints([*batch, 1], "column_shape")
-    zero_column = ctx.node("Expand", [ctx.ints([0], "zero"), column_shape], (*batch, 1), dtype="int64")
-    padded = ctx.node("Concat", [indices, zero_column], (*batch, count + 1), {"axis": -1}, dtype="int64")
-    source = [to_operand.index(d) if d in to_operand else count for d in range(rank)]
-    start = ctx.node("Gather", [padded, ctx.ints(source, "axis_sources")], (*batch, rank), {"axis": -1},
-                     dtype="int64")  # fmt: skip
+    start, _ = _operand_starts(ctx, index_shape, to_operand, rank)
     spread = [updates_shape[d] if d in scatter_dims else 1 for d in range(updates_rank)]
     start = ctx.node("Reshape", [start, ctx.ints([*spread, rank])], (*spread, rank), dtype="int64")
     window = np.zeros((*updates_shape, rank), np.int64)
