@@ -59,10 +59,19 @@ _NO_ONNX_OPERATOR = "ONNX has no operator for it (nor a finite composition of it
 _DATA_DEPENDENT = "its output's shape depends on the values, which an ONNX graph of these ops cannot express"
 _LINALG = "a matrix decomposition or solve ONNX has no operator for"
 _BITWISE = "a bitwise operation (ONNX has those from opset 18; netinspect writes opset 17)"
-_UNRUNNABLE = ("Keras' TensorFlow backend cannot run it in a model (it reads tf.rank as a Python value), "
-               "so there is no reference to convert it against")
+_UNRUNNABLE = (
+    "Keras' TensorFlow backend cannot run it in a model ({}), so there is no reference to convert it against"
+)
 INEXPRESSIBLE: dict[str, str] = {
-    **{KERAS3_OP_PREFIX + n: _UNRUNNABLE for n in ("Kron", "Corrcoef")},
+    **{
+        KERAS3_OP_PREFIX + n: _UNRUNNABLE.format("it reads tf.rank as a Python value")
+        for n in ("Kron", "Corrcoef")
+    },
+    KERAS3_OP_PREFIX + "IsIn": _UNRUNNABLE.format("it tests a tensor's size as a Python bool"),
+    **{
+        KERAS3_OP_PREFIX + n: _UNRUNNABLE.format("along an axis it reads a tensor's shape as a Python int")
+        for n in ("Nanquantile", "Nanpercentile")
+    },
     **{
         KERAS3_OP_PREFIX + n: "it calls a Python function, which netinspect never executes"
         for n in (

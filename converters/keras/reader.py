@@ -39,9 +39,11 @@ from netinspect.converters.keras import ops_array as _ops_array  # noqa: F401  (
 from netinspect.converters.keras import ops_math as _ops_math  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import ops_matrix as _ops_matrix  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import ops_nn as _ops_nn  # noqa: F401  (registers the handlers)
+from netinspect.converters.keras import ops_ranges as _ops_ranges  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import ops_shape as _ops_shape  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import ops_signal as _ops_signal  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import ops_stats as _ops_stats  # noqa: F401  (registers the handlers)
+from netinspect.converters.keras import ops_update as _ops_update  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import sequence as _sequence  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras.context import KERAS, Env, KerasContext
 from netinspect.converters.keras.detect import BACKENDS
