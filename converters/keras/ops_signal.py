@@ -1,4 +1,4 @@
-"""Fourier transforms of functional graphs (Keras 3 `keras.ops.rfft`, `fft`, `fft2`, `ifft2`).
+"""Fourier transforms of functional graphs (Keras 3 `keras.ops.rfft`, `irfft`, `fft`, `fft2`, `ifft2`).
 
 Keras passes and returns complex values as a pair of float tensors (real, imaginary); ONNX's DFT
 (opset 17) reads and writes them as one float tensor with a trailing axis of 2. Each transform
@@ -64,3 +64,39 @@ def fft(c: Call) -> None:
             raise c.ctx.error("a Fourier transform needs the signal length known")
         y = c.node("DFT", [y], (*shape, 2), {"axis": axis, "inverse": int(kind == "IFFT2")}, dtype=dtype)
     _split_pair(c, y, shape, dtype)
+
+
+@op(("IRFFT",), ())
+def irfft(c: Call) -> None:
+    """The real signal of a one-sided spectrum: its first n/2 + 1 bins (cropped or zero-padded, n
+    = `fft_length` or 2·(bins − 1)), the other half mirrored as their conjugates, one inverse DFT
+    (divided by n, as TensorFlow), its real part. The imaginary parts of the zero and Nyquist bins
+    drop out, as in TensorFlow's."""
+    y, shape, dtype = _pair_input(c)
+    rank = len(shape)
+    bins = shape[-1]
+    length = c.const(1, "fft_length", default=None)
+    if not isinstance(bins, int):
+        raise c.ctx.error("an irfft needs the number of bins known")
+    n = 2 * (bins - 1) if length is None else int(length)
+    half = n // 2 + 1
+    if half < bins:
+        ends = c.ctx.constant("ends", np.array([half], np.int64))
+        axes = c.ctx.constant("axes", np.array([rank - 1], np.int64))
+        y = c.node("Slice", [y, c.ctx.constant("starts", np.array([0], np.int64)), ends, axes],
+                   (*shape[:-1], half, 2), dtype=dtype)  # fmt: skip
+    elif half > bins:
+        pads = np.zeros(2 * (rank + 1), np.int64)
+        pads[rank + 1 + rank - 1] = half - bins
+        y = c.node("Pad", [y, c.ctx.constant("pads", pads)], (*shape[:-1], half, 2), dtype=dtype)
+    mirrored = [n - k for k in range(half, n)]
+    parts = [y]
+    if mirrored:
+        picked = c.node("Gather", [y, c.ctx.constant("mirror", np.array(mirrored, np.int64))],
+                        (*shape[:-1], len(mirrored), 2), {"axis": rank - 1}, dtype=dtype)  # fmt: skip
+        conjugate = c.ctx.constant("conjugate", np.array([1.0, -1.0], dtype))
+        parts.append(c.node("Mul", [picked, conjugate], (*shape[:-1], len(mirrored), 2), dtype=dtype))
+    full = c.node("Concat", parts, (*shape[:-1], n, 2), {"axis": rank - 1}, dtype=dtype)
+    signal = c.node("DFT", [full], (*shape[:-1], n, 2), {"axis": rank - 1, "inverse": 1}, dtype=dtype)
+    real = c.ctx.constant("part", np.array(0, np.int64))
+    c.node("Gather", [signal, real], (*shape[:-1], n), {"axis": rank}, dtype=dtype, final=True)

@@ -40,6 +40,7 @@ from netinspect.converters.keras import ops_math as _ops_math  # noqa: F401  (re
 from netinspect.converters.keras import ops_matrix as _ops_matrix  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import ops_nn as _ops_nn  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import ops_ranges as _ops_ranges  # noqa: F401  (registers the handlers)
+from netinspect.converters.keras import ops_search as _ops_search  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import ops_shape as _ops_shape  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import ops_signal as _ops_signal  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import ops_stats as _ops_stats  # noqa: F401  (registers the handlers)
