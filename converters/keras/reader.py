@@ -45,6 +45,7 @@ from netinspect.converters.keras import ops_shape as _ops_shape  # noqa: F401  (
 from netinspect.converters.keras import ops_signal as _ops_signal  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import ops_stats as _ops_stats  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import ops_update as _ops_update  # noqa: F401  (registers the handlers)
+from netinspect.converters.keras import ops_windows as _ops_windows  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import sequence as _sequence  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras.context import KERAS, Env, KerasContext
 from netinspect.converters.keras.detect import BACKENDS
