@@ -1,4 +1,5 @@
-"""Sizes and flat positions (Keras 3 `keras.ops.size`, `ndim`, `unravel_index`)."""
+"""Sizes and flat positions (Keras 3 `keras.ops.size`, `ndim`, `unravel_index`) and tensors passed
+on as they are (`convert_to_tensor`, `array`)."""
 
 from __future__ import annotations
 
@@ -49,3 +50,14 @@ def unravel_index(c: Call) -> None:
         quotient = c.node("Div", [x, c.ctx.constant("stride", np.array(s, dtype))], shape, dtype=dtype)
         c.ctx.node("Mod", [quotient, c.ctx.constant("size", np.array(d, dtype))], shape,
                    output=outputs[k], dtype=dtype)  # fmt: skip
+
+
+@op(("ConvertToTensor", "Array"), ())
+def convert_to_tensor(c: Call) -> None:
+    """A tensor the model computed, passed on (cast when a `dtype` is given)."""
+    x, shape, dtype = c.first()
+    target = c.const(99, "dtype", default=None)
+    if target is None or str(target) == dtype:
+        c.node("Identity", [x], shape, dtype=dtype, final=True)
+        return
+    c.node("Cast", [x], shape, {"to": elem_type(str(target))}, dtype=str(target), final=True)

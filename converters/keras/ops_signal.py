@@ -1,4 +1,5 @@
-"""Fourier transforms of functional graphs (Keras 3 `keras.ops.rfft`, `irfft`, `fft`, `fft2`, `ifft2`).
+"""Fourier transforms of functional graphs (Keras 3 `keras.ops.rfft`, `irfft`, `fft`, `fft2`, `ifft2`,
+`stft`).
 
 Keras passes and returns complex values as a pair of float tensors (real, imaginary); ONNX's DFT
 (opset 17) reads and writes them as one float tensor with a trailing axis of 2. Each transform
@@ -100,3 +101,56 @@ def irfft(c: Call) -> None:
     signal = c.node("DFT", [full], (*shape[:-1], n, 2), {"axis": rank - 1, "inverse": 1}, dtype=dtype)
     real = c.ctx.constant("part", np.array(0, np.int64))
     c.node("Gather", [signal, real], (*shape[:-1], n), {"axis": rank}, dtype=dtype, final=True)
+
+
+def _window(c: Call, length: int, fft_length: int) -> np.ndarray | None:
+    """Keras' stft window, tf.signal's "periodic" Hann or Hamming — periodic only for an even
+    length: TensorFlow divides by length − 1 for an odd one (measured: hann_window(5) is
+    [0, .5, 1, .5, 0]) — zero-padded to `fft_length` around its centre as Keras pads it. (An
+    array window makes the model unsavable: Keras cannot serialize it.)"""
+    window = c.const(4, "window", default="hann")
+    if window is None:
+        return None
+    if window not in ("hann", "hamming"):
+        raise c.ctx.error(f"stft window {window!r} is not 'hann' or 'hamming'")
+    a = 0.5 if window == "hann" else 0.54
+    span = length if length % 2 == 0 else length - 1
+    n = np.arange(length, dtype=np.float64)
+    values = a - (1.0 - a) * np.cos(2.0 * np.pi * n / span) if span else np.ones(length)
+    left = (fft_length - length) // 2
+    return np.pad(values, (left, fft_length - length - left)).astype(np.float32)
+
+
+@op(("STFT",), ())
+def stft(c: Call) -> None:
+    """Short-time Fourier transform as Keras' TensorFlow backend: the signal reflect-padded by
+    fft_length // 2 on both ends (`center`), frames of fft_length every `sequence_stride`, each
+    times the window, one one-sided DFT; (real, imaginary) out."""
+    x, shape, dtype = c.first()
+    rank = len(shape)
+    length = int(c.const(1, "sequence_length"))
+    stride = int(c.const(2, "sequence_stride"))
+    fft_length = int(c.const(3, "fft_length"))
+    total = shape[-1]
+    if not isinstance(total, int):
+        raise c.ctx.error("an stft needs the signal length known")
+    if c.const(5, "center", default=True):
+        half = fft_length // 2
+        pads = np.zeros(2 * rank, np.int64)
+        pads[rank - 1] = pads[2 * rank - 1] = half
+        total += 2 * half
+        x = c.node("Pad", [x, c.ctx.constant("pads", pads)], (*shape[:-1], total), {"mode": "reflect"},
+                   dtype=dtype)  # fmt: skip
+    frames = 1 + (total - fft_length) // stride
+    positions = np.arange(frames)[:, None] * stride + np.arange(fft_length)[None, :]
+    framed_shape = (*shape[:-1], frames, fft_length)
+    y = c.node("Gather", [x, c.ctx.constant("frames", positions.astype(np.int64))], framed_shape,
+               {"axis": rank - 1}, dtype=dtype)  # fmt: skip
+    window = _window(c, length, fft_length)
+    if window is not None:
+        y = c.node("Mul", [y, c.ctx.constant("window", window.astype(dtype))], framed_shape, dtype=dtype)
+    real = c.node("Unsqueeze", [y, c.ctx.constant("axes", np.array([rank + 1], np.int64))],
+                  (*framed_shape, 1), dtype=dtype)  # fmt: skip
+    out = (*shape[:-1], frames, fft_length // 2 + 1)
+    spectrum = c.node("DFT", [real], (*out, 2), {"axis": rank, "onesided": 1}, dtype=dtype)
+    _split_pair(c, spectrum, out, dtype)
