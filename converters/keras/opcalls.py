@@ -68,6 +68,8 @@ INEXPRESSIBLE: dict[str, str] = {
         for n in ("Kron", "Corrcoef")
     },
     KERAS3_OP_PREFIX + "IsIn": _UNRUNNABLE.format("it tests a tensor's size as a Python bool"),
+    KERAS3_OP_PREFIX + "Arange": "with bounds the model computes Keras cannot build it (its output shape "
+    "needs their values); with constant bounds it makes no node",
     **{
         KERAS3_OP_PREFIX + n: _UNRUNNABLE.format("along an axis it reads a tensor's shape as a Python int")
         for n in ("Nanquantile", "Nanpercentile")

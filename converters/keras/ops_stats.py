@@ -386,3 +386,44 @@ def psnr(c: Call) -> None:
     mse = _reduce(e, "ReduceMean", e("Mul", d, d), list(range(len(e.shape))), False, ())
     db = e("Mul", e("Div", e("Log", mse, shape=()), e.k(LN10), shape=()), e.k(10.0), shape=())
     e("Sub", e.k(20.0 * np.log10(peak)), db, shape=(), final=True)
+
+
+@op(("Nanmedian",), ())
+def nanmedian(c: Call) -> None:
+    """The median of every value that is not NaN (NaN when there is none), as Keras' TensorFlow
+    backend computes it over the flattened tensor: NaNs sorted last as +inf, the count of the
+    others n known at run time, Keras' linear positions from (n − 1) / 2. Along an axis Keras'
+    TensorFlow backend cannot run it in a model (it reads a shape as Python ints; measured)."""
+    x, shape, dtype = c.first()
+    if c.const(99, "axis", default=None) is not None:
+        raise c.ctx.error("nanmedian along an axis: Keras' TensorFlow backend cannot run it in a model")
+    if not dtype.startswith("float"):
+        raise c.ctx.error("nanmedian takes floating-point values")
+    e = Expr(c, (None,), dtype)
+    flat = e("Reshape", x, c.ctx.constant("flat", np.array([-1], np.int64)))
+    nan = e("IsNaN", flat, dtype="bool")
+    filled = e("Where", nan, e.k(np.inf), flat)
+    size = e("Shape", flat, dtype="int64", shape=(1,))
+    ordered, _ = c.ctx.node_multi("TopK", [filled, size], [((None,), dtype), ((None,), "int64")],
+                                  {"largest": 0, "sorted": 1})  # fmt: skip
+    valid = e("Cast", e("Not", nan, dtype="bool"), attrs={"to": elem_type(dtype)})
+    count = e("ReduceSum", valid, attrs={"keepdims": 0}, shape=())
+    s = Expr(c, (), dtype)
+    last = s("Sub", count, s.k(1.0))
+    exact = s("Mul", last, s.k(0.5))
+    higher = s("Min", s("Max", s("Ceil", exact), s.k(0.0)), last)
+    smaller = s("Max", s("Sub", higher, s.k(1.0)), s.k(0.0))
+    larger = s("Min", s("Add", smaller, s.k(1.0)), last)
+    fraction = s("Sub", larger, exact)
+
+    def at(position: str) -> str:
+        index = s("Cast", position, attrs={"to": elem_type("int64")}, dtype="int64")
+        return s("Gather", ordered, index, attrs={"axis": 0})
+
+    value = s("Add", s("Mul", at(larger), s("Sub", s.k(1.0), fraction)), s("Mul", at(smaller), fraction))
+    empty = s("Equal", count, s.k(0.0), dtype="bool")
+    keep = bool(c.const(99, "keepdims", default=False))
+    result = s("Where", empty, s.k(np.nan), value, final=not keep)
+    if keep:
+        ones = c.ctx.constant("shape", np.ones(len(shape), np.int64))
+        c.node("Reshape", [result, ones], (1,) * len(shape), dtype=dtype, final=True)

@@ -1,5 +1,5 @@
 """Sliding windows gathered or pooled (Keras 3 `keras.ops.adaptive_average_pool`,
-`adaptive_max_pool`, `unfold`, `correlate`), with the positions computed when the model is read
+`adaptive_max_pool`, `unfold`, `fold`, `correlate`), with the positions computed when the model is read
 (every size they depend on is known), each as Keras' TensorFlow backend computes it."""
 
 from __future__ import annotations
@@ -87,6 +87,38 @@ def unfold(c: Call) -> None:
     out = (shape[0], channels * kh * kw, rows * cols)
     c.node("Reshape", [blocks, _i64(c, "shape", [0, channels * kh * kw, rows * cols])], out, dtype=dtype,
            final=True)  # fmt: skip
+
+
+@op(("Fold",), ())
+def fold(c: Call) -> None:
+    """Sliding blocks (N, C·kH·kW, L) summed back into an (N, C, H, W) image (col2im, the inverse
+    of unfold): one MatMul with the constant 0/1 matrix sending each block entry to its padded
+    position (overlaps add), the padding cropped."""
+    x, shape, dtype = c.first()
+    (oh, ow), (kh, kw) = _pair(c.const(1, "output_size")), _pair(c.const(2, "kernel_size"))
+    (dh, dw), (ph, pw) = _pair(c.const(3, "dilation", default=1)), _pair(c.const(4, "padding", default=0))
+    sh, sw = _pair(c.const(5, "stride", default=1))
+    height, width = oh + 2 * ph, ow + 2 * pw
+    rows = (height - dh * (kh - 1) - 1) // sh + 1
+    cols = (width - dw * (kw - 1) - 1) // sw + 1
+    if len(shape) != 3 or not isinstance(shape[1], int) or shape[1] % (kh * kw) or shape[2] != rows * cols:
+        raise c.ctx.error(f"fold needs (N, C·{kh}·{kw}, {rows * cols}) blocks for that output (got {shape})")
+    channels = int(shape[1]) // (kh * kw)
+    i, j, r, q = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(rows), np.arange(cols), indexing="ij")
+    positions = ((r * sh + i * dh) * width + q * sw + j * dw).reshape(-1)
+    scatter = np.zeros((positions.size, height * width), np.dtype(dtype))
+    scatter[np.arange(positions.size), positions] = 1
+    entries = kh * kw * rows * cols
+    flat = c.node("Reshape", [x, _i64(c, "shape", [0, channels, entries])], (shape[0], channels, entries),
+                  dtype=dtype)  # fmt: skip
+    summed = c.node("MatMul", [flat, c.ctx.constant("fold", scatter)], (shape[0], channels, height * width),
+                    dtype=dtype)  # fmt: skip
+    image = (shape[0], channels, height, width)
+    y = c.node("Reshape", [summed, _i64(c, "shape", [0, channels, height, width])], image, dtype=dtype,
+               final=not (ph or pw))  # fmt: skip
+    if ph or pw:
+        bounds = [_i64(c, "starts", [ph, pw]), _i64(c, "ends", [ph + oh, pw + ow]), _i64(c, "axes", [2, 3])]
+        c.node("Slice", [y, *bounds], (shape[0], channels, oh, ow), dtype=dtype, final=True)
 
 
 @op(("Correlate",), ())
