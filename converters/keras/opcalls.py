@@ -62,14 +62,25 @@ _BITWISE = "a bitwise operation (ONNX has those from opset 18; netinspect writes
 _UNRUNNABLE = (
     "Keras' TensorFlow backend cannot run it in a model ({}), so there is no reference to convert it against"
 )
+_WRONG_IN_KERAS = (
+    "Keras 3.15 computes it wrongly in a model (its threshold sums the running sums: [1, 0.9, 0.8, -1] "
+    "gives zeros), so there is no reference to convert it against"
+)
+_ARANGE = (
+    "with bounds the model computes Keras cannot build it (its output shape needs their values); "
+    "with constant bounds it makes no node"
+)
 INEXPRESSIBLE: dict[str, str] = {
     **{
         KERAS3_OP_PREFIX + n: _UNRUNNABLE.format("it reads tf.rank as a Python value")
         for n in ("Kron", "Corrcoef")
     },
     KERAS3_OP_PREFIX + "IsIn": _UNRUNNABLE.format("it tests a tensor's size as a Python bool"),
-    KERAS3_OP_PREFIX + "Arange": "with bounds the model computes Keras cannot build it (its output shape "
-    "needs their values); with constant bounds it makes no node",
+    KERAS3_OP_PREFIX + "ConvTranspose": _UNRUNNABLE.format(
+        "its operation passes output_padding where padding goes"
+    ),
+    KERAS3_OP_PREFIX + "Sparsemax": _WRONG_IN_KERAS,
+    KERAS3_OP_PREFIX + "Arange": _ARANGE,
     **{
         KERAS3_OP_PREFIX + n: _UNRUNNABLE.format("along an axis it reads a tensor's shape as a Python int")
         for n in ("Nanquantile", "Nanpercentile")
