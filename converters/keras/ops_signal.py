@@ -1,5 +1,5 @@
 """Fourier transforms of functional graphs (Keras 3 `keras.ops.rfft`, `irfft`, `fft`, `fft2`, `ifft2`,
-`stft`).
+`stft`, `istft`).
 
 Keras passes and returns complex values as a pair of float tensors (real, imaginary); ONNX's DFT
 (opset 17) reads and writes them as one float tensor with a trailing axis of 2. Each transform
@@ -74,12 +74,18 @@ def irfft(c: Call) -> None:
     (divided by n, as TensorFlow), its real part. The imaginary parts of the zero and Nyquist bins
     drop out, as in TensorFlow's."""
     y, shape, dtype = _pair_input(c)
-    rank = len(shape)
     bins = shape[-1]
     length = c.const(1, "fft_length", default=None)
     if not isinstance(bins, int):
         raise c.ctx.error("an irfft needs the number of bins known")
     n = 2 * (bins - 1) if length is None else int(length)
+    _inverse_real(c, y, shape, dtype, n, final=True)
+
+
+def _inverse_real(c: Call, y: str, shape: Shape, dtype: str, n: int, final: bool = False) -> str:
+    """irfft of a (…, bins, 2) spectrum to (…, n)."""
+    rank = len(shape)
+    bins = int(shape[-1])  # type: ignore[arg-type]
     half = n // 2 + 1
     if half < bins:
         ends = c.ctx.constant("ends", np.array([half], np.int64))
@@ -100,15 +106,15 @@ def irfft(c: Call) -> None:
     full = c.node("Concat", parts, (*shape[:-1], n, 2), {"axis": rank - 1}, dtype=dtype)
     signal = c.node("DFT", [full], (*shape[:-1], n, 2), {"axis": rank - 1, "inverse": 1}, dtype=dtype)
     real = c.ctx.constant("part", np.array(0, np.int64))
-    c.node("Gather", [signal, real], (*shape[:-1], n), {"axis": rank}, dtype=dtype, final=True)
+    return c.node("Gather", [signal, real], (*shape[:-1], n), {"axis": rank}, dtype=dtype, final=final)
 
 
-def _window(c: Call, length: int, fft_length: int) -> np.ndarray | None:
+def _window(c: Call, length: int, fft_length: int, position: int = 4) -> np.ndarray | None:
     """Keras' stft window, tf.signal's "periodic" Hann or Hamming — periodic only for an even
     length: TensorFlow divides by length − 1 for an odd one (measured: hann_window(5) is
     [0, .5, 1, .5, 0]) — zero-padded to `fft_length` around its centre as Keras pads it. (An
     array window makes the model unsavable: Keras cannot serialize it.)"""
-    window = c.const(4, "window", default="hann")
+    window = c.const(position, "window", default="hann")
     if window is None:
         return None
     if window not in ("hann", "hamming"):
@@ -154,3 +160,45 @@ def stft(c: Call) -> None:
     out = (*shape[:-1], frames, fft_length // 2 + 1)
     spectrum = c.node("DFT", [real], (*out, 2), {"axis": rank, "onesided": 1}, dtype=dtype)
     _split_pair(c, spectrum, out, dtype)
+
+
+@op(("ISTFT",), ())
+def istft(c: Call) -> None:
+    """The inverse of stft as Keras' TensorFlow backend computes it (tf.signal.inverse_stft): each
+    frame's irfft times the window divided by the sum of the squared windows overlapping it
+    (inverse_stft_window_fn), the frames overlapped and added (one MatMul with a constant 0/1
+    matrix), then cropped: fft_length // 2 off the start with `center`, `length` kept when given,
+    as much off the end with `center`."""
+    y, shape, dtype = _pair_input(c)
+    length = int(c.const(1, "sequence_length"))
+    stride = int(c.const(2, "sequence_stride"))
+    fft_length = int(c.const(3, "fft_length"))
+    keep = c.const(4, "length", default=None)
+    center = bool(c.const(6, "center", default=True))
+    frames, bins = shape[-2], shape[-1]
+    if not (isinstance(frames, int) and isinstance(bins, int)):
+        raise c.ctx.error("an istft needs the numbers of frames and bins known")
+    signal = _inverse_real(c, y, shape, dtype, fft_length)
+    window = _window(c, length, fft_length, position=5)
+    if window is not None:
+        overlaps = -(-fft_length // stride)
+        squares = np.pad(window.astype(np.float64) ** 2, (0, overlaps * stride - fft_length))
+        denominator = np.tile(squares.reshape(overlaps, stride).sum(0), overlaps)[:fft_length]
+        inverse = (window / denominator).astype(dtype)
+        signal = c.node(
+            "Mul", [signal, c.ctx.constant("window", inverse)], (*shape[:-1], fft_length), dtype=dtype
+        )
+    total = fft_length + stride * (frames - 1)
+    add = np.zeros((frames * fft_length, total), np.dtype(dtype))
+    for f in range(frames):
+        add[f * fft_length + np.arange(fft_length), f * stride + np.arange(fft_length)] = 1
+    flat_shape = (*shape[:-2], frames * fft_length)
+    target = c.ctx.constant("shape", np.array([0] * (len(shape) - 2) + [-1], np.int64))
+    flat = c.node("Reshape", [signal, target], flat_shape, dtype=dtype)
+    summed = c.node("MatMul", [flat, c.ctx.constant("overlap_add", add)], (*shape[:-2], total), dtype=dtype)
+    start = fft_length // 2 if center else 0
+    end = start + int(keep) if keep is not None else (total - fft_length // 2 if center else total)
+    end = min(end, total)
+    spans = (("starts", start), ("ends", end), ("axes", len(shape) - 2))
+    bounds = [c.ctx.constant(h, np.array([v], np.int64)) for h, v in spans]
+    c.node("Slice", [summed, *bounds], (*shape[:-2], max(0, end - start)), dtype=dtype, final=True)
