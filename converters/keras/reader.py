@@ -36,6 +36,7 @@ from netinspect.converters.keras import convrnn as _convrnn  # noqa: F401  (regi
 from netinspect.converters.keras import layers as _layers  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import ops as _ops  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import ops_array as _ops_array  # noqa: F401  (registers the handlers)
+from netinspect.converters.keras import ops_ctc as _ops_ctc  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import ops_math as _ops_math  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import ops_matrix as _ops_matrix  # noqa: F401  (registers the handlers)
 from netinspect.converters.keras import ops_nn as _ops_nn  # noqa: F401  (registers the handlers)
