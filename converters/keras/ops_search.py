@@ -9,7 +9,7 @@ from netinspect.converters.keras.ops import Call, op
 from netinspect.dtypes import elem_type
 
 
-@op(("SearchSorted",), ())
+@op(("SearchSorted",), ("searchsorted",))
 def searchsorted(c: Call) -> None:
     """Insertion positions in a sorted vector: how many entries are below each value ('left') or
     not above it ('right'), int32 as Keras gives for sequences that short."""
@@ -17,6 +17,8 @@ def searchsorted(c: Call) -> None:
     if len(sshape) != 1 or not isinstance(sshape[0], int):
         raise c.ctx.error("searchsorted takes a sorted vector of known length (as Keras' TensorFlow backend)")
     side = str(c.const(2, "side", default="left"))
+    if str(c.const(99, "out_type", default="int32")) not in ("int32", "tf.int32"):
+        raise c.ctx.error("searchsorted with an out_type other than int32 is not supported")
     axes = c.ctx.constant("axes", np.array([-1], np.int64))
     column = c.node("Unsqueeze", [values, axes], (*vshape, 1), dtype=dtype)
     pairs = (*vshape, sshape[0])
@@ -58,13 +60,18 @@ def argpartition(c: Call) -> None:
     c.node("Cast", [joined], (n,), {"to": elem_type("int32")}, dtype="int32", final=True)
 
 
-@op(("ExtractSequences",), ())
+@op(("ExtractSequences",), ("signal.frame",))
 def extract_sequences(c: Call) -> None:
     """Frames of `sequence_length` every `sequence_stride` along the last axis (tf.signal.frame,
-    no end padding): one Gather of a constant position matrix."""
+    which tf-keras records as itself, no end padding): one Gather of a constant position matrix."""
     x, shape, dtype = c.first()
-    length = int(c.const(1, "sequence_length"))
-    stride = int(c.const(2, "sequence_stride"))
+    length = int(c.const(1, "sequence_length", "frame_length"))
+    stride = int(c.const(2, "sequence_stride", "frame_step"))
+    if c.const(3, "pad_end", default=False) or int(c.const(5, "axis", default=-1)) not in (
+        -1,
+        len(shape) - 1,
+    ):
+        raise c.ctx.error("framing is supported along the last axis without end padding")
     n = shape[-1]
     if not isinstance(n, int):
         raise c.ctx.error("extract_sequences needs the signal length known")

@@ -19,15 +19,16 @@ def _indices(c: Call, value: object) -> tuple[str, tuple[int, ...]]:
     return name, shape  # type: ignore[return-value]
 
 
-@op(("ScatterUpdate",), ())
+@op(("ScatterUpdate",), ("tensor_scatter_nd_update", "tensor_scatter_nd_add"))
 def scatter_update(c: Call) -> None:
     """`inputs` with the entries (or slices) at `indices` replaced by `updates` (or added to, with
-    reduction 'add'). ONNX has max and min reductions only from opset 18; Keras' TensorFlow
-    backend cannot run 'mul' in a model (measured: its loop slices with a tensor)."""
-    x, shape, dtype = c.tensor(c.arg(0, "inputs"))
+    reduction 'add'; tf.tensor_scatter_nd_update and _add alike). ONNX has max and min reductions
+    only from opset 18; Keras' TensorFlow backend cannot run 'mul' in a model (measured: its loop
+    slices with a tensor)."""
+    x, shape, dtype = c.tensor(c.arg(0, "inputs", "tensor"))
     indices, _ = _indices(c, c.arg(1, "indices"))
     updates, _, _ = c.tensor(c.arg(2, "updates"), like=dtype)
-    reduction = c.const(3, "reduction", default=None)
+    reduction = "add" if c.ctx.type.endswith("_add") else c.const(3, "reduction", default=None)
     if reduction == "mul":
         raise c.ctx.error("scatter_update with reduction 'mul' cannot run in Keras' TensorFlow backend")
     if reduction not in _REDUCTIONS:
